@@ -1,0 +1,37 @@
+import type { PinnedImage } from './image-reference';
+import type { PodPhase } from './pod-phase';
+import type { PodSpec } from './pod-spec';
+
+export type StartMode = 'cold' | 'warm-cache' | 'restored' | 'fallback';
+
+export interface Endpoint {
+  containerPort: number;
+  /** host:port where the port is reachable from the node's host. */
+  address: string;
+}
+
+export interface Placement {
+  node: string;
+  why: string;
+  candidates: number;
+}
+
+/** A pod as the API shows it. */
+export interface PodRecord {
+  id: string;
+  tenant: string;
+  createdAt: string;
+  labels: Record<string, string>;
+  image: Pick<PinnedImage, 'requested' | 'pinned' | 'digest'>;
+  spec: PodSpec;
+  phase: PodPhase;
+  node?: string;
+  placement?: Placement;
+  startMode?: StartMode;
+  /** Why a pod is still Pending, or what the last step said. */
+  message?: string;
+  timeline: Partial<Record<PodPhase, string>>;
+  endpoints: Endpoint[];
+  exitCode?: number;
+  error?: string;
+}
