@@ -1,0 +1,56 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { SCHEDULING_QUEUE, nodeQueueName, jobIdFor, JOB_CATALOG, type JobItem, type QueueKind } from './catalog';
+import { RETRY_POLICIES } from './retry-policy';
+import { bullPrefix } from './prefix';
+
+/** Producer side of the catalog: one Queue per queue name, opened lazily. */
+export class JobBus {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async toScheduler(item: Extract<JobItem, { name: 'schedule-pod' }>): Promise<void> {
+    await this.add(SCHEDULING_QUEUE, 'scheduling', item);
+  }
+
+  async toNode(nodeId: string, item: Extract<JobItem, { name: 'start-pod' | 'stop-pod' }>): Promise<void> {
+    await this.add(nodeQueueName(nodeId), 'node', item);
+  }
+
+  /** Removes a job that was added but whose request is being rolled back. */
+  async withdraw(queueName: string, item: JobItem): Promise<void> {
+    const job = await this.queue(queueName).getJob(jobIdFor(item));
+    if (job) await job.remove();
+  }
+
+  private async add(queueName: string, kind: QueueKind, item: JobItem): Promise<void> {
+    // Validate on the way out too: a bad payload is a bug here, not later.
+    JOB_CATALOG[item.name].schema.parse(item.data);
+    const policy = RETRY_POLICIES[kind];
+    await this.queue(queueName).add(item.name, item.data, {
+      jobId: jobIdFor(item),
+      attempts: policy.attempts,
+      backoff: { type: 'warmpod' },
+      removeOnComplete: true,
+      removeOnFail: { age: 24 * 3600 },
+    });
+  }
+
+  private queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.prefix) });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './media-types';
+export * from './manifest';
+export * from './registry-client';

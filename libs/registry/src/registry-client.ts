@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { manifestReference, type ImageReference } from '@warmpod/domain';
+import { RegistryError } from './errors';
+import { MANIFEST_ACCEPT } from './media-types';
+
+export interface RegistryClientOptions {
+  /** Registries spoken to over plain HTTP (loopback registries always are). */
+  insecureRegistries: readonly string[];
+  timeoutMs: number;
+}
+
+export interface ResolvedManifest {
+  digest: string;
+  mediaType: string;
+}
+
+export interface FetchedManifest {
+  digest: string;
+  mediaType: string;
+  body: Buffer;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** Client for the OCI distribution API: resolve tags, fetch manifests and blobs by digest. */
+export class RegistryClient {
+  constructor(private readonly opts: RegistryClientOptions) {}
+
+  private base(registry: string): string {
+    const plain = LOOPBACK.test(registry) || this.opts.insecureRegistries.includes(registry);
+    return `${plain ? 'http' : 'https'}://${registry}/v2`;
+  }
+
+  private async request(registry: string, path: string, init: RequestInit, what: string): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base(registry)}${path}`, { ...init, signal: AbortSignal.timeout(this.opts.timeoutMs) });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      throw new RegistryError(`registry ${registry} did not answer (${cause}) while fetching ${what}`, 'unavailable');
+    }
+    if (res.ok) return res;
+    await res.body?.cancel();
+    if (res.status === 404) throw new RegistryError(`${what} not found in registry ${registry}`, 'not-found');
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryError(`registry ${registry} refused access to ${what} (HTTP ${res.status})`, 'denied');
+    }
+    throw new RegistryError(`registry ${registry} answered HTTP ${res.status} for ${what}`, 'unavailable');
+  }
+
+  /** HEAD the manifest: the tag's (or digest's) manifest digest, without downloading it. */
+  async resolve(ref: ImageReference): Promise<ResolvedManifest> {
+    const reference = manifestReference(ref);
+    const what = `${ref.repository}:${reference}`;
+    const res = await this.request(
+      ref.registry,
+      `/${ref.repository}/manifests/${reference}`,
+      { method: 'HEAD', headers: { Accept: MANIFEST_ACCEPT } },
+      what,
+    );
+    const digest = res.headers.get('docker-content-digest');
+    const mediaType = res.headers.get('content-type') ?? '';
+    if (digest) return { digest, mediaType };
+    // Some registries omit the header on HEAD: fetch and hash the body instead.
+    const fetched = await this.fetchManifest(ref.registry, ref.repository, reference);
+    return { digest: fetched.digest, mediaType: fetched.mediaType };
+  }
+
+  /** GET a manifest; when asked by digest, the bytes are verified against it. */
+  async fetchManifest(registry: string, repository: string, reference: string): Promise<FetchedManifest> {
+    const what = `manifest ${repository}@${reference}`;
+    const res = await this.request(registry, `/${repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } }, what);
+    const body = Buffer.from(await res.arrayBuffer());
+    if (body.length > MAX_MANIFEST_BYTES) throw new RegistryError(`${what} is larger than 4 MiB`, 'invalid');
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new RegistryError(`${what} failed verification: content hashes to ${digest}`, 'invalid');
+    }
+    return { digest, mediaType: res.headers.get('content-type') ?? '', body };
+  }
+
+  /**
+   * Streams a blob to `destination`, verifying size and sha256 on the way;
+   * the file appears (atomic rename) only once it is verified.
+   */
+  async fetchBlob(registry: string, repository: string, digest: string, size: number, destination: string, onBytes?: (n: number) => void): Promise<void> {
+    const what = `blob ${digest.slice(0, 19)} of ${repository}`;
+    const res = await this.request(registry, `/${repository}/blobs/${digest}`, {}, what);
+    if (!res.body) throw new RegistryError(`${what} came back empty`, 'invalid');
+    const hash = createHash('sha256');
+    let seen = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        seen += chunk.length;
+        onBytes?.(chunk.length);
+        done(null, chunk);
+      },
+    });
+    const partial = `${destination}.partial-${process.pid}-${Date.now()}`;
+    try {
+      await pipeline(Readable.fromWeb(res.body as never), meter, createWriteStream(partial, { mode: 0o600 }));
+      const got = `sha256:${hash.digest('hex')}`;
+      if (seen !== size) throw new RegistryError(`${what} is ${seen} bytes, manifest says ${size}`, 'invalid');
+      if (got !== digest) throw new RegistryError(`${what} failed verification: content hashes to ${got}`, 'invalid');
+      await rename(partial, destination);
+    } catch (error) {
+      await rm(partial, { force: true });
+      if (error instanceof RegistryError) throw error;
+      throw new RegistryError(`${what} download failed: ${(error as Error).message}`, 'unavailable');
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export * from './connection';
+export * from './keys';
+export * from './pod-repository';
+export * from './node-repository';

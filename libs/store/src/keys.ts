@@ -1,0 +1,31 @@
+/** Every Redis key warmpod uses, in one place. */
+export class Keys {
+  constructor(readonly prefix: string) {}
+  podSpec(id: string): string {
+    return `${this.prefix}pod:${id}:spec`;
+  }
+  podStatus(id: string): string {
+    return `${this.prefix}pod:${id}`;
+  }
+  tenantPods(tenant: string): string {
+    return `${this.prefix}tenant:${tenant}:pods`;
+  }
+  idempotency(tenant: string, key: string): string {
+    return `${this.prefix}idem:${tenant}:${key}`;
+  }
+  nodes(): string {
+    return `${this.prefix}nodes`;
+  }
+  node(id: string): string {
+    return `${this.prefix}node:${id}`;
+  }
+  nodeImages(id: string): string {
+    return `${this.prefix}node:${id}:images`;
+  }
+  nodeUsage(id: string): string {
+    return `${this.prefix}node:${id}:usage`;
+  }
+  nodeReservations(id: string): string {
+    return `${this.prefix}node:${id}:reservations`;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Multi-key invariants, each one atomic script. Kept together so the whole
+ * state machine of a pod record and a node's capacity can be read at once.
+ */
+
+/** KEYS: spec, status, tenantIndex, idem. ARGV: specJson, createdMs, podId, bodyHash, idemTtlSec, createdIso. */
+export const CREATE_POD = `
+if KEYS[4] ~= '' then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then return {'exists', existing} end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'collision', ''} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'phase', 'Pending', 't:Pending', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4] .. ' ' .. ARGV[3], 'EX', ARGV[5]) end
+return {'created', ARGV[3]}
+`;
+
+/** Rolls back a pod that was created but could not be enqueued. KEYS: spec, status, tenantIndex, idem. ARGV: podId. */
+export const DELETE_POD = `
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if KEYS[4] ~= '' then
+  local v = redis.call('GET', KEYS[4])
+  if v and string.sub(v, -string.len(ARGV[1])) == ARGV[1] then redis.call('DEL', KEYS[4]) end
+end
+return 1
+`;
+
+/**
+ * Moves a pod to a phase if it is in one of the allowed phases; when the
+ * new phase ends the pod, releases its reservation in the same step.
+ * KEYS: status, usage, reservations (usage/reservations may be unused).
+ * ARGV: to, iso, allowedCsv, releaseFlag, podId, field1, value1, ...
+ */
+export const TRANSITION = `
+local phase = redis.call('HGET', KEYS[1], 'phase')
+if not phase then return {0, ''} end
+local allowed = false
+for p in string.gmatch(ARGV[3], '[^,]+') do if p == phase then allowed = true end end
+if not allowed then return {0, phase} end
+redis.call('HSET', KEYS[1], 'phase', ARGV[1], 't:' .. ARGV[1], ARGV[2])
+for i = 6, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+if ARGV[4] == '1' then
+  local r = redis.call('HGET', KEYS[3], ARGV[5])
+  if r then
+    local cpu, mem, gpu = string.match(r, '(%d+) (%d+) (%d+)')
+    redis.call('HINCRBY', KEYS[2], 'cpuMilli', -tonumber(cpu))
+    redis.call('HINCRBY', KEYS[2], 'memoryMiB', -tonumber(mem))
+    redis.call('HINCRBY', KEYS[2], 'gpu', -tonumber(gpu))
+    redis.call('HDEL', KEYS[3], ARGV[5])
+  end
+end
+return {1, phase}
+`;
+
+/**
+ * Reserves capacity for a pod on a node, or refuses. Idempotent per pod.
+ * KEYS: node, usage, reservations. ARGV: podId, cpuMilli, memoryMiB, gpu.
+ */
+export const RESERVE = `
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
+local cap = redis.call('HMGET', KEYS[1], 'capCpuMilli', 'capMemoryMiB', 'capGpu')
+if not cap[1] then return -1 end
+local used = redis.call('HMGET', KEYS[2], 'cpuMilli', 'memoryMiB', 'gpu')
+local cpu = tonumber(used[1] or '0') + tonumber(ARGV[2])
+local mem = tonumber(used[2] or '0') + tonumber(ARGV[3])
+local gpu = tonumber(used[3] or '0') + tonumber(ARGV[4])
+if cpu > tonumber(cap[1]) or mem > tonumber(cap[2]) or gpu > tonumber(cap[3]) then return 0 end
+redis.call('HSET', KEYS[2], 'cpuMilli', cpu, 'memoryMiB', mem, 'gpu', gpu)
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+return 1
+`;
+
+/** KEYS: usage, reservations. ARGV: podId. */
+export const RELEASE = `
+local r = redis.call('HGET', KEYS[2], ARGV[1])
+if not r then return 0 end
+local cpu, mem, gpu = string.match(r, '(%d+) (%d+) (%d+)')
+redis.call('HINCRBY', KEYS[1], 'cpuMilli', -tonumber(cpu))
+redis.call('HINCRBY', KEYS[1], 'memoryMiB', -tonumber(mem))
+redis.call('HINCRBY', KEYS[1], 'gpu', -tonumber(gpu))
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`;
