@@ -1,0 +1,357 @@
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parsePinned } from '@warmpod/domain';
+import type { Logger } from '@warmpod/observability';
+import {
+  imageConfigSchema,
+  imageIndexSchema,
+  imageManifestSchema,
+  isIndexMediaType,
+  MEDIA,
+  type Descriptor,
+  type ImageConfig,
+  type ImageManifest,
+  type RegistryClient,
+} from '@warmpod/registry';
+import { runCommand } from './command';
+import { messageOf, NodeRuntimeError } from './errors';
+import { exists, Mutex, randomSuffix } from './files';
+import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
+
+export interface ImageCacheOptions {
+  dataDir: string;
+  registry: RegistryClient;
+  logger: Logger;
+  /** OCI architecture to pick from an index; defaults to this machine's. */
+  arch?: string;
+  /** Blobs downloaded at the same time by one pull. */
+  fetchConcurrency?: number;
+}
+
+export interface PullProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  layersDone: number;
+  layersTotal: number;
+}
+export type PullProgressListener = (progress: PullProgress) => void;
+
+export interface EnsuredImage {
+  /** The pinned digest (an index digest when the pin named an index). */
+  digest: string;
+  /** umoci bundle: config.json (base runtime config) and rootfs/. */
+  bundleDir: string;
+  imageConfig: ImageConfig;
+  /** Bytes downloaded by this call; 0 on a cache hit. */
+  bytesFetched: number;
+  alreadyCached: boolean;
+}
+
+export interface CachedImageEntry {
+  digest: string;
+  /** Compressed bytes of manifest, config and layers: what a pull would fetch. */
+  sizeBytes: number;
+  layers: string[];
+}
+
+interface ResolvedImage {
+  manifest: ImageManifest;
+  /** What index.json points at: always an image manifest, never an index. */
+  descriptor: { mediaType: string; digest: string; size: number };
+  /** Manifest (and index) bytes, written once the blobs they name are in. */
+  manifestBlobs: Array<{ digest: string; body: Buffer }>;
+}
+
+const NODE_TO_OCI_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/** The base runtime config umoci wrote into an unpacked bundle, for buildRuntimeSpec. */
+export async function readBundleConfig(bundleDir: string): Promise<unknown> {
+  return JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8'));
+}
+
+export function ociArchitecture(nodeArch: string = process.arch): string {
+  return NODE_TO_OCI_ARCH[nodeArch] ?? nodeArch;
+}
+
+/**
+ * The node's digest-addressed image cache: blobs in one OCI layout (a layer
+ * shared by several images is stored and fetched once), each pinned image
+ * unpacked once into a bundle whose rootfs pods use as their overlay lower.
+ */
+export class ImageCache {
+  readonly arch: string;
+  private readonly layout: OciLayout;
+  private readonly unpackedDir: string;
+  private readonly pulls = new Map<string, { promise: Promise<EnsuredImage>; listeners: Set<PullProgressListener> }>();
+  private readonly blobFetches = new Map<string, Promise<number>>();
+  /** Blobs that running pulls rely on; garbage collection keeps them. */
+  private readonly claims = new Map<string, number>();
+  private readonly configs = new Map<string, ImageConfig>();
+  private readonly gcLock = new Mutex();
+  private ready?: Promise<void>;
+
+  constructor(private readonly opts: ImageCacheOptions) {
+    this.arch = opts.arch ?? ociArchitecture();
+    this.layout = new OciLayout(join(opts.dataDir, 'layout'));
+    this.unpackedDir = join(opts.dataDir, 'unpacked');
+  }
+
+  bundleDir(digest: string): string {
+    return join(this.unpackedDir, digestHex(digest));
+  }
+
+  /**
+   * Makes the pinned image available on this node. Concurrent calls for one
+   * digest share a single pull; a cached image returns at once.
+   */
+  ensure(pinned: string, onProgress?: PullProgressListener): Promise<EnsuredImage> {
+    let ref: ReturnType<typeof parsePinned>;
+    try {
+      ref = parsePinned(pinned);
+      digestHex(ref.digest);
+    } catch (error) {
+      return Promise.reject(new NodeRuntimeError('pull image', messageOf(error), undefined, { cause: error }));
+    }
+    let pull = this.pulls.get(ref.digest);
+    if (!pull) {
+      const listeners = new Set<PullProgressListener>();
+      const promise = this.ensureOnce(pinned, ref, (p) => listeners.forEach((l) => l(p))).finally(() => this.pulls.delete(ref.digest));
+      pull = { promise, listeners };
+      this.pulls.set(ref.digest, pull);
+    }
+    if (onProgress) pull.listeners.add(onProgress);
+    return pull.promise;
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return exists(this.bundleDir(digest));
+  }
+
+  async list(): Promise<CachedImageEntry[]> {
+    await this.init();
+    const unpacked = new Set((await readdir(this.unpackedDir)).filter((n) => /^[a-f0-9]{64}$/.test(n)));
+    const entries: CachedImageEntry[] = [];
+    for (const ref of await this.layout.refs()) {
+      const name = ref.annotations?.[REF_NAME_ANNOTATION];
+      if (!name || !unpacked.has(name)) continue;
+      const manifest = await this.readManifest(ref.digest);
+      const blobs = [manifest.config, ...manifest.layers];
+      entries.push({
+        digest: `sha256:${name}`,
+        sizeBytes: ref.size + blobs.reduce((sum, d) => sum + d.size, 0),
+        layers: manifest.layers.map((d) => d.digest),
+      });
+    }
+    return entries;
+  }
+
+  /** Drops the image and every blob no other cached image uses. Pods using it must be gone. */
+  async remove(digest: string): Promise<void> {
+    const hex = digestHex(digest);
+    await this.init();
+    await this.pulls.get(digest)?.promise.catch(() => undefined);
+    const trash = join(this.unpackedDir, `.trash-${hex}-${randomSuffix()}`);
+    const moved = await rename(this.bundleDir(digest), trash).then(
+      () => true,
+      () => false,
+    );
+    await this.layout.dropRef(hex);
+    this.configs.delete(digest);
+    if (moved) await rm(trash, { recursive: true, force: true });
+    await this.collectGarbage();
+    this.opts.logger.info({ digest }, 'image removed from node cache');
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      await this.layout.init();
+      await mkdir(this.unpackedDir, { recursive: true });
+      // Leftovers of a crash mid-unpack or mid-remove are never valid entries.
+      for (const name of await readdir(this.unpackedDir)) {
+        if (name.includes('.tmp-') || name.startsWith('.trash-')) await rm(join(this.unpackedDir, name), { recursive: true, force: true });
+      }
+    })();
+    return this.ready;
+  }
+
+  private async ensureOnce(pinned: string, ref: { registry: string; repository: string; digest: string }, progress: PullProgressListener): Promise<EnsuredImage> {
+    await this.init();
+    const cached = await this.cachedImage(ref.digest);
+    if (cached) return cached;
+    const started = Date.now();
+    try {
+      const image = await this.pull(ref.registry, ref.repository, ref.digest, progress);
+      this.opts.logger.info({ image: pinned, bytesFetched: image.bytesFetched, ms: Date.now() - started }, 'image pulled and unpacked');
+      return image;
+    } catch (error) {
+      // Verified blobs no image refers to are dropped too: nothing half-done stays.
+      await this.collectGarbage().catch((gcError: unknown) => this.opts.logger.warn({ err: gcError }, 'cache cleanup after failed pull failed'));
+      this.opts.logger.warn({ image: pinned, err: messageOf(error) }, 'image pull failed');
+      throw new NodeRuntimeError('pull image', `${pinned}: ${messageOf(error)}`, undefined, { cause: error });
+    }
+  }
+
+  private async cachedImage(digest: string): Promise<EnsuredImage | undefined> {
+    const bundleDir = this.bundleDir(digest);
+    if (!(await exists(bundleDir))) return undefined;
+    let imageConfig = this.configs.get(digest);
+    if (!imageConfig) {
+      const ref = await this.layout.findRef(digestHex(digest));
+      if (!ref) return undefined;
+      const manifest = await this.readManifest(ref.digest);
+      imageConfig = imageConfigSchema.parse(JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8')));
+      this.configs.set(digest, imageConfig);
+    }
+    return { digest, bundleDir, imageConfig, bytesFetched: 0, alreadyCached: true };
+  }
+
+  private async pull(registry: string, repository: string, digest: string, progress: PullProgressListener): Promise<EnsuredImage> {
+    const { manifest, descriptor, manifestBlobs } = await this.resolve(registry, repository, digest);
+    const blobs = [manifest.config, ...manifest.layers];
+    const claimed = [...blobs.map((d) => d.digest), ...manifestBlobs.map((b) => b.digest)];
+    const missing = await this.gcLock.run(async () => {
+      this.claim(claimed, +1);
+      const absent: Descriptor[] = [];
+      for (const blob of blobs) if (!(await this.layout.hasBlob(blob.digest))) absent.push(blob);
+      return absent;
+    });
+    try {
+      const bytesFetched = await this.fetchBlobs(registry, repository, manifest, missing, progress);
+      for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
+      const imageConfig = imageConfigSchema.parse(JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8')));
+      if (imageConfig.architecture && imageConfig.architecture !== this.arch) {
+        throw new Error(`image is built for ${imageConfig.architecture}, this node runs ${this.arch}`);
+      }
+      const hex = digestHex(digest);
+      await this.layout.putRef(hex, descriptor);
+      try {
+        await this.unpack(hex);
+      } catch (error) {
+        await this.layout.dropRef(hex);
+        throw error;
+      }
+      this.configs.set(digest, imageConfig);
+      return { digest, bundleDir: this.bundleDir(digest), imageConfig, bytesFetched, alreadyCached: false };
+    } finally {
+      this.claim(claimed, -1);
+    }
+  }
+
+  /** Fetches the pinned manifest; an index is narrowed to this node's linux/<arch> image. */
+  private async resolve(registry: string, repository: string, digest: string): Promise<ResolvedImage> {
+    const top = await this.opts.registry.fetchManifest(registry, repository, digest);
+    const json: unknown = JSON.parse(top.body.toString('utf8'));
+    const declared = (json as { mediaType?: unknown }).mediaType;
+    // The body's own mediaType is authoritative; the Content-Type header is the fallback.
+    const mediaType = typeof declared === 'string' && declared ? declared : top.mediaType;
+    if (!isIndexMediaType(mediaType) && !Array.isArray((json as { manifests?: unknown }).manifests)) {
+      const manifest = imageManifestSchema.parse(json);
+      const layoutType = mediaType === MEDIA.dockerManifest ? mediaType : MEDIA.ociManifest;
+      return { manifest, descriptor: { mediaType: layoutType, digest, size: top.body.length }, manifestBlobs: [{ digest, body: top.body }] };
+    }
+    const index = imageIndexSchema.parse(json);
+    const chosen = index.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === this.arch);
+    if (!chosen) throw new Error(`image index ${digest} has no linux/${this.arch} image`);
+    const inner = await this.opts.registry.fetchManifest(registry, repository, chosen.digest);
+    return {
+      manifest: imageManifestSchema.parse(JSON.parse(inner.body.toString('utf8'))),
+      descriptor: { mediaType: chosen.mediaType, digest: chosen.digest, size: inner.body.length },
+      manifestBlobs: [
+        { digest, body: top.body },
+        { digest: chosen.digest, body: inner.body },
+      ],
+    };
+  }
+
+  private async fetchBlobs(registry: string, repository: string, manifest: ImageManifest, missing: Descriptor[], progress: PullProgressListener): Promise<number> {
+    const all = [manifest.config, ...manifest.layers];
+    const layers = new Set(manifest.layers.map((d) => d.digest));
+    const state: PullProgress = {
+      bytesTotal: all.reduce((sum, d) => sum + d.size, 0),
+      bytesDone: 0,
+      layersTotal: manifest.layers.length,
+      layersDone: 0,
+    };
+    const absent = new Set(missing.map((d) => d.digest));
+    for (const d of all) {
+      if (absent.has(d.digest)) continue;
+      state.bytesDone += d.size;
+      if (layers.has(d.digest)) state.layersDone++;
+    }
+    progress({ ...state });
+    let fetched = 0;
+    const queue = [...missing];
+    const worker = async (): Promise<void> => {
+      for (let blob = queue.shift(); blob; blob = queue.shift()) {
+        let seen = 0;
+        // Awaited first: `fetched += await ...` would read `fetched` before other workers add to it.
+        const bytes = await this.fetchBlobOnce(registry, repository, blob, (n) => {
+          seen += n;
+          state.bytesDone += n;
+          progress({ ...state });
+        });
+        fetched += bytes;
+        state.bytesDone += blob.size - seen;
+        if (layers.has(blob.digest)) state.layersDone++;
+        progress({ ...state });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.fetchConcurrency ?? 4, queue.length) }, worker));
+    return fetched;
+  }
+
+  /** One download per blob at a time, however many pulls need it. Returns bytes this call fetched. */
+  private fetchBlobOnce(registry: string, repository: string, blob: Descriptor, onBytes: (n: number) => void): Promise<number> {
+    const running = this.blobFetches.get(blob.digest);
+    if (running) return running.then(() => 0);
+    const fetch = this.opts.registry
+      .fetchBlob(registry, repository, blob.digest, blob.size, this.layout.blobPath(blob.digest), onBytes)
+      .then(() => blob.size)
+      .finally(() => this.blobFetches.delete(blob.digest));
+    this.blobFetches.set(blob.digest, fetch);
+    return fetch;
+  }
+
+  private async unpack(hex: string): Promise<void> {
+    const target = join(this.unpackedDir, hex);
+    const tmp = `${target}.tmp-${randomSuffix()}`;
+    try {
+      await runCommand('umoci', ['unpack', '--image', `${this.layout.dir}:${hex}`, tmp], { timeoutMs: 10 * 60_000 });
+      await rename(tmp, target);
+    } catch (error) {
+      await rm(tmp, { recursive: true, force: true });
+      // Another cache instance on the same directory finished first: same content.
+      if ((error as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (error as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw error;
+    }
+  }
+
+  private claim(digests: string[], delta: 1 | -1): void {
+    for (const d of digests) {
+      const count = (this.claims.get(d) ?? 0) + delta;
+      if (count > 0) this.claims.set(d, count);
+      else this.claims.delete(d);
+    }
+  }
+
+  private async readManifest(digest: string): Promise<ImageManifest> {
+    return imageManifestSchema.parse(JSON.parse((await this.layout.readBlob(digest)).toString('utf8')));
+  }
+
+  /** Deletes blobs that no cached image and no running pull refers to. */
+  private collectGarbage(): Promise<void> {
+    return this.gcLock.run(async () => {
+      const live = new Set<string>();
+      for (const ref of await this.layout.refs()) {
+        live.add(ref.digest);
+        const name = ref.annotations?.[REF_NAME_ANNOTATION];
+        if (name) live.add(`sha256:${name}`);
+        const manifest = await this.readManifest(ref.digest).catch(() => undefined);
+        for (const d of manifest ? [manifest.config, ...manifest.layers] : []) live.add(d.digest);
+      }
+      for (const digest of await this.layout.blobDigests()) {
+        if (!live.has(digest) && !this.claims.has(digest) && !this.blobFetches.has(digest)) await this.layout.removeBlob(digest);
+      }
+    });
+  }
+}

@@ -1,0 +1,10 @@
+export * from './errors';
+export * from './image-cache';
+export * from './runtime-spec';
+export * from './pod-rootfs';
+export * from './pod-network';
+export * from './runc-runtime';
+export * from './port-exposer';
+export { ipInSubnet, isIpv4Cidr } from './ipv4';
+export { WaitTimeoutError } from './watch-dir';
+export { CommandError } from './command';

@@ -1,0 +1,69 @@
+import { mkdir, realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Logger } from '@warmpod/observability';
+import { runCommand } from './command';
+import { messageOf, NodeRuntimeError, quietLogger } from './errors';
+import { isMountPoint } from './mountinfo';
+
+export interface PodRootfsOptions {
+  logger?: Logger;
+}
+
+/** overlayfs option strings are comma- and colon-separated: such paths cannot be passed. */
+const UNSAFE_OVERLAY_PATH = /[,:\s\\]/;
+
+/**
+ * A pod's root filesystem: an overlay whose lower layer is the cached image
+ * rootfs (shared, never written) and whose upper layer lives in the pod's
+ * directory, so each pod's writes stay its own (and can be checkpointed).
+ */
+export class PodRootfs {
+  private readonly logger: Logger;
+
+  constructor(opts: PodRootfsOptions = {}) {
+    this.logger = opts.logger ?? quietLogger();
+  }
+
+  static mergedDir(podDir: string): string {
+    return join(resolve(podDir), 'merged');
+  }
+
+  /** Mounts the overlay and returns the merged directory; mounting twice is a no-op. */
+  async mount(podDir: string, lowerRootfs: string): Promise<string> {
+    const dir = resolve(podDir);
+    const lower = resolve(lowerRootfs);
+    const upper = join(dir, 'upper');
+    const work = join(dir, 'work');
+    const merged = PodRootfs.mergedDir(dir);
+    for (const path of [lower, upper, work]) {
+      if (UNSAFE_OVERLAY_PATH.test(path)) {
+        throw new NodeRuntimeError('mount pod rootfs', `path "${path}" contains a character overlayfs options cannot carry`);
+      }
+    }
+    await Promise.all([upper, work, merged].map((p) => mkdir(p, { recursive: true })));
+    // mountinfo lists real paths: compare against the resolved one.
+    const target = await realpath(merged);
+    if (await isMountPoint(target)) return merged;
+    try {
+      await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+    } catch (error) {
+      throw new NodeRuntimeError('mount pod rootfs', `overlay on ${merged}: ${messageOf(error)}`, undefined, { cause: error });
+    }
+    this.logger.debug({ merged, lower }, 'pod rootfs mounted');
+    return merged;
+  }
+
+  /** Unmounts the overlay; an already unmounted (or never mounted) one is fine. */
+  async unmount(podDir: string): Promise<void> {
+    const merged = await realpath(PodRootfs.mergedDir(podDir)).catch(() => undefined);
+    if (merged === undefined || !(await isMountPoint(merged))) return;
+    try {
+      await runCommand('umount', [merged]);
+    } catch (error) {
+      // Raced with another unmount: the goal is reached all the same.
+      if (!(await isMountPoint(merged))) return;
+      throw new NodeRuntimeError('unmount pod rootfs', `${merged}: ${messageOf(error)}`, undefined, { cause: error });
+    }
+    this.logger.debug({ merged }, 'pod rootfs unmounted');
+  }
+}

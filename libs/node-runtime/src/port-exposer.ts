@@ -1,0 +1,116 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Endpoint } from '@warmpod/domain';
+import type { Logger } from '@warmpod/observability';
+import { messageOf, NodeRuntimeError, quietLogger } from './errors';
+
+export interface PortExposerOptions {
+  logger?: Logger;
+}
+
+interface ExposedPort {
+  endpoint: Endpoint;
+  server: Server;
+}
+
+interface ExposedPod {
+  ports: Map<number, ExposedPort>;
+  sockets: Set<Socket>;
+}
+
+/**
+ * Makes pod ports reachable from the node's host: one TCP proxy per port,
+ * listening on an ephemeral host port and piping to podIp:port.
+ */
+export class PortExposer {
+  private readonly pods = new Map<string, ExposedPod>();
+
+  private readonly logger: Logger;
+
+  constructor(opts: PortExposerOptions = {}) {
+    this.logger = opts.logger ?? quietLogger();
+  }
+
+  /** Exposes the ports; ports already exposed for the pod keep their endpoint. */
+  async expose(podId: string, podIp: string, ports: number[], bindHost = '127.0.0.1'): Promise<Endpoint[]> {
+    let pod = this.pods.get(podId);
+    if (!pod) {
+      pod = { ports: new Map(), sockets: new Set() };
+      this.pods.set(podId, pod);
+    }
+    const opened: number[] = [];
+    try {
+      for (const port of ports) {
+        if (pod.ports.has(port)) continue;
+        pod.ports.set(port, await this.listen(podId, pod, podIp, port, bindHost));
+        opened.push(port);
+      }
+    } catch (error) {
+      for (const port of opened) {
+        pod.ports.get(port)?.server.close();
+        pod.ports.delete(port);
+      }
+      if (pod.ports.size === 0) this.pods.delete(podId);
+      throw new NodeRuntimeError('expose ports', messageOf(error), podId, { cause: error });
+    }
+    const endpoints = ports.map((p) => pod.ports.get(p)!.endpoint);
+    this.logger.info({ podId, endpoints }, 'pod ports exposed');
+    return endpoints;
+  }
+
+  endpoints(podId: string): Endpoint[] {
+    return [...(this.pods.get(podId)?.ports.values() ?? [])].map((p) => p.endpoint);
+  }
+
+  /** Closes the pod's listeners and every open connection; unknown pods are fine. */
+  async unexpose(podId: string): Promise<void> {
+    const pod = this.pods.get(podId);
+    if (!pod) return;
+    this.pods.delete(podId);
+    for (const socket of pod.sockets) socket.destroy();
+    await Promise.all([...pod.ports.values()].map(({ server }) => new Promise<void>((done) => server.close(() => done()))));
+    this.logger.debug({ podId }, 'pod ports unexposed');
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.pods.keys()].map((podId) => this.unexpose(podId)));
+  }
+
+  private listen(podId: string, pod: ExposedPod, podIp: string, port: number, bindHost: string): Promise<ExposedPort> {
+    const server = createServer((client) => this.proxy(podId, pod, client, podIp, port));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, bindHost, () => {
+        server.off('error', reject);
+        server.on('error', (error) => this.logger.warn({ podId, port, err: messageOf(error) }, 'port proxy listener error'));
+        const address = server.address();
+        const hostPort = typeof address === 'object' && address ? address.port : 0;
+        const host = bindHost.includes(':') ? `[${bindHost}]` : bindHost;
+        resolve({ server, endpoint: { containerPort: port, address: `${host}:${hostPort}` } });
+      });
+    });
+  }
+
+  /** Pipes one client connection to the pod; an error on either side closes both. */
+  private proxy(podId: string, pod: ExposedPod, client: Socket, podIp: string, port: number): void {
+    const upstream = connect({ host: podIp, port });
+    pod.sockets.add(client);
+    pod.sockets.add(upstream);
+    const close = (error?: Error): void => {
+      if (error) this.logger.debug({ podId, port, err: error.message }, 'proxied connection closed on error');
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', () => {
+      pod.sockets.delete(client);
+      upstream.end();
+    });
+    upstream.on('close', () => {
+      pod.sockets.delete(upstream);
+      client.end();
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}

@@ -1,0 +1,242 @@
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '@warmpod/observability';
+import { CommandError, runCommand } from './command';
+import { messageOf, NodeRuntimeError } from './errors';
+import { exists } from './files';
+import { readMounts } from './mountinfo';
+import { WaitTimeoutError, watchDirUntil } from './watch-dir';
+
+export interface RuncRuntimeOptions {
+  /** runc's state directory (`runc --root`); one per node. */
+  runcRoot: string;
+  /** Cgroup under which every pod of this node gets its own cgroup. */
+  cgroupParent: string;
+  logger: Logger;
+  /** Pid and exit files of the shims (outside runc's root, which runc owns); defaults to `<runcRoot>.shim`. */
+  stateDir?: string;
+  runcPath?: string;
+  startTimeoutMs?: number;
+}
+
+export interface RuncContainer {
+  id: string;
+  pid: number;
+  status: string;
+  bundle: string;
+}
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * The shim: `runc run` in the foreground (so its exit status is the
+ * container's, 128+signal when killed), then the status is written
+ * atomically to a file that outlives the agent. Arguments are positional
+ * parameters, never spliced into the script text.
+ */
+const SHIM_SCRIPT = '"$1" --root "$2" run --bundle "$3" --pid-file "$4" "$5" >>"$6" 2>&1 </dev/null; echo $? >"$7" && mv "$7" "$8"';
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const GONE = /does not exist|not exist|container not running|process already finished/i;
+
+const runcListSchema = z
+  .array(z.looseObject({ id: z.string(), pid: z.number().int(), status: z.string(), bundle: z.string() }))
+  .nullable();
+
+/** Runs pods as runc containers, each supervised by a detached shim process. */
+export class RuncRuntime {
+  private readonly runcRoot: string;
+  private readonly shimDir: string;
+  private readonly runc: string;
+
+  constructor(private readonly opts: RuncRuntimeOptions) {
+    if (!CONTAINER_ID.test(opts.cgroupParent)) throw new NodeRuntimeError('configure runc', `cgroup parent "${opts.cgroupParent}" is not a safe name`);
+    this.runcRoot = resolve(opts.runcRoot);
+    this.shimDir = resolve(opts.stateDir ?? `${this.runcRoot}.shim`);
+    this.runc = opts.runcPath ?? 'runc';
+  }
+
+  /** The `linux.cgroupsPath` a pod's runtime spec must carry on this node. */
+  cgroupsPath(podId: string): string {
+    return `/${this.opts.cgroupParent}/${podId}`;
+  }
+
+  /**
+   * Starts the container and resolves with its pid once runc has started it.
+   * Starting a pod that is already running returns its pid (jobs may run twice).
+   */
+  async start(podId: string, bundleDir: string, logPath: string): Promise<{ pid: number }> {
+    this.checkId(podId, 'start container');
+    const dir = this.podShimDir(podId);
+    const pidFile = join(dir, 'pid');
+    const exitFile = join(dir, 'exit');
+    await mkdir(dir, { recursive: true });
+    await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
+    await mkdir(dirname(resolve(logPath)), { recursive: true });
+
+    const earlierExit = await this.readExitCode(podId);
+    if (earlierExit !== undefined) {
+      throw new NodeRuntimeError('start container', `it already ran and exited with ${earlierExit}; remove it first`, podId);
+    }
+    const earlierPid = await readPid(pidFile);
+    if (earlierPid !== undefined) return { pid: earlierPid };
+
+    const started = Date.now();
+    const aborter = new AbortController();
+    // Watch before spawning so that no file event can be missed.
+    const pidReady = watchDirUntil(
+      dir,
+      async () => {
+        const pid = await readPid(pidFile);
+        if (pid !== undefined) return pid;
+        const code = await this.readExitCode(podId);
+        if (code === undefined) return undefined;
+        const tail = await logTail(logPath);
+        throw new NodeRuntimeError('start container', `runc exited with ${code} before the container started${tail ? `: ${tail}` : ''}`, podId);
+      },
+      { what: `pid file of pod ${podId}`, timeoutMs: this.opts.startTimeoutMs ?? 30_000, signal: aborter.signal },
+    );
+
+    const args = [this.runc, this.runcRoot, resolve(bundleDir), pidFile, podId, resolve(logPath), `${exitFile}.tmp`, exitFile];
+    const shim = spawn('sh', ['-c', SHIM_SCRIPT, 'warmpod-shim', ...args], { detached: true, stdio: 'ignore' });
+    shim.on('error', (error) => aborter.abort(new NodeRuntimeError('start container', `shim could not be spawned: ${error.message}`, podId)));
+    shim.on('exit', (code) => {
+      if (code !== 0) aborter.abort(new NodeRuntimeError('start container', `shim exited with ${code} without recording an exit code`, podId));
+    });
+    shim.unref();
+
+    try {
+      const pid = await pidReady;
+      this.opts.logger.info({ podId, pid, ms: Date.now() - started }, 'container started');
+      return { pid };
+    } catch (error) {
+      if (error instanceof NodeRuntimeError) throw error;
+      throw new NodeRuntimeError('start container', messageOf(error), podId, { cause: error });
+    }
+  }
+
+  /** Resolves with the exit code, also for containers started before an agent restart. */
+  async waitExit(podId: string, opts: WaitOptions = {}): Promise<number> {
+    this.checkId(podId, 'wait for container exit');
+    const dir = this.podShimDir(podId);
+    if (!(await exists(dir))) throw new NodeRuntimeError('wait for container exit', 'no such container on this node', podId);
+    return watchDirUntil(
+      dir,
+      async () => {
+        const code = await this.readExitCode(podId);
+        if (code === undefined && !(await exists(dir))) {
+          throw new NodeRuntimeError('wait for container exit', 'the container was removed before it exited', podId);
+        }
+        return code;
+      },
+      { what: `exit of pod ${podId}`, ...opts },
+    );
+  }
+
+  /** SIGTERM, then SIGKILL once `graceMs` has passed; resolves with the exit code. */
+  async stop(podId: string, graceMs: number): Promise<number> {
+    this.checkId(podId, 'stop container');
+    const done = await this.readExitCode(podId);
+    if (done !== undefined) return done;
+    await this.kill(podId, 'TERM');
+    try {
+      return await this.waitExit(podId, { timeoutMs: graceMs });
+    } catch (error) {
+      if (!(error instanceof WaitTimeoutError)) throw error;
+    }
+    this.opts.logger.info({ podId, graceMs }, 'container ignored SIGTERM, sending SIGKILL');
+    await this.kill(podId, 'KILL');
+    return this.waitExit(podId, { timeoutMs: 10_000 });
+  }
+
+  /** Forgets the container: killed if still running, runc state and shim files removed. */
+  async remove(podId: string): Promise<void> {
+    this.checkId(podId, 'remove container');
+    try {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'delete', '--force', podId]);
+    } catch (error) {
+      if (!(error instanceof CommandError && GONE.test(error.stderr))) {
+        throw new NodeRuntimeError('remove container', messageOf(error), podId, { cause: error });
+      }
+    }
+    const dir = this.podShimDir(podId);
+    if ((await exists(dir)) && (await exists(join(dir, 'pid')))) {
+      // Let a live shim record the exit before its directory goes away.
+      await this.waitExit(podId, { timeoutMs: 2000 }).catch(() => undefined);
+    }
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  async list(): Promise<RuncContainer[]> {
+    try {
+      const { stdout } = await runCommand(this.runc, ['--root', this.runcRoot, 'list', '--format', 'json']);
+      return (runcListSchema.parse(JSON.parse(stdout)) ?? []).map(({ id, pid, status, bundle }) => ({ id, pid, status, bundle }));
+    } catch (error) {
+      throw new NodeRuntimeError('list containers', messageOf(error), undefined, { cause: error });
+    }
+  }
+
+  /** Removes the node's (empty) parent cgroup in every hierarchy, when a local node shuts down. */
+  async removeCgroupParent(): Promise<void> {
+    const roots = (await readMounts()).filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2');
+    for (const root of roots) {
+      try {
+        await rmdir(join(root.mountPoint, this.opts.cgroupParent));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new NodeRuntimeError('remove cgroup parent', `${root.mountPoint}/${this.opts.cgroupParent}: ${messageOf(error)}`);
+      }
+    }
+  }
+
+  private async kill(podId: string, signal: 'TERM' | 'KILL'): Promise<void> {
+    try {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'kill', podId, signal]);
+    } catch (error) {
+      if (error instanceof CommandError && GONE.test(error.stderr)) return;
+      throw new NodeRuntimeError('stop container', `runc kill ${signal}: ${messageOf(error)}`, podId, { cause: error });
+    }
+  }
+
+  private podShimDir(podId: string): string {
+    return join(this.shimDir, podId);
+  }
+
+  private async readExitCode(podId: string): Promise<number | undefined> {
+    const text = await readFile(join(this.podShimDir(podId), 'exit'), 'utf8').catch(() => undefined);
+    if (text === undefined || !/^\d+\s*$/.test(text)) return undefined;
+    return Number.parseInt(text, 10);
+  }
+
+  private checkId(podId: string, operation: string): void {
+    if (!CONTAINER_ID.test(podId)) throw new NodeRuntimeError(operation, `"${podId}" is not a valid container id`, podId);
+  }
+}
+
+/** runc writes the pid file atomically (temp file + rename): a present file is complete. */
+async function readPid(pidFile: string): Promise<number | undefined> {
+  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
+  const pid = text === undefined ? NaN : Number.parseInt(text, 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function logTail(logPath: string, bytes = 800): Promise<string> {
+  try {
+    const handle = await open(logPath, 'r');
+    try {
+      const { size } = await handle.stat();
+      const start = Math.max(0, size - bytes);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      return buffer.toString('utf8').trim();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+}
