@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError } from '@warmpod/observability';
+import { loadGatewayConfig } from './config';
+
+const TOKENS = '{"alpha-token-1":"alpha"}';
+
+describe('loadGatewayConfig', () => {
+  test('applies the defaults', () => {
+    const c = loadGatewayConfig({ WARMPOD_TOKENS: TOKENS });
+    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(c.prefix, 'wp:');
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 8080);
+    assert.equal(c.defaultRegistry, '127.0.0.1:5000');
+    assert.deepEqual(c.insecureRegistries, []);
+    assert.equal(c.registryTimeoutMs, 5000);
+    assert.equal(c.bodyLimitBytes, 65536);
+    assert.equal(c.nodeReadyWindowMs, 6000);
+    assert.equal(c.tokens.get('alpha-token-1'), 'alpha');
+  });
+
+  test('allows port 0 and splits the insecure registry list', () => {
+    const c = loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, GATEWAY_PORT: '0', WARMPOD_INSECURE_REGISTRIES: ' reg.lan:5000, ,other:80' });
+    assert.equal(c.port, 0);
+    assert.deepEqual(c.insecureRegistries, ['reg.lan:5000', 'other:80']);
+  });
+
+  test('reads tokens from a file when none are inline', () => {
+    const c = loadGatewayConfig({ WARMPOD_TOKENS_FILE: 'tokens.json' }, (path) => {
+      assert.equal(path, 'tokens.json');
+      return '{"beta-token-22":"beta"}';
+    });
+    assert.equal(c.tokens.get('beta-token-22'), 'beta');
+  });
+
+  test('requires at least one token', () => {
+    assert.throws(() => loadGatewayConfig({}), ConfigError);
+    assert.throws(() => loadGatewayConfig({ WARMPOD_TOKENS: '{}' }), ConfigError);
+  });
+
+  test('names an unreadable token file without its contents', () => {
+    assert.throws(
+      () =>
+        loadGatewayConfig({ WARMPOD_TOKENS_FILE: 'missing.json' }, () => {
+          throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+        }),
+      /WARMPOD_TOKENS_FILE cannot be read \(ENOENT\)/,
+    );
+  });
+
+  test('refuses bad values', () => {
+    for (const env of [
+      { GATEWAY_PORT: '70000' },
+      { GATEWAY_PORT: 'http' },
+      { BODY_LIMIT_BYTES: '0' },
+      { WARMPOD_REDIS_URL: 'not a url' },
+      { WARMPOD_DEFAULT_REGISTRY: 'http://reg' },
+      { LOG_LEVEL: 'loud' },
+    ]) {
+      assert.throws(() => loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, ...env }), ConfigError, JSON.stringify(env));
+    }
+  });
+});

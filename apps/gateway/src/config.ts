@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, loadConfig } from '@warmpod/observability';
+import { parseTokens, TokenError } from './auth/tokens';
+
+const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().int().min(1).max(max).default(fallback);
+
+const schema = z.object({
+  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and ":_.-", at most 64').default('wp:'),
+  GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
+  // 0 asks the OS for a free port (tests run the gateway in-process).
+  GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  WARMPOD_TOKENS: z.string().min(1).optional(),
+  WARMPOD_TOKENS_FILE: z.string().min(1).optional(),
+  WARMPOD_DEFAULT_REGISTRY: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'a registry host, with an optional port')
+    .default('127.0.0.1:5000'),
+  WARMPOD_INSECURE_REGISTRIES: z.string().default(''),
+  REGISTRY_TIMEOUT_MS: positiveInt(5_000, 120_000),
+  AGENT_TIMEOUT_MS: positiveInt(5_000, 120_000),
+  BODY_LIMIT_BYTES: positiveInt(65_536, 16 * 1024 * 1024),
+  NODE_READY_WINDOW_MS: positiveInt(6_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface GatewayConfig {
+  redisUrl: string;
+  /** Prefix of every Redis key and BullMQ queue of this deployment. */
+  prefix: string;
+  host: string;
+  port: number;
+  /** Bearer token -> tenant. Never logged. */
+  tokens: ReadonlyMap<string, string>;
+  /** Registry used when an image reference names none. */
+  defaultRegistry: string;
+  insecureRegistries: string[];
+  registryTimeoutMs: number;
+  /** How long the gateway waits for a node agent (pod logs). */
+  agentTimeoutMs: number;
+  bodyLimitBytes: number;
+  /** A node is Ready when it heartbeated within this window. */
+  nodeReadyWindowMs: number;
+  logLevel: string;
+}
+
+export type ReadText = (path: string) => string;
+
+/** The gateway's one view of its environment, validated once at boot. */
+export function loadGatewayConfig(
+  env: Record<string, string | undefined>,
+  readText: ReadText = (path) => readFileSync(path, 'utf8'),
+): GatewayConfig {
+  const c = loadConfig(schema, env, 'gateway');
+  return {
+    redisUrl: c.WARMPOD_REDIS_URL,
+    prefix: c.WARMPOD_PREFIX,
+    host: c.GATEWAY_HOST,
+    port: c.GATEWAY_PORT,
+    tokens: loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText),
+    defaultRegistry: c.WARMPOD_DEFAULT_REGISTRY,
+    insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+    registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
+    agentTimeoutMs: c.AGENT_TIMEOUT_MS,
+    bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
+    logLevel: c.LOG_LEVEL,
+  };
+}
+
+function loadTokens(inline: string | undefined, file: string | undefined, readText: ReadText): Map<string, string> {
+  try {
+    if (inline !== undefined) return parseTokens(inline, 'WARMPOD_TOKENS');
+    if (file !== undefined) {
+      let text: string;
+      try {
+        text = readText(file);
+      } catch (error) {
+        throw new TokenError(`WARMPOD_TOKENS_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      return parseTokens(text, 'WARMPOD_TOKENS_FILE');
+    }
+  } catch (error) {
+    if (error instanceof TokenError) throw new ConfigError(`invalid configuration for gateway:\n  ${error.message}`);
+    throw error;
+  }
+  throw new ConfigError('invalid configuration for gateway:\n  set WARMPOD_TOKENS or WARMPOD_TOKENS_FILE (at least one token is required)');
+}

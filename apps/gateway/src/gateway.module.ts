@@ -1,0 +1,32 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { Logger } from '@warmpod/observability';
+import { BearerAuthGuard } from './auth/bearer-auth.guard';
+import type { GatewayConfig } from './config';
+import { HealthController } from './health/health.controller';
+import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
+import { NodesController } from './nodes/nodes.controller';
+import { PinResolver } from './pods/pin-resolver';
+import { PodAdmission } from './pods/pod-admission';
+import { PodLogs } from './pods/pod-logs';
+import { PodStopper } from './pods/pod-stopper';
+import { PodsController } from './pods/pods.controller';
+import { TenantPods } from './pods/tenant-pods';
+
+@Module({})
+export class GatewayModule {
+  static forRoot(config: GatewayConfig, logger: Logger, overrides: InfrastructureOverrides = {}): DynamicModule {
+    return {
+      module: GatewayModule,
+      controllers: [HealthController, PodsController, NodesController],
+      providers: [
+        ...infrastructureProviders(config, logger, overrides),
+        BearerAuthGuard,
+        PinResolver,
+        PodAdmission,
+        TenantPods,
+        PodStopper,
+        PodLogs,
+      ],
+    };
+  }
+}

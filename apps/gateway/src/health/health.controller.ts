@@ -1,0 +1,39 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Redis } from 'ioredis';
+import { ApiError } from '../http/api-error';
+import { REDIS } from '../providers';
+
+const PING_TIMEOUT_MS = 1_000;
+
+/** Public probes: alive while the process serves; ready while Redis answers. */
+@ApiTags('health')
+@Controller()
+export class HealthController {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  @Get('healthz')
+  @ApiOperation({ summary: 'Liveness' })
+  healthz(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  @ApiOperation({ summary: 'Readiness: 503 with the reason while Redis does not answer' })
+  async readyz(): Promise<{ status: 'ready' }> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.redis.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (error) {
+      throw new ApiError(503, 'not_ready', `redis: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status: 'ready' };
+  }
+}

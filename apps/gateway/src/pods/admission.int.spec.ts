@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { PodRecord } from '@warmpod/domain';
+import { JobBus } from '@warmpod/jobs';
+import { PodRepository } from '@warmpod/store';
+import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { startRegistry, type TestRegistry } from '../testing/registry';
+
+const prefix = uniquePrefix('admission');
+let dir: string;
+let registry: TestRegistry;
+let gateway: TestGateway;
+let traces: Traces;
+let digestA: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gateway-admission-'));
+  registry = await startRegistry(dir);
+  digestA = await registry.push('team/app', 'latest', 'a');
+  gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: registry.host });
+  traces = new Traces(prefix);
+});
+
+after(async () => {
+  await gateway?.close();
+  await traces?.cleanUp();
+  await registry?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const pod = (res: { body: unknown }): PodRecord => res.body as PodRecord;
+
+describe('POST /v1/pods pins at the door', () => {
+  let first: PodRecord;
+
+  test('answers 202 with the image pinned to the digest the registry serves', async () => {
+    const res = await call(gateway.url, 'POST', '/v1/pods', {
+      body: { image: 'team/app', labels: { app: 'web' } },
+      headers: { 'x-request-id': 'req-admission-1' },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.headers.get('x-request-id'), 'req-admission-1');
+    first = pod(res);
+    assert.match(first.id, /^pod-[0-9a-z]{20}$/);
+    assert.equal(first.phase, 'Pending');
+    assert.deepEqual(first.image, { requested: 'team/app', pinned: `${registry.host}/team/app@${digestA}`, digest: digestA });
+    assert.deepEqual(first.labels, { app: 'web' });
+  });
+
+  test('enqueues one schedule-pod job carrying the request id', async () => {
+    const job = await traces.scheduling.getJob(`schedule-pod-${first.id}`);
+    assert.ok(job, 'schedule-pod job is in the scheduling queue');
+    assert.equal(job.name, 'schedule-pod');
+    assert.deepEqual(job.data, { podId: first.id, requestId: 'req-admission-1' });
+  });
+
+  test('binds the request id to log lines written after the body was parsed, and never logs the token', () => {
+    const admitted = gateway.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'pod admitted' && l['podId'] === first.id);
+    assert.equal(admitted?.['requestId'], 'req-admission-1');
+    assert.equal(admitted?.['service'], 'gateway');
+    const access = gateway.logLines.filter((l) => l.includes('"requestId":"req-admission-1"') && l.includes('"msg":"request"'));
+    assert.equal(access.length, 1, 'one access log line per request');
+    assert.match(access[0]!, /"method":"POST".*"status":202.*"ms":/);
+    assert.equal(gateway.logLines.some((l) => l.includes(TOKENS.alpha)), false);
+  });
+
+  test('a tag moved to new content pins new pods to the new digest; old pods keep theirs', async () => {
+    const digestB = await registry.push('team/app', 'latest', 'b');
+    assert.notEqual(digestB, digestA);
+    const second = pod(await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app:latest' } }));
+    assert.equal(second.image.digest, digestB);
+    assert.equal(second.image.pinned, `${registry.host}/team/app@${digestB}`);
+    const again = await call(gateway.url, 'GET', `/v1/pods/${first.id}`);
+    assert.equal(again.status, 200);
+    assert.equal(pod(again).image.digest, digestA);
+    assert.equal(pod(again).image.pinned, `${registry.host}/team/app@${digestA}`);
+  });
+
+  test('a reference by digest pins to exactly that digest', async () => {
+    const res = await call(gateway.url, 'POST', '/v1/pods', { body: { image: `${registry.host}/team/app@${digestA}` } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(pod(res).image.digest, digestA);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const body = { image: 'team/app', env: { A: '1', B: '2' }, resources: { cpu: 0.5, memoryMiB: 64 } };
+
+  test('the same key and body replay the same pod; another body is a 409', async () => {
+    const headers = { 'idempotency-key': 'idem-1' };
+    const created = await call(gateway.url, 'POST', '/v1/pods', { body, headers });
+    assert.equal(created.status, 202);
+    assert.equal(created.headers.get('idempotent-replay'), null);
+    const before = await traces.snapshot();
+
+    // Same meaning, other key order: still the same request.
+    const replay = await call(gateway.url, 'POST', '/v1/pods', {
+      body: { resources: { memoryMiB: 64, cpu: 0.5 }, env: { B: '2', A: '1' }, image: 'team/app' },
+      headers,
+    });
+    assert.equal(replay.status, 202);
+    assert.equal(replay.headers.get('idempotent-replay'), 'true');
+    assert.equal(pod(replay).id, pod(created).id);
+
+    const conflict = await call(gateway.url, 'POST', '/v1/pods', { body: { ...body, env: { A: '9' } }, headers });
+    assert.equal(conflict.status, 409);
+    assert.equal(errorOf(conflict).code, 'idempotency_conflict');
+    assert.deepEqual(await traces.snapshot(), before, 'a replay and a conflict store and enqueue nothing');
+  });
+
+  test('keys are per tenant', async () => {
+    const headers = { 'idempotency-key': 'idem-shared' };
+    const a = await call(gateway.url, 'POST', '/v1/pods', { body, headers });
+    const b = await call(gateway.url, 'POST', '/v1/pods', { body, headers, token: TOKENS.beta });
+    assert.equal(a.status, 202);
+    assert.equal(b.status, 202);
+    assert.notEqual(pod(a).id, pod(b).id);
+  });
+
+  test('a malformed key is refused before anything happens', async () => {
+    const before = await traces.snapshot();
+    const res = await call(gateway.url, 'POST', '/v1/pods', { body, headers: { 'idempotency-key': 'bad key!' } });
+    assert.equal(res.status, 400);
+    assert.equal(errorOf(res).code, 'invalid_request');
+    assert.equal(errorOf(res).details[0]?.path, 'headers.idempotency-key');
+    assert.deepEqual(await traces.snapshot(), before);
+  });
+});
+
+describe('tenancy, listing and stopping', () => {
+  test("another tenant's pod is not found, not forbidden", async () => {
+    const mine = pod(await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app' } }));
+    const theirs = await call(gateway.url, 'GET', `/v1/pods/${mine.id}`, { token: TOKENS.beta });
+    assert.equal(theirs.status, 404);
+    assert.equal(errorOf(theirs).code, 'not_found');
+    const del = await call(gateway.url, 'DELETE', `/v1/pods/${mine.id}`, { token: TOKENS.beta });
+    assert.equal(del.status, 404);
+    const list = await call(gateway.url, 'GET', '/v1/pods', { token: TOKENS.beta });
+    assert.equal((list.body as { items: PodRecord[] }).items.some((p) => p.id === mine.id), false);
+  });
+
+  test('unknown and malformed ids are 404', async () => {
+    for (const id of ['pod-00000000000000000000', 'nope', '..%2Fetc']) {
+      const res = await call(gateway.url, 'GET', `/v1/pods/${id}`);
+      assert.equal(res.status, 404, id);
+      assert.equal(errorOf(res).code, 'not_found');
+    }
+  });
+
+  test('lists by phase and label, newest first', async () => {
+    const res = await call(gateway.url, 'GET', '/v1/pods?phase=Pending&label=app=web&limit=10');
+    assert.equal(res.status, 200);
+    const items = (res.body as { items: PodRecord[] }).items;
+    assert.ok(items.length >= 1);
+    assert.ok(items.every((p) => p.phase === 'Pending' && p.labels['app'] === 'web'));
+    const bad = await call(gateway.url, 'GET', '/v1/pods?phase=Sleeping');
+    assert.equal(bad.status, 400);
+    assert.equal(errorOf(bad).details[0]?.path, 'query.phase');
+  });
+
+  test('DELETE of a Pending pod stops it at once and withdraws its scheduling job', async () => {
+    const created = pod(await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app' } }));
+    const res = await call(gateway.url, 'DELETE', `/v1/pods/${created.id}`);
+    assert.equal(res.status, 202);
+    assert.equal(pod(res).phase, 'Stopped');
+    assert.ok(pod(res).timeline.Stopped);
+    assert.equal(await traces.scheduling.getJob(`schedule-pod-${created.id}`), undefined);
+    const again = await call(gateway.url, 'DELETE', `/v1/pods/${created.id}`);
+    assert.equal(again.status, 202, 'stopping a stopped pod is a no-op');
+    assert.equal(pod(again).phase, 'Stopped');
+  });
+});
+
+describe('a pod that cannot be queued', () => {
+  class BrokenBus extends JobBus {
+    override async toScheduler(): Promise<void> {
+      throw new Error('queue is down');
+    }
+  }
+  let broken: TestGateway;
+
+  before(async () => {
+    broken = await startGateway(
+      { WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: registry.host },
+      { jobBus: (redis, p) => new BrokenBus(redis, p) },
+    );
+  });
+  after(async () => broken?.close());
+
+  test('is rolled back: 503 and no record, job or idempotency key left', async () => {
+    const before = await traces.snapshot();
+    const res = await call(broken.url, 'POST', '/v1/pods', { body: { image: 'team/app' }, headers: { 'idempotency-key': 'rolled-back' } });
+    assert.equal(res.status, 503);
+    assert.equal(errorOf(res).code, 'queue_unavailable');
+    assert.deepEqual(await traces.snapshot(), before);
+    // The key is free again: the same request succeeds once the queue is back.
+    const retry = await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app' }, headers: { 'idempotency-key': 'rolled-back' } });
+    assert.equal(retry.status, 202);
+    assert.equal(retry.headers.get('idempotent-replay'), null);
+    const stored = await new PodRepository(traces.redis, prefix).get(pod(retry).id);
+    assert.equal(stored?.phase, 'Pending');
+  });
+});

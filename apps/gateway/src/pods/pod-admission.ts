@@ -1,0 +1,87 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { describeIssues, newId, normaliseSpec, podRequestSchema, type PodRecord } from '@warmpod/domain';
+import { JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
+import type { Logger } from '@warmpod/observability';
+import { PodRepository, type PodDefinition } from '@warmpod/store';
+import { ApiError } from '../http/api-error';
+import { LOGGER } from '../providers';
+import { bodyHash } from './idempotency';
+import { PinResolver } from './pin-resolver';
+
+export interface Admission {
+  pod: PodRecord;
+  /** True when an earlier request with the same idempotency key made this pod. */
+  replay: boolean;
+}
+
+export interface AdmissionRequest {
+  tenant: string;
+  body: unknown;
+  idempotencyKey?: string;
+  requestId: string;
+}
+
+/**
+ * Admits a pod: validate, pin, store, enqueue, in that order. Nothing is
+ * written before the body is valid and the image pinned, and a request that
+ * fails after the write is rolled back, so a rejected request leaves nothing.
+ */
+@Injectable()
+export class PodAdmission {
+  constructor(
+    private readonly pins: PinResolver,
+    private readonly pods: PodRepository,
+    private readonly jobs: JobBus,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async admit(req: AdmissionRequest): Promise<Admission> {
+    const parsed = podRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw ApiError.invalidRequest('the pod request is not valid', describeIssues(parsed.error));
+    const body = parsed.data;
+    const image = await this.pins.resolve(body.image);
+
+    const def: PodDefinition = {
+      id: newId('pod'),
+      tenant: req.tenant,
+      createdAt: new Date().toISOString(),
+      labels: body.labels ?? {},
+      image: { requested: image.requested, pinned: image.pinned, digest: image.digest },
+      spec: normaliseSpec(body),
+    };
+    const idempotency = req.idempotencyKey ? { key: req.idempotencyKey, bodyHash: bodyHash(body) } : undefined;
+    const outcome = await this.pods.create(def, idempotency);
+
+    if (outcome.kind === 'conflict') {
+      throw new ApiError(409, 'idempotency_conflict', 'this Idempotency-Key was already used with a different request body');
+    }
+    if (outcome.kind === 'replay') {
+      const pod = await this.pods.get(outcome.podId);
+      if (!pod) throw new ApiError(409, 'idempotency_conflict', 'the pod created with this Idempotency-Key no longer exists');
+      return { pod, replay: true };
+    }
+
+    await this.enqueueOrRollBack(def, req.requestId, req.idempotencyKey);
+    this.logger.info({ podId: def.id, tenant: def.tenant, pinned: def.image.pinned }, 'pod admitted');
+    return { pod: (await this.pods.get(def.id)) ?? pendingRecord(def), replay: false };
+  }
+
+  private async enqueueOrRollBack(def: PodDefinition, requestId: string, idempotencyKey?: string): Promise<void> {
+    const job = { name: 'schedule-pod', data: { podId: def.id, requestId } } as const;
+    try {
+      await this.jobs.toScheduler(job);
+    } catch (error) {
+      this.logger.error({ podId: def.id, err: error }, 'could not enqueue schedule-pod; rolling the pod back');
+      await this.jobs.withdraw(SCHEDULING_QUEUE, job).catch(() => undefined);
+      await this.pods
+        .remove(def, idempotencyKey)
+        .catch((rollback: unknown) => this.logger.error({ podId: def.id, err: rollback }, 'rollback of an unqueued pod failed'));
+      throw new ApiError(503, 'queue_unavailable', 'the pod could not be queued for scheduling; nothing was stored, retry later');
+    }
+  }
+}
+
+/** The record as created, for the rare case it cannot be read back at once. */
+function pendingRecord(def: PodDefinition): PodRecord {
+  return { ...def, phase: 'Pending', timeline: { Pending: def.createdAt }, endpoints: [] };
+}

@@ -1,0 +1,93 @@
+import { applyDecorators, Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import type { PodRecord } from '@warmpod/domain';
+import { BearerAuthGuard } from '../auth/bearer-auth.guard';
+import { RequestId, Tenant } from '../http/request-params';
+import { ERROR_REF, POD_RECORD_REF, POD_REQUEST_REF } from '../openapi';
+import { idempotencyKeyFrom } from './idempotency';
+import { podFilterFrom } from './list-query';
+import { PodAdmission } from './pod-admission';
+import { PodLogs } from './pod-logs';
+import { PodStopper } from './pod-stopper';
+import { TenantPods } from './tenant-pods';
+
+const errors = (...statuses: number[]) => applyDecorators(...statuses.map((status) => ApiResponse({ status, schema: ERROR_REF })));
+
+@ApiTags('pods')
+@ApiBearerAuth()
+@UseGuards(BearerAuthGuard)
+@Controller('v1/pods')
+export class PodsController {
+  constructor(
+    private readonly admission: PodAdmission,
+    private readonly tenantPods: TenantPods,
+    private readonly stopper: PodStopper,
+    private readonly logs: PodLogs,
+  ) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Admit a pod: its image is pinned to a digest here, once' })
+  @ApiBody({ schema: POD_REQUEST_REF })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same body -> same pod; other body -> 409' })
+  @ApiResponse({ status: 202, schema: POD_RECORD_REF, description: 'admitted (or replayed: header Idempotent-Replay: true)' })
+  @errors(400, 401, 409, 413, 415, 422, 503)
+  async create(
+    @Tenant() tenant: string,
+    @RequestId() requestId: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyHeader: string | string[] | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<PodRecord> {
+    const idempotencyKey = idempotencyKeyFrom(idempotencyHeader);
+    const admission = await this.admission.admit({ tenant, body, requestId, ...(idempotencyKey ? { idempotencyKey } : {}) });
+    if (admission.replay) void reply.header('idempotent-replay', 'true');
+    return admission.pod;
+  }
+
+  @Get()
+  @ApiOperation({ summary: "List the tenant's pods, newest first" })
+  @ApiQuery({ name: 'phase', required: false })
+  @ApiQuery({ name: 'label', required: false, description: 'key=value; repeat to require several' })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } })
+  @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: POD_RECORD_REF } } } })
+  @errors(400, 401)
+  async list(@Tenant() tenant: string, @Query() query: unknown): Promise<{ items: PodRecord[] }> {
+    return { items: await this.tenantPods.list(tenant, podFilterFrom(query)) };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One pod' })
+  @ApiResponse({ status: 200, schema: POD_RECORD_REF })
+  @errors(401, 404)
+  get(@Tenant() tenant: string, @Param('id') id: string): Promise<PodRecord> {
+    return this.tenantPods.get(tenant, id);
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Stop a pod (Pending pods stop at once; running ones through their node)' })
+  @ApiResponse({ status: 202, schema: POD_RECORD_REF })
+  @errors(401, 404, 409)
+  stop(@Tenant() tenant: string, @RequestId() requestId: string, @Param('id') id: string): Promise<PodRecord> {
+    return this.stopper.stop(tenant, id, requestId);
+  }
+
+  @Get(':id/logs')
+  @ApiOperation({ summary: "The pod's last log lines, from its node" })
+  @ApiProduces('text/plain')
+  @ApiQuery({ name: 'tail', required: false, schema: { type: 'integer', minimum: 1, maximum: 10000, default: 200 } })
+  @ApiResponse({ status: 200, description: 'log text; empty while the pod is not on a node' })
+  @errors(400, 401, 404, 503)
+  async podLogs(
+    @Tenant() tenant: string,
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string> {
+    const text = await this.logs.tail(tenant, id, query);
+    void reply.type('text/plain; charset=utf-8');
+    return text;
+  }
+}
