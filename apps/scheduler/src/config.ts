@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { loadConfig } from '@warmpod/observability';
+
+const schema = z.object({
+  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
+  NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).default(6_000),
+  SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface SchedulerConfig {
+  redisUrl: string;
+  prefix: string;
+  readyWindowMs: number;
+  concurrency: number;
+  logLevel: string;
+}
+
+export function schedulerConfig(env: Record<string, string | undefined>): SchedulerConfig {
+  const c = loadConfig(schema, env, 'scheduler');
+  return {
+    redisUrl: c.WARMPOD_REDIS_URL,
+    prefix: c.WARMPOD_PREFIX,
+    readyWindowMs: c.NODE_READY_WINDOW_MS,
+    concurrency: c.SCHEDULER_CONCURRENCY,
+    logLevel: c.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { newId, normaliseSpec, type PodRequest, type Resources } from '@warmpod/domain';
+import { JobBus, nodeQueueName } from '@warmpod/jobs';
+import { createLogger } from '@warmpod/observability';
+import { NodeRepository, PodRepository, type NodeRegistration, type PodDefinition } from '@warmpod/store';
+import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
+
+const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
+const DIGEST = `sha256:${'1'.repeat(64)}`;
+const OTHER_DIGEST = `sha256:${'2'.repeat(64)}`;
+const READY_WINDOW_MS = 60_000;
+const logger = createLogger({ service: 'scheduler-int', level: 'silent' });
+
+let redis: Redis;
+let counter = 0;
+const closers: Array<() => Promise<unknown>> = [];
+
+interface Scope {
+  prefix: string;
+  pods: PodRepository;
+  nodes: NodeRepository;
+  bus: JobBus;
+  handler: SchedulePodHandler;
+}
+
+/** Repositories, bus and handler on a fresh prefix, so every test sees only its own nodes. */
+function scope(nodes?: (prefix: string) => NodeRepository): Scope {
+  const prefix = `${filePrefix}${++counter}:`;
+  const pods = new PodRepository(redis, prefix);
+  const nodeRepo = nodes ? nodes(prefix) : new NodeRepository(redis, prefix);
+  const bus = new JobBus(redis, prefix);
+  closers.push(() => bus.close());
+  return { prefix, pods, nodes: nodeRepo, bus, handler: new SchedulePodHandler(pods, nodeRepo, bus, READY_WINDOW_MS, logger) };
+}
+
+function node(id: string, capacity: Resources, labels: Record<string, string> = {}): NodeRegistration {
+  return { id, labels, capacity, agentUrl: 'http://127.0.0.1:1', capabilities: { runtime: 'runc' } };
+}
+
+async function newPod(s: Scope, request: Omit<PodRequest, 'image'> = {}): Promise<PodDefinition> {
+  const def: PodDefinition = {
+    id: newId('pod'),
+    tenant: 'acme',
+    createdAt: new Date().toISOString(),
+    labels: {},
+    image: { requested: 'team/web:latest', pinned: `registry.local:5000/team/web@${DIGEST}`, digest: DIGEST },
+    spec: normaliseSpec({ image: 'team/web:latest', resources: { cpu: 0.5, memoryMiB: 256, gpu: 0 }, ...request }),
+  };
+  assert.equal((await s.pods.create(def)).kind, 'created');
+  return def;
+}
+
+/** Jobs queued on a node's queue, as [id, name, data]. */
+async function nodeJobs(s: Scope, nodeId: string): Promise<Array<[string | undefined, string, unknown]>> {
+  const queue = new Queue(nodeQueueName(nodeId), { connection: redis, prefix: s.prefix });
+  try {
+    const jobs = await queue.getJobs(['wait', 'prioritized', 'delayed', 'active']);
+    return jobs.map((j) => [j.id, j.name, j.data]);
+  } finally {
+    await queue.close();
+  }
+}
+
+before(() => {
+  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+});
+
+after(async () => {
+  for (const close of closers) await close();
+  if (!redis) return;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+});
+
+describe('SchedulePodHandler on real Redis', () => {
+  test('a node holding the digest wins over an emptier one, and gets the start-pod job', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-cached', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.nodes.register(node('n-empty', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    // n-cached is the busier node: only its cache can make it win.
+    assert.equal(await s.nodes.reserve('n-cached', 'pod-filler', { cpu: 2, memoryMiB: 2048, gpu: 0 }), true);
+    await s.nodes.heartbeat('n-cached', [{ digest: DIGEST, sizeBytes: 10_000_000 }]);
+    await s.nodes.heartbeat('n-empty', [{ digest: OTHER_DIGEST, sizeBytes: 10_000_000 }]);
+    const def = await newPod(s);
+
+    await s.handler.run({ podId: def.id, requestId: 'req-cached' });
+
+    const pod = await s.pods.get(def.id);
+    assert.equal(pod?.phase, 'Scheduled');
+    assert.equal(pod?.node, 'n-cached');
+    assert.deepEqual(pod?.placement, { node: 'n-cached', why: 'pinned digest already in node cache', candidates: 2 });
+    assert.match(pod!.placement!.why, /cache/);
+    assert.equal(pod?.message, undefined);
+    assert.ok(pod?.timeline.Scheduled);
+    assert.deepEqual((await s.nodes.reservations('n-cached')).sort(), [def.id, 'pod-filler'].sort());
+    assert.deepEqual(await s.nodes.reservations('n-empty'), []);
+    assert.deepEqual((await s.nodes.get('n-cached'))?.allocated, { cpu: 2.5, memoryMiB: 2304, gpu: 0 });
+    assert.deepEqual(await nodeJobs(s, 'n-cached'), [[`start-pod-${def.id}`, 'start-pod', { podId: def.id, requestId: 'req-cached' }]]);
+    assert.deepEqual(await nodeJobs(s, 'n-empty'), []);
+  });
+
+  test('when nothing fits, the pod stays Pending with every node\'s reason and run() throws NoFitError', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 1, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }));
+    await s.nodes.register(node('n-b', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }));
+    await s.nodes.setCordoned('n-b', true);
+    await s.nodes.register(node('n-c', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'b' }));
+    const def = await newPod(s, { resources: { cpu: 2, memoryMiB: 256, gpu: 0 }, nodeSelector: { zone: 'a' } });
+    const reason = 'no node fits: n-a: insufficient cpu (1 free, 2 wanted); n-b: node cordoned; n-c: nodeSelector zone=a does not match';
+
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-nofit' }), (error: unknown) => {
+      assert.ok(error instanceof NoFitError);
+      assert.equal(error.message, reason);
+      return true;
+    });
+    const pod = await s.pods.get(def.id);
+    assert.equal(pod?.phase, 'Pending');
+    assert.equal(pod?.message, reason);
+    assert.equal(pod?.node, undefined);
+    for (const id of ['n-a', 'n-b', 'n-c']) {
+      assert.deepEqual(await s.nodes.reservations(id), [], id);
+      assert.deepEqual(await nodeJobs(s, id), [], id);
+    }
+  });
+
+  test('with no nodes at all the reason says so', async () => {
+    const s = scope();
+    const def = await newPod(s);
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-none' }), {
+      name: 'NoFitError',
+      message: 'no node fits: no nodes registered',
+    });
+    assert.equal((await s.pods.get(def.id))?.message, 'no node fits: no nodes registered');
+  });
+
+  test('once a node fits, the next attempt schedules the pod and clears the Pending message', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.nodes.setCordoned('n-a', true);
+    const def = await newPod(s);
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-later' }), NoFitError);
+    assert.equal((await s.pods.get(def.id))?.message, 'no node fits: n-a: node cordoned');
+
+    await s.nodes.setCordoned('n-a', false);
+    await s.handler.run({ podId: def.id, requestId: 'req-later' });
+    const pod = await s.pods.get(def.id);
+    assert.equal(pod?.phase, 'Scheduled');
+    assert.equal(pod?.message, undefined);
+    assert.deepEqual(pod?.placement, {
+      node: 'n-a',
+      why: 'least allocated node (digest not cached on any candidate)',
+      candidates: 1,
+    });
+  });
+
+  test('when every candidate fills up during placement, the pod stays Pending and run() throws NoFitError', async () => {
+    class FullNodes extends NodeRepository {
+      override async reserve(): Promise<boolean> {
+        return false;
+      }
+    }
+    const s = scope((prefix) => new FullNodes(redis, prefix));
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-race' }), {
+      name: 'NoFitError',
+      message: 'all fitting nodes filled up during placement',
+    });
+    const pod = await s.pods.get(def.id);
+    assert.equal(pod?.phase, 'Pending');
+    assert.equal(pod?.message, 'all fitting nodes filled up during placement');
+  });
+
+  test('onGiveUp marks the pod Failed as unschedulable', async () => {
+    const s = scope();
+    const def = await newPod(s);
+    const error = await s.handler.run({ podId: def.id, requestId: 'req-giveup' }).then(
+      () => assert.fail('run() should have thrown'),
+      (e: Error) => e,
+    );
+    await s.handler.onGiveUp({ podId: def.id, requestId: 'req-giveup' }, error);
+    const pod = await s.pods.get(def.id);
+    assert.equal(pod?.phase, 'Failed');
+    assert.equal(pod?.error, 'unschedulable: no node fits: no nodes registered');
+    assert.ok(pod?.timeline.Failed);
+  });
+
+  test('giving up on a pod that was already placed does not leave its reservation behind', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await s.handler.run({ podId: def.id, requestId: 'req-placed' });
+    assert.deepEqual(await s.nodes.reservations('n-a'), [def.id]);
+    // E.g. the start-pod job could not be queued on any attempt.
+    await s.handler.onGiveUp({ podId: def.id, requestId: 'req-placed' }, new Error('redis went away'));
+    assert.deepEqual(
+      { phase: (await s.pods.get(def.id))?.phase, reservations: await s.nodes.reservations('n-a'), allocated: (await s.nodes.get('n-a'))?.allocated },
+      { phase: 'Failed', reservations: [], allocated: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+    );
+  });
+
+  test('running twice in a row leaves one reservation and one start-pod job', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.nodes.register(node('n-b', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await s.handler.run({ podId: def.id, requestId: 'req-twice' });
+    await s.handler.run({ podId: def.id, requestId: 'req-twice' });
+    const pod = await s.pods.get(def.id);
+    assert.equal(pod?.phase, 'Scheduled');
+    assert.equal(pod?.node, 'n-a');
+    assert.deepEqual(await s.nodes.reservations('n-a'), [def.id]);
+    assert.deepEqual(await s.nodes.reservations('n-b'), []);
+    assert.deepEqual((await s.nodes.get('n-a'))?.allocated, { cpu: 0.5, memoryMiB: 256, gpu: 0 });
+    assert.deepEqual(await nodeJobs(s, 'n-a'), [[`start-pod-${def.id}`, 'start-pod', { podId: def.id, requestId: 'req-twice' }]]);
+    assert.deepEqual(await nodeJobs(s, 'n-b'), []);
+  });
+
+  test('two runs at the same time (a stalled job run again) leave the pod placed with its reservation', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await Promise.all([
+      s.handler.run({ podId: def.id, requestId: 'req-both' }),
+      s.handler.run({ podId: def.id, requestId: 'req-both' }),
+    ]);
+    assert.deepEqual(
+      {
+        phase: (await s.pods.get(def.id))?.phase,
+        node: (await s.pods.get(def.id))?.node,
+        reservations: await s.nodes.reservations('n-a'),
+        allocated: (await s.nodes.get('n-a'))?.allocated,
+        jobs: await nodeJobs(s, 'n-a'),
+      },
+      {
+        phase: 'Scheduled',
+        node: 'n-a',
+        reservations: [def.id],
+        allocated: { cpu: 0.5, memoryMiB: 256, gpu: 0 },
+        jobs: [[`start-pod-${def.id}`, 'start-pod', { podId: def.id, requestId: 'req-both' }]],
+      },
+    );
+  });
+
+  test('a pod stopped before scheduling is left alone', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await s.pods.transition(def.id, 'Stopped', { message: 'stopped by the user before it was scheduled' });
+    const before = await s.pods.get(def.id);
+    await s.handler.run({ podId: def.id, requestId: 'req-stopped' });
+    assert.deepEqual(await s.pods.get(def.id), before);
+    assert.deepEqual(await s.nodes.reservations('n-a'), []);
+    assert.deepEqual(await nodeJobs(s, 'n-a'), []);
+  });
+
+  test('a pod deleted before scheduling is left alone', async () => {
+    const s = scope();
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await s.pods.remove(def);
+    await s.handler.run({ podId: def.id, requestId: 'req-deleted' });
+    assert.equal(await s.pods.get(def.id), undefined);
+    assert.deepEqual(await s.nodes.reservations('n-a'), []);
+    assert.deepEqual(await nodeJobs(s, 'n-a'), []);
+  });
+
+  test('a pod stopped while it is being placed gets its capacity back and no start-pod job', async () => {
+    let pods: PodRepository | undefined;
+    /** Reserves for real, then lets the user's stop land before the pod moves to Scheduled. */
+    class StopDuringReserve extends NodeRepository {
+      override async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
+        const ok = await super.reserve(nodeId, podId, want);
+        await pods!.transition(podId, 'Stopped', { message: 'stopped by the user before it was scheduled' });
+        return ok;
+      }
+    }
+    const s = scope((prefix) => new StopDuringReserve(redis, prefix));
+    pods = s.pods;
+    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    const def = await newPod(s);
+    await s.handler.run({ podId: def.id, requestId: 'req-stop-race' });
+    assert.equal((await s.pods.get(def.id))?.phase, 'Stopped');
+    assert.deepEqual(await s.nodes.reservations('n-a'), []);
+    assert.deepEqual((await s.nodes.get('n-a'))?.allocated, { cpu: 0, memoryMiB: 0, gpu: 0 });
+    assert.deepEqual(await nodeJobs(s, 'n-a'), []);
+  });
+});

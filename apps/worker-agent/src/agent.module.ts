@@ -1,0 +1,95 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { JobRunner, nodeQueueName } from '@warmpod/jobs';
+import { ImageCache, PodNetwork, PodRootfs, PortExposer, RuncRuntime } from '@warmpod/node-runtime';
+import { createLogger, type Logger } from '@warmpod/observability';
+import { RegistryClient } from '@warmpod/registry';
+import { connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
+import { AgentHttp } from './agent-http';
+import type { AgentConfig } from './config';
+import { detectCapabilities, NodePresence } from './node-presence';
+import { nodeJobHandlers } from './pod-jobs';
+import { PodLocks } from './pod-locks';
+import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
+import { PodSupervisor } from './pod-supervisor';
+
+const CONFIG = Symbol('AgentConfig');
+
+/**
+ * Wires the node: runtime adapters, supervisor, presence, HTTP, job runner.
+ * Jobs are consumed only after the node is clean and registered; shutdown
+ * runs in reverse.
+ */
+class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger: Logger;
+  private readonly redis;
+  private runtime?: NodeRuntime;
+  private supervisor?: PodSupervisor;
+  private presence?: NodePresence;
+  private http?: AgentHttp;
+  private runner?: JobRunner<'node'>;
+
+  constructor(@Inject(CONFIG) private readonly config: AgentConfig) {
+    this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
+    this.redis = connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const c = this.config;
+    await waitForRedis(this.redis, 30_000);
+    await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
+    const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
+    const rt: NodeRuntime = {
+      cache: new ImageCache({ dataDir: join(c.dataDir, 'images'), registry, logger: this.logger }),
+      rootfs: new PodRootfs({ logger: this.logger }),
+      network: new PodNetwork({ nodeId: c.nodeId, bridge: c.bridge, subnet: c.subnet, dataDir: join(c.dataDir, 'cni'), logger: this.logger }),
+      runc: new RuncRuntime({ runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger }),
+      ports: new PortExposer({ logger: this.logger }),
+    };
+    this.runtime = rt;
+    const pods = new PodRepository(this.redis, c.prefix);
+    const nodes = new NodeRepository(this.redis, c.prefix);
+    const sandboxes = new PodSandboxes(rt, c.dataDir, c.cgroupParent, c.exposeHost, this.logger);
+    this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, new PodLocks(), c.stopGraceMs, this.logger);
+
+    const swept = await this.supervisor.sweepLeftovers();
+    if (swept > 0) this.logger.warn({ swept }, 'removed containers left by an earlier agent');
+
+    this.http = new AgentHttp((podId) => sandboxes.logPath(podId));
+    const agentUrl = await this.http.listen(c.agentHost, c.agentPort);
+    this.presence = new NodePresence(nodes, rt.cache, c.heartbeatMs, this.logger);
+    await this.presence.start({ id: c.nodeId, labels: c.labels, capacity: c.capacity, agentUrl, capabilities: await detectCapabilities() });
+
+    this.runner = new JobRunner({
+      kind: 'node',
+      queueName: nodeQueueName(c.nodeId),
+      connection: this.redis,
+      prefix: c.prefix,
+      concurrency: c.concurrency,
+      logger: this.logger,
+      handlers: nodeJobHandlers(this.supervisor),
+    });
+    this.runner.start();
+    this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const c = this.config;
+    await this.runner?.close();
+    if (c.stopPodsOnExit) await this.supervisor?.stopAll();
+    await this.presence?.stop(c.nodeId, c.stopPodsOnExit).catch(() => undefined);
+    await this.http?.close();
+    this.runtime?.ports.closeAll();
+    if (c.stopPodsOnExit) await this.runtime?.network.destroy().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'bridge removal failed'));
+    await this.redis.quit().catch(() => undefined);
+    this.logger.info('node agent stopped');
+  }
+}
+
+@Module({})
+export class AgentModule {
+  static forConfig(config: AgentConfig) {
+    return { module: AgentModule, providers: [{ provide: CONFIG, useValue: config }, AgentLifecycle] };
+  }
+}

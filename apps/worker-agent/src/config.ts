@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { isValidNodeId } from '@warmpod/jobs';
+import { loadConfig } from '@warmpod/observability';
+
+const labels = z
+  .string()
+  .default('')
+  .transform((raw, ctx) => {
+    const out: Record<string, string> = {};
+    for (const pair of raw.split(',').filter(Boolean)) {
+      const [k, v] = pair.split('=');
+      if (!k || v === undefined) ctx.addIssue({ code: 'custom', message: `label "${pair}" is not key=value` });
+      else out[k.trim()] = v.trim();
+    }
+    return out;
+  });
+
+const schema = z.object({
+  NODE_ID: z.string().refine(isValidNodeId, 'NODE_ID must be a DNS label (a-z, 0-9, -)'),
+  NODE_DATA_DIR: z.string().min(1),
+  NODE_LABELS: labels,
+  NODE_CPU: z.coerce.number().positive().default(2),
+  NODE_MEMORY_MIB: z.coerce.number().int().positive().default(4096),
+  NODE_GPU: z.coerce.number().int().min(0).default(0),
+  NODE_BRIDGE: z.string().regex(/^[a-z0-9-]{1,15}$/, 'bridge names are at most 15 characters'),
+  NODE_SUBNET: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'NODE_SUBNET must be CIDR like 10.88.1.0/24'),
+  NODE_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_/-]+$/).optional(),
+  AGENT_HOST: z.string().default('127.0.0.1'),
+  AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  EXPOSE_HOST: z.string().default('127.0.0.1'),
+  HEARTBEAT_MS: z.coerce.number().int().min(100).default(2_000),
+  STOP_GRACE_MS: z.coerce.number().int().min(0).default(5_000),
+  AGENT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  /** Local nodes stop their pods when the agent exits; cluster nodes leave them running. */
+  STOP_PODS_ON_EXIT: z.enum(['true', 'false']).default('true'),
+  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
+  WARMPOD_INSECURE_REGISTRIES: z.string().default(''),
+  REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AgentConfig = ReturnType<typeof agentConfig>;
+
+export function agentConfig(env: Record<string, string | undefined>) {
+  const c = loadConfig(schema, env, 'worker-agent');
+  return {
+    nodeId: c.NODE_ID,
+    dataDir: c.NODE_DATA_DIR,
+    labels: c.NODE_LABELS,
+    capacity: { cpu: c.NODE_CPU, memoryMiB: c.NODE_MEMORY_MIB, gpu: c.NODE_GPU },
+    bridge: c.NODE_BRIDGE,
+    subnet: c.NODE_SUBNET,
+    cgroupParent: c.NODE_CGROUP_PARENT ?? `warmpod/${c.NODE_ID}`,
+    agentHost: c.AGENT_HOST,
+    agentPort: c.AGENT_PORT,
+    exposeHost: c.EXPOSE_HOST,
+    heartbeatMs: c.HEARTBEAT_MS,
+    stopGraceMs: c.STOP_GRACE_MS,
+    concurrency: c.AGENT_CONCURRENCY,
+    stopPodsOnExit: c.STOP_PODS_ON_EXIT === 'true',
+    redisUrl: c.WARMPOD_REDIS_URL,
+    prefix: c.WARMPOD_PREFIX,
+    insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',').filter(Boolean),
+    registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
+    logLevel: c.LOG_LEVEL,
+  };
+}
