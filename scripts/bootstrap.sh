@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Shared set-up for `npm start`, `npm test` and the benchmarks: installs what is
+# missing (Debian packages, npm packages), builds, and makes sure Redis answers.
+# Source it; it defines functions and changes nothing by itself.
+
+WARMPOD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2)
+
+log() { printf '\033[1m[warmpod]\033[0m %s\n' "$*" >&2; }
+
+ensure_apt_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_node_modules() {
+  cd "$WARMPOD_ROOT" || return 1
+  local stamp=node_modules/.warmpod-lock-stamp
+  if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+    log "installing npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json "$stamp"
+  fi
+}
+
+build() {
+  cd "$WARMPOD_ROOT" || return 1
+  log "building (tsc -b)"
+  npx tsc -b tsconfig.build.json
+}
+
+# Answers PING at host:port without needing redis-cli.
+redis_answers() {
+  local host=$1 port=$2 reply
+  exec 3<>"/dev/tcp/$host/$port" 2>/dev/null || return 1
+  printf 'PING\r\n' >&3
+  read -r -t 2 reply <&3
+  exec 3<&- 3>&-
+  [[ "$reply" == +PONG* ]]
+}
+
+# Starts Redis on the configured URL when none answers; records the pid so the
+# caller can stop exactly the instance it started.
+STARTED_REDIS_PID=""
+ensure_redis() {
+  local url=${WARMPOD_REDIS_URL:-redis://127.0.0.1:6379}
+  local hostport=${url#redis://}; hostport=${hostport%%/*}
+  local host=${hostport%:*} port=${hostport##*:}
+  redis_answers "$host" "$port" && return 0
+  case "$host" in 127.*|localhost) ;; *) log "Redis at $url does not answer"; return 1 ;; esac
+  local dir="$WARMPOD_ROOT/.warmpod/redis"
+  mkdir -p "$dir"
+  log "starting Redis on $host:$port"
+  redis-server --daemonize yes --bind "$host" --port "$port" --save "" --appendonly no \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  for _ in $(seq 1 50); do redis_answers "$host" "$port" && break; sleep 0.1; done
+  redis_answers "$host" "$port" || { log "Redis did not start: see $dir/redis.log"; return 1; }
+  STARTED_REDIS_PID=$(cat "$dir/redis.pid")
+}
+
+stop_started_redis() {
+  [ -n "$STARTED_REDIS_PID" ] || return 0
+  log "stopping the Redis this run started (pid $STARTED_REDIS_PID)"
+  kill "$STARTED_REDIS_PID" 2>/dev/null || true
+  STARTED_REDIS_PID=""
+}
+
+bootstrap() {
+  ensure_apt_packages "$@"
+  ensure_node_modules
+  build
+  ensure_redis
+}

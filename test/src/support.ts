@@ -1,0 +1,112 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
+
+export interface E2eCluster {
+  cluster: LocalCluster;
+  token: string;
+  otherToken: string;
+  workDir: string;
+  bridgeTag: string;
+  prefix: string;
+  api(path: string, init?: RequestInit & { token?: string }): Promise<Response>;
+  cleanup(): Promise<void>;
+}
+
+/** A whole local cluster on its own ports, prefix, bridges and subnets. */
+export async function startCluster(): Promise<E2eCluster> {
+  const tag = randomBytes(2).toString('hex');
+  const workDir = await mkdtemp(join(tmpdir(), 'warmpod-e2e-'));
+  const token = `t-${randomBytes(8).toString('hex')}`;
+  const otherToken = `o-${randomBytes(8).toString('hex')}`;
+  const prefix = `e2e${tag}:`;
+  const cluster = await LocalCluster.start({
+    root: resolve(__dirname, '..', '..'),
+    workDir,
+    redisUrl: 'redis://127.0.0.1:6379',
+    prefix,
+    gatewayPort: 0,
+    registryPort: 0,
+    tokens: { [token]: 'alpha', [otherToken]: 'beta' },
+    nodes: defaultNodes(`w${tag}`, 100 + (parseInt(tag, 16) % 100)),
+    logLevel: 'info',
+    env: { HEARTBEAT_MS: '500', NODE_READY_WINDOW_MS: '3000', STOP_GRACE_MS: '2000' },
+  });
+  const api = (path: string, init: RequestInit & { token?: string } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.token !== '') headers.set('authorization', `Bearer ${init.token ?? token}`);
+    if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+    return fetch(`${cluster.gatewayUrl}${path}`, { ...init, headers, signal: AbortSignal.timeout(30_000) });
+  };
+  return {
+    cluster,
+    token,
+    otherToken,
+    workDir,
+    bridgeTag: `w${tag}`,
+    prefix,
+    api,
+    cleanup: async () => {
+      await cluster.stop();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PodJson {
+  id: string;
+  phase: string;
+  node?: string;
+  startMode?: string;
+  exitCode?: number;
+  error?: string;
+  message?: string;
+  endpoints: Array<{ containerPort: number; address: string }>;
+  image: { requested: string; pinned: string; digest: string };
+  placement?: { node: string; why: string };
+  timeline: Record<string, string>;
+}
+
+/** Polls a pod until `done` holds; the deadline bounds a state we can observe, not a guess. */
+export async function waitForPod(e: E2eCluster, id: string, done: (p: PodJson) => boolean, timeoutMs = 30_000): Promise<PodJson> {
+  const deadline = Date.now() + timeoutMs;
+  let last: PodJson | undefined;
+  while (Date.now() < deadline) {
+    const res = await e.api(`/v1/pods/${id}`);
+    last = (await res.json()) as PodJson;
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`pod ${id} did not reach the expected state; last seen: ${JSON.stringify(last)}`);
+}
+
+export async function createPod(e: E2eCluster, body: unknown, headers: Record<string, string> = {}): Promise<PodJson> {
+  const res = await e.api('/v1/pods', { method: 'POST', body: JSON.stringify(body), headers });
+  const json = (await res.json()) as PodJson;
+  if (res.status !== 202 && res.status !== 200) throw new Error(`POST /v1/pods answered ${res.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+
+/** What a node still holds for a pod: container, netns, overlay mount. */
+export function podLeftovers(e: E2eCluster, node: string, podId: string): string[] {
+  const found: string[] = [];
+  const runcRoot = join(e.workDir, 'nodes', node, 'runc');
+  const containers = JSON.parse(sh('runc', ['--root', runcRoot, 'list', '--format', 'json']) || 'null') as Array<{ id: string }> | null;
+  if ((containers ?? []).some((c) => c.id === podId)) found.push('container');
+  if (sh('ip', ['netns', 'list']).includes(podId.slice(-12))) found.push('netns');
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(podId)) found.push('mount');
+  return found;
+}
+
+export function clusterLeftovers(e: E2eCluster): string[] {
+  const found: string[] = [];
+  if (sh('ip', ['-o', 'link', 'show']).includes(e.bridgeTag)) found.push('bridge');
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(e.workDir)) found.push('mount');
+  return found;
+}

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
+import { bareRuncRuns } from './bare-runc';
+import { median, percentile, table } from './stats';
+
+/**
+ * `npm run bench:start`: request-to-Running latency of N pods of a small
+ * image on warm nodes, side by side with bare `runc run` of the same image.
+ */
+const PODS = Number(process.argv[2] ?? 100);
+const BARE_RUNS = 50;
+
+interface Pod {
+  id: string;
+  phase: string;
+  node?: string;
+  timeline: Record<string, string>;
+}
+
+async function main(): Promise<void> {
+  const workDir = mkdtempSync(join(tmpdir(), 'warmpod-bench-'));
+  const token = `bench-${randomBytes(8).toString('hex')}`;
+  const cluster = await LocalCluster.start({
+    root: resolve(__dirname, '..', '..', '..'),
+    workDir,
+    redisUrl: 'redis://127.0.0.1:6379',
+    prefix: `bench${randomBytes(2).toString('hex')}:`,
+    gatewayPort: 0,
+    registryPort: 0,
+    tokens: { [token]: 'bench' },
+    nodes: defaultNodes('wb', 77),
+    logLevel: 'warn',
+  });
+  try {
+    const api = async (path: string, body?: unknown): Promise<Pod> => {
+      const res = await fetch(`${cluster.gatewayUrl}${path}`, {
+        method: body ? 'POST' : 'GET',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+      return (await res.json()) as Pod;
+    };
+    const runOne = async (body: Record<string, unknown>): Promise<{ ms: number; pod: Pod }> => {
+      const sent = Date.now();
+      const { id } = await api('/v1/pods', body);
+      for (;;) {
+        const pod = await api(`/v1/pods/${id}`);
+        const running = pod.timeline['Running'];
+        if (running) return { ms: Date.parse(running) - sent, pod };
+        if (['Failed', 'Stopped', 'Lost'].includes(pod.phase)) throw new Error(`bench pod ${id} ended ${pod.phase}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const body = { image: 'warmpod/hello:latest', command: ['sh', '-c', 'exit 0'] };
+    // Warm both nodes' caches first: the benchmark measures warm starts.
+    for (const zone of ['a', 'b']) await runOne({ ...body, nodeSelector: { zone } });
+
+    const latencies: number[] = [];
+    for (let i = 0; i < PODS; i++) latencies.push((await runOne(body)).ms);
+
+    const digestHex = cluster.images!.hello.slice('sha256:'.length);
+    const bare = bareRuncRuns(join(workDir, 'nodes', 'node-1', 'images', 'unpacked', digestHex), BARE_RUNS);
+
+    const p50 = median(latencies);
+    const bareMedian = median(bare);
+    const f = (n: number) => `${n.toFixed(1)} ms`;
+    console.log(
+      table([
+        ['measure', 'value', 'note'],
+        ['pods', String(PODS), 'sequential, warm cache, small busybox image'],
+        ['request->Running p50', f(p50), 'POST /v1/pods to the Running timestamp'],
+        ['request->Running p95', f(percentile(latencies, 95)), ''],
+        ['request->Running p99', f(percentile(latencies, 99)), 'target < 1000 ms'],
+        ['bare runc run -d median', f(bareMedian), `${BARE_RUNS} runs of the same image, same machine, same run`],
+        ['ratio p50 / bare runc', (p50 / bareMedian).toFixed(2), 'target <= 1.25'],
+      ]),
+    );
+  } finally {
+    await cluster.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack : error);
+  process.exit(1);
+});

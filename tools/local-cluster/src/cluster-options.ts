@@ -1,0 +1,33 @@
+export interface ClusterNodeSpec {
+  id: string;
+  cpu: number;
+  memoryMiB: number;
+  gpu: number;
+  labels: Record<string, string>;
+  bridge: string;
+  subnet: string;
+}
+
+export interface LocalClusterOptions {
+  /** Repository root: the services run from their built dist/main.js. */
+  root: string;
+  workDir: string;
+  redisUrl: string;
+  prefix: string;
+  /** 0 picks a free port. */
+  gatewayPort: number;
+  registryPort: number;
+  tokens: Record<string, string>;
+  nodes: ClusterNodeSpec[];
+  logLevel: string;
+  /** Extra environment for every service (e.g. a shorter heartbeat in tests). */
+  env?: Record<string, string>;
+}
+
+/** Two local nodes, one of them with (accounted) GPUs, each with its own bridge and subnet. */
+export function defaultNodes(bridgeTag = 'wp', subnetBase = 88): ClusterNodeSpec[] {
+  return [
+    { id: 'node-1', cpu: 2, memoryMiB: 4096, gpu: 0, labels: { zone: 'a' }, bridge: `${bridgeTag}-node-1`, subnet: `10.${subnetBase}.1.0/24` },
+    { id: 'node-2', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'b', gpu: 'sim' }, bridge: `${bridgeTag}-node-2`, subnet: `10.${subnetBase}.2.0/24` },
+  ];
+}

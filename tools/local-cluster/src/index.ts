@@ -1,0 +1,3 @@
+export * from './cluster-options';
+export * from './local-cluster';
+export * from './service-process';

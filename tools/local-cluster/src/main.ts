@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { defaultNodes } from './cluster-options';
+import { LocalCluster } from './local-cluster';
+
+/** `npm start`: the local cluster in the foreground until Ctrl-C. */
+async function main(): Promise<void> {
+  const root = resolve(__dirname, '..', '..', '..');
+  const env = process.env;
+  const token = env['WARMPOD_DEV_TOKEN'] ?? `dev-${randomBytes(12).toString('hex')}`;
+  const cluster = await LocalCluster.start({
+    root,
+    workDir: join(root, '.warmpod', 'cluster'),
+    redisUrl: env['WARMPOD_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    prefix: env['WARMPOD_PREFIX'] ?? 'wp:',
+    gatewayPort: Number(env['GATEWAY_PORT'] ?? 8080),
+    registryPort: Number(env['REGISTRY_PORT'] ?? 5000),
+    tokens: { [token]: 'dev' },
+    nodes: defaultNodes(),
+    logLevel: env['LOG_LEVEL'] ?? 'info',
+  });
+  const gw = cluster.gatewayUrl;
+  const auth = `-H 'Authorization: Bearer ${token}'`;
+  console.log(`
+warmpod local cluster is up
+  gateway   ${gw}   (OpenAPI: ${gw}/docs)
+  registry  ${cluster.registryHost}   (sample images: warmpod/hello, warmpod/http, warmpod/sleeper)
+  nodes     ${defaultNodes().map((n) => n.id).join(', ')}
+  token     ${token}   (tenant "dev")
+  logs      .warmpod/cluster/logs/
+
+Run a pod, then read its output:
+  curl -s -X POST ${gw}/v1/pods ${auth} -H 'Content-Type: application/json' -d '{"image":"warmpod/hello:latest"}'
+  curl -s ${gw}/v1/pods/POD_ID/logs ${auth}
+
+Ctrl-C stops everything.`);
+
+  let stopping = false;
+  const shutdown = async (why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nstopping the local cluster (${why})...`);
+    await cluster.stop();
+    console.log('stopped; nothing left running.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  cluster.onServiceExit((name, code) => {
+    if (!stopping) void shutdown(`${name} exited with code ${code}`);
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
