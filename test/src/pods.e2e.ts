@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildImage } from '@warmpod/devkit';
 import { join } from 'node:path';
-import { clusterLeftovers, createPod, podLeftovers, startCluster, waitForPod, type E2eCluster } from './support';
+import { clusterLeftovers, createPod, leftoverKeys, podLeftovers, startCluster, waitForPod, type E2eCluster } from './support';
 
 const ended = (p: { phase: string }) => ['Succeeded', 'Failed', 'Stopped', 'Lost'].includes(p.phase);
 
@@ -16,7 +16,8 @@ describe('pods end to end on a local cluster', () => {
   after(async () => {
     if (!e) return;
     await e.cleanup();
-    assert.deepEqual(clusterLeftovers(e), [], 'stopping the cluster leaves no bridge or mount behind');
+    assert.deepEqual(clusterLeftovers(e), [], 'stopping the cluster leaves no bridge, mount or cgroup behind');
+    assert.deepEqual(await leftoverKeys(e.prefix), []);
   });
 
   test('a pod that prints and exits: logs and exit code visible', async () => {

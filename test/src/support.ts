@@ -1,10 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
 
 export interface E2eCluster {
   cluster: LocalCluster;
@@ -27,7 +30,7 @@ export async function startCluster(): Promise<E2eCluster> {
   const cluster = await LocalCluster.start({
     root: resolve(__dirname, '..', '..'),
     workDir,
-    redisUrl: 'redis://127.0.0.1:6379',
+    redisUrl: REDIS_URL,
     prefix,
     gatewayPort: 0,
     registryPort: 0,
@@ -35,6 +38,10 @@ export async function startCluster(): Promise<E2eCluster> {
     nodes: defaultNodes(`w${tag}`, 100 + (parseInt(tag, 16) % 100)),
     logLevel: 'info',
     env: { HEARTBEAT_MS: '500', NODE_READY_WINDOW_MS: '3000', STOP_GRACE_MS: '2000' },
+  }).catch(async (error: unknown) => {
+    await dropPrefix(prefix);
+    await rm(workDir, { recursive: true, force: true });
+    throw error;
   });
   const api = (path: string, init: RequestInit & { token?: string } = {}) => {
     const headers = new Headers(init.headers);
@@ -52,6 +59,7 @@ export async function startCluster(): Promise<E2eCluster> {
     api,
     cleanup: async () => {
       await cluster.stop();
+      await dropPrefix(prefix);
       await rm(workDir, { recursive: true, force: true });
     },
   };
@@ -91,6 +99,26 @@ export async function createPod(e: E2eCluster, body: unknown, headers: Record<st
   return json;
 }
 
+/** Deletes every key of a test run's prefix (warmpod's and BullMQ's). */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function leftoverKeys(prefix: string): Promise<string[]> {
+  const redis = new Redis(REDIS_URL);
+  return redis.keys(`${prefix}*`).finally(() => redis.disconnect());
+}
+
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
 
 /** What a node still holds for a pod: container, netns, overlay mount. */
@@ -106,6 +134,8 @@ export function podLeftovers(e: E2eCluster, node: string, podId: string): string
 
 export function clusterLeftovers(e: E2eCluster): string[] {
   const found: string[] = [];
+  const cgroupName = `warmpod-${e.prefix.replace(/[^A-Za-z0-9]/g, '')}-`;
+  if (readdirSync('/sys/fs/cgroup/memory').some((d) => d.startsWith(cgroupName))) found.push('cgroup');
   if (sh('ip', ['-o', 'link', 'show']).includes(e.bridgeTag)) found.push('bridge');
   if (readFileSync('/proc/self/mountinfo', 'utf8').includes(e.workDir)) found.push('mount');
   return found;

@@ -50,7 +50,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.runtime = rt;
     const pods = new PodRepository(this.redis, c.prefix);
     const nodes = new NodeRepository(this.redis, c.prefix);
-    const sandboxes = new PodSandboxes(rt, c.dataDir, c.cgroupParent, c.exposeHost, this.logger);
+    const sandboxes = new PodSandboxes(rt, c.dataDir, c.exposeHost, this.logger);
     this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, new PodLocks(), c.stopGraceMs, this.logger);
 
     const swept = await this.supervisor.sweepLeftovers();
@@ -81,7 +81,11 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.presence?.stop(c.nodeId, c.stopPodsOnExit).catch(() => undefined);
     await this.http?.close();
     this.runtime?.ports.closeAll();
-    if (c.stopPodsOnExit) await this.runtime?.network.destroy().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'bridge removal failed'));
+    if (c.stopPodsOnExit && this.runtime) {
+      const warn = (what: string) => (e: unknown) => this.logger.warn({ err: (e as Error).message }, `${what} removal failed`);
+      await this.runtime.network.destroy().catch(warn('bridge'));
+      await this.runtime.runc.removeCgroupParent().catch(warn('cgroup parent'));
+    }
     await this.redis.quit().catch(() => undefined);
     this.logger.info('node agent stopped');
   }

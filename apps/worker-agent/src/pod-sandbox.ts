@@ -23,7 +23,6 @@ export class PodSandboxes {
   constructor(
     private readonly rt: NodeRuntime,
     private readonly dataDir: string,
-    private readonly cgroupParent: string,
     private readonly exposeHost: string,
     private readonly logger: Logger,
   ) {}
@@ -53,7 +52,7 @@ export class PodSandboxes {
         env: pod.spec.env,
         rootfsPath: rootfs,
         netnsPath: net.netnsPath,
-        cgroupsPath: `/${this.cgroupParent}/${pod.id}`,
+        cgroupsPath: this.rt.runc.cgroupsPath(pod.id),
         resources: pod.spec.resources,
         hostname: pod.id,
         podId: pod.id,

@@ -62,7 +62,7 @@ export class LocalCluster {
         NODE_GPU: String(node.gpu),
         NODE_BRIDGE: node.bridge,
         NODE_SUBNET: node.subnet,
-        NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}/${node.id}`,
+        NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}-${node.id}`,
       });
     }
     spawn('gateway', app('gateway'), {
