@@ -24,7 +24,7 @@ ensure_node_modules() {
   local stamp=node_modules/.warmpod-lock-stamp
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
     log "installing npm packages"
-    npm ci --no-audit --no-fund --loglevel=error
+    npm install --no-audit --no-fund --loglevel=error
     cp package-lock.json "$stamp"
   fi
 }

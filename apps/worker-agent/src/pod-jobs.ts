@@ -4,8 +4,8 @@ import type { PodSupervisor } from './pod-supervisor';
 /** Thin processors: the payload is already validated by the runner; the supervisor does the work. */
 class StartPodHandler implements JobHandler<'start-pod'> {
   constructor(private readonly supervisor: PodSupervisor) {}
-  run({ podId }: JobData<'start-pod'>): Promise<void> {
-    return this.supervisor.start(podId);
+  run({ podId }: JobData<'start-pod'>, meta: { attempt: number }): Promise<void> {
+    return this.supervisor.start(podId, meta.attempt);
   }
   onGiveUp({ podId }: JobData<'start-pod'>, error: Error): Promise<void> {
     return this.supervisor.giveUp(podId, error);

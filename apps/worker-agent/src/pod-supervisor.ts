@@ -26,15 +26,16 @@ export class PodSupervisor {
     private readonly logger: Logger,
   ) {}
 
-  start(podId: string): Promise<void> {
-    return this.locks.with(podId, () => this.startLocked(podId));
+  /** `attempt` > 1 means an earlier try may have left parts behind. */
+  start(podId: string, attempt = 1): Promise<void> {
+    return this.locks.with(podId, () => this.startLocked(podId, attempt));
   }
 
   stop(podId: string): Promise<void> {
     return this.locks.with(podId, () => this.stopLocked(podId));
   }
 
-  private async startLocked(podId: string): Promise<void> {
+  private async startLocked(podId: string, attempt: number): Promise<void> {
     const pod = await this.pods.get(podId);
     if (!pod || isTerminal(pod.phase) || pod.phase === 'Running') return;
     if (pod.node !== this.nodeId) throw new PermanentJobError(`pod ${podId} is placed on ${pod.node ?? 'no node'}, not ${this.nodeId}`);
@@ -43,7 +44,7 @@ export class PodSupervisor {
       return;
     }
     try {
-      await this.run(pod);
+      await this.run(pod, attempt > 1 || pod.phase === 'Starting');
     } catch (error) {
       await this.sandboxes.teardown(podId).catch(() => undefined);
       if (isPermanent(error)) {
@@ -54,15 +55,15 @@ export class PodSupervisor {
     }
   }
 
-  private async run(pod: PodRecord): Promise<void> {
+  private async run(pod: PodRecord, mayHaveLeftovers: boolean): Promise<void> {
     const alreadyCached = await this.rt.cache.has(pod.image.digest);
     if (!alreadyCached) await this.advance(pod.id, 'Pulling');
     const image = await this.rt.cache.ensure(pod.image.pinned);
     const entry = (await this.rt.cache.list()).find((c) => c.digest === image.digest);
     await this.nodes.addCachedDigest(this.nodeId, image.digest, entry?.sizeBytes ?? image.bytesFetched);
     await this.advance(pod.id, 'Starting');
-    // A crashed earlier attempt may have left parts behind.
-    await this.sandboxes.teardown(pod.id);
+    // Only a retried start can find parts of an earlier attempt; a fresh one skips the cost.
+    if (mayHaveLeftovers) await this.sandboxes.teardown(pod.id);
     const { endpoints } = await this.sandboxes.launch(pod, image);
     const moved = await this.pods.transition(pod.id, 'Running', {
       startMode: alreadyCached ? 'warm-cache' : 'cold',

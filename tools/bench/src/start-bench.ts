@@ -12,6 +12,12 @@ import { median, percentile, table } from './stats';
  */
 const PODS = Number(process.argv[2] ?? 100);
 const BARE_RUNS = 50;
+const STEP_NOTES: Record<string, string> = {
+  admission: 'request sent -> Pending (auth, validation, registry HEAD, store)',
+  placement: 'Pending -> Scheduled (queue hop, plan, reservation)',
+  'hand-off to node': 'Scheduled -> Starting (queue hop, cache check)',
+  'node start': 'Starting -> Running (overlay, netns+CNI, runc, ports)',
+};
 
 interface Pod {
   id: string;
@@ -44,13 +50,13 @@ async function main(): Promise<void> {
       if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
       return (await res.json()) as Pod;
     };
-    const runOne = async (body: Record<string, unknown>): Promise<{ ms: number; pod: Pod }> => {
+    const runOne = async (body: Record<string, unknown>): Promise<{ ms: number; pod: Pod; sent: number }> => {
       const sent = Date.now();
       const { id } = await api('/v1/pods', body);
       for (;;) {
         const pod = await api(`/v1/pods/${id}`);
         const running = pod.timeline['Running'];
-        if (running) return { ms: Date.parse(running) - sent, pod };
+        if (running) return { ms: Date.parse(running) - sent, pod, sent };
         if (['Failed', 'Stopped', 'Lost'].includes(pod.phase)) throw new Error(`bench pod ${id} ended ${pod.phase}`);
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -60,7 +66,16 @@ async function main(): Promise<void> {
     for (const zone of ['a', 'b']) await runOne({ ...body, nodeSelector: { zone } });
 
     const latencies: number[] = [];
-    for (let i = 0; i < PODS; i++) latencies.push((await runOne(body)).ms);
+    const steps: Record<string, number[]> = { admission: [], placement: [], 'hand-off to node': [], 'node start': [] };
+    for (let i = 0; i < PODS; i++) {
+      const { ms, pod, sent } = await runOne(body);
+      latencies.push(ms);
+      const t = (phase: string) => Date.parse(pod.timeline[phase]!);
+      steps['admission']!.push(t('Pending') - sent);
+      steps['placement']!.push(t('Scheduled') - t('Pending'));
+      steps['hand-off to node']!.push(t('Starting') - t('Scheduled'));
+      steps['node start']!.push(t('Running') - t('Starting'));
+    }
 
     const digestHex = cluster.images!.hello.slice('sha256:'.length);
     const bare = bareRuncRuns(join(workDir, 'nodes', 'node-1', 'images', 'unpacked', digestHex), BARE_RUNS);
@@ -77,6 +92,7 @@ async function main(): Promise<void> {
         ['request->Running p99', f(percentile(latencies, 99)), 'target < 1000 ms'],
         ['bare runc run -d median', f(bareMedian), `${BARE_RUNS} runs of the same image, same machine, same run`],
         ['ratio p50 / bare runc', (p50 / bareMedian).toFixed(2), 'target <= 1.25'],
+        ...Object.entries(steps).map(([step, sample]): [string, string, string] => [`  ${step} p50`, f(median(sample)), STEP_NOTES[step]!]),
       ]),
     );
   } finally {
