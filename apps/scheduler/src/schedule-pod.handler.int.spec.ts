@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { newId, normaliseSpec, type PodRequest, type Resources } from '@warmpod/domain';
-import { JobBus, nodeQueueName } from '@warmpod/jobs';
+import { bullPrefix, JobBus, nodeQueueName } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
 import { NodeRepository, PodRepository, type NodeRegistration, type PodDefinition } from '@warmpod/store';
 import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
@@ -56,7 +56,7 @@ async function newPod(s: Scope, request: Omit<PodRequest, 'image'> = {}): Promis
 
 /** Jobs queued on a node's queue, as [id, name, data]. */
 async function nodeJobs(s: Scope, nodeId: string): Promise<Array<[string | undefined, string, unknown]>> {
-  const queue = new Queue(nodeQueueName(nodeId), { connection: redis, prefix: s.prefix });
+  const queue = new Queue(nodeQueueName(nodeId), { connection: redis, prefix: bullPrefix(s.prefix) });
   try {
     const jobs = await queue.getJobs(['wait', 'prioritized', 'delayed', 'active']);
     return jobs.map((j) => [j.id, j.name, j.data]);
@@ -275,17 +275,17 @@ describe('SchedulePodHandler on real Redis', () => {
   });
 
   test('a pod stopped while it is being placed gets its capacity back and no start-pod job', async () => {
-    let pods: PodRepository | undefined;
+    const target: { pods?: PodRepository } = {};
     /** Reserves for real, then lets the user's stop land before the pod moves to Scheduled. */
     class StopDuringReserve extends NodeRepository {
       override async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
         const ok = await super.reserve(nodeId, podId, want);
-        await pods!.transition(podId, 'Stopped', { message: 'stopped by the user before it was scheduled' });
+        await target.pods!.transition(podId, 'Stopped', { message: 'stopped by the user before it was scheduled' });
         return ok;
       }
     }
     const s = scope((prefix) => new StopDuringReserve(redis, prefix));
-    pods = s.pods;
+    target.pods = s.pods;
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
     await s.handler.run({ podId: def.id, requestId: 'req-stop-race' });

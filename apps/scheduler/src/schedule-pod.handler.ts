@@ -1,5 +1,5 @@
-import { planPlacement, summariseRejections, type PodRecord } from '@warmpod/domain';
-import type { JobBus, JobData, JobHandler } from '@warmpod/jobs';
+import { isTerminal, planPlacement, summariseRejections, type PodRecord } from '@warmpod/domain';
+import type { JobBus, JobData, JobHandler, PodRef } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, PodRepository } from '@warmpod/store';
 
@@ -43,8 +43,10 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
       const placement = { node: candidate.node, why: candidate.why, candidates: plan.candidates.length };
       const moved = await this.pods.transition(pod.id, 'Scheduled', { node: candidate.node, placement, message: null });
       if (!moved.applied) {
-        // Stopped (or gone) while we were placing it: give the capacity back.
-        await this.nodes.release(candidate.node, pod.id);
+        // Stopped or gone meanwhile: give the capacity back. But if another run of
+        // this job placed it on this very node, the reservation is that run's.
+        const now = await this.pods.get(pod.id);
+        if (!now || isTerminal(now.phase) || now.node !== candidate.node) await this.nodes.release(candidate.node, pod.id);
         this.logger.info({ phase: moved.previous ?? 'deleted' }, 'pod left Pending during placement');
         return undefined;
       }
@@ -59,7 +61,8 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
     throw new NoFitError(reason);
   }
 
-  async onGiveUp({ podId }: JobData<'schedule-pod'>, error: Error): Promise<void> {
-    await this.pods.transition(podId, 'Failed', { error: `unschedulable: ${error.message}` });
+  async onGiveUp({ podId }: PodRef, error: Error): Promise<void> {
+    const pod = await this.pods.get(podId);
+    await this.pods.transition(podId, 'Failed', { error: `unschedulable: ${error.message}` }, pod?.node);
   }
 }

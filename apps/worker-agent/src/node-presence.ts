@@ -27,14 +27,19 @@ export class NodePresence {
 
   async start(registration: NodeRegistration): Promise<void> {
     await this.nodes.register(registration);
-    await this.beat(registration.id);
-    this.timer = setInterval(() => void this.beat(registration.id), this.intervalMs);
+    await this.beat(registration);
+    this.timer = setInterval(() => void this.beat(registration), this.intervalMs);
     this.timer.unref();
   }
 
-  private async beat(nodeId: string): Promise<void> {
+  private async beat(registration: NodeRegistration): Promise<void> {
     try {
-      await this.nodes.heartbeat(nodeId, await this.cache.list());
+      const known = await this.nodes.heartbeat(registration.id, await this.cache.list());
+      if (!known) {
+        // Removed from the registry (e.g. Redis was wiped): register again.
+        this.logger.warn('node was not registered; registering again');
+        await this.nodes.register(registration);
+      }
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
     }

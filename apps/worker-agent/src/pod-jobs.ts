@@ -1,4 +1,4 @@
-import type { HandlerTable, JobData, JobHandler } from '@warmpod/jobs';
+import type { HandlerTable, JobData, JobHandler, PodRef } from '@warmpod/jobs';
 import type { PodSupervisor } from './pod-supervisor';
 
 /** Thin processors: the payload is already validated by the runner; the supervisor does the work. */
@@ -7,7 +7,7 @@ class StartPodHandler implements JobHandler<'start-pod'> {
   run({ podId }: JobData<'start-pod'>, meta: { attempt: number }): Promise<void> {
     return this.supervisor.start(podId, meta.attempt);
   }
-  onGiveUp({ podId }: JobData<'start-pod'>, error: Error): Promise<void> {
+  onGiveUp({ podId }: PodRef, error: Error): Promise<void> {
     return this.supervisor.giveUp(podId, error);
   }
 }

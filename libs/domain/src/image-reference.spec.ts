@@ -13,6 +13,9 @@ const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 const DIGEST_B = `sha256:${'b'.repeat(64)}`;
 
 /** Asserts that parsing fails with an InvalidReferenceError whose message is exactly `message`. */
+/** How an error message quotes an input: long inputs are cut to 80 characters. */
+const quoted = (input: string) => (input.length > 80 ? `${input.slice(0, 77)}...` : input);
+
 function rejects(input: string, message: string): void {
   assert.throws(
     () => parseImageReference(input, REGISTRY),
@@ -141,7 +144,7 @@ describe('parseImageReference', () => {
       rejects('app:.bad', 'image reference "app:.bad" has an invalid tag ".bad"');
       rejects('app:', 'image reference "app:" has an invalid tag ""');
       const tooLong = 'a'.repeat(129);
-      rejects(`app:${tooLong}`, `image reference "app:${tooLong}" has an invalid tag "${tooLong}"`);
+      rejects(`app:${tooLong}`, `image reference "${quoted(`app:${tooLong}`)}" has an invalid tag "${tooLong}"`);
     });
 
     test('an empty reference', () => {
@@ -154,18 +157,19 @@ describe('parseImageReference', () => {
       assert.equal(input.length, 512);
       assert.deepEqual(parseImageReference(input, REGISTRY), { registry: host, repository: 'a'.repeat(250), tag: 't'.repeat(128) });
       const over = 'a'.repeat(513);
-      rejects(over, `image reference "${over}" is longer than 512 characters`);
+      rejects(over, `image reference "${quoted(over)}" is longer than 512 characters`);
     });
 
     test('a repository longer than 255 characters', () => {
       const name = 'a'.repeat(300);
-      rejects(name, `image reference "${name}" has a repository name longer than 255 characters`);
+      rejects(name, `image reference "${quoted(name)}" has a repository name longer than 255 characters`);
     });
 
     test('a bad registry host', () => {
       rejects('bad_host.com/repo', 'image reference "bad_host.com/repo" has an invalid registry host "bad_host.com"');
       rejects('host:abc/repo', 'image reference "host:abc/repo" has an invalid registry host "host:abc"');
       rejects('-bad.com/repo', 'image reference "-bad.com/repo" has an invalid registry host "-bad.com"');
+      rejects('host.com:99999/repo', 'image reference "host.com:99999/repo" has an invalid registry host "host.com:99999"');
     });
 
     test('an empty path component', () => {

@@ -46,8 +46,9 @@ function looksLikeRegistry(component: string): boolean {
  * `defaultRegistry`; with neither tag nor digest the tag is `latest`.
  */
 export function parseImageReference(input: string, defaultRegistry: string): ImageReference {
+  const shown = input.length > 80 ? `${input.slice(0, 77)}...` : input;
   const fail = (why: string): never => {
-    throw new InvalidReferenceError(`image reference "${input}" ${why}`);
+    throw new InvalidReferenceError(`image reference "${shown}" ${why}`);
   };
   if (input.length === 0) fail('is empty');
   if (input.length > 512) fail('is longer than 512 characters');
@@ -77,7 +78,8 @@ export function parseImageReference(input: string, defaultRegistry: string): Ima
   let registry = defaultRegistry;
   if (parts.length > 1 && looksLikeRegistry(parts[0]!)) {
     registry = parts.shift()!;
-    if (!DOMAIN.test(registry)) fail(`has an invalid registry host "${registry}"`);
+    const port = registry.includes(':') ? Number(registry.slice(registry.lastIndexOf(':') + 1)) : 1;
+    if (!DOMAIN.test(registry) || port < 1 || port > 65535) fail(`has an invalid registry host "${registry}"`);
   }
   for (const part of parts) {
     if (!COMPONENT.test(part)) {

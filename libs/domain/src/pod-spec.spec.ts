@@ -22,20 +22,21 @@ describe('podRequestSchema + describeIssues', () => {
     assert.deepEqual(result.data?.resources, { cpu: 0.5, memoryMiB: 64, gpu: 0 });
   });
 
-  test('an unknown top-level field is named at (body)', () => {
+  test('each unknown top-level field is named by its own path', () => {
     assert.deepEqual(problems({ image: 'alpine', foo: 1, bar: true }), [
-      { path: '(body)', message: 'unknown field(s): foo, bar' },
+      { path: 'foo', message: 'unknown field' },
+      { path: 'bar', message: 'unknown field' },
     ]);
   });
 
-  test('an unknown nested field is named at its parent', () => {
+  test('an unknown nested field is named by its full path', () => {
     assert.deepEqual(problems({ image: 'alpine', resources: { cpu: 1, memoryMiB: 64, disk: 5 } }), [
-      { path: 'resources', message: 'unknown field(s): disk' },
+      { path: 'resources.disk', message: 'unknown field' },
     ]);
   });
 
   test('the root prefixes every path', () => {
-    assert.deepEqual(problems({ image: 'alpine', foo: 1 }, 'body'), [{ path: 'body', message: 'unknown field(s): foo' }]);
+    assert.deepEqual(problems({ image: 'alpine', foo: 1 }, 'body'), [{ path: 'body.foo', message: 'unknown field' }]);
     assert.deepEqual(problems({ image: 'alpine', ports: [0] }, 'body'), [{ path: 'body.ports.0', message: 'ports are 1-65535' }]);
   });
 

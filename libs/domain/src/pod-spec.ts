@@ -93,6 +93,10 @@ export function describeIssues(error: z.ZodError, root = ''): FieldProblem[] {
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ path: at([...issue.path, key]), message: 'unknown field' }));
     }
+    if (issue.code === 'invalid_key') {
+      // zod wraps key errors; the message written in the schema is inside.
+      return [{ path: at(issue.path), message: issue.issues.map((i) => i.message).join('; ') }];
+    }
     const message = issue.code === 'invalid_type' && /received undefined/.test(issue.message) ? 'is required' : issue.message;
     return [{ path: at(issue.path), message }];
   });

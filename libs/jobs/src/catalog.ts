@@ -24,6 +24,10 @@ const podRef = {
   requestId: z.string().min(1).max(128),
 };
 
+/** The part every job payload shares; lenient on extra fields so a give-up hook can still find the pod. */
+export const POD_REF = z.object(podRef);
+export type PodRef = z.infer<typeof POD_REF>;
+
 export const JOB_CATALOG = {
   /** Place a Pending pod on a node and hand it to that node's queue. */
   'schedule-pod': { queue: 'scheduling', schema: z.strictObject({ ...podRef }) },

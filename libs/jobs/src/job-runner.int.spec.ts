@@ -9,6 +9,7 @@ import { jobIdFor, SCHEDULING_QUEUE, type JobData } from './catalog';
 import { PermanentJobError } from './errors';
 import { JobBus } from './job-bus';
 import { JobRunner } from './job-runner';
+import { bullPrefix } from './prefix';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -113,9 +114,10 @@ before(async () => {
   // retryStrategy null: a connection killed in `after` stays dead instead of holding the process open.
   redis = new Redis({ ...REDIS, connectionName, maxRetriesPerRequest: null, retryStrategy: () => null });
   bus = new JobBus(redis, prefix);
-  queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix });
+  // The same queue the bus and the runner use: BullMQ's prefix is the warmpod prefix without its ':'.
+  queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
   // Reading the stream from its start: no event can be missed, and the prefix is ours alone.
-  events = new QueueEvents(SCHEDULING_QUEUE, { connection: REDIS, prefix, lastEventId: '0-0' });
+  events = new QueueEvents(SCHEDULING_QUEUE, { connection: REDIS, prefix: bullPrefix(prefix), lastEventId: '0-0' });
   await events.waitUntilReady();
   runner = new JobRunner({
     kind: 'scheduling',

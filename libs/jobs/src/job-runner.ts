@@ -1,15 +1,18 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { runInContext, type Logger } from '@warmpod/observability';
-import { JOB_CATALOG, jobNamesOn, type JobData, type JobsOn, type QueueKind } from './catalog';
+import { JOB_CATALOG, jobNamesOn, POD_REF, type JobData, type JobsOn, type PodRef, type QueueKind } from './catalog';
 import { PermanentJobError } from './errors';
 import { RETRY_POLICIES } from './retry-policy';
 import { bullPrefix } from './prefix';
 
 export interface JobHandler<N extends keyof typeof JOB_CATALOG> {
   run(data: JobData<N>, meta: { attempt: number; jobId: string }): Promise<void>;
-  /** Called once when the job has failed for good (permanent error or retries used up). */
-  onGiveUp?(data: JobData<N>, error: Error): Promise<void>;
+  /**
+   * Called once when the job has failed for good (permanent error, retries
+   * used up, or a payload that failed validation but still names its pod).
+   */
+  onGiveUp?(ref: PodRef, error: Error): Promise<void>;
 }
 
 export type HandlerTable<K extends QueueKind> = { [N in JobsOn<K>]: JobHandler<N> };
@@ -31,6 +34,7 @@ export interface JobRunnerOptions<K extends QueueKind> {
  */
 export class JobRunner<K extends QueueKind> {
   private worker?: Worker;
+  private connection?: Redis;
 
   constructor(private readonly opts: JobRunnerOptions<K>) {
     const expected = jobNamesOn(opts.kind).sort();
@@ -48,8 +52,10 @@ export class JobRunner<K extends QueueKind> {
 
   start(): void {
     const policy = RETRY_POLICIES[this.opts.kind];
+    // BullMQ leaves a connection it is given open on close: keep it to close it ourselves.
+    this.connection = this.opts.connection.duplicate({ maxRetriesPerRequest: null });
     this.worker = new Worker(this.opts.queueName, (job) => this.process(job), {
-      connection: this.opts.connection.duplicate({ maxRetriesPerRequest: null }),
+      connection: this.connection,
       prefix: bullPrefix(this.opts.prefix),
       concurrency: this.opts.concurrency,
       settings: { backoffStrategy: (attempts: number) => policy.backoffMs(attempts) },
@@ -89,9 +95,13 @@ export class JobRunner<K extends QueueKind> {
   private async giveUp(job: Job, error: Error): Promise<void> {
     const name = job.name as JobsOn<K>;
     const handler = this.opts.handlers[name] as JobHandler<typeof name> | undefined;
-    const parsed = JOB_CATALOG[name]?.schema.safeParse(job.data);
-    if (!handler?.onGiveUp || !parsed?.success) return;
-    const data = parsed.data as JobData<typeof name>;
+    if (!handler?.onGiveUp) return;
+    const ref = POD_REF.safeParse(job.data);
+    if (!ref.success) {
+      this.opts.logger.error({ job: job.name, jobId: job.id }, 'job failed for good and names no pod; nothing to update');
+      return;
+    }
+    const data = ref.data;
     await runInContext({ requestId: data.requestId, bindings: { job: job.name, podId: data.podId } }, async () => {
       try {
         await handler.onGiveUp!(data, error);
@@ -103,5 +113,6 @@ export class JobRunner<K extends QueueKind> {
 
   async close(): Promise<void> {
     await this.worker?.close();
+    await this.connection?.quit().catch(() => undefined);
   }
 }

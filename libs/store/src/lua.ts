@@ -48,9 +48,9 @@ if ARGV[4] == '1' then
   local r = redis.call('HGET', KEYS[3], ARGV[5])
   if r then
     local cpu, mem, gpu = string.match(r, '(%d+) (%d+) (%d+)')
-    redis.call('HINCRBY', KEYS[2], 'cpuMilli', -tonumber(cpu))
-    redis.call('HINCRBY', KEYS[2], 'memoryMiB', -tonumber(mem))
-    redis.call('HINCRBY', KEYS[2], 'gpu', -tonumber(gpu))
+    redis.call('HINCRBY', KEYS[2], 'cpuMilli', 0 - tonumber(cpu))
+    redis.call('HINCRBY', KEYS[2], 'memoryMiB', 0 - tonumber(mem))
+    redis.call('HINCRBY', KEYS[2], 'gpu', 0 - tonumber(gpu))
     redis.call('HDEL', KEYS[3], ARGV[5])
   end
 end
@@ -75,14 +75,29 @@ redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4]
 return 1
 `;
 
+// Note: Lua's `-0` is refused by HINCRBY ("not an integer"), hence `0 - n` in the scripts above and below.
+
 /** KEYS: usage, reservations. ARGV: podId. */
 export const RELEASE = `
 local r = redis.call('HGET', KEYS[2], ARGV[1])
 if not r then return 0 end
 local cpu, mem, gpu = string.match(r, '(%d+) (%d+) (%d+)')
-redis.call('HINCRBY', KEYS[1], 'cpuMilli', -tonumber(cpu))
-redis.call('HINCRBY', KEYS[1], 'memoryMiB', -tonumber(mem))
-redis.call('HINCRBY', KEYS[1], 'gpu', -tonumber(gpu))
+redis.call('HINCRBY', KEYS[1], 'cpuMilli', 0 - tonumber(cpu))
+redis.call('HINCRBY', KEYS[1], 'memoryMiB', 0 - tonumber(mem))
+redis.call('HINCRBY', KEYS[1], 'gpu', 0 - tonumber(gpu))
 redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`;
+
+/**
+ * Refreshes liveness and replaces the cache inventory of a registered node;
+ * refuses (0) an unknown node so that no stray record is created.
+ * KEYS: nodes, node, images. ARGV: nodeId, iso, digest1, size1, ...
+ */
+export const HEARTBEAT = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[2])
+redis.call('DEL', KEYS[3])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1
 `;

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { NodeView, Resources } from '@warmpod/domain';
 import { Keys } from './keys';
-import { RELEASE, RESERVE } from './lua';
+import { HEARTBEAT, RELEASE, RESERVE } from './lua';
 
 export interface NodeRegistration {
   id: string;
@@ -64,11 +64,19 @@ export class NodeRepository {
       .exec();
   }
 
-  /** Refreshes liveness and replaces the node's cache inventory. */
-  async heartbeat(id: string, cached: Array<{ digest: string; sizeBytes: number }>): Promise<void> {
-    const tx = this.redis.multi().hset(this.keys.node(id), 'heartbeatAt', new Date().toISOString()).del(this.keys.nodeImages(id));
-    if (cached.length > 0) tx.hset(this.keys.nodeImages(id), Object.fromEntries(cached.map((c) => [c.digest, String(c.sizeBytes)])));
-    await tx.exec();
+  /** Refreshes liveness and replaces the node's cache inventory; false when the node is not registered. */
+  async heartbeat(id: string, cached: Array<{ digest: string; sizeBytes: number }>): Promise<boolean> {
+    const result = (await this.redis.eval(
+      HEARTBEAT,
+      3,
+      this.keys.nodes(),
+      this.keys.node(id),
+      this.keys.nodeImages(id),
+      id,
+      new Date().toISOString(),
+      ...cached.flatMap((c) => [c.digest, String(c.sizeBytes)]),
+    )) as number;
+    return result === 1;
   }
 
   async addCachedDigest(id: string, digest: string, sizeBytes: number): Promise<void> {

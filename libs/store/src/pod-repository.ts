@@ -108,10 +108,12 @@ export class PodRepository {
   }
 
   /**
-   * Moves a pod to `to` when its current phase allows it (see pod-phase.ts);
-   * terminal phases release the pod's reservation on `node` atomically.
+   * Moves a pod to `to` when its current phase allows it (see pod-phase.ts),
+   * narrowed to `onlyFrom` when given; terminal phases release the pod's
+   * reservation on `node` atomically.
    */
-  async transition(id: string, to: PodPhase, patch: StatusPatch = {}, node?: string): Promise<TransitionOutcome> {
+  async transition(id: string, to: PodPhase, patch: StatusPatch = {}, node?: string, onlyFrom?: readonly PodPhase[]): Promise<TransitionOutcome> {
+    const allowed = phasesBefore(to).filter((p) => !onlyFrom || onlyFrom.includes(p));
     const release = isTerminal(to) && node ? '1' : '0';
     const fields: string[] = [];
     for (const [key, value] of Object.entries(patch)) {
@@ -126,7 +128,7 @@ export class PodRepository {
       node ? this.keys.nodeReservations(node) : this.keys.podStatus(id),
       to,
       new Date().toISOString(),
-      phasesBefore(to).join(','),
+      allowed.join(','),
       release,
       id,
       ...fields,

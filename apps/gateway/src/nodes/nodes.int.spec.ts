@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { newId, type PodRecord } from '@warmpod/domain';
-import { nodeQueueName } from '@warmpod/jobs';
+import { bullPrefix, nodeQueueName } from '@warmpod/jobs';
 import { NodeRepository, PodRepository } from '@warmpod/store';
 import { call, closedPort, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import type { NodeResponse } from './node-response';
@@ -49,7 +49,7 @@ before(async () => {
 
 after(async () => {
   await gateway?.close();
-  const queue = new Queue(nodeQueueName('node-a'), { connection: traces.redis, prefix });
+  const queue = new Queue(nodeQueueName('node-a'), { connection: traces.redis, prefix: bullPrefix(prefix) });
   await queue.close();
   await new Promise((resolve) => (agent ? agent.close(resolve) : resolve(undefined)));
   await traces?.cleanUp();
@@ -141,7 +141,7 @@ describe('DELETE /v1/pods/{id} of a pod on a node', () => {
     assert.equal(res.status, 202);
     assert.equal((res.body as PodRecord).phase, 'Scheduled', 'the agent moves it to Stopped');
     assert.equal(await pods.isStopRequested(id), true);
-    const queue = new Queue(nodeQueueName('node-a'), { connection: traces.redis, prefix });
+    const queue = new Queue(nodeQueueName('node-a'), { connection: traces.redis, prefix: bullPrefix(prefix) });
     const job = await queue.getJob(`stop-pod-${id}`);
     assert.ok(job);
     assert.deepEqual(job.data, { podId: id, requestId: 'req-stop-1', reason: 'user' });

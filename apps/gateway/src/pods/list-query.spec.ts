@@ -26,7 +26,7 @@ describe('podFilterFrom', () => {
       [{ label: 'novalue' }, 'query.label'],
       [{ limit: '0' }, 'query.limit'],
       [{ limit: 'many' }, 'query.limit'],
-      [{ colour: 'red' }, 'query'],
+      [{ colour: 'red' }, 'query.colour'],
     ] as const) {
       assert.throws(
         () => podFilterFrom(query),

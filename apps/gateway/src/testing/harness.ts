@@ -2,7 +2,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { SCHEDULING_QUEUE } from '@warmpod/jobs';
+import { bullPrefix, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { connectRedis } from '@warmpod/store';
 import { loadGatewayConfig, type GatewayConfig } from '../config';
 import { createGateway, type GatewayOverrides, type RunningGateway } from '../gateway';
@@ -82,7 +82,7 @@ export class Traces {
 
   constructor(readonly prefix: string) {
     this.redis = connectRedis(REDIS_URL, 'gateway-test');
-    this.scheduling = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix });
+    this.scheduling = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
   }
 
   async keys(pattern: string): Promise<string[]> {
