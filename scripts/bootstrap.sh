@@ -38,7 +38,8 @@ build() {
 # Answers PING at host:port without needing redis-cli.
 redis_answers() {
   local host=$1 port=$2 reply
-  exec 3<>"/dev/tcp/$host/$port" 2>/dev/null || return 1
+  # The group keeps the 2>/dev/null local: on a bare `exec` it would silence the whole script.
+  { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   read -r -t 2 reply <&3
   exec 3<&- 3>&-
