@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,7 +23,7 @@ export function bareRuncRuns(unpackedBundle: string, runs: number): number[] {
   try {
     for (let i = 0; i < runs; i++) {
       const id = `bare-${process.pid}-${i}`;
-      base.linux.cgroupsPath = `/warmpod-bench/${id}`;
+      base.linux.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
       writeFileSync(join(dir, 'config.json'), JSON.stringify(base));
       const t0 = process.hrtime.bigint();
       execFileSync('runc', ['--root', root, 'run', '-d', '--bundle', dir, id], { stdio: 'ignore' });
@@ -32,6 +32,20 @@ export function bareRuncRuns(unpackedBundle: string, runs: number): number[] {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    removeCgroupParent();
   }
   return times;
+}
+
+const CGROUP_PARENT = `warmpod-bench-${process.pid}`;
+
+/** runc removes each container's cgroup, not the parent it was put under. */
+function removeCgroupParent(): void {
+  for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+    try {
+      rmdirSync(join('/sys/fs/cgroup', hierarchy, CGROUP_PARENT));
+    } catch {
+      // absent in this hierarchy
+    }
+  }
 }
