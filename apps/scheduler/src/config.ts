@@ -6,6 +6,11 @@ const schema = z.object({
   WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
   NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).default(6_000),
   SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** Where the node registry (gRPC) listens; port 0 picks a free one. */
+  SCHEDULER_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
+  SCHEDULER_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  /** How often agents are asked to heartbeat when nothing changed. */
+  HEARTBEAT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -14,6 +19,9 @@ export interface SchedulerConfig {
   prefix: string;
   readyWindowMs: number;
   concurrency: number;
+  grpcHost: string;
+  grpcPort: number;
+  heartbeatMs: number;
   logLevel: string;
 }
 
@@ -24,6 +32,9 @@ export function schedulerConfig(env: Record<string, string | undefined>): Schedu
     prefix: c.WARMPOD_PREFIX,
     readyWindowMs: c.NODE_READY_WINDOW_MS,
     concurrency: c.SCHEDULER_CONCURRENCY,
+    grpcHost: c.SCHEDULER_GRPC_HOST,
+    grpcPort: c.SCHEDULER_GRPC_PORT,
+    heartbeatMs: c.HEARTBEAT_MS,
     logLevel: c.LOG_LEVEL,
   };
 }

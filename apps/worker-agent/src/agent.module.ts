@@ -5,10 +5,11 @@ import { JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { ImageCache, PodNetwork, PodRootfs, PortExposer, RuncRuntime } from '@warmpod/node-runtime';
 import { createLogger, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
+import type { NodeRegistryClient } from '@warmpod/node-registry';
 import { connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
 import type { AgentConfig } from './config';
-import { detectCapabilities, NodePresence } from './node-presence';
+import { detectCapabilities, discardContainers, nodePresence } from './node-presence';
 import { nodeJobHandlers } from './pod-jobs';
 import { PodLocks } from './pod-locks';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
@@ -26,7 +27,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly redis;
   private runtime?: NodeRuntime;
   private supervisor?: PodSupervisor;
-  private presence?: NodePresence;
+  private presence?: NodeRegistryClient;
   private http?: AgentHttp;
   private runner?: JobRunner<'node'>;
 
@@ -51,15 +52,32 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const pods = new PodRepository(this.redis, c.prefix);
     const nodes = new NodeRepository(this.redis, c.prefix);
     const sandboxes = new PodSandboxes(rt, c.dataDir, c.exposeHost, this.logger);
-    this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, new PodLocks(), c.stopGraceMs, this.logger);
+    const locks = new PodLocks();
+    const reportChange = (): void => this.presence?.reportChange();
+    this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, locks, c.stopGraceMs, this.logger, reportChange);
 
     const swept = await this.supervisor.sweepLeftovers();
     if (swept > 0) this.logger.warn({ swept }, 'removed containers left by an earlier agent');
 
     this.http = new AgentHttp((podId) => sandboxes.logPath(podId));
     const agentUrl = await this.http.listen(c.agentHost, c.agentPort);
-    this.presence = new NodePresence(nodes, rt.cache, c.heartbeatMs, this.logger);
-    await this.presence.start({ id: c.nodeId, labels: c.labels, capacity: c.capacity, agentUrl, capabilities: await detectCapabilities() });
+    // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.
+    this.presence = nodePresence({
+      target: c.schedulerGrpcUrl,
+      registration: {
+        nodeId: c.nodeId,
+        labels: c.labels,
+        capacity: { cpu: c.capacity.cpu, memoryMib: c.capacity.memoryMiB, gpu: c.capacity.gpu },
+        gpus: c.capacity.gpu > 0 ? [{ model: c.gpuModel, count: c.capacity.gpu }] : [],
+        capabilities: await detectCapabilities(),
+        agentUrl,
+      },
+      cache: rt.cache,
+      runc: rt.runc,
+      discard: discardContainers(rt.runc, sandboxes, locks, c.stopGraceMs, this.logger),
+      logger: this.logger,
+    });
+    await this.presence.start();
 
     this.runner = new JobRunner({
       kind: 'node',
@@ -78,7 +96,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const c = this.config;
     await this.runner?.close();
     if (c.stopPodsOnExit) await this.supervisor?.stopAll();
-    await this.presence?.stop(c.nodeId, c.stopPodsOnExit).catch(() => undefined);
+    await this.presence?.stop().catch(() => undefined);
     await this.http?.close();
     this.runtime?.ports.closeAll();
     if (c.stopPodsOnExit && this.runtime) {

@@ -87,7 +87,8 @@ test('a layer shared between images is fetched once', { skip: needsRoot }, async
   const entries = await cache.list();
   const hello = entries.find((e) => e.digest === samples.hello)!;
   const http = entries.find((e) => e.digest === samples.http)!;
-  assert.equal(hello.layers[0], http.layers[0]);
+  assert.deepEqual(hello.layers[0], http.layers[0]);
+  assert.ok(hello.layers[0]!.sizeBytes > 0, "layer sizes are reported");
 });
 
 test('concurrent ensures of one digest share one pull', { skip: needsRoot }, async () => {
@@ -133,7 +134,7 @@ test('references with a tag are refused', { skip: needsRoot }, async () => {
 
 test('remove drops the image and its own blobs, keeping shared ones', { skip: needsRoot }, async () => {
   const before = (await cache.list()).find((e) => e.digest === samples.hello)!;
-  const sharedLayer = before.layers[0]!.slice(7);
+  const sharedLayer = before.layers[0]!.digest.slice(7);
   await cache.remove(samples.hello);
   assert.equal(await cache.has(samples.hello), false);
   assert.equal((await cache.list()).some((e) => e.digest === samples.hello), false);

@@ -51,7 +51,7 @@ export interface CachedImageEntry {
   digest: string;
   /** Compressed bytes of manifest, config and layers: what a pull would fetch. */
   sizeBytes: number;
-  layers: string[];
+  layers: Array<{ digest: string; sizeBytes: number }>;
 }
 
 interface ResolvedImage {
@@ -139,7 +139,7 @@ export class ImageCache {
       entries.push({
         digest: `sha256:${name}`,
         sizeBytes: ref.size + blobs.reduce((sum, d) => sum + d.size, 0),
-        layers: manifest.layers.map((d) => d.digest),
+        layers: manifest.layers.map((d) => ({ digest: d.digest, sizeBytes: d.size })),
       });
     }
     return entries;

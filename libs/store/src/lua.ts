@@ -30,9 +30,10 @@ return 1
 
 /**
  * Moves a pod to a phase if it is in one of the allowed phases; when the
- * new phase ends the pod, releases its reservation in the same step.
+ * new phase ends the pod, releases its reservation in the same step and
+ * announces the freed capacity (the scheduler's backlog listens).
  * KEYS: status, usage, reservations (usage/reservations may be unused).
- * ARGV: to, iso, allowedCsv, releaseFlag, podId, field1, value1, ...
+ * ARGV: to, iso, allowedCsv, releaseFlag, podId, channel, field1, value1, ...
  */
 export const TRANSITION = `
 local phase = redis.call('HGET', KEYS[1], 'phase')
@@ -41,7 +42,7 @@ local allowed = false
 for p in string.gmatch(ARGV[3], '[^,]+') do if p == phase then allowed = true end end
 if not allowed then return {0, phase} end
 redis.call('HSET', KEYS[1], 'phase', ARGV[1], 't:' .. ARGV[1], ARGV[2])
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 if ARGV[4] == '1' then
@@ -52,6 +53,7 @@ if ARGV[4] == '1' then
     redis.call('HINCRBY', KEYS[2], 'memoryMiB', 0 - tonumber(mem))
     redis.call('HINCRBY', KEYS[2], 'gpu', 0 - tonumber(gpu))
     redis.call('HDEL', KEYS[3], ARGV[5])
+    redis.call('PUBLISH', ARGV[6], ARGV[5])
   end
 end
 return {1, phase}
@@ -77,7 +79,7 @@ return 1
 
 // Note: Lua's `-0` is refused by HINCRBY ("not an integer"), hence `0 - n` in the scripts above and below.
 
-/** KEYS: usage, reservations. ARGV: podId. */
+/** KEYS: usage, reservations. ARGV: podId, channel. */
 export const RELEASE = `
 local r = redis.call('HGET', KEYS[2], ARGV[1])
 if not r then return 0 end
@@ -86,18 +88,122 @@ redis.call('HINCRBY', KEYS[1], 'cpuMilli', 0 - tonumber(cpu))
 redis.call('HINCRBY', KEYS[1], 'memoryMiB', 0 - tonumber(mem))
 redis.call('HINCRBY', KEYS[1], 'gpu', 0 - tonumber(gpu))
 redis.call('HDEL', KEYS[2], ARGV[1])
+if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
 return 1
 `;
 
 /**
  * Refreshes liveness and replaces the cache inventory of a registered node;
  * refuses (0) an unknown node so that no stray record is created.
- * KEYS: nodes, node, images. ARGV: nodeId, iso, digest1, size1, ...
+ * KEYS: nodes, node, images. ARGV: nodeId, iso, channel, digest1, image1, ...
  */
 export const HEARTBEAT = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[2])
 redis.call('DEL', KEYS[3])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1
+`;
+
+// Node registry scripts. Every applied change PUBLISHes the node id on the
+// nodes-changed channel, so scheduler replicas can refresh their view of it.
+
+/**
+ * (Re)registers a node: registration fields, a new agent session (or none),
+ * the lost mark cleared. KEYS: nodes, node. ARGV: nodeId, channel, sessionId, field1, value1, ...
+ */
+export const REGISTER_NODE = `
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[2], 'sessionId') else redis.call('HSET', KEYS[2], 'sessionId', ARGV[3]) end
+redis.call('HDEL', KEYS[2], 'lostAt')
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return 1
+`;
+
+/**
+ * The guard every session-scoped write starts with: 0 unknown node, -1 another
+ * session holds the node, -2 the node was declared lost (its agent must register again).
+ * KEYS: nodes, node. ARGV: nodeId, sessionId.
+ */
+const SESSION_GUARD = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'sessionId') ~= ARGV[2] then return -1 end
+if redis.call('HEXISTS', KEYS[2], 'lostAt') == 1 then return -2 end
+`;
+
+/**
+ * Replaces a node's whole inventory (first report of a session).
+ * KEYS: nodes, node, images. ARGV: nodeId, sessionId, iso, channel, runningPodsJson,
+ * checkpointsJson, usageJson ('' when not reported), digest1, image1, ...
+ */
+export const NODE_INVENTORY = `${SESSION_GUARD}
+redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3], 'inventoryAt', ARGV[3], 'runningPods', ARGV[5], 'checkpoints', ARGV[6])
+if ARGV[7] == '' then redis.call('HDEL', KEYS[2], 'reportedUsage') else redis.call('HSET', KEYS[2], 'reportedUsage', ARGV[7]) end
+redis.call('DEL', KEYS[3])
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1
+`;
+
+/**
+ * Applies a change report: removed images, then added ones; running pods,
+ * checkpoints and usage are full lists and replace what was there.
+ * KEYS: nodes, node, images. ARGV: nodeId, sessionId, iso, channel, runningPodsJson,
+ * checkpointsJson, usageJson, addedCount, digest1, image1, ..., removedDigest1, ...
+ */
+export const NODE_DELTA = `${SESSION_GUARD}
+redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3], 'runningPods', ARGV[5], 'checkpoints', ARGV[6])
+if ARGV[7] == '' then redis.call('HDEL', KEYS[2], 'reportedUsage') else redis.call('HSET', KEYS[2], 'reportedUsage', ARGV[7]) end
+local removedFrom = 9 + 2 * tonumber(ARGV[8])
+for i = removedFrom, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+for i = 9, removedFrom - 1, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1
+`;
+
+/** Refreshes liveness within a session. KEYS: nodes, node. ARGV: nodeId, sessionId, iso, channel. */
+export const NODE_TOUCH = `${SESSION_GUARD}
+redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1
+`;
+
+/** Adds one image to a registered node's cache inventory. KEYS: nodes, images. ARGV: nodeId, digest, image, channel. */
+export const ADD_CACHED_IMAGE = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1
+`;
+
+/** KEYS: nodes, node. ARGV: nodeId, 'true'|'false', channel. */
+export const SET_CORDONED = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'cordoned', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1
+`;
+
+/** KEYS: nodes, node, images. ARGV: nodeId, channel. */
+export const DEREGISTER_NODE = `
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return 1
+`;
+
+/**
+ * Marks a node lost once: only when its heartbeat is older than ARGV[1] (ISO
+ * timestamps compare as strings) and it is not marked yet, so exactly one
+ * scheduler replica acts on a node's death. KEYS: node. ARGV: staleBeforeIso, nowIso, channel, nodeId.
+ */
+export const MARK_LOST = `
+local hb = redis.call('HGET', KEYS[1], 'heartbeatAt')
+if not hb or hb >= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'lostAt') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'lostAt', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;

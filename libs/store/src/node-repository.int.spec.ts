@@ -3,15 +3,23 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
-import { NodeRepository, type NodeRegistration } from './node-repository';
+import { NodeRepository, watchNodeChanges, type CachedImage, type NodeRegistration } from './node-repository';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const REDIS = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
 const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 const DIGEST_B = `sha256:${'b'.repeat(64)}`;
 const DIGEST_C = `sha256:${'c'.repeat(64)}`;
+const LAYER = (c: string, sizeBytes: number) => ({ digest: `sha256:${c.repeat(64)}`, sizeBytes });
+const IMAGE_A: CachedImage = { digest: DIGEST_A, sizeBytes: 30_000_000_000, layers: [LAYER('1', 20_000_000_000), LAYER('2', 9_999_000_000)] };
+const IMAGE_B: CachedImage = { digest: DIGEST_B, sizeBytes: 1_500, layers: [LAYER('1', 1_000)] };
+const IMAGE_C: CachedImage = { digest: DIGEST_C, sizeBytes: 99, layers: [] };
 let redis: Redis;
 let counter = 0;
+
+function sortImages<T extends { digest: string }>(images: T[]): T[] {
+  return [...images].sort((x, y) => x.digest.localeCompare(y.digest));
+}
 
 function scope(): { prefix: string; nodes: NodeRepository } {
   const prefix = `${filePrefix}${++counter}:`;
@@ -69,6 +77,10 @@ describe('NodeRepository on real Redis', () => {
       cordoned: false,
       allocated: { cpu: 0, memoryMiB: 0, gpu: 0 },
       cachedDigests: [],
+      gpus: [],
+      cachedImages: [],
+      runningPods: [],
+      checkpoints: [],
     });
     assert.equal(heartbeatAt, registeredAt);
     assert.ok(registeredAt >= before && registeredAt <= new Date().toISOString());
@@ -293,5 +305,118 @@ describe('NodeRepository on real Redis', () => {
       assert.ok(sum.cpuMilli <= cap.cpu * 1000 && sum.memoryMiB <= cap.memoryMiB && sum.gpu <= cap.gpu, `${id} overcommitted`);
     }
     assert.equal(live, stats.reserved - stats.released);
+  });
+  test('a session inventory lands with image sizes and layers, running pods, checkpoints and usage', async () => {
+    const { nodes, prefix } = scope();
+    await nodes.register(registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 2 }, { gpus: [{ model: 'sim-a100', count: 2 }] }), 'session-1');
+    const registered = (await nodes.get('n1'))!;
+    assert.equal(registered.sessionId, 'session-1');
+    assert.deepEqual(registered.gpus, [{ model: 'sim-a100', count: 2 }]);
+
+    const result = await nodes.applyInventory('n1', 'session-1', {
+      images: [IMAGE_A, IMAGE_B],
+      runningPods: ['pod-1', 'pod-2'],
+      checkpoints: [{ id: 'ck-1', key: 'k'.repeat(12), state: 'available', sizeBytes: 1234 }],
+      usage: { cpu: 0.5, memoryMiB: 256, gpu: 1 },
+    });
+    assert.equal(result, 'applied');
+    const node = (await nodes.get('n1'))!;
+    assert.deepEqual(sortImages(node.cachedImages!), [IMAGE_A, IMAGE_B]);
+    assert.deepEqual(sortImages(node.cachedDigests), [
+      { digest: DIGEST_A, sizeBytes: IMAGE_A.sizeBytes },
+      { digest: DIGEST_B, sizeBytes: IMAGE_B.sizeBytes },
+    ]);
+    assert.deepEqual(node.runningPods, ['pod-1', 'pod-2']);
+    assert.deepEqual(node.checkpoints, [{ id: 'ck-1', key: 'k'.repeat(12), state: 'available', sizeBytes: 1234 }]);
+    assert.deepEqual(node.reportedUsage, { cpu: 0.5, memoryMiB: 256, gpu: 1 });
+    assert.ok(node.inventoryAt && node.heartbeatAt >= registered.heartbeatAt);
+    assert.deepEqual(await keysUnder(prefix), ['node:n1', 'node:n1:images', 'nodes']);
+  });
+
+  test('a delta removes and adds images and replaces the running pods; a touch only refreshes liveness', async () => {
+    const { nodes } = scope();
+    await nodes.register(registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 0 }), 's1');
+    await nodes.applyInventory('n1', 's1', { images: [IMAGE_A, IMAGE_B], runningPods: ['pod-1'], checkpoints: [] });
+    const inventoryAt = (await nodes.get('n1'))!.inventoryAt;
+
+    assert.equal(
+      await nodes.applyDelta('n1', 's1', { addedImages: [IMAGE_C], removedImages: [DIGEST_A], runningPods: ['pod-2', 'pod-3'], checkpoints: [] }),
+      'applied',
+    );
+    let node = (await nodes.get('n1'))!;
+    assert.deepEqual(sortImages(node.cachedImages!), [IMAGE_B, IMAGE_C]);
+    assert.deepEqual(node.runningPods, ['pod-2', 'pod-3']);
+    assert.equal(node.reportedUsage, undefined);
+    assert.equal(node.inventoryAt, inventoryAt, 'a delta is not a full inventory');
+
+    const before = node.heartbeatAt;
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await nodes.touch('n1', 's1'), 'applied');
+    node = (await nodes.get('n1'))!;
+    assert.ok(node.heartbeatAt > before);
+    assert.deepEqual(sortImages(node.cachedImages!), [IMAGE_B, IMAGE_C]);
+  });
+
+  test('session writes are refused for an unknown node, a stale session and a lost node, and store nothing', async () => {
+    const { nodes, prefix } = scope();
+    const empty = { images: [IMAGE_A], runningPods: [], checkpoints: [] };
+    assert.equal(await nodes.applyInventory('ghost', 's1', empty), 'unknown-node');
+    assert.equal(await nodes.touch('ghost', 's1'), 'unknown-node');
+    assert.deepEqual(await keysUnder(prefix), []);
+
+    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'old');
+    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'new');
+    assert.equal(await nodes.applyInventory('n1', 'old', empty), 'stale-session');
+    assert.equal(await nodes.applyDelta('n1', 'old', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] }), 'stale-session');
+    assert.equal(await nodes.touch('n1', 'old'), 'stale-session');
+    assert.deepEqual((await nodes.get('n1'))!.cachedImages, []);
+
+    await redis.hset(`${prefix}node:n1`, 'lostAt', new Date().toISOString());
+    assert.equal(await nodes.touch('n1', 'new'), 'node-lost');
+    assert.ok((await nodes.get('n1'))!.lostAt);
+    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'newest');
+    assert.equal((await nodes.get('n1'))!.lostAt, undefined, 'registering again clears the lost mark');
+    assert.equal(await nodes.applyInventory('n1', 'newest', empty), 'applied');
+  });
+
+  test('re-registering keeps the cordon flag and the last inventory', async () => {
+    const { nodes } = scope();
+    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
+    await nodes.applyInventory('n1', 's1', { images: [IMAGE_A], runningPods: ['pod-1'], checkpoints: [] });
+    await nodes.setCordoned('n1', true);
+    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 0 }), 's2');
+    const node = (await nodes.get('n1'))!;
+    assert.equal(node.cordoned, true);
+    assert.deepEqual(node.capacity, { cpu: 2, memoryMiB: 1024, gpu: 0 });
+    assert.deepEqual(node.cachedImages, [IMAGE_A]);
+    assert.deepEqual(node.runningPods, ['pod-1']);
+  });
+
+  test('every applied node change is published on nodes:changed; refused writes are not', async () => {
+    const { nodes, prefix } = scope();
+    const subscriber = new Redis(REDIS);
+    const seen: string[] = [];
+    const stop = await watchNodeChanges(subscriber, prefix, (id) => seen.push(id));
+    try {
+      await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
+      await nodes.applyInventory('n1', 's1', { images: [], runningPods: [], checkpoints: [] });
+      await nodes.applyDelta('n1', 's1', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] });
+      await nodes.touch('n1', 's1');
+      await nodes.touch('n1', 'stale');
+      await nodes.setCordoned('n1', true);
+      await nodes.setCordoned('ghost', true);
+      await nodes.heartbeat('n1', []);
+      await nodes.addCachedDigest('n1', DIGEST_B, 7);
+      await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+      await nodes.deregister('n2');
+      const expected = ['n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
+      const deadline = Date.now() + 2_000;
+      while (seen.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(seen, expected);
+    } finally {
+      await stop();
+      subscriber.disconnect();
+    }
   });
 });

@@ -2,7 +2,42 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { NodeView, Resources } from '@warmpod/domain';
 import { Keys } from './keys';
-import { HEARTBEAT, RELEASE, RESERVE } from './lua';
+import {
+  ADD_CACHED_IMAGE,
+  DEREGISTER_NODE,
+  HEARTBEAT,
+  NODE_DELTA,
+  NODE_INVENTORY,
+  NODE_TOUCH,
+  REGISTER_NODE,
+  RELEASE,
+  RESERVE,
+  SET_CORDONED,
+} from './lua';
+
+export interface LayerInfo {
+  digest: string;
+  sizeBytes: number;
+}
+
+/** An image in a node's cache: manifest digest, bytes a pull would fetch, and its layers. */
+export interface CachedImage {
+  digest: string;
+  sizeBytes: number;
+  layers: LayerInfo[];
+}
+
+export interface GpuInfo {
+  model: string;
+  count: number;
+}
+
+export interface NodeCheckpoint {
+  id: string;
+  key: string;
+  state: string;
+  sizeBytes: number;
+}
 
 export interface NodeRegistration {
   id: string;
@@ -10,8 +45,31 @@ export interface NodeRegistration {
   capacity: Resources;
   /** Where the agent serves node-local reads (pod logs). */
   agentUrl: string;
+  /** runtime, runcVersion, criuVersion, criuOk, criuReason, kernel, arch, cpuFlags (space-separated). */
   capabilities: Record<string, string | boolean>;
+  gpus?: GpuInfo[];
 }
+
+/** What an agent reports on connect: replaces everything known about the node's contents. */
+export interface NodeInventory {
+  images: CachedImage[];
+  runningPods: string[];
+  checkpoints: NodeCheckpoint[];
+  /** As the agent accounts it; absent when not reported. */
+  usage?: Resources;
+}
+
+/** A change report: images added and removed; the other lists are complete and replace the stored ones. */
+export interface NodeInventoryDelta {
+  addedImages: CachedImage[];
+  removedImages: string[];
+  runningPods: string[];
+  checkpoints: NodeCheckpoint[];
+  usage?: Resources;
+}
+
+/** Outcome of a write made within an agent session. */
+export type SessionWrite = 'applied' | 'unknown-node' | 'stale-session' | 'node-lost';
 
 export interface NodeRecord extends NodeRegistration {
   registeredAt: string;
@@ -19,6 +77,18 @@ export interface NodeRecord extends NodeRegistration {
   cordoned: boolean;
   allocated: Resources;
   cachedDigests: Array<{ digest: string; sizeBytes: number }>;
+  // Always set by get(); optional only so that records built by hand elsewhere stay valid.
+  cachedImages?: CachedImage[];
+  runningPods?: string[];
+  checkpoints?: NodeCheckpoint[];
+  /** Usage as the agent last reported it (reservations are `allocated`). */
+  reportedUsage?: Resources;
+  /** When the last full inventory was applied. */
+  inventoryAt?: string;
+  /** The current agent session; a report carrying another one is refused. */
+  sessionId?: string;
+  /** Set when the node was declared lost; cleared when its agent registers again. */
+  lostAt?: string;
 }
 
 const recordSchema = z.object({
@@ -31,11 +101,25 @@ const recordSchema = z.object({
   registeredAt: z.string(),
   heartbeatAt: z.string(),
   cordoned: z.string().optional(),
+  gpus: z.string().optional(),
+  runningPods: z.string().optional(),
+  checkpoints: z.string().optional(),
+  reportedUsage: z.string().optional(),
+  inventoryAt: z.string().optional(),
+  sessionId: z.string().optional(),
+  lostAt: z.string().optional(),
 });
+
+const layersSchema = z.array(z.object({ digest: z.string(), sizeBytes: z.number() }));
+const storedImageSchema = z.object({ sizeBytes: z.number(), layers: layersSchema });
+const gpusSchema = z.array(z.object({ model: z.string(), count: z.number() }));
+const podsSchema = z.array(z.string());
+const checkpointsSchema = z.array(z.object({ id: z.string(), key: z.string(), state: z.string(), sizeBytes: z.number() }));
+const resourcesSchema = z.object({ cpu: z.number(), memoryMiB: z.number(), gpu: z.number() });
 
 const milli = (cores: number): number => Math.round(cores * 1000);
 
-/** Node registry and capacity accounting. Reservations are one Lua step each. */
+/** Node registry and capacity accounting. Multi-key updates are one Lua step each, and announce the node on `nodes:changed`. */
 export class NodeRepository {
   private readonly keys: Keys;
 
@@ -46,25 +130,81 @@ export class NodeRepository {
     this.keys = new Keys(prefix);
   }
 
-  async register(node: NodeRegistration): Promise<void> {
-    const now = new Date().toISOString();
-    await this.redis
-      .multi()
-      .hset(this.keys.node(node.id), {
-        labels: JSON.stringify(node.labels),
-        capCpuMilli: milli(node.capacity.cpu),
-        capMemoryMiB: node.capacity.memoryMiB,
-        capGpu: node.capacity.gpu,
-        agentUrl: node.agentUrl,
-        capabilities: JSON.stringify(node.capabilities),
-        registeredAt: now,
-        heartbeatAt: now,
-      })
-      .sadd(this.keys.nodes(), node.id)
-      .exec();
+  /** The Redis channel every node change is published on (message: the node id). */
+  get changesChannel(): string {
+    return this.keys.nodesChanged();
   }
 
-  /** Refreshes liveness and replaces the node's cache inventory; false when the node is not registered. */
+  /**
+   * Registers (or re-registers) a node. With `sessionId`, that agent session
+   * becomes the only one whose reports are accepted. Clears a lost mark;
+   * keeps the cordon flag and the last known inventory until a new one arrives.
+   */
+  async register(node: NodeRegistration, sessionId = ''): Promise<void> {
+    const now = new Date().toISOString();
+    const fields: Record<string, string> = {
+      labels: JSON.stringify(node.labels),
+      capCpuMilli: String(milli(node.capacity.cpu)),
+      capMemoryMiB: String(node.capacity.memoryMiB),
+      capGpu: String(node.capacity.gpu),
+      agentUrl: node.agentUrl,
+      capabilities: JSON.stringify(node.capabilities),
+      gpus: JSON.stringify(node.gpus ?? []),
+      registeredAt: now,
+      heartbeatAt: now,
+    };
+    await this.redis.eval(REGISTER_NODE, 2, this.keys.nodes(), this.keys.node(node.id), node.id, this.changesChannel, sessionId, ...Object.entries(fields).flat());
+  }
+
+  /** Replaces the node's inventory within its session and refreshes liveness. */
+  async applyInventory(id: string, sessionId: string, inventory: NodeInventory): Promise<SessionWrite> {
+    const result = (await this.redis.eval(
+      NODE_INVENTORY,
+      3,
+      this.keys.nodes(),
+      this.keys.node(id),
+      this.keys.nodeImages(id),
+      ...this.sessionArgs(id, sessionId, inventory),
+      ...inventory.images.flatMap(imageEntry),
+    )) as number;
+    return sessionWrite(result);
+  }
+
+  /** Applies a change report within the node's session and refreshes liveness. */
+  async applyDelta(id: string, sessionId: string, delta: NodeInventoryDelta): Promise<SessionWrite> {
+    const result = (await this.redis.eval(
+      NODE_DELTA,
+      3,
+      this.keys.nodes(),
+      this.keys.node(id),
+      this.keys.nodeImages(id),
+      ...this.sessionArgs(id, sessionId, delta),
+      String(delta.addedImages.length),
+      ...delta.addedImages.flatMap(imageEntry),
+      ...delta.removedImages,
+    )) as number;
+    return sessionWrite(result);
+  }
+
+  /** Refreshes liveness within the node's session. */
+  async touch(id: string, sessionId: string): Promise<SessionWrite> {
+    const result = (await this.redis.eval(NODE_TOUCH, 2, this.keys.nodes(), this.keys.node(id), id, sessionId, new Date().toISOString(), this.changesChannel)) as number;
+    return sessionWrite(result);
+  }
+
+  private sessionArgs(id: string, sessionId: string, report: Pick<NodeInventory, 'runningPods' | 'checkpoints' | 'usage'>): string[] {
+    return [
+      id,
+      sessionId,
+      new Date().toISOString(),
+      this.changesChannel,
+      JSON.stringify(report.runningPods),
+      JSON.stringify(report.checkpoints),
+      report.usage ? JSON.stringify(report.usage) : '',
+    ];
+  }
+
+  /** Refreshes liveness and replaces the node's cache inventory without a session; false when the node is not registered. */
   async heartbeat(id: string, cached: Array<{ digest: string; sizeBytes: number }>): Promise<boolean> {
     const result = (await this.redis.eval(
       HEARTBEAT,
@@ -74,25 +214,25 @@ export class NodeRepository {
       this.keys.nodeImages(id),
       id,
       new Date().toISOString(),
-      ...cached.flatMap((c) => [c.digest, String(c.sizeBytes)]),
+      this.changesChannel,
+      ...cached.flatMap((c) => imageEntry({ digest: c.digest, sizeBytes: c.sizeBytes, layers: [] })),
     )) as number;
     return result === 1;
   }
 
-  async addCachedDigest(id: string, digest: string, sizeBytes: number): Promise<void> {
-    await this.redis.hset(this.keys.nodeImages(id), digest, String(sizeBytes));
+  /** Adds one image to a registered node's inventory (layers unknown unless given). */
+  async addCachedDigest(id: string, digest: string, sizeBytes: number, layers: LayerInfo[] = []): Promise<void> {
+    await this.redis.eval(ADD_CACHED_IMAGE, 2, this.keys.nodes(), this.keys.nodeImages(id), id, ...imageEntry({ digest, sizeBytes, layers }), this.changesChannel);
   }
 
   async setCordoned(id: string, cordoned: boolean): Promise<boolean> {
-    const exists = await this.redis.sismember(this.keys.nodes(), id);
-    if (!exists) return false;
-    await this.redis.hset(this.keys.node(id), 'cordoned', String(cordoned));
-    return true;
+    const result = (await this.redis.eval(SET_CORDONED, 2, this.keys.nodes(), this.keys.node(id), id, String(cordoned), this.changesChannel)) as number;
+    return result === 1;
   }
 
   /** Takes a node out of the registry (a local node shutting down cleanly). */
   async deregister(id: string): Promise<void> {
-    await this.redis.multi().srem(this.keys.nodes(), id).del(this.keys.node(id), this.keys.nodeImages(id)).exec();
+    await this.redis.eval(DEREGISTER_NODE, 3, this.keys.nodes(), this.keys.node(id), this.keys.nodeImages(id), id, this.changesChannel);
   }
 
   async get(id: string): Promise<NodeRecord | undefined> {
@@ -104,12 +244,15 @@ export class NodeRepository {
     const parsed = recordSchema.safeParse(raw);
     if (!parsed.success) return undefined;
     const r = parsed.data;
+    const cachedImages = Object.entries(images).flatMap(([digest, value]) => parseImage(digest, value));
+    const reportedUsage = parseJson(r.reportedUsage, resourcesSchema);
     return {
       id,
       labels: JSON.parse(r.labels) as Record<string, string>,
       capacity: { cpu: Number(r.capCpuMilli) / 1000, memoryMiB: Number(r.capMemoryMiB), gpu: Number(r.capGpu) },
       agentUrl: r.agentUrl,
       capabilities: JSON.parse(r.capabilities) as NodeRecord['capabilities'],
+      gpus: parseJson(r.gpus, gpusSchema) ?? [],
       registeredAt: r.registeredAt,
       heartbeatAt: r.heartbeatAt,
       cordoned: r.cordoned === 'true',
@@ -118,7 +261,14 @@ export class NodeRepository {
         memoryMiB: Number(usage['memoryMiB'] ?? 0),
         gpu: Number(usage['gpu'] ?? 0),
       },
-      cachedDigests: Object.entries(images).map(([digest, size]) => ({ digest, sizeBytes: Number(size) })),
+      cachedDigests: cachedImages.map(({ digest, sizeBytes }) => ({ digest, sizeBytes })),
+      cachedImages,
+      runningPods: parseJson(r.runningPods, podsSchema) ?? [],
+      checkpoints: parseJson(r.checkpoints, checkpointsSchema) ?? [],
+      ...(reportedUsage ? { reportedUsage } : {}),
+      ...(r.inventoryAt ? { inventoryAt: r.inventoryAt } : {}),
+      ...(r.sessionId ? { sessionId: r.sessionId } : {}),
+      ...(r.lostAt ? { lostAt: r.lostAt } : {}),
     };
   }
 
@@ -150,12 +300,30 @@ export class NodeRepository {
   }
 
   async release(nodeId: string, podId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 2, this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId), podId);
+    await this.redis.eval(RELEASE, 2, this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId), podId, this.keys.capacityFreed());
   }
 
   async reservations(nodeId: string): Promise<string[]> {
     return this.redis.hkeys(this.keys.nodeReservations(nodeId));
   }
+}
+
+/**
+ * Calls `onChange(nodeId)` for every node change published under `prefix`.
+ * `subscriber` must be a connection of its own (it enters subscriber mode).
+ * Resolves once subscribed, to a function that stops watching.
+ */
+export async function watchNodeChanges(subscriber: Redis, prefix: string, onChange: (nodeId: string) => void): Promise<() => Promise<void>> {
+  const channel = new Keys(prefix).nodesChanged();
+  const listener = (from: string, message: string): void => {
+    if (from === channel) onChange(message);
+  };
+  subscriber.on('message', listener);
+  await subscriber.subscribe(channel);
+  return async () => {
+    subscriber.off('message', listener);
+    await subscriber.unsubscribe(channel);
+  };
 }
 
 export function isReady(node: Pick<NodeRecord, 'heartbeatAt'>, readyWindowMs: number, now = Date.now()): boolean {
@@ -172,4 +340,33 @@ export function toView(n: NodeRecord, readyWindowMs: number, now = Date.now()): 
     allocated: n.allocated,
     cachedDigests: new Set(n.cachedDigests.map((c) => c.digest)),
   };
+}
+
+function sessionWrite(result: number): SessionWrite {
+  if (result === 1) return 'applied';
+  if (result === -1) return 'stale-session';
+  if (result === -2) return 'node-lost';
+  return 'unknown-node';
+}
+
+/** An images-hash entry: digest -> JSON {sizeBytes, layers}. */
+function imageEntry(image: CachedImage): [string, string] {
+  return [image.digest, JSON.stringify({ sizeBytes: image.sizeBytes, layers: image.layers })];
+}
+
+/** Reads an images-hash entry; a bare number is a size recorded without layers. */
+function parseImage(digest: string, value: string): CachedImage[] {
+  if (/^\d+$/.test(value)) return [{ digest, sizeBytes: Number(value), layers: [] }];
+  const image = parseJson(value, storedImageSchema);
+  return image ? [{ digest, sizeBytes: image.sizeBytes, layers: image.layers }] : [];
+}
+
+function parseJson<T>(raw: string | undefined, schema: z.ZodType<T>): T | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Server,
+  ServerCredentials,
+  status as Status,
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import type { Logger } from '@warmpod/observability';
+import { describeIssues, registerRequestSchema, type RegisterRequest, type RegisterResponse } from './messages';
+import type { NodeRegistryStore, PodPlacementLookup, RegisteredNode } from './ports';
+import { nodeRegistryService, UndecodableMessage } from './proto';
+import { ReportStream, type StreamHost } from './report-stream';
+
+export interface NodeRegistryServerOptions {
+  store: NodeRegistryStore;
+  pods: PodPlacementLookup;
+  logger: Logger;
+  /** How often agents are asked to report when nothing changed. */
+  heartbeatIntervalMs: number;
+  /** Largest message accepted (a full inventory of a big cache); default 64 MiB. */
+  maxMessageBytes?: number;
+}
+
+type RegisterFailure = Pick<StatusObject, 'code' | 'details'>;
+
+/**
+ * The scheduler's side of the node registry: agents register (one session
+ * each, a new registration replacing the old), then keep one Connect stream
+ * of reports. Every message is validated where it enters; whatever an agent
+ * sends, the answer is a status, never a crash.
+ */
+export class NodeRegistryServer implements StreamHost {
+  readonly store: NodeRegistryStore;
+  readonly pods: PodPlacementLookup;
+  readonly logger: Logger;
+  private server?: Server;
+  private boundPort = 0;
+  private readonly streams = new Set<ReportStream>();
+  private readonly byNode = new Map<string, ReportStream>();
+
+  constructor(private readonly opts: NodeRegistryServerOptions) {
+    this.store = opts.store;
+    this.pods = opts.pods;
+    this.logger = opts.logger;
+  }
+
+  /** Starts serving on host:port (0 picks a free port); resolves to the bound port. */
+  async listen(host: string, port: number): Promise<number> {
+    if (this.server) throw new Error('node registry server already listening');
+    const server = new Server({
+      'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? 64 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
+    server.addService(nodeRegistryService(), {
+      Register: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => this.onRegister(call, callback),
+      Connect: (call: ServerDuplexStream<unknown, unknown>) => this.onConnect(call),
+    });
+    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    this.server = server;
+    this.logger.info({ address: `${host}:${this.boundPort}` }, 'node registry listening');
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Nodes with a live report stream on this replica. */
+  get connectedNodes(): string[] {
+    return [...this.byNode.keys()].sort();
+  }
+
+  /** Ends every stream (agents reconnect to whoever serves next), then stops; forced after `graceMs`. */
+  async close(graceMs = 2_000): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const stream of [...this.streams]) stream.fail(Status.UNAVAILABLE, 'scheduler is shutting down', true);
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    this.logger.info('node registry stopped');
+  }
+
+  bind(stream: ReportStream): void {
+    const id = stream.nodeId!;
+    const previous = this.byNode.get(id);
+    this.byNode.set(id, stream);
+    if (previous && previous !== stream) previous.fail(Status.FAILED_PRECONDITION, 'replaced by a newer stream of this node');
+  }
+
+  unbind(stream: ReportStream): void {
+    this.streams.delete(stream);
+    if (stream.nodeId !== undefined && this.byNode.get(stream.nodeId) === stream) this.byNode.delete(stream.nodeId);
+  }
+
+  private onConnect(call: ServerDuplexStream<unknown, unknown>): void {
+    try {
+      this.streams.add(new ReportStream(call, this));
+    } catch (error) {
+      call.emit('error', { code: Status.INTERNAL, details: (error as Error).message });
+    }
+  }
+
+  private onRegister(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void {
+    this.register(call.request).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        const failure = isFailure(error) ? error : refuse(Status.INTERNAL, `registration failed: ${String(error)}`);
+        this.logger.warn({ code: Status[failure.code], details: failure.details }, 'node registration refused');
+        callback(failure, null);
+      },
+    );
+  }
+
+  private async register(raw: unknown): Promise<RegisterResponse> {
+    if (raw instanceof UndecodableMessage) throw refuse(Status.INVALID_ARGUMENT, `malformed registration: ${raw.reason}`);
+    const parsed = registerRequestSchema.safeParse(raw);
+    if (!parsed.success) throw refuse(Status.INVALID_ARGUMENT, `invalid registration: ${describeIssues(parsed.error)}`);
+    const request = parsed.data;
+    const sessionId = randomUUID();
+    try {
+      await this.store.register(toRegisteredNode(request), sessionId);
+    } catch (error) {
+      throw refuse(Status.UNAVAILABLE, `registry store unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    // A registration starts a new session: the stream of the old one (if it is here) is over.
+    this.byNode.get(request.nodeId)?.fail(Status.FAILED_PRECONDITION, 'session replaced by a newer registration of this node');
+    this.logger.info({ node: request.nodeId, capacity: request.capacity, criuOk: request.capabilities.criuOk }, 'node registered');
+    return { sessionId, heartbeatIntervalMs: this.opts.heartbeatIntervalMs };
+  }
+}
+
+function refuse(code: Status, details: string): RegisterFailure {
+  return { code, details };
+}
+
+function isFailure(error: unknown): error is RegisterFailure {
+  return typeof error === 'object' && error !== null && 'code' in error && 'details' in error;
+}
+
+/** The registration as the store keeps it: capabilities flattened to strings and booleans. */
+export function toRegisteredNode(r: RegisterRequest): RegisteredNode {
+  const c = r.capabilities;
+  return {
+    id: r.nodeId,
+    labels: r.labels,
+    capacity: { cpu: r.capacity.cpu, memoryMiB: r.capacity.memoryMib, gpu: r.capacity.gpu },
+    agentUrl: r.agentUrl,
+    capabilities: {
+      runtime: c.runtime,
+      runcVersion: c.runcVersion,
+      criuVersion: c.criuVersion,
+      criuOk: c.criuOk,
+      criuReason: c.criuReason,
+      kernel: c.kernel,
+      arch: c.arch,
+      cpuFlags: c.cpuFlags.join(' '),
+    },
+    gpus: r.gpus.map((g) => ({ model: g.model, count: g.count })),
+  };
+}
