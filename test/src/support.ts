@@ -77,6 +77,7 @@ export interface PodJson {
   image: { requested: string; pinned: string; digest: string };
   placement?: { node: string; why: string };
   timeline: Record<string, string>;
+  restarts?: number;
 }
 
 /** Polls a pod until `done` holds; the deadline bounds a state we can observe, not a guess. */

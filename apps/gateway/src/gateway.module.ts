@@ -5,6 +5,7 @@ import type { GatewayConfig } from './config';
 import { HealthController } from './health/health.controller';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
 import { NodesController } from './nodes/nodes.controller';
+import { ImageLayersRecorder } from './pods/image-layers';
 import { PinResolver } from './pods/pin-resolver';
 import { PodAdmission } from './pods/pod-admission';
 import { PodLogs } from './pods/pod-logs';
@@ -22,6 +23,7 @@ export class GatewayModule {
         ...infrastructureProviders(config, logger, overrides),
         BearerAuthGuard,
         PinResolver,
+        ImageLayersRecorder,
         PodAdmission,
         TenantPods,
         PodStopper,

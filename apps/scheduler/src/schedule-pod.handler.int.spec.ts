@@ -4,9 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { newId, normaliseSpec, type PodRequest, type Resources } from '@warmpod/domain';
-import { bullPrefix, JobBus, nodeQueueName } from '@warmpod/jobs';
+import { bullPrefix, JobBus, nodeQueueName, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
-import { NodeRepository, PodRepository, type NodeRegistration, type PodDefinition } from '@warmpod/store';
+import { NodeRepository, PodRepository, PrepullHints, type NodeRegistration, type PodDefinition } from '@warmpod/store';
+import { Backlog } from './backlog';
 import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -14,6 +15,7 @@ const DIGEST = `sha256:${'1'.repeat(64)}`;
 const OTHER_DIGEST = `sha256:${'2'.repeat(64)}`;
 const READY_WINDOW_MS = 60_000;
 const logger = createLogger({ service: 'scheduler-int', level: 'silent' });
+const META = { jobId: 'schedule-pod-test' };
 
 let redis: Redis;
 let counter = 0;
@@ -34,7 +36,11 @@ function scope(nodes?: (prefix: string) => NodeRepository): Scope {
   const nodeRepo = nodes ? nodes(prefix) : new NodeRepository(redis, prefix);
   const bus = new JobBus(redis, prefix);
   closers.push(() => bus.close());
-  return { prefix, pods, nodes: nodeRepo, bus, handler: new SchedulePodHandler(pods, nodeRepo, bus, READY_WINDOW_MS, logger) };
+  const queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
+  const backlog = new Backlog(redis, queue, prefix, logger);
+  closers.push(() => queue.close());
+  const ports = { pods, nodes: nodeRepo, bus, backlog, hints: new PrepullHints(redis, prefix) };
+  return { prefix, pods, nodes: nodeRepo, bus, handler: new SchedulePodHandler(ports, READY_WINDOW_MS, logger) };
 }
 
 function node(id: string, capacity: Resources, labels: Record<string, string> = {}): NodeRegistration {
@@ -92,7 +98,7 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.heartbeat('n-empty', [{ digest: OTHER_DIGEST, sizeBytes: 10_000_000 }]);
     const def = await newPod(s);
 
-    await s.handler.run({ podId: def.id, requestId: 'req-cached' });
+    await s.handler.run({ podId: def.id, requestId: 'req-cached' }, META);
 
     const pod = await s.pods.get(def.id);
     assert.equal(pod?.phase, 'Scheduled');
@@ -117,7 +123,7 @@ describe('SchedulePodHandler on real Redis', () => {
     const def = await newPod(s, { resources: { cpu: 2, memoryMiB: 256, gpu: 0 }, nodeSelector: { zone: 'a' } });
     const reason = 'no node fits: n-a: insufficient cpu (1 free, 2 wanted); n-b: node cordoned; n-c: nodeSelector zone=a does not match';
 
-    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-nofit' }), (error: unknown) => {
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-nofit' }, META), (error: unknown) => {
       assert.ok(error instanceof NoFitError);
       assert.equal(error.message, reason);
       return true;
@@ -135,7 +141,7 @@ describe('SchedulePodHandler on real Redis', () => {
   test('with no nodes at all the reason says so', async () => {
     const s = scope();
     const def = await newPod(s);
-    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-none' }), {
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-none' }, META), {
       name: 'NoFitError',
       message: 'no node fits: no nodes registered',
     });
@@ -147,11 +153,11 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     await s.nodes.setCordoned('n-a', true);
     const def = await newPod(s);
-    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-later' }), NoFitError);
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-later' }, META), NoFitError);
     assert.equal((await s.pods.get(def.id))?.message, 'no node fits: n-a: node cordoned');
 
     await s.nodes.setCordoned('n-a', false);
-    await s.handler.run({ podId: def.id, requestId: 'req-later' });
+    await s.handler.run({ podId: def.id, requestId: 'req-later' }, META);
     const pod = await s.pods.get(def.id);
     assert.equal(pod?.phase, 'Scheduled');
     assert.equal(pod?.message, undefined);
@@ -171,7 +177,7 @@ describe('SchedulePodHandler on real Redis', () => {
     const s = scope((prefix) => new FullNodes(redis, prefix));
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
-    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-race' }), {
+    await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-race' }, META), {
       name: 'NoFitError',
       message: 'all fitting nodes filled up during placement',
     });
@@ -183,7 +189,7 @@ describe('SchedulePodHandler on real Redis', () => {
   test('onGiveUp marks the pod Failed as unschedulable', async () => {
     const s = scope();
     const def = await newPod(s);
-    const error = await s.handler.run({ podId: def.id, requestId: 'req-giveup' }).then(
+    const error = await s.handler.run({ podId: def.id, requestId: 'req-giveup' }, META).then(
       () => assert.fail('run() should have thrown'),
       (e: Error) => e,
     );
@@ -198,7 +204,7 @@ describe('SchedulePodHandler on real Redis', () => {
     const s = scope();
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
-    await s.handler.run({ podId: def.id, requestId: 'req-placed' });
+    await s.handler.run({ podId: def.id, requestId: 'req-placed' }, META);
     assert.deepEqual(await s.nodes.reservations('n-a'), [def.id]);
     // E.g. the start-pod job could not be queued on any attempt.
     await s.handler.onGiveUp({ podId: def.id, requestId: 'req-placed' }, new Error('redis went away'));
@@ -213,8 +219,8 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     await s.nodes.register(node('n-b', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
-    await s.handler.run({ podId: def.id, requestId: 'req-twice' });
-    await s.handler.run({ podId: def.id, requestId: 'req-twice' });
+    await s.handler.run({ podId: def.id, requestId: 'req-twice' }, META);
+    await s.handler.run({ podId: def.id, requestId: 'req-twice' }, META);
     const pod = await s.pods.get(def.id);
     assert.equal(pod?.phase, 'Scheduled');
     assert.equal(pod?.node, 'n-a');
@@ -230,8 +236,8 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
     await Promise.all([
-      s.handler.run({ podId: def.id, requestId: 'req-both' }),
-      s.handler.run({ podId: def.id, requestId: 'req-both' }),
+      s.handler.run({ podId: def.id, requestId: 'req-both' }, META),
+      s.handler.run({ podId: def.id, requestId: 'req-both' }, META),
     ]);
     assert.deepEqual(
       {
@@ -257,7 +263,7 @@ describe('SchedulePodHandler on real Redis', () => {
     const def = await newPod(s);
     await s.pods.transition(def.id, 'Stopped', { message: 'stopped by the user before it was scheduled' });
     const before = await s.pods.get(def.id);
-    await s.handler.run({ podId: def.id, requestId: 'req-stopped' });
+    await s.handler.run({ podId: def.id, requestId: 'req-stopped' }, META);
     assert.deepEqual(await s.pods.get(def.id), before);
     assert.deepEqual(await s.nodes.reservations('n-a'), []);
     assert.deepEqual(await nodeJobs(s, 'n-a'), []);
@@ -268,7 +274,7 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
     await s.pods.remove(def);
-    await s.handler.run({ podId: def.id, requestId: 'req-deleted' });
+    await s.handler.run({ podId: def.id, requestId: 'req-deleted' }, META);
     assert.equal(await s.pods.get(def.id), undefined);
     assert.deepEqual(await s.nodes.reservations('n-a'), []);
     assert.deepEqual(await nodeJobs(s, 'n-a'), []);
@@ -288,7 +294,7 @@ describe('SchedulePodHandler on real Redis', () => {
     target.pods = s.pods;
     await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
     const def = await newPod(s);
-    await s.handler.run({ podId: def.id, requestId: 'req-stop-race' });
+    await s.handler.run({ podId: def.id, requestId: 'req-stop-race' }, META);
     assert.equal((await s.pods.get(def.id))?.phase, 'Stopped');
     assert.deepEqual(await s.nodes.reservations('n-a'), []);
     assert.deepEqual((await s.nodes.get('n-a'))?.allocated, { cpu: 0, memoryMiB: 0, gpu: 0 });

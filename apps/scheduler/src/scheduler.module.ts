@@ -1,9 +1,14 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
+import { Queue } from 'bullmq';
+import { bullPrefix, JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
+import type { NodeRegistryServer } from '@warmpod/node-registry';
 import { createLogger, type Logger } from '@warmpod/observability';
-import { connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
+import { connectRedis, NodeLiveness, NodeRepository, PodRepository, PrepullHints, waitForRedis } from '@warmpod/store';
+import { Backlog } from './backlog';
+import { NodeMonitor } from './node-monitor';
 import type { SchedulerConfig } from './config';
+import { startNodeRegistry } from './registry/node-registry';
 import { SchedulePodHandler } from './schedule-pod.handler';
 
 export const CONFIG = Symbol('SchedulerConfig');
@@ -13,7 +18,11 @@ const REDIS = Symbol('Redis');
 /** Starts consuming only once Redis answers; on shutdown closes the worker, then the connections. */
 class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private runner?: JobRunner<'scheduling'>;
+  private registry?: NodeRegistryServer;
   private readonly bus: JobBus;
+  private backlog?: Backlog;
+  private monitor?: NodeMonitor;
+  private schedulingQueue?: Queue;
 
   constructor(
     @Inject(CONFIG) private readonly config: SchedulerConfig,
@@ -25,8 +34,16 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     await waitForRedis(this.redis, 30_000);
-    const pods = new PodRepository(this.redis, this.config.prefix);
-    const nodes = new NodeRepository(this.redis, this.config.prefix);
+    this.registry = await startNodeRegistry(this.config, this.redis, this.logger);
+    const { prefix, readyWindowMs } = this.config;
+    const pods = new PodRepository(this.redis, prefix);
+    const nodes = new NodeRepository(this.redis, prefix);
+    this.schedulingQueue = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
+    this.backlog = new Backlog(this.redis, this.schedulingQueue, prefix, this.logger);
+    await this.backlog.start();
+    this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger);
+    this.monitor.start(Math.max(250, Math.floor(readyWindowMs / 3)));
+    const ports = { pods, nodes, bus: this.bus, backlog: this.backlog, hints: new PrepullHints(this.redis, prefix) };
     this.runner = new JobRunner({
       kind: 'scheduling',
       queueName: SCHEDULING_QUEUE,
@@ -34,14 +51,19 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       prefix: this.config.prefix,
       concurrency: this.config.concurrency,
       logger: this.logger,
-      handlers: { 'schedule-pod': new SchedulePodHandler(pods, nodes, this.bus, this.config.readyWindowMs, this.logger) },
+      handlers: { 'schedule-pod': new SchedulePodHandler(ports, readyWindowMs, this.logger) },
     });
     this.runner.start();
     this.logger.info({ concurrency: this.config.concurrency }, 'scheduler consuming');
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // Agents first: their streams end and they reconnect to whichever scheduler serves next.
+    await this.registry?.close();
     await this.runner?.close();
+    await this.monitor?.stop();
+    await this.backlog?.stop();
+    await this.schedulingQueue?.close();
     await this.bus.close();
     await this.redis.quit().catch(() => undefined);
     this.logger.info('scheduler stopped');

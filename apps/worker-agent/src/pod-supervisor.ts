@@ -24,6 +24,8 @@ export class PodSupervisor {
     private readonly locks: PodLocks,
     private readonly stopGraceMs: number,
     private readonly logger: Logger,
+    /** Something the node reports changed (image cached, container started or gone). */
+    private readonly onInventoryChange: () => void = () => undefined,
   ) {}
 
   /** `attempt` > 1 means an earlier try may have left parts behind. */
@@ -61,10 +63,12 @@ export class PodSupervisor {
     const image = await this.rt.cache.ensure(pod.image.pinned);
     const entry = (await this.rt.cache.list()).find((c) => c.digest === image.digest);
     await this.nodes.addCachedDigest(this.nodeId, image.digest, entry?.sizeBytes ?? image.bytesFetched);
+    this.onInventoryChange();
     await this.advance(pod.id, 'Starting');
     // Only a retried start can find parts of an earlier attempt; a fresh one skips the cost.
     if (mayHaveLeftovers) await this.sandboxes.teardown(pod.id);
     const { endpoints } = await this.sandboxes.launch(pod, image);
+    this.onInventoryChange();
     const moved = await this.pods.transition(pod.id, 'Running', {
       startMode: alreadyCached ? 'warm-cache' : 'cold',
       endpoints,
@@ -97,7 +101,8 @@ export class PodSupervisor {
   private async onExit(podId: string, exitCode: number): Promise<void> {
     if (this.stopping.has(podId)) return;
     const pod = await this.pods.get(podId);
-    if (!pod || isTerminal(pod.phase)) return;
+    // A pod placed on another node meanwhile is that node's to report on.
+    if (!pod || isTerminal(pod.phase) || pod.node !== this.nodeId) return;
     await this.sandboxes.teardown(podId);
     const stopped = await this.pods.isStopRequested(podId);
     const phase = stopped ? 'Stopped' : exitCode === 0 ? 'Succeeded' : 'Failed';
@@ -123,6 +128,7 @@ export class PodSupervisor {
     await this.pods.transition(pod.id, phase, { ...patch, endpoints: null }, this.nodeId);
     // Released again on its own in case the pod record was already terminal.
     await this.nodes.release(this.nodeId, pod.id);
+    this.onInventoryChange();
   }
 
   /** Marks a pod failed after its start job gave up (retries exhausted). */
@@ -148,7 +154,10 @@ export class PodSupervisor {
           await this.rt.runc.stop(id, 0).catch(() => undefined);
           await this.sandboxes.teardown(id);
           const pod = await this.pods.get(id);
-          if (pod && !isTerminal(pod.phase)) await this.finish(pod, 'Lost', { error: 'node agent restarted; container removed' });
+          // A pod placed elsewhere after this node was lost belongs to its new node now.
+          if (pod && !isTerminal(pod.phase) && pod.node === this.nodeId) {
+            await this.finish(pod, 'Lost', { error: 'node agent restarted; container removed' });
+          }
         } finally {
           this.stopping.delete(id);
         }

@@ -20,14 +20,17 @@ describe('pod phase transitions', () => {
     assert.equal(canTransition('Pulling', 'Restoring'), true);
   });
 
-  test('nothing leaves a terminal phase', () => {
+  test('nothing leaves a terminal phase, except Lost back to Pending (placed again)', () => {
     for (const from of TERMINAL_PHASES) {
-      for (const to of POD_PHASES) assert.equal(canTransition(from, to), false, `${from} -> ${to}`);
+      for (const to of POD_PHASES) {
+        const expected = from === 'Lost' && to === 'Pending';
+        assert.equal(canTransition(from, to), expected, `${from} -> ${to}`);
+      }
     }
   });
 
-  test('nothing enters Pending', () => {
-    assert.deepEqual(sourcesOf('Pending'), []);
+  test('only a lost pod enters Pending again', () => {
+    assert.deepEqual(sourcesOf('Pending'), ['Lost']);
   });
 
   test('no phase moves to itself', () => {

@@ -24,7 +24,8 @@ export function isPodPhase(value: string): value is PodPhase {
 
 /** Which phases a pod may be in when it moves to `to`. */
 const ALLOWED_FROM: Record<PodPhase, readonly PodPhase[]> = {
-  Pending: [],
+  // Only a restartable pod whose node was lost goes back to Pending.
+  Pending: ['Lost'],
   Scheduled: ['Pending'],
   Pulling: ['Scheduled'],
   Starting: ['Scheduled', 'Pulling'],

@@ -105,6 +105,7 @@ describe('normaliseSpec', () => {
       ports: [],
       resources: { cpu: 0.1, memoryMiB: 128, gpu: 0 },
       nodeSelector: {},
+      restartPolicy: 'Never',
     });
     assert.deepEqual(DEFAULT_RESOURCES, { cpu: 0.1, memoryMiB: 128, gpu: 0 });
   });
@@ -118,6 +119,7 @@ describe('normaliseSpec', () => {
       ports: [8080],
       resources: { cpu: 2, memoryMiB: 512, gpu: 1 },
       nodeSelector: { zone: 'a' },
+      restartPolicy: 'OnFailure',
       labels: { app: 'x' },
     });
     assert.deepEqual(spec, {
@@ -127,6 +129,7 @@ describe('normaliseSpec', () => {
       ports: [8080],
       resources: { cpu: 2, memoryMiB: 512, gpu: 1 },
       nodeSelector: { zone: 'a' },
+      restartPolicy: 'OnFailure',
     });
   });
 });

@@ -57,6 +57,8 @@ export const podRequestSchema = z.strictObject({
   resources: resourcesSchema.optional(),
   nodeSelector: labelMap.optional(),
   labels: labelMap.optional(),
+  /** What happens when the pod's node is lost: Never leaves it Lost; the others place it again. */
+  restartPolicy: z.enum(['Never', 'OnFailure', 'Always']).optional(),
 });
 export type PodRequest = z.infer<typeof podRequestSchema>;
 
@@ -68,7 +70,10 @@ export interface PodSpec {
   ports: number[];
   resources: Resources;
   nodeSelector: Record<string, string>;
+  restartPolicy: RestartPolicy;
 }
+
+export type RestartPolicy = 'Never' | 'OnFailure' | 'Always';
 
 export function normaliseSpec(req: PodRequest): PodSpec {
   return {
@@ -78,6 +83,7 @@ export function normaliseSpec(req: PodRequest): PodSpec {
     ports: req.ports ?? [],
     resources: req.resources ?? DEFAULT_RESOURCES,
     nodeSelector: req.nodeSelector ?? {},
+    restartPolicy: req.restartPolicy ?? 'Never',
   };
 }
 

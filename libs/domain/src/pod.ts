@@ -34,4 +34,6 @@ export interface PodRecord {
   endpoints: Endpoint[];
   exitCode?: number;
   error?: string;
+  /** How many times the pod was placed again after losing its node. */
+  restarts: number;
 }

@@ -22,6 +22,8 @@ export function isValidNodeId(nodeId: string): boolean {
 const podRef = {
   podId: z.string().regex(POD_ID, 'podId is not a pod id'),
   requestId: z.string().min(1).max(128),
+  /** > 0 once a pod is placed again after losing its node: new jobs, not duplicates of the old ones. */
+  generation: z.number().int().min(0).optional(),
 };
 
 /** The part every job payload shares; lenient on extra fields so a give-up hook can still find the pod. */
@@ -54,5 +56,6 @@ export function jobNamesOn(kind: QueueKind): JobName[] {
 
 /** A stable id per job and pod: BullMQ then refuses a duplicate while one is queued. */
 export function jobIdFor(item: JobItem): string {
-  return `${item.name}-${item.data.podId}`;
+  const generation = item.data.generation ? `-g${item.data.generation}` : '';
+  return `${item.name}-${item.data.podId}${generation}`;
 }

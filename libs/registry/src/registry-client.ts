@@ -6,7 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { manifestReference, type ImageReference } from '@warmpod/domain';
 import { RegistryError } from './errors';
-import { MANIFEST_ACCEPT } from './media-types';
+import { imageIndexSchema, imageManifestSchema } from './manifest';
+import { isIndexMediaType, MANIFEST_ACCEPT } from './media-types';
 
 export interface RegistryClientOptions {
   /** Registries spoken to over plain HTTP (loopback registries always are). */
@@ -17,6 +18,11 @@ export interface RegistryClientOptions {
 export interface ResolvedManifest {
   digest: string;
   mediaType: string;
+}
+
+export interface ImageDescription {
+  sizeBytes: number;
+  layers: Array<{ digest: string; sizeBytes: number }>;
 }
 
 export interface FetchedManifest {
@@ -83,6 +89,26 @@ export class RegistryClient {
       throw new RegistryError(`${what} failed verification: content hashes to ${digest}`, 'invalid');
     }
     return { digest, mediaType: res.headers.get('content-type') ?? '', body };
+  }
+
+  /**
+   * What a pinned image is made of: its layers and total size, for the
+   * platform given (an index is narrowed to that platform's manifest).
+   */
+  async describeImage(registry: string, repository: string, digest: string, platform = { os: 'linux', architecture: 'amd64' }): Promise<ImageDescription> {
+    let fetched = await this.fetchManifest(registry, repository, digest);
+    let json: unknown = JSON.parse(fetched.body.toString('utf8'));
+    if (isIndexMediaType(fetched.mediaType) || (json as { manifests?: unknown }).manifests) {
+      const index = imageIndexSchema.parse(json);
+      const match = index.manifests.find((m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture);
+      if (!match) throw new RegistryError(`${repository}@${digest} has no ${platform.os}/${platform.architecture} image`, 'not-found');
+      fetched = await this.fetchManifest(registry, repository, match.digest);
+      json = JSON.parse(fetched.body.toString('utf8'));
+    }
+    const parsed = imageManifestSchema.safeParse(json);
+    if (!parsed.success) throw new RegistryError(`manifest ${repository}@${digest} is not an image manifest`, 'invalid');
+    const layers = parsed.data.layers.map((l) => ({ digest: l.digest, sizeBytes: l.size }));
+    return { layers, sizeBytes: layers.reduce((sum, l) => sum + l.sizeBytes, parsed.data.config.size) };
   }
 
   /**

@@ -28,4 +28,18 @@ export class Keys {
   nodeReservations(id: string): string {
     return `${this.prefix}node:${id}:reservations`;
   }
+  /** Channel: a pod's reservation was released (message: pod id). */
+  capacityFreed(): string {
+    return `${this.prefix}capacity:freed`;
+  }
+  /** Channel: a node's registration, inventory or cordon changed (message: node id). */
+  nodesChanged(): string {
+    return `${this.prefix}nodes:changed`;
+  }
+  image(digest: string): string {
+    return `${this.prefix}image:${digest}`;
+  }
+  prepullHints(): string {
+    return `${this.prefix}prepull:hints`;
+  }
 }

@@ -76,6 +76,7 @@ describe('PodRepository on real Redis', () => {
       phase: 'Pending',
       timeline: { Pending: def.createdAt },
       endpoints: [],
+      restarts: 0,
     });
     assert.deepEqual(await keysUnder(prefix), [`pod:${def.id}`, `pod:${def.id}:spec`, 'tenant:acme:pods']);
   });
@@ -197,7 +198,7 @@ describe('PodRepository on real Redis', () => {
     const pod = await pods.get(def.id);
     assert.ok(pod);
     const { timeline, ...rest } = pod;
-    assert.deepEqual(rest, { ...def, phase: 'Succeeded', node: 'n1', placement, startMode: 'cold', endpoints: [], exitCode: 0 });
+    assert.deepEqual(rest, { ...def, phase: 'Succeeded', node: 'n1', placement, startMode: 'cold', endpoints: [], exitCode: 0, restarts: 0 });
     assert.deepEqual(Object.keys(timeline), ['Pending', 'Scheduled', 'Pulling', 'Starting', 'Running', 'Succeeded']);
     assert.equal(timeline.Pending, def.createdAt);
     let previous = startedAt;

@@ -27,6 +27,7 @@ export interface StatusPatch {
   exitCode?: number | null;
   error?: string | null;
   stopRequested?: boolean;
+  restarts?: number;
 }
 
 export type CreateOutcome =
@@ -131,6 +132,7 @@ export class PodRepository {
       allowed.join(','),
       release,
       id,
+      this.keys.capacityFreed(),
       ...fields,
     )) as [number, string];
     return { applied: applied === 1, previous: previous && isPodPhase(previous) ? previous : undefined };
@@ -175,5 +177,6 @@ function assemble(def: PodDefinition, raw: Record<string, string>): PodRecord {
     endpoints: json<Endpoint[]>('endpoints') ?? [],
     ...(status['exitCode'] !== undefined && status['exitCode'] !== '' ? { exitCode: Number(status['exitCode']) } : {}),
     ...(status['error'] ? { error: status['error'] } : {}),
+    restarts: Number(status['restarts'] ?? 0),
   };
 }

@@ -50,7 +50,9 @@ export class LocalCluster {
       return svc;
     };
 
-    spawn('scheduler', app('scheduler'), {});
+    // Agents reach the scheduler's node registry over gRPC on loopback.
+    const registryPort = await freePort();
+    spawn('scheduler', app('scheduler'), { SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: String(registryPort) });
     spawn('prepuller', app('prepuller'), {});
     for (const node of o.nodes) {
       spawn(node.id, app('worker-agent'), {
@@ -63,6 +65,7 @@ export class LocalCluster {
         NODE_BRIDGE: node.bridge,
         NODE_SUBNET: node.subnet,
         NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}-${node.id}`,
+        SCHEDULER_GRPC_URL: `grpc://127.0.0.1:${registryPort}`,
       });
     }
     spawn('gateway', app('gateway'), {
@@ -96,6 +99,24 @@ export class LocalCluster {
       if (Date.now() > deadline) throw new Error('local cluster did not become ready within 60 s');
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Test hook: SIGKILLs one service (e.g. a node agent) so its machine looks dead. */
+  async killService(name: string): Promise<void> {
+    await this.service(name).kill();
+  }
+
+  /** Test hook: starts a killed or stopped service again with its original settings. */
+  async restartService(name: string): Promise<void> {
+    const old = this.service(name);
+    if (old.running) await old.stop(STOP_GRACE_MS);
+    this.services[this.services.indexOf(old)] = old.respawn();
+  }
+
+  private service(name: string): ServiceProcess {
+    const found = this.services.find((s) => s.name === name);
+    if (!found) throw new Error(`no service named ${name}`);
+    return found;
   }
 
   /** Watches for a service dying on its own (so `npm start` can say so). */

@@ -9,6 +9,7 @@ export class ServiceProcess {
     readonly name: string,
     private readonly child: ChildProcess,
     readonly logPath: string,
+    private readonly launch: { script: string; env: Record<string, string> },
   ) {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
@@ -20,7 +21,19 @@ export class ServiceProcess {
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
-    return new ServiceProcess(name, child, logPath);
+    return new ServiceProcess(name, child, logPath, { script, env });
+  }
+
+  /** The same service started again, as it was first launched. */
+  respawn(): ServiceProcess {
+    return ServiceProcess.spawn(this.name, this.launch.script, this.launch.env, this.logPath);
+  }
+
+  /** Ends the process without letting it clean up: what a crash or a dead machine looks like. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
   }
 
   get running(): boolean {

@@ -64,7 +64,7 @@ async function podOn(node: string | undefined, tenant = 'alpha'): Promise<string
     createdAt: new Date().toISOString(),
     labels: {},
     image: { requested: 'x', pinned: `127.0.0.1:5000/x@${DIGEST}`, digest: DIGEST },
-    spec: { command: [], args: [], env: {}, ports: [], resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 }, nodeSelector: {} },
+    spec: { command: [], args: [], env: {}, ports: [], resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 }, nodeSelector: {}, restartPolicy: 'Never' },
   });
   if (node) await pods.transition(id, 'Scheduled', { node });
   return id;

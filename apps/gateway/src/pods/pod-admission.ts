@@ -6,6 +6,7 @@ import { PodRepository, type PodDefinition } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
 import { LOGGER } from '../providers';
 import { bodyHash } from './idempotency';
+import { ImageLayersRecorder } from './image-layers';
 import { PinResolver } from './pin-resolver';
 
 export interface Admission {
@@ -30,6 +31,7 @@ export interface AdmissionRequest {
 export class PodAdmission {
   constructor(
     private readonly pins: PinResolver,
+    private readonly layers: ImageLayersRecorder,
     private readonly pods: PodRepository,
     private readonly jobs: JobBus,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -40,6 +42,7 @@ export class PodAdmission {
     if (!parsed.success) throw ApiError.invalidRequest('the pod request is not valid', describeIssues(parsed.error));
     const body = parsed.data;
     const image = await this.pins.resolve(body.image);
+    await this.layers.record(image);
 
     const def: PodDefinition = {
       id: newId('pod'),
@@ -83,5 +86,5 @@ export class PodAdmission {
 
 /** The record as created, for the rare case it cannot be read back at once. */
 function pendingRecord(def: PodDefinition): PodRecord {
-  return { ...def, phase: 'Pending', timeline: { Pending: def.createdAt }, endpoints: [] };
+  return { ...def, phase: 'Pending', timeline: { Pending: def.createdAt }, endpoints: [], restarts: 0 };
 }
