@@ -19,6 +19,8 @@ export class NodeMonitor {
     private readonly bus: JobBus,
     private readonly readyWindowMs: number,
     private readonly logger: Logger,
+    /** Told first, so this replica stops placing on the node before its pods are re-queued. */
+    private readonly onLost: (nodeId: string) => void = () => undefined,
   ) {}
 
   start(intervalMs: number): void {
@@ -43,6 +45,7 @@ export class NodeMonitor {
       if (isReady(node, this.readyWindowMs, now)) continue;
       if (!(await this.liveness.markLost(node.id, new Date(now - this.readyWindowMs), new Date(now)))) continue;
       lost.push(node.id);
+      this.onLost(node.id);
       const podIds = await this.nodes.reservations(node.id);
       this.logger.warn({ node: node.id, pods: podIds.length, lastHeartbeat: node.heartbeatAt }, 'node lost');
       for (const podId of podIds) await this.evict(podId, node.id);

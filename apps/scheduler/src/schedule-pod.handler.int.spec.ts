@@ -6,7 +6,8 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec, type PodRequest, type Resources } from '@warmpod/domain';
 import { bullPrefix, JobBus, nodeQueueName, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
-import { NodeRepository, PodRepository, PrepullHints, type NodeRegistration, type PodDefinition } from '@warmpod/store';
+import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type NodeRegistration, type PodDefinition } from '@warmpod/store';
+import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
 import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
 
@@ -39,8 +40,18 @@ function scope(nodes?: (prefix: string) => NodeRepository): Scope {
   const queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
   const backlog = new Backlog(redis, queue, prefix, logger);
   closers.push(() => queue.close());
-  const ports = { pods, nodes: nodeRepo, bus, backlog, hints: new PrepullHints(redis, prefix) };
-  return { prefix, pods, nodes: nodeRepo, bus, handler: new SchedulePodHandler(ports, READY_WINDOW_MS, logger) };
+  const view = new PlacementView(redis, nodeRepo, prefix, READY_WINDOW_MS, logger);
+  closers.push(() => view.stop());
+  const ports = { pods, nodes: nodeRepo, bus, backlog, hints: new PrepullHints(redis, prefix), view, images: new ImageRepository(redis, prefix) };
+  const handler = new SchedulePodHandler(ports, logger);
+  // The view follows Redis through change messages; tests read it in step with what they just wrote.
+  const synced = Object.assign(Object.create(handler) as SchedulePodHandler, {
+    run: async (...args: Parameters<SchedulePodHandler['run']>) => {
+      await view.resync();
+      return handler.run(...args);
+    },
+  });
+  return { prefix, pods, nodes: nodeRepo, bus, handler: synced };
 }
 
 function node(id: string, capacity: Resources, labels: Record<string, string> = {}): NodeRegistration {
@@ -103,7 +114,7 @@ describe('SchedulePodHandler on real Redis', () => {
     const pod = await s.pods.get(def.id);
     assert.equal(pod?.phase, 'Scheduled');
     assert.equal(pod?.node, 'n-cached');
-    assert.deepEqual(pod?.placement, { node: 'n-cached', why: 'pinned digest already in node cache', candidates: 2 });
+    assert.deepEqual(pod?.placement, { node: 'n-cached', why: 'pinned digest already in node cache', candidates: 2, bytesToFetch: 0 });
     assert.match(pod!.placement!.why, /cache/);
     assert.equal(pod?.message, undefined);
     assert.ok(pod?.timeline.Scheduled);
@@ -121,7 +132,7 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.setCordoned('n-b', true);
     await s.nodes.register(node('n-c', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'b' }));
     const def = await newPod(s, { resources: { cpu: 2, memoryMiB: 256, gpu: 0 }, nodeSelector: { zone: 'a' } });
-    const reason = 'no node fits: n-a: insufficient cpu (1 free, 2 wanted); n-b: node cordoned; n-c: nodeSelector zone=a does not match';
+    const reason = 'no node fits: 1 node: cordoned; 1 node: node selector mismatch; 1 node: insufficient cpu';
 
     await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-nofit' }, META), (error: unknown) => {
       assert.ok(error instanceof NoFitError);
@@ -154,24 +165,22 @@ describe('SchedulePodHandler on real Redis', () => {
     await s.nodes.setCordoned('n-a', true);
     const def = await newPod(s);
     await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-later' }, META), NoFitError);
-    assert.equal((await s.pods.get(def.id))?.message, 'no node fits: n-a: node cordoned');
+    assert.equal((await s.pods.get(def.id))?.message, 'no node fits: 1 node: cordoned');
 
     await s.nodes.setCordoned('n-a', false);
     await s.handler.run({ podId: def.id, requestId: 'req-later' }, META);
     const pod = await s.pods.get(def.id);
     assert.equal(pod?.phase, 'Scheduled');
     assert.equal(pod?.message, undefined);
-    assert.deepEqual(pod?.placement, {
-      node: 'n-a',
-      why: 'least allocated node (digest not cached on any candidate)',
-      candidates: 1,
-    });
+    assert.equal(pod?.placement?.node, 'n-a');
+    assert.equal(pod?.placement?.candidates, 1);
+    assert.match(pod!.placement!.why, /^least allocated \(\d+% free after placement\)$/);
   });
 
   test('when every candidate fills up during placement, the pod stays Pending and run() throws NoFitError', async () => {
     class FullNodes extends NodeRepository {
-      override async reserve(): Promise<boolean> {
-        return false;
+      override async tryReserve(): Promise<{ reserved: boolean; allocated: Resources }> {
+        return { reserved: false, allocated: { cpu: 4, memoryMiB: 4096, gpu: 0 } };
       }
     }
     const s = scope((prefix) => new FullNodes(redis, prefix));
@@ -284,10 +293,10 @@ describe('SchedulePodHandler on real Redis', () => {
     const target: { pods?: PodRepository } = {};
     /** Reserves for real, then lets the user's stop land before the pod moves to Scheduled. */
     class StopDuringReserve extends NodeRepository {
-      override async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
-        const ok = await super.reserve(nodeId, podId, want);
+      override async tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources }> {
+        const outcome = await super.tryReserve(nodeId, podId, want);
         await target.pods!.transition(podId, 'Stopped', { message: 'stopped by the user before it was scheduled' });
-        return ok;
+        return outcome;
       }
     }
     const s = scope((prefix) => new StopDuringReserve(redis, prefix));

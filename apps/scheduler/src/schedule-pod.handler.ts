@@ -1,8 +1,9 @@
-import { isTerminal, planPlacement, summariseRejections, type PodRecord } from '@warmpod/domain';
+import { isTerminal, rejectionSummary, type ImageLayer, type PodRecord } from '@warmpod/domain';
 import type { JobBus, JobData, JobHandler, PodRef } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
-import type { NodeRepository, PodRepository, PrepullHints } from '@warmpod/store';
+import type { ImageRepository, NodeRepository, PodRepository, PrepullHints } from '@warmpod/store';
 import type { Backlog } from './backlog';
+import type { PlacementView } from './placement-view';
 
 /** Thrown to make BullMQ retry later: nothing fits now. */
 export class NoFitError extends Error {
@@ -15,16 +16,22 @@ export interface SchedulerPorts {
   bus: JobBus;
   backlog: Backlog;
   hints: PrepullHints;
+  view: PlacementView;
+  images: ImageRepository;
 }
+
+const LAYER_CACHE = 10_000;
 
 /**
  * Places one Pending pod. Safe to run twice: a pod already Scheduled only
  * has its start job (deduplicated by id) re-sent, anything later is left alone.
  */
 export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
+  /** digest -> layers; content behind a digest never changes, so caching it is safe. */
+  private readonly layers = new Map<string, readonly ImageLayer[]>();
+
   constructor(
     private readonly ports: SchedulerPorts,
-    private readonly readyWindowMs: number,
     private readonly logger: Logger,
   ) {}
 
@@ -50,15 +57,18 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
   }
 
   private async place(pod: PodRecord): Promise<string | undefined> {
-    const { pods, nodes, hints } = this.ports;
-    const want = { digest: pod.image.digest, resources: pod.spec.resources, nodeSelector: pod.spec.nodeSelector };
-    const views = await nodes.views(this.readyWindowMs);
-    const plan = planPlacement(views, want);
-    if (!views.some((n) => n.cachedDigests.has(pod.image.digest))) await hints.hint(pod.image.pinned);
-    for (const candidate of plan.candidates) {
-      // The plan is a snapshot; the reservation is the real, atomic check.
-      if (!(await nodes.reserve(candidate.node, pod.id, pod.spec.resources))) continue;
-      const placement = { node: candidate.node, why: candidate.why, candidates: plan.candidates.length };
+    const { pods, nodes, hints, view } = this.ports;
+    const ranking = view.plan({
+      digest: pod.image.digest,
+      layers: await this.layersOf(pod.image.digest),
+      resources: pod.spec.resources,
+      nodeSelector: pod.spec.nodeSelector,
+    });
+    if (!ranking.candidates.some((c) => c.bytesToFetch === 0)) await hints.hint(pod.image.pinned);
+    for (const candidate of ranking.candidates) {
+      // The view may lag; the reservation is the real, atomic check.
+      if (!(await view.reserve(candidate.node, pod.id, pod.spec.resources))) continue;
+      const placement = { node: candidate.node, why: candidate.why, candidates: ranking.feasible, bytesToFetch: candidate.bytesToFetch };
       const moved = await pods.transition(pod.id, 'Scheduled', { node: candidate.node, placement, message: null });
       if (!moved.applied) {
         // Stopped or gone meanwhile: give the capacity back. But if another run of
@@ -68,13 +78,23 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
         this.logger.info({ phase: moved.previous ?? 'deleted' }, 'pod left Pending during placement');
         return undefined;
       }
-      this.logger.info({ node: candidate.node, why: candidate.why, candidates: plan.candidates.length }, 'pod scheduled');
+      this.logger.info({ node: candidate.node, why: candidate.why, feasible: ranking.feasible, bytesToFetch: candidate.bytesToFetch }, 'pod scheduled');
       return candidate.node;
     }
     const reason =
-      plan.candidates.length > 0 ? 'all fitting nodes filled up during placement' : `no node fits: ${summariseRejections(plan)}`;
+      ranking.candidates.length > 0 ? 'all fitting nodes filled up during placement' : `no node fits: ${rejectionSummary(ranking) || 'no nodes registered'}`;
     await pods.annotate(pod.id, { message: reason });
     throw new NoFitError(reason);
+  }
+
+  private async layersOf(digest: string): Promise<readonly ImageLayer[]> {
+    const cached = this.layers.get(digest);
+    if (cached) return cached;
+    const image = await this.ports.images.get(digest);
+    if (!image) return []; // recorded at admission when the registry answered; else digest-only scoring
+    if (this.layers.size >= LAYER_CACHE) this.layers.clear();
+    this.layers.set(digest, image.layers);
+    return image.layers;
   }
 
   async onGiveUp({ podId }: PodRef, error: Error): Promise<void> {

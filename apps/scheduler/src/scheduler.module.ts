@@ -4,7 +4,8 @@ import { Queue } from 'bullmq';
 import { bullPrefix, JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { NodeRegistryServer } from '@warmpod/node-registry';
 import { createLogger, type Logger } from '@warmpod/observability';
-import { connectRedis, NodeLiveness, NodeRepository, PodRepository, PrepullHints, waitForRedis } from '@warmpod/store';
+import { connectRedis, ImageRepository, NodeLiveness, NodeRepository, PodRepository, PrepullHints, waitForRedis } from '@warmpod/store';
+import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
 import { NodeMonitor } from './node-monitor';
 import type { SchedulerConfig } from './config';
@@ -22,6 +23,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly bus: JobBus;
   private backlog?: Backlog;
   private monitor?: NodeMonitor;
+  private view?: PlacementView;
   private schedulingQueue?: Queue;
 
   constructor(
@@ -41,9 +43,19 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     this.schedulingQueue = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
     this.backlog = new Backlog(this.redis, this.schedulingQueue, prefix, this.logger);
     await this.backlog.start();
-    this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger);
+    this.view = new PlacementView(this.redis, nodes, prefix, readyWindowMs, this.logger);
+    await this.view.start();
+    this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger, (id) => this.view?.noteLost(id));
     this.monitor.start(Math.max(250, Math.floor(readyWindowMs / 3)));
-    const ports = { pods, nodes, bus: this.bus, backlog: this.backlog, hints: new PrepullHints(this.redis, prefix) };
+    const ports = {
+      pods,
+      nodes,
+      bus: this.bus,
+      backlog: this.backlog,
+      hints: new PrepullHints(this.redis, prefix),
+      view: this.view,
+      images: new ImageRepository(this.redis, prefix),
+    };
     this.runner = new JobRunner({
       kind: 'scheduling',
       queueName: SCHEDULING_QUEUE,
@@ -51,7 +63,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       prefix: this.config.prefix,
       concurrency: this.config.concurrency,
       logger: this.logger,
-      handlers: { 'schedule-pod': new SchedulePodHandler(ports, readyWindowMs, this.logger) },
+      handlers: { 'schedule-pod': new SchedulePodHandler(ports, this.logger) },
     });
     this.runner.start();
     this.logger.info({ concurrency: this.config.concurrency }, 'scheduler consuming');
@@ -63,6 +75,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     await this.runner?.close();
     await this.monitor?.stop();
     await this.backlog?.stop();
+    await this.view?.stop();
     await this.schedulingQueue?.close();
     await this.bus.close();
     await this.redis.quit().catch(() => undefined);

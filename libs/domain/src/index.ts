@@ -1,7 +1,6 @@
 export * from './image-reference';
 export * from './pod-phase';
 export * from './pod-spec';
-export * from './placement';
 export * from './pod';
 export * from './ids';
 export * from './placement/index';

@@ -13,7 +13,10 @@ export interface Endpoint {
 export interface Placement {
   node: string;
   why: string;
+  /** How many nodes could take the pod. */
   candidates: number;
+  /** Bytes of the image the chosen node still had to fetch. */
+  bytesToFetch?: number;
 }
 
 /** A pod as the API shows it. */

@@ -33,7 +33,7 @@ return 1
  * new phase ends the pod, releases its reservation in the same step and
  * announces the freed capacity (the scheduler's backlog listens).
  * KEYS: status, usage, reservations (usage/reservations may be unused).
- * ARGV: to, iso, allowedCsv, releaseFlag, podId, channel, field1, value1, ...
+ * ARGV: to, iso, allowedCsv, releaseFlag, podId, channel, nodeId, field1, value1, ...
  */
 export const TRANSITION = `
 local phase = redis.call('HGET', KEYS[1], 'phase')
@@ -42,7 +42,7 @@ local allowed = false
 for p in string.gmatch(ARGV[3], '[^,]+') do if p == phase then allowed = true end end
 if not allowed then return {0, phase} end
 redis.call('HSET', KEYS[1], 'phase', ARGV[1], 't:' .. ARGV[1], ARGV[2])
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 if ARGV[4] == '1' then
@@ -53,7 +53,7 @@ if ARGV[4] == '1' then
     redis.call('HINCRBY', KEYS[2], 'memoryMiB', 0 - tonumber(mem))
     redis.call('HINCRBY', KEYS[2], 'gpu', 0 - tonumber(gpu))
     redis.call('HDEL', KEYS[3], ARGV[5])
-    redis.call('PUBLISH', ARGV[6], ARGV[5])
+    redis.call('PUBLISH', ARGV[6], ARGV[7])
   end
 end
 return {1, phase}
@@ -61,25 +61,26 @@ return {1, phase}
 
 /**
  * Reserves capacity for a pod on a node, or refuses. Idempotent per pod.
+ * Returns {outcome (1 reserved, 0 no room, -1 unknown node), cpuMilli, memoryMiB, gpu}
+ * with the node's usage after the call, so a caller can correct its view.
  * KEYS: node, usage, reservations. ARGV: podId, cpuMilli, memoryMiB, gpu.
  */
 export const RESERVE = `
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
-local cap = redis.call('HMGET', KEYS[1], 'capCpuMilli', 'capMemoryMiB', 'capGpu')
-if not cap[1] then return -1 end
 local used = redis.call('HMGET', KEYS[2], 'cpuMilli', 'memoryMiB', 'gpu')
-local cpu = tonumber(used[1] or '0') + tonumber(ARGV[2])
-local mem = tonumber(used[2] or '0') + tonumber(ARGV[3])
-local gpu = tonumber(used[3] or '0') + tonumber(ARGV[4])
-if cpu > tonumber(cap[1]) or mem > tonumber(cap[2]) or gpu > tonumber(cap[3]) then return 0 end
+local cpu0, mem0, gpu0 = tonumber(used[1] or '0'), tonumber(used[2] or '0'), tonumber(used[3] or '0')
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {1, cpu0, mem0, gpu0} end
+local cap = redis.call('HMGET', KEYS[1], 'capCpuMilli', 'capMemoryMiB', 'capGpu')
+if not cap[1] then return {-1, cpu0, mem0, gpu0} end
+local cpu, mem, gpu = cpu0 + tonumber(ARGV[2]), mem0 + tonumber(ARGV[3]), gpu0 + tonumber(ARGV[4])
+if cpu > tonumber(cap[1]) or mem > tonumber(cap[2]) or gpu > tonumber(cap[3]) then return {0, cpu0, mem0, gpu0} end
 redis.call('HSET', KEYS[2], 'cpuMilli', cpu, 'memoryMiB', mem, 'gpu', gpu)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
-return 1
+return {1, cpu, mem, gpu}
 `;
 
 // Note: Lua's `-0` is refused by HINCRBY ("not an integer"), hence `0 - n` in the scripts above and below.
 
-/** KEYS: usage, reservations. ARGV: podId, channel. */
+/** KEYS: usage, reservations. ARGV: podId, channel, nodeId. */
 export const RELEASE = `
 local r = redis.call('HGET', KEYS[2], ARGV[1])
 if not r then return 0 end
@@ -88,7 +89,7 @@ redis.call('HINCRBY', KEYS[1], 'cpuMilli', 0 - tonumber(cpu))
 redis.call('HINCRBY', KEYS[1], 'memoryMiB', 0 - tonumber(mem))
 redis.call('HINCRBY', KEYS[1], 'gpu', 0 - tonumber(gpu))
 redis.call('HDEL', KEYS[2], ARGV[1])
-if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `;
 

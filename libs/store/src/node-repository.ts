@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { NodeView, Resources } from '@warmpod/domain';
+import type { Resources } from '@warmpod/domain';
 import { Keys } from './keys';
 import {
   ADD_CACHED_IMAGE,
@@ -278,14 +278,15 @@ export class NodeRepository {
     return nodes.filter((n): n is NodeRecord => n !== undefined);
   }
 
-  /** The placement view: a node is ready when it heartbeated within `readyWindowMs`. */
-  async views(readyWindowMs: number, now = Date.now()): Promise<NodeView[]> {
-    return (await this.list()).map((n) => toView(n, readyWindowMs, now));
-  }
 
   /** Atomically reserves capacity; false when it no longer fits. */
   async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
-    const result = (await this.redis.eval(
+    return (await this.tryReserve(nodeId, podId, want)).reserved;
+  }
+
+  /** Like `reserve`, and also tells the node's usage after the attempt (to correct a cached view). */
+  async tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources }> {
+    const [outcome, cpuMilli, memoryMiB, gpu] = (await this.redis.eval(
       RESERVE,
       3,
       this.keys.node(nodeId),
@@ -295,12 +296,12 @@ export class NodeRepository {
       String(milli(want.cpu)),
       String(want.memoryMiB),
       String(want.gpu),
-    )) as number;
-    return result === 1;
+    )) as [number, number, number, number];
+    return { reserved: outcome === 1, allocated: { cpu: cpuMilli / 1000, memoryMiB, gpu } };
   }
 
   async release(nodeId: string, podId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 2, this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId), podId, this.keys.capacityFreed());
+    await this.redis.eval(RELEASE, 2, this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId), podId, this.keys.capacityFreed(), nodeId);
   }
 
   async reservations(nodeId: string): Promise<string[]> {
@@ -330,17 +331,6 @@ export function isReady(node: Pick<NodeRecord, 'heartbeatAt'>, readyWindowMs: nu
   return now - Date.parse(node.heartbeatAt) <= readyWindowMs;
 }
 
-export function toView(n: NodeRecord, readyWindowMs: number, now = Date.now()): NodeView {
-  return {
-    id: n.id,
-    ready: isReady(n, readyWindowMs, now),
-    cordoned: n.cordoned,
-    labels: n.labels,
-    capacity: n.capacity,
-    allocated: n.allocated,
-    cachedDigests: new Set(n.cachedDigests.map((c) => c.digest)),
-  };
-}
 
 function sessionWrite(result: number): SessionWrite {
   if (result === 1) return 'applied';

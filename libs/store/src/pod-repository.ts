@@ -133,6 +133,7 @@ export class PodRepository {
       release,
       id,
       this.keys.capacityFreed(),
+      node ?? '',
       ...fields,
     )) as [number, string];
     return { applied: applied === 1, previous: previous && isPodPhase(previous) ? previous : undefined };
