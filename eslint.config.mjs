@@ -24,8 +24,9 @@ export default [
             { sourceTag: 'type:data', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:adapter'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter'] },
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:tool'] },
-            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:tool'] },
+            // Dev tools (launcher, benchmarks) drive the real system, so they may use its shared libs.
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'] },
+            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'] },
             { sourceTag: 'scope:control', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:shared', 'scope:node'] },
