@@ -12,7 +12,7 @@ export interface JobHandler<N extends keyof typeof JOB_CATALOG> {
    * Called once when the job has failed for good (permanent error, retries
    * used up, or a payload that failed validation but still names its pod).
    */
-  onGiveUp?(ref: PodRef, error: Error): Promise<void>;
+  onGiveUp?(data: JobData<N> | PodRef, error: Error): Promise<void>;
 }
 
 export type HandlerTable<K extends QueueKind> = { [N in JobsOn<K>]: JobHandler<N> };
@@ -96,13 +96,16 @@ export class JobRunner<K extends QueueKind> {
     const name = job.name as JobsOn<K>;
     const handler = this.opts.handlers[name] as JobHandler<typeof name> | undefined;
     if (!handler?.onGiveUp) return;
-    const ref = POD_REF.safeParse(job.data);
-    if (!ref.success) {
-      this.opts.logger.error({ job: job.name, jobId: job.id }, 'job failed for good and names no pod; nothing to update');
+    // The full payload when it is valid; else, for pod jobs, at least which pod.
+    const full = JOB_CATALOG[name]?.schema.safeParse(job.data);
+    const ref = full?.success ? undefined : POD_REF.safeParse(job.data);
+    const data = full?.success ? (full.data as JobData<typeof name>) : ref?.success ? ref.data : undefined;
+    if (!data) {
+      this.opts.logger.error({ job: job.name, jobId: job.id }, 'job failed for good with a payload that names nothing to update');
       return;
     }
-    const data = ref.data;
-    await runInContext({ requestId: data.requestId, bindings: { job: job.name, podId: data.podId } }, async () => {
+    const podId = 'podId' in data ? data.podId : '';
+    await runInContext({ requestId: data.requestId, bindings: { job: job.name, ...(podId ? { podId } : {}) } }, async () => {
       try {
         await handler.onGiveUp!(data, error);
       } catch (hookError) {

@@ -4,3 +4,5 @@ export * from './pod-repository';
 export * from './node-repository';
 export * from './node-liveness';
 export * from './image-repository';
+export * from './pull-repository';
+export * from './pin-repository';

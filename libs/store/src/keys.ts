@@ -42,4 +42,32 @@ export class Keys {
   prepullHints(): string {
     return `${this.prefix}prepull:hints`;
   }
+  pull(node: string, digest: string): string {
+    return `${this.prefix}pull:${node}:${digest}`;
+  }
+  pullsInflight(): string {
+    return `${this.prefix}pulls:inflight`;
+  }
+  /** Channel: a pull was claimed or ended (message: `node digest`). */
+  pullsChanged(): string {
+    return `${this.prefix}pulls:changed`;
+  }
+  pin(id: string): string {
+    return `${this.prefix}pin:${id}`;
+  }
+  tenantPins(tenant: string): string {
+    return `${this.prefix}tenant:${tenant}:pins`;
+  }
+  /** Hash: `tenant reference` -> id of the active pin for that reference. */
+  activePins(): string {
+    return `${this.prefix}pins:active`;
+  }
+  /** Set of superseded pin ids still kept for rotation. */
+  supersededPins(): string {
+    return `${this.prefix}pins:superseded`;
+  }
+  /** Channel: a pin was created, superseded or removed (message: pin id). */
+  pinsChanged(): string {
+    return `${this.prefix}pins:changed`;
+  }
 }
