@@ -11,7 +11,14 @@ export interface NodeResponse {
   cordoned: boolean;
   capabilities: Record<string, string | boolean>;
   cachedDigests: Array<{ digest: string; sizeBytes: number }>;
+  /** Cached images with their layers (what placement counts as present bytes). */
+  cachedImages: Array<{ digest: string; sizeBytes: number; layers: number }>;
+  gpus: Array<{ model: string; count: number }>;
+  checkpoints: Array<{ id: string; key: string; state: string; sizeBytes: number }>;
+  runningPods: string[];
   heartbeatAt: string;
+  /** Set when the node stopped heartbeating and its pods were declared Lost. */
+  lostAt?: string;
 }
 
 const clamp = (n: number): number => Math.max(0, n);
@@ -29,10 +36,16 @@ export function toNodeResponse(node: NodeRecord, readyWindowMs: number, now = Da
       memoryMiB: clamp(node.capacity.memoryMiB - node.allocated.memoryMiB),
       gpu: clamp(node.capacity.gpu - node.allocated.gpu),
     },
-    health: isReady(node, readyWindowMs, now) ? 'Ready' : 'NotReady',
+    health: !node.lostAt && isReady(node, readyWindowMs, now) ? 'Ready' : 'NotReady',
     cordoned: node.cordoned,
-    capabilities: node.capabilities,
+    // CPU flags are for checkpoint compatibility, not for reading: kept out of the listing.
+    capabilities: Object.fromEntries(Object.entries(node.capabilities).filter(([k]) => k !== 'cpuFlags')),
     cachedDigests: node.cachedDigests,
+    cachedImages: (node.cachedImages ?? []).map((i) => ({ digest: i.digest, sizeBytes: i.sizeBytes, layers: i.layers.length })),
+    gpus: node.gpus ?? [],
+    checkpoints: node.checkpoints ?? [],
+    runningPods: node.runningPods ?? [],
     heartbeatAt: node.heartbeatAt,
+    ...(node.lostAt ? { lostAt: node.lostAt } : {}),
   };
 }
