@@ -4,7 +4,8 @@
 # Source it; it defines functions and changes nothing by itself.
 
 WARMPOD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2)
+# qemu-system-x86, criu and xz-utils serve the checkpoint-capable VM node (tools/vm-node).
+APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2 qemu-system-x86 criu xz-utils)
 
 log() { printf '\033[1m[warmpod]\033[0m %s\n' "$*" >&2; }
 
