@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
+import { defaultNodes, LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -15,14 +15,24 @@ export interface E2eCluster {
   otherToken: string;
   workDir: string;
   bridgeTag: string;
+  /** Second octet of this run's node subnets (`10.<base>.<n>.0/24`). */
+  subnetBase: number;
   prefix: string;
   api(path: string, init?: RequestInit & { token?: string }): Promise<Response>;
   cleanup(): Promise<void>;
 }
 
+export interface ClusterSetup {
+  /** This run's nodes from its bridge tag and subnet base; `defaultNodes` when absent. */
+  nodes?: (bridgeTag: string, subnetBase: number) => ClusterNodeSpec[];
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+}
+
 /** A whole local cluster on its own ports, prefix, bridges and subnets. */
-export async function startCluster(): Promise<E2eCluster> {
+export async function startCluster(setup: ClusterSetup = {}): Promise<E2eCluster> {
   const tag = randomBytes(2).toString('hex');
+  const subnetBase = 100 + (parseInt(tag, 16) % 100);
   const workDir = await mkdtemp(join(tmpdir(), 'warmpod-e2e-'));
   const token = `t-${randomBytes(8).toString('hex')}`;
   const otherToken = `o-${randomBytes(8).toString('hex')}`;
@@ -35,9 +45,9 @@ export async function startCluster(): Promise<E2eCluster> {
     gatewayPort: 0,
     registryPort: 0,
     tokens: { [token]: 'alpha', [otherToken]: 'beta' },
-    nodes: defaultNodes(`w${tag}`, 100 + (parseInt(tag, 16) % 100)),
+    nodes: (setup.nodes ?? defaultNodes)(`w${tag}`, subnetBase),
     logLevel: 'info',
-    env: { HEARTBEAT_MS: '500', NODE_READY_WINDOW_MS: '3000', STOP_GRACE_MS: '2000' },
+    env: { HEARTBEAT_MS: '500', NODE_READY_WINDOW_MS: '3000', STOP_GRACE_MS: '2000', ...setup.env },
   }).catch(async (error: unknown) => {
     await dropPrefix(prefix);
     await rm(workDir, { recursive: true, force: true });
@@ -55,6 +65,7 @@ export async function startCluster(): Promise<E2eCluster> {
     otherToken,
     workDir,
     bridgeTag: `w${tag}`,
+    subnetBase,
     prefix,
     api,
     cleanup: async () => {

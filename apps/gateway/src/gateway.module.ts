@@ -4,6 +4,8 @@ import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import type { GatewayConfig } from './config';
 import { HealthController } from './health/health.controller';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
+import { ImagesController } from './images/images.controller';
+import { pinProviders } from './images/pin-providers';
 import { NodesController } from './nodes/nodes.controller';
 import { ImageLayersRecorder } from './pods/image-layers';
 import { PinResolver } from './pods/pin-resolver';
@@ -18,7 +20,7 @@ export class GatewayModule {
   static forRoot(config: GatewayConfig, logger: Logger, overrides: InfrastructureOverrides = {}): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [HealthController, PodsController, NodesController],
+      controllers: [HealthController, PodsController, NodesController, ImagesController],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
         BearerAuthGuard,
@@ -28,6 +30,7 @@ export class GatewayModule {
         TenantPods,
         PodStopper,
         PodLogs,
+        ...pinProviders(config),
       ],
     };
   }

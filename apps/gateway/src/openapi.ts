@@ -3,11 +3,14 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { podRequestSchema, POD_PHASES } from '@warmpod/domain';
+import { pinRequestSchema } from './images/pin-request';
 
 export const POD_REQUEST_REF = { $ref: '#/components/schemas/PodRequest' };
 export const POD_RECORD_REF = { $ref: '#/components/schemas/PodRecord' };
 export const ERROR_REF = { $ref: '#/components/schemas/Error' };
 export const NODE_REF = { $ref: '#/components/schemas/Node' };
+export const PIN_REF = { $ref: '#/components/schemas/ImagePin' };
+export const PIN_REQUEST_REF = { $ref: '#/components/schemas/PinRequest' };
 
 const stringMap: SchemaObject = { type: 'object', additionalProperties: { type: 'string' } };
 const resources: SchemaObject = {
@@ -79,6 +82,50 @@ const SCHEMAS: Record<string, SchemaObject> = {
   },
 };
 
+const nodePullState: SchemaObject = {
+  type: 'object',
+  required: ['node', 'state'],
+  properties: {
+    node: { type: 'string' },
+    state: { type: 'string', enum: ['queued', 'pulling', 'ready', 'failed'] },
+    bytesDone: { type: 'integer', description: 'pulling' },
+    bytesTotal: { type: 'integer', description: 'pulling' },
+    layersDone: { type: 'integer', description: 'pulling' },
+    layersTotal: { type: 'integer', description: 'pulling' },
+    reason: { type: 'string', description: 'failed' },
+    attempts: { type: 'integer', description: 'failed' },
+    since: { type: 'string', format: 'date-time', description: 'queued' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+/** A pin with its per-node state (see images/pin-response.ts). */
+const IMAGE_PIN: SchemaObject = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', pattern: '^pin-[0-9a-z]{20}$' },
+    tenant: { type: 'string' },
+    requested: { type: 'string', description: 'the reference as sent' },
+    reference: { type: 'string', description: 'normalised registry/repository:tag (or @digest): pinning it again supersedes this pin' },
+    pinned: { type: 'string', description: 'registry/repository@sha256:...' },
+    digest: { type: 'string' },
+    nodeSelector: stringMap,
+    createdAt: { type: 'string', format: 'date-time' },
+    state: { type: 'string', enum: ['active', 'superseded'] },
+    supersedes: { type: 'string' },
+    supersededBy: { type: 'string' },
+    nodes: { type: 'array', items: nodePullState },
+    ready: { type: 'integer', description: 'how many target nodes are ready' },
+  },
+};
+
+/** A request body schema generated from the zod schema that validates it. */
+function requestJsonSchema(schema: z.ZodType): SchemaObject {
+  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input' }) as Record<string, unknown>;
+  delete json['$schema'];
+  return json as SchemaObject;
+}
+
 /** The pod request body, generated from the same zod schema that validates it. */
 function podRequestJsonSchema(): SchemaObject {
   const schema = z.toJSONSchema(podRequestSchema, { target: 'openapi-3.0', io: 'input' }) as Record<string, unknown>;
@@ -98,7 +145,7 @@ export function setupOpenApi(app: INestApplication): void {
   const document = SwaggerModule.createDocument(app, config);
   document.components = {
     ...document.components,
-    schemas: { ...document.components?.schemas, ...SCHEMAS, PodRequest: podRequestJsonSchema() },
+    schemas: { ...document.components?.schemas, ...SCHEMAS, PodRequest: podRequestJsonSchema(), ImagePin: IMAGE_PIN, PinRequest: requestJsonSchema(pinRequestSchema) },
   };
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
 }

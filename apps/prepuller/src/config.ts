@@ -1,14 +1,89 @@
 import { z } from 'zod';
 import { loadConfig } from '@warmpod/observability';
 
-const schema = z.object({
-  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const PINNED = /^[^@\s]+\/[^@\s]+@sha256:[a-f0-9]{64}$/;
 
-export function prepullerConfig(env: Record<string, string | undefined>) {
-  const c = loadConfig(schema, env, 'prepuller');
-  return { redisUrl: c.WARMPOD_REDIS_URL, prefix: c.WARMPOD_PREFIX, logLevel: c.LOG_LEVEL };
+const schema = z
+  .object({
+    WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Same meaning as the scheduler's: a node silent for longer is not Ready. */
+    NODE_READY_WINDOW_MS: int(6_000, 500, 3_600_000),
+    /** Pulls in flight across the cluster. */
+    PREPULL_CLUSTER_BUDGET: int(4, 1, 10_000),
+    /** Pulls in flight on one node. */
+    PREPULL_PER_NODE: int(2, 1, 1_000),
+    /** Pull starts per second per registry host (token bucket, per replica). */
+    PREPULL_REGISTRY_RATE: z.coerce.number().positive().max(10_000).default(10),
+    /** A failed pull is not dispatched again before this, unless its pin changes. */
+    PREPULL_RETRY_AFTER_MS: int(60_000, 100, 86_400_000),
+    /** Safety pass interval (change messages drive everything else). */
+    PREPULL_RESYNC_MS: int(30_000, 1_000, 3_600_000),
+    /** Changes within this window share one pass. */
+    PREPULL_DEBOUNCE_MS: int(50, 0, 5_000),
+    /** A scheduler hint not served within this is dropped. */
+    PREPULL_HINT_TTL_MS: int(3_600_000, 1_000, 7 * 86_400_000),
+    /** Also warm the kubelet's image cache through DaemonSets (needs a cluster). */
+    PREPULL_KUBERNETES: z.enum(['true', 'false']).default('false'),
+    PREPULL_K8S_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/).default('warmpod-prepull'),
+    /** The pause-like main container, pinned by digest (rule 1 holds here too). */
+    PREPULL_K8S_PAUSE_IMAGE: z.string().regex(PINNED, 'a pinned reference: registry/repo@sha256:<64 hex>').optional(),
+    /** JSON array: the no-op the init container runs inside the pinned image. */
+    PREPULL_K8S_NOOP_COMMAND: z.string().default('["true"]'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.PREPULL_PER_NODE > c.PREPULL_CLUSTER_BUDGET) {
+      ctx.addIssue({ code: 'custom', path: ['PREPULL_PER_NODE'], message: 'must not exceed PREPULL_CLUSTER_BUDGET' });
+    }
+    if (c.PREPULL_KUBERNETES === 'true' && !c.PREPULL_K8S_PAUSE_IMAGE) {
+      ctx.addIssue({ code: 'custom', path: ['PREPULL_K8S_PAUSE_IMAGE'], message: 'required when PREPULL_KUBERNETES=true' });
+    }
+    if (noopCommand(c.PREPULL_K8S_NOOP_COMMAND) === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['PREPULL_K8S_NOOP_COMMAND'], message: 'a JSON array of at least one string' });
+    }
+  });
+
+function noopCommand(raw: string): string[] | undefined {
+  try {
+    const parsed = z.array(z.string().min(1)).min(1).safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
-export type PrepullerConfig = ReturnType<typeof prepullerConfig>;
+
+export interface PrepullerConfig {
+  redisUrl: string;
+  prefix: string;
+  logLevel: string;
+  readyWindowMs: number;
+  budget: { cluster: number; perNode: number };
+  registryRatePerSecond: number;
+  retryAfterMs: number;
+  resyncMs: number;
+  debounceMs: number;
+  hintTtlMs: number;
+  /** Absent when the Kubernetes driver is off. */
+  kubernetes?: { namespace: string; pauseImage: string; noopCommand: string[] };
+}
+
+export function prepullerConfig(env: Record<string, string | undefined>): PrepullerConfig {
+  const c = loadConfig(schema, env, 'prepuller');
+  return {
+    redisUrl: c.WARMPOD_REDIS_URL,
+    prefix: c.WARMPOD_PREFIX,
+    logLevel: c.LOG_LEVEL,
+    readyWindowMs: c.NODE_READY_WINDOW_MS,
+    budget: { cluster: c.PREPULL_CLUSTER_BUDGET, perNode: c.PREPULL_PER_NODE },
+    registryRatePerSecond: c.PREPULL_REGISTRY_RATE,
+    retryAfterMs: c.PREPULL_RETRY_AFTER_MS,
+    resyncMs: c.PREPULL_RESYNC_MS,
+    debounceMs: c.PREPULL_DEBOUNCE_MS,
+    hintTtlMs: c.PREPULL_HINT_TTL_MS,
+    ...(c.PREPULL_KUBERNETES === 'true'
+      ? { kubernetes: { namespace: c.PREPULL_K8S_NAMESPACE, pauseImage: c.PREPULL_K8S_PAUSE_IMAGE!, noopCommand: noopCommand(c.PREPULL_K8S_NOOP_COMMAND)! } }
+      : {}),
+  };
+}

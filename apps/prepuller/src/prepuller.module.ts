@@ -1,37 +1,96 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { createLogger } from '@warmpod/observability';
-import { connectRedis, waitForRedis } from '@warmpod/store';
+import type { Redis } from 'ioredis';
+import { JobBus } from '@warmpod/jobs';
+import { createLogger, type Logger } from '@warmpod/observability';
+import {
+  AbandonedPulls,
+  connectRedis,
+  NodeRepository,
+  PinRepository,
+  PodImageUsage,
+  PrepullHintBook,
+  ProtectedDigests,
+  PullRepository,
+  waitForRedis,
+} from '@warmpod/store';
 import type { PrepullerConfig } from './config';
+import { connectDaemonSetApi } from './kubernetes/daemonset-api';
+import { KubernetesPrepullDriver } from './kubernetes/daemonset-driver';
+import { BusPullDispatcher } from './pull-dispatcher';
+import { PrepullLoop } from './prepull-loop';
+import { PrepullReconciler } from './prepull-reconciler';
+import { RegistryRateLimiter } from './registry-rate';
 
 const CONFIG = Symbol('PrepullerConfig');
+const LOGGER = Symbol('Logger');
+const REDIS = Symbol('Redis');
 
-/**
- * The prepuller's shell: it boots, validates its config and holds its Redis
- * connection. Pins, pull budgets and rotation arrive with the pins issue;
- * until then nodes pull on first use (see ARCHITECTURE.md).
- */
+/** Starts reconciling only once Redis answers; on shutdown stops the loop, then the bus, then the connection. */
 class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger;
-  private readonly redis;
+  private readonly bus: JobBus;
+  private loop?: PrepullLoop;
+  private kubernetes?: KubernetesPrepullDriver;
 
-  constructor(@Inject(CONFIG) config: PrepullerConfig) {
-    this.logger = createLogger({ service: 'prepuller', level: config.logLevel });
-    this.redis = connectRedis(config.redisUrl, 'warmpod-prepuller');
+  constructor(
+    @Inject(CONFIG) private readonly config: PrepullerConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.bus = new JobBus(redis, config.prefix);
   }
 
   async onApplicationBootstrap(): Promise<void> {
     await waitForRedis(this.redis, 30_000);
-    this.logger.info('prepuller up (no pins to warm yet)');
+    const { prefix, budget, readyWindowMs, retryAfterMs, hintTtlMs } = this.config;
+    const nodes = new NodeRepository(this.redis, prefix);
+    const reconciler = new PrepullReconciler(
+      {
+        pins: new PinRepository(this.redis, prefix),
+        nodes,
+        pulls: new PullRepository(this.redis, prefix),
+        hints: new PrepullHintBook(this.redis, prefix),
+        protectedDigests: new ProtectedDigests(this.redis, prefix),
+        usage: new PodImageUsage(this.redis, prefix),
+        abandoned: new AbandonedPulls(this.redis, prefix),
+        dispatcher: new BusPullDispatcher(this.bus),
+        limiter: new RegistryRateLimiter(this.config.registryRatePerSecond),
+      },
+      { budget, readyWindowMs, retryAfterMs, hintTtlMs },
+      this.logger,
+    );
+    const { debounceMs, resyncMs } = this.config;
+    this.loop = new PrepullLoop(this.redis, prefix, reconciler, nodes, { debounceMs, resyncMs, readyWindowMs, errorRetryMs: 1_000 }, this.logger);
+    if (this.config.kubernetes) {
+      // Off by default: also warm the kubelet caches, one DaemonSet per pinned digest.
+      const api = await connectDaemonSetApi((kc) => kc.loadFromDefault());
+      const driver = new KubernetesPrepullDriver(api, new PinRepository(this.redis, prefix), this.config.kubernetes, this.logger);
+      this.kubernetes = driver;
+      this.loop.onPass(() => driver.request());
+    }
+    await this.loop.start();
+    this.logger.info({ budget, registryRate: this.config.registryRatePerSecond, retryAfterMs, kubernetes: Boolean(this.config.kubernetes) }, 'prepuller reconciling');
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.loop?.stop();
+    await this.kubernetes?.stop();
+    await this.bus.close();
     await this.redis.quit().catch(() => undefined);
+    this.logger.info('prepuller stopped');
   }
 }
 
 @Module({})
 export class PrepullerModule {
   static forConfig(config: PrepullerConfig) {
-    return { module: PrepullerModule, providers: [{ provide: CONFIG, useValue: config }, PrepullerLifecycle] };
+    return {
+      module: PrepullerModule,
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: LOGGER, useValue: createLogger({ service: 'prepuller', level: config.logLevel }) },
+        { provide: REDIS, useFactory: () => connectRedis(config.redisUrl, 'warmpod-prepuller') },
+        PrepullerLifecycle,
+      ],
+    };
   }
 }

@@ -10,6 +10,7 @@ import { connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warm
 import { AgentHttp } from './agent-http';
 import type { AgentConfig } from './config';
 import { detectCapabilities, discardContainers, nodePresence } from './node-presence';
+import { nodeImages, type NodeImages } from './node-images';
 import { nodeJobHandlers } from './pod-jobs';
 import { PodLocks } from './pod-locks';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
@@ -30,6 +31,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private presence?: NodeRegistryClient;
   private http?: AgentHttp;
   private runner?: JobRunner<'node'>;
+  private images?: NodeImages;
 
   constructor(@Inject(CONFIG) private readonly config: AgentConfig) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
@@ -79,6 +81,18 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     });
     await this.presence.start();
 
+    this.images = await nodeImages({
+      nodeId: c.nodeId,
+      dataDir: c.dataDir,
+      prefix: c.prefix,
+      budgetBytes: c.imageBudgetBytes,
+      redis: this.redis,
+      rt,
+      nodes,
+      registry,
+      reportChange,
+      logger: this.logger,
+    });
     this.runner = new JobRunner({
       kind: 'node',
       queueName: nodeQueueName(c.nodeId),
@@ -86,7 +100,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       prefix: c.prefix,
       concurrency: c.concurrency,
       logger: this.logger,
-      handlers: nodeJobHandlers(this.supervisor),
+      handlers: nodeJobHandlers(this.supervisor, this.images.puller, this.images.onPodStarted),
     });
     this.runner.start();
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
@@ -95,6 +109,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     const c = this.config;
     await this.runner?.close();
+    await this.images?.lastUse.flush();
     if (c.stopPodsOnExit) await this.supervisor?.stopAll();
     await this.presence?.stop().catch(() => undefined);
     await this.http?.close();

@@ -39,6 +39,8 @@ const schema = z.object({
   WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
   WARMPOD_INSECURE_REGISTRIES: z.string().default(''),
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Disk the image cache may use; prepulls evict unused, unpinned images to stay within it (default 1 TiB). */
+  NODE_IMAGE_BUDGET_BYTES: z.coerce.number().int().positive().default(2 ** 40),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -66,6 +68,7 @@ export function agentConfig(env: Record<string, string | undefined>) {
     prefix: c.WARMPOD_PREFIX,
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',').filter(Boolean),
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
+    imageBudgetBytes: c.NODE_IMAGE_BUDGET_BYTES,
     logLevel: c.LOG_LEVEL,
   };
 }

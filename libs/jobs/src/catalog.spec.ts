@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { newId } from '@warmpod/domain';
-import { isValidNodeId, JOB_CATALOG, jobIdFor, jobNamesOn, nodeQueueName, SCHEDULING_QUEUE, type JobItem } from './catalog';
+import { isValidNodeId, JOB_CATALOG, jobIdFor, jobNamesOn, jobSubject, nodeQueueName, SCHEDULING_QUEUE, type JobItem } from './catalog';
+
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+const PINNED = `127.0.0.1:5000/team/app@${DIGEST}`;
 
 describe('job catalog', () => {
   test('jobIdFor is name-podId and never contains ":" (BullMQ refuses custom ids with ":")', () => {
@@ -43,7 +46,7 @@ describe('job catalog', () => {
 
   test('jobNamesOn lists the jobs of each queue kind', () => {
     assert.deepEqual(jobNamesOn('scheduling'), ['schedule-pod']);
-    assert.deepEqual(jobNamesOn('node'), ['start-pod', 'stop-pod']);
+    assert.deepEqual(jobNamesOn('node'), ['start-pod', 'stop-pod', 'pull-image']);
     assert.equal(SCHEDULING_QUEUE, 'scheduling');
   });
 
@@ -58,5 +61,41 @@ describe('job catalog', () => {
     assert.equal(stop.safeParse({ podId, requestId: 'r', reason: 'user' }).success, true);
     assert.equal(stop.safeParse({ podId, requestId: 'r', reason: 'because' }).success, false);
     assert.equal(stop.safeParse({ podId, requestId: 'r' }).success, false);
+  });
+
+  test('pull-image ids are per digest (one job per digest on a node queue), whatever the request or the registry', () => {
+    const a: JobItem = { name: 'pull-image', data: { digest: DIGEST, pinned: PINNED, requestId: 'a' } };
+    const b: JobItem = { name: 'pull-image', data: { digest: DIGEST, pinned: `registry.example/team/app@${DIGEST}`, requestId: 'b:c' } };
+    assert.equal(jobIdFor(a), `pull-image-${'ab'.repeat(32)}`);
+    assert.equal(jobIdFor(b), jobIdFor(a));
+    assert.equal(jobIdFor(a).includes(':'), false);
+  });
+
+  test('pull-image payloads: a sha256 digest, a pinned reference naming that digest, nothing else', () => {
+    const schema = JOB_CATALOG['pull-image'].schema;
+    const ok = { digest: DIGEST, pinned: PINNED, requestId: 'r' };
+    assert.equal(schema.safeParse(ok).success, true);
+    const refused: Array<[string, unknown]> = [
+      ['a tag instead of a digest', { ...ok, pinned: '127.0.0.1:5000/team/app:v1' }],
+      ['a pinned reference of another digest', { ...ok, pinned: `127.0.0.1:5000/team/app@sha256:${'cd'.repeat(32)}` }],
+      ['a digest that is not sha256', { ...ok, digest: 'md5:abc' }],
+      ['an upper-case digest', { ...ok, digest: DIGEST.toUpperCase() }],
+      ['an unknown field', { ...ok, podId: 'pod-x' }],
+      ['no request id', { digest: DIGEST, pinned: PINNED }],
+    ];
+    for (const [why, payload] of refused) assert.equal(schema.safeParse(payload).success, false, why);
+    const issues = schema.safeParse({ ...ok, pinned: `127.0.0.1:5000/team/app@sha256:${'cd'.repeat(32)}` }).error!.issues;
+    assert.deepEqual(issues.map((i) => [i.path.join('.'), i.message]), [['pinned', 'pinned names another digest']]);
+  });
+
+  test('a give-up hook can still find the digest of an invalid pull-image payload', () => {
+    const ref = JOB_CATALOG['pull-image'].ref.safeParse({ digest: DIGEST, pinned: 'bad', requestId: 'r', extra: 1 });
+    assert.deepEqual(ref.data, { digest: DIGEST, requestId: 'r' });
+  });
+
+  test('jobSubject binds the pod or the digest a job is about', () => {
+    assert.deepEqual(jobSubject({ podId: 'pod-1', requestId: 'r' }), { podId: 'pod-1' });
+    assert.deepEqual(jobSubject({ digest: DIGEST, pinned: PINNED, requestId: 'r' }), { digest: DIGEST });
+    assert.deepEqual(jobSubject(undefined), {});
   });
 });

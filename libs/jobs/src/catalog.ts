@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { POD_ID } from '@warmpod/domain';
+import { parsePinned, POD_ID } from '@warmpod/domain';
 
 /**
  * The one job catalog: every job name, the queue kind it travels on, and its
@@ -26,25 +26,65 @@ const podRef = {
   generation: z.number().int().min(0).optional(),
 };
 
-/** The part every job payload shares; lenient on extra fields so a give-up hook can still find the pod. */
+/** The part every pod job payload shares; lenient on extra fields so a give-up hook can still find the pod. */
 export const POD_REF = z.object(podRef);
 export type PodRef = z.infer<typeof POD_REF>;
 
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+const pullRef = {
+  digest: z.string().regex(SHA256_DIGEST, 'digest is not a sha256 digest'),
+  requestId: podRef.requestId,
+};
+
+/** What a failed pull-image job must still name for its give-up hook: the digest. */
+export const PULL_REF = z.object(pullRef);
+export type PullRef = z.infer<typeof PULL_REF>;
+
+function isPinnedReference(value: string): boolean {
+  try {
+    parsePinned(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const pullImage = z
+  .strictObject({
+    ...pullRef,
+    /** `registry/repository@digest`: never a tag. */
+    pinned: z.string().max(600).refine(isPinnedReference, 'pinned is not a registry/repository@digest reference'),
+  })
+  .refine((p) => !isPinnedReference(p.pinned) || parsePinned(p.pinned).digest === p.digest, {
+    message: 'pinned names another digest',
+    path: ['pinned'],
+  });
+
+/**
+ * `ref` is the lenient part of a payload a give-up hook needs when the
+ * payload as a whole failed validation (which pod, which digest).
+ */
 export const JOB_CATALOG = {
   /** Place a Pending pod on a node and hand it to that node's queue. */
-  'schedule-pod': { queue: 'scheduling', schema: z.strictObject({ ...podRef }) },
+  'schedule-pod': { queue: 'scheduling', schema: z.strictObject({ ...podRef }), ref: POD_REF },
   /** Pull (if needed) and run a Scheduled pod on this node. */
-  'start-pod': { queue: 'node', schema: z.strictObject({ ...podRef }) },
+  'start-pod': { queue: 'node', schema: z.strictObject({ ...podRef }), ref: POD_REF },
   /** Stop a pod on this node and remove everything it left. */
   'stop-pod': {
     queue: 'node',
     schema: z.strictObject({ ...podRef, reason: z.enum(['user', 'reconcile']) }),
+    ref: POD_REF,
   },
+  /** Pull a pinned digest onto this node ahead of any pod (the prepuller's job). */
+  'pull-image': { queue: 'node', schema: pullImage, ref: PULL_REF },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
 export type QueueKind = (typeof JOB_CATALOG)[JobName]['queue'];
 export type JobData<N extends JobName> = z.infer<(typeof JOB_CATALOG)[N]['schema']>;
+/** The lenient reference a give-up hook gets when the full payload is invalid. */
+export type JobRef<N extends JobName> = z.infer<(typeof JOB_CATALOG)[N]['ref']>;
 export type JobItem = { [N in JobName]: { name: N; data: JobData<N> } }[JobName];
 export type JobsOn<K extends QueueKind> = {
   [N in JobName]: (typeof JOB_CATALOG)[N]['queue'] extends K ? N : never;
@@ -54,8 +94,22 @@ export function jobNamesOn(kind: QueueKind): JobName[] {
   return (Object.keys(JOB_CATALOG) as JobName[]).filter((n) => JOB_CATALOG[n].queue === kind);
 }
 
-/** A stable id per job and pod: BullMQ then refuses a duplicate while one is queued. */
+/**
+ * A stable id per job and subject (the pod; for pull-image the digest, on a
+ * per-node queue): BullMQ then refuses a duplicate while one is queued.
+ * Never contains ':', which BullMQ refuses in custom ids.
+ */
 export function jobIdFor(item: JobItem): string {
+  if (item.name === 'pull-image') return `${item.name}-${item.data.digest.slice('sha256:'.length)}`;
   const generation = item.data.generation ? `-g${item.data.generation}` : '';
   return `${item.name}-${item.data.podId}${generation}`;
+}
+
+/** Fields of a payload bound to every log line of its job: the pod, or the digest. */
+export function jobSubject(data: unknown): Record<string, string> {
+  const d = (data ?? {}) as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  if (typeof d['podId'] === 'string') out['podId'] = d['podId'];
+  if (typeof d['digest'] === 'string') out['digest'] = d['digest'];
+  return out;
 }

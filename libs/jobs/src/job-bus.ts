@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { SCHEDULING_QUEUE, nodeQueueName, jobIdFor, JOB_CATALOG, type JobItem, type QueueKind } from './catalog';
+import { SCHEDULING_QUEUE, nodeQueueName, jobIdFor, JOB_CATALOG, type JobData, type JobItem, type QueueKind } from './catalog';
 import { RETRY_POLICIES } from './retry-policy';
 import { bullPrefix } from './prefix';
 
@@ -21,6 +21,14 @@ export class JobBus {
     await this.add(nodeQueueName(nodeId), 'node', item);
   }
 
+  /**
+   * Asks a node to pull a pinned digest. One job per digest per node: while
+   * one is queued or running, adding it again is a no-op.
+   */
+  async pullToNode(nodeId: string, data: JobData<'pull-image'>): Promise<void> {
+    await this.add(nodeQueueName(nodeId), 'node', { name: 'pull-image', data });
+  }
+
   /** Removes a job that was added but whose request is being rolled back. */
   async withdraw(queueName: string, item: JobItem): Promise<void> {
     const job = await this.queue(queueName).getJob(jobIdFor(item));
@@ -36,7 +44,9 @@ export class JobBus {
       attempts: policy.attempts,
       backoff: { type: 'warmpod' },
       removeOnComplete: true,
-      removeOnFail: { age: 24 * 3600 },
+      // A failed pull is recorded in its pull state; its job must not linger, or
+      // the same job id could not be queued again for a fresh try.
+      removeOnFail: item.name === 'pull-image' ? true : { age: 24 * 3600 },
     });
   }
 

@@ -25,7 +25,7 @@ function construct<K extends QueueKind>(kind: K, handlers: Record<string, unknow
 describe('JobRunner handler table', () => {
   test('a complete table constructs', () => {
     assert.ok(construct('scheduling', { 'schedule-pod': handler }) instanceof JobRunner);
-    assert.ok(construct('node', { 'start-pod': handler, 'stop-pod': handler }) instanceof JobRunner);
+    assert.ok(construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler }) instanceof JobRunner);
   });
 
   test('a missing handler is refused, naming it', () => {
@@ -33,7 +33,7 @@ describe('JobRunner handler table', () => {
       message: 'job handlers for scheduling do not match the catalog; missing: schedule-pod',
     });
     assert.throws(() => construct('node', { 'start-pod': handler }), {
-      message: 'job handlers for node-n1 do not match the catalog; missing: stop-pod',
+      message: 'job handlers for node-n1 do not match the catalog; missing: pull-image, stop-pod',
     });
   });
 
@@ -41,13 +41,13 @@ describe('JobRunner handler table', () => {
     assert.throws(() => construct('scheduling', { 'schedule-pod': handler, 'start-pod': handler }), {
       message: 'job handlers for scheduling do not match the catalog; not in catalog for this queue: start-pod',
     });
-    assert.throws(() => construct('node', { 'start-pod': handler, 'stop-pod': handler, 'reboot-node': handler }), {
+    assert.throws(() => construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, 'reboot-node': handler }), {
       message: 'job handlers for node-n1 do not match the catalog; not in catalog for this queue: reboot-node',
     });
   });
 
   test('missing and extra are reported together', () => {
-    assert.throws(() => construct('node', { 'start-pod': handler, 'schedule-pod': handler }), {
+    assert.throws(() => construct('node', { 'start-pod': handler, 'pull-image': handler, 'schedule-pod': handler }), {
       message: 'job handlers for node-n1 do not match the catalog; missing: stop-pod; not in catalog for this queue: schedule-pod',
     });
   });

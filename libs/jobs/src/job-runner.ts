@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { runInContext, type Logger } from '@warmpod/observability';
-import { JOB_CATALOG, jobNamesOn, POD_REF, type JobData, type JobsOn, type PodRef, type QueueKind } from './catalog';
+import { JOB_CATALOG, jobNamesOn, jobSubject, type JobData, type JobRef, type JobsOn, type QueueKind } from './catalog';
 import { PermanentJobError } from './errors';
 import { RETRY_POLICIES } from './retry-policy';
 import { bullPrefix } from './prefix';
@@ -10,9 +10,10 @@ export interface JobHandler<N extends keyof typeof JOB_CATALOG> {
   run(data: JobData<N>, meta: { attempt: number; jobId: string }): Promise<void>;
   /**
    * Called once when the job has failed for good (permanent error, retries
-   * used up, or a payload that failed validation but still names its pod).
+   * used up, or a payload that failed validation but still names its
+   * subject: the pod, or the digest). `attempts` is how many runs were made.
    */
-  onGiveUp?(data: JobData<N> | PodRef, error: Error): Promise<void>;
+  onGiveUp?(data: JobData<N> | JobRef<N>, error: Error, meta: { attempts: number }): Promise<void>;
 }
 
 export type HandlerTable<K extends QueueKind> = { [N in JobsOn<K>]: JobHandler<N> };
@@ -81,7 +82,7 @@ export class JobRunner<K extends QueueKind> {
     }
     const data = parsed.data as JobData<typeof name>;
     const handler = this.opts.handlers[name] as JobHandler<typeof name>;
-    const ctx = { requestId: data.requestId, bindings: { job: job.name, jobId: String(job.id), podId: data.podId } };
+    const ctx = { requestId: data.requestId, bindings: { job: job.name, jobId: String(job.id), ...jobSubject(data) } };
     return runInContext(ctx, async () => {
       try {
         await handler.run(data, { attempt: job.attemptsMade + 1, jobId: String(job.id) });
@@ -96,18 +97,18 @@ export class JobRunner<K extends QueueKind> {
     const name = job.name as JobsOn<K>;
     const handler = this.opts.handlers[name] as JobHandler<typeof name> | undefined;
     if (!handler?.onGiveUp) return;
-    // The full payload when it is valid; else, for pod jobs, at least which pod.
-    const full = JOB_CATALOG[name]?.schema.safeParse(job.data);
-    const ref = full?.success ? undefined : POD_REF.safeParse(job.data);
-    const data = full?.success ? (full.data as JobData<typeof name>) : ref?.success ? ref.data : undefined;
+    // The full payload when it is valid; else at least its subject (which pod, which digest).
+    const entry = JOB_CATALOG[name];
+    const full = entry?.schema.safeParse(job.data);
+    const ref = full?.success ? undefined : entry?.ref.safeParse(job.data);
+    const data = full?.success ? (full.data as JobData<typeof name>) : ref?.success ? (ref.data as JobRef<typeof name>) : undefined;
     if (!data) {
       this.opts.logger.error({ job: job.name, jobId: job.id }, 'job failed for good with a payload that names nothing to update');
       return;
     }
-    const podId = 'podId' in data ? data.podId : '';
-    await runInContext({ requestId: data.requestId, bindings: { job: job.name, ...(podId ? { podId } : {}) } }, async () => {
+    await runInContext({ requestId: data.requestId, bindings: { job: job.name, jobId: String(job.id), ...jobSubject(data) } }, async () => {
       try {
-        await handler.onGiveUp!(data, error);
+        await handler.onGiveUp!(data, error, { attempts: job.attemptsMade });
       } catch (hookError) {
         this.opts.logger.error({ err: (hookError as Error).message }, 'give-up hook failed');
       }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { Keys } from './keys';
+import { prepullHintsChannel } from './prepull-hints';
 
 export interface ImageLayers {
   sizeBytes: number;
@@ -51,7 +52,9 @@ export class PrepullHints {
   }
 
   async hint(pinned: string): Promise<void> {
-    await this.redis.zadd(this.keys.prepullHints(), 'NX', Date.now(), pinned);
+    const added = await this.redis.zadd(this.keys.prepullHints(), 'NX', Date.now(), pinned);
+    // Announced so the prepuller acts at once rather than at its next safety pass.
+    if (Number(added) === 1) await this.redis.publish(prepullHintsChannel(this.keys.prefix), pinned);
   }
 
   async list(): Promise<string[]> {

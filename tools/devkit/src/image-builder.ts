@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { access, copyFile, lutimes, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
 import { runTool } from './run-tool';
@@ -17,6 +18,13 @@ export interface BuildImageOptions {
   files?: Record<string, string>;
   /** Adds a file of random bytes so that an otherwise equal image is distinct. */
   padBytes?: number;
+  /**
+   * Layers of filler, one each, below the files layer: a big image in
+   * several layers. With a `seed` a layer's content (and digest) is the same
+   * in every build, so a rebuilt image shares it, as real images share base
+   * layers; without one it is random.
+   */
+  padLayers?: Array<{ bytes: number; seed?: string }>;
   busyboxPath?: string;
 }
 
@@ -97,22 +105,52 @@ function imagePath(path: string): string {
   return clean;
 }
 
-/** Adds the caller's files (and padding) as one layer on top of the base. */
-async function addFilesLayer(layout: string, ref: string, workDir: string, opts: BuildImageOptions): Promise<void> {
+/** Unpacks `from`, lets `change` edit the root, and repacks the result as `to`: one new layer. */
+async function addLayer(layout: string, from: string, to: string, workDir: string, change: (rootfs: string) => Promise<void>): Promise<void> {
   const bundle = join(workDir, `bundle-${randomBytes(4).toString('hex')}`);
   try {
-    await runTool('umoci', ['unpack', '--image', `${layout}:${BASE_TAG}`, bundle]);
-    const rootfs = join(bundle, 'rootfs');
+    await runTool('umoci', ['unpack', '--image', `${layout}:${from}`, bundle]);
+    await change(join(bundle, 'rootfs'));
+    await runTool('umoci', ['repack', '--image', `${layout}:${to}`, bundle]);
+  } finally {
+    await rm(bundle, { recursive: true, force: true });
+  }
+}
+
+/** Writes `bytes` of filler: a keystream of the seed (the same bytes every time), or random bytes. */
+async function writeFiller(path: string, bytes: number, seed?: string): Promise<void> {
+  const key = seed === undefined ? randomBytes(32) : createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const out = createWriteStream(path);
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    const piece = cipher.update(left >= chunk.length ? chunk : chunk.subarray(0, left));
+    if (!out.write(piece)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+}
+
+/** One filler layer; fixed timestamps so that the same seed gives a byte-identical layer. */
+async function addPadLayer(layout: string, from: string, to: string, workDir: string, index: number, pad: { bytes: number; seed?: string }): Promise<void> {
+  await addLayer(layout, from, to, workDir, async (rootfs) => {
+    const file = join(rootfs, `pad-layer-${index}.bin`);
+    await writeFiller(file, pad.bytes, pad.seed);
+    const epoch = new Date(0);
+    await lutimes(file, epoch, epoch);
+    await lutimes(rootfs, epoch, epoch);
+  });
+}
+
+/** Adds the caller's files (and padding) as one layer on top of `from`. */
+async function addFilesLayer(layout: string, from: string, ref: string, workDir: string, opts: BuildImageOptions): Promise<void> {
+  await addLayer(layout, from, ref, workDir, async (rootfs) => {
     for (const [path, content] of Object.entries(opts.files ?? {})) {
       const target = join(rootfs, imagePath(path));
       await mkdir(dirname(target), { recursive: true });
       await writeFile(target, content);
     }
     if (opts.padBytes) await writeFile(join(rootfs, `pad-${opts.padBytes}.bin`), randomBytes(opts.padBytes));
-    await runTool('umoci', ['repack', '--image', `${layout}:${ref}`, bundle]);
-  } finally {
-    await rm(bundle, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Asks the registry which digest a tag points at, as admission would. */
@@ -137,13 +175,22 @@ export async function buildImage(opts: BuildImageOptions): Promise<string> {
   await mkdir(opts.workDir, { recursive: true });
   await serialised(layout, async () => {
     await ensureBaseImage(layout, opts.workDir, opts.busyboxPath);
+    let from = BASE_TAG;
+    for (const [i, pad] of (opts.padLayers ?? []).entries()) {
+      await addPadLayer(layout, from, ref, opts.workDir, i, pad);
+      from = ref;
+    }
     const withFiles = Object.keys(opts.files ?? {}).length > 0 || (opts.padBytes ?? 0) > 0;
-    if (withFiles) await addFilesLayer(layout, ref, opts.workDir, opts);
+    if (withFiles) {
+      await addFilesLayer(layout, from, ref, opts.workDir, opts);
+      from = ref;
+    }
+    const built = from === ref;
     const config = [
       'config',
       '--image',
-      withFiles ? `${layout}:${ref}` : `${layout}:${BASE_TAG}`,
-      ...(withFiles ? [] : ['--tag', ref]),
+      `${layout}:${from}`,
+      ...(built ? [] : ['--tag', ref]),
       ...opts.cmd.map((arg) => `--config.cmd=${arg}`),
       '--config.env=PATH=/bin',
       ...(opts.env ?? []).map((e) => `--config.env=${e}`),

@@ -1,4 +1,5 @@
 export * from './local-registry';
 export * from './image-builder';
 export * from './sample-images';
+export * from './registry-proxy';
 export { ToolError } from './run-tool';

@@ -6,6 +6,8 @@ export interface ClusterNodeSpec {
   labels: Record<string, string>;
   bridge: string;
   subnet: string;
+  /** Extra environment for this node's agent only (e.g. NODE_IMAGE_BUDGET_BYTES). */
+  env?: Record<string, string>;
 }
 
 export interface LocalClusterOptions {

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
-import type { LocalClusterOptions } from './cluster-options';
+import type { ClusterNodeSpec, LocalClusterOptions } from './cluster-options';
 import { ServiceProcess } from './service-process';
 
 const STOP_GRACE_MS = 20_000;
@@ -13,6 +13,8 @@ const STOP_GRACE_MS = 20_000;
 export class LocalCluster {
   private readonly services: ServiceProcess[] = [];
   private registry?: LocalRegistry;
+  private readonly nodes: ClusterNodeSpec[] = [];
+  private schedulerGrpcUrl = '';
   images?: SampleImageDigests;
   gatewayUrl = '';
 
@@ -52,22 +54,10 @@ export class LocalCluster {
 
     // Agents reach the scheduler's node registry over gRPC on loopback.
     const registryPort = await freePort();
+    this.schedulerGrpcUrl = `grpc://127.0.0.1:${registryPort}`;
     spawn('scheduler', app('scheduler'), { SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: String(registryPort) });
     spawn('prepuller', app('prepuller'), {});
-    for (const node of o.nodes) {
-      spawn(node.id, app('worker-agent'), {
-        NODE_ID: node.id,
-        NODE_DATA_DIR: join(o.workDir, 'nodes', node.id),
-        NODE_LABELS: Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(','),
-        NODE_CPU: String(node.cpu),
-        NODE_MEMORY_MIB: String(node.memoryMiB),
-        NODE_GPU: String(node.gpu),
-        NODE_BRIDGE: node.bridge,
-        NODE_SUBNET: node.subnet,
-        NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}-${node.id}`,
-        SCHEDULER_GRPC_URL: `grpc://127.0.0.1:${registryPort}`,
-      });
-    }
+    for (const node of o.nodes) this.spawnNode(node);
     spawn('gateway', app('gateway'), {
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
@@ -78,7 +68,42 @@ export class LocalCluster {
     await this.waitUntilReady(Object.keys(o.tokens)[0]!);
   }
 
-  /** Start-up only: polls until the gateway is ready and every node reports Ready. */
+  /** Starts one node agent with its own data dir, bridge, subnet and cgroup parent. */
+  private spawnNode(node: ClusterNodeSpec): void {
+    const o = this.opts;
+    const env = {
+      WARMPOD_REDIS_URL: o.redisUrl,
+      WARMPOD_PREFIX: o.prefix,
+      LOG_LEVEL: o.logLevel,
+      ...o.env,
+      NODE_ID: node.id,
+      NODE_DATA_DIR: join(o.workDir, 'nodes', node.id),
+      NODE_LABELS: Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(','),
+      NODE_CPU: String(node.cpu),
+      NODE_MEMORY_MIB: String(node.memoryMiB),
+      NODE_GPU: String(node.gpu),
+      NODE_BRIDGE: node.bridge,
+      NODE_SUBNET: node.subnet,
+      NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}-${node.id}`,
+      SCHEDULER_GRPC_URL: this.schedulerGrpcUrl,
+      ...node.env,
+    };
+    this.services.push(ServiceProcess.spawn(node.id, join(o.root, 'apps', 'worker-agent', 'dist', 'main.js'), env, join(o.workDir, 'logs', `${node.id}.log`)));
+    this.nodes.push(node);
+  }
+
+  /**
+   * Test hook: starts one more node agent on the running cluster (a node
+   * joining); resolves once it reports Ready.
+   */
+  async addNode(spec: ClusterNodeSpec): Promise<void> {
+    if (!this.schedulerGrpcUrl) throw new Error('cluster not started');
+    if (this.nodes.some((n) => n.id === spec.id)) throw new Error(`node ${spec.id} already exists`);
+    this.spawnNode(spec);
+    await this.waitUntilReady(Object.keys(this.opts.tokens)[0]!);
+  }
+
+  /** Polls until the gateway is ready and every node reports Ready. */
   private async waitUntilReady(token: string): Promise<void> {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -89,7 +114,7 @@ export class LocalCluster {
         if (res.ok) {
           const body = (await res.json()) as { items?: Array<{ health: string }> } | Array<{ health: string }>;
           const nodes = Array.isArray(body) ? body : (body.items ?? []);
-          if (nodes.filter((n) => n.health === 'Ready').length >= this.opts.nodes.length) return;
+          if (nodes.filter((n) => n.health === 'Ready').length >= this.nodes.length) return;
         } else {
           await res.body?.cancel();
         }

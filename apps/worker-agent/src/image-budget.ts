@@ -1,0 +1,172 @@
+import type { Logger } from '@warmpod/observability';
+import { PodLocks } from './pod-locks';
+
+/** An image as the budget counts it: its layers (shared ones are stored once) and its own bytes. */
+export interface BudgetImage {
+  digest: string;
+  /** Manifest, config and layers: what a pull of it alone would fetch. */
+  sizeBytes: number;
+  layers: ReadonlyArray<{ digest: string; sizeBytes: number }>;
+}
+
+export interface RoomRequest {
+  budgetBytes: number;
+  /** What the node's cache holds. */
+  cached: readonly BudgetImage[];
+  /** The image about to be pulled. */
+  incoming: BudgetImage;
+  /** Other pulls in flight on this node: they will land, so they count and cannot be evicted. */
+  inflight: readonly BudgetImage[];
+  /** Digests that must stay: used by pods on the node, or protected by pins. */
+  held: ReadonlySet<string>;
+  /** Last use of a digest (ms); 0 when never seen used. */
+  lastUse(digest: string): number;
+}
+
+export type RoomPlan =
+  | { fits: true; evict: string[] }
+  | { fits: false; needBytes: number; budgetBytes: number; heldBytes: number; reason: string };
+
+/** Bytes on disk for a set of images: each shared layer once, plus every image's own manifest and config. */
+export function footprint(images: Iterable<BudgetImage>): number {
+  const layers = new Map<string, number>();
+  let own = 0;
+  const seen = new Set<string>();
+  for (const image of images) {
+    if (seen.has(image.digest)) continue;
+    seen.add(image.digest);
+    let layerBytes = 0;
+    for (const l of image.layers) {
+      layers.set(l.digest, l.sizeBytes);
+      layerBytes += l.sizeBytes;
+    }
+    own += Math.max(0, image.sizeBytes - layerBytes);
+  }
+  let total = own;
+  for (const size of layers.values()) total += size;
+  return total;
+}
+
+/**
+ * Which cached digests to evict so the incoming image fits the budget:
+ * least recently used first, never a held or in-flight one, and only as many
+ * as needed. When even evicting every candidate is not enough, nothing is
+ * evicted and the plan says why.
+ */
+export function planRoom(req: RoomRequest): RoomPlan {
+  const landing = [req.incoming, ...req.inflight];
+  const incomingDigests = new Set(landing.map((i) => i.digest));
+  let kept = req.cached.filter((c) => !incomingDigests.has(c.digest));
+  const total = (): number => footprint([...kept, ...landing]);
+  if (total() <= req.budgetBytes) return { fits: true, evict: [] };
+
+  const candidates = kept
+    .filter((c) => !req.held.has(c.digest))
+    .sort((a, b) => req.lastUse(a.digest) - req.lastUse(b.digest) || a.digest.localeCompare(b.digest));
+  const evict: string[] = [];
+  for (const candidate of candidates) {
+    kept = kept.filter((c) => c.digest !== candidate.digest);
+    evict.push(candidate.digest);
+    if (total() <= req.budgetBytes) return { fits: true, evict };
+  }
+  const needBytes = footprint([req.incoming]);
+  const heldBytes = footprint([...req.cached.filter((c) => req.held.has(c.digest) && c.digest !== req.incoming.digest), ...req.inflight]);
+  return {
+    fits: false,
+    needBytes,
+    budgetBytes: req.budgetBytes,
+    heldBytes,
+    reason: `image needs ${formatBytes(needBytes)}, budget ${formatBytes(req.budgetBytes)}, ${formatBytes(heldBytes)} held by running or pinned images`,
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The image would not fit the node's disk budget even after evicting everything allowed. */
+export class ImageBudgetError extends Error {
+  override readonly name = 'ImageBudgetError';
+}
+
+export interface ImageBudgetDeps {
+  budgetBytes: number;
+  /** The node's cache as the budget needs it. */
+  cache: {
+    list(): Promise<BudgetImage[]>;
+    remove(digest: string): Promise<void>;
+  };
+  /** Digests used by pods on this node (reserved, starting or running). */
+  inUse(): Promise<Set<string>>;
+  /** Digests the prepuller protects on this node (pins, rotation). */
+  protectedDigests(): Promise<Set<string>>;
+  lastUse: { get(digest: string): number; touch(digest: string): void; forget(digest: string): void };
+  /** After an eviction: drop the digest's pull record for this node. */
+  forgetPull(digest: string): Promise<void>;
+  /** After evictions: the node's inventory changed. */
+  onEvicted(): void;
+  logger: Logger;
+}
+
+/** A place in the budget for one pull; give it back when the pull ends. */
+export interface BudgetReservation {
+  evicted: string[];
+  release(): void;
+}
+
+/**
+ * The node's disk budget for cached images. Before a pull it makes room by
+ * evicting least-recently-used digests no pod uses and no pin protects;
+ * pulls in flight count as landed. Decisions are made one at a time.
+ */
+export class ImageBudget {
+  private readonly inflight = new Map<string, BudgetImage>();
+  private readonly serial = new PodLocks();
+
+  constructor(private readonly deps: ImageBudgetDeps) {}
+
+  reserve(image: BudgetImage): Promise<BudgetReservation> {
+    return this.serial.with('budget', () => this.reserveLocked(image));
+  }
+
+  private async reserveLocked(image: BudgetImage): Promise<BudgetReservation> {
+    const d = this.deps;
+    const [cached, inUse, protectedDigests] = await Promise.all([d.cache.list(), d.inUse(), d.protectedDigests()]);
+    // Seen in use now is a use: it keeps the LRU order right for images whose pods outlive a scan.
+    for (const digest of inUse) d.lastUse.touch(digest);
+    const plan = planRoom({
+      budgetBytes: d.budgetBytes,
+      cached,
+      incoming: image,
+      inflight: [...this.inflight.values()].filter((i) => i.digest !== image.digest),
+      held: new Set([...inUse, ...protectedDigests]),
+      lastUse: (digest) => d.lastUse.get(digest),
+    });
+    if (!plan.fits) throw new ImageBudgetError(plan.reason);
+    for (const digest of plan.evict) {
+      await d.cache.remove(digest);
+      d.lastUse.forget(digest);
+      await d.forgetPull(digest);
+      d.logger.info({ evicted: digest, for: image.digest, budgetBytes: d.budgetBytes }, 'image evicted to stay within the node budget');
+    }
+    if (plan.evict.length > 0) d.onEvicted();
+    this.inflight.set(image.digest, image);
+    let released = false;
+    return {
+      evicted: plan.evict,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inflight.delete(image.digest);
+      },
+    };
+  }
+}
