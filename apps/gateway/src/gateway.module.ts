@@ -14,13 +14,15 @@ import { PodLogs } from './pods/pod-logs';
 import { PodStopper } from './pods/pod-stopper';
 import { PodsController } from './pods/pods.controller';
 import { TenantPods } from './pods/tenant-pods';
+import { poolProviders } from './pools/pool-providers';
+import { PoolsController } from './pools/pools.controller';
 
 @Module({})
 export class GatewayModule {
   static forRoot(config: GatewayConfig, logger: Logger, overrides: InfrastructureOverrides = {}): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [HealthController, PodsController, NodesController, ImagesController],
+      controllers: [HealthController, PodsController, NodesController, ImagesController, PoolsController],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
         BearerAuthGuard,
@@ -31,6 +33,7 @@ export class GatewayModule {
         PodStopper,
         PodLogs,
         ...pinProviders(config),
+        ...poolProviders(config),
       ],
     };
   }

@@ -11,6 +11,8 @@ import { NodeMonitor } from './node-monitor';
 import type { SchedulerConfig } from './config';
 import { startNodeRegistry } from './registry/node-registry';
 import { SchedulePodHandler } from './schedule-pod.handler';
+import type { PoolController } from './pools/pool-controller';
+import { startPoolController } from './pools/start-pool-controller';
 
 export const CONFIG = Symbol('SchedulerConfig');
 const LOGGER = Symbol('Logger');
@@ -25,6 +27,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
   private monitor?: NodeMonitor;
   private view?: PlacementView;
   private schedulingQueue?: Queue;
+  private pools?: PoolController;
 
   constructor(
     @Inject(CONFIG) private readonly config: SchedulerConfig,
@@ -45,6 +48,8 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     await this.backlog.start();
     this.view = new PlacementView(this.redis, nodes, prefix, readyWindowMs, this.logger);
     await this.view.start();
+    // Warm pools live here: see pools/pool-controller.ts for why.
+    this.pools = await startPoolController(this.redis, prefix, this.view, this.bus, this.logger);
     this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger, (id) => this.view?.noteLost(id));
     this.monitor.start(Math.max(250, Math.floor(readyWindowMs / 3)));
     const ports = {
@@ -75,6 +80,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     await this.runner?.close();
     await this.monitor?.stop();
     await this.backlog?.stop();
+    await this.pools?.stop();
     await this.view?.stop();
     await this.schedulingQueue?.close();
     await this.bus.close();

@@ -51,7 +51,8 @@ export function agentConfig(env: Record<string, string | undefined>) {
   return {
     nodeId: c.NODE_ID,
     dataDir: c.NODE_DATA_DIR,
-    labels: c.NODE_LABELS,
+    // Every node carries its own id as a label, so a pod (e.g. a warm-pool pod) can be sent to one node.
+    labels: { ...c.NODE_LABELS, 'warmpod.io/node': c.NODE_ID },
     capacity: { cpu: c.NODE_CPU, memoryMiB: c.NODE_MEMORY_MIB, gpu: c.NODE_GPU },
     bridge: c.NODE_BRIDGE,
     subnet: c.NODE_SUBNET,

@@ -17,6 +17,8 @@ export const LIMITS = {
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A warm pool's name: a DNS label, so it is also a valid label value. */
+export const POOL_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 const labelMap = z
   .record(
@@ -59,6 +61,8 @@ export const podRequestSchema = z.strictObject({
   labels: labelMap.optional(),
   /** What happens when the pod's node is lost: Never leaves it Lost; the others place it again. */
   restartPolicy: z.enum(['Never', 'OnFailure', 'Always']).optional(),
+  /** Claim a warm pod of this pool; the pod is the pool's template at its pinned digest. */
+  pool: z.string().regex(POOL_NAME, 'pool names are lower-case DNS labels of at most 63 characters').optional(),
 });
 export type PodRequest = z.infer<typeof podRequestSchema>;
 

@@ -2,7 +2,8 @@ import type { PinnedImage } from './image-reference';
 import type { PodPhase } from './pod-phase';
 import type { PodSpec } from './pod-spec';
 
-export type StartMode = 'cold' | 'warm-cache' | 'restored' | 'fallback';
+/** `warm-pool`: handed out already Running from a warm pool. */
+export type StartMode = 'cold' | 'warm-cache' | 'restored' | 'fallback' | 'warm-pool';
 
 export interface Endpoint {
   containerPort: number;
@@ -39,4 +40,6 @@ export interface PodRecord {
   error?: string;
   /** How many times the pod was placed again after losing its node. */
   restarts: number;
+  /** The warm pool this pod was started for (warm, or from its template when no warm pod was free). */
+  pool?: string;
 }

@@ -12,3 +12,7 @@ export * from './prepull-protected';
 export * from './prepull-hints';
 export * from './prepull-usage';
 export * from './prepull-abandon';
+export * from './pool-keys';
+export * from './pool-record';
+export * from './pool-repository';
+export * from './pool-pods';

@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { describeIssues, newId, normaliseSpec, podRequestSchema, type PodRecord } from '@warmpod/domain';
+import { describeIssues, newId, normaliseSpec, podRequestSchema, type PodRecord, type PodRequest } from '@warmpod/domain';
 import { JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
 import { PodRepository, type PodDefinition } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
+import { PoolClaims } from '../pools/pool-claims';
 import { LOGGER } from '../providers';
 import { bodyHash } from './idempotency';
 import { ImageLayersRecorder } from './image-layers';
@@ -34,6 +35,7 @@ export class PodAdmission {
     private readonly layers: ImageLayersRecorder,
     private readonly pods: PodRepository,
     private readonly jobs: JobBus,
+    private readonly pools: PoolClaims,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -41,17 +43,10 @@ export class PodAdmission {
     const parsed = podRequestSchema.safeParse(req.body);
     if (!parsed.success) throw ApiError.invalidRequest('the pod request is not valid', describeIssues(parsed.error));
     const body = parsed.data;
-    const image = await this.pins.resolve(body.image);
-    await this.layers.record(image);
-
-    const def: PodDefinition = {
-      id: newId('pod'),
-      tenant: req.tenant,
-      createdAt: new Date().toISOString(),
-      labels: body.labels ?? {},
-      image: { requested: image.requested, pinned: image.pinned, digest: image.digest },
-      spec: normaliseSpec(body),
-    };
+    // A pool claim hands out a warm pod, or falls through with the pool's template to a normal start.
+    const claim = body.pool === undefined ? undefined : await this.pools.claim({ ...req, body: { ...body, pool: body.pool } });
+    if (claim?.kind === 'claimed') return { pod: claim.pod, replay: claim.replay };
+    const def = claim?.def ?? (await this.definition(req.tenant, body));
     const idempotency = req.idempotencyKey ? { key: req.idempotencyKey, bodyHash: bodyHash(body) } : undefined;
     const outcome = await this.pods.create(def, idempotency);
 
@@ -65,8 +60,21 @@ export class PodAdmission {
     }
 
     await this.enqueueOrRollBack(def, req.requestId, req.idempotencyKey);
-    this.logger.info({ podId: def.id, tenant: def.tenant, pinned: def.image.pinned }, 'pod admitted');
+    this.logger.info({ podId: def.id, tenant: def.tenant, pinned: def.image.pinned, ...(claim ? { pool: body.pool } : {}) }, 'pod admitted');
     return { pod: (await this.pods.get(def.id)) ?? pendingRecord(def), replay: false };
+  }
+
+  private async definition(tenant: string, body: PodRequest): Promise<PodDefinition> {
+    const image = await this.pins.resolve(body.image);
+    await this.layers.record(image);
+    return {
+      id: newId('pod'),
+      tenant,
+      createdAt: new Date().toISOString(),
+      labels: body.labels ?? {},
+      image: { requested: image.requested, pinned: image.pinned, digest: image.digest },
+      spec: normaliseSpec(body),
+    };
   }
 
   private async enqueueOrRollBack(def: PodDefinition, requestId: string, idempotencyKey?: string): Promise<void> {
