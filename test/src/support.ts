@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { defaultNodes, LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
+import { dropKeys } from '@warmpod/devkit';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -115,12 +116,7 @@ export async function createPod(e: E2eCluster, body: unknown, headers: Record<st
 export async function dropPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await dropKeys(redis, prefix);
   } finally {
     redis.disconnect();
   }

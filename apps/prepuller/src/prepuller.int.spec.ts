@@ -24,6 +24,7 @@ import { PrepullLoop } from './prepull-loop';
 import { PrepullReconciler, type PrepullSettings } from './prepull-reconciler';
 import { RegistryRateLimiter } from './registry-rate';
 import { FakeAgents, type AgentBehaviour } from './testing/fake-agents';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const logger = createLogger({ service: 'prepuller-int', level: 'silent' });
@@ -129,12 +130,7 @@ afterEach(async () => {
 });
 
 after(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 

@@ -10,6 +10,7 @@ import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type Node
 import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
 import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'1'.repeat(64)}`;
@@ -89,12 +90,7 @@ before(() => {
 after(async () => {
   for (const close of closers) await close();
   if (!redis) return;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 

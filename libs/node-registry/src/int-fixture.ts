@@ -7,6 +7,7 @@ import { NodeRepository, PodRepository, type PodDefinition } from '@warmpod/stor
 import type { CachedImageMessage, RegisterRequest, RegisterResponse, SchedulerInstruction } from './messages';
 import { connectMethod, registerMethod } from './proto';
 import { NodeRegistryServer } from './registry-server';
+import { dropKeys } from '@warmpod/devkit';
 
 /** Integration-test support: real Redis on a key prefix of its own, real gRPC on 127.0.0.1. */
 
@@ -110,12 +111,7 @@ export class RegistryFixture {
 
   async cleanup(): Promise<void> {
     for (const close of this.closers.reverse()) await close();
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.filePrefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await this.redis.del(...keys);
-    } while (cursor !== '0');
+    await dropKeys(this.redis, this.filePrefix);
     await this.redis.quit();
   }
 }

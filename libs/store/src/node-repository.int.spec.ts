@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
 import { isReady, NodeRepository, watchNodeChanges, type CachedImage, type NodeRegistration } from './node-repository';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const REDIS = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
@@ -54,12 +55,7 @@ before(() => {
 
 after(async () => {
   if (!redis) return;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository } from './node-repository';
 import { PodRepository, type PodDefinition } from './pod-repository';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -57,12 +58,7 @@ before(() => {
 
 after(async () => {
   if (!redis) return;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 

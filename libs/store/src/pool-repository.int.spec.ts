@@ -7,6 +7,7 @@ import { PodRepository } from './pod-repository';
 import { poolPodDefinition } from './pool-pods';
 import type { NewPool, PoolRecord } from './pool-record';
 import { PoolRepository } from './pool-repository';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const OLD = `sha256:${'a'.repeat(64)}`;
@@ -74,12 +75,7 @@ before(() => {
 after(async () => {
   for (const r of extra) await r.quit();
   if (!redis) return;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 

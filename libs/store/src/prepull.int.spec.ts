@@ -13,6 +13,7 @@ import { PrepullStatus } from './prepull-status';
 import { PodImageUsage } from './prepull-usage';
 import { PullRepository } from './pull-repository';
 import { PrepullHints } from './image-repository';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const D = (c: string) => `sha256:${c.repeat(64)}`;
@@ -45,12 +46,7 @@ before(() => {
 });
 
 after(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { buildImage } from '@warmpod/devkit';
+import { buildImage, dropKeys } from '@warmpod/devkit';
 import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
 import { median, percentile, table } from './stats';
 
@@ -168,12 +168,7 @@ async function main(): Promise<void> {
 async function dropPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await dropKeys(redis, prefix);
   } finally {
     redis.disconnect();
   }

@@ -4,7 +4,7 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { buildImage, RegistryProxy } from '@warmpod/devkit';
+import { buildImage, RegistryProxy, dropKeys } from '@warmpod/devkit';
 import { LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
 import { table } from './stats';
 
@@ -253,12 +253,7 @@ async function main(): Promise<void> {
 async function dropPrefix(prefix: string): Promise<void> {
   const redis = new Redis('redis://127.0.0.1:6379');
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await dropKeys(redis, prefix);
   } finally {
     redis.disconnect();
   }

@@ -3,3 +3,4 @@ export * from './image-builder';
 export * from './sample-images';
 export * from './registry-proxy';
 export { ToolError } from './run-tool';
+export { dropKeys } from './redis-keys';

@@ -6,6 +6,7 @@ import { newId, type PodRecord } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
 import { POOL_LABEL, PoolRepository, type NewPool, type PoolRecord } from '@warmpod/store';
 import { SimCluster } from './testing/sim-cluster';
+import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const OLD = `sha256:${'1'.repeat(64)}`;
@@ -69,12 +70,7 @@ before(() => {
 after(async () => {
   for (const s of sims) await s.stop();
   if (!redis) return;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await dropKeys(redis, filePrefix);
   await redis.quit();
 });
 
