@@ -61,9 +61,12 @@ export class PodSupervisor {
     const alreadyCached = await this.rt.cache.has(pod.image.digest);
     if (!alreadyCached) await this.advance(pod.id, 'Pulling');
     const image = await this.rt.cache.ensure(pod.image.pinned);
-    const entry = (await this.rt.cache.list()).find((c) => c.digest === image.digest);
-    await this.nodes.addCachedDigest(this.nodeId, image.digest, entry?.sizeBytes ?? image.bytesFetched);
-    this.onInventoryChange();
+    if (!alreadyCached) {
+      // New on this node: record it now so placement sees it before the next inventory delta.
+      const entry = (await this.rt.cache.list()).find((c) => c.digest === image.digest);
+      await this.nodes.addCachedDigest(this.nodeId, image.digest, entry?.sizeBytes ?? image.bytesFetched, entry?.layers ?? []);
+      this.onInventoryChange();
+    }
     await this.advance(pod.id, 'Starting');
     // Only a retried start can find parts of an earlier attempt; a fresh one skips the cost.
     if (mayHaveLeftovers) await this.sandboxes.teardown(pod.id);
