@@ -4,3 +4,4 @@ export * from './pod-spec';
 export * from './pod';
 export * from './ids';
 export * from './placement/index';
+export * from './checkpoint/index';

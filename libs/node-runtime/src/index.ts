@@ -8,3 +8,5 @@ export * from './port-exposer';
 export { ipInSubnet, isIpv4Cidr } from './ipv4';
 export { WaitTimeoutError } from './watch-dir';
 export { CommandError } from './command';
+export * from './checkpoint/index';
+export * from './readiness/index';

@@ -16,3 +16,4 @@ export * from './pool-keys';
 export * from './pool-record';
 export * from './pool-repository';
 export * from './pool-pods';
+export * from './checkpoint-repository';

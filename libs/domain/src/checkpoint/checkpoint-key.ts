@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import type { PodSpec, Resources } from '../pod-spec';
+
+/** What a node's CRIU images depend on besides the pod: a restore needs all of it to match. */
+export interface RuntimeFingerprint {
+  arch: string;
+  /** A set: order and repeats do not matter. */
+  cpuFlags: readonly string[];
+  kernel: string;
+  criuVersion: string;
+  runcVersion: string;
+}
+
+/** The spec fields that shape the process; everything else (labels, selector, policy) does not change what is saved. */
+export type ProcessShapingSpec = Pick<PodSpec, 'command' | 'args' | 'env' | 'ports'> & { resources: Resources };
+
+export interface CheckpointKeyInput {
+  tenant: string;
+  /** The pinned manifest digest (`sha256:<64 hex>`), never a tag. */
+  digest: string;
+  spec: ProcessShapingSpec;
+  runtime: RuntimeFingerprint;
+}
+
+/** Bumped whenever the hashed shape changes, so old keys can never match new ones. */
+const KEY_VERSION = 1;
+export const CHECKPOINT_KEY = /^ck1-[0-9a-f]{64}$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * JSON with object keys sorted at every level, so equal values give equal
+ * text whatever order their keys were built in. Arrays keep their order.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: numbers must be finite');
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
+      throw new TypeError(`canonicalJson: ${typeof value} has no JSON form`);
+    }
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/**
+ * The compatibility key of a checkpoint: tenant + pinned digest + the
+ * process-shaping spec + the node's runtime fingerprint, hashed with sha256.
+ * A new digest, another tenant, a changed env value or another CRIU version
+ * gives another key; env order, port order and CPU flag order do not.
+ */
+export function checkpointKey(input: CheckpointKeyInput): string {
+  if (!DIGEST.test(input.digest)) throw new TypeError(`checkpointKey: "${input.digest}" is not a pinned sha256 digest`);
+  if (input.tenant === '') throw new TypeError('checkpointKey: tenant is required');
+  const { spec, runtime } = input;
+  const shape = {
+    v: KEY_VERSION,
+    tenant: input.tenant,
+    digest: input.digest,
+    spec: {
+      command: [...spec.command],
+      args: [...spec.args],
+      env: { ...spec.env },
+      ports: [...new Set(spec.ports)].sort((a, b) => a - b),
+      resources: { cpu: spec.resources.cpu, memoryMiB: spec.resources.memoryMiB, gpu: spec.resources.gpu },
+    },
+    runtime: {
+      arch: runtime.arch,
+      cpuFlags: [...new Set(runtime.cpuFlags)].sort(),
+      kernel: runtime.kernel,
+      criuVersion: runtime.criuVersion,
+      runcVersion: runtime.runcVersion,
+    },
+  };
+  return `ck${KEY_VERSION}-${createHash('sha256').update(canonicalJson(shape)).digest('hex')}`;
+}

@@ -1,0 +1,12 @@
+export { CriuCapability, explainCriuCheckFailure, type CriuCapabilityOptions, type CriuCapabilityResult } from './criu-capability';
+export { criuErrors } from './criu-log';
+export {
+  CriuOperationError,
+  RestoreAbortedError,
+  RuncCheckpointer,
+  type CheckpointOptions,
+  type RestoreOptions,
+  type RuncCheckpointerOptions,
+} from './runc-checkpointer';
+export { WritableLayerArchive, type WritableLayerArchiveOptions } from './writable-layer-archive';
+export { CheckpointStore, diskBytes, type CheckpointDraft, type CheckpointMeta, type CheckpointStoreOptions, type StoredCheckpoint } from './checkpoint-store';

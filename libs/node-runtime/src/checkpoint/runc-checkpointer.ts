@@ -1,0 +1,281 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from '@warmpod/observability';
+import { CommandError, runCommand } from '../command';
+import { messageOf, NodeRuntimeError } from '../errors';
+import { exists } from '../files';
+import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
+import { WaitTimeoutError, watchDirUntil } from '../watch-dir';
+import { readCriuLog, readTail } from './criu-log';
+import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
+
+export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
+  checkpointTimeoutMs?: number;
+  restoreTimeoutMs?: number;
+}
+
+export interface CheckpointOptions {
+  /** The pod keeps serving after its checkpoint (rule 3: checkpoint the ready state, leave it running). */
+  leaveRunning: boolean;
+  /** Dump established TCP connections; restores from such a checkpoint need it too. */
+  tcpEstablished?: boolean;
+  fileLocks?: boolean;
+}
+
+export interface RestoreOptions {
+  tcpEstablished?: boolean;
+  fileLocks?: boolean;
+  /** A user's stop during the restore: the attempt is cleaned up and `RestoreAbortedError` thrown (not a restore failure). */
+  signal?: AbortSignal;
+  /**
+   * The pod the checkpoint was taken from (CheckpointStore records it). A
+   * failed restore may leave that pod's cgroup recreated by CRIU; with this
+   * id it is removed when unused. (A successful restore finds it by itself.)
+   */
+  sourcePodId?: string;
+}
+
+/** CRIU refused or failed; `criuErrors` are its `Error (...)` lines, `logTail` the end of its log. */
+export class CriuOperationError extends NodeRuntimeError {
+  constructor(
+    operation: string,
+    detail: string,
+    podId: string,
+    readonly criuErrors: string[],
+    readonly logTail: string,
+    options?: ErrorOptions,
+  ) {
+    super(operation, detail, podId, options);
+  }
+}
+
+/** The restore was stopped through its AbortSignal; everything it created is gone. */
+export class RestoreAbortedError extends NodeRuntimeError {}
+
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * The restore shim: like RuncRuntime's start shim, runc runs in the
+ * foreground inside a detached shell, so runc (a subreaper) waits for the
+ * restored process and its exit status (128+signal when killed) lands in the
+ * same exit file RuncRuntime.waitExit, stop and remove use. Arguments are
+ * positional, never spliced into the script.
+ */
+const RESTORE_SHIM = 'log=$1; tmp=$2; done=$3; shift 3; "$@" >>"$log" 2>&1 </dev/null; echo $? >"$tmp" && mv "$tmp" "$done"';
+
+/**
+ * `runc checkpoint` and `runc restore` for pods run by RuncRuntime. Build it
+ * from the same options as the node's RuncRuntime: a restored pod is then
+ * awaited, stopped and removed through the RuncRuntime like any started pod.
+ */
+export class RuncCheckpointer {
+  private readonly runcRoot: string;
+  private readonly shimDir: string;
+  private readonly runc: string;
+  private readonly runtime: RuncRuntime;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: RuncCheckpointerOptions) {
+    this.runcRoot = resolve(opts.runcRoot);
+    // RuncRuntime's layout: `<stateDir>/<podId>/{pid,exit}`.
+    this.shimDir = resolve(opts.stateDir ?? `${this.runcRoot}.shim`);
+    this.runc = opts.runcPath ?? 'runc';
+    this.runtime = new RuncRuntime(opts);
+    this.logger = opts.logger;
+  }
+
+  /**
+   * Dumps the running container into `imagesDir`, which must not exist yet
+   * (it is created mode 0700). On failure nothing is left in `imagesDir` or
+   * its work dir, a container left frozen is thawed, and the error carries
+   * CRIU's own reasons.
+   */
+  async checkpoint(podId: string, imagesDir: string, opts: CheckpointOptions): Promise<{ ms: number }> {
+    const op = 'checkpoint container';
+    checkId(podId, op);
+    const images = resolve(imagesDir);
+    const work = `${images}.work`;
+    if (await exists(images)) throw new NodeRuntimeError(op, `${images} already exists; a checkpoint is never written over another`, podId);
+    const started = Date.now();
+    await mkdir(images, { recursive: true, mode: 0o700 });
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    const args = ['--root', this.runcRoot, 'checkpoint', '--image-path', images, '--work-path', work];
+    if (opts.leaveRunning) args.push('--leave-running');
+    if (opts.tcpEstablished) args.push('--tcp-established');
+    if (opts.fileLocks) args.push('--file-locks');
+    try {
+      await runCommand(this.runc, [...args, podId], { timeoutMs: this.opts.checkpointTimeoutMs ?? 300_000 });
+    } catch (error) {
+      const log = await readCriuLog(join(work, 'dump.log'));
+      await Promise.all([rm(images, { recursive: true, force: true }), rm(work, { recursive: true, force: true })]);
+      if (opts.leaveRunning) await this.thawIfFrozen(podId);
+      const runcSaid = error instanceof CommandError ? error.stderr.trim() || error.stdout.trim() : messageOf(error);
+      const detail = log.errors.length > 0 ? `criu: ${log.errors.join('; ')}` : runcSaid || messageOf(error);
+      this.logger.warn({ podId, criuErrors: log.errors, runc: runcSaid.slice(-500) }, 'checkpoint failed');
+      throw new CriuOperationError(op, detail, podId, log.errors, log.tail, { cause: error });
+    }
+    await rm(work, { recursive: true, force: true });
+    const ms = Date.now() - started;
+    this.logger.info({ podId, ms, leaveRunning: opts.leaveRunning }, 'container checkpointed');
+    return { ms };
+  }
+
+  /**
+   * Restores a checkpoint as the container `podId` from its own bundle
+   * (config.json with the new pod's rootfs, netns and cgroup), detached from
+   * the agent, and resolves with the pid once runc has restored it.
+   * Restoring a pod that is already running returns its pid (jobs run twice).
+   * On failure or abort every artifact of the attempt is removed (runc state,
+   * shim files), so the same pod can fall back to RuncRuntime.start.
+   */
+  async restore(podId: string, bundleDir: string, imagesDir: string, logPath: string, opts: RestoreOptions = {}): Promise<{ pid: number; ms: number }> {
+    const op = 'restore container';
+    checkId(podId, op);
+    const dir = join(this.shimDir, podId);
+    const pidFile = join(dir, 'pid');
+    const exitFile = join(dir, 'exit');
+    const work = join(dir, 'criu-restore');
+    const images = resolve(imagesDir);
+
+    const earlierExit = await readExitCode(exitFile);
+    if (earlierExit !== undefined) throw new NodeRuntimeError(op, `it already ran and exited with ${earlierExit}; remove it first`, podId);
+    const earlierPid = await readPid(pidFile);
+    if (earlierPid !== undefined) return { pid: earlierPid, ms: 0 };
+    if (!(await exists(join(images, 'inventory.img')))) {
+      throw new CriuOperationError(op, `${images} holds no CRIU images`, podId, [], '');
+    }
+    opts.signal?.throwIfAborted();
+
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
+    await mkdir(dirname(resolve(logPath)), { recursive: true });
+    const started = Date.now();
+    const failed = new AbortController();
+    const timeoutMs = this.opts.restoreTimeoutMs ?? 120_000;
+    const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
+
+    // Watch before spawning so that no file event can be missed.
+    const restored = watchDirUntil(
+      dir,
+      async () => {
+        const pid = await readPid(pidFile);
+        if (pid !== undefined) return pid;
+        const code = await readExitCode(exitFile);
+        if (code !== undefined) throw new Error(`runc restore exited with ${code}`);
+        return undefined;
+      },
+      { what: `restored pid of pod ${podId}`, timeoutMs, signal },
+    );
+
+    const runcArgs = ['--root', this.runcRoot, 'restore', '--bundle', resolve(bundleDir), '--image-path', images, '--work-path', work, '--pid-file', pidFile];
+    if (opts.tcpEstablished) runcArgs.push('--tcp-established');
+    if (opts.fileLocks) runcArgs.push('--file-locks');
+    const shimArgs = [resolve(logPath), `${exitFile}.tmp`, exitFile, this.runc, ...runcArgs, podId];
+    const shim = spawn('sh', ['-c', RESTORE_SHIM, 'warmpod-restore-shim', ...shimArgs], { detached: true, stdio: 'ignore' });
+    shim.on('error', (error) => failed.abort(new Error(`restore shim could not be spawned: ${error.message}`)));
+    let shimRunning = true;
+    shim.on('exit', (code) => {
+      shimRunning = false;
+      if (code !== 0) failed.abort(new Error(`restore shim exited with ${code} without recording an exit code`));
+    });
+    shim.unref();
+
+    try {
+      const pid = await restored;
+      await adoptRestoredProcesses(pid, this.runtime.cgroupsPath(podId), this.logger);
+      const ms = Date.now() - started;
+      this.logger.info({ podId, pid, ms }, 'container restored');
+      return { pid, ms };
+    } catch (error) {
+      const aborted = opts.signal?.aborted === true;
+      const why = error instanceof WaitTimeoutError ? `runc restore did not finish within ${timeoutMs} ms` : messageOf(error);
+      // Read CRIU's log before the cleanup removes the work dir with it.
+      const log = await readCriuLog(join(work, 'restore.log'));
+      const runcTail = await readTail(resolve(logPath), 800);
+      if (shimRunning) killGroup(shim.pid);
+      await this.runtime.remove(podId).catch((e: unknown) => this.logger.warn({ podId, err: messageOf(e) }, 'cleanup after restore failed'));
+      await this.removeSourceCgroup(podId, opts.sourcePodId);
+      if (aborted) {
+        this.logger.info({ podId }, 'restore stopped on request');
+        throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal?.reason });
+      }
+      const detail = [why, log.errors.length > 0 ? `criu: ${log.errors.join('; ')}` : lastLines(runcTail, 3)].filter(Boolean).join(': ');
+      this.logger.warn({ podId, criuErrors: log.errors }, 'restore failed');
+      throw new CriuOperationError(op, detail, podId, log.errors, log.tail || runcTail, { cause: error });
+    }
+  }
+
+  /** Freezes every process of the pod (e.g. so its writable layer matches the CRIU images). */
+  async pause(podId: string): Promise<void> {
+    checkId(podId, 'pause container');
+    await this.runcSimple('pause container', podId, ['pause', podId]);
+  }
+
+  async resume(podId: string): Promise<void> {
+    checkId(podId, 'resume container');
+    await this.runcSimple('resume container', podId, ['resume', podId]);
+  }
+
+  /** runc's status of the container (`running`, `paused`, ...), undefined when runc does not know it. */
+  async status(podId: string): Promise<string | undefined> {
+    try {
+      const { stdout } = await runCommand(this.runc, ['--root', this.runcRoot, 'state', podId]);
+      const status = (JSON.parse(stdout) as { status?: unknown }).status;
+      return typeof status === 'string' ? status : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** After a failed restore: the checkpointed pod's cgroup, if CRIU recreated it and nothing uses it. */
+  private async removeSourceCgroup(podId: string, sourcePodId: string | undefined): Promise<void> {
+    if (sourcePodId === undefined || sourcePodId === podId || !CONTAINER_ID.test(sourcePodId)) return;
+    const dir = await unifiedCgroupDir(this.runtime.cgroupsPath(sourcePodId));
+    if (dir !== undefined) await removeIfUnused(dir, this.logger);
+  }
+
+  private async thawIfFrozen(podId: string): Promise<void> {
+    if ((await this.status(podId)) !== 'paused') return;
+    this.logger.warn({ podId }, 'container left frozen by a failed checkpoint: resuming it');
+    await this.resume(podId).catch((e: unknown) => this.logger.error({ podId, err: messageOf(e) }, 'could not resume the container'));
+  }
+
+  private async runcSimple(op: string, podId: string, args: string[]): Promise<void> {
+    try {
+      await runCommand(this.runc, ['--root', this.runcRoot, ...args]);
+    } catch (error) {
+      throw new NodeRuntimeError(op, messageOf(error), podId, { cause: error });
+    }
+  }
+}
+
+function checkId(podId: string, operation: string): void {
+  if (!CONTAINER_ID.test(podId)) throw new NodeRuntimeError(operation, `"${podId}" is not a valid container id`, podId);
+}
+
+/** runc writes the pid file atomically: a present file is complete. */
+async function readPid(pidFile: string): Promise<number | undefined> {
+  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
+  const pid = text === undefined ? NaN : Number.parseInt(text, 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function readExitCode(exitFile: string): Promise<number | undefined> {
+  const text = await readFile(exitFile, 'utf8').catch(() => undefined);
+  return text !== undefined && /^\d+\s*$/.test(text) ? Number.parseInt(text, 10) : undefined;
+}
+
+/** Ends the shim this call started (its own process group: shell, runc, criu), by pid. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+function lastLines(text: string, n: number): string {
+  return text.split('\n').filter(Boolean).slice(-n).join('; ');
+}
