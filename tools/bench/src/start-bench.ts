@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dropKeys } from '@warmpod/devkit';
 import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
+import { Redis } from 'ioredis';
 import { bareRuncRuns } from './bare-runc';
 import { median, percentile, table } from './stats';
 
@@ -29,11 +31,12 @@ interface Pod {
 async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'warmpod-bench-'));
   const token = `bench-${randomBytes(8).toString('hex')}`;
+  const prefix = `bench${randomBytes(2).toString('hex')}:`;
   const cluster = await LocalCluster.start({
     root: resolve(__dirname, '..', '..', '..'),
     workDir,
     redisUrl: 'redis://127.0.0.1:6379',
-    prefix: `bench${randomBytes(2).toString('hex')}:`,
+    prefix,
     gatewayPort: 0,
     registryPort: 0,
     tokens: { [token]: 'bench' },
@@ -98,6 +101,8 @@ async function main(): Promise<void> {
   } finally {
     await cluster.stop();
     rmSync(workDir, { recursive: true, force: true });
+    const redis = new Redis('redis://127.0.0.1:6379');
+    await dropKeys(redis, prefix).finally(() => redis.disconnect());
   }
 }
 
