@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '@warmpod/observability';
@@ -7,6 +7,7 @@ import { CommandError, runCommand } from './command';
 import { messageOf, NodeRuntimeError } from './errors';
 import { exists } from './files';
 import { readMounts } from './mountinfo';
+import { readExitCode, readPid, readTail } from './shim-files';
 import { WaitTimeoutError, watchDirUntil } from './watch-dir';
 
 export interface RuncRuntimeOptions {
@@ -95,7 +96,7 @@ export class RuncRuntime {
         if (pid !== undefined) return pid;
         const code = await this.readExitCode(podId);
         if (code === undefined) return undefined;
-        const tail = await logTail(logPath);
+        const tail = await readTail(logPath);
         throw new NodeRuntimeError('start container', `runc exited with ${code} before the container started${tail ? `: ${tail}` : ''}`, podId);
       },
       { what: `pid file of pod ${podId}`, timeoutMs: this.opts.startTimeoutMs ?? 30_000, signal: aborter.signal },
@@ -206,10 +207,8 @@ export class RuncRuntime {
     return join(this.shimDir, podId);
   }
 
-  private async readExitCode(podId: string): Promise<number | undefined> {
-    const text = await readFile(join(this.podShimDir(podId), 'exit'), 'utf8').catch(() => undefined);
-    if (text === undefined || !/^\d+\s*$/.test(text)) return undefined;
-    return Number.parseInt(text, 10);
+  private readExitCode(podId: string): Promise<number | undefined> {
+    return readExitCode(join(this.podShimDir(podId), 'exit'));
   }
 
   private checkId(podId: string, operation: string): void {
@@ -217,26 +216,4 @@ export class RuncRuntime {
   }
 }
 
-/** runc writes the pid file atomically (temp file + rename): a present file is complete. */
-async function readPid(pidFile: string): Promise<number | undefined> {
-  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
-  const pid = text === undefined ? NaN : Number.parseInt(text, 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
 
-async function logTail(logPath: string, bytes = 800): Promise<string> {
-  try {
-    const handle = await open(logPath, 'r');
-    try {
-      const { size } = await handle.stat();
-      const start = Math.max(0, size - bytes);
-      const buffer = Buffer.alloc(size - start);
-      await handle.read(buffer, 0, buffer.length, start);
-      return buffer.toString('utf8').trim();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return '';
-  }
-}

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '@warmpod/observability';
 import { CommandError, runCommand } from '../command';
 import { messageOf, NodeRuntimeError } from '../errors';
 import { exists } from '../files';
 import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
+import { readExitCode, readPid } from '../shim-files';
 import { WaitTimeoutError, watchDirUntil } from '../watch-dir';
 import { readCriuLog, readTail } from './criu-log';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
@@ -254,17 +255,6 @@ function checkId(podId: string, operation: string): void {
   if (!CONTAINER_ID.test(podId)) throw new NodeRuntimeError(operation, `"${podId}" is not a valid container id`, podId);
 }
 
-/** runc writes the pid file atomically: a present file is complete. */
-async function readPid(pidFile: string): Promise<number | undefined> {
-  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
-  const pid = text === undefined ? NaN : Number.parseInt(text, 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-async function readExitCode(exitFile: string): Promise<number | undefined> {
-  const text = await readFile(exitFile, 'utf8').catch(() => undefined);
-  return text !== undefined && /^\d+\s*$/.test(text) ? Number.parseInt(text, 10) : undefined;
-}
 
 /** Ends the shim this call started (its own process group: shell, runc, criu), by pid. */
 function killGroup(pid: number | undefined): void {
