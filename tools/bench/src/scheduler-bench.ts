@@ -1,6 +1,7 @@
 import { formatBytes } from '@warmpod/domain';
 import { CLUSTER_SHAPE, syntheticCluster, type SyntheticCluster } from './scheduler-cluster';
 import { runReplicaPhase } from './scheduler-replicas';
+import { replicaPhaseReport } from './scheduler-replica-report';
 import { runTrajectory, type TrajectoryResult } from './scheduler-trajectory';
 import { median, percentile } from './stats';
 
@@ -135,11 +136,12 @@ async function main(): Promise<void> {
     `Overcommits: nodes over capacity, checked after every placement and recounted from the final pod ledger (background + running pods). Engine bytes-to-fetch disagreeing with the model: ${measured.map((m) => m.result.bytesMismatches).join('/')}. Usable capacity in use at the end (warmpod run): cpu ${pct(u.cpu)}, memory ${pct(u.memoryMiB)}, gpu ${pct(u.gpu)}.`,
   ];
   for (const n of notes) console.log(`- ${n}`);
+  const replicaRuns = [];
   for (const replicas of [1, 2] as const) {
-    const outcome = await runReplicaPhase({ cluster, replicas, podCount: cluster.pods.length, redisUrl: process.env['WARMPOD_REDIS_URL'] ?? 'redis://127.0.0.1:6379' });
-    if (!outcome.ran) console.log(`- Real scheduler processes: ${outcome.reason}.`);
-    else console.log(`- ${replicas} scheduler replica(s) through gRPC: ${Math.round(outcome.result.placementsPerSecond)} placements/s, overcommits ${outcome.result.overcommits}, hits ${pct(outcome.result.digestHitShare)}.`);
+    replicaRuns.push(await runReplicaPhase({ cluster, replicas, podCount: cluster.pods.length, redisUrl: process.env['WARMPOD_REDIS_URL'] ?? 'redis://127.0.0.1:6379' }));
   }
+  console.log(`\nReal scheduler processes (apps/scheduler), same cluster and pod sequence, nodes registered over gRPC:\n`);
+  console.log(replicaPhaseReport(replicaRuns, { hitShare: best.hits / best.placed, meanBytesFetched: best.bytesFetched / best.placed }));
   console.log(`\n(total ${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
