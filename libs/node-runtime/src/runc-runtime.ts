@@ -39,6 +39,13 @@ export interface WaitOptions {
  * container's, 128+signal when killed), then the status is written
  * atomically to a file that outlives the agent. Arguments are positional
  * parameters, never spliced into the script text.
+ *
+ * Without a terminal and not detached, runc gives the container pipes for its
+ * stdio and copies them into its own (the log file); the container never
+ * holds the log file itself. That is what checkpoints need: CRIU records the
+ * stdio as `pipe:[...]` (descriptors.json) and runc restore hands it new
+ * pipes (--inherit-fd), so a restored pod logs to its own log and does not
+ * depend on the checkpointed pod's log path (verified in the VM node).
  */
 const SHIM_SCRIPT = '"$1" --root "$2" run --bundle "$3" --pid-file "$4" "$5" >>"$6" 2>&1 </dev/null; echo $? >"$7" && mv "$7" "$8"';
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -163,6 +170,9 @@ export class RuncRuntime {
       if (!(error instanceof CommandError && GONE.test(error.stderr))) {
         throw new NodeRuntimeError('remove container', messageOf(error), podId, { cause: error });
       }
+      // A runc killed while creating or restoring the container leaves its state dir without a
+      // loadable state.json: runc then neither knows the container nor lets a new one have the id.
+      if (/does not exist/i.test(error.stderr)) await rm(join(this.runcRoot, podId), { recursive: true, force: true, maxRetries: 3 });
     }
     const dir = this.podShimDir(podId);
     if ((await exists(dir)) && (await exists(join(dir, 'pid')))) {

@@ -117,6 +117,16 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     await assert.rejects(harness.runtime.waitExit(pod.podId), /no such container/);
   });
 
+  test('a restore whose signal is already aborted is refused with RestoreAbortedError before anything runs', async () => {
+    const pod = await harness.preparePod(harness.images.sleeper);
+    const images = join(harness.dir, 'aborted-images');
+    await mkdir(images, { recursive: true });
+    await writeFile(join(images, 'inventory.img'), '');
+    const signal = AbortSignal.abort(new Error('stopped by the user'));
+    await assert.rejects(checkpointer.restore(pod.podId, pod.podDir, images, pod.logPath, { signal }), (e: unknown) => e instanceof RestoreAbortedError);
+    await assert.rejects(harness.runtime.waitExit(pod.podId), /no such container/);
+  });
+
   test('a restore stopped through its signal is not a failure: RestoreAbortedError, its processes ended, nothing left', async () => {
     // A stand-in runc whose restore hangs, so the stop lands mid-restore.
     const stubDir = join(harness.dir, 'stub');
@@ -140,6 +150,56 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       return stat === undefined || / Z /.test(stat) ? true : undefined;
     });
     assert.equal(await exists(join(`${harness.runtimeOptions.runcRoot}.shim`, podId)), false);
+  });
+
+  test('a stopped restore also ends what runc and CRIU leave behind: tasks in their own session in the pod netns, mounts in its work dir and runc\'s state dir', async () => {
+    // CRIU's restored tasks keep the checkpointed session and process group, so killing the shim's group misses
+    // them, and a killed CRIU leaves its cgroup yard mounted in the work dir. A stand-in runc does both, then hangs.
+    const pod = await harness.preparePod(harness.images.sleeper);
+    const stubDir = join(harness.dir, 'stub-leftovers');
+    await mkdir(stubDir, { recursive: true });
+    const stub = join(stubDir, 'runc');
+    const taskPidFile = join(stubDir, 'task.pid');
+    const netns = harness.network.netnsPath(pod.podId);
+    await writeFile(
+      stub,
+      [
+        '#!/bin/sh',
+        'work=; root=; prev=; restore=; for a in "$@"; do [ "$prev" = --work-path ] && work=$a; [ "$prev" = --root ] && root=$a; [ "$a" = restore ] && restore=1; prev=$a; done',
+        // As runc answers for a state dir without state.json.
+        'for a in "$@"; do [ "$a" = delete ] && { echo "container does not exist" >&2; exit 1; }; done',
+        '[ -n "$restore" ] || exit 0',
+        // runc creates the container's state dir before CRIU runs; killed, it leaves it without a state.json.
+        // ... and its bind mount of the rootfs for CRIU.
+        `mkdir -p "$root/${pod.podId}/criu-root" && mount --bind '${pod.merged}' "$root/${pod.podId}/criu-root"`,
+        'mkdir -p "$work/.criu.cgyard.test" && mount -t tmpfs cgyard "$work/.criu.cgyard.test"',
+        `setsid nsenter --net='${netns}' sleep 60 </dev/null >/dev/null 2>&1 & echo $! > '${taskPidFile}'`,
+        'exec sleep 60',
+      ].join('\n'),
+    );
+    await chmod(stub, 0o755);
+    const stubbed = new RuncCheckpointer({ ...harness.runtimeOptions, runcPath: stub });
+    const images = join(harness.dir, 'stub-images');
+    await mkdir(images, { recursive: true });
+    await writeFile(join(images, 'inventory.img'), '');
+    const aborter = new AbortController();
+    const restoring = stubbed.restore(pod.podId, pod.podDir, images, pod.logPath, { signal: aborter.signal });
+    const taskPid = await waitFor('the stand-in restored task', async () => Number.parseInt(await readFile(taskPidFile, 'utf8').catch(() => ''), 10) || undefined);
+    const shimDir = join(`${harness.runtimeOptions.runcRoot}.shim`, pod.podId);
+    await waitFor('the stand-in cgroup yard', async () => ((await readFile('/proc/self/mountinfo', 'utf8')).includes(`${shimDir}/criu-restore/.criu.cgyard.test`) ? true : undefined));
+    aborter.abort(new Error('stopped by the user'));
+    await assert.rejects(restoring, (e: unknown) => e instanceof RestoreAbortedError);
+    const stat = await readFile(`/proc/${taskPid}/stat`, 'utf8').catch(() => undefined);
+    assert.ok(stat === undefined || / Z /.test(stat), `the restored task ${taskPid} is gone`);
+    const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+    assert.equal(mountinfo.includes(shimDir), false, 'nothing mounted in the shim dir');
+    assert.equal(mountinfo.includes(join(harness.runtimeOptions.runcRoot, pod.podId)), false, 'nothing mounted in the runc state dir');
+    assert.equal(await exists(shimDir), false, 'no shim files');
+    assert.equal(await exists(join(harness.runtimeOptions.runcRoot, pod.podId)), false, 'no runc state dir');
+    // The fallback start of the same pod follows at once.
+    await harness.runtime.start(pod.podId, pod.podDir, pod.logPath);
+    const code = await harness.runtime.stop(pod.podId, 200);
+    assert.ok(code === 137 || code === 143, `exit ${code}`);
   });
 
   test('pause and resume: how a writable layer is archived in step with the CRIU images', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '@warmpod/observability';
 import { CommandError, runCommand } from '../command';
@@ -9,7 +9,9 @@ import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
 import { readExitCode, readPid } from '../shim-files';
 import { WaitTimeoutError, watchDirUntil } from '../watch-dir';
 import { readCriuLog, readTail } from './criu-log';
+import { imagesDamage, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
+import { killRestoreLeftovers, pidNs, unmountUnder } from './restore-leftovers';
 
 export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
   checkpointTimeoutMs?: number;
@@ -61,7 +63,9 @@ const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  * foreground inside a detached shell, so runc (a subreaper) waits for the
  * restored process and its exit status (128+signal when killed) lands in the
  * same exit file RuncRuntime.waitExit, stop and remove use. Arguments are
- * positional, never spliced into the script.
+ * positional, never spliced into the script. Not detached, runc restore gives
+ * the restored process new pipes for the stdio CRIU recorded as pipes (the
+ * start shim makes sure they are) and copies them into this pod's log.
  */
 const RESTORE_SHIM = 'log=$1; tmp=$2; done=$3; shift 3; "$@" >>"$log" 2>&1 </dev/null; echo $? >"$tmp" && mv "$tmp" "$done"';
 
@@ -117,6 +121,12 @@ export class RuncCheckpointer {
       throw new CriuOperationError(op, detail, podId, log.errors, log.tail, { cause: error });
     }
     await rm(work, { recursive: true, force: true });
+    try {
+      await writeImagesManifest(images);
+    } catch (error) {
+      await rm(images, { recursive: true, force: true });
+      throw new NodeRuntimeError(op, `could not record the images' checksums: ${messageOf(error)}`, podId, { cause: error });
+    }
     const ms = Date.now() - started;
     this.logger.info({ podId, ms, leaveRunning: opts.leaveRunning }, 'container checkpointed');
     return { ms };
@@ -146,7 +156,9 @@ export class RuncCheckpointer {
     if (!(await exists(join(images, 'inventory.img')))) {
       throw new CriuOperationError(op, `${images} holds no CRIU images`, podId, [], '');
     }
-    opts.signal?.throwIfAborted();
+    const damage = await imagesDamage(images);
+    if (damage !== undefined) throw new CriuOperationError(op, `the CRIU images in ${images} are damaged: ${damage}`, podId, [], '');
+    if (opts.signal?.aborted) throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal.reason });
 
     await mkdir(work, { recursive: true, mode: 0o700 });
     await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
@@ -176,9 +188,13 @@ export class RuncCheckpointer {
     const shim = spawn('sh', ['-c', RESTORE_SHIM, 'warmpod-restore-shim', ...shimArgs], { detached: true, stdio: 'ignore' });
     shim.on('error', (error) => failed.abort(new Error(`restore shim could not be spawned: ${error.message}`)));
     let shimRunning = true;
-    shim.on('exit', (code) => {
-      shimRunning = false;
-      if (code !== 0) failed.abort(new Error(`restore shim exited with ${code} without recording an exit code`));
+    const shimExited = new Promise<void>((resolveExit) => {
+      shim.on('exit', (code) => {
+        shimRunning = false;
+        resolveExit();
+        if (code !== 0) failed.abort(new Error(`restore shim exited with ${code} without recording an exit code`));
+      });
+      shim.on('error', () => resolveExit());
     });
     shim.unref();
 
@@ -194,9 +210,16 @@ export class RuncCheckpointer {
       // Read CRIU's log before the cleanup removes the work dir with it.
       const log = await readCriuLog(join(work, 'restore.log'));
       const runcTail = await readTail(resolve(logPath), 800);
-      if (shimRunning) killGroup(shim.pid);
-      await this.runtime.remove(podId).catch((e: unknown) => this.logger.warn({ podId, err: messageOf(e) }, 'cleanup after restore failed'));
-      await this.removeSourceCgroup(podId, opts.sourcePodId);
+      if (shimRunning) {
+        killGroup(shim.pid);
+        // A referenced timer: the shim itself is unref'd, and the cleanup must not lose the event loop.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([shimExited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+        clearTimeout(timer);
+      }
+      await this.removeAttempt(podId, resolve(bundleDir), work, opts.sourcePodId).catch((e: unknown) =>
+        this.logger.warn({ podId, err: messageOf(e) }, 'cleanup after restore failed'),
+      );
       if (aborted) {
         this.logger.info({ podId }, 'restore stopped on request');
         throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal?.reason });
@@ -229,11 +252,30 @@ export class RuncCheckpointer {
     }
   }
 
-  /** After a failed restore: the checkpointed pod's cgroup, if CRIU recreated it and nothing uses it. */
-  private async removeSourceCgroup(podId: string, sourcePodId: string | undefined): Promise<void> {
-    if (sourcePodId === undefined || sourcePodId === podId || !CONTAINER_ID.test(sourcePodId)) return;
-    const dir = await unifiedCgroupDir(this.runtime.cgroupsPath(sourcePodId));
-    if (dir !== undefined) await removeIfUnused(dir, this.logger);
+  /**
+   * After a failed or stopped restore, once the shim's process group is
+   * killed: the tasks CRIU was restoring (they keep running otherwise), the
+   * mounts a killed CRIU and runc leave, runc's state, the shim files,
+   * the pod's cgroup and the checkpointed pod's cgroup if CRIU recreated it
+   * and nothing else uses it. A live source pod on this node is never touched.
+   */
+  private async removeAttempt(podId: string, bundleDir: string, work: string, sourcePodId: string | undefined): Promise<void> {
+    const source = sourcePodId !== undefined && sourcePodId !== podId && CONTAINER_ID.test(sourcePodId) ? sourcePodId : undefined;
+    const podCgroupDir = await unifiedCgroupDir(this.runtime.cgroupsPath(podId));
+    const sourceCgroupDir = source === undefined ? undefined : await unifiedCgroupDir(this.runtime.cgroupsPath(source));
+    const sourcePid = source === undefined ? undefined : (await this.runtime.list().catch(() => [])).find((c) => c.id === source && c.pid > 0)?.pid;
+    const keepPidNs = sourcePid === undefined ? undefined : await pidNs(sourcePid);
+    const netnsPath = await bundleNetnsPath(bundleDir);
+    await killRestoreLeftovers({ podCgroupDir, sourceCgroupDir, keepPidNs, netnsPath }, this.logger);
+    // A killed CRIU leaves its cgroup yard mounted in the work dir; a killed runc restore its
+    // bind mount of the rootfs at <runc root>/<pod>/criu-root (runc delete then cannot remove the dir).
+    await unmountUnder(work, this.logger);
+    await unmountUnder(join(this.runcRoot, podId), this.logger);
+    // The shim is dead: no exit will be recorded, so RuncRuntime.remove must not wait for one.
+    await rm(join(this.shimDir, podId, 'pid'), { force: true });
+    await this.runtime.remove(podId);
+    if (podCgroupDir !== undefined) await removeIfUnused(podCgroupDir, this.logger);
+    if (sourceCgroupDir !== undefined) await removeIfUnused(sourceCgroupDir, this.logger);
   }
 
   private async thawIfFrozen(podId: string): Promise<void> {
@@ -248,6 +290,17 @@ export class RuncCheckpointer {
     } catch (error) {
       throw new NodeRuntimeError(op, messageOf(error), podId, { cause: error });
     }
+  }
+}
+
+/** The network namespace the bundle's config.json joins, if any. */
+async function bundleNetnsPath(bundleDir: string): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as { linux?: { namespaces?: Array<{ type?: unknown; path?: unknown }> } };
+    const path = config.linux?.namespaces?.find((ns) => ns.type === 'network')?.path;
+    return typeof path === 'string' && path.length > 0 ? path : undefined;
+  } catch {
+    return undefined;
   }
 }
 
