@@ -32,8 +32,9 @@ ensure_node_modules() {
 
 build() {
   cd "$WARMPOD_ROOT" || return 1
-  log "building (tsc -b)"
-  npx tsc -b tsconfig.build.json
+  log "building (tsc -b, then the worker agent bundle the VM node boots)"
+  npx tsc -b tsconfig.build.json || return 1
+  node tools/vm-node/dist/bundle-agent-cli.js
 }
 
 # Answers PING at host:port without needing redis-cli.

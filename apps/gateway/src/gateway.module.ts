@@ -1,6 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Logger } from '@warmpod/observability';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
+import { checkpointProviders } from './checkpoints/checkpoint-providers';
+import { CheckpointsController } from './checkpoints/checkpoints.controller';
 import type { GatewayConfig } from './config';
 import { HealthController } from './health/health.controller';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
@@ -22,7 +24,7 @@ export class GatewayModule {
   static forRoot(config: GatewayConfig, logger: Logger, overrides: InfrastructureOverrides = {}): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [HealthController, PodsController, NodesController, ImagesController, PoolsController],
+      controllers: [HealthController, PodsController, NodesController, ImagesController, PoolsController, CheckpointsController],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
         BearerAuthGuard,
@@ -34,6 +36,7 @@ export class GatewayModule {
         PodLogs,
         ...pinProviders(config),
         ...poolProviders(config),
+        ...checkpointProviders(config),
       ],
     };
   }

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
-import { podRequestSchema, POD_PHASES } from '@warmpod/domain';
+import { CHECKPOINT_STATES, podRequestSchema, POD_PHASES, type CheckpointOffCode } from '@warmpod/domain';
 import { pinRequestSchema } from './images/pin-request';
 
 export const POD_REQUEST_REF = { $ref: '#/components/schemas/PodRequest' };
@@ -11,11 +11,35 @@ export const ERROR_REF = { $ref: '#/components/schemas/Error' };
 export const NODE_REF = { $ref: '#/components/schemas/Node' };
 export const PIN_REF = { $ref: '#/components/schemas/ImagePin' };
 export const PIN_REQUEST_REF = { $ref: '#/components/schemas/PinRequest' };
+export const CHECKPOINT_REF = { $ref: '#/components/schemas/Checkpoint' };
 
 const stringMap: SchemaObject = { type: 'object', additionalProperties: { type: 'string' } };
 const resources: SchemaObject = {
   type: 'object',
   properties: { cpu: { type: 'number' }, memoryMiB: { type: 'integer' }, gpu: { type: 'integer' } },
+};
+
+const CHECKPOINT_OFF_CODES = ['not-requested', 'policy', 'multi-gpu', 'no-criu-node'] as const satisfies readonly CheckpointOffCode[];
+
+/** A checkpoint record (the index's `CheckpointRecord`); the files stay on their node. */
+const CHECKPOINT: SchemaObject = {
+  type: 'object',
+  required: ['id', 'key', 'specKey', 'runtime', 'tenant', 'node', 'pod', 'digest', 'state', 'sizeBytes', 'createdAt', 'restoreFailures'],
+  properties: {
+    id: { type: 'string', pattern: '^ckpt-[0-9a-z]{20}$' },
+    key: { type: 'string', pattern: '^ck1-[0-9a-f]{64}$', description: 'tenant + pinned digest + process-shaping spec + the node runtime fingerprint' },
+    specKey: { type: 'string', pattern: '^cs1-[0-9a-f]{64}$', description: 'the key without the node runtime (what placement matches)' },
+    runtime: { type: 'string', pattern: '^rt1-[0-9a-f]{64}$', description: "the node's runtime fingerprint when it was taken" },
+    tenant: { type: 'string' },
+    node: { type: 'string', description: 'the node that holds the files' },
+    pod: { type: 'string', description: 'the pod it was taken of' },
+    digest: { type: 'string', description: 'the pinned digest the pod ran' },
+    state: { type: 'string', enum: [...CHECKPOINT_STATES] },
+    sizeBytes: { type: 'integer', description: '0 until taken' },
+    createdAt: { type: 'string', format: 'date-time' },
+    restoreFailures: { type: 'integer', description: 'failed restores; quarantined (never restored again) after k' },
+    reason: { type: 'string', description: 'why the checkpoint or its last restore failed, or why it was deleted' },
+  },
 };
 
 /** Response shapes, written out: they are TypeScript interfaces, not schemas, in the domain lib. */
@@ -65,8 +89,28 @@ const SCHEMAS: Record<string, SchemaObject> = {
       endpoints: { type: 'array', items: { type: 'object' } },
       exitCode: { type: 'integer' },
       error: { type: 'string' },
+      checkpointing: {
+        type: 'object',
+        description: 'whether this pod is checkpointed, decided once at placement (the agent obeys it); why not when off',
+        required: ['enabled'],
+        properties: {
+          enabled: { type: 'boolean' },
+          code: { type: 'string', enum: [...CHECKPOINT_OFF_CODES] },
+          reason: { type: 'string' },
+        },
+      },
+      checkpoint: {
+        type: 'object',
+        description: "what happened with checkpoints on this pod's start",
+        properties: {
+          restoredFrom: { type: 'string', description: 'the checkpoint it was restored (or tried to restore) from' },
+          taken: { type: 'string', description: 'a checkpoint taken of this pod (after its condition held, or on demand)' },
+          error: { type: 'string', description: 'why the restore or checkpoint failed; the pod runs regardless' },
+        },
+      },
     },
   },
+  Checkpoint: CHECKPOINT,
   Node: {
     type: 'object',
     properties: {

@@ -1,4 +1,14 @@
-import { isTerminal, rejectionSummary, type ImageLayer, type PodRecord } from '@warmpod/domain';
+import {
+  checkpointSpecKey,
+  CRIU_CAPABILITY,
+  effectiveCheckpointing,
+  isTerminal,
+  rejectionSummary,
+  type EffectiveCheckpointing,
+  type ImageLayer,
+  type PlacementRanking,
+  type PodRecord,
+} from '@warmpod/domain';
 import type { JobBus, JobData, JobHandler, PodRef } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
 import type { ImageRepository, NodeRepository, PodRepository, PrepullHints } from '@warmpod/store';
@@ -58,18 +68,13 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
 
   private async place(pod: PodRecord): Promise<string | undefined> {
     const { pods, nodes, hints, view } = this.ports;
-    const ranking = view.plan({
-      digest: pod.image.digest,
-      layers: await this.layersOf(pod.image.digest),
-      resources: pod.spec.resources,
-      nodeSelector: pod.spec.nodeSelector,
-    });
+    const { ranking, checkpointing } = this.plan(pod, await this.layersOf(pod.image.digest));
     if (!ranking.candidates.some((c) => c.bytesToFetch === 0)) await hints.hint(pod.image.pinned);
     for (const candidate of ranking.candidates) {
       // The view may lag; the reservation is the real, atomic check.
       if (!(await view.reserve(candidate.node, pod.id, pod.spec.resources))) continue;
       const placement = { node: candidate.node, why: candidate.why, candidates: ranking.feasible, bytesToFetch: candidate.bytesToFetch };
-      const moved = await pods.transition(pod.id, 'Scheduled', { node: candidate.node, placement, message: null });
+      const moved = await pods.transition(pod.id, 'Scheduled', { node: candidate.node, placement, message: null, checkpointing });
       if (!moved.applied) {
         // Stopped or gone meanwhile: give the capacity back. But if another run of
         // this job placed it on this very node, the reservation is that run's.
@@ -85,6 +90,23 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
       ranking.candidates.length > 0 ? 'all fitting nodes filled up during placement' : `no node fits: ${rejectionSummary(ranking) || 'no nodes registered'}`;
     await pods.annotate(pod.id, { message: reason });
     throw new NoFitError(reason);
+  }
+
+  /**
+   * Ranks the nodes and decides checkpointing, once, before dispatch. A pod
+   * that asks for it and can have it goes only to CRIU-capable nodes, where a
+   * node holding a compatible checkpoint ranks first. When no CRIU node fits
+   * now, checkpointing is off with that reason and the pod starts anywhere:
+   * a checkpoint is worth having, but not worth waiting for.
+   */
+  private plan(pod: PodRecord, layers: readonly ImageLayer[]): { ranking: PlacementRanking; checkpointing: EffectiveCheckpointing } {
+    const request = { digest: pod.image.digest, layers, resources: pod.spec.resources, nodeSelector: pod.spec.nodeSelector };
+    const wanted = pod.spec.checkpoint;
+    if (!wanted?.enabled) return { ranking: this.ports.view.plan(request), checkpointing: effectiveCheckpointing(wanted, pod.spec.resources, { criuCapableNodes: 0 }) };
+    const checkpointKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
+    const criu = this.ports.view.plan({ ...request, requireCapability: CRIU_CAPABILITY, checkpointKey });
+    const checkpointing = effectiveCheckpointing(wanted, pod.spec.resources, { criuCapableNodes: criu.feasible });
+    return { ranking: checkpointing.enabled ? criu : this.ports.view.plan(request), checkpointing };
   }
 
   private async layersOf(digest: string): Promise<readonly ImageLayer[]> {

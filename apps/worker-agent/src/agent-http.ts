@@ -35,7 +35,8 @@ export class AgentHttp {
 
   constructor(private readonly logPath: (podId: string) => string) {}
 
-  async listen(host: string, port: number): Promise<string> {
+  /** Returns the URL the gateway uses: `advertiseHost` (default: host) and the bound port. */
+  async listen(host: string, port: number, advertiseHost = host): Promise<string> {
     this.server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://agent');
       const logs = /^\/pods\/([^/]+)\/logs$/.exec(url.pathname);
@@ -56,7 +57,7 @@ export class AgentHttp {
       this.server!.listen(port, host, () => resolve());
     });
     const addr = this.server.address() as AddressInfo;
-    return `http://${host}:${addr.port}`;
+    return `http://${advertiseHost}:${addr.port}`;
   }
 
   async close(): Promise<void> {

@@ -2,16 +2,27 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { JobRunner, nodeQueueName } from '@warmpod/jobs';
-import { ImageCache, PodNetwork, PodRootfs, PortExposer, RuncRuntime } from '@warmpod/node-runtime';
+import {
+  CheckpointStore,
+  ImageCache,
+  PodNetwork,
+  PodRootfs,
+  PortExposer,
+  ReadinessProbe,
+  RuncCheckpointer,
+  RuncRuntime,
+  WritableLayerArchive,
+} from '@warmpod/node-runtime';
 import { createLogger, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
-import type { NodeRegistryClient } from '@warmpod/node-registry';
-import { connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
+import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
+import { CheckpointRepository, connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
 import type { AgentConfig } from './config';
 import { detectCapabilities, discardContainers, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
 import { nodeJobHandlers } from './pod-jobs';
+import { PodCheckpoints } from './pod-checkpoints';
 import { PodLocks } from './pod-locks';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
 import { PodSupervisor } from './pod-supervisor';
@@ -40,6 +51,9 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async onApplicationBootstrap(): Promise<void> {
     const c = this.config;
+    // `criu check` takes seconds (more in the VM node): it runs while Redis and the runtime come up.
+    const capabilities = detectCapabilities(this.logger);
+    capabilities.catch(() => undefined);
     await waitForRedis(this.redis, 30_000);
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
@@ -48,7 +62,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       rootfs: new PodRootfs({ logger: this.logger }),
       network: new PodNetwork({ nodeId: c.nodeId, bridge: c.bridge, subnet: c.subnet, dataDir: join(c.dataDir, 'cni'), logger: this.logger }),
       runc: new RuncRuntime({ runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger }),
-      ports: new PortExposer({ logger: this.logger }),
+      ports: new PortExposer({ logger: this.logger, portRange: c.exposePortRange, advertiseHost: c.advertiseHost }),
     };
     this.runtime = rt;
     const pods = new PodRepository(this.redis, c.prefix);
@@ -56,13 +70,19 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const sandboxes = new PodSandboxes(rt, c.dataDir, c.exposeHost, this.logger);
     const locks = new PodLocks();
     const reportChange = (): void => this.presence?.reportChange();
-    this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, locks, c.stopGraceMs, this.logger, reportChange);
+    const caps = await capabilities;
+    const checkpoints = this.checkpointsFor(caps, sandboxes);
+    if (checkpoints) {
+      const orphans = await checkpoints.sweepOrphans();
+      if (orphans > 0) this.logger.warn({ orphans }, 'removed checkpoint files without a live record');
+    } else this.logger.warn({ reason: caps.criuReason }, 'this node cannot checkpoint; pods run normally');
+    this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, locks, c.stopGraceMs, this.logger, reportChange, checkpoints);
 
     const swept = await this.supervisor.sweepLeftovers();
     if (swept > 0) this.logger.warn({ swept }, 'removed containers left by an earlier agent');
 
     this.http = new AgentHttp((podId) => sandboxes.logPath(podId));
-    const agentUrl = await this.http.listen(c.agentHost, c.agentPort);
+    const agentUrl = await this.http.listen(c.agentHost, c.agentPort, c.advertiseHost);
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.
     this.presence = nodePresence({
       target: c.schedulerGrpcUrl,
@@ -71,11 +91,12 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
         labels: c.labels,
         capacity: { cpu: c.capacity.cpu, memoryMib: c.capacity.memoryMiB, gpu: c.capacity.gpu },
         gpus: c.capacity.gpu > 0 ? [{ model: c.gpuModel, count: c.capacity.gpu }] : [],
-        capabilities: await detectCapabilities(),
+        capabilities: caps,
         agentUrl,
       },
       cache: rt.cache,
       runc: rt.runc,
+      checkpoints: () => checkpoints?.inventory() ?? Promise.resolve([]),
       discard: discardContainers(rt.runc, sandboxes, locks, c.stopGraceMs, this.logger),
       logger: this.logger,
     });
@@ -100,10 +121,26 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       prefix: c.prefix,
       concurrency: c.concurrency,
       logger: this.logger,
-      handlers: nodeJobHandlers(this.supervisor, this.images.puller, this.images.onPodStarted),
+      handlers: nodeJobHandlers(this.supervisor, this.images.puller, checkpoints, this.images.onPodStarted),
     });
     this.runner.start();
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
+  }
+
+  /** Checkpointing on this node, when `criu check` passed; its key carries this runtime's fingerprint. */
+  private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes): PodCheckpoints | undefined {
+    if (!caps.criuOk) return undefined;
+    const c = this.config;
+    const runtimeOptions = { runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger };
+    const fingerprint = { arch: caps.arch, cpuFlags: caps.cpuFlags, kernel: caps.kernel, criuVersion: caps.criuVersion, runcVersion: caps.runcVersion };
+    const tools = {
+      checkpointer: new RuncCheckpointer(runtimeOptions),
+      archive: new WritableLayerArchive({ logger: this.logger }),
+      store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
+      probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),
+    };
+    const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
+    return new PodCheckpoints(c.nodeId, fingerprint, records, tools, sandboxes, c.checkpointRetention, this.logger);
   }
 
   async onApplicationShutdown(): Promise<void> {

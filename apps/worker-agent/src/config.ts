@@ -29,6 +29,15 @@ const schema = z.object({
   AGENT_HOST: z.string().default('127.0.0.1'),
   AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   EXPOSE_HOST: z.string().default('127.0.0.1'),
+  /** Exposed ports come from this range ("from-to") instead of any free port: a VM node pre-forwards it. */
+  EXPOSE_PORT_RANGE: z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, 'EXPOSE_PORT_RANGE must be from-to, e.g. 30000-30015')
+    .transform((r) => ({ from: Number(r.split('-')[0]), to: Number(r.split('-')[1]) }))
+    .refine((r) => r.from >= 1 && r.from <= r.to && r.to <= 65535, 'EXPOSE_PORT_RANGE must be 1 <= from <= to <= 65535')
+    .optional(),
+  /** The host others reach this node's listeners at (agent URL, endpoints) when it is not the bind host (a VM behind forwards). */
+  ADVERTISE_HOST: z.string().min(1).optional(),
   /** The scheduler's node registry (gRPC), `grpc://host:port`; it also sets the heartbeat interval. */
   SCHEDULER_GRPC_URL: z.string().regex(/^(grpc:\/\/)?[^\s/]+:\d{1,5}$/, 'SCHEDULER_GRPC_URL must be grpc://host:port'),
   STOP_GRACE_MS: z.coerce.number().int().min(0).default(5_000),
@@ -41,6 +50,11 @@ const schema = z.object({
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** Disk the image cache may use; prepulls evict unused, unpinned images to stay within it (default 1 TiB). */
   NODE_IMAGE_BUDGET_BYTES: z.coerce.number().int().positive().default(2 ** 40),
+  /** Checkpoint retention on this node: newest N per key, max age, disk budget; quarantine after k failed restores. */
+  CHECKPOINT_KEEP_PER_KEY: z.coerce.number().int().min(1).default(2),
+  CHECKPOINT_MAX_AGE_HOURS: z.coerce.number().positive().default(7 * 24),
+  CHECKPOINT_DISK_BUDGET_BYTES: z.coerce.number().int().positive().default(20 * 2 ** 30),
+  CHECKPOINT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -60,6 +74,8 @@ export function agentConfig(env: Record<string, string | undefined>) {
     agentHost: c.AGENT_HOST,
     agentPort: c.AGENT_PORT,
     exposeHost: c.EXPOSE_HOST,
+    exposePortRange: c.EXPOSE_PORT_RANGE,
+    advertiseHost: c.ADVERTISE_HOST,
     gpuModel: c.NODE_GPU_MODEL,
     schedulerGrpcUrl: c.SCHEDULER_GRPC_URL,
     stopGraceMs: c.STOP_GRACE_MS,
@@ -70,6 +86,12 @@ export function agentConfig(env: Record<string, string | undefined>) {
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',').filter(Boolean),
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     imageBudgetBytes: c.NODE_IMAGE_BUDGET_BYTES,
+    checkpointRetention: {
+      keepPerKey: c.CHECKPOINT_KEEP_PER_KEY,
+      maxAgeMs: c.CHECKPOINT_MAX_AGE_HOURS * 3_600_000,
+      diskBudgetBytes: c.CHECKPOINT_DISK_BUDGET_BYTES,
+      quarantineAfter: c.CHECKPOINT_QUARANTINE_AFTER,
+    },
     logLevel: c.LOG_LEVEL,
   };
 }

@@ -1,38 +1,29 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { arch, release } from 'node:os';
+import { arch } from 'node:os';
 import { promisify } from 'node:util';
-import { NodeRegistryClient, type AgentInventory, type CapabilitiesMessage, type RegisterRequest } from '@warmpod/node-registry';
-import type { RuncRuntime } from '@warmpod/node-runtime';
+import { NodeRegistryClient, type AgentInventory, type CapabilitiesMessage, type CheckpointMessage, type RegisterRequest } from '@warmpod/node-registry';
+import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { PodLocks } from './pod-locks';
 import type { PodSandboxes } from './pod-sandbox';
 
 const run = promisify(execFile);
 
-/** What this node can do, measured rather than configured. */
-export async function detectCapabilities(): Promise<CapabilitiesMessage> {
-  const { stdout } = await run('runc', ['--version']);
+/** What this node can do, measured rather than configured: `criu check` decides criuOk (and says why not). */
+export async function detectCapabilities(logger: Logger): Promise<CapabilitiesMessage> {
+  const [{ stdout }, criu] = await Promise.all([run('runc', ['--version']), CriuCapability.detect({ logger })]);
   const runcVersion = /runc version (\S+)/.exec(stdout)?.[1] ?? 'unknown';
-  return { runtime: 'runc', runcVersion, ...(await detectCriu()), kernel: release(), arch: arch(), cpuFlags: await cpuFlags() };
-}
-
-async function detectCriu(): Promise<Pick<CapabilitiesMessage, 'criuVersion' | 'criuOk' | 'criuReason'>> {
-  let criuVersion: string;
-  try {
-    const { stdout } = await run('criu', ['--version'], { timeout: 5_000 });
-    criuVersion = /Version:\s*(\S+)/.exec(stdout)?.[1] ?? 'unknown';
-  } catch {
-    return { criuVersion: '', criuOk: false, criuReason: 'criu is not installed' };
-  }
-  try {
-    await run('criu', ['check'], { timeout: 30_000 });
-    return { criuVersion, criuOk: true, criuReason: '' };
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    const reason = (e.stderr || e.message).trim().split('\n').slice(-3).join('; ').slice(0, 1000);
-    return { criuVersion, criuOk: false, criuReason: `criu check failed: ${reason}` };
-  }
+  return {
+    runtime: 'runc',
+    runcVersion,
+    criuVersion: criu.version ?? '',
+    criuOk: criu.ok,
+    criuReason: criu.reason ?? '',
+    kernel: criu.kernel,
+    arch: arch(),
+    cpuFlags: await cpuFlags(),
+  };
 }
 
 async function cpuFlags(): Promise<string[]> {
@@ -49,6 +40,8 @@ export interface NodePresenceOptions {
   registration: RegisterRequest;
   cache: { list(): Promise<Array<{ digest: string; sizeBytes: number; layers: ListedLayer[] }>> };
   runc: Pick<RuncRuntime, 'list'>;
+  /** Restorable checkpoints compatible with this node's runtime, under their spec keys. */
+  checkpoints: () => Promise<CheckpointMessage[]>;
   /** Stops and cleans containers the scheduler does not expect on this node. */
   discard: (podIds: string[], reason: string) => Promise<void>;
   logger: Logger;
@@ -57,11 +50,11 @@ export interface NodePresenceOptions {
 /** The node's presence in the scheduler's registry: registration, inventory, change reports, heartbeats. */
 export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
   const inventory = async (): Promise<AgentInventory> => {
-    const [images, containers] = await Promise.all([opts.cache.list(), opts.runc.list()]);
+    const [images, containers, checkpoints] = await Promise.all([opts.cache.list(), opts.runc.list(), opts.checkpoints()]);
     return {
       images: images.map((i) => ({ digest: i.digest, sizeBytes: i.sizeBytes, layers: i.layers.map(layerOf) })),
       runningPods: containers.map((c) => c.id),
-      checkpoints: [],
+      checkpoints,
       // The agent does not measure usage yet; reservations are accounted by the scheduler.
       usage: { cpu: 0, memoryMiB: 0, gpu: 0 },
     };

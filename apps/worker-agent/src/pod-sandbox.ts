@@ -2,7 +2,17 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Endpoint, PodRecord } from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
-import { buildRuntimeSpec, readBundleConfig, type ImageCache, type PodNetwork, type PodRootfs, type PortExposer, type RuncRuntime } from '@warmpod/node-runtime';
+import {
+  buildRuntimeSpec,
+  type PodRootfs,
+  readBundleConfig,
+  type ImageCache,
+  type PodNetwork,
+  type PortExposer,
+  type RuncCheckpointer,
+  type RuncRuntime,
+  type WritableLayerArchive,
+} from '@warmpod/node-runtime';
 
 export interface NodeRuntime {
   cache: ImageCache;
@@ -14,10 +24,32 @@ export interface NodeRuntime {
 
 export type CachedImage = Awaited<ReturnType<ImageCache['ensure']>>;
 
+/** A pod whose container runs: its address, root and (once exposed) endpoints. */
+export interface LaunchedPod {
+  ip: string;
+  /** The merged overlay root on the node. */
+  rootfsDir: string;
+  endpoints: Endpoint[];
+}
+
+/** What a restore needs from a stored checkpoint. */
+export interface RestoreSource {
+  imagesDir: string;
+  layerArchivePath: string;
+  /** The pod the checkpoint was taken of (its cgroup may need removing). */
+  sourcePodId: string;
+}
+
+export interface RestoreTools {
+  checkpointer: RuncCheckpointer;
+  archive: WritableLayerArchive;
+}
+
 /**
  * Everything one pod holds on this node: overlay root, network namespace,
- * container, exposed ports. `launch` builds it and undoes its own partial
- * work on failure; `teardown` removes whatever exists and can run any time.
+ * container, exposed ports. `launch` and `restore` build it and undo their
+ * own partial work on failure; `teardown` removes whatever exists and can
+ * run any time.
  */
 export class PodSandboxes {
   constructor(
@@ -31,38 +63,77 @@ export class PodSandboxes {
     return join(this.dataDir, 'pods', podId);
   }
 
+  /** The pod's writable layer (overlay upperdir): what a checkpoint archives. */
+  upperDir(podId: string): string {
+    return join(this.podDir(podId), 'upper');
+  }
+
   logPath(podId: string): string {
     return join(this.dataDir, 'logs', `${podId}.log`);
   }
 
-  async launch(pod: PodRecord, image: CachedImage): Promise<{ endpoints: Endpoint[] }> {
-    const dir = this.podDir(pod.id);
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
-      const [rootfs, net] = await Promise.all([
-        this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs')),
-        this.rt.network.attach(pod.id),
-      ]);
-      const spec = buildRuntimeSpec({
-        baseConfig: await readBundleConfig(image.bundleDir),
-        imageConfig: image.imageConfig,
-        command: pod.spec.command,
-        args: pod.spec.args,
-        env: pod.spec.env,
-        rootfsPath: rootfs,
-        netnsPath: net.netnsPath,
-        cgroupsPath: this.rt.runc.cgroupsPath(pod.id),
-        resources: pod.spec.resources,
-        hostname: pod.id,
-        podId: pod.id,
+  /** Starts the pod's container; ports are exposed only with `expose` (rule 3: after the checkpoint). */
+  async launch(pod: PodRecord, image: CachedImage, opts: { expose: boolean } = { expose: true }): Promise<LaunchedPod> {
+    return this.guarded(pod.id, async () => {
+      const { ip, rootfsDir } = await this.prepare(pod, image);
+      await this.rt.runc.start(pod.id, this.podDir(pod.id), this.logPath(pod.id));
+      const endpoints = opts.expose ? await this.expose(pod, ip) : [];
+      return { ip, rootfsDir, endpoints };
+    });
+  }
+
+  /**
+   * Restores the pod from a checkpoint: its writable layer unpacked into a
+   * fresh upperdir before the overlay is mounted, then `runc restore` in the
+   * pod's own bundle (new root, netns, cgroup). Ports stay closed: the caller
+   * exposes them once the restored pod is confirmed ready.
+   */
+  async restore(pod: PodRecord, image: CachedImage, source: RestoreSource, tools: RestoreTools, signal?: AbortSignal): Promise<LaunchedPod> {
+    return this.guarded(pod.id, async () => {
+      await tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id));
+      signal?.throwIfAborted();
+      const { ip, rootfsDir } = await this.prepare(pod, image);
+      signal?.throwIfAborted();
+      await tools.checkpointer.restore(pod.id, this.podDir(pod.id), source.imagesDir, this.logPath(pod.id), {
+        sourcePodId: source.sourcePodId,
+        ...(signal ? { signal } : {}),
       });
-      await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
-      await this.rt.runc.start(pod.id, dir, this.logPath(pod.id));
-      const endpoints = await this.rt.ports.expose(pod.id, net.ip, pod.spec.ports, this.exposeHost);
-      return { endpoints };
+      return { ip, rootfsDir, endpoints: [] };
+    });
+  }
+
+  expose(pod: PodRecord, ip: string): Promise<Endpoint[]> {
+    return this.rt.ports.expose(pod.id, ip, pod.spec.ports, this.exposeHost);
+  }
+
+  /** Root, network and runtime spec: the bundle a start or a restore runs from. */
+  private async prepare(pod: PodRecord, image: CachedImage): Promise<{ ip: string; rootfsDir: string }> {
+    const dir = this.podDir(pod.id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
+    const [rootfsDir, net] = await Promise.all([this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs')), this.rt.network.attach(pod.id)]);
+    const spec = buildRuntimeSpec({
+      baseConfig: await readBundleConfig(image.bundleDir),
+      imageConfig: image.imageConfig,
+      command: pod.spec.command,
+      args: pod.spec.args,
+      env: pod.spec.env,
+      rootfsPath: rootfsDir,
+      netnsPath: net.netnsPath,
+      cgroupsPath: this.rt.runc.cgroupsPath(pod.id),
+      resources: pod.spec.resources,
+      hostname: pod.id,
+      podId: pod.id,
+    });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
+    return { ip: net.ip, rootfsDir };
+  }
+
+  private async guarded<T>(podId: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
     } catch (error) {
-      await this.teardown(pod.id);
+      await this.teardown(podId).catch((e: unknown) => this.logger.error({ podId, err: (e as Error).message }, 'cleanup after a failed start failed'));
       throw error;
     }
   }

@@ -17,3 +17,4 @@ export function newId(prefix: string, now = Date.now()): string {
 }
 
 export const POD_ID = /^pod-[0-9a-z]{20}$/;
+export const CHECKPOINT_ID = /^ckpt-[0-9a-z]{20}$/;

@@ -28,7 +28,8 @@ const ALLOWED_FROM: Record<PodPhase, readonly PodPhase[]> = {
   Pending: ['Lost'],
   Scheduled: ['Pending'],
   Pulling: ['Scheduled'],
-  Starting: ['Scheduled', 'Pulling'],
+  // From Restoring: a failed restore falls back to a normal start in the same job.
+  Starting: ['Scheduled', 'Pulling', 'Restoring'],
   Restoring: ['Scheduled', 'Pulling'],
   Running: ['Starting', 'Restoring'],
   Succeeded: ['Running'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkpointSpecSchema, type CheckpointSpec } from './checkpoint/checkpoint-spec';
 
 /** Limits chosen so that a typo (memory in bytes, cpu in millicores) is refused. */
 export const LIMITS = {
@@ -63,6 +64,8 @@ export const podRequestSchema = z.strictObject({
   restartPolicy: z.enum(['Never', 'OnFailure', 'Always']).optional(),
   /** Claim a warm pod of this pool; the pod is the pool's template at its pinned digest. */
   pool: z.string().regex(POOL_NAME, 'pool names are lower-case DNS labels of at most 63 characters').optional(),
+  /** Checkpoint the ready state and restore later pods of the same spec from it (rule 3). */
+  checkpoint: checkpointSpecSchema.optional(),
 });
 export type PodRequest = z.infer<typeof podRequestSchema>;
 
@@ -75,6 +78,8 @@ export interface PodSpec {
   resources: Resources;
   nodeSelector: Record<string, string>;
   restartPolicy: RestartPolicy;
+  /** As requested (defaults applied); whether it happens is the pod record's `checkpointing`. */
+  checkpoint?: CheckpointSpec;
 }
 
 export type RestartPolicy = 'Never' | 'OnFailure' | 'Always';
@@ -88,6 +93,7 @@ export function normaliseSpec(req: PodRequest): PodSpec {
     resources: req.resources ?? DEFAULT_RESOURCES,
     nodeSelector: req.nodeSelector ?? {},
     restartPolicy: req.restartPolicy ?? 'Never',
+    ...(req.checkpoint ? { checkpoint: req.checkpoint } : {}),
   };
 }
 

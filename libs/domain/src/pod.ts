@@ -1,3 +1,4 @@
+import type { EffectiveCheckpointing } from './checkpoint/checkpoint-enablement';
 import type { PinnedImage } from './image-reference';
 import type { PodPhase } from './pod-phase';
 import type { PodSpec } from './pod-spec';
@@ -42,4 +43,17 @@ export interface PodRecord {
   restarts: number;
   /** The warm pool this pod was started for (warm, or from its template when no warm pod was free). */
   pool?: string;
+  /** Decided once, at placement, before the start is dispatched; the agent obeys it. */
+  checkpointing?: EffectiveCheckpointing;
+  /** What happened with checkpoints on this pod's start. */
+  checkpoint?: PodCheckpointStatus;
+}
+
+export interface PodCheckpointStatus {
+  /** The checkpoint this pod was restored from, or tried to restore from. */
+  restoredFrom?: string;
+  /** A checkpoint taken of this pod (after its condition held, or on demand). */
+  taken?: string;
+  /** Why the restore or the checkpoint failed; the pod runs regardless. */
+  error?: string;
 }

@@ -46,7 +46,7 @@ describe('job catalog', () => {
 
   test('jobNamesOn lists the jobs of each queue kind', () => {
     assert.deepEqual(jobNamesOn('scheduling'), ['schedule-pod']);
-    assert.deepEqual(jobNamesOn('node'), ['start-pod', 'stop-pod', 'pull-image']);
+    assert.deepEqual(jobNamesOn('node'), ['start-pod', 'stop-pod', 'pull-image', 'checkpoint-pod', 'delete-checkpoint']);
     assert.equal(SCHEDULING_QUEUE, 'scheduling');
   });
 
@@ -97,5 +97,19 @@ describe('job catalog', () => {
     assert.deepEqual(jobSubject({ podId: 'pod-1', requestId: 'r' }), { podId: 'pod-1' });
     assert.deepEqual(jobSubject({ digest: DIGEST, pinned: PINNED, requestId: 'r' }), { digest: DIGEST });
     assert.deepEqual(jobSubject(undefined), {});
+  });
+
+  test('checkpoint jobs: one job per checkpoint id, payloads checked, the give-up hook still finds the checkpoint', () => {
+    const podId = newId('pod');
+    const checkpointId = newId('ckpt');
+    const take: JobItem = { name: 'checkpoint-pod', data: { podId, requestId: 'r', checkpointId } };
+    const drop: JobItem = { name: 'delete-checkpoint', data: { checkpointId, requestId: 'r' } };
+    assert.equal(jobIdFor(take), `checkpoint-pod-${checkpointId}`);
+    assert.equal(jobIdFor(drop), `delete-checkpoint-${checkpointId}`);
+    assert.equal(JOB_CATALOG['checkpoint-pod'].schema.safeParse({ podId, requestId: 'r', checkpointId: 'ckpt-../x' }).success, false);
+    assert.equal(JOB_CATALOG['delete-checkpoint'].schema.safeParse({ checkpointId, requestId: 'r', podId }).success, false, 'unknown fields are refused');
+    const ref = JOB_CATALOG['checkpoint-pod'].ref.safeParse({ podId, requestId: 'r', checkpointId, extra: 1 });
+    assert.deepEqual(ref.data, { podId, requestId: 'r', checkpointId });
+    assert.deepEqual(jobSubject(take.data), { podId, checkpointId });
   });
 });

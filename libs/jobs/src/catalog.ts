@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePinned, POD_ID } from '@warmpod/domain';
+import { CHECKPOINT_ID, parsePinned, POD_ID } from '@warmpod/domain';
 
 /**
  * The one job catalog: every job name, the queue kind it travels on, and its
@@ -61,6 +61,12 @@ const pullImage = z
     path: ['pinned'],
   });
 
+const checkpointId = z.string().regex(CHECKPOINT_ID, 'checkpointId is not a checkpoint id');
+
+/** What a failed delete-checkpoint job must still name for its give-up hook. */
+export const CHECKPOINT_REF = z.object({ checkpointId, requestId: podRef.requestId });
+export type CheckpointRef = z.infer<typeof CHECKPOINT_REF>;
+
 /**
  * `ref` is the lenient part of a payload a give-up hook needs when the
  * payload as a whole failed validation (which pod, which digest).
@@ -78,6 +84,10 @@ export const JOB_CATALOG = {
   },
   /** Pull a pinned digest onto this node ahead of any pod (the prepuller's job). */
   'pull-image': { queue: 'node', schema: pullImage, ref: PULL_REF },
+  /** Checkpoint a Running pod on demand, leaving it running; the pending record already exists. */
+  'checkpoint-pod': { queue: 'node', schema: z.strictObject({ ...podRef, checkpointId }), ref: z.object({ ...podRef, checkpointId }) },
+  /** Remove a checkpoint's files from this node; the record is already marked deleted. */
+  'delete-checkpoint': { queue: 'node', schema: z.strictObject({ checkpointId, requestId: podRef.requestId }), ref: CHECKPOINT_REF },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
@@ -101,6 +111,7 @@ export function jobNamesOn(kind: QueueKind): JobName[] {
  */
 export function jobIdFor(item: JobItem): string {
   if (item.name === 'pull-image') return `${item.name}-${item.data.digest.slice('sha256:'.length)}`;
+  if (item.name === 'checkpoint-pod' || item.name === 'delete-checkpoint') return `${item.name}-${item.data.checkpointId}`;
   const generation = item.data.generation ? `-g${item.data.generation}` : '';
   return `${item.name}-${item.data.podId}${generation}`;
 }
@@ -111,5 +122,6 @@ export function jobSubject(data: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (typeof d['podId'] === 'string') out['podId'] = d['podId'];
   if (typeof d['digest'] === 'string') out['digest'] = d['digest'];
+  if (typeof d['checkpointId'] === 'string') out['checkpointId'] = d['checkpointId'];
   return out;
 }

@@ -9,6 +9,7 @@ import type { QueueKind } from './catalog';
 const noConnection = undefined as unknown as Redis;
 const logger = createLogger({ service: 'job-runner-spec', level: 'silent' });
 const handler: JobHandler<never> = { run: async () => undefined };
+const checkpointJobs = { 'checkpoint-pod': handler, 'delete-checkpoint': handler };
 
 function construct<K extends QueueKind>(kind: K, handlers: Record<string, unknown>): JobRunner<K> {
   return new JobRunner({
@@ -25,14 +26,14 @@ function construct<K extends QueueKind>(kind: K, handlers: Record<string, unknow
 describe('JobRunner handler table', () => {
   test('a complete table constructs', () => {
     assert.ok(construct('scheduling', { 'schedule-pod': handler }) instanceof JobRunner);
-    assert.ok(construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler }) instanceof JobRunner);
+    assert.ok(construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, ...checkpointJobs }) instanceof JobRunner);
   });
 
   test('a missing handler is refused, naming it', () => {
     assert.throws(() => construct('scheduling', {}), {
       message: 'job handlers for scheduling do not match the catalog; missing: schedule-pod',
     });
-    assert.throws(() => construct('node', { 'start-pod': handler }), {
+    assert.throws(() => construct('node', { 'start-pod': handler, ...checkpointJobs }), {
       message: 'job handlers for node-n1 do not match the catalog; missing: pull-image, stop-pod',
     });
   });
@@ -41,13 +42,13 @@ describe('JobRunner handler table', () => {
     assert.throws(() => construct('scheduling', { 'schedule-pod': handler, 'start-pod': handler }), {
       message: 'job handlers for scheduling do not match the catalog; not in catalog for this queue: start-pod',
     });
-    assert.throws(() => construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, 'reboot-node': handler }), {
+    assert.throws(() => construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, ...checkpointJobs, 'reboot-node': handler }), {
       message: 'job handlers for node-n1 do not match the catalog; not in catalog for this queue: reboot-node',
     });
   });
 
   test('missing and extra are reported together', () => {
-    assert.throws(() => construct('node', { 'start-pod': handler, 'pull-image': handler, 'schedule-pod': handler }), {
+    assert.throws(() => construct('node', { 'start-pod': handler, 'pull-image': handler, ...checkpointJobs, 'schedule-pod': handler }), {
       message: 'job handlers for node-n1 do not match the catalog; missing: stop-pod; not in catalog for this queue: schedule-pod',
     });
   });

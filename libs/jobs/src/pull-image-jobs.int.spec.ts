@@ -88,6 +88,8 @@ before(async () => {
     handlers: {
       'start-pod': unused,
       'stop-pod': unused,
+      'checkpoint-pod': unused,
+      'delete-checkpoint': unused,
       'pull-image': {
         async run(data, meta) {
           runs.push({ data, attempt: meta.attempt, context: currentContext() });

@@ -5,6 +5,10 @@ import { messageOf, NodeRuntimeError, quietLogger } from './errors';
 
 export interface PortExposerOptions {
   logger?: Logger;
+  /** Listen only on ports of this range (inclusive), e.g. ones a VM forwards from its host; default: any free port. */
+  portRange?: { from: number; to: number };
+  /** The host put in endpoints when clients reach the listeners under another name than the bind host. */
+  advertiseHost?: string;
 }
 
 interface ExposedPort {
@@ -26,7 +30,7 @@ export class PortExposer {
 
   private readonly logger: Logger;
 
-  constructor(opts: PortExposerOptions = {}) {
+  constructor(private readonly opts: PortExposerOptions = {}) {
     this.logger = opts.logger ?? quietLogger();
   }
 
@@ -75,19 +79,26 @@ export class PortExposer {
     await Promise.all([...this.pods.keys()].map((podId) => this.unexpose(podId)));
   }
 
-  private listen(podId: string, pod: ExposedPod, podIp: string, port: number, bindHost: string): Promise<ExposedPort> {
-    const server = createServer((client) => this.proxy(podId, pod, client, podIp, port));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, bindHost, () => {
-        server.off('error', reject);
-        server.on('error', (error) => this.logger.warn({ podId, port, err: messageOf(error) }, 'port proxy listener error'));
-        const address = server.address();
-        const hostPort = typeof address === 'object' && address ? address.port : 0;
-        const host = bindHost.includes(':') ? `[${bindHost}]` : bindHost;
-        resolve({ server, endpoint: { containerPort: port, address: `${host}:${hostPort}` } });
+  private async listen(podId: string, pod: ExposedPod, podIp: string, port: number, bindHost: string): Promise<ExposedPort> {
+    const range = this.opts.portRange;
+    // In a range, a port taken (by a pod here or anything else) is skipped: the bind is the test.
+    const candidates = range ? Array.from({ length: range.to - range.from + 1 }, (_, i) => range.from + i) : [0];
+    for (const candidate of candidates) {
+      const server = createServer((client) => this.proxy(podId, pod, client, podIp, port));
+      const bound = await new Promise<boolean>((resolve, reject) => {
+        server.once('error', (error: NodeJS.ErrnoException) => (range && error.code === 'EADDRINUSE' ? resolve(false) : reject(error)));
+        server.listen(candidate, bindHost, () => resolve(true));
       });
-    });
+      if (!bound) continue;
+      server.removeAllListeners('error');
+      server.on('error', (error) => this.logger.warn({ podId, port, err: messageOf(error) }, 'port proxy listener error'));
+      const address = server.address();
+      const hostPort = typeof address === 'object' && address ? address.port : 0;
+      const advertised = this.opts.advertiseHost ?? bindHost;
+      const host = advertised.includes(':') ? `[${advertised}]` : advertised;
+      return { server, endpoint: { containerPort: port, address: `${host}:${hostPort}` } };
+    }
+    throw new Error(`no free port in ${range?.from}-${range?.to}`);
   }
 
   /** Pipes one client connection to the pod; an error on either side closes both. */

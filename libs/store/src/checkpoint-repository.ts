@@ -11,7 +11,7 @@ import {
 } from '@warmpod/domain';
 
 /** A checkpoint as it is announced, before it is taken: it starts `pending`. */
-export type NewCheckpoint = Pick<CheckpointRecord, 'id' | 'key' | 'tenant' | 'node' | 'digest' | 'createdAt'>;
+export type NewCheckpoint = Pick<CheckpointRecord, 'id' | 'key' | 'specKey' | 'runtime' | 'tenant' | 'node' | 'pod' | 'digest' | 'createdAt'>;
 
 export type CheckpointTransition =
   | { applied: true; from: CheckpointState; record: CheckpointRecord; quarantined: boolean }
@@ -134,12 +134,16 @@ const TARGET: Record<CheckpointEvent['type'], CheckpointState> = {
 const hashSchema = z.object({
   id: z.string(),
   key: z.string(),
+  specKey: z.string(),
+  runtime: z.string(),
   tenant: z.string(),
   node: z.string(),
+  pod: z.string(),
   digest: z.string(),
   state: z.enum(CHECKPOINT_STATES),
   sizeBytes: z.coerce.number().int().nonnegative(),
   createdAt: z.string(),
+  updatedAt: z.string().optional(),
   restoreFailures: z.coerce.number().int().nonnegative(),
   reason: z.string().optional(),
 });

@@ -5,8 +5,10 @@ import {
   isTerminal,
   phasesBefore,
   POD_PHASES,
+  type EffectiveCheckpointing,
   type Endpoint,
   type Placement,
+  type PodCheckpointStatus,
   type PodPhase,
   type PodRecord,
   type StartMode,
@@ -28,6 +30,8 @@ export interface StatusPatch {
   error?: string | null;
   stopRequested?: boolean;
   restarts?: number;
+  checkpointing?: EffectiveCheckpointing | null;
+  checkpoint?: PodCheckpointStatus | null;
 }
 
 export type CreateOutcome =
@@ -140,10 +144,11 @@ export class PodRepository {
   }
 
   /** Sets status fields without a phase change (e.g. why a pod is still Pending). */
-  async annotate(id: string, patch: Pick<StatusPatch, 'message' | 'stopRequested'>): Promise<void> {
+  async annotate(id: string, patch: Pick<StatusPatch, 'message' | 'stopRequested' | 'checkpoint'>): Promise<void> {
     const fields: Record<string, string> = {};
     if (patch.message !== undefined && patch.message !== null) fields['message'] = patch.message;
     if (patch.stopRequested !== undefined) fields['stopRequested'] = String(patch.stopRequested);
+    if (patch.checkpoint !== undefined) fields['checkpoint'] = patch.checkpoint === null ? '' : JSON.stringify(patch.checkpoint);
     if (Object.keys(fields).length === 0) return;
     // Only annotate pods that exist: HSET on a missing key would create a husk.
     await this.redis.eval(
@@ -179,5 +184,7 @@ function assemble(def: PodDefinition, raw: Record<string, string>): PodRecord {
     ...(status['exitCode'] !== undefined && status['exitCode'] !== '' ? { exitCode: Number(status['exitCode']) } : {}),
     ...(status['error'] ? { error: status['error'] } : {}),
     restarts: Number(status['restarts'] ?? 0),
+    ...(status['checkpointing'] ? { checkpointing: json<EffectiveCheckpointing>('checkpointing') } : {}),
+    ...(status['checkpoint'] ? { checkpoint: json<PodCheckpointStatus>('checkpoint') } : {}),
   };
 }

@@ -4,3 +4,4 @@ export * from './sample-images';
 export * from './registry-proxy';
 export { ToolError } from './run-tool';
 export { dropKeys } from './redis-keys';
+export * from './slow-init-pod';

@@ -33,3 +33,16 @@ export function defaultNodes(bridgeTag = 'wp', subnetBase = 88): ClusterNodeSpec
     { id: 'node-2', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'b', gpu: 'sim' }, bridge: `${bridgeTag}-node-2`, subnet: `10.${subnetBase}.2.0/24` },
   ];
 }
+
+/** A node whose agent runs in a QEMU/TCG VM (tools/vm-node): Debian's 6.1 kernel, where CRIU works. */
+export interface VmClusterNodeSpec extends Omit<ClusterNodeSpec, 'gpu'> {
+  /** Guest memory; default 1024 MiB (agent, pods and the node's tmpfs data dir share it). */
+  vmMemoryMiB?: number;
+  vmCpus?: number;
+  /** Pod ports the node can expose at once: a range forwarded one to one from the host. Default 16. */
+  exposePorts?: number;
+  /** Emulated boot to the guest's READY; default 90 s. One fresh boot more if it fails. */
+  bootTimeoutMs?: number;
+  /** Guest READY to the node Ready in the API (agent start-up under TCG); default 180 s. */
+  readyTimeoutMs?: number;
+}

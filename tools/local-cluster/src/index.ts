@@ -1,3 +1,5 @@
 export * from './cluster-options';
+export * from './host-ports';
 export * from './local-cluster';
 export * from './service-process';
+export * from './vm-worker-node';

@@ -1,8 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
-import type { ClusterNodeSpec, LocalClusterOptions } from './cluster-options';
+import { agentEnv } from './agent-env';
+import type { ClusterNodeSpec, LocalClusterOptions, VmClusterNodeSpec } from './cluster-options';
 import { ServiceProcess } from './service-process';
+import { VmWorkerNode } from './vm-worker-node';
+
+interface NodeListing {
+  id: string;
+  health: string;
+}
 
 const STOP_GRACE_MS = 20_000;
 
@@ -14,7 +21,9 @@ export class LocalCluster {
   private readonly services: ServiceProcess[] = [];
   private registry?: LocalRegistry;
   private readonly nodes: ClusterNodeSpec[] = [];
+  private readonly vmNodes: VmWorkerNode[] = [];
   private schedulerGrpcUrl = '';
+  private schedulerGrpcPort = 0;
   images?: SampleImageDigests;
   gatewayUrl = '';
 
@@ -53,9 +62,9 @@ export class LocalCluster {
     };
 
     // Agents reach the scheduler's node registry over gRPC on loopback.
-    const registryPort = await freePort();
-    this.schedulerGrpcUrl = `grpc://127.0.0.1:${registryPort}`;
-    spawn('scheduler', app('scheduler'), { SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: String(registryPort) });
+    this.schedulerGrpcPort = await freePort();
+    this.schedulerGrpcUrl = `grpc://127.0.0.1:${this.schedulerGrpcPort}`;
+    spawn('scheduler', app('scheduler'), { SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: String(this.schedulerGrpcPort) });
     spawn('prepuller', app('prepuller'), {});
     for (const node of o.nodes) this.spawnNode(node);
     spawn('gateway', app('gateway'), {
@@ -71,23 +80,7 @@ export class LocalCluster {
   /** Starts one node agent with its own data dir, bridge, subnet and cgroup parent. */
   private spawnNode(node: ClusterNodeSpec): void {
     const o = this.opts;
-    const env = {
-      WARMPOD_REDIS_URL: o.redisUrl,
-      WARMPOD_PREFIX: o.prefix,
-      LOG_LEVEL: o.logLevel,
-      ...o.env,
-      NODE_ID: node.id,
-      NODE_DATA_DIR: join(o.workDir, 'nodes', node.id),
-      NODE_LABELS: Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(','),
-      NODE_CPU: String(node.cpu),
-      NODE_MEMORY_MIB: String(node.memoryMiB),
-      NODE_GPU: String(node.gpu),
-      NODE_BRIDGE: node.bridge,
-      NODE_SUBNET: node.subnet,
-      NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}-${node.id}`,
-      SCHEDULER_GRPC_URL: this.schedulerGrpcUrl,
-      ...node.env,
-    };
+    const env = agentEnv(o, node, this.schedulerGrpcUrl);
     this.services.push(ServiceProcess.spawn(node.id, join(o.root, 'apps', 'worker-agent', 'dist', 'main.js'), env, join(o.workDir, 'logs', `${node.id}.log`)));
     this.nodes.push(node);
   }
@@ -98,30 +91,85 @@ export class LocalCluster {
    */
   async addNode(spec: ClusterNodeSpec): Promise<void> {
     if (!this.schedulerGrpcUrl) throw new Error('cluster not started');
-    if (this.nodes.some((n) => n.id === spec.id)) throw new Error(`node ${spec.id} already exists`);
+    if (this.hasNode(spec.id)) throw new Error(`node ${spec.id} already exists`);
     this.spawnNode(spec);
     await this.waitUntilReady(Object.keys(this.opts.tokens)[0]!);
   }
 
-  /** Polls until the gateway is ready and every node reports Ready. */
-  private async waitUntilReady(token: string): Promise<void> {
-    const deadline = Date.now() + 60_000;
+  /**
+   * Test hook: boots a QEMU/TCG VM (tools/vm-node) running the real worker agent and resolves
+   * once the node reports Ready; `stop()` stops its agent cleanly and powers it off.
+   */
+  async addVmNode(spec: VmClusterNodeSpec): Promise<VmWorkerNode> {
+    if (!this.registry || !this.schedulerGrpcUrl) throw new Error('cluster not started');
+    if (this.hasNode(spec.id)) throw new Error(`node ${spec.id} already exists`);
+    const o = this.opts;
+    const redis = new URL(o.redisUrl);
+    // The guest reaches host services through QEMU forwards that connect to 127.0.0.1 only.
+    if (!['127.0.0.1', 'localhost'].includes(redis.hostname)) throw new Error(`a VM node needs Redis on 127.0.0.1, not ${redis.hostname}`);
+    const node = await VmWorkerNode.start({
+      id: spec.id,
+      agentEnv: agentEnv(o, { ...spec, gpu: 0 }, this.schedulerGrpcUrl),
+      redisPort: Number(redis.port || 6379),
+      schedulerGrpcPort: this.schedulerGrpcPort,
+      registryPort: this.registry.port,
+      workDir: join(o.workDir, 'vms', spec.id),
+      memoryMiB: spec.vmMemoryMiB ?? 1024,
+      cpus: spec.vmCpus ?? 2,
+      exposePorts: spec.exposePorts ?? 16,
+      bootTimeoutMs: spec.bootTimeoutMs ?? 90_000,
+    });
+    this.vmNodes.push(node);
+    const timeoutMs = spec.readyTimeoutMs ?? 180_000;
+    const started = Date.now();
+    try {
+      await this.waitForNodes((nodes) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'), timeoutMs, `VM node ${spec.id}`, () => node.failure());
+    } catch (error) {
+      const tail = node.agentLogs().slice(-3000);
+      await node.stop(10_000);
+      this.vmNodes.splice(this.vmNodes.indexOf(node), 1);
+      throw new Error(`${(error as Error).message}\nagent output (tail):\n${tail}`);
+    }
+    node.timings.agentReadyMs = Date.now() - started;
+    return node;
+  }
+
+  private hasNode(id: string): boolean {
+    return this.nodes.some((n) => n.id === id) || this.vmNodes.some((n) => n.id === id);
+  }
+
+  /** Polls until the gateway is ready and every host node reports Ready. */
+  private waitUntilReady(token: string): Promise<void> {
+    const ready = (nodes: NodeListing[]) => this.nodes.every((spec) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'));
+    return this.waitForNodes(ready, 60_000, 'local cluster', undefined, token);
+  }
+
+  /** Polls GET /v1/nodes until `done`; fails at once when a service dies or `failure` says why. */
+  private async waitForNodes(
+    done: (nodes: NodeListing[]) => boolean,
+    timeoutMs: number,
+    what: string,
+    failure?: () => string | undefined,
+    token = Object.keys(this.opts.tokens)[0]!,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const dead = this.services.find((s) => !s.running);
       if (dead) throw new Error(`${dead.name} exited during start-up:\n${dead.logTail()}`);
+      const why = failure?.();
+      if (why) throw new Error(`${what} did not become ready: ${why}`);
       try {
         const res = await fetch(`${this.gatewayUrl}/v1/nodes`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1000) });
         if (res.ok) {
-          const body = (await res.json()) as { items?: Array<{ health: string }> } | Array<{ health: string }>;
-          const nodes = Array.isArray(body) ? body : (body.items ?? []);
-          if (nodes.filter((n) => n.health === 'Ready').length >= this.nodes.length) return;
+          const body = (await res.json()) as { items?: NodeListing[] } | NodeListing[];
+          if (done(Array.isArray(body) ? body : (body.items ?? []))) return;
         } else {
           await res.body?.cancel();
         }
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error('local cluster did not become ready within 60 s');
+      if (Date.now() > deadline) throw new Error(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -149,13 +197,15 @@ export class LocalCluster {
     for (const s of this.services) s.onExit((code) => listener(s.name, code));
   }
 
-  /** Stops the gateway first (no new work), then the rest; agents stop their pods. */
+  /** Stops the gateway first (no new work), then the rest, VM nodes included; agents stop their pods. */
   async stop(): Promise<void> {
     const gateway = this.services.filter((s) => s.name === 'gateway');
     const rest = this.services.filter((s) => s.name !== 'gateway');
     await Promise.all(gateway.map((s) => s.stop(STOP_GRACE_MS)));
-    await Promise.all(rest.map((s) => s.stop(STOP_GRACE_MS)));
+    // VM agents stop their pods like host agents do, then their VMs power off.
+    await Promise.all([...rest.map((s) => s.stop(STOP_GRACE_MS)), ...this.vmNodes.map((n) => n.stop())]);
     this.services.length = 0;
+    this.vmNodes.length = 0;
     await this.registry?.stop();
     this.registry = undefined;
   }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 /** What build-vm-assets.sh produced for one kernel version (absolute paths). */
@@ -28,6 +28,8 @@ interface AssetsManifest {
 export const PACKAGE_DIR = resolve(__dirname, '..');
 export const BUILD_ASSETS_SCRIPT = join(PACKAGE_DIR, 'scripts', 'build-vm-assets.sh');
 export const GUEST_AGENT_SCRIPT = join(PACKAGE_DIR, 'guest', 'agent.sh');
+/** Prepares the guest as a node (data tmpfs, modules, cgroup controllers) and execs the worker agent bundle. */
+export const GUEST_WORKER_AGENT_SCRIPT = join(PACKAGE_DIR, 'guest', 'worker-agent.sh');
 
 /** `WARMPOD_VM_ASSETS`, else `<repo>/.warmpod/vm-assets` (git-ignored). */
 export function defaultAssetsDir(): string {
@@ -51,7 +53,8 @@ export async function loadVmAssets(assetsDir: string): Promise<VmAssets> {
   } catch {
     throw new Error(`no VM assets in ${dir}: ${hint}`);
   }
-  const base = join(dir, version);
+  // No symlinks in what the guest's stage 1 resolves: it sees the host's / under /lower, not at /.
+  const base = await realpath(join(dir, version)).catch(() => join(dir, version));
   if (!(await exists(join(base, '.complete')))) throw new Error(`VM assets for ${version} in ${dir} are incomplete: ${hint}`);
   const manifest = JSON.parse(await readFile(join(base, 'assets.json'), 'utf8')) as AssetsManifest;
   const assets: VmAssets = {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normaliseGuestForwards, parseHostForwards, userNetdev, VmNodeError } from './vm-node';
+import { VmNodeError } from './errors';
+import { normaliseGuestForwards, parseHostForwards, userNetdev } from './forwards';
 
 test('the user netdev is restricted and touches 127.0.0.1 only', () => {
   const netdev = userNetdev(

@@ -1,187 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { constants, existsSync, readFileSync } from 'node:fs';
-import { access, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants, readFileSync } from 'node:fs';
+import { access, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { GUEST_AGENT_SCRIPT, loadVmAssets, type VmAssets } from './assets';
+import { checkPlainPath, findInPath, GUEST_WORKLOAD_PID_FILE, qemuArgs, writeBootFiles } from './boot-files';
+import { tail, VmNodeError } from './errors';
+import { checkPort, hostForwardAddCommand, hostForwardRemoveCommand, parseHostForwards } from './forwards';
+import { GUEST_BUSYBOX, GuestExec, type ExecOptions, type ExecResult } from './guest-exec';
 import { LineChannel, QmpClient } from './line-channel';
+import { checkVmNodeOptions, type VmNodeOptions, type VmNodeStats } from './vm-options';
 
-/** The guest's own address on QEMU user networking. */
-export const GUEST_IP = '10.0.2.15';
-/** Where the read-write share is mounted inside the guest. */
-export const GUEST_SHARE_DIR = '/run/vm-node/share';
-/** The address a guest uses for host services by default (one guestfwd each). */
-export const DEFAULT_GUEST_FORWARD_IP = '10.0.2.100';
-/** The only host address a forward may touch, in either direction. */
-const HOST_IP = '127.0.0.1';
-const CONTROL_PORT_NAME = 'warmpod.ctl';
-const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** A host service the guest reaches at guestIp:guestPort; QEMU connects to 127.0.0.1:hostPort. */
-export interface GuestForward {
-  /** In 10.0.2.0/24, not the gateway (.2), DNS (.3) or the guest (.15). Default 10.0.2.100. */
-  guestIp?: string;
-  guestPort: number;
-  /** Default: guestPort. */
-  hostPort?: number;
-  /**
-   * Also answer on 127.0.0.1:guestPort inside the guest (a forwarder started before READY), so a
-   * host service keeps its loopback name: pinned image references say 127.0.0.1:<registry port>.
-   */
-  loopback?: boolean;
-}
-
-/** A guest service the host reaches at 127.0.0.1:hostPort. */
-export interface HostForward {
-  /** 0 or absent: a free port, chosen by the kernel when QEMU binds it (see hostPortFor). */
-  hostPort?: number;
-  guestPort: number;
-}
-
-export interface VmNodeOptions {
-  /** A directory built by scripts/build-vm-assets.sh. */
-  assetsDir: string;
-  /** Holds console.log, workload.log and the read-write share; a temp dir (removed on stop) when absent. */
-  workDir?: string;
-  memoryMiB?: number;
-  cpus?: number;
-  guestForwards?: GuestForward[];
-  hostForwards?: HostForward[];
-  /** The guest workload, started once per boot before READY is sent; output in workload.log. */
-  command?: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Default 90 s. */
-  bootTimeoutMs?: number;
-  hostname?: string;
-  /** Boot the bzImage instead of the uncompressed vmlinux (slower, for comparison). */
-  useBzImage?: boolean;
-  /** TCG translation cache; it dominates QEMU's RSS beyond guest memory. Default 128. */
-  tbSizeMiB?: number;
-  qemuBinary?: string;
-  /** Extra kernel command line words. */
-  kernelArgs?: string[];
-  /**
-   * Modules loaded in the background right after boot (alongside the workload). Default:
-   * CRIU_MODULES, which the first `criu check`/dump would otherwise load on demand, at
-   * several seconds under TCG. [] loads none.
-   */
-  preloadModules?: string[];
-}
-
-/** What criu check / dump load on first use (socket diag, veth, nftables for network locking). */
-export const CRIU_MODULES = [
-  'inet_diag', 'tcp_diag', 'udp_diag', 'raw_diag', 'unix_diag', 'netlink_diag', 'af_packet_diag', 'veth', 'nf_tables',
-];
-
-export interface ExecOptions {
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Written to the command's stdin (otherwise /dev/null). */
-  input?: string;
-  /** Killed (SIGKILL, exit 137) inside the guest after this long; the call also fails on the host. */
-  timeoutMs?: number;
-}
-
-export interface ExecResult {
-  /** Exit code; 128+N when killed by signal N; 127 when the command was not found. */
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-export interface VmNodeStats {
-  rssKiB: number;
-  peakRssKiB: number;
-}
-
-export class VmNodeError extends Error {
-  override readonly name = 'VmNodeError';
-}
-
-interface PendingExec {
-  resolve: (code: number) => void;
-  reject: (error: Error) => void;
-}
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-function checkPort(port: number, what: string, allowZero = false): void {
-  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw new VmNodeError(`${what}: bad port ${port}`);
-}
-
-function checkPlainPath(path: string, what: string): void {
-  // QEMU option values and the kernel command line are split on commas and spaces.
-  if (/[\s,"']/.test(path)) throw new VmNodeError(`${what} path "${path}" contains a space, comma or quote`);
-}
-
-function checkEnv(env: Record<string, string> | undefined): void {
-  for (const key of Object.keys(env ?? {})) if (!ENV_NAME.test(key)) throw new VmNodeError(`bad environment variable name "${key}"`);
-}
-
-function envLines(env: Record<string, string>): string[] {
-  return Object.entries(env).map(([key, value]) => `export ${key}=${shellQuote(value)}`);
-}
-
-function findInPath(binary: string): string | undefined {
-  if (binary.includes('/')) return existsSync(binary) ? binary : undefined;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(dir, binary);
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-export function normaliseGuestForwards(forwards: GuestForward[]): Required<GuestForward>[] {
-  const seen = new Set<string>();
-  return forwards.map((f) => {
-    const guestIp = f.guestIp ?? DEFAULT_GUEST_FORWARD_IP;
-    const m = /^10\.0\.2\.(\d{1,3})$/.exec(guestIp);
-    const last = m ? Number(m[1]) : -1;
-    if (!m || last < 1 || last > 254 || [2, 3, 15].includes(last)) {
-      throw new VmNodeError(`guest forward address ${guestIp} must be in 10.0.2.0/24 and not .2, .3 or .15`);
-    }
-    checkPort(f.guestPort, 'guest forward');
-    const hostPort = f.hostPort ?? f.guestPort;
-    checkPort(hostPort, 'guest forward host side');
-    const key = `${guestIp}:${f.guestPort}`;
-    if (seen.has(key)) throw new VmNodeError(`guest forward ${key} given twice`);
-    seen.add(key);
-    return { guestIp, guestPort: f.guestPort, hostPort, loopback: f.loopback ?? false };
-  });
-}
-
-/**
- * The `-netdev user` value: restrict=on (the guest reaches nothing but these forwards), and
- * every forward touches 127.0.0.1 on the host only. A guest forward is a `cmd:` forward: QEMU
- * runs `busybox nc 127.0.0.1 PORT` per guest connection. (The chardev form,
- * `guestfwd=...-tcp:127.0.0.1:PORT`, opens ONE host connection at QEMU start and funnels every
- * guest connection into it: replies go to the wrong connection; unusable for Redis or gRPC.)
- */
-export function userNetdev(guestForwards: Required<GuestForward>[], hostForwards: HostForward[], busybox: string): string {
-  const parts = ['user', 'id=n0', 'restrict=on'];
-  for (const f of guestForwards) parts.push(`guestfwd=tcp:${f.guestIp}:${f.guestPort}-cmd:${busybox} nc ${HOST_IP} ${f.hostPort}`);
-  for (const f of hostForwards) parts.push(`hostfwd=tcp:${HOST_IP}:${f.hostPort ?? 0}-${GUEST_IP}:${f.guestPort}`);
-  return parts.join(',');
-}
-
-/** Host ports of the forwards QEMU bound, from `info usernet`: guest port -> host port. */
-export function parseHostForwards(infoUsernet: string): Map<number, number> {
-  const ports = new Map<number, number>();
-  const re = /TCP\[HOST_FORWARD\]\s+\d+\s+127\.0\.0\.1\s+(\d+)\s+10\.0\.2\.15\s+(\d+)/g;
-  for (let m = re.exec(infoUsernet); m; m = re.exec(infoUsernet)) ports.set(Number(m[2]), Number(m[1]));
-  return ports;
-}
-
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
+type ExitInfo = { code: number | null; signal: string | null };
 
 /**
  * A QEMU/TCG VM booting Debian's 6.1 kernel with the host's / as its read-only root (9p +
@@ -189,18 +20,18 @@ function tail(text: string, lines = 40): string {
  * process and ends only that process.
  */
 export class VmNode extends EventEmitter {
-  private readonly pendingExecs = new Map<number, PendingExec>();
-  private nextExecId = 1;
   private readonly hostPorts = new Map<number, number>();
+  private readonly execs: GuestExec;
   private readyWaiter: { resolve: (uptime: number) => void } | undefined;
-  private exitInfo: { code: number | null; signal: string | null } | undefined;
+  private exitInfo: ExitInfo | undefined;
+  private workloadExit: number | undefined;
   private stopping: Promise<void> | undefined;
   private lastStats: VmNodeStats | undefined;
   /** Host wall time from spawning QEMU to the guest agent's READY. */
   bootMs = 0;
   /** The guest's uptime (s) when its agent reported READY. */
   guestUptimeAtReady = 0;
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  readonly exited: Promise<ExitInfo>;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -213,12 +44,11 @@ export class VmNode extends EventEmitter {
     private readonly ownSocketDir: boolean,
   ) {
     super();
+    this.execs = new GuestExec(join(this.shareDir, 'exec'), (line) => ctl.send(line));
     this.exited = new Promise((resolveExit) =>
       child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
-        const error = new VmNodeError(`QEMU exited (${signal ?? `code ${code}`}); console tail:\n${tail(this.logs())}`);
-        for (const waiter of this.pendingExecs.values()) waiter.reject(error);
-        this.pendingExecs.clear();
+        this.execs.failAll(new VmNodeError(`QEMU exited (${signal ?? `code ${code}`}); console tail:\n${tail(this.logs())}`));
         this.emit('exit', this.exitInfo);
         resolveExit(this.exitInfo);
       }),
@@ -237,6 +67,11 @@ export class VmNode extends EventEmitter {
     return this.exitInfo === undefined;
   }
 
+  /** The workload's exit code once it ended (undefined while it runs or when there is none). */
+  get workloadExitCode(): number | undefined {
+    return this.workloadExit;
+  }
+
   /** Whether this machine can boot the VM at all: root (9p passthrough of /) and a QEMU binary. */
   static available(qemuBinary = 'qemu-system-x86_64'): { ok: boolean; reason?: string } {
     if (process.platform !== 'linux') return { ok: false, reason: 'not Linux' };
@@ -247,27 +82,7 @@ export class VmNode extends EventEmitter {
   }
 
   static async start(opts: VmNodeOptions): Promise<VmNode> {
-    const memoryMiB = opts.memoryMiB ?? 512;
-    const cpus = opts.cpus ?? 2;
-    const bootTimeoutMs = opts.bootTimeoutMs ?? 90_000;
-    const hostname = opts.hostname ?? 'warmpod-vm';
-    if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/.test(hostname)) throw new VmNodeError(`bad hostname "${hostname}"`);
-    const guestForwards = normaliseGuestForwards(opts.guestForwards ?? []);
-    const hostForwards = opts.hostForwards ?? [];
-    const guestPortsSeen = new Set<number>();
-    for (const f of hostForwards) {
-      checkPort(f.guestPort, 'host forward');
-      checkPort(f.hostPort ?? 0, 'host forward host side', true);
-      if (guestPortsSeen.has(f.guestPort)) throw new VmNodeError(`host forward to guest port ${f.guestPort} given twice`);
-      guestPortsSeen.add(f.guestPort);
-    }
-    checkEnv(opts.env);
-    const preload = opts.preloadModules ?? CRIU_MODULES;
-    for (const m of preload) if (!/^[A-Za-z0-9_-]+$/.test(m)) throw new VmNodeError(`bad module name "${m}"`);
-    const qemu = findInPath(opts.qemuBinary ?? 'qemu-system-x86_64');
-    if (!qemu) throw new VmNodeError(`${opts.qemuBinary ?? 'qemu-system-x86_64'} not found (apt-get install qemu-system-x86)`);
-    const busybox = findInPath('busybox');
-    if (!busybox) throw new VmNodeError('busybox not found (apt-get install busybox-static)');
+    const { bootTimeoutMs, hostname, guestForwards, hostForwards, preloadModules, qemu, busybox } = checkVmNodeOptions(opts);
     await access(GUEST_AGENT_SCRIPT, constants.R_OK);
 
     const assets = await loadVmAssets(opts.assetsDir);
@@ -289,39 +104,11 @@ export class VmNode extends EventEmitter {
     await mkdir(join(share, 'exec'));
     const consoleLog = join(workDir, 'console.log');
     await writeFile(consoleLog, '');
+    await writeBootFiles(share, { guestAgentScript: GUEST_AGENT_SCRIPT, preloadModules, command: opts.command, env: opts.env, cwd: opts.cwd, guestForwards });
 
     // Sockets: a unix socket path must stay under ~107 bytes.
     const ownSocketDir = join(workDir, 'qmp.sock').length > 100;
     const socketDir = ownSocketDir ? await mkdtemp(join(tmpdir(), 'vmn-')) : workDir;
-
-    // Files the guest reads from the share at boot.
-    await writeFile(
-      join(share, 'inittab'),
-      [
-        `::respawn:/run/vm-node/bin/sh ${GUEST_AGENT_SCRIPT} ${GUEST_SHARE_DIR}`,
-        ...(preload.length > 0 ? [`::once:/run/vm-node/bin/modprobe -a -q ${preload.join(' ')}`] : []),
-        '::ctrlaltdel:/run/vm-node/bin/poweroff',
-        '::shutdown:/run/vm-node/bin/busybox sync',
-        '',
-      ].join('\n'),
-    );
-    await rm(join(share, 'workload.sh'), { force: true });
-    if (opts.command && opts.command.length > 0) {
-      const env = { PATH: GUEST_PATH, HOME: '/root', LANG: 'C.UTF-8', ...opts.env };
-      await writeFile(
-        join(share, 'workload.sh'),
-        [
-          ...envLines(env),
-          ...(opts.cwd ? [`cd ${shellQuote(opts.cwd)} || exit 126`] : []),
-          `exec ${opts.command.map(shellQuote).join(' ')}`,
-          '',
-        ].join('\n'),
-      );
-    }
-    const loopback = guestForwards.filter((f) => f.loopback).map((f) => `${f.guestPort} ${f.guestIp}\n`);
-    if (loopback.length > 0) await writeFile(join(share, 'loopback'), loopback.join(''));
-    else await rm(join(share, 'loopback'), { force: true });
-
     // Lines can only arrive once QEMU runs, by which time the instance exists.
     const holder: { node?: VmNode } = {};
     const ctl = await LineChannel.listen(
@@ -330,39 +117,22 @@ export class VmNode extends EventEmitter {
       () => holder.node?.emit('control-closed'),
     );
     const qmp = await QmpClient.listen(join(socketDir, 'qmp.sock'));
-
-    const kernelArgs = [
-      'console=ttyS0',
-      'panic=-1',
-      'quiet',
-      'loglevel=3',
-      `vmnode.modules=${assets.modules}`,
-      `vmnode.hostname=${hostname}`,
-      ...(opts.kernelArgs ?? []),
-    ];
-    const args = [
-      '-name', `warmpod-vm-${hostname}`,
-      '-M', 'pc',
-      '-accel', `tcg,thread=multi,tb-size=${opts.tbSizeMiB ?? 128}`,
-      '-cpu', 'max',
-      '-smp', String(cpus),
-      '-m', String(memoryMiB),
-      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-      '-kernel', opts.useBzImage ? assets.bzImage : assets.kernel,
-      '-initrd', assets.initrd,
-      '-append', kernelArgs.join(' '),
-      '-chardev', `file,id=con,path=${consoleLog},append=on`,
-      '-serial', 'chardev:con',
-      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap',
-      '-virtfs', `local,path=${share},mount_tag=vmshare,security_model=passthrough,multidevs=remap`,
-      '-netdev', userNetdev(guestForwards, hostForwards, busybox),
-      '-device', 'virtio-net-pci,netdev=n0',
-      '-device', 'virtio-serial-pci',
-      '-chardev', `socket,id=ctl,path=${ctl.path}`,
-      '-device', `virtserialport,chardev=ctl,name=${CONTROL_PORT_NAME}`,
-      '-chardev', `socket,id=qmp,path=${join(socketDir, 'qmp.sock')}`,
-      '-mon', 'chardev=qmp,mode=control',
-    ];
+    const args = qemuArgs({
+      assets,
+      useBzImage: opts.useBzImage ?? false,
+      hostname,
+      memoryMiB: opts.memoryMiB ?? 512,
+      cpus: opts.cpus ?? 2,
+      tbSizeMiB: opts.tbSizeMiB ?? 128,
+      kernelArgs: opts.kernelArgs ?? [],
+      consoleLog,
+      share,
+      busybox,
+      guestForwards,
+      hostForwards,
+      controlSocket: ctl.path,
+      qmpSocket: join(socketDir, 'qmp.sock'),
+    });
 
     const log = await open(consoleLog, 'a');
     const started = Date.now();
@@ -408,45 +178,9 @@ export class VmNode extends EventEmitter {
   }
 
   /** Runs a command inside the guest (as root, cwd /, the host's userland) and collects its output. */
-  async exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
-    if (!this.running) throw new VmNodeError('the VM is not running');
-    checkEnv(opts.env);
-    const id = this.nextExecId++;
-    const base = join(this.shareDir, 'exec', String(id));
-    const timeoutS = opts.timeoutMs ? Math.max(1, Math.ceil(opts.timeoutMs / 1000)) : 0;
-    const script = [
-      ...envLines(opts.env ?? {}),
-      ...(opts.cwd ? [`cd ${shellQuote(opts.cwd)} || exit 126`] : []),
-      `exec ${timeoutS ? `/run/vm-node/bin/busybox timeout -s KILL ${timeoutS} ` : ''}${[cmd, ...args].map(shellQuote).join(' ')}`,
-      '',
-    ].join('\n');
-    await writeFile(`${base}.sh`, script);
-    if (opts.input !== undefined) await writeFile(`${base}.in`, opts.input);
-    const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const code = await new Promise<number>((resolveExec, reject) => {
-        this.pendingExecs.set(id, { resolve: resolveExec, reject });
-        if (!this.ctl.send(`EXEC ${id}`)) {
-          this.pendingExecs.delete(id);
-          reject(new VmNodeError('the control channel is closed'));
-          return;
-        }
-        const hostTimeout = opts.timeoutMs ? opts.timeoutMs + 15_000 : 10 * 60_000;
-        timer = setTimeout(() => {
-          this.pendingExecs.delete(id);
-          reject(new VmNodeError(`exec ${cmd} got no answer from the guest within ${hostTimeout} ms`));
-        }, hostTimeout);
-      });
-      const [stdout, stderr] = await Promise.all([
-        readFile(`${base}.out`, 'utf8').catch(() => ''),
-        readFile(`${base}.err`, 'utf8').catch(() => ''),
-      ]);
-      return { code, stdout, stderr, ms: Date.now() - started };
-    } finally {
-      clearTimeout(timer);
-      await Promise.all(['sh', 'in', 'out', 'err'].map((ext) => rm(`${base}.${ext}`, { force: true })));
-    }
+  exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (!this.running) return Promise.reject(new VmNodeError('the VM is not running'));
+    return this.execs.run(cmd, args, opts);
   }
 
   /** Like exec, but a non-zero exit is an error carrying stderr. */
@@ -456,6 +190,30 @@ export class VmNode extends EventEmitter {
       throw new VmNodeError(`${[cmd, ...args].join(' ')} exited ${result.code} in the guest: ${(result.stderr || result.stdout).slice(-2000)}`);
     }
     return result;
+  }
+
+  /** Sends a signal to the workload (the command itself: workload.sh execs it). */
+  async signalWorkload(signal: 'TERM' | 'INT' | 'KILL'): Promise<void> {
+    if (this.workloadExit !== undefined) return;
+    await this.execOk(GUEST_BUSYBOX, ['sh', '-c', `kill -${signal} "$(cat ${GUEST_WORKLOAD_PID_FILE})"`], { timeoutMs: 10_000 });
+  }
+
+  /** Resolves with the workload's exit code; rejects after timeoutMs or when the VM exits first. */
+  waitForWorkloadExit(timeoutMs: number): Promise<number> {
+    if (this.workloadExit !== undefined) return Promise.resolve(this.workloadExit);
+    return new Promise((resolveExit, reject) => {
+      const done = (fn: () => void): void => {
+        clearTimeout(timer);
+        this.off('workload-exit', onExit);
+        this.off('exit', onVmExit);
+        fn();
+      };
+      const onExit = (code: number): void => done(() => resolveExit(code));
+      const onVmExit = (): void => done(() => reject(new VmNodeError('the VM exited before its workload did')));
+      const timer = setTimeout(() => done(() => reject(new VmNodeError(`the workload did not exit within ${timeoutMs} ms`))), timeoutMs);
+      this.on('workload-exit', onExit);
+      this.once('exit', onVmExit);
+    });
   }
 
   /** The host port (on 127.0.0.1) forwarded to a guest port. */
@@ -470,7 +228,7 @@ export class VmNode extends EventEmitter {
     checkPort(guestPort, 'host forward');
     checkPort(hostPort, 'host forward host side', true);
     if (this.hostPorts.has(guestPort)) throw new VmNodeError(`guest port ${guestPort} is already forwarded`);
-    const out = await this.qmp.hmp(`hostfwd_add n0 tcp:${HOST_IP}:${hostPort}-${GUEST_IP}:${guestPort}`);
+    const out = await this.qmp.hmp(hostForwardAddCommand(guestPort, hostPort));
     if (out.trim()) throw new VmNodeError(`hostfwd_add: ${out.trim()}`);
     const port = parseHostForwards(await this.qmp.hmp('info usernet')).get(guestPort);
     if (port === undefined) throw new VmNodeError(`QEMU reports no host forward for guest port ${guestPort}`);
@@ -480,7 +238,7 @@ export class VmNode extends EventEmitter {
 
   async removeHostForward(guestPort: number): Promise<void> {
     const hostPort = this.hostPortFor(guestPort);
-    await this.qmp.hmp(`hostfwd_remove n0 tcp:${HOST_IP}:${hostPort}`);
+    await this.qmp.hmp(hostForwardRemoveCommand(hostPort));
     this.hostPorts.delete(guestPort);
   }
 
@@ -554,16 +312,12 @@ export class VmNode extends EventEmitter {
           this.emit('agent-restarted');
         }
         break;
-      case 'DONE': {
-        const waiter = this.pendingExecs.get(Number(a));
-        if (waiter) {
-          this.pendingExecs.delete(Number(a));
-          waiter.resolve(Number(b));
-        }
+      case 'DONE':
+        this.execs.done(Number(a), Number(b));
         break;
-      }
       case 'EXIT':
-        this.emit('workload-exit', Number(a));
+        this.workloadExit = Number(a);
+        this.emit('workload-exit', this.workloadExit);
         break;
       default:
         break;

@@ -1,10 +1,11 @@
 import { applyDecorators, Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import type { PodRecord } from '@warmpod/domain';
+import type { CheckpointRecord, PodRecord } from '@warmpod/domain';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
+import { PodCheckpointer } from '../checkpoints/pod-checkpointer';
 import { RequestId, Tenant } from '../http/request-params';
-import { ERROR_REF, POD_RECORD_REF, POD_REQUEST_REF } from '../openapi';
+import { CHECKPOINT_REF, ERROR_REF, POD_RECORD_REF, POD_REQUEST_REF } from '../openapi';
 import { idempotencyKeyFrom } from './idempotency';
 import { podFilterFrom } from './list-query';
 import { PodAdmission } from './pod-admission';
@@ -24,6 +25,7 @@ export class PodsController {
     private readonly tenantPods: TenantPods,
     private readonly stopper: PodStopper,
     private readonly logs: PodLogs,
+    private readonly checkpointer: PodCheckpointer,
   ) {}
 
   @Post()
@@ -72,6 +74,22 @@ export class PodsController {
   @errors(401, 404, 409)
   stop(@Tenant() tenant: string, @RequestId() requestId: string, @Param('id') id: string): Promise<PodRecord> {
     return this.stopper.stop(tenant, id, requestId);
+  }
+
+  @Post(':id/checkpoint')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Checkpoint a Running pod now, leaving it running',
+    description:
+      'Records a pending checkpoint and asks the pod\'s node to take it; follow it with GET /v1/checkpoints/{id}. ' +
+      'Refused (and nothing recorded) when the pod is not Running (409 pod_not_running), uses more than one GPU ' +
+      '(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node\'s reason) ' +
+      'or a checkpoint of it is still being taken (409 checkpoint_in_progress).',
+  })
+  @ApiResponse({ status: 202, schema: CHECKPOINT_REF, description: 'the checkpoint record, state pending' })
+  @errors(401, 404, 409, 422, 503)
+  checkpoint(@Tenant() tenant: string, @RequestId() requestId: string, @Param('id') id: string): Promise<CheckpointRecord> {
+    return this.checkpointer.checkpoint(tenant, id, requestId);
   }
 
   @Get(':id/logs')

@@ -1,6 +1,9 @@
 import type { Resources } from '../pod-spec';
 import type { CheckpointSpec } from './checkpoint-spec';
 
+/** The placement capability of a node whose `criu check` passed: needed to checkpoint or restore there. */
+export const CRIU_CAPABILITY = 'criu-restore';
+
 /** CRIU cannot checkpoint a process that drives more than one GPU. */
 export const CHECKPOINT_MAX_GPUS = 1;
 

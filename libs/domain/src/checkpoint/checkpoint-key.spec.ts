@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CHECKPOINT_KEY, canonicalJson, checkpointKey, type CheckpointKeyInput } from './checkpoint-key';
+import { CHECKPOINT_KEY, CHECKPOINT_SPEC_KEY, canonicalJson, checkpointKey, checkpointSpecKey, type CheckpointKeyInput } from './checkpoint-key';
 
 const base: CheckpointKeyInput = {
   tenant: 'acme',
@@ -76,6 +76,19 @@ describe('checkpointKey', () => {
     const a = variant((i) => (i.spec.env = { A: 'x","B":"y' }));
     const b = variant((i) => (i.spec.env = { A: 'x', B: 'y' }));
     assert.notEqual(a, b);
+  });
+});
+
+describe('checkpointSpecKey', () => {
+  test('ignores the runtime but not the tenant, digest or process-shaping spec', () => {
+    const pod = { tenant: base.tenant, digest: base.digest, spec: base.spec };
+    const key = checkpointSpecKey(pod);
+    assert.match(key, CHECKPOINT_SPEC_KEY);
+    assert.notEqual(key, checkpointKey(base));
+    assert.equal(checkpointSpecKey({ ...pod, spec: { ...pod.spec, env: { LEVEL: 'info', MODE: 'prod' } } }), key);
+    assert.notEqual(checkpointSpecKey({ ...pod, digest: `sha256:${'b'.repeat(64)}` }), key);
+    assert.notEqual(checkpointSpecKey({ ...pod, spec: { ...pod.spec, args: [] } }), key);
+    assert.throws(() => checkpointSpecKey({ ...pod, digest: 'latest' }), /not a pinned sha256 digest/);
   });
 });
 

@@ -25,6 +25,7 @@ export interface CheckpointKeyInput {
 /** Bumped whenever the hashed shape changes, so old keys can never match new ones. */
 const KEY_VERSION = 1;
 export const CHECKPOINT_KEY = /^ck1-[0-9a-f]{64}$/;
+export const CHECKPOINT_SPEC_KEY = /^cs1-[0-9a-f]{64}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /**
@@ -53,10 +54,40 @@ export function canonicalJson(value: unknown): string {
  * gives another key; env order, port order and CPU flag order do not.
  */
 export function checkpointKey(input: CheckpointKeyInput): string {
+  const shape = { ...podShape(input), runtime: runtimeShape(input.runtime) };
+  return `ck${KEY_VERSION}-${createHash('sha256').update(canonicalJson(shape)).digest('hex')}`;
+}
+
+/** A node's runtime fingerprint on its own: a node tells its compatible checkpoints by it. */
+export function runtimeKey(runtime: RuntimeFingerprint): string {
+  return `rt${KEY_VERSION}-${createHash('sha256').update(canonicalJson(runtimeShape(runtime))).digest('hex')}`;
+}
+
+function runtimeShape(runtime: RuntimeFingerprint) {
+  return {
+    arch: runtime.arch,
+    cpuFlags: [...new Set(runtime.cpuFlags)].sort(),
+    kernel: runtime.kernel,
+    criuVersion: runtime.criuVersion,
+    runcVersion: runtime.runcVersion,
+  };
+}
+
+/**
+ * The key without the node's runtime: what the scheduler matches on. A node
+ * reports a checkpoint under its spec key only while the checkpoint's full
+ * key matches the node's current runtime, so a spec-key match is a
+ * compatible checkpoint on that node.
+ */
+export function checkpointSpecKey(input: Omit<CheckpointKeyInput, 'runtime'>): string {
+  return `cs${KEY_VERSION}-${createHash('sha256').update(canonicalJson(podShape(input))).digest('hex')}`;
+}
+
+function podShape(input: Omit<CheckpointKeyInput, 'runtime'>) {
   if (!DIGEST.test(input.digest)) throw new TypeError(`checkpointKey: "${input.digest}" is not a pinned sha256 digest`);
   if (input.tenant === '') throw new TypeError('checkpointKey: tenant is required');
-  const { spec, runtime } = input;
-  const shape = {
+  const { spec } = input;
+  return {
     v: KEY_VERSION,
     tenant: input.tenant,
     digest: input.digest,
@@ -67,13 +98,5 @@ export function checkpointKey(input: CheckpointKeyInput): string {
       ports: [...new Set(spec.ports)].sort((a, b) => a - b),
       resources: { cpu: spec.resources.cpu, memoryMiB: spec.resources.memoryMiB, gpu: spec.resources.gpu },
     },
-    runtime: {
-      arch: runtime.arch,
-      cpuFlags: [...new Set(runtime.cpuFlags)].sort(),
-      kernel: runtime.kernel,
-      criuVersion: runtime.criuVersion,
-      runcVersion: runtime.runcVersion,
-    },
   };
-  return `ck${KEY_VERSION}-${createHash('sha256').update(canonicalJson(shape)).digest('hex')}`;
 }

@@ -13,8 +13,11 @@ function record(state: CheckpointState, restoreFailures = 0): CheckpointRecord {
   return {
     id: 'ckpt-1',
     key: `ck1-${'0'.repeat(64)}`,
+    specKey: `cs1-${'0'.repeat(64)}`,
+    runtime: `rt1-${'0'.repeat(64)}`,
     tenant: 'acme',
     node: 'node-a',
+    pod: 'pod-1',
     digest: `sha256:${'a'.repeat(64)}`,
     state,
     sizeBytes: 0,

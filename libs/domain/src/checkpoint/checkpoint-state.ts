@@ -7,14 +7,23 @@ export const DEFAULT_QUARANTINE_AFTER = 3;
 /** A checkpoint as the index records it. */
 export interface CheckpointRecord {
   id: string;
+  /** Full compatibility key (spec and the node's runtime): what a restore on the node matches. */
   key: string;
+  /** The key without the runtime: what the node reports and the scheduler matches. */
+  specKey: string;
+  /** `runtimeKey` of the node's runtime when it was taken. */
+  runtime: string;
   tenant: string;
   node: string;
+  /** The pod it was taken of. */
+  pod: string;
   /** The pinned digest the checkpointed pod ran. */
   digest: string;
   state: CheckpointState;
   sizeBytes: number;
   createdAt: string;
+  /** Its last change (taken, failed, restored, deleted): with createdAt, how long a checkpoint took. */
+  updatedAt?: string;
   restoreFailures: number;
   /** Why it failed (checkpoint or last restore), or why it was deleted. */
   reason?: string;

@@ -1,0 +1,255 @@
+import {
+  checkpointKey,
+  checkpointSpecKey,
+  isRestorable,
+  newId,
+  runtimeKey,
+  selectCheckpointsToDelete,
+  type CheckpointCondition,
+  type CheckpointRecord,
+  type PodRecord,
+  type RetentionPolicy,
+  type RuntimeFingerprint,
+} from '@warmpod/domain';
+import type { CheckpointMessage } from '@warmpod/node-registry';
+import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoint, WritableLayerArchive } from '@warmpod/node-runtime';
+import type { Logger } from '@warmpod/observability';
+import type { CheckpointRepository } from '@warmpod/store';
+import type { LaunchedPod, PodSandboxes, RestoreSource } from './pod-sandbox';
+
+export interface CheckpointTools {
+  checkpointer: RuncCheckpointer;
+  archive: WritableLayerArchive;
+  store: CheckpointStore;
+  probe: ReadinessProbe;
+}
+
+/** A restorable checkpoint of this node, its record and its files. */
+export interface RestoreCandidate extends RestoreSource {
+  record: CheckpointRecord;
+}
+
+/** A checkpoint could not be taken; the record says so already, the pod runs on. */
+export class CheckpointFailedError extends Error {
+  override readonly name = 'CheckpointFailedError';
+  constructor(
+    readonly checkpointId: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Consecutive successful probes before a pod counts as ready: one lucky probe is not readiness. */
+const READY_PROBES = 3;
+/** A restored pod was ready when it was checkpointed: two probes in a row, close together, confirm it. */
+const RESTORED_READY_PROBES = 2;
+const RESTORED_PROBE_INTERVAL_MS = 50;
+
+/**
+ * This node's checkpoints: which one a start may restore from, taking one of
+ * a ready pod (leaving it running), deleting, retention, and what the node
+ * reports. The record in Redis and the files on disk are kept in step; every
+ * failure is written on the record with its reason.
+ */
+export class PodCheckpoints {
+  constructor(
+    private readonly nodeId: string,
+    /** The node's runtime fingerprint when `criu check` passed; undefined: not capable. */
+    private readonly runtime: RuntimeFingerprint | undefined,
+    private readonly records: CheckpointRepository,
+    private readonly tools: CheckpointTools,
+    private readonly sandboxes: PodSandboxes,
+    private readonly retention: RetentionPolicy,
+    private readonly logger: Logger,
+  ) {
+    this.ownRuntimeKey = runtime ? runtimeKey(runtime) : undefined;
+  }
+
+  private readonly ownRuntimeKey: string | undefined;
+
+  /** What PodSandboxes.restore needs. */
+  get restoreTools(): Pick<CheckpointTools, 'checkpointer' | 'archive'> {
+    return this.tools;
+  }
+
+  get capable(): boolean {
+    return this.runtime !== undefined;
+  }
+
+  /** The full key of a pod on this node: spec and this node's runtime. */
+  keyOf(pod: PodRecord): string {
+    if (!this.runtime) throw new Error('this node cannot checkpoint');
+    return checkpointKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec, runtime: this.runtime });
+  }
+
+  /**
+   * The newest restorable checkpoint of this pod's key on this node. A record
+   * whose files are gone (deleted by hand, disk lost) is marked deleted and
+   * the next one is tried: a missing checkpoint is a normal start, not an error.
+   */
+  async findRestorable(pod: PodRecord): Promise<RestoreCandidate | undefined> {
+    if (!this.capable) return undefined;
+    const key = this.keyOf(pod);
+    for (let i = 0; i < 5; i++) {
+      const record = await this.records.latestRestorable(this.nodeId, key);
+      if (!record) return undefined;
+      const stored = await this.tools.store.get(record.tenant, record.id).catch(() => undefined);
+      if (stored) return { record, imagesDir: stored.imagesDir, layerArchivePath: stored.layerArchivePath, sourcePodId: stored.podId };
+      this.logger.warn({ checkpointId: record.id }, 'checkpoint files are missing on this node; forgetting it');
+      await this.records.markDeleted(record.id, 'files missing on the node');
+    }
+    return undefined;
+  }
+
+  /** Waits until the pod's condition holds several probes in a row, or the deadline passes. */
+  async waitReady(pod: PodRecord, launched: LaunchedPod, condition: CheckpointCondition, deadline: number, opts: { restored: boolean; signal?: AbortSignal }): Promise<void> {
+    await this.tools.probe.waitUntilReady({ podId: pod.id, ip: launched.ip, rootfsDir: launched.rootfsDir }, condition, {
+      deadline,
+      ...(opts.restored ? { successThreshold: RESTORED_READY_PROBES, intervalMs: RESTORED_PROBE_INTERVAL_MS } : { successThreshold: READY_PROBES }),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  /**
+   * Checkpoints a running pod, leaving it running: CRIU images and the
+   * writable layer, taken while the pod is paused so the two agree, stored
+   * under the tenant, then recorded available. `ready` (the pod's condition)
+   * is awaited first; then the pending record is written (an on-demand
+   * request wrote it already: `checkpointId`). On any failure the draft is
+   * removed, the record says checkpoint_failed with the reason, and
+   * CheckpointFailedError is thrown.
+   */
+  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
+    const id = opts.checkpointId ?? newId('ckpt');
+    if (!this.runtime) throw new CheckpointFailedError(id, 'this node cannot checkpoint: criu check failed');
+    const fail = async (error: unknown): Promise<never> => {
+      const reason = (error as Error).message.slice(0, 2000);
+      await this.records.markCheckpointFailed(id, reason);
+      this.logger.warn({ checkpointId: id, err: reason }, 'no checkpoint taken; the pod keeps running');
+      throw new CheckpointFailedError(id, reason);
+    };
+    // The record is written once the pod is ready, so its createdAt is when the checkpoint began.
+    const ready = await opts.ready?.().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const { record } = await this.records.create({
+      id,
+      key: this.keyOf(pod),
+      specKey: checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec }),
+      runtime: runtimeKey(this.runtime),
+      tenant: pod.tenant,
+      node: this.nodeId,
+      pod: pod.id,
+      digest: pod.image.digest,
+      createdAt: new Date().toISOString(),
+    });
+    if (ready !== undefined) return fail(ready);
+    if (record.state === 'available') return record; // a job run twice
+    if (record.state !== 'pending') throw new CheckpointFailedError(id, `checkpoint ${id} is ${record.state}${record.reason ? `: ${record.reason}` : ''}`);
+    const started = Date.now();
+    let stored: StoredCheckpoint;
+    try {
+      stored = await this.capture(pod, id);
+    } catch (error) {
+      return fail(error);
+    }
+    const moved = await this.records.markAvailable(id, stored.sizeBytes);
+    if (!moved.applied) {
+      // Deleted through the API while it was being taken: its files go too.
+      await this.tools.store.delete(pod.tenant, id).catch(() => undefined);
+      throw new CheckpointFailedError(id, `checkpoint ${id} was ${moved.why === 'not-found' ? 'removed' : `moved to ${moved.state}`} while it was taken`);
+    }
+    this.logger.info({ checkpointId: id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint available');
+    await this.applyRetention().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'checkpoint retention failed'));
+    return moved.record;
+  }
+
+  /** An on-demand checkpoint that cannot even start (pod gone, not running here). */
+  async refuse(checkpointId: string, reason: string): Promise<void> {
+    await this.records.markCheckpointFailed(checkpointId, reason);
+  }
+
+  private async capture(pod: PodRecord, id: string): Promise<StoredCheckpoint> {
+    const { checkpointer, archive, store } = this.tools;
+    const draft = await store.begin(pod.tenant, id);
+    try {
+      await checkpointer.pause(pod.id);
+      try {
+        await archive.archive(this.sandboxes.upperDir(pod.id), draft.layerArchivePath);
+        await checkpointer.checkpoint(pod.id, draft.imagesDir, { leaveRunning: true });
+      } finally {
+        await checkpointer.resume(pod.id).catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'resume after checkpoint failed'));
+      }
+      return await draft.commit({ key: this.keyOf(pod), digest: pod.image.digest, podId: pod.id });
+    } catch (error) {
+      await draft.abort();
+      throw error;
+    }
+  }
+
+  /** A restore worked: the checkpoint stays restorable (and leaves restore_failed if it was there). */
+  async restored(record: CheckpointRecord): Promise<void> {
+    await this.records.markRestored(record.id);
+  }
+
+  /** Counts a failed restore on the checkpoint; after k failures it is quarantined and its files go. */
+  async restoreFailed(record: CheckpointRecord, reason: string): Promise<void> {
+    const moved = await this.records.markRestoreFailed(record.id, reason.slice(0, 2000));
+    this.logger.warn({ checkpointId: record.id, reason, quarantined: moved.applied && moved.quarantined }, 'restore failed; falling back to a normal start');
+    if (moved.applied && moved.quarantined) await this.applyRetention().catch(() => undefined);
+  }
+
+  /** The delete-checkpoint job: files first, then the record says deleted. Safe to run twice. */
+  async remove(checkpointId: string): Promise<void> {
+    const record = await this.records.get(checkpointId);
+    if (!record) return;
+    if (record.node !== this.nodeId) throw new Error(`checkpoint ${checkpointId} is on ${record.node}, not ${this.nodeId}`);
+    await this.tools.store.delete(record.tenant, record.id);
+    if (record.state !== 'deleted') await this.records.markDeleted(record.id, 'deleted on request');
+  }
+
+  /** Retention: latest N per key, max age, disk budget; dead checkpoints go at once. */
+  async applyRetention(now = Date.now()): Promise<number> {
+    const records = await this.records.listByNode(this.nodeId);
+    const decision = selectCheckpointsToDelete(records, this.retention, now);
+    for (const { id, reason } of decision.delete) {
+      const record = records.find((r) => r.id === id);
+      if (!record) continue;
+      await this.tools.store.delete(record.tenant, id);
+      await this.records.markDeleted(id, `retention: ${reason}`);
+    }
+    if (decision.delete.length > 0) this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
+    return decision.delete.length;
+  }
+
+  /**
+   * What the node reports: its restorable checkpoints whose full key matches
+   * this node's runtime now, under their spec key (what the scheduler matches).
+   */
+  async inventory(): Promise<CheckpointMessage[]> {
+    if (!this.runtime) return [];
+    const records = await this.records.listByNode(this.nodeId);
+    const stored = new Set((await this.tools.store.list()).map((s) => `${s.tenant}/${s.id}`));
+    return records
+      .filter((r) => isRestorable(r, this.retention.quarantineAfter) && stored.has(`${r.tenant}/${r.id}`))
+      // Taken under another runtime (CRIU or kernel upgraded since): not restorable here any more.
+      .filter((r) => r.runtime === this.ownRuntimeKey)
+      .map((r) => ({ id: r.id, key: r.specKey, state: r.state, sizeBytes: r.sizeBytes }));
+  }
+
+  /** Files of checkpoints whose records are gone (or deleted): removed at start. */
+  async sweepOrphans(): Promise<number> {
+    await this.tools.store.removeAbandoned();
+    let removed = 0;
+    for (const stored of await this.tools.store.list()) {
+      const record = await this.records.get(stored.id);
+      if (record && record.state !== 'deleted' && record.node === this.nodeId) continue;
+      await this.tools.store.delete(stored.tenant, stored.id);
+      removed++;
+    }
+    return removed;
+  }
+
+}

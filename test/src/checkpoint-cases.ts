@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildImage, parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
+import type { VmWorkerNode } from '@warmpod/local-cluster';
+import { createPod, waitForPod, type E2eCluster, type PodJson } from './support';
+
+/**
+ * Rule 3 for real, on the VM node: a pod with a slow init is checkpointed
+ * before its port opens, later pods of its spec restore from it, a broken
+ * checkpoint falls back, a stop mid-restore is no failure, a new digest
+ * starts cold. Registered inside the VM node suite (one VM boot for all).
+ */
+
+interface CheckpointedPod extends PodJson {
+  checkpointing?: { enabled: boolean; code?: string; reason?: string };
+  checkpoint?: { restoredFrom?: string; taken?: string; error?: string };
+}
+
+interface CheckpointJson {
+  id: string;
+  pod: string;
+  node: string;
+  digest: string;
+  state: string;
+  sizeBytes: number;
+  restoreFailures: number;
+  reason?: string;
+}
+
+const VM_LABEL = { 'warmpod.io/criu-node': 'vm' };
+const SLOW_INIT_S = 5;
+const ended = (p: { phase: string }) => ['Succeeded', 'Failed', 'Stopped', 'Lost'].includes(p.phase);
+const settled = (p: { phase: string }) => p.phase === 'Running' || ended(p);
+
+function slowPod(image: string, extra: Record<string, unknown> = {}) {
+  return {
+    image,
+    command: slowInitCommand(SLOW_INIT_S),
+    ports: [SLOW_INIT_PORT],
+    nodeSelector: VM_LABEL,
+    checkpoint: { enabled: true, condition: { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH }, timeoutSeconds: 120 },
+    ...extra,
+  };
+}
+
+async function state(address: string): Promise<{ memory: string; file: string }> {
+  const res = await fetch(`http://${address}${SLOW_INIT_STATE_PATH}`, { signal: AbortSignal.timeout(20_000) });
+  assert.equal(res.status, 200);
+  const parsed = parseSlowInitState(await res.text());
+  assert.ok(parsed, 'the state script answers');
+  return parsed;
+}
+
+async function pod(e: E2eCluster, id: string): Promise<CheckpointedPod> {
+  return (await (await e.api(`/v1/pods/${id}`)).json()) as CheckpointedPod;
+}
+
+async function checkpointRecord(e: E2eCluster, id: string): Promise<CheckpointJson> {
+  const res = await e.api(`/v1/checkpoints/${id}`);
+  assert.equal(res.status, 200, `GET /v1/checkpoints/${id}`);
+  return (await res.json()) as CheckpointJson;
+}
+
+async function deleteAndWait(e: E2eCluster, id: string): Promise<void> {
+  assert.equal((await e.api(`/v1/pods/${id}`, { method: 'DELETE' })).status, 202);
+  await waitForPod(e, id, ended, 120_000);
+}
+
+/**
+ * Starts a pod and, until it is Running, asks every port the VM node can
+ * expose for an HTTP answer: the first answer's time, against the time the
+ * pod was first seen Running, tells whether a port opened before its checkpoint.
+ */
+async function startWatchingPorts(e: E2eCluster, vm: VmWorkerNode, body: unknown): Promise<{ pod: CheckpointedPod; firstAnswerAt?: number; runningSeenAt: number }> {
+  const created = await createPod(e, body);
+  let firstAnswerAt: number | undefined;
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const current = await pod(e, created.id);
+    if (settled(current)) return { pod: current, ...(firstAnswerAt ? { firstAnswerAt } : {}), runningSeenAt: Date.now() };
+    if (Date.now() > deadline) throw new Error(`pod did not settle: ${JSON.stringify(current)}`);
+    for (let port = vm.exposeRange.from; port <= vm.exposeRange.to && firstAnswerAt === undefined; port++) {
+      const answered = await fetch(`http://127.0.0.1:${port}${SLOW_INIT_STATE_PATH}`, { signal: AbortSignal.timeout(1_000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (answered) firstAnswerAt = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function checkpointCases(ctx: () => { e: E2eCluster; vm: VmWorkerNode }, timings: Record<string, number | string>): void {
+  let image = '';
+  let first: { podId: string; checkpointId: string; memory: string; file: string } | undefined;
+
+  test('cold: the slow pod is checkpointed before its port opens, then runs exposed (startMode cold)', async () => {
+    const { e, vm } = ctx();
+    image = `${e.cluster.registryHost}/warmpod/http:latest`;
+    const started = Date.now();
+    const { pod: running, firstAnswerAt, runningSeenAt } = await startWatchingPorts(e, vm, slowPod(image));
+    timings.coldToRunningMs = Date.now() - started;
+    assert.equal(running.phase, 'Running', JSON.stringify(running));
+    assert.equal(running.node, 'vm-1');
+    assert.deepEqual(running.checkpointing, { enabled: true });
+    assert.equal(running.startMode, 'cold');
+    assert.ok(running.checkpoint?.taken, JSON.stringify(running.checkpoint));
+    // Ports closed through init and checkpoint: the first answer comes once the pod is Running (1.5 s of polling slack).
+    if (firstAnswerAt !== undefined) assert.ok(firstAnswerAt >= runningSeenAt - 1_500, `answered ${runningSeenAt - firstAnswerAt} ms before Running`);
+    assert.ok(Date.now() - started >= SLOW_INIT_S * 1000);
+
+    const ck = await checkpointRecord(e, running.checkpoint.taken);
+    assert.equal(ck.state, 'available');
+    assert.equal(ck.pod, running.id);
+    assert.equal(ck.node, 'vm-1');
+    assert.equal(ck.digest, running.image.digest);
+    assert.ok(ck.sizeBytes > 0);
+    const s = await state(running.endpoints[0]!.address);
+    first = { podId: running.id, checkpointId: ck.id, ...s };
+    const listed = (await (await e.api(`/v1/checkpoints?pod=${running.id}`)).json()) as { items: CheckpointJson[] };
+    assert.deepEqual(listed.items.map((c) => c.id), [ck.id]);
+    const other = await e.api(`/v1/checkpoints/${ck.id}`, { token: e.otherToken });
+    assert.equal(other.status, 404, "another tenant's checkpoint is not found");
+    await deleteAndWait(e, running.id);
+  });
+
+  test('restore: a new pod of the same spec restores on the VM node, answers at once, memory and file intact', async () => {
+    const { e } = ctx();
+    assert.ok(first, 'needs the cold start');
+    const created = await createPod(e, slowPod(image));
+    const started = Date.now();
+    const running = (await waitForPod(e, created.id, settled, 180_000)) as CheckpointedPod;
+    timings.restoreToRunningMs = Date.now() - started;
+    assert.equal(running.phase, 'Running', JSON.stringify(running));
+    assert.equal(running.startMode, 'restored');
+    assert.equal(running.checkpoint?.restoredFrom, first.checkpointId);
+    assert.ok(running.timeline['Restoring'], 'the pod went through Restoring');
+    const s = await state(running.endpoints[0]!.address);
+    assert.equal(s.memory, first.memory, 'in-memory state came back');
+    assert.equal(s.file, first.file, 'the file written before the checkpoint came back');
+    const logs = await (await e.api(`/v1/pods/${running.id}/logs`)).text();
+    assert.doesNotMatch(logs, /initialised/, 'no init ran: the output is not the first pod’s');
+    assert.equal((await checkpointRecord(e, first.checkpointId)).state, 'available');
+    await deleteAndWait(e, running.id);
+  });
+
+  test('a corrupted checkpoint: the next start falls back to a normal run and the checkpoint says restore_failed', async () => {
+    const { e, vm } = ctx();
+    assert.ok(first);
+    await vm.vm.execOk('sh', ['-c', `for f in ${vm.guestDataDir}/checkpoints/*/${first.checkpointId}/criu/pages-*.img; do : > "$f"; done`], { timeoutMs: 60_000 });
+    const created = await createPod(e, slowPod(image));
+    const running = (await waitForPod(e, created.id, settled, 240_000)) as CheckpointedPod;
+    assert.equal(running.phase, 'Running', JSON.stringify(running));
+    assert.equal(running.startMode, 'fallback');
+    assert.equal(running.checkpoint?.restoredFrom, first.checkpointId);
+    assert.match(running.checkpoint?.error ?? '', /restore from .* failed/);
+    assert.ok(running.checkpoint?.taken, 'the fallback run is checkpointed in turn');
+    const broken = await checkpointRecord(e, first.checkpointId);
+    assert.equal(broken.state, 'restore_failed');
+    assert.equal(broken.restoreFailures, 1);
+    assert.ok(broken.reason, 'the failure is recorded with its reason');
+    const s = await state(running.endpoints[0]!.address);
+    assert.notEqual(s.memory, first.memory, 'a normal run: new state');
+    first = { podId: running.id, checkpointId: running.checkpoint.taken, ...s };
+    await deleteAndWait(e, running.id);
+  });
+
+  test('stopping a pod mid-restore stops it; the checkpoint is not marked restore_failed', async () => {
+    const { e, vm } = ctx();
+    assert.ok(first);
+    const created = await createPod(e, slowPod(image));
+    await waitForPod(e, created.id, (p) => p.phase === 'Restoring' || settled(p), 180_000);
+    assert.equal((await e.api(`/v1/pods/${created.id}`, { method: 'DELETE' })).status, 202);
+    const stopped = await waitForPod(e, created.id, ended, 120_000);
+    assert.equal(stopped.phase, 'Stopped', JSON.stringify(stopped));
+    const ck = await checkpointRecord(e, first.checkpointId);
+    assert.equal(ck.state, 'available', JSON.stringify(ck));
+    assert.equal(ck.restoreFailures, 0);
+    assert.deepEqual(await vm.podLeftovers(created.id), [], 'the aborted restore left nothing in the guest');
+  });
+
+  test('a re-pushed tag (new digest) starts cold and never restores the old checkpoint', async () => {
+    const { e } = ctx();
+    assert.ok(first);
+    await buildImage({
+      registryHost: e.cluster.registryHost,
+      name: 'warmpod/http',
+      tag: 'latest',
+      workDir: join(e.workDir, 'rebuild'),
+      cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+      files: { 'www/index.html': `rebuilt ${randomBytes(4).toString('hex')}\n` },
+    });
+    const created = await createPod(e, slowPod(image));
+    const running = (await waitForPod(e, created.id, settled, 240_000)) as CheckpointedPod;
+    assert.equal(running.phase, 'Running', JSON.stringify(running));
+    assert.notEqual(running.image.digest, (await checkpointRecord(e, first.checkpointId)).digest);
+    assert.equal(running.startMode, 'cold');
+    assert.equal(running.checkpoint?.restoredFrom, undefined);
+    assert.notEqual((await state(running.endpoints[0]!.address)).memory, first.memory);
+    await deleteAndWait(e, running.id);
+  });
+
+  test('DELETE /v1/checkpoints/{id} marks it deleted at once and the node removes its files', async () => {
+    const { e, vm } = ctx();
+    assert.ok(first);
+    const del = await e.api(`/v1/checkpoints/${first.checkpointId}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    assert.equal((await checkpointRecord(e, first.checkpointId)).state, 'deleted');
+    const deadline = Date.now() + 60_000;
+    const filesLeft = async () =>
+      (await vm.vm.execOk('sh', ['-c', `ls -d ${vm.guestDataDir}/checkpoints/*/${first!.checkpointId} 2>/dev/null || true`], { timeoutMs: 60_000 })).stdout.trim();
+    while ((await filesLeft()) !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await filesLeft(), '', 'the node removed the files');
+  });
+
+  test('on the host node, checkpointing is off with its reason and the pod runs normally; two GPUs are off too', async () => {
+    const { e } = ctx();
+    const host = await createPod(e, { ...slowPod(image), command: ['httpd', '-f', '-p', '8080', '-h', '/www'], nodeSelector: { zone: 'a' } });
+    const running = (await waitForPod(e, host.id, settled, 60_000)) as CheckpointedPod;
+    assert.equal(running.phase, 'Running', JSON.stringify(running));
+    assert.deepEqual(running.checkpointing, { enabled: false, code: 'no-criu-node', reason: 'no node that fits the pod has a working CRIU' });
+    assert.notEqual(running.startMode, 'restored');
+    assert.equal((await fetch(`http://${running.endpoints[0]!.address}/`, { signal: AbortSignal.timeout(10_000) })).status, 200);
+    await deleteAndWait(e, running.id);
+
+    const gpus = await createPod(e, { ...slowPod(image), resources: { cpu: 0.1, memoryMiB: 64, gpu: 2 }, nodeSelector: {} });
+    const placed = (await waitForPod(e, gpus.id, (p) => p.phase !== 'Pending', 60_000)) as CheckpointedPod;
+    assert.deepEqual(placed.checkpointing, { enabled: false, code: 'multi-gpu', reason: 'the pod asks for 2 GPUs; checkpointing supports at most 1' });
+    await deleteAndWait(e, gpus.id);
+  });
+}

@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { dropKeys, parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
+import { LocalCluster } from '@warmpod/local-cluster';
+import { median, table } from './stats';
+
+/**
+ * `npm run bench:checkpoint`: on the VM node (real CRIU), the slow-init pod
+ * started cold versus restored from its checkpoint, run by run in the same
+ * session: request -> its state page answers from the host, medians over
+ * RUNS. Each run also takes an on-demand checkpoint of the cold pod (its
+ * time and size). Target: restore-to-ready at most 30% of cold-to-ready.
+ */
+const RUNS = Number(process.argv[2] ?? 5);
+const INIT_SECONDS = Number(process.argv[3] ?? 5);
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const VM_LABEL = { 'warmpod.io/criu-node': 'vm' };
+const ENDED = ['Succeeded', 'Failed', 'Stopped', 'Lost'];
+
+interface Pod {
+  id: string;
+  phase: string;
+  startMode?: string;
+  endpoints: Array<{ address: string }>;
+  checkpoint?: { restoredFrom?: string };
+}
+
+interface Checkpoint {
+  id: string;
+  state: string;
+  sizeBytes: number;
+  createdAt: string;
+  updatedAt?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const workDir = mkdtempSync(join(tmpdir(), 'warmpod-checkpoint-bench-'));
+  const token = `bench-${randomBytes(8).toString('hex')}`;
+  const prefix = `bench${randomBytes(2).toString('hex')}:`;
+  const cluster = await LocalCluster.start({
+    root: resolve(__dirname, '..', '..', '..'),
+    workDir,
+    redisUrl: REDIS_URL,
+    prefix,
+    gatewayPort: 0,
+    registryPort: 0,
+    tokens: { [token]: 'bench' },
+    nodes: [],
+    logLevel: process.env['BENCH_VERBOSE'] ? 'info' : 'warn',
+    // The emulated guest runs JS ~19x slower: a short ready window would flap it NotReady.
+    env: { HEARTBEAT_MS: '1000', NODE_READY_WINDOW_MS: '20000' },
+  });
+  try {
+    const vm = await cluster.addVmNode({ id: 'vm-1', labels: VM_LABEL, cpu: 2, memoryMiB: 512, bridge: 'wpc-vm-1', subnet: '10.77.9.0/24' });
+    const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${cluster.gatewayUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      const json = (await res.json()) as T;
+      if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const spec = (enabled: boolean) => ({
+      image: `${cluster.registryHost}/warmpod/http:latest`,
+      command: slowInitCommand(INIT_SECONDS),
+      ports: [SLOW_INIT_PORT],
+      nodeSelector: VM_LABEL,
+      checkpoint: { enabled, condition: { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH }, timeoutSeconds: 300 },
+    });
+    /** Request -> Running -> the state page answers from the host: what a client waits for. */
+    const startUntilReady = async (enabled: boolean): Promise<{ pod: Pod; ms: number; memory: string }> => {
+      const sent = performance.now();
+      let pod = await call<Pod>('POST', '/v1/pods', spec(enabled));
+      while (pod.phase !== 'Running') {
+        if (ENDED.includes(pod.phase)) throw new Error(`pod ${pod.id} ended ${pod.phase}`);
+        await sleep(20);
+        pod = await call<Pod>('GET', `/v1/pods/${pod.id}`);
+      }
+      for (;;) {
+        const body = await fetch(`http://${pod.endpoints[0]!.address}${SLOW_INIT_STATE_PATH}`, { signal: AbortSignal.timeout(5_000) }).then(
+          (r) => (r.status === 200 ? r.text() : ''),
+          () => '',
+        );
+        const state = parseSlowInitState(body);
+        if (state) return { pod, ms: performance.now() - sent, memory: state.memory };
+        if (performance.now() - sent > 600_000) throw new Error(`pod ${pod.id} never answered`);
+        await sleep(20);
+      }
+    };
+    const remove = async (id: string): Promise<void> => {
+      await call('DELETE', `/v1/pods/${id}`);
+      while (!ENDED.includes((await call<Pod>('GET', `/v1/pods/${id}`)).phase)) await sleep(50);
+    };
+
+    const coldMs: number[] = [];
+    const restoreMs: number[] = [];
+    const checkpointMs: number[] = [];
+    const sizes: number[] = [];
+    let stateKept = 0;
+    for (let i = 0; i < RUNS; i++) {
+      const cold = await startUntilReady(false);
+      if (cold.pod.startMode === 'restored') throw new Error('a pod without checkpointing was restored');
+      coldMs.push(cold.ms);
+      const { id } = await call<Checkpoint>('POST', `/v1/pods/${cold.pod.id}/checkpoint`);
+      let ck = await call<Checkpoint>('GET', `/v1/checkpoints/${id}`);
+      while (ck.state === 'pending') {
+        await sleep(100);
+        ck = await call<Checkpoint>('GET', `/v1/checkpoints/${id}`);
+      }
+      if (ck.state !== 'available') throw new Error(`checkpoint ${id} is ${ck.state}: ${JSON.stringify(ck)}`);
+      checkpointMs.push(Date.parse(ck.updatedAt ?? ck.createdAt) - Date.parse(ck.createdAt));
+      sizes.push(ck.sizeBytes);
+      await remove(cold.pod.id);
+
+      const restored = await startUntilReady(true);
+      if (restored.pod.startMode !== 'restored') throw new Error(`run ${i}: expected a restore, got ${restored.pod.startMode}`);
+      restoreMs.push(restored.ms);
+      if (restored.memory === cold.memory) stateKept++;
+      await remove(restored.pod.id);
+    }
+
+    if (process.env['BENCH_VERBOSE']) {
+      // The agent's own step timings (restore, readiness, checkpoint), for where the time goes.
+      const steps = /container (restored|checkpointed|started)|pod ready|checkpoint available|writable layer|pod running/;
+      console.error(vm.agentLogs().split('\n').filter((l) => steps.test(l)).join('\n'));
+    }
+    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const ratio = median(restoreMs) / median(coldMs);
+    console.log(
+      table([
+        ['measure (VM node, QEMU/TCG, Debian 6.1 kernel)', 'median', 'runs'],
+        [`cold start -> ready (${INIT_SECONDS} s init)`, s(median(coldMs)), coldMs.map(s).join(', ')],
+        ['restore -> ready', s(median(restoreMs)), restoreMs.map(s).join(', ')],
+        ['restore / cold', `${(ratio * 100).toFixed(1)}%`, `target <= 30%: ${ratio <= 0.3 ? 'met' : 'NOT met'}`],
+        ['checkpoint (on demand, pod keeps running)', s(median(checkpointMs)), checkpointMs.map(s).join(', ')],
+        ['checkpoint size (CRIU images + writable layer)', `${(median(sizes) / 2 ** 20).toFixed(1)} MiB`, sizes.map((b) => `${(b / 2 ** 20).toFixed(1)}`).join(', ')],
+        ['restored pods serving the checkpointed state', `${stateKept}/${RUNS}`, 'in-memory token equal to the cold pod’s'],
+        ['VM boot / agent ready', `${s(vm.timings.bootMs)} / ${s(vm.timings.agentReadyMs ?? Number.NaN)}`, 'once per run of the benchmark'],
+      ]),
+    );
+  } finally {
+    await cluster.stop();
+    rmSync(workDir, { recursive: true, force: true });
+    const redis = new Redis(REDIS_URL);
+    await dropKeys(redis, prefix).finally(() => redis.disconnect());
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack : error);
+  process.exit(1);
+});
