@@ -5,17 +5,26 @@ import { Keys } from '@warmpod/store';
 
 const WAKE_DEBOUNCE_MS = 50;
 const WAKE_BATCH = 200;
+/** Waiting pods promoted per freed reservation: one release makes room for about one pod of its size. */
+const PER_RELEASE = 1;
 
 /**
  * Pods waiting for room. Their schedule-pod jobs sit delayed in BullMQ with
- * a capped backoff; when capacity is freed or a node joins or changes, the
- * waiting jobs are promoted at once instead of waiting out their delay.
+ * a capped backoff; when capacity is freed or a node gains room, waiting
+ * jobs are promoted at once instead of waiting out their delay. A wake
+ * promotes about as many as the freed room could take (a whole batch when a
+ * node gained room), taking turns through the waiting pods, so a stream of
+ * releases does not re-run every waiting pod on each one.
  */
 export class Backlog {
   private readonly keys: Keys;
   private readonly key: string;
   private subscriber?: Redis;
   private timer?: NodeJS.Timeout;
+  private budget = 0;
+  /** Where the next wake continues its walk through the waiting pods. */
+  private cursor = '0';
+  private waking?: Promise<number>;
 
   constructor(
     private readonly redis: Redis,
@@ -35,40 +44,69 @@ export class Backlog {
     await this.redis.hdel(this.key, podId);
   }
 
+  /** Listens for freed capacity; node changes that add room come through `nodeGainedRoom` (the placement view knows which do). */
   async start(): Promise<void> {
     this.subscriber = this.redis.duplicate();
-    await this.subscriber.subscribe(this.keys.capacityFreed(), this.keys.nodesChanged());
-    this.subscriber.on('message', () => this.scheduleWake());
+    await this.subscriber.subscribe(this.keys.capacityFreed());
+    this.subscriber.on('message', () => this.nudge(PER_RELEASE));
   }
 
-  private scheduleWake(): void {
-    if (this.timer) return;
+  /** A node joined, came back, was uncordoned or grew: any waiting pod may fit now. */
+  nodeGainedRoom(): void {
+    this.nudge(WAKE_BATCH);
+  }
+
+  private nudge(pods: number): void {
+    this.budget = Math.min(WAKE_BATCH, this.budget + pods);
+    if (this.timer || this.waking) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.wake().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'backlog wake failed'));
+      const budget = this.budget;
+      this.budget = 0;
+      this.waking = this.wake(budget)
+        .catch((e: unknown) => {
+          this.logger.warn({ err: (e as Error).message }, 'backlog wake failed');
+          return 0;
+        })
+        .finally(() => {
+          this.waking = undefined;
+          // Releases that came in meanwhile get their own wake.
+          if (this.budget > 0) this.nudge(0);
+        });
     }, WAKE_DEBOUNCE_MS);
   }
 
-  /** Promotes delayed schedule-pod jobs of waiting pods; returns how many moved. */
-  async wake(): Promise<number> {
-    const entries = Object.entries(await this.redis.hgetall(this.key)).slice(0, WAKE_BATCH);
-    let promoted = 0;
-    for (const [podId, jobId] of entries) {
-      const job = await this.queue.getJob(jobId);
-      if (!job) {
-        await this.remove(podId);
-        continue;
-      }
-      if (await job.isDelayed()) {
-        // Another replica may promote it first; that is fine.
-        await job.promote().then(() => promoted++, () => undefined);
-      }
+  /** Promotes up to `limit` delayed schedule-pod jobs of waiting pods, continuing where the last wake stopped; returns how many moved. */
+  async wake(limit = WAKE_BATCH): Promise<number> {
+    const entries: Array<[string, string]> = [];
+    let wrapped = false;
+    while (entries.length < limit && !(wrapped && this.cursor === '0')) {
+      const [next, flat] = await this.redis.hscan(this.key, this.cursor, 'COUNT', Math.max(10, limit));
+      if (next === '0') wrapped = true;
+      this.cursor = next;
+      for (let i = 0; i + 1 < flat.length && entries.length < limit; i += 2) entries.push([flat[i]!, flat[i + 1]!]);
+      if (next === '0' && entries.length === 0) break;
     }
-    return promoted;
+    const moved = await Promise.all(entries.map(([podId, jobId]) => this.promote(podId, jobId)));
+    return moved.filter(Boolean).length;
+  }
+
+  private async promote(podId: string, jobId: string): Promise<boolean> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) {
+      await this.remove(podId);
+      return false;
+    }
+    // Another replica may promote it first, or it may be running: both are fine.
+    return job.promote().then(
+      () => true,
+      () => false,
+    );
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
+    await this.waking;
     await this.subscriber?.quit().catch(() => undefined);
   }
 }

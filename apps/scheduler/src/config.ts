@@ -5,7 +5,7 @@ const schema = z.object({
   WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
   NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).default(6_000),
-  SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
   /** Where the node registry (gRPC) listens; port 0 picks a free one. */
   SCHEDULER_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   SCHEDULER_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(7070),

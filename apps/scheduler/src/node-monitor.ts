@@ -41,8 +41,9 @@ export class NodeMonitor {
 
   private async sweepOnce(now: number): Promise<string[]> {
     const lost: string[] = [];
-    for (const node of await this.nodes.list()) {
-      if (isReady(node, this.readyWindowMs, now)) continue;
+    // Liveness fields only: a sweep runs every few seconds over every node.
+    for (const node of await this.nodes.heartbeats()) {
+      if (node.lostAt || isReady(node, this.readyWindowMs, now)) continue;
       if (!(await this.liveness.markLost(node.id, new Date(now - this.readyWindowMs), new Date(now)))) continue;
       lost.push(node.id);
       this.onLost(node.id);

@@ -1,68 +1,105 @@
 import type { Redis } from 'ioredis';
-import { PlacementIndex, type PlacementRanking, type PodPlacementRequest, type Resources } from '@warmpod/domain';
+import { PlacementIndex, type CachedImage, type PlacementNode, type PlacementRanking, type PodPlacementRequest, type Resources } from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
-import { isReady, Keys, type NodeRecord, type NodeRepository } from '@warmpod/store';
+import { isReady, Keys, NodeFactsReader, type NodeFacts, type NodeRecord, type NodeRepository } from '@warmpod/store';
+import { parseFreedCapacity } from './freed-capacity';
 
 const FLUSH_MS = 50;
 const RESYNC_MS = 10_000;
+/** Nodes read and applied at a time: the loop is free between chunks, so placements go on during a resync. */
+const CHUNK = 500;
+
+/** What the view last applied for a node, to skip what did not change. */
+interface Known {
+  imagesRev: string;
+  usageRev: number;
+  heartbeatAt: number;
+  lost: boolean;
+  ready: boolean;
+  allocated: Resources;
+  images: readonly CachedImage[];
+  /** Readiness, cordon, capacity, labels and capabilities: when these change, waiting pods may fit. */
+  shape: string;
+  /** Inventory revision and available checkpoints. */
+  contents: string;
+}
 
 /**
  * This replica's in-memory picture of the cluster for placement. Loaded from
  * Redis, then kept fresh by the change channels (a node's registration,
- * inventory, cordon or loss; freed capacity) and a periodic full resync.
+ * inventory, cordon or loss; freed capacity, which carries the node's usage),
+ * a readiness timer (heartbeats are not announced) and a periodic resync.
  * It may lag; the Lua reservation is the real check, and every attempt
- * corrects the node it touched.
+ * corrects the node it touched. Reads for the view go through a connection
+ * of their own and run one at a time, so a resync never overlaps itself or
+ * a refresh, and never queues in front of the placement path's commands.
  */
 export class PlacementView {
   private readonly index = new PlacementIndex();
   private readonly keys: Keys;
+  private readonly known = new Map<string, Known>();
   private readonly dirty = new Set<string>();
-  /** Last heartbeat per node: silence sends no message, so readiness is re-checked on a timer. */
-  private readonly heartbeats = new Map<string, { at: number; lost: boolean }>();
-  private readinessTimer?: NodeJS.Timeout;
+  private reader: NodeFactsReader;
+  private bulk?: Redis;
   private subscriber?: Redis;
   private flushTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
+  private readinessTimer?: NodeJS.Timeout;
+  /** The tail of the view's reads: each one starts when the previous ended. */
+  private reads: Promise<void> = Promise.resolve();
+  private resyncing?: Promise<void>;
+  private checkingReadiness = false;
+  private stopped = false;
+  private gainedRoom: (nodeId: string) => void = () => undefined;
 
   constructor(
     private readonly redis: Redis,
     private readonly nodes: NodeRepository,
-    prefix: string,
+    private readonly prefix: string,
     private readonly readyWindowMs: number,
     private readonly logger: Logger,
   ) {
     this.keys = new Keys(prefix);
+    // Until start() opens the view's own connection (tests may resync without starting).
+    this.reader = new NodeFactsReader(redis, prefix);
   }
 
   async start(): Promise<void> {
+    this.bulk = this.redis.duplicate({ connectionName: 'warmpod-scheduler-view' });
+    this.reader = new NodeFactsReader(this.bulk, this.prefix);
     this.subscriber = this.redis.duplicate();
-    await this.subscriber.subscribe(this.keys.nodesChanged(), this.keys.capacityFreed());
-    this.subscriber.on('message', (_channel: string, nodeId: string) => this.markDirty(nodeId));
+    await this.subscriber.subscribe(this.keys.nodesChanged(), this.keys.capacityFreed(), this.keys.capacityReserved());
+    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
     await this.resync();
-    this.resyncTimer = setInterval(() => void this.resync().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'placement resync failed')), RESYNC_MS);
-    this.resyncTimer.unref();
-    this.readinessTimer = setInterval(() => this.recheckReadiness(), Math.max(100, Math.min(1_000, Math.floor(this.readyWindowMs / 4))));
+    this.scheduleResync();
+    const every = Math.max(100, Math.min(1_000, Math.floor(this.readyWindowMs / 4)));
+    this.readinessTimer = setInterval(() => void this.recheckReadiness(), every);
     this.readinessTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.resyncTimer);
+    clearInterval(this.readinessTimer);
+    clearTimeout(this.flushTimer);
+    await this.reads.catch(() => undefined);
+    await this.subscriber?.quit().catch(() => undefined);
+    await this.bulk?.quit().catch(() => undefined);
+  }
+
+  /** Told when a node joins or its readiness, cordon, capacity or labels change (the backlog wakes waiting pods). */
+  onNodeGainedRoom(listener: (nodeId: string) => void): void {
+    this.gainedRoom = listener;
   }
 
   /** Called by this replica's node monitor, so its own next placement already avoids the node. */
   noteLost(nodeId: string): void {
-    const hb = this.heartbeats.get(nodeId);
-    if (hb) hb.lost = true;
-    this.index.setHealth(nodeId, { ready: false });
-  }
-
-  private recheckReadiness(now = Date.now()): void {
-    for (const [id, hb] of this.heartbeats) {
-      if (!hb.lost && now - hb.at > this.readyWindowMs) this.index.setHealth(id, { ready: false });
+    const known = this.known.get(nodeId);
+    if (known) {
+      known.lost = true;
+      known.ready = false;
     }
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.resyncTimer);
-    clearInterval(this.readinessTimer);
-    clearTimeout(this.flushTimer);
-    await this.subscriber?.quit().catch(() => undefined);
+    this.index.setHealth(nodeId, { ready: false });
   }
 
   plan(request: PodPlacementRequest, limit = 8): PlacementRanking {
@@ -76,22 +113,59 @@ export class PlacementView {
   async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
     this.index.reserveLocally(nodeId, want);
     try {
-      const { reserved, allocated } = await this.nodes.tryReserve(nodeId, podId, want);
-      this.index.setAllocated(nodeId, allocated);
+      const { reserved, allocated, usageRev } = await this.nodes.tryReserve(nodeId, podId, want);
+      this.applyUsage(nodeId, allocated, usageRev);
       return reserved;
     } finally {
       this.index.releaseLocally(nodeId, want);
     }
   }
 
-  /** Re-reads one node now (e.g. after a release this replica made). */
-  async refresh(nodeId: string): Promise<void> {
-    const node = await this.nodes.get(nodeId);
-    if (node) this.upsert(node);
-    else {
-      this.index.removeNode(nodeId);
-      this.heartbeats.delete(nodeId);
+  /** Re-reads one node now (e.g. after a change this replica noticed). */
+  refresh(nodeId: string): Promise<void> {
+    return this.serially(() => this.refreshNodes([nodeId]));
+  }
+
+  /**
+   * Reloads every node's small fields, and the image inventories of the nodes
+   * whose inventory changed (also run periodically, in case a change message
+   * was missed). A call while one runs joins it.
+   */
+  resync(): Promise<void> {
+    this.resyncing ??= this.serially(async () => {
+      const ids = await this.reader.ids();
+      const seen = new Set(ids);
+      await this.refreshNodes(ids);
+      for (const id of [...this.known.keys()]) if (!seen.has(id)) this.forget(id);
+    }).finally(() => (this.resyncing = undefined));
+    return this.resyncing;
+  }
+
+  /** The next resync is timed from the end of the previous one, so they cannot pile up. */
+  private scheduleResync(): void {
+    if (this.stopped) return;
+    this.resyncTimer = setTimeout(() => {
+      void this.resync()
+        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'placement resync failed'))
+        .finally(() => this.scheduleResync());
+    }, RESYNC_MS);
+    this.resyncTimer.unref();
+  }
+
+  private serially(read: () => Promise<void>): Promise<void> {
+    const run = this.reads.then(read);
+    this.reads = run.catch(() => undefined);
+    return run;
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.keys.capacityFreed() || channel === this.keys.capacityReserved()) {
+      const usage = parseFreedCapacity(message);
+      // The message carries the node's usage: no read needed.
+      if (usage) return this.applyUsage(usage.nodeId, usage.allocated, usage.usageRev);
+      if (channel === this.keys.capacityReserved()) return;
     }
+    this.markDirty(message);
   }
 
   private markDirty(nodeId: string): void {
@@ -100,33 +174,106 @@ export class PlacementView {
       this.flushTimer = undefined;
       const ids = [...this.dirty];
       this.dirty.clear();
-      void Promise.all(ids.map((id) => this.refresh(id))).catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'placement refresh failed'));
+      this.serially(() => this.refreshNodes(ids)).catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'placement refresh failed'));
     }, FLUSH_MS);
   }
 
-  /** Reloads every node (also run periodically, in case a change message was missed). */
-  async resync(): Promise<void> {
-    const records = await this.nodes.list();
-    const seen = new Set(records.map((n) => n.id));
-    for (const record of records) this.upsert(record);
-    for (const id of this.knownIds) {
-      if (seen.has(id)) continue;
-      this.index.removeNode(id);
-      this.heartbeats.delete(id);
+  /** Small fields of every node in `ids`; image inventories only where their revision moved. */
+  private async refreshNodes(ids: readonly string[]): Promise<void> {
+    for (let from = 0; from < ids.length; from += CHUNK) {
+      const chunk = ids.slice(from, from + CHUNK);
+      const facts = await this.reader.read(chunk);
+      const changed = facts.filter((f): f is NodeFacts => f !== undefined && this.known.get(f.id)?.imagesRev !== f.imagesRev);
+      const images = changed.length > 0 ? await this.reader.images(changed.map((f) => f.id)) : [];
+      const fresh = new Map(changed.map((f, i) => [f.id, images[i]!]));
+      chunk.forEach((id, i) => {
+        const f = facts[i];
+        if (!f) return this.forget(id);
+        this.upsert(f, fresh.get(f.id) ?? this.known.get(id)?.images ?? []);
+      });
     }
-    this.knownIds = seen;
   }
 
-  private upsert(node: NodeRecord): void {
-    this.index.upsertNode(toPlacementNode(node, this.readyWindowMs));
-    this.heartbeats.set(node.id, { at: Date.parse(node.heartbeatAt), lost: Boolean(node.lostAt) });
+  private upsert(facts: NodeFacts, images: readonly CachedImage[]): void {
+    const before = this.known.get(facts.id);
+    const node = toPlacementNode(facts, this.readyWindowMs, images);
+    const shape = JSON.stringify([node.ready, node.cordoned, node.capacity, node.labels, node.capabilities]);
+    const contents = `${facts.imagesRev} ${node.checkpointKeys.join(' ')}`;
+    if (before?.shape === shape && before.contents === contents) {
+      // Nothing placement ranks on moved but maybe the usage (a resync finds most nodes so).
+      before.heartbeatAt = Date.parse(facts.heartbeatAt);
+      return this.applyUsage(facts.id, facts.allocated, facts.usageRev);
+    }
+    // Keep the newest usage: a reservation reply or usage message may have overtaken this read.
+    const stale = before !== undefined && before.usageRev > facts.usageRev;
+    if (stale) node.allocated = before.allocated;
+    this.index.upsertNode(node);
+    if (before?.shape !== shape) this.gainedRoom(facts.id);
+    this.known.set(facts.id, {
+      shape,
+      contents,
+      ready: node.ready,
+      imagesRev: facts.imagesRev,
+      usageRev: stale ? before.usageRev : facts.usageRev,
+      heartbeatAt: Date.parse(facts.heartbeatAt),
+      lost: Boolean(facts.lostAt),
+      allocated: node.allocated,
+      images,
+    });
   }
 
-  private knownIds = new Set<string>();
+  private applyUsage(nodeId: string, allocated: Resources, usageRev: number | undefined): void {
+    const known = this.known.get(nodeId);
+    if (known) {
+      if (usageRev !== undefined && usageRev < known.usageRev) return;
+      known.usageRev = usageRev ?? known.usageRev;
+      known.allocated = allocated;
+    }
+    this.index.setAllocated(nodeId, allocated);
+  }
+
+  private forget(nodeId: string): void {
+    this.index.removeNode(nodeId);
+    this.known.delete(nodeId);
+  }
+
+  /**
+   * Heartbeats are not announced: nodes whose last known heartbeat is past
+   * half the ready window are re-read (liveness fields only), and those
+   * silent for the whole window stop being candidates.
+   */
+  private async recheckReadiness(now = Date.now()): Promise<void> {
+    if (this.checkingReadiness || this.stopped) return;
+    const suspects = [...this.known].filter(([, k]) => !k.lost && now - k.heartbeatAt > this.readyWindowMs / 2).map(([id]) => id);
+    if (suspects.length === 0) return;
+    this.checkingReadiness = true;
+    try {
+      const beats = await this.reader.heartbeats(suspects);
+      suspects.forEach((id, i) => {
+        const known = this.known.get(id);
+        const beat = beats[i]!;
+        if (!known || !beat.heartbeatAt) return;
+        known.heartbeatAt = Date.parse(beat.heartbeatAt);
+        known.lost ||= Boolean(beat.lostAt);
+        const ready = !known.lost && Date.now() - known.heartbeatAt <= this.readyWindowMs;
+        if (this.index.setHealth(id, { ready }) && ready && !known.ready) this.gainedRoom(id);
+        known.ready = ready;
+      });
+    } catch (e) {
+      this.logger.warn({ err: (e as Error).message }, 'placement readiness check failed');
+    } finally {
+      this.checkingReadiness = false;
+    }
+  }
 }
 
-/** A node as placement sees it: lost or silent nodes are not ready. */
-export function toPlacementNode(node: NodeRecord, readyWindowMs: number, now = Date.now()) {
+/** A node as placement sees it: lost or silent nodes are not ready; only available checkpoints count. */
+export function toPlacementNode(
+  node: Pick<NodeRecord, 'id' | 'lostAt' | 'heartbeatAt' | 'cordoned' | 'labels' | 'capacity' | 'allocated' | 'checkpoints' | 'capabilities'>,
+  readyWindowMs: number,
+  images: readonly CachedImage[],
+  now = Date.now(),
+): PlacementNode {
   return {
     id: node.id,
     ready: !node.lostAt && isReady(node, readyWindowMs, now),
@@ -134,8 +281,8 @@ export function toPlacementNode(node: NodeRecord, readyWindowMs: number, now = D
     labels: node.labels,
     capacity: node.capacity,
     allocated: node.allocated,
-    images: node.cachedImages ?? [],
-    checkpointKeys: (node.checkpoints ?? []).map((c) => c.key),
+    images,
+    checkpointKeys: (node.checkpoints ?? []).filter((c) => c.state === 'available').map((c) => c.key),
     capabilities: node.capabilities['criuOk'] === true ? ['criu-restore'] : [],
   };
 }

@@ -28,6 +28,8 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
   private view?: PlacementView;
   private schedulingQueue?: Queue;
   private pools?: PoolController;
+  private registryRedis?: Redis;
+  private placementRedis?: Redis;
 
   constructor(
     @Inject(CONFIG) private readonly config: SchedulerConfig,
@@ -39,14 +41,20 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     await waitForRedis(this.redis, 30_000);
-    this.registry = await startNodeRegistry(this.config, this.redis, this.logger);
+    // Agents' reports (whole inventories at times) on a connection of their own, off the placement path.
+    this.registryRedis = connectRedis(this.config.redisUrl, 'warmpod-scheduler-registry');
+    this.registry = await startNodeRegistry(this.config, this.registryRedis, this.logger);
     const { prefix, readyWindowMs } = this.config;
-    const pods = new PodRepository(this.redis, prefix);
-    const nodes = new NodeRepository(this.redis, prefix);
+    // The handler's reads and scripts: many small commands at once, so they are auto-pipelined.
+    this.placementRedis = connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', { autoPipelining: true });
+    const pods = new PodRepository(this.placementRedis, prefix);
+    const nodes = new NodeRepository(this.placementRedis, prefix);
     this.schedulingQueue = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
     this.backlog = new Backlog(this.redis, this.schedulingQueue, prefix, this.logger);
     await this.backlog.start();
     this.view = new PlacementView(this.redis, nodes, prefix, readyWindowMs, this.logger);
+    const backlog = this.backlog;
+    this.view.onNodeGainedRoom(() => backlog.nodeGainedRoom());
     await this.view.start();
     // Warm pools live here: see pools/pool-controller.ts for why.
     this.pools = await startPoolController(this.redis, prefix, this.view, this.bus, this.logger);
@@ -57,9 +65,9 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       nodes,
       bus: this.bus,
       backlog: this.backlog,
-      hints: new PrepullHints(this.redis, prefix),
+      hints: new PrepullHints(this.placementRedis, prefix),
       view: this.view,
-      images: new ImageRepository(this.redis, prefix),
+      images: new ImageRepository(this.placementRedis, prefix),
     };
     this.runner = new JobRunner({
       kind: 'scheduling',
@@ -84,6 +92,8 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     await this.view?.stop();
     await this.schedulingQueue?.close();
     await this.bus.close();
+    await this.placementRedis?.quit().catch(() => undefined);
+    await this.registryRedis?.quit().catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
     this.logger.info('scheduler stopped');
   }

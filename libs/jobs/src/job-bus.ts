@@ -53,7 +53,8 @@ export class JobBus {
   private queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.prefix) });
+      // One Queue per node queue: the first one checks the server's version (an INFO), the others share the connection and skip it.
+      q = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.prefix), skipVersionCheck: this.queues.size > 0 });
       this.queues.set(name, q);
     }
     return q;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 export interface RedisSettings {
@@ -12,9 +13,12 @@ export interface RedisSettings {
  * HTTP requests, so a command fails after one reconnect attempt instead of
  * hanging the request while Redis is away.
  */
-export function connectRedis(url: string, name: string, role: 'worker' | 'producer' = 'worker'): Redis {
+export function connectRedis(url: string, name: string, role: 'worker' | 'producer' = 'worker', options: { autoPipelining?: boolean } = {}): Redis {
   return new Redis(url, {
     connectionName: name,
+    // Batches the commands of one event-loop turn into one write. Only for
+    // plain commands and scripts: never hand such a connection to a BullMQ Worker.
+    enableAutoPipelining: options.autoPipelining ?? false,
     maxRetriesPerRequest: role === 'worker' ? null : 1,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
@@ -35,5 +39,25 @@ export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<voi
       if (Date.now() > deadline) throw new Error(`redis did not answer within ${timeoutMs} ms: ${(error as Error).message}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+}
+
+const shas = new Map<string, string>();
+
+/**
+ * Runs a Lua script by its SHA1 (EVALSHA), sending the text only when the
+ * server does not have it yet (NOSCRIPT: after a restart or SCRIPT FLUSH).
+ */
+export async function runScript(redis: Redis, script: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  let sha = shas.get(script);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(script).digest('hex');
+    shas.set(script, sha);
+  }
+  try {
+    return await redis.evalsha(sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return redis.eval(script, keys.length, ...keys, ...args);
   }
 }

@@ -28,13 +28,21 @@ export class Keys {
   nodeReservations(id: string): string {
     return `${this.prefix}node:${id}:reservations`;
   }
-  /** Channel: a pod's reservation was released (message: pod id). */
+  /** Channel: a reservation was released (message: `nodeId cpuMilli memoryMiB gpu rev`, the usage after it). */
   capacityFreed(): string {
     return `${this.prefix}capacity:freed`;
   }
-  /** Channel: a node's registration, inventory or cordon changed (message: node id). */
+  /** Channel: a reservation was made (message as on `capacity:freed`). */
+  capacityReserved(): string {
+    return `${this.prefix}capacity:reserved`;
+  }
+  /** Channel: a node's registration, inventory, cordon or loss changed (message: node id); heartbeats are not announced. */
   nodesChanged(): string {
     return `${this.prefix}nodes:changed`;
+  }
+  /** The layers of a manifest as nodes report them, stored once for all nodes (see lua.ts putImages). */
+  layers(digest: string): string {
+    return `${this.prefix}layers:${digest}`;
   }
   image(digest: string): string {
     return `${this.prefix}image:${digest}`;

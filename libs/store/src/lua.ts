@@ -29,13 +29,29 @@ return 1
 `;
 
 /**
+ * Every change of a node's usage bumps its `rev` field, so a reader holding
+ * usage from several sources (reservation replies, freed-capacity messages,
+ * bulk reads) keeps the newest. A freed-capacity message is
+ * `nodeId cpuMilli memoryMiB gpu rev`: the usage after the release, so a
+ * scheduler's view updates the node without reading it.
+ */
+const USAGE_AFTER_RELEASE = `
+local function usageAfterRelease(usageKey)
+  local rev = redis.call('HINCRBY', usageKey, 'rev', 1)
+  local u = redis.call('HMGET', usageKey, 'cpuMilli', 'memoryMiB', 'gpu')
+  return (u[1] or '0') .. ' ' .. (u[2] or '0') .. ' ' .. (u[3] or '0') .. ' ' .. rev
+end
+`;
+
+/**
  * Moves a pod to a phase if it is in one of the allowed phases; when the
  * new phase ends the pod, releases its reservation in the same step and
- * announces the freed capacity (the scheduler's backlog listens).
+ * announces the freed capacity with the node's usage after it (see
+ * USAGE_AFTER_RELEASE; the scheduler's backlog and placement view listen).
  * KEYS: status, usage, reservations (usage/reservations may be unused).
  * ARGV: to, iso, allowedCsv, releaseFlag, podId, channel, nodeId, field1, value1, ...
  */
-export const TRANSITION = `
+export const TRANSITION = `${USAGE_AFTER_RELEASE}
 local phase = redis.call('HGET', KEYS[1], 'phase')
 if not phase then return {0, ''} end
 local allowed = false
@@ -53,7 +69,7 @@ if ARGV[4] == '1' then
     redis.call('HINCRBY', KEYS[2], 'memoryMiB', 0 - tonumber(mem))
     redis.call('HINCRBY', KEYS[2], 'gpu', 0 - tonumber(gpu))
     redis.call('HDEL', KEYS[3], ARGV[5])
-    redis.call('PUBLISH', ARGV[6], ARGV[7])
+    redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. usageAfterRelease(KEYS[2]))
   end
 end
 return {1, phase}
@@ -61,27 +77,30 @@ return {1, phase}
 
 /**
  * Reserves capacity for a pod on a node, or refuses. Idempotent per pod.
- * Returns {outcome (1 reserved, 0 no room, -1 unknown node), cpuMilli, memoryMiB, gpu}
- * with the node's usage after the call, so a caller can correct its view.
- * KEYS: node, usage, reservations. ARGV: podId, cpuMilli, memoryMiB, gpu.
+ * Returns {outcome (1 reserved, 0 no room, -1 unknown node), cpuMilli, memoryMiB, gpu, rev}
+ * with the node's usage after the call, so a caller can correct its view. A new
+ * reservation is announced like a release (other replicas' views learn of it
+ * without a read). KEYS: node, usage, reservations. ARGV: podId, cpuMilli,
+ * memoryMiB, gpu, channel, nodeId (the last two optional).
  */
 export const RESERVE = `
-local used = redis.call('HMGET', KEYS[2], 'cpuMilli', 'memoryMiB', 'gpu')
-local cpu0, mem0, gpu0 = tonumber(used[1] or '0'), tonumber(used[2] or '0'), tonumber(used[3] or '0')
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {1, cpu0, mem0, gpu0} end
+local used = redis.call('HMGET', KEYS[2], 'cpuMilli', 'memoryMiB', 'gpu', 'rev')
+local cpu0, mem0, gpu0, rev0 = tonumber(used[1] or '0'), tonumber(used[2] or '0'), tonumber(used[3] or '0'), tonumber(used[4] or '0')
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {1, cpu0, mem0, gpu0, rev0} end
 local cap = redis.call('HMGET', KEYS[1], 'capCpuMilli', 'capMemoryMiB', 'capGpu')
-if not cap[1] then return {-1, cpu0, mem0, gpu0} end
+if not cap[1] then return {-1, cpu0, mem0, gpu0, rev0} end
 local cpu, mem, gpu = cpu0 + tonumber(ARGV[2]), mem0 + tonumber(ARGV[3]), gpu0 + tonumber(ARGV[4])
-if cpu > tonumber(cap[1]) or mem > tonumber(cap[2]) or gpu > tonumber(cap[3]) then return {0, cpu0, mem0, gpu0} end
-redis.call('HSET', KEYS[2], 'cpuMilli', cpu, 'memoryMiB', mem, 'gpu', gpu)
+if cpu > tonumber(cap[1]) or mem > tonumber(cap[2]) or gpu > tonumber(cap[3]) then return {0, cpu0, mem0, gpu0, rev0} end
+redis.call('HSET', KEYS[2], 'cpuMilli', cpu, 'memoryMiB', mem, 'gpu', gpu, 'rev', rev0 + 1)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
-return {1, cpu, mem, gpu}
+if ARGV[5] then redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. cpu .. ' ' .. mem .. ' ' .. gpu .. ' ' .. (rev0 + 1)) end
+return {1, cpu, mem, gpu, rev0 + 1}
 `;
 
 // Note: Lua's `-0` is refused by HINCRBY ("not an integer"), hence `0 - n` in the scripts above and below.
 
 /** KEYS: usage, reservations. ARGV: podId, channel, nodeId. */
-export const RELEASE = `
+export const RELEASE = `${USAGE_AFTER_RELEASE}
 local r = redis.call('HGET', KEYS[2], ARGV[1])
 if not r then return 0 end
 local cpu, mem, gpu = string.match(r, '(%d+) (%d+) (%d+)')
@@ -89,26 +108,48 @@ redis.call('HINCRBY', KEYS[1], 'cpuMilli', 0 - tonumber(cpu))
 redis.call('HINCRBY', KEYS[1], 'memoryMiB', 0 - tonumber(mem))
 redis.call('HINCRBY', KEYS[1], 'gpu', 0 - tonumber(gpu))
 redis.call('HDEL', KEYS[2], ARGV[1])
-if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+local usage = usageAfterRelease(KEYS[1])
+if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' ' .. usage) end
 return 1
 `;
 
 /**
- * Refreshes liveness and replaces the cache inventory of a registered node;
- * refuses (0) an unknown node so that no stray record is created.
- * KEYS: nodes, node, images. ARGV: nodeId, iso, channel, digest1, image1, ...
+ * A node's cache inventory is its images hash (digest -> `sizeBytes layerCount`)
+ * plus, once per digest for all nodes, the layers under `layers:<digest>`
+ * (content-addressed, so the first report is kept). Each change bumps the
+ * node's `imagesRev`, so a reader re-reads only inventories that changed.
+ * putImages(images, keyFrom, argFrom, count): ARGV triples (digest, entry,
+ * layersJson or '') from argFrom; KEYS from keyFrom are the layers keys.
+ */
+const PUT_IMAGES = `
+local function putImages(images, keyFrom, argFrom, count)
+  for i = 0, count - 1 do
+    local a = argFrom + 3 * i
+    redis.call('HSET', images, ARGV[a], ARGV[a + 1])
+    if ARGV[a + 2] ~= '' then redis.call('SET', KEYS[keyFrom + i], ARGV[a + 2], 'NX') end
+  end
+end
+`;
+
+/**
+ * Refreshes liveness and replaces the cache inventory of a registered node
+ * (sizes only); refuses (0) an unknown node so that no stray record is created.
+ * KEYS: nodes, node, images. ARGV: nodeId, iso, channel, digest1, entry1, ...
  */
 export const HEARTBEAT = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[2])
 redis.call('DEL', KEYS[3])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('HINCRBY', KEYS[2], 'imagesRev', 1)
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 `;
 
-// Node registry scripts. Every applied change PUBLISHes the node id on the
-// nodes-changed channel, so scheduler replicas can refresh their view of it.
+// Node registry scripts. Every applied change of registration, inventory,
+// cordon or loss PUBLISHes the node id on the nodes-changed channel, so
+// scheduler replicas can refresh their view of it. Liveness alone does not:
+// readers re-check heartbeats on their own timer.
 
 /**
  * (Re)registers a node: registration fields, a new agent session (or none),
@@ -136,14 +177,15 @@ if redis.call('HEXISTS', KEYS[2], 'lostAt') == 1 then return -2 end
 
 /**
  * Replaces a node's whole inventory (first report of a session).
- * KEYS: nodes, node, images. ARGV: nodeId, sessionId, iso, channel, runningPodsJson,
- * checkpointsJson, usageJson ('' when not reported), digest1, image1, ...
+ * KEYS: nodes, node, images, layersKey1, ... ARGV: nodeId, sessionId, iso, channel, runningPodsJson,
+ * checkpointsJson, usageJson ('' when not reported), then per image: digest, entry, layersJson.
  */
-export const NODE_INVENTORY = `${SESSION_GUARD}
+export const NODE_INVENTORY = `${PUT_IMAGES}${SESSION_GUARD}
 redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3], 'inventoryAt', ARGV[3], 'runningPods', ARGV[5], 'checkpoints', ARGV[6])
 if ARGV[7] == '' then redis.call('HDEL', KEYS[2], 'reportedUsage') else redis.call('HSET', KEYS[2], 'reportedUsage', ARGV[7]) end
 redis.call('DEL', KEYS[3])
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+putImages(KEYS[3], 4, 8, (#ARGV - 7) / 3)
+redis.call('HINCRBY', KEYS[2], 'imagesRev', 1)
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
 `;
@@ -151,31 +193,36 @@ return 1
 /**
  * Applies a change report: removed images, then added ones; running pods,
  * checkpoints and usage are full lists and replace what was there.
- * KEYS: nodes, node, images. ARGV: nodeId, sessionId, iso, channel, runningPodsJson,
- * checkpointsJson, usageJson, addedCount, digest1, image1, ..., removedDigest1, ...
+ * KEYS: nodes, node, images, layersKey1, ... (one per added image). ARGV: nodeId, sessionId,
+ * iso, channel, runningPodsJson, checkpointsJson, usageJson, addedCount, then per added
+ * image: digest, entry, layersJson; then removedDigest1, ...
  */
-export const NODE_DELTA = `${SESSION_GUARD}
+export const NODE_DELTA = `${PUT_IMAGES}${SESSION_GUARD}
 redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3], 'runningPods', ARGV[5], 'checkpoints', ARGV[6])
 if ARGV[7] == '' then redis.call('HDEL', KEYS[2], 'reportedUsage') else redis.call('HSET', KEYS[2], 'reportedUsage', ARGV[7]) end
-local removedFrom = 9 + 2 * tonumber(ARGV[8])
-for i = removedFrom, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
-for i = 9, removedFrom - 1, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+local added = tonumber(ARGV[8])
+for i = 9 + 3 * added, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+putImages(KEYS[3], 4, 9, added)
+if added > 0 or #ARGV > 8 + 3 * added then redis.call('HINCRBY', KEYS[2], 'imagesRev', 1) end
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
 `;
 
-/** Refreshes liveness within a session. KEYS: nodes, node. ARGV: nodeId, sessionId, iso, channel. */
+/** Refreshes liveness within a session; announces nothing (see above). KEYS: nodes, node. ARGV: nodeId, sessionId, iso. */
 export const NODE_TOUCH = `${SESSION_GUARD}
 redis.call('HSET', KEYS[2], 'heartbeatAt', ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
 `;
 
-/** Adds one image to a registered node's cache inventory. KEYS: nodes, images. ARGV: nodeId, digest, image, channel. */
-export const ADD_CACHED_IMAGE = `
+/**
+ * Adds one image to a registered node's cache inventory.
+ * KEYS: nodes, node, images, layersKey. ARGV: nodeId, digest, entry, layersJson, channel.
+ */
+export const ADD_CACHED_IMAGE = `${PUT_IMAGES}
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[1])
+putImages(KEYS[3], 4, 2, 1)
+redis.call('HINCRBY', KEYS[2], 'imagesRev', 1)
+redis.call('PUBLISH', ARGV[5], ARGV[1])
 return 1
 `;
 

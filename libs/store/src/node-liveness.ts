@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { runScript } from './connection';
 import { Keys } from './keys';
 import { MARK_LOST } from './lua';
 
@@ -15,15 +16,7 @@ export class NodeLiveness {
 
   /** True for the one caller that marks the node lost; false when it is alive or already marked. */
   async markLost(nodeId: string, staleBefore: Date, now = new Date()): Promise<boolean> {
-    const result = (await this.redis.eval(
-      MARK_LOST,
-      1,
-      this.keys.node(nodeId),
-      staleBefore.toISOString(),
-      now.toISOString(),
-      this.keys.nodesChanged(),
-      nodeId,
-    )) as number;
+    const result = (await runScript(this.redis, MARK_LOST, [this.keys.node(nodeId)], [staleBefore.toISOString(), now.toISOString(), this.keys.nodesChanged(), nodeId])) as number;
     return result === 1;
   }
 }

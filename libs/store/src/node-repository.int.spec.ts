@@ -3,6 +3,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
+import { NodeFactsReader } from './node-facts';
 import { isReady, NodeRepository, watchNodeChanges, type CachedImage, type NodeRegistration } from './node-repository';
 import { dropKeys } from '@warmpod/devkit';
 
@@ -126,6 +127,16 @@ describe('NodeRepository on real Redis', () => {
 
     await nodes.addCachedDigest('n1', DIGEST_A, 42);
     assert.deepEqual((await nodes.get('n1'))!.cachedDigests, [{ digest: DIGEST_A, sizeBytes: 42 }]);
+  });
+
+  test('heartbeats lists liveness fields only, lost nodes marked', async () => {
+    const { nodes, prefix } = scope();
+    await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+    await redis.hset(`${prefix}node:n2`, 'lostAt', '2026-01-01T00:00:00.000Z');
+    const beats = await nodes.heartbeats();
+    assert.deepEqual(beats.map((b) => [b.id, b.lostAt]), [['n1', undefined], ['n2', '2026-01-01T00:00:00.000Z']]);
+    assert.equal(beats[0]!.heartbeatAt, (await nodes.get('n1'))!.heartbeatAt);
   });
 
   test('a node is ready only within the heartbeat window', async () => {
@@ -324,7 +335,75 @@ describe('NodeRepository on real Redis', () => {
     assert.deepEqual(node.checkpoints, [{ id: 'ck-1', key: 'k'.repeat(12), state: 'available', sizeBytes: 1234 }]);
     assert.deepEqual(node.reportedUsage, { cpu: 0.5, memoryMiB: 256, gpu: 1 });
     assert.ok(node.inventoryAt && node.heartbeatAt >= registered.heartbeatAt);
-    assert.deepEqual(await keysUnder(prefix), ['node:n1', 'node:n1:images', 'nodes']);
+    // Layers are stored once per digest; the node keeps only digest -> `size layerCount`.
+    assert.deepEqual(await keysUnder(prefix), [`layers:${DIGEST_A}`, `layers:${DIGEST_B}`, 'node:n1', 'node:n1:images', 'nodes']);
+    assert.deepEqual(await redis.hgetall(`${prefix}node:n1:images`), { [DIGEST_A]: `${IMAGE_A.sizeBytes} 2`, [DIGEST_B]: `${IMAGE_B.sizeBytes} 1` });
+  });
+
+  test('two nodes holding one digest share its layer record and read back the same images', async () => {
+    const { nodes, prefix } = scope();
+    for (const id of ['n1', 'n2']) {
+      await nodes.register(registration(id, { cpu: 1, memoryMiB: 512, gpu: 0 }), `s-${id}`);
+      await nodes.applyInventory(id, `s-${id}`, { images: [IMAGE_A, IMAGE_C], runningPods: [], checkpoints: [] });
+    }
+    await nodes.addCachedDigest('n2', DIGEST_B, IMAGE_B.sizeBytes, IMAGE_B.layers);
+    assert.deepEqual(sortImages((await nodes.get('n1'))!.cachedImages!), [IMAGE_A, IMAGE_C]);
+    assert.deepEqual(sortImages((await nodes.get('n2'))!.cachedImages!), [IMAGE_A, IMAGE_B, IMAGE_C]);
+    assert.deepEqual((await keysUnder(prefix)).filter((k) => k.startsWith('layers:')), [`layers:${DIGEST_A}`, `layers:${DIGEST_B}`]);
+    // An entry written by an earlier version (JSON with its layers) still reads back.
+    await redis.hset(`${prefix}node:n1:images`, DIGEST_B, JSON.stringify({ sizeBytes: 7, layers: [LAYER('9', 7)] }));
+    assert.deepEqual(sortImages((await nodes.get('n1'))!.cachedImages!)[1], { digest: DIGEST_B, sizeBytes: 7, layers: [LAYER('9', 7)] });
+  });
+
+  test('the inventory revision moves with image changes only; facts read without images', async () => {
+    const { nodes, prefix } = scope();
+    const facts = new NodeFactsReader(redis, prefix);
+    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 512, gpu: 0 }), 's1');
+    await nodes.applyInventory('n1', 's1', {
+      images: [IMAGE_A],
+      runningPods: [],
+      checkpoints: [{ id: 'ck-1', key: 'k1', state: 'available', sizeBytes: 1 }],
+    });
+    const rev = async () => (await facts.read(['n1']))[0]!.imagesRev;
+    const first = await rev();
+    assert.equal(await nodes.touch('n1', 's1'), 'applied');
+    await nodes.setCordoned('n1', true);
+    await nodes.applyDelta('n1', 's1', { addedImages: [], removedImages: [], runningPods: ['p'], checkpoints: [] });
+    assert.equal(await rev(), first, 'liveness, cordon and pod lists leave the inventory revision');
+    await nodes.applyDelta('n1', 's1', { addedImages: [IMAGE_B], removedImages: [], runningPods: [], checkpoints: [] });
+    const second = await rev();
+    assert.notEqual(second, first);
+    await nodes.addCachedDigest('n1', DIGEST_C, 99);
+    assert.notEqual(await rev(), second);
+
+    await nodes.reserve('n1', 'pod-a', { cpu: 1, memoryMiB: 1, gpu: 0 });
+    const [read, missing] = await facts.read(['n1', 'ghost']);
+    assert.equal(missing, undefined);
+    assert.deepEqual({ cordoned: read!.cordoned, allocated: read!.allocated, usageRev: read!.usageRev }, { cordoned: true, allocated: { cpu: 1, memoryMiB: 1, gpu: 0 }, usageRev: 1 });
+    assert.deepEqual(sortImages((await facts.images(['n1']))[0]!), [IMAGE_A, IMAGE_B, IMAGE_C]);
+  });
+
+  test('a release announces the node and its usage after it; every usage change bumps its revision', async () => {
+    const { nodes, prefix } = scope();
+    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 1 }));
+    const subscriber = new Redis(REDIS);
+    const seen: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => seen.push(message));
+    await subscriber.subscribe(`${prefix}capacity:freed`);
+    try {
+      const a = await nodes.tryReserve('n1', 'pod-a', { cpu: 0.5, memoryMiB: 100, gpu: 1 });
+      const b = await nodes.tryReserve('n1', 'pod-b', { cpu: 1, memoryMiB: 200, gpu: 0 });
+      const refused = await nodes.tryReserve('n1', 'pod-c', { cpu: 1, memoryMiB: 1, gpu: 0 });
+      assert.deepEqual([a.usageRev, b.usageRev, refused.reserved, refused.usageRev], [1, 2, false, 2]);
+      await nodes.release('n1', 'pod-a');
+      await nodes.release('n1', 'pod-a');
+      const deadline = Date.now() + 2_000;
+      while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(seen, ['n1 1000 200 0 3']);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   test('a delta removes and adds images and replaces the running pods; a touch only refreshes liveness', async () => {
@@ -386,7 +465,7 @@ describe('NodeRepository on real Redis', () => {
     assert.deepEqual(node.runningPods, ['pod-1']);
   });
 
-  test('every applied node change is published on nodes:changed; refused writes are not', async () => {
+  test('every applied node change is published on nodes:changed; heartbeats and refused writes are not', async () => {
     const { nodes, prefix } = scope();
     const subscriber = new Redis(REDIS);
     const seen: string[] = [];
@@ -403,7 +482,8 @@ describe('NodeRepository on real Redis', () => {
       await nodes.addCachedDigest('n1', DIGEST_B, 7);
       await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
       await nodes.deregister('n2');
-      const expected = ['n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
+      // register, inventory, delta, cordon, sessionless heartbeat (it replaces the images), added image; not the touches.
+      const expected = ['n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
       const deadline = Date.now() + 2_000;
       while (seen.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await new Promise((r) => setTimeout(r, 50));

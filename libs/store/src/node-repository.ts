@@ -1,7 +1,9 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Resources } from '@warmpod/domain';
+import { runScript } from './connection';
 import { Keys } from './keys';
+import { imageArgs, parseImageEntries, parseJson, readLayers, withLayers, type CachedImage, type LayerInfo } from './node-images';
 import {
   ADD_CACHED_IMAGE,
   DEREGISTER_NODE,
@@ -15,17 +17,7 @@ import {
   SET_CORDONED,
 } from './lua';
 
-export interface LayerInfo {
-  digest: string;
-  sizeBytes: number;
-}
-
-/** An image in a node's cache: manifest digest, bytes a pull would fetch, and its layers. */
-export interface CachedImage {
-  digest: string;
-  sizeBytes: number;
-  layers: LayerInfo[];
-}
+export type { CachedImage, LayerInfo } from './node-images';
 
 export interface GpuInfo {
   model: string;
@@ -110,8 +102,6 @@ const recordSchema = z.object({
   lostAt: z.string().optional(),
 });
 
-const layersSchema = z.array(z.object({ digest: z.string(), sizeBytes: z.number() }));
-const storedImageSchema = z.object({ sizeBytes: z.number(), layers: layersSchema });
 const gpusSchema = z.array(z.object({ model: z.string(), count: z.number() }));
 const podsSchema = z.array(z.string());
 const checkpointsSchema = z.array(z.object({ id: z.string(), key: z.string(), state: z.string(), sizeBytes: z.number() }));
@@ -153,43 +143,39 @@ export class NodeRepository {
       registeredAt: now,
       heartbeatAt: now,
     };
-    await this.redis.eval(REGISTER_NODE, 2, this.keys.nodes(), this.keys.node(node.id), node.id, this.changesChannel, sessionId, ...Object.entries(fields).flat());
+    await runScript(this.redis, REGISTER_NODE, [this.keys.nodes(), this.keys.node(node.id)], [node.id, this.changesChannel, sessionId, ...Object.entries(fields).flat()]);
   }
 
   /** Replaces the node's inventory within its session and refreshes liveness. */
   async applyInventory(id: string, sessionId: string, inventory: NodeInventory): Promise<SessionWrite> {
-    const result = (await this.redis.eval(
+    const result = (await runScript(
+      this.redis,
       NODE_INVENTORY,
-      3,
-      this.keys.nodes(),
-      this.keys.node(id),
-      this.keys.nodeImages(id),
-      ...this.sessionArgs(id, sessionId, inventory),
-      ...inventory.images.flatMap(imageEntry),
+      [...this.imageKeys(id), ...inventory.images.map((i) => this.keys.layers(i.digest))],
+      [...this.sessionArgs(id, sessionId, inventory), ...inventory.images.flatMap(imageArgs)],
     )) as number;
     return sessionWrite(result);
   }
 
   /** Applies a change report within the node's session and refreshes liveness. */
   async applyDelta(id: string, sessionId: string, delta: NodeInventoryDelta): Promise<SessionWrite> {
-    const result = (await this.redis.eval(
+    const result = (await runScript(
+      this.redis,
       NODE_DELTA,
-      3,
-      this.keys.nodes(),
-      this.keys.node(id),
-      this.keys.nodeImages(id),
-      ...this.sessionArgs(id, sessionId, delta),
-      String(delta.addedImages.length),
-      ...delta.addedImages.flatMap(imageEntry),
-      ...delta.removedImages,
+      [...this.imageKeys(id), ...delta.addedImages.map((i) => this.keys.layers(i.digest))],
+      [...this.sessionArgs(id, sessionId, delta), String(delta.addedImages.length), ...delta.addedImages.flatMap(imageArgs), ...delta.removedImages],
     )) as number;
     return sessionWrite(result);
   }
 
-  /** Refreshes liveness within the node's session. */
+  /** Refreshes liveness within the node's session (not announced: readers re-check heartbeats themselves). */
   async touch(id: string, sessionId: string): Promise<SessionWrite> {
-    const result = (await this.redis.eval(NODE_TOUCH, 2, this.keys.nodes(), this.keys.node(id), id, sessionId, new Date().toISOString(), this.changesChannel)) as number;
+    const result = (await runScript(this.redis, NODE_TOUCH, [this.keys.nodes(), this.keys.node(id)], [id, sessionId, new Date().toISOString()])) as number;
     return sessionWrite(result);
+  }
+
+  private imageKeys(id: string): string[] {
+    return [this.keys.nodes(), this.keys.node(id), this.keys.nodeImages(id)];
   }
 
   private sessionArgs(id: string, sessionId: string, report: Pick<NodeInventory, 'runningPods' | 'checkpoints' | 'usage'>): string[] {
@@ -204,35 +190,30 @@ export class NodeRepository {
     ];
   }
 
-  /** Refreshes liveness and replaces the node's cache inventory without a session; false when the node is not registered. */
+  /** Refreshes liveness and replaces the node's cache inventory (sizes only) without a session; false when the node is not registered. */
   async heartbeat(id: string, cached: Array<{ digest: string; sizeBytes: number }>): Promise<boolean> {
-    const result = (await this.redis.eval(
-      HEARTBEAT,
-      3,
-      this.keys.nodes(),
-      this.keys.node(id),
-      this.keys.nodeImages(id),
+    const result = (await runScript(this.redis, HEARTBEAT, this.imageKeys(id), [
       id,
       new Date().toISOString(),
       this.changesChannel,
-      ...cached.flatMap((c) => imageEntry({ digest: c.digest, sizeBytes: c.sizeBytes, layers: [] })),
-    )) as number;
+      ...cached.flatMap((c) => imageArgs({ digest: c.digest, sizeBytes: c.sizeBytes, layers: [] }).slice(0, 2)),
+    ])) as number;
     return result === 1;
   }
 
   /** Adds one image to a registered node's inventory (layers unknown unless given). */
   async addCachedDigest(id: string, digest: string, sizeBytes: number, layers: LayerInfo[] = []): Promise<void> {
-    await this.redis.eval(ADD_CACHED_IMAGE, 2, this.keys.nodes(), this.keys.nodeImages(id), id, ...imageEntry({ digest, sizeBytes, layers }), this.changesChannel);
+    await runScript(this.redis, ADD_CACHED_IMAGE, [...this.imageKeys(id), this.keys.layers(digest)], [id, ...imageArgs({ digest, sizeBytes, layers }), this.changesChannel]);
   }
 
   async setCordoned(id: string, cordoned: boolean): Promise<boolean> {
-    const result = (await this.redis.eval(SET_CORDONED, 2, this.keys.nodes(), this.keys.node(id), id, String(cordoned), this.changesChannel)) as number;
+    const result = (await runScript(this.redis, SET_CORDONED, [this.keys.nodes(), this.keys.node(id)], [id, String(cordoned), this.changesChannel])) as number;
     return result === 1;
   }
 
-  /** Takes a node out of the registry (a local node shutting down cleanly). */
+  /** Takes a node out of the registry (a local node shutting down cleanly). Layer records are shared by digest and stay. */
   async deregister(id: string): Promise<void> {
-    await this.redis.eval(DEREGISTER_NODE, 3, this.keys.nodes(), this.keys.node(id), this.keys.nodeImages(id), id, this.changesChannel);
+    await runScript(this.redis, DEREGISTER_NODE, this.imageKeys(id), [id, this.changesChannel]);
   }
 
   async get(id: string): Promise<NodeRecord | undefined> {
@@ -244,7 +225,9 @@ export class NodeRepository {
     const parsed = recordSchema.safeParse(raw);
     if (!parsed.success) return undefined;
     const r = parsed.data;
-    const cachedImages = Object.entries(images).flatMap(([digest, value]) => parseImage(digest, value));
+    const entries = parseImageEntries(images);
+    const layers = await readLayers(this.redis, this.keys, entries.filter((e) => e.layerCount > 0 && !e.inlineLayers).map((e) => e.digest));
+    const cachedImages = withLayers(entries, layers);
     const reportedUsage = parseJson(r.reportedUsage, resourcesSchema);
     return {
       id,
@@ -278,30 +261,41 @@ export class NodeRepository {
     return nodes.filter((n): n is NodeRecord => n !== undefined);
   }
 
+  /** Every registered node's liveness fields only (one pipeline): what a heartbeat watcher needs. */
+  async heartbeats(): Promise<Array<{ id: string; heartbeatAt: string; lostAt?: string }>> {
+    const ids = (await this.redis.smembers(this.keys.nodes())).sort();
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.node(id), 'heartbeatAt', 'lostAt');
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.flatMap((id, i) => {
+      const [heartbeatAt, lostAt] = (replies[i]?.[1] ?? []) as Array<string | null>;
+      return heartbeatAt ? [{ id, heartbeatAt, ...(lostAt ? { lostAt } : {}) }] : [];
+    });
+  }
 
   /** Atomically reserves capacity; false when it no longer fits. */
   async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
     return (await this.tryReserve(nodeId, podId, want)).reserved;
   }
 
-  /** Like `reserve`, and also tells the node's usage after the attempt (to correct a cached view). */
-  async tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources }> {
-    const [outcome, cpuMilli, memoryMiB, gpu] = (await this.redis.eval(
+  /**
+   * Like `reserve`, and also tells the node's usage after the attempt and its
+   * revision (to correct a cached view, keeping the newest of several reports).
+   * A new reservation is announced on `capacity:reserved` with the usage after it.
+   */
+  async tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources; usageRev?: number }> {
+    const [outcome, cpuMilli, memoryMiB, gpu, usageRev] = (await runScript(
+      this.redis,
       RESERVE,
-      3,
-      this.keys.node(nodeId),
-      this.keys.nodeUsage(nodeId),
-      this.keys.nodeReservations(nodeId),
-      podId,
-      String(milli(want.cpu)),
-      String(want.memoryMiB),
-      String(want.gpu),
-    )) as [number, number, number, number];
-    return { reserved: outcome === 1, allocated: { cpu: cpuMilli / 1000, memoryMiB, gpu } };
+      [this.keys.node(nodeId), this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId)],
+      [podId, String(milli(want.cpu)), String(want.memoryMiB), String(want.gpu), this.keys.capacityReserved(), nodeId],
+    )) as [number, number, number, number, number];
+    return { reserved: outcome === 1, allocated: { cpu: cpuMilli / 1000, memoryMiB, gpu }, usageRev };
   }
 
+  /** Gives a pod's reservation back and announces the node's usage after it on `capacity:freed`. */
   async release(nodeId: string, podId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 2, this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId), podId, this.keys.capacityFreed(), nodeId);
+    await runScript(this.redis, RELEASE, [this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId)], [podId, this.keys.capacityFreed(), nodeId]);
   }
 
   async reservations(nodeId: string): Promise<string[]> {
@@ -337,26 +331,4 @@ function sessionWrite(result: number): SessionWrite {
   if (result === -1) return 'stale-session';
   if (result === -2) return 'node-lost';
   return 'unknown-node';
-}
-
-/** An images-hash entry: digest -> JSON {sizeBytes, layers}. */
-function imageEntry(image: CachedImage): [string, string] {
-  return [image.digest, JSON.stringify({ sizeBytes: image.sizeBytes, layers: image.layers })];
-}
-
-/** Reads an images-hash entry; a bare number is a size recorded without layers. */
-function parseImage(digest: string, value: string): CachedImage[] {
-  if (/^\d+$/.test(value)) return [{ digest, sizeBytes: Number(value), layers: [] }];
-  const image = parseJson(value, storedImageSchema);
-  return image ? [{ digest, sizeBytes: image.sizeBytes, layers: image.layers }] : [];
-}
-
-function parseJson<T>(raw: string | undefined, schema: z.ZodType<T>): T | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  try {
-    const parsed = schema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }

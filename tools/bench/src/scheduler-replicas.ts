@@ -12,7 +12,7 @@ import { auditCapacity, deletePrefix, tallyPlacements } from './scheduler-replic
 
 /** How the replicas run: long ready window and heartbeat so 5,000 simulated nodes need not heartbeat during a run. */
 export const REPLICA_SETTINGS = {
-  concurrency: 16,
+  concurrency: 64,
   readyWindowMs: 10 * 60_000,
   heartbeatMs: 60_000,
   logLevel: 'warn',
