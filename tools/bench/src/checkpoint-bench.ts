@@ -1,10 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import { dropKeys, parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
-import { LocalCluster } from '@warmpod/local-cluster';
+import { parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
+import { startBenchCluster } from './bench-cluster';
 import { median, table } from './stats';
 
 /**
@@ -16,7 +11,6 @@ import { median, table } from './stats';
  */
 const RUNS = Number(process.argv[2] ?? 5);
 const INIT_SECONDS = Number(process.argv[3] ?? 5);
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const VM_LABEL = { 'warmpod.io/criu-node': 'vm' };
 const ENDED = ['Succeeded', 'Failed', 'Stopped', 'Lost'];
 
@@ -39,17 +33,8 @@ interface Checkpoint {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  const workDir = mkdtempSync(join(tmpdir(), 'warmpod-checkpoint-bench-'));
-  const token = `bench-${randomBytes(8).toString('hex')}`;
-  const prefix = `bench${randomBytes(2).toString('hex')}:`;
-  const cluster = await LocalCluster.start({
-    root: resolve(__dirname, '..', '..', '..'),
-    workDir,
-    redisUrl: REDIS_URL,
-    prefix,
-    gatewayPort: 0,
-    registryPort: 0,
-    tokens: { [token]: 'bench' },
+  const { cluster, call, close } = await startBenchCluster({
+    name: 'checkpoint',
     nodes: [],
     logLevel: process.env['BENCH_VERBOSE'] ? 'info' : 'warn',
     // The emulated guest runs JS ~19x slower: a short ready window would flap it NotReady.
@@ -57,16 +42,6 @@ async function main(): Promise<void> {
   });
   try {
     const vm = await cluster.addVmNode({ id: 'vm-1', labels: VM_LABEL, cpu: 2, memoryMiB: 512, bridge: 'wpc-vm-1', subnet: '10.77.9.0/24' });
-    const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${cluster.gatewayUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      const json = (await res.json()) as T;
-      if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
     const spec = (enabled: boolean) => ({
       image: `${cluster.registryHost}/warmpod/http:latest`,
       command: slowInitCommand(INIT_SECONDS),
@@ -146,10 +121,7 @@ async function main(): Promise<void> {
       ]),
     );
   } finally {
-    await cluster.stop();
-    rmSync(workDir, { recursive: true, force: true });
-    const redis = new Redis(REDIS_URL);
-    await dropKeys(redis, prefix).finally(() => redis.disconnect());
+    await close();
   }
 }
 

@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import { buildImage, dropKeys } from '@warmpod/devkit';
-import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
+import { join } from 'node:path';
+import { buildImage } from '@warmpod/devkit';
+import { defaultNodes } from '@warmpod/local-cluster';
+import { startBenchCluster } from './bench-cluster';
 import { median, percentile, table } from './stats';
 
 /**
@@ -16,7 +13,6 @@ import { median, percentile, table } from './stats';
 const RUNS = Number(process.argv[2] ?? 40);
 const ROTATION_SIZE = 8;
 const CLAIM_POOL_SIZE = 4;
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 interface Pod {
   id: string;
@@ -37,31 +33,9 @@ interface Pool {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  const workDir = mkdtempSync(join(tmpdir(), 'warmpod-pool-bench-'));
-  const token = `bench-${randomBytes(8).toString('hex')}`;
-  const prefix = `bench${randomBytes(2).toString('hex')}:`;
-  const cluster = await LocalCluster.start({
-    root: resolve(__dirname, '..', '..', '..'),
-    workDir,
-    redisUrl: REDIS_URL,
-    prefix,
-    gatewayPort: 0,
-    registryPort: 0,
-    tokens: { [token]: 'bench' },
-    nodes: defaultNodes('wpb', 79),
-    logLevel: 'warn',
-  });
+  const { cluster, workDir, call: request, close } = await startBenchCluster({ name: 'pool', nodes: defaultNodes('wpb', 79) });
   try {
-    const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> => {
-      const res = await fetch(`${cluster.gatewayUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      const json = (await res.json()) as T;
-      if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
-      return { status: res.status, json };
-    };
+    const call = async <T>(method: string, path: string, body?: unknown): Promise<{ json: T }> => ({ json: await request<T>(method, path, body) });
     const build = (name: string, version: string) =>
       buildImage({
         registryHost: cluster.registryHost,
@@ -159,18 +133,7 @@ async function main(): Promise<void> {
     );
     await call('DELETE', '/v1/pools/rot');
   } finally {
-    await cluster.stop();
-    rmSync(workDir, { recursive: true, force: true });
-    await dropPrefix(prefix);
-  }
-}
-
-async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    await dropKeys(redis, prefix);
-  } finally {
-    redis.disconnect();
+    await close();
   }
 }
 

@@ -1,8 +1,9 @@
 import { Queue } from 'bullmq';
 import { newId, type RuntimeFingerprint } from '@warmpod/domain';
-import { bullPrefix, nodeQueueName } from '@warmpod/jobs';
+import { bullPrefix, JobBus, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointRepository, NodeRepository, PodRepository } from '@warmpod/store';
-import type { Traces } from './harness';
+import { after, before } from 'node:test';
+import { startGateway, Traces, uniquePrefix, type TestGateway } from './harness';
 
 /** Records, tenant and node indexes, and restorable sets of the checkpoint index. */
 const CHECKPOINT_KEYS = /^(ckpt:|tenant:[^:]+:ckpts$|node:[^:]+:ckpts$|node:[^:]+:ckpt-key:)/;
@@ -113,4 +114,40 @@ export class CheckpointCluster {
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
   }
+}
+
+/**
+ * One gateway on its own prefix with the checkpoint test nodes registered,
+ * started before the file's tests and torn down after them (keys included).
+ */
+export function checkpointSuite(name: string): { readonly prefix: string; readonly gateway: TestGateway; readonly traces: Traces; readonly cluster: CheckpointCluster } {
+  const prefix = uniquePrefix(name);
+  const suite = { prefix } as { prefix: string; gateway: TestGateway; traces: Traces; cluster: CheckpointCluster };
+  before(async () => {
+    suite.gateway = await startGateway({ WARMPOD_PREFIX: prefix });
+    suite.traces = new Traces(prefix);
+    suite.cluster = new CheckpointCluster(suite.traces);
+    await suite.cluster.registerNodes();
+  });
+  after(async () => {
+    await suite.gateway?.close();
+    await suite.cluster?.close();
+    await suite.traces?.cleanUp();
+  });
+  return suite;
+}
+
+/** A second gateway on the suite's prefix whose node queues always fail (registered as before/after hooks). */
+export function queueDownGateway(suite: { readonly prefix: string }): { readonly gateway: TestGateway } {
+  class BrokenBus extends JobBus {
+    override async toNode(): Promise<void> {
+      throw new Error('queue is down');
+    }
+  }
+  const handle = {} as { gateway: TestGateway };
+  before(async () => {
+    handle.gateway = await startGateway({ WARMPOD_PREFIX: suite.prefix }, { jobBus: (redis, p) => new BrokenBus(redis, p) });
+  });
+  after(async () => handle.gateway?.close());
+  return handle;
 }
