@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { release } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { HTTP_SAMPLE_BODY } from '@warmpod/devkit';
 import { vmNodesAvailable, type VmWorkerNode } from '@warmpod/local-cluster';
@@ -90,6 +91,11 @@ describe('a VM node runs the real worker agent in the e2e cluster', { skip }, ()
     assert.match(String(vmNode.capabilities['runcVersion']), /^\d+\.\d+/);
     assert.equal(hostNode.capabilities['criuOk'], false);
     assert.ok(String(hostNode.capabilities['criuReason']).length > 0, 'the host node says why it cannot checkpoint');
+    const [major = 0, minor = 0] = release().split('.').map(Number);
+    if (major > 6 || (major === 6 && minor >= 13)) {
+      // This machine's case: Debian's CRIU 3.17 on a kernel that maps the vDSO in three parts.
+      assert.match(String(hostNode.capabilities['criuReason']), /vDSO layout unsupported/);
+    }
     assert.equal(vmNode.capabilities['criuReason'], '');
   });
 

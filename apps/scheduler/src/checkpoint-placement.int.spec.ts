@@ -10,7 +10,7 @@ import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type PodD
 import { dropKeys } from '@warmpod/devkit';
 import { Backlog } from './backlog';
 import { PlacementView } from './placement-view';
-import { SchedulePodHandler } from './schedule-pod.handler';
+import { checkpointPolicy, SchedulePodHandler } from './schedule-pod.handler';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'1'.repeat(64)}`;
@@ -34,6 +34,7 @@ async function scope() {
   const handler = new SchedulePodHandler(
     { pods, nodes, bus, backlog: new Backlog(redis, queue, prefix, logger), hints: new PrepullHints(redis, prefix), view, images: new ImageRepository(redis, prefix) },
     logger,
+    checkpointPolicy(['no-checkpoints']),
   );
   /** A node as its agent reports it: `criu` says whether `criu check` passed; `checkpointKeys` are its available checkpoints. */
   const addNode = async (id: string, opts: { criu: boolean; gpu?: number; digests?: string[]; checkpointKeys?: string[] }) => {
@@ -54,10 +55,10 @@ async function scope() {
     });
     assert.equal(applied, 'applied');
   };
-  const place = async (request: Omit<PodRequest, 'image'>, digest = DIGEST) => {
+  const place = async (request: Omit<PodRequest, 'image'>, digest = DIGEST, tenant = 'acme') => {
     const def: PodDefinition = {
       id: newId('pod'),
-      tenant: 'acme',
+      tenant,
       createdAt: new Date().toISOString(),
       labels: {},
       image: { requested: 'team/app:latest', pinned: `registry.local:5000/team/app@${digest}`, digest },
@@ -142,6 +143,14 @@ describe('checkpoint placement and effective enablement', () => {
     const { pod } = await s.place({ checkpoint: CHECKPOINT });
     assert.equal(pod.node, 'host-only');
     assert.deepEqual(pod.checkpointing, { enabled: false, code: 'no-criu-node', reason: 'no node that fits the pod has a working CRIU' });
+  });
+
+  test('a tenant the operator turned off: off by policy with the reason, placed like any pod', async () => {
+    const s = await scope();
+    await s.addNode('criu-policy', { criu: true });
+    const { pod } = await s.place({ checkpoint: CHECKPOINT }, DIGEST, 'no-checkpoints');
+    assert.equal(pod.phase, 'Scheduled');
+    assert.deepEqual(pod.checkpointing, { enabled: false, code: 'policy', reason: 'checkpointing is off by policy: the operator turned it off for tenant no-checkpoints' });
   });
 
   test('not asked for: off as not requested', async () => {

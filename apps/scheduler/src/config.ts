@@ -11,6 +11,8 @@ const schema = z.object({
   SCHEDULER_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
   /** How often agents are asked to heartbeat when nothing changed. */
   HEARTBEAT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+  /** Tenants whose pods are never checkpointed (operator policy), comma-separated. */
+  CHECKPOINT_OFF_TENANTS: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -22,6 +24,7 @@ export interface SchedulerConfig {
   grpcHost: string;
   grpcPort: number;
   heartbeatMs: number;
+  checkpointOffTenants: string[];
   logLevel: string;
 }
 
@@ -35,6 +38,7 @@ export function schedulerConfig(env: Record<string, string | undefined>): Schedu
     grpcHost: c.SCHEDULER_GRPC_HOST,
     grpcPort: c.SCHEDULER_GRPC_PORT,
     heartbeatMs: c.HEARTBEAT_MS,
+    checkpointOffTenants: c.CHECKPOINT_OFF_TENANTS.split(',').map((t) => t.trim()).filter(Boolean),
     logLevel: c.LOG_LEVEL,
   };
 }

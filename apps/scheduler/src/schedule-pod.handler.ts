@@ -2,6 +2,7 @@ import {
   checkpointSpecKey,
   CRIU_CAPABILITY,
   effectiveCheckpointing,
+  type CheckpointClusterFacts,
   isTerminal,
   rejectionSummary,
   type EffectiveCheckpointing,
@@ -32,6 +33,15 @@ export interface SchedulerPorts {
 
 const LAYER_CACHE = 10_000;
 
+/** The operator's checkpoint policy for a tenant; absent from the facts means allowed. */
+export type CheckpointPolicy = (tenant: string) => CheckpointClusterFacts['policy'];
+
+/** Tenants listed by the operator (CHECKPOINT_OFF_TENANTS) never have their pods checkpointed. */
+export function checkpointPolicy(offTenants: readonly string[]): CheckpointPolicy {
+  const off = new Set(offTenants);
+  return (tenant) => (off.has(tenant) ? { allowed: false, reason: `the operator turned it off for tenant ${tenant}` } : undefined);
+}
+
 /**
  * Places one Pending pod. Safe to run twice: a pod already Scheduled only
  * has its start job (deduplicated by id) re-sent, anything later is left alone.
@@ -43,6 +53,7 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
   constructor(
     private readonly ports: SchedulerPorts,
     private readonly logger: Logger,
+    private readonly policy: CheckpointPolicy = () => undefined,
   ) {}
 
   async run({ podId, requestId }: JobData<'schedule-pod'>, meta: { jobId: string }): Promise<void> {
@@ -102,10 +113,14 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
   private plan(pod: PodRecord, layers: readonly ImageLayer[]): { ranking: PlacementRanking; checkpointing: EffectiveCheckpointing } {
     const request = { digest: pod.image.digest, layers, resources: pod.spec.resources, nodeSelector: pod.spec.nodeSelector };
     const wanted = pod.spec.checkpoint;
-    if (!wanted?.enabled) return { ranking: this.ports.view.plan(request), checkpointing: effectiveCheckpointing(wanted, pod.spec.resources, { criuCapableNodes: 0 }) };
+    const policy = this.policy(pod.tenant);
+    const facts = (criuCapableNodes: number): CheckpointClusterFacts => ({ criuCapableNodes, ...(policy ? { policy } : {}) });
+    const asked = effectiveCheckpointing(wanted, pod.spec.resources, facts(Number.MAX_SAFE_INTEGER));
+    // Off before the cluster is asked (not requested, policy, GPUs): plan as for any pod.
+    if (!asked.enabled) return { ranking: this.ports.view.plan(request), checkpointing: asked };
     const checkpointKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
     const criu = this.ports.view.plan({ ...request, requireCapability: CRIU_CAPABILITY, checkpointKey });
-    const checkpointing = effectiveCheckpointing(wanted, pod.spec.resources, { criuCapableNodes: criu.feasible });
+    const checkpointing = effectiveCheckpointing(wanted, pod.spec.resources, facts(criu.feasible));
     return { ranking: checkpointing.enabled ? criu : this.ports.view.plan(request), checkpointing };
   }
 

@@ -10,7 +10,7 @@ import { Backlog } from './backlog';
 import { NodeMonitor } from './node-monitor';
 import type { SchedulerConfig } from './config';
 import { startNodeRegistry } from './registry/node-registry';
-import { SchedulePodHandler } from './schedule-pod.handler';
+import { checkpointPolicy, SchedulePodHandler } from './schedule-pod.handler';
 import type { PoolController } from './pools/pool-controller';
 import { startPoolController } from './pools/start-pool-controller';
 
@@ -76,7 +76,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       prefix: this.config.prefix,
       concurrency: this.config.concurrency,
       logger: this.logger,
-      handlers: { 'schedule-pod': new SchedulePodHandler(ports, this.logger) },
+      handlers: { 'schedule-pod': new SchedulePodHandler(ports, this.logger, checkpointPolicy(this.config.checkpointOffTenants)) },
     });
     this.runner.start();
     this.logger.info({ concurrency: this.config.concurrency }, 'scheduler consuming');
