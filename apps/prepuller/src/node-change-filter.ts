@@ -3,10 +3,12 @@ import type { NodeRecord } from '@warmpod/store';
 export type WatchedNode = Pick<NodeRecord, 'id' | 'labels' | 'cordoned' | 'heartbeatAt' | 'lostAt' | 'cachedImages' | 'runningPods'>;
 
 /**
- * Tells which node change messages matter to the prepuller. Agents publish
- * on every heartbeat; only a node that appeared, left, was lost, was
- * cordoned, changed labels, cache or running pods, or came back after a
- * silence longer than the ready window needs a reconcile pass.
+ * Tells which node change messages matter to the prepuller: only a node
+ * that appeared, left, was lost, was cordoned, changed labels, cache or
+ * running pods, or came back after a silence longer than the ready window
+ * needs a reconcile pass. (Heartbeats are not published; a node returning
+ * from silence shows up through its loss and re-registration, or the
+ * periodic pass.)
  */
 export class NodeChangeFilter {
   private readonly seen = new Map<string, { fingerprint: string; heartbeatAt: number }>();

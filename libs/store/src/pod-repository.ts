@@ -14,7 +14,11 @@ import {
   type StartMode,
 } from '@warmpod/domain';
 import { Keys } from './keys';
+import { runScript } from './connection';
 import { CREATE_POD, DELETE_POD, TRANSITION } from './lua';
+
+/** HSET only on a pod that exists: HSET on a missing key would create a husk. */
+const ANNOTATE_EXISTING = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 1`;
 
 /** The immutable half of a pod: what was asked for, pinned. */
 export type PodDefinition = Pick<PodRecord, 'id' | 'tenant' | 'createdAt' | 'labels' | 'image' | 'spec'>;
@@ -65,19 +69,11 @@ export class PodRepository {
    */
   async create(def: PodDefinition, idempotency?: { key: string; bodyHash: string }): Promise<CreateOutcome> {
     const idemKey = idempotency ? this.keys.idempotency(def.tenant, idempotency.key) : '';
-    const result = (await this.redis.eval(
+    const result = (await runScript(
+      this.redis,
       CREATE_POD,
-      4,
-      this.keys.podSpec(def.id),
-      this.keys.podStatus(def.id),
-      this.keys.tenantPods(def.tenant),
-      idemKey,
-      JSON.stringify(def),
-      String(Date.parse(def.createdAt)),
-      def.id,
-      idempotency?.bodyHash ?? '',
-      String(IDEMPOTENCY_TTL_SEC),
-      def.createdAt,
+      [this.keys.podSpec(def.id), this.keys.podStatus(def.id), this.keys.tenantPods(def.tenant), idemKey],
+      [JSON.stringify(def), String(Date.parse(def.createdAt)), def.id, idempotency?.bodyHash ?? '', String(IDEMPOTENCY_TTL_SEC), def.createdAt],
     )) as [string, string];
     if (result[0] === 'created') return { kind: 'created', podId: def.id };
     if (result[0] === 'collision') throw new Error(`pod id ${def.id} already exists`);
@@ -87,14 +83,11 @@ export class PodRepository {
 
   /** Removes a pod record entirely (rollback of a request that failed after create). */
   async remove(def: Pick<PodDefinition, 'id' | 'tenant'>, idempotencyKey?: string): Promise<void> {
-    await this.redis.eval(
+    await runScript(
+      this.redis,
       DELETE_POD,
-      4,
-      this.keys.podSpec(def.id),
-      this.keys.podStatus(def.id),
-      this.keys.tenantPods(def.tenant),
-      idempotencyKey ? this.keys.idempotency(def.tenant, idempotencyKey) : '',
-      def.id,
+      [this.keys.podSpec(def.id), this.keys.podStatus(def.id), this.keys.tenantPods(def.tenant), idempotencyKey ? this.keys.idempotency(def.tenant, idempotencyKey) : ''],
+      [def.id],
     );
   }
 
@@ -125,20 +118,11 @@ export class PodRepository {
       if (value === undefined) continue;
       fields.push(key, value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value));
     }
-    const [applied, previous] = (await this.redis.eval(
+    const [applied, previous] = (await runScript(
+      this.redis,
       TRANSITION,
-      3,
-      this.keys.podStatus(id),
-      node ? this.keys.nodeUsage(node) : this.keys.podStatus(id),
-      node ? this.keys.nodeReservations(node) : this.keys.podStatus(id),
-      to,
-      new Date().toISOString(),
-      allowed.join(','),
-      release,
-      id,
-      this.keys.capacityFreed(),
-      node ?? '',
-      ...fields,
+      [this.keys.podStatus(id), node ? this.keys.nodeUsage(node) : this.keys.podStatus(id), node ? this.keys.nodeReservations(node) : this.keys.podStatus(id)],
+      [to, new Date().toISOString(), allowed.join(','), release, id, this.keys.capacityFreed(), node ?? '', ...fields],
     )) as [number, string];
     return { applied: applied === 1, previous: previous && isPodPhase(previous) ? previous : undefined };
   }
@@ -150,13 +134,7 @@ export class PodRepository {
     if (patch.stopRequested !== undefined) fields['stopRequested'] = String(patch.stopRequested);
     if (patch.checkpoint !== undefined) fields['checkpoint'] = patch.checkpoint === null ? '' : JSON.stringify(patch.checkpoint);
     if (Object.keys(fields).length === 0) return;
-    // Only annotate pods that exist: HSET on a missing key would create a husk.
-    await this.redis.eval(
-      `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 1`,
-      1,
-      this.keys.podStatus(id),
-      ...Object.entries(fields).flat(),
-    );
+    await runScript(this.redis, ANNOTATE_EXISTING, [this.keys.podStatus(id)], Object.entries(fields).flat());
   }
 
   async isStopRequested(id: string): Promise<boolean> {

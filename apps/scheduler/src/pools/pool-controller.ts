@@ -92,8 +92,8 @@ export class PoolController {
   }
 
   /**
-   * Heartbeats arrive on the same channel as real changes; only the latter
-   * (and any report from a node a pool is waiting on) start a pass.
+   * Change messages also come for changes no pool cares about; only those
+   * that matter (and any report from a node a pool is waiting on) start a pass.
    */
   private async onNodeChanged(nodeId: string): Promise<void> {
     const [fields, images] = await Promise.all([
