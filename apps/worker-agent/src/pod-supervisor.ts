@@ -97,7 +97,8 @@ export class PodSupervisor {
       await this.running(pod, alreadyCached ? 'warm-cache' : 'cold', endpoints);
       return;
     }
-    const candidate = await checkpoints.findRestorable(pod);
+    // A retried job that finds the pod Starting already fell back (or never restored): it starts normally.
+    const candidate = pod.phase === 'Starting' ? undefined : await checkpoints.findRestorable(pod);
     let restoreError: string | undefined;
     if (candidate) {
       restoreError = await this.restore(pod, image, candidate, checkpoints, signal);
