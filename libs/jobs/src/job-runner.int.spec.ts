@@ -10,6 +10,7 @@ import { PermanentJobError } from './errors';
 import { JobBus } from './job-bus';
 import { JobRunner } from './job-runner';
 import { bullPrefix } from './prefix';
+import { within } from './testing/within';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -32,19 +33,6 @@ function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-/** Waits for `promise`, failing with `what` after `ms`: a bound, not a sleep. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 let redis: Redis;

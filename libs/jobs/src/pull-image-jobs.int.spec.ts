@@ -8,6 +8,7 @@ import { jobIdFor, nodeQueueName, type JobData, type JobRef } from './catalog';
 import { JobBus } from './job-bus';
 import { JobRunner, type JobHandler } from './job-runner';
 import { bullPrefix } from './prefix';
+import { within } from './testing/within';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const prefix = `t-pull-${randomUUID().slice(0, 8)}:`;
@@ -55,18 +56,6 @@ function settled(jobId: string): Promise<string> {
     events.on('completed', onCompleted);
     events.on('failed', onFailed);
   });
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const unused: JobHandler<never> = { run: async () => undefined };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { keysUnder } from '@warmpod/devkit';
 import { applyCheckpointEvent, type CheckpointEvent, type CheckpointRecord } from '@warmpod/domain';
 import { CheckpointRepository, type NewCheckpoint } from './checkpoint-repository';
 
@@ -29,17 +30,6 @@ function checkpoint(id: string, minutes: number, over: Partial<NewCheckpoint> = 
   return { id, key: KEY_A, specKey: `cs1-${'c'.repeat(64)}`, runtime: `rt1-${'d'.repeat(64)}`, tenant: 'acme', node: 'node-a', pod: 'pod-1', digest: DIGEST, createdAt: new Date(Date.UTC(2026, 10, 1, 0, minutes)).toISOString(), ...over };
 }
 
-async function keysUnder(prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found.map((k) => k.slice(prefix.length)).sort();
-}
-
 before(() => {
   redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
 });
@@ -62,7 +52,7 @@ describe('CheckpointRepository on real Redis', () => {
     const first = await repo.create(c);
     assert.deepEqual(first, { created: true, record: { ...c, state: 'pending', sizeBytes: 0, restoreFailures: 0 } });
     assert.deepEqual(await repo.create({ ...c, digest: `sha256:${'e'.repeat(64)}` }), { created: false, record: first.record });
-    assert.deepEqual(await keysUnder(prefix), ['ckpt:ckpt-1', 'node:node-a:ckpts', 'tenant:acme:ckpts']);
+    assert.deepEqual(await keysUnder(redis, prefix), ['ckpt:ckpt-1', 'node:node-a:ckpts', 'tenant:acme:ckpts']);
     assert.equal(await repo.latestRestorable('node-a', KEY_A), undefined, 'a pending checkpoint is not restorable');
   });
 
@@ -183,7 +173,7 @@ describe('CheckpointRepository on real Redis', () => {
     await repo.markAvailable('ck', 1);
     assert.equal(await repo.remove('ck'), true);
     assert.equal(await repo.remove('ck'), false);
-    assert.deepEqual(await keysUnder(prefix), []);
+    assert.deepEqual(await keysUnder(redis, prefix), []);
     assert.equal(await repo.latestRestorable('node-a', KEY_A), undefined);
     assert.deepEqual(await repo.listByTenant('acme'), []);
   });

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository } from './node-repository';
 import { PodRepository, type PodDefinition } from './pod-repository';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, keysUnder } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -16,17 +16,6 @@ let counter = 0;
 function scope(): { prefix: string; pods: PodRepository; nodes: NodeRepository } {
   const prefix = `${filePrefix}${++counter}:`;
   return { prefix, pods: new PodRepository(redis, prefix), nodes: new NodeRepository(redis, prefix) };
-}
-
-async function keysUnder(prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found.map((k) => k.slice(prefix.length)).sort();
 }
 
 function podDef(tenant: string, createdAt = new Date()): PodDefinition {
@@ -74,7 +63,7 @@ describe('PodRepository on real Redis', () => {
       endpoints: [],
       restarts: 0,
     });
-    assert.deepEqual(await keysUnder(prefix), [`pod:${def.id}`, `pod:${def.id}:spec`, 'tenant:acme:pods']);
+    assert.deepEqual(await keysUnder(redis, prefix), [`pod:${def.id}`, `pod:${def.id}:spec`, 'tenant:acme:pods']);
   });
 
   test('an unknown pod is undefined', async () => {
@@ -94,7 +83,7 @@ describe('PodRepository on real Redis', () => {
     const { pods, prefix } = scope();
     const first = podDef('acme');
     assert.deepEqual(await pods.create(first, { key: 'key-1', bodyHash: 'hash-a' }), { kind: 'created', podId: first.id });
-    const stored = await keysUnder(prefix);
+    const stored = await keysUnder(redis, prefix);
     assert.deepEqual(stored, [`idem:acme:key-1`, `pod:${first.id}`, `pod:${first.id}:spec`, 'tenant:acme:pods']);
     const ttl = await redis.ttl(`${prefix}idem:acme:key-1`);
     assert.ok(ttl > 24 * 3600 - 60 && ttl <= 24 * 3600, `idempotency ttl ${ttl}`);
@@ -104,7 +93,7 @@ describe('PodRepository on real Redis', () => {
     const other = podDef('acme');
     assert.deepEqual(await pods.create(other, { key: 'key-1', bodyHash: 'hash-b' }), { kind: 'conflict', podId: first.id });
 
-    assert.deepEqual(await keysUnder(prefix), stored);
+    assert.deepEqual(await keysUnder(redis, prefix), stored);
     assert.equal(await pods.get(again.id), undefined);
     assert.equal(await pods.get(other.id), undefined);
     assert.deepEqual(
@@ -125,13 +114,13 @@ describe('PodRepository on real Redis', () => {
     const { pods, prefix } = scope();
     const keep = podDef('acme');
     await pods.create(keep, { key: 'keep', bodyHash: 'h' });
-    const before = await keysUnder(prefix);
+    const before = await keysUnder(redis, prefix);
     const def = podDef('acme');
     await pods.create(def, { key: 'key-r', bodyHash: 'h' });
     await pods.annotate(def.id, { message: 'still pending' });
     await pods.transition(def.id, 'Scheduled', { node: 'n1' });
     await pods.remove(def, 'key-r');
-    assert.deepEqual(await keysUnder(prefix), before);
+    assert.deepEqual(await keysUnder(redis, prefix), before);
     assert.equal(await pods.get(def.id), undefined);
     // The key is free again: a new request with it creates a new pod.
     const next = podDef('acme');
@@ -145,7 +134,7 @@ describe('PodRepository on real Redis', () => {
     const stranger = podDef('acme');
     await pods.create(stranger);
     await pods.remove(stranger, 'key-o');
-    assert.deepEqual(await keysUnder(prefix), [`idem:acme:key-o`, `pod:${owner.id}`, `pod:${owner.id}:spec`, 'tenant:acme:pods']);
+    assert.deepEqual(await keysUnder(redis, prefix), [`idem:acme:key-o`, `pod:${owner.id}`, `pod:${owner.id}:spec`, 'tenant:acme:pods']);
     assert.deepEqual(await pods.create(podDef('acme'), { key: 'key-o', bodyHash: 'h' }), { kind: 'replay', podId: owner.id });
   });
 
@@ -272,7 +261,7 @@ describe('PodRepository on real Redis', () => {
     const { pods, prefix } = scope();
     const id = newId('pod');
     await pods.annotate(id, { message: 'hello', stopRequested: true });
-    assert.deepEqual(await keysUnder(prefix), []);
+    assert.deepEqual(await keysUnder(redis, prefix), []);
     assert.equal(await pods.get(id), undefined);
     assert.equal(await pods.isStopRequested(id), false);
   });

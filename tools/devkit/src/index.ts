@@ -3,5 +3,5 @@ export * from './image-builder';
 export * from './sample-images';
 export * from './registry-proxy';
 export { ToolError } from './run-tool';
-export { dropKeys } from './redis-keys';
+export { dropKeys, keysUnder } from './redis-keys';
 export * from './slow-init-pod';
