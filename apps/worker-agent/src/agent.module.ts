@@ -61,7 +61,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       cache: new ImageCache({ dataDir: join(c.dataDir, 'images'), registry, logger: this.logger }),
       rootfs: new PodRootfs({ logger: this.logger }),
       network: new PodNetwork({ nodeId: c.nodeId, bridge: c.bridge, subnet: c.subnet, dataDir: join(c.dataDir, 'cni'), logger: this.logger }),
-      runc: new RuncRuntime({ runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger }),
+      runc: new RuncRuntime(this.runcOptions()),
       ports: new PortExposer({ logger: this.logger, portRange: c.exposePortRange, advertiseHost: c.advertiseHost }),
     };
     this.runtime = rt;
@@ -127,11 +127,17 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
   }
 
+  private runcOptions() {
+    const c = this.config;
+    return { runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger };
+  }
+
   /** Checkpointing on this node, when `criu check` passed; its key carries this runtime's fingerprint. */
   private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes): PodCheckpoints | undefined {
     if (!caps.criuOk) return undefined;
     const c = this.config;
-    const runtimeOptions = { runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger };
+    // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
+    const runtimeOptions = this.runcOptions();
     const fingerprint = { arch: caps.arch, cpuFlags: caps.cpuFlags, kernel: caps.kernel, criuVersion: caps.criuVersion, runcVersion: caps.runcVersion };
     const tools = {
       checkpointer: new RuncCheckpointer(runtimeOptions),

@@ -1,11 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { dropKeys } from '@warmpod/devkit';
-import { defaultNodes, LocalCluster } from '@warmpod/local-cluster';
-import { Redis } from 'ioredis';
+import { join } from 'node:path';
+import { defaultNodes } from '@warmpod/local-cluster';
 import { bareRuncRuns } from './bare-runc';
+import { startBenchCluster } from './bench-cluster';
 import { median, percentile, table } from './stats';
 
 /**
@@ -29,30 +25,9 @@ interface Pod {
 }
 
 async function main(): Promise<void> {
-  const workDir = mkdtempSync(join(tmpdir(), 'warmpod-bench-'));
-  const token = `bench-${randomBytes(8).toString('hex')}`;
-  const prefix = `bench${randomBytes(2).toString('hex')}:`;
-  const cluster = await LocalCluster.start({
-    root: resolve(__dirname, '..', '..', '..'),
-    workDir,
-    redisUrl: 'redis://127.0.0.1:6379',
-    prefix,
-    gatewayPort: 0,
-    registryPort: 0,
-    tokens: { [token]: 'bench' },
-    nodes: defaultNodes('wb', 77),
-    logLevel: 'warn',
-  });
+  const { cluster, workDir, call, close } = await startBenchCluster({ name: 'start', nodes: defaultNodes('wb', 77) });
   try {
-    const api = async (path: string, body?: unknown): Promise<Pod> => {
-      const res = await fetch(`${cluster.gatewayUrl}${path}`, {
-        method: body ? 'POST' : 'GET',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
-      return (await res.json()) as Pod;
-    };
+    const api = (path: string, body?: unknown): Promise<Pod> => call<Pod>(body ? 'POST' : 'GET', path, body);
     const runOne = async (body: Record<string, unknown>): Promise<{ ms: number; pod: Pod; sent: number }> => {
       const sent = Date.now();
       const { id } = await api('/v1/pods', body);
@@ -99,10 +74,7 @@ async function main(): Promise<void> {
       ]),
     );
   } finally {
-    await cluster.stop();
-    rmSync(workDir, { recursive: true, force: true });
-    const redis = new Redis('redis://127.0.0.1:6379');
-    await dropKeys(redis, prefix).finally(() => redis.disconnect());
+    await close();
   }
 }
 
