@@ -1,5 +1,6 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
 
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '.warmpod/**'] },
@@ -23,10 +24,19 @@ export default [
             { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:data', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:adapter'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter'] },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter'],
+            },
             // Dev tools (launcher, benchmarks) drive the real system, so they may use its shared libs.
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'] },
-            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'] },
+            {
+              sourceTag: 'type:tool',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'],
+            },
+            {
+              sourceTag: 'type:test',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'],
+            },
             { sourceTag: 'scope:control', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:shared', 'scope:node'] },
@@ -45,7 +55,10 @@ export default [
         {
           enforceBuildableLibDependency: false,
           depConstraints: [
-            { sourceTag: '*', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'] },
+            {
+              sourceTag: '*',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:messaging', 'type:data', 'type:adapter', 'type:tool'],
+            },
             { sourceTag: 'scope:control', onlyDependOnLibsWithTags: ['scope:shared', 'scope:dev'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:dev'] },
             { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:shared', 'scope:node', 'scope:dev'] },
@@ -58,4 +71,6 @@ export default [
     files: ['**/*.spec.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  // Formatting is Prettier's (`npm run lint` runs `prettier --check`); no lint rule argues with it.
+  prettier,
 ];

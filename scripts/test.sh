@@ -14,8 +14,8 @@ total_fail=0
 report_dir=.warmpod/test-reports
 rm -rf "$report_dir"; mkdir -p "$report_dir"
 
-log "lint (eslint + Nx module boundaries)"
-NX_DAEMON=false npx nx show projects >/dev/null && NX_DAEMON=false npx eslint . || { log "lint failed"; status=1; }
+log "lint (eslint + Nx module boundaries + prettier)"
+NX_DAEMON=false npx nx show projects >/dev/null && NX_DAEMON=false npm run --silent lint || { log "lint failed"; status=1; }
 
 # tier NAME FILE...: node's own test runner, spec output on screen, TAP kept for the counts.
 tier() {

@@ -73,7 +73,11 @@ async function deleteAndWait(e: E2eCluster, id: string): Promise<void> {
  * expose for an HTTP answer: the first answer's time, against the time the
  * pod was first seen Running, tells whether a port opened before its checkpoint.
  */
-async function startWatchingPorts(e: E2eCluster, vm: VmWorkerNode, body: unknown): Promise<{ pod: CheckpointedPod; firstAnswerAt?: number; runningSeenAt: number }> {
+async function startWatchingPorts(
+  e: E2eCluster,
+  vm: VmWorkerNode,
+  body: unknown,
+): Promise<{ pod: CheckpointedPod; firstAnswerAt?: number; runningSeenAt: number }> {
   const created = await createPod(e, body);
   let firstAnswerAt: number | undefined;
   const deadline = Date.now() + 240_000;
@@ -108,7 +112,8 @@ export function checkpointCases(ctx: () => { e: E2eCluster; vm: VmWorkerNode }, 
     assert.equal(running.startMode, 'cold');
     assert.ok(running.checkpoint?.taken, JSON.stringify(running.checkpoint));
     // Ports closed through init and checkpoint: the first answer comes once the pod is Running (1.5 s of polling slack).
-    if (firstAnswerAt !== undefined) assert.ok(firstAnswerAt >= runningSeenAt - 1_500, `answered ${runningSeenAt - firstAnswerAt} ms before Running`);
+    if (firstAnswerAt !== undefined)
+      assert.ok(firstAnswerAt >= runningSeenAt - 1_500, `answered ${runningSeenAt - firstAnswerAt} ms before Running`);
     assert.ok(Date.now() - started >= SLOW_INIT_S * 1000);
 
     const ck = await checkpointRecord(e, running.checkpoint.taken);
@@ -120,7 +125,10 @@ export function checkpointCases(ctx: () => { e: E2eCluster; vm: VmWorkerNode }, 
     const s = await state(running.endpoints[0]!.address);
     first = { podId: running.id, checkpointId: ck.id, ...s };
     const listed = (await (await e.api(`/v1/checkpoints?pod=${running.id}`)).json()) as { items: CheckpointJson[] };
-    assert.deepEqual(listed.items.map((c) => c.id), [ck.id]);
+    assert.deepEqual(
+      listed.items.map((c) => c.id),
+      [ck.id],
+    );
     const other = await e.api(`/v1/checkpoints/${ck.id}`, { token: e.otherToken });
     assert.equal(other.status, 404, "another tenant's checkpoint is not found");
     await deleteAndWait(e, running.id);
@@ -149,7 +157,11 @@ export function checkpointCases(ctx: () => { e: E2eCluster; vm: VmWorkerNode }, 
   test('a corrupted checkpoint: the next start falls back to a normal run and the checkpoint says restore_failed', async () => {
     const { e, vm } = ctx();
     assert.ok(first);
-    await vm.vm.execOk('sh', ['-c', `for f in ${vm.guestDataDir}/checkpoints/*/${first.checkpointId}/criu/pages-*.img; do : > "$f"; done`], { timeoutMs: 60_000 });
+    await vm.vm.execOk(
+      'sh',
+      ['-c', `for f in ${vm.guestDataDir}/checkpoints/*/${first.checkpointId}/criu/pages-*.img; do : > "$f"; done`],
+      { timeoutMs: 60_000 },
+    );
     const created = await createPod(e, slowPod(image));
     const running = (await waitForPod(e, created.id, settled, 240_000)) as CheckpointedPod;
     assert.equal(running.phase, 'Running', JSON.stringify(running));
@@ -210,24 +222,40 @@ export function checkpointCases(ctx: () => { e: E2eCluster; vm: VmWorkerNode }, 
     assert.equal((await checkpointRecord(e, first.checkpointId)).state, 'deleted');
     const deadline = Date.now() + 60_000;
     const filesLeft = async () =>
-      (await vm.vm.execOk('sh', ['-c', `ls -d ${vm.guestDataDir}/checkpoints/*/${first!.checkpointId} 2>/dev/null || true`], { timeoutMs: 60_000 })).stdout.trim();
+      (
+        await vm.vm.execOk('sh', ['-c', `ls -d ${vm.guestDataDir}/checkpoints/*/${first!.checkpointId} 2>/dev/null || true`], {
+          timeoutMs: 60_000,
+        })
+      ).stdout.trim();
     while ((await filesLeft()) !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     assert.equal(await filesLeft(), '', 'the node removed the files');
   });
 
   test('on the host node, checkpointing is off with its reason and the pod runs normally; two GPUs are off too', async () => {
     const { e } = ctx();
-    const host = await createPod(e, { ...slowPod(image), command: ['httpd', '-f', '-p', '8080', '-h', '/www'], nodeSelector: { zone: 'a' } });
+    const host = await createPod(e, {
+      ...slowPod(image),
+      command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+      nodeSelector: { zone: 'a' },
+    });
     const running = (await waitForPod(e, host.id, settled, 60_000)) as CheckpointedPod;
     assert.equal(running.phase, 'Running', JSON.stringify(running));
-    assert.deepEqual(running.checkpointing, { enabled: false, code: 'no-criu-node', reason: 'no node that fits the pod has a working CRIU' });
+    assert.deepEqual(running.checkpointing, {
+      enabled: false,
+      code: 'no-criu-node',
+      reason: 'no node that fits the pod has a working CRIU',
+    });
     assert.notEqual(running.startMode, 'restored');
     assert.equal((await fetch(`http://${running.endpoints[0]!.address}/`, { signal: AbortSignal.timeout(10_000) })).status, 200);
     await deleteAndWait(e, running.id);
 
     const gpus = await createPod(e, { ...slowPod(image), resources: { cpu: 0.1, memoryMiB: 64, gpu: 2 }, nodeSelector: {} });
     const placed = (await waitForPod(e, gpus.id, (p) => p.phase !== 'Pending', 60_000)) as CheckpointedPod;
-    assert.deepEqual(placed.checkpointing, { enabled: false, code: 'multi-gpu', reason: 'the pod asks for 2 GPUs; checkpointing supports at most 1' });
+    assert.deepEqual(placed.checkpointing, {
+      enabled: false,
+      code: 'multi-gpu',
+      reason: 'the pod asks for 2 GPUs; checkpointing supports at most 1',
+    });
     await deleteAndWait(e, gpus.id);
   });
 }

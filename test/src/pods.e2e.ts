@@ -29,7 +29,8 @@ describe('pods end to end on a local cluster', () => {
     const done = await waitForPod(e, created.id, ended);
     assert.equal(done.phase, 'Succeeded', JSON.stringify(done));
     assert.equal(done.exitCode, 0);
-    for (const phase of ['Pending', 'Scheduled', 'Starting', 'Running', 'Succeeded']) assert.ok(done.timeline[phase], `timeline has ${phase}`);
+    for (const phase of ['Pending', 'Scheduled', 'Starting', 'Running', 'Succeeded'])
+      assert.ok(done.timeline[phase], `timeline has ${phase}`);
     const logs = await (await e.api(`/v1/pods/${created.id}/logs`)).text();
     assert.match(logs, /hello from warmpod/);
     assert.match(logs, /e2e says hi/);
@@ -91,13 +92,23 @@ describe('pods end to end on a local cluster', () => {
     assert.equal(b.id, a.id);
     const list = (await (await e.api(`/v1/pods?label=run=${key}`)).json()) as { items: unknown[] };
     assert.equal(list.items.length, 1);
-    const clash = await e.api('/v1/pods', { method: 'POST', body: JSON.stringify({ ...body, args: ['x'] }), headers: { 'idempotency-key': key } });
+    const clash = await e.api('/v1/pods', {
+      method: 'POST',
+      body: JSON.stringify({ ...body, args: ['x'] }),
+      headers: { 'idempotency-key': key },
+    });
     assert.equal(clash.status, 409);
   });
 
   test('a rebuilt tag runs the new digest for new pods; the old pod keeps the old digest', async () => {
     const build = (version: string) =>
-      buildImage({ registryHost: e.cluster.registryHost, name: 'e2e/rebuilt', tag: 'latest', workDir: join(e.workDir, `img-${version}`), cmd: ['sh', '-c', `echo image ${version}`] });
+      buildImage({
+        registryHost: e.cluster.registryHost,
+        name: 'e2e/rebuilt',
+        tag: 'latest',
+        workDir: join(e.workDir, `img-${version}`),
+        cmd: ['sh', '-c', `echo image ${version}`],
+      });
     const v1 = await build('v1');
     const old = await waitForPod(e, (await createPod(e, { image: 'e2e/rebuilt:latest' })).id, ended);
     const v2 = await build('v2');
@@ -113,7 +124,11 @@ describe('pods end to end on a local cluster', () => {
   });
 
   test('placement honours GPUs and selectors; an impossible pod stays Pending with the reason', async () => {
-    const gpu = await waitForPod(e, (await createPod(e, { image: 'warmpod/hello:latest', resources: { cpu: 0.1, memoryMiB: 64, gpu: 2 } })).id, ended);
+    const gpu = await waitForPod(
+      e,
+      (await createPod(e, { image: 'warmpod/hello:latest', resources: { cpu: 0.1, memoryMiB: 64, gpu: 2 } })).id,
+      ended,
+    );
     assert.equal(gpu.node, 'node-2');
     const zoned = await waitForPod(e, (await createPod(e, { image: 'warmpod/hello:latest', nodeSelector: { zone: 'a' } })).id, ended);
     assert.equal(zoned.node, 'node-1');

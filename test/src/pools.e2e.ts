@@ -20,7 +20,12 @@ interface PoolJson {
   rotation?: { from: string; to: string; oldPods: number };
   pods: Array<{ id: string; node?: string; digest: string; phase: string; current: boolean; free: boolean }>;
   retiring: string[];
-  stats: { started: Record<string, number>; claimed: Record<string, number>; retired: Record<string, number>; ended: Record<string, number> };
+  stats: {
+    started: Record<string, number>;
+    claimed: Record<string, number>;
+    retired: Record<string, number>;
+    ended: Record<string, number>;
+  };
 }
 
 interface Claim {
@@ -94,7 +99,12 @@ describe('warm pools end to end', () => {
   test('a pool is pinned at the door, warmed by the prepuller, and fills on nodes holding its digest', async () => {
     const res = await e.api('/v1/pools', {
       method: 'POST',
-      body: JSON.stringify({ name: 'web', image: 'e2e/pool-app:latest', size: SIZE, podTemplate: { resources: { cpu: 0.1, memoryMiB: 32 } } }),
+      body: JSON.stringify({
+        name: 'web',
+        image: 'e2e/pool-app:latest',
+        size: SIZE,
+        podTemplate: { resources: { cpu: 0.1, memoryMiB: 32 } },
+      }),
     });
     assert.equal(res.status, 201, await res.clone().text());
     assert.equal(((await res.json()) as PoolJson).image.digest, v1);
@@ -141,7 +151,10 @@ describe('warm pools end to end', () => {
     await sleep(1_000);
     traffic = false;
     await load;
-    const done = await poolUntil('rotated', (p) => p.ready === SIZE && p.pods.length === SIZE && p.pods.every((x) => x.current) && !p.rotation && p.retiring.length === 0);
+    const done = await poolUntil(
+      'rotated',
+      (p) => p.ready === SIZE && p.pods.length === SIZE && p.pods.every((x) => x.current) && !p.rotation && p.retiring.length === 0,
+    );
 
     const fallbackIds = new Set(claims.filter((c) => c.pod.startMode !== 'warm-pool').map((c) => c.pod.id));
     const started = (await poolPods()).filter((p) => !fallbackIds.has(p.id));
@@ -157,7 +170,11 @@ describe('warm pools end to end', () => {
 
     // No old-digest pod started after the re-pin; new ones only where the digest was already (no pull).
     const lateOld = oldPods.filter((p) => p.timeline['Starting'] && Date.parse(p.timeline['Starting']) > repinnedAt);
-    assert.deepEqual(lateOld.map((p) => p.id), [], 'no old-digest pod started after the re-pin');
+    assert.deepEqual(
+      lateOld.map((p) => p.id),
+      [],
+      'no old-digest pod started after the re-pin',
+    );
     for (const p of newPods) assert.equal(p.timeline['Pulling'], undefined, `${p.id} started where ${v2} was prepulled`);
 
     // Every old pod was claimed, or retired exactly once by the pool.
@@ -180,7 +197,9 @@ describe('warm pools end to end', () => {
         assert.ok(taken && taken.sent <= c.answered, `old ${c.pod.id} handed out while new ${p.id} was free`);
       }
     }
-    console.log(`pool starts per digest: ${v1.slice(7, 19)}=${oldPods.length} ${v2.slice(7, 19)}=${newPods.length}; retired old: ${retired.length}; claims: ${claims.length}`);
+    console.log(
+      `pool starts per digest: ${v1.slice(7, 19)}=${oldPods.length} ${v2.slice(7, 19)}=${newPods.length}; retired old: ${retired.length}; claims: ${claims.length}`,
+    );
   });
 
   test('DELETE drains the pool: its warm pods stop and the pool goes', async () => {

@@ -39,7 +39,12 @@ interface PinJson {
 let e: E2eCluster;
 let proxy: RegistryProxy;
 
-function nodeSpec(id: string, n: number, labels: Record<string, string>, env: Record<string, string> = {}): (tag: string, base: number) => ClusterNodeSpec {
+function nodeSpec(
+  id: string,
+  n: number,
+  labels: Record<string, string>,
+  env: Record<string, string> = {},
+): (tag: string, base: number) => ClusterNodeSpec {
   return (tag, base) => ({ id, cpu: 2, memoryMiB: 2048, gpu: 0, labels, bridge: `${tag}-${id}`, subnet: `10.${base}.${n}.0/24`, env });
 }
 
@@ -56,7 +61,9 @@ async function build(name: string, tag: string, pads: number[]): Promise<string>
   });
 }
 
-async function pin(body: unknown): Promise<{ status: number; json: PinJson & { error?: { code: string; details: Array<{ path: string }> } } }> {
+async function pin(
+  body: unknown,
+): Promise<{ status: number; json: PinJson & { error?: { code: string; details: Array<{ path: string }> } } }> {
   const res = await e.api('/v1/images', { method: 'POST', body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as PinJson & { error?: { code: string; details: Array<{ path: string }> } } };
 }
@@ -70,7 +77,14 @@ async function listPins(): Promise<PinJson[]> {
 }
 
 /** Polls until `done` holds, calling `seen` with every sample; the deadline bounds a state we can observe. */
-async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000, seen?: (value: T) => void, everyMs = 40): Promise<T> {
+async function until<T>(
+  what: string,
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 30_000,
+  seen?: (value: T) => void,
+  everyMs = 40,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {
@@ -91,7 +105,9 @@ async function cachedOn(node: string): Promise<string[]> {
 }
 
 async function layersOf(name: string, digest: string): Promise<string[]> {
-  const res = await fetch(`http://${e.cluster.registryHost}/v2/${name}/manifests/${digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const res = await fetch(`http://${e.cluster.registryHost}/v2/${name}/manifests/${digest}`, {
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   return ((await res.json()) as { layers: Array<{ digest: string }> }).layers.map((l) => l.digest);
 }
 
@@ -99,7 +115,9 @@ async function layersOf(name: string, digest: string): Promise<string[]> {
 function cacheTraces(node: string, digest: string, layers: string[]): { bundle: boolean; entry: boolean; layers: string[] } {
   const images = join(e.workDir, 'nodes', node, 'images');
   const hex = digest.slice('sha256:'.length);
-  const index = JSON.parse(readFileSync(join(images, 'layout', 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
+  const index = JSON.parse(readFileSync(join(images, 'layout', 'index.json'), 'utf8')) as {
+    manifests: Array<{ annotations?: Record<string, string> }>;
+  };
   const blobs = new Set(readdirSync(join(images, 'layout', 'blobs', 'sha256')));
   return {
     bundle: existsSync(join(images, 'unpacked', hex)),
@@ -118,7 +136,12 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
         nodeSpec('node-1', 1, { zone: 'a' }, { NODE_IMAGE_BUDGET_BYTES: String(NODE1_BUDGET) })(tag, base),
         nodeSpec('node-2', 2, { zone: 'b', pool: 'warm' })(tag, base),
       ],
-      env: { PREPULL_CLUSTER_BUDGET: String(CLUSTER_BUDGET), PREPULL_PER_NODE: '1', PREPULL_RETRY_AFTER_MS: '1500', PREPULL_RESYNC_MS: '2000' },
+      env: {
+        PREPULL_CLUSTER_BUDGET: String(CLUSTER_BUDGET),
+        PREPULL_PER_NODE: '1',
+        PREPULL_RETRY_AFTER_MS: '1500',
+        PREPULL_RESYNC_MS: '2000',
+      },
     });
     // Pins name the registry through this proxy: a slow link (progress can be seen), and faults on demand.
     proxy = await RegistryProxy.start({ target: e.cluster.registryHost });
@@ -143,14 +166,20 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
 
     const states = new Map<string, string[]>();
     const partial = new Set<string>();
-    const done = await until('node-1 and node-2 ready on the pin', () => getPin(pinA.id), readyOn(['node-1', 'node-2']), 60_000, (p) => {
-      for (const n of p.nodes) {
-        const seen = states.get(n.node) ?? [];
-        if (seen.at(-1) !== n.state) seen.push(n.state);
-        states.set(n.node, seen);
-        if (n.state === 'pulling' && n.bytesDone! > 0 && n.bytesDone! < n.bytesTotal! && n.layersTotal === 5) partial.add(n.node);
-      }
-    });
+    const done = await until(
+      'node-1 and node-2 ready on the pin',
+      () => getPin(pinA.id),
+      readyOn(['node-1', 'node-2']),
+      60_000,
+      (p) => {
+        for (const n of p.nodes) {
+          const seen = states.get(n.node) ?? [];
+          if (seen.at(-1) !== n.state) seen.push(n.state);
+          states.set(n.node, seen);
+          if (n.state === 'pulling' && n.bytesDone! > 0 && n.bytesDone! < n.bytesTotal! && n.layersTotal === 5) partial.add(n.node);
+        }
+      },
+    );
     for (const node of ['node-1', 'node-2']) {
       assert.ok(states.get(node)!.includes('pulling'), `${node} went ${states.get(node)!.join(' -> ')}`);
       assert.equal(states.get(node)!.at(-1), 'ready');
@@ -175,7 +204,9 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
     const ids = new Set(pins.map((p) => p.id));
     let most = 0;
     const inFlight = (all: PinJson[]): number =>
-      all.filter((p) => ids.has(p.id)).reduce((sum, p) => sum + p.nodes.filter((n) => n.state === 'pulling' || (n.state === 'queued' && n.since)).length, 0);
+      all
+        .filter((p) => ids.has(p.id))
+        .reduce((sum, p) => sum + p.nodes.filter((n) => n.state === 'pulling' || (n.state === 'queued' && n.since)).length, 0);
     await until(
       'the small images ready on node-2 and node-3',
       listPins,
@@ -198,7 +229,12 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
     try {
       const res = await pin({ image: `${proxy.host}/e2e/flaky:v1`, nodeSelector: { zone: 'b' } });
       assert.equal(res.status, 201);
-      const failed = await until('the pull to fail on node-2', () => getPin(res.json.id), (p) => stateOn(p, 'node-2')?.state === 'failed', 30_000);
+      const failed = await until(
+        'the pull to fail on node-2',
+        () => getPin(res.json.id),
+        (p) => stateOn(p, 'node-2')?.state === 'failed',
+        30_000,
+      );
       flaky = failed;
       const state = stateOn(failed, 'node-2')!;
       assert.equal(state.attempts, 3, 'the node queue retried it');
@@ -233,8 +269,16 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
     // node-1 holds A (a pod uses it) and B (pinned): a third image does not fit, and nothing is evicted for it.
     const digestC = await build('e2e/other', 'v1', [8 * MiB, 8 * MiB, 8 * MiB]);
     const other = (await pin({ image: `${proxy.host}/e2e/other:v1`, nodeSelector: { zone: 'a' } })).json;
-    const refused = await until('the pull on node-1 to fail for the budget', () => getPin(other.id), (p) => stateOn(p, 'node-1')?.state === 'failed', 30_000);
-    assert.match(stateOn(refused, 'node-1')!.reason!, /^image needs [\d.]+ MiB, budget 56\.0 MiB, [\d.]+ MiB held by running or pinned images$/);
+    const refused = await until(
+      'the pull on node-1 to fail for the budget',
+      () => getPin(other.id),
+      (p) => stateOn(p, 'node-1')?.state === 'failed',
+      30_000,
+    );
+    assert.match(
+      stateOn(refused, 'node-1')!.reason!,
+      /^image needs [\d.]+ MiB, budget 56\.0 MiB, [\d.]+ MiB held by running or pinned images$/,
+    );
     const held = await cachedOn('node-1');
     assert.ok(held.includes(digestA) && held.includes(digestB), 'nothing was evicted');
 
@@ -242,7 +286,12 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
     await e.api(`/v1/pods/${pod.id}`, { method: 'DELETE' });
     await waitForPod(e, pod.id, (p) => p.phase === 'Stopped');
     await until('node-1 ready on the third image', () => getPin(other.id), readyOn(['node-1']), 30_000);
-    const after = await until('node-1 inventory without the old digest', () => cachedOn('node-1'), (c) => !c.includes(digestA), 10_000);
+    const after = await until(
+      'node-1 inventory without the old digest',
+      () => cachedOn('node-1'),
+      (c) => !c.includes(digestA),
+      10_000,
+    );
     assert.ok(after.includes(digestB) && after.includes(digestC), `node-1 holds ${after.join(', ')}`);
     assert.ok((await cachedOn('node-2')).includes(digestB));
     assert.ok((await cachedOn('node-3')).includes(digestB));

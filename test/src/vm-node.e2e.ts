@@ -31,7 +31,8 @@ async function getUntilAnswered(url: string, timeoutMs: number): Promise<Respons
     try {
       return await fetch(url, { signal: AbortSignal.timeout(10_000) });
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms: ${(error as Error).message}`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`${url} did not answer within ${timeoutMs} ms: ${(error as Error).message}`, { cause: error });
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -54,11 +55,20 @@ describe('a VM node runs the real worker agent in the e2e cluster', { skip }, ()
 
   before(async () => {
     e = await startCluster({
-      nodes: (tag, base) => [{ id: 'node-1', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'a' }, bridge: `${tag}-node-1`, subnet: `10.${base}.1.0/24` }],
+      nodes: (tag, base) => [
+        { id: 'node-1', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'a' }, bridge: `${tag}-node-1`, subnet: `10.${base}.1.0/24` },
+      ],
       // The emulated guest runs JS ~19x slower: a 3 s ready window would flap it NotReady (and Lost).
       env: { HEARTBEAT_MS: '1000', NODE_READY_WINDOW_MS: '20000' },
     });
-    vm = await e.cluster.addVmNode({ id: 'vm-1', labels: VM_LABEL, cpu: 2, memoryMiB: 512, bridge: `${e.bridgeTag}-vm-1`, subnet: `10.${e.subnetBase}.9.0/24` });
+    vm = await e.cluster.addVmNode({
+      id: 'vm-1',
+      labels: VM_LABEL,
+      cpu: 2,
+      memoryMiB: 512,
+      bridge: `${e.bridgeTag}-vm-1`,
+      subnet: `10.${e.subnetBase}.9.0/24`,
+    });
     Object.assign(timings, vm.timings);
   });
 

@@ -7,7 +7,10 @@ const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().i
 
 const schema = z.object({
   WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and ":_.-", at most 64').default('wp:'),
+  WARMPOD_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and ":_.-", at most 64')
+    .default('wp:'),
   GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   // 0 asks the OS for a free port (tests run the gateway in-process).
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),

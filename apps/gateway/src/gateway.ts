@@ -55,7 +55,12 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
   const { port } = app.getHttpServer().address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.info(
-    { url: `http://${host}:${port}`, prefix: config.prefix, defaultRegistry: config.defaultRegistry, tenants: new Set(config.tokens.values()).size },
+    {
+      url: `http://${host}:${port}`,
+      prefix: config.prefix,
+      defaultRegistry: config.defaultRegistry,
+      tenants: new Set(config.tokens.values()).size,
+    },
     'gateway listening',
   );
   return { app, logger, url: `http://${host}:${port}`, close: () => app.close() };

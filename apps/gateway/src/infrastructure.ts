@@ -31,8 +31,7 @@ export function infrastructureProviders(config: GatewayConfig, logger: Logger, o
     {
       provide: RegistryClient,
       useFactory: () =>
-        overrides.registry ??
-        new RegistryClient({ insecureRegistries: config.insecureRegistries, timeoutMs: config.registryTimeoutMs }),
+        overrides.registry ?? new RegistryClient({ insecureRegistries: config.insecureRegistries, timeoutMs: config.registryTimeoutMs }),
     },
     {
       provide: JobBus,

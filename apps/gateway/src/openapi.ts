@@ -27,7 +27,11 @@ const CHECKPOINT: SchemaObject = {
   required: ['id', 'key', 'specKey', 'runtime', 'tenant', 'node', 'pod', 'digest', 'state', 'sizeBytes', 'createdAt', 'restoreFailures'],
   properties: {
     id: { type: 'string', pattern: '^ckpt-[0-9a-z]{20}$' },
-    key: { type: 'string', pattern: '^ck1-[0-9a-f]{64}$', description: 'tenant + pinned digest + process-shaping spec + the node runtime fingerprint' },
+    key: {
+      type: 'string',
+      pattern: '^ck1-[0-9a-f]{64}$',
+      description: 'tenant + pinned digest + process-shaping spec + the node runtime fingerprint',
+    },
     specKey: { type: 'string', pattern: '^cs1-[0-9a-f]{64}$', description: 'the key without the node runtime (what placement matches)' },
     runtime: { type: 'string', pattern: '^rt1-[0-9a-f]{64}$', description: "the node's runtime fingerprint when it was taken" },
     tenant: { type: 'string' },
@@ -122,7 +126,10 @@ const SCHEMAS: Record<string, SchemaObject> = {
       health: { type: 'string', enum: ['Ready', 'NotReady'] },
       cordoned: { type: 'boolean' },
       capabilities: { type: 'object' },
-      cachedDigests: { type: 'array', items: { type: 'object', properties: { digest: { type: 'string' }, sizeBytes: { type: 'integer' } } } },
+      cachedDigests: {
+        type: 'array',
+        items: { type: 'object', properties: { digest: { type: 'string' }, sizeBytes: { type: 'integer' } } },
+      },
       heartbeatAt: { type: 'string', format: 'date-time' },
     },
   },
@@ -191,7 +198,13 @@ export function setupOpenApi(app: INestApplication): void {
   const document = SwaggerModule.createDocument(app, config);
   document.components = {
     ...document.components,
-    schemas: { ...document.components?.schemas, ...SCHEMAS, PodRequest: podRequestJsonSchema(), ImagePin: IMAGE_PIN, PinRequest: requestJsonSchema(pinRequestSchema) },
+    schemas: {
+      ...document.components?.schemas,
+      ...SCHEMAS,
+      PodRequest: podRequestJsonSchema(),
+      ImagePin: IMAGE_PIN,
+      PinRequest: requestJsonSchema(pinRequestSchema),
+    },
   };
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
 }

@@ -17,7 +17,8 @@ describe('prepullerConfig', () => {
   test('lists every problem at once', () => {
     assert.throws(
       () => prepullerConfig({ PREPULL_CLUSTER_BUDGET: '0', PREPULL_REGISTRY_RATE: '-1', PREPULL_KUBERNETES: 'yes' }),
-      (e: Error) => /PREPULL_CLUSTER_BUDGET/.test(e.message) && /PREPULL_REGISTRY_RATE/.test(e.message) && /PREPULL_KUBERNETES/.test(e.message),
+      (e: Error) =>
+        /PREPULL_CLUSTER_BUDGET/.test(e.message) && /PREPULL_REGISTRY_RATE/.test(e.message) && /PREPULL_KUBERNETES/.test(e.message),
     );
   });
 
@@ -27,7 +28,10 @@ describe('prepullerConfig', () => {
 
   test('the Kubernetes driver needs a pause image pinned by digest and a JSON no-op command', () => {
     assert.throws(() => prepullerConfig({ PREPULL_KUBERNETES: 'true' }), /PREPULL_K8S_PAUSE_IMAGE/);
-    assert.throws(() => prepullerConfig({ PREPULL_KUBERNETES: 'true', PREPULL_K8S_PAUSE_IMAGE: 'registry.k8s.io/pause:3.10' }), /PREPULL_K8S_PAUSE_IMAGE/);
+    assert.throws(
+      () => prepullerConfig({ PREPULL_KUBERNETES: 'true', PREPULL_K8S_PAUSE_IMAGE: 'registry.k8s.io/pause:3.10' }),
+      /PREPULL_K8S_PAUSE_IMAGE/,
+    );
     assert.throws(() => prepullerConfig({ PREPULL_K8S_NOOP_COMMAND: 'true' }), /PREPULL_K8S_NOOP_COMMAND/);
     const c = prepullerConfig({ PREPULL_KUBERNETES: 'true', PREPULL_K8S_PAUSE_IMAGE: PAUSE, PREPULL_K8S_NOOP_COMMAND: '["/bin/true"]' });
     assert.deepEqual(c.kubernetes, { namespace: 'warmpod-prepull', pauseImage: PAUSE, noopCommand: ['/bin/true'] });

@@ -7,7 +7,10 @@ const PINNED = /^[^@\s]+\/[^@\s]+@sha256:[a-f0-9]{64}$/;
 const schema = z
   .object({
     WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-    WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
+    WARMPOD_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9:_-]{1,32}$/)
+      .default('wp:'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Same meaning as the scheduler's: a node silent for longer is not Ready. */
     NODE_READY_WINDOW_MS: int(6_000, 500, 3_600_000),
@@ -27,7 +30,10 @@ const schema = z
     PREPULL_HINT_TTL_MS: int(3_600_000, 1_000, 7 * 86_400_000),
     /** Also warm the kubelet's image cache through DaemonSets (needs a cluster). */
     PREPULL_KUBERNETES: z.enum(['true', 'false']).default('false'),
-    PREPULL_K8S_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/).default('warmpod-prepull'),
+    PREPULL_K8S_NAMESPACE: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/)
+      .default('warmpod-prepull'),
     /** The pause-like main container, pinned by digest (rule 1 holds here too). */
     PREPULL_K8S_PAUSE_IMAGE: z.string().regex(PINNED, 'a pinned reference: registry/repo@sha256:<64 hex>').optional(),
     /** JSON array: the no-op the init container runs inside the pinned image. */
@@ -83,7 +89,13 @@ export function prepullerConfig(env: Record<string, string | undefined>): Prepul
     debounceMs: c.PREPULL_DEBOUNCE_MS,
     hintTtlMs: c.PREPULL_HINT_TTL_MS,
     ...(c.PREPULL_KUBERNETES === 'true'
-      ? { kubernetes: { namespace: c.PREPULL_K8S_NAMESPACE, pauseImage: c.PREPULL_K8S_PAUSE_IMAGE!, noopCommand: noopCommand(c.PREPULL_K8S_NOOP_COMMAND)! } }
+      ? {
+          kubernetes: {
+            namespace: c.PREPULL_K8S_NAMESPACE,
+            pauseImage: c.PREPULL_K8S_PAUSE_IMAGE!,
+            noopCommand: noopCommand(c.PREPULL_K8S_NOOP_COMMAND)!,
+          },
+        }
       : {}),
   };
 }

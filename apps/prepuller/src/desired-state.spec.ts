@@ -22,11 +22,17 @@ describe('desiredPulls', () => {
       nodeOf('cordoned', { cordoned: true }, NOW),
       nodeOf('ok', {}, NOW),
     ];
-    assert.deepEqual(desiredPulls([pinOf('p1', A)], nodes, WINDOW, NOW).map((w) => w.node), ['ok']);
+    assert.deepEqual(
+      desiredPulls([pinOf('p1', A)], nodes, WINDOW, NOW).map((w) => w.node),
+      ['ok'],
+    );
   });
 
   test('two pins of one digest make one want, remembering the newest and oldest pin times', () => {
-    const pins = [pinOf('p1', A, { createdAt: new Date(1_000).toISOString() }), pinOf('p2', A, { tenant: 't2', createdAt: new Date(5_000).toISOString() })];
+    const pins = [
+      pinOf('p1', A, { createdAt: new Date(1_000).toISOString() }),
+      pinOf('p2', A, { tenant: 't2', createdAt: new Date(5_000).toISOString() }),
+    ];
     const wants = desiredPulls(pins, [nodeOf('n1', {}, NOW)], WINDOW, NOW);
     assert.equal(wants.length, 1);
     assert.equal(wants[0]!.pinnedAt, 5_000);
@@ -41,7 +47,11 @@ describe('protectedDigests', () => {
       nodeOf('n2', { heartbeatAt: new Date(0).toISOString() }, NOW),
       nodeOf('n3', { lostAt: new Date(NOW).toISOString() }, NOW),
     ];
-    const byNode = protectedDigests([pinOf('p1', A), pinOf('p2', B, { nodeSelector: { gpu: 'yes' } })], [{ digest: digest('c'), keepOn: ['n2'] }], nodes);
+    const byNode = protectedDigests(
+      [pinOf('p1', A), pinOf('p2', B, { nodeSelector: { gpu: 'yes' } })],
+      [{ digest: digest('c'), keepOn: ['n2'] }],
+      nodes,
+    );
     assert.deepEqual([...byNode.get('n1')!].sort(), [A, B].sort());
     assert.deepEqual([...byNode.get('n2')!].sort(), [A, digest('c')].sort());
     assert.deepEqual([...byNode.get('n3')!], []);

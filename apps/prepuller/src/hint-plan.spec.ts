@@ -50,8 +50,16 @@ describe('planHints', () => {
   test('drops a hint once any node holds the digest, when expired, or when not pinned', () => {
     assert.deepEqual(planHints(inputs({ nodes: [nodeOf('a', holding(D), NOW)] }))[0], { pinned: REF, action: 'drop', why: 'held' });
     assert.deepEqual(planHints(inputs({ nodes: [nodeOf('a', {}, NOW)], pulls: lookup(pullOf('a', D, 'ready')) }))[0]!.action, 'drop');
-    assert.deepEqual(planHints(inputs({ hints: [{ pinned: REF, since: NOW - 10_000 }], hintTtlMs: 5_000 }))[0], { pinned: REF, action: 'drop', why: 'expired' });
-    assert.deepEqual(planHints(inputs({ hints: [{ pinned: 'app:latest', since: NOW }] }))[0], { pinned: 'app:latest', action: 'drop', why: 'invalid' });
+    assert.deepEqual(planHints(inputs({ hints: [{ pinned: REF, since: NOW - 10_000 }], hintTtlMs: 5_000 }))[0], {
+      pinned: REF,
+      action: 'drop',
+      why: 'expired',
+    });
+    assert.deepEqual(planHints(inputs({ hints: [{ pinned: 'app:latest', since: NOW }] }))[0], {
+      pinned: 'app:latest',
+      action: 'drop',
+      why: 'invalid',
+    });
   });
 
   test('waits while a pull is in flight, a pin pulls it anyway, or the node cools down', () => {
@@ -59,7 +67,9 @@ describe('planHints', () => {
     assert.equal(planHints(inputs({ nodes, pulls: lookup(pullOf('a', D, 'pulling')) }))[0]!.action, 'wait');
     assert.equal(planHints(inputs({ nodes, wantedByPins: new Set([D]) }))[0]!.action, 'wait');
     const failedAt = NOW - 1_000;
-    const cooling = planHints(inputs({ nodes, pulls: lookup(pullOf('a', D, 'failed', { updatedAt: new Date(failedAt).toISOString() })) }))[0]!;
+    const cooling = planHints(
+      inputs({ nodes, pulls: lookup(pullOf('a', D, 'failed', { updatedAt: new Date(failedAt).toISOString() })) }),
+    )[0]!;
     assert.deepEqual(cooling, { pinned: REF, action: 'wait', retryAt: failedAt + 60_000 });
   });
 });

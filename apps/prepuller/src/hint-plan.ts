@@ -3,7 +3,10 @@ import { canPullOn, isInFlight, isReadyOn, type NodeRecord, type PrepullHint } f
 import { pullOf, type PullLookup } from './desired-state';
 import { coolingUntil } from './pull-plan';
 
-export type HintNode = Pick<NodeRecord, 'id' | 'labels' | 'cordoned' | 'heartbeatAt' | 'lostAt' | 'cachedImages' | 'capacity' | 'allocated'>;
+export type HintNode = Pick<
+  NodeRecord,
+  'id' | 'labels' | 'cordoned' | 'heartbeatAt' | 'lostAt' | 'cachedImages' | 'capacity' | 'allocated'
+>;
 
 export type HintDecision =
   | { pinned: string; action: 'drop'; why: 'held' | 'expired' | 'invalid' }
@@ -50,7 +53,8 @@ function decide(hint: PrepullHint, input: HintInputs): HintDecision {
   if (input.wantedByPins.has(digest) || input.nodes.some((n) => isInFlight(pullOn(n.id)))) return { pinned: hint.pinned, action: 'wait' };
 
   const able = input.nodes.filter((n) => canPullOn(n, input.readyWindowMs, input.now));
-  const node = able.find((n) => n.id === hint.node) ?? able.find((n) => input.inUse.get(n.id)?.has(digest)) ?? leastLoaded(able, input.inflight);
+  const node =
+    able.find((n) => n.id === hint.node) ?? able.find((n) => input.inUse.get(n.id)?.has(digest)) ?? leastLoaded(able, input.inflight);
   if (!node) return { pinned: hint.pinned, action: 'wait' };
   const retryAt = coolingUntil(pullOn(node.id), hint.since, input.retryAfterMs, input.now);
   if (retryAt !== undefined) return { pinned: hint.pinned, action: 'wait', retryAt };

@@ -4,7 +4,9 @@ import { prepullerConfig } from './config';
 import { PrepullerModule } from './prepuller.module';
 
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(PrepullerModule.forConfig(prepullerConfig(process.env)), { logger: ['error', 'warn'] });
+  const app = await NestFactory.createApplicationContext(PrepullerModule.forConfig(prepullerConfig(process.env)), {
+    logger: ['error', 'warn'],
+  });
   app.enableShutdownHooks();
 }
 

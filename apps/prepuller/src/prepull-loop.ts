@@ -132,7 +132,12 @@ export class PrepullLoop {
       this.filter.reset(report.nodes, Date.now());
       if (report.claimed.length > 0 || report.droppedPins.length > 0 || report.droppedHints.length > 0) {
         this.logger.info(
-          { claimed: report.claimed.length, droppedPins: report.droppedPins, droppedHints: report.droppedHints.length, rotating: report.rotating },
+          {
+            claimed: report.claimed.length,
+            droppedPins: report.droppedPins,
+            droppedHints: report.droppedHints.length,
+            rotating: report.rotating,
+          },
           'prepull pass',
         );
       }
@@ -147,10 +152,13 @@ export class PrepullLoop {
   private wakeAt(at: number): void {
     if (this.stopped || (this.wake && this.wake.at <= at)) return;
     clearTimeout(this.wake?.timer);
-    const timer = setTimeout(() => {
-      this.wake = undefined;
-      this.trigger(0);
-    }, Math.max(0, at - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.wake = undefined;
+        this.trigger(0);
+      },
+      Math.max(0, at - Date.now()),
+    );
     this.wake = { timer, at };
   }
 

@@ -146,7 +146,12 @@ export class PrepullReconciler {
 
   private async snapshot(): Promise<Snapshot> {
     const { pins, nodes: nodeRepo, pulls, usage, hints: hintBook } = this.ports;
-    const [active, superseded, nodes, hints] = await Promise.all([pins.listActive(), pins.listSuperseded(), nodeRepo.list(), hintBook.list()]);
+    const [active, superseded, nodes, hints] = await Promise.all([
+      pins.listActive(),
+      pins.listSuperseded(),
+      nodeRepo.list(),
+      hintBook.list(),
+    ]);
     const inflight = await this.releaseAbandoned(nodes);
     const ids = nodes.map((n) => n.id);
     const digests = new Set([...active.map((p) => p.digest), ...hints.flatMap((h) => digestOf(h.pinned))]);
@@ -174,7 +179,12 @@ export class PrepullReconciler {
     return this.ports.pulls.inflight();
   }
 
-  private async claimAll(candidates: readonly Candidate[], inflight: Snapshot['inflight'], passId: string, wakeAt: (at: number) => void): Promise<PassReport['claimed']> {
+  private async claimAll(
+    candidates: readonly Candidate[],
+    inflight: Snapshot['inflight'],
+    passId: string,
+    wakeAt: (at: number) => void,
+  ): Promise<PassReport['claimed']> {
     const { budget } = this.settings;
     const { pulls, limiter } = this.ports;
     const claimed: PassReport['claimed'] = [];

@@ -43,7 +43,9 @@ interface Cluster {
   agents: FakeAgents;
   protectedDigests: ProtectedDigests;
   /** Starts one prepuller replica (its own connection, reconciler and loop). */
-  replica(over?: Partial<PrepullSettings & { registryRate: number; dispatcher: PullDispatcher }>): Promise<{ reconciler: PrepullReconciler; loop: PrepullLoop }>;
+  replica(
+    over?: Partial<PrepullSettings & { registryRate: number; dispatcher: PullDispatcher }>,
+  ): Promise<{ reconciler: PrepullReconciler; loop: PrepullLoop }>;
 }
 
 async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
@@ -82,7 +84,14 @@ async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
         logger,
       );
       // The safety timer is far away: everything here must be driven by change messages.
-      const loop = new PrepullLoop(conn, prefix, reconciler, new NodeRepository(conn, prefix), { debounceMs: 20, resyncMs: 600_000, readyWindowMs: 60_000, errorRetryMs: 200 }, logger);
+      const loop = new PrepullLoop(
+        conn,
+        prefix,
+        reconciler,
+        new NodeRepository(conn, prefix),
+        { debounceMs: 20, resyncMs: 600_000, readyWindowMs: 60_000, errorRetryMs: 200 },
+        logger,
+      );
       await loop.start();
       cleanups.push(async () => {
         await loop.stop();
@@ -145,13 +154,17 @@ describe('prepuller on real Redis', () => {
       while (sampling) {
         const { total, perNode } = await c.pulls.inflight();
         maxClaimed = Math.max(maxClaimed, total);
-        assert.ok(Object.values(perNode).every((n) => n <= 2), `per-node limit exceeded: ${JSON.stringify(perNode)}`);
+        assert.ok(
+          Object.values(perNode).every((n) => n <= 2),
+          `per-node limit exceeded: ${JSON.stringify(perNode)}`,
+        );
         await sleep(2);
       }
     })();
     for (let r = 0; r < 3; r++) await c.replica();
     const digests = ['1', '2', '3', '4', '5'].map(D);
-    for (const [i, d] of digests.entries()) await c.pins.create(pin(`pin-${i}`, d, { reference: `${REGISTRY}/app${i}:latest`, pinned: `${REGISTRY}/app${i}@${d}` }));
+    for (const [i, d] of digests.entries())
+      await c.pins.create(pin(`pin-${i}`, d, { reference: `${REGISTRY}/app${i}:latest`, pinned: `${REGISTRY}/app${i}@${d}` }));
 
     await until('the budget filled', () => c.agents.active === 4);
     await sleep(100);
@@ -182,15 +195,25 @@ describe('prepuller on real Redis', () => {
     await register(c, 'n1', { pool: 'gpu' });
     await c.replica();
     await c.pins.create(pin('pin-all', D('a')));
-    await c.pins.create(pin('pin-gpu', D('b'), { reference: `${REGISTRY}/ml:latest`, pinned: `${REGISTRY}/ml@${D('b')}`, nodeSelector: { pool: 'gpu' } }));
-    await c.pins.create(pin('pin-cpu', D('c'), { reference: `${REGISTRY}/web:latest`, pinned: `${REGISTRY}/web@${D('c')}`, nodeSelector: { pool: 'cpu' } }));
+    await c.pins.create(
+      pin('pin-gpu', D('b'), { reference: `${REGISTRY}/ml:latest`, pinned: `${REGISTRY}/ml@${D('b')}`, nodeSelector: { pool: 'gpu' } }),
+    );
+    await c.pins.create(
+      pin('pin-cpu', D('c'), { reference: `${REGISTRY}/web:latest`, pinned: `${REGISTRY}/web@${D('c')}`, nodeSelector: { pool: 'cpu' } }),
+    );
     await until('n1 warmed', () => c.agents.dispatched.length === 2);
 
     const joinedAt = Date.now();
     await register(c, 'n2', { pool: 'gpu' });
     await until('n2 warmed with both of its pins', () => c.agents.dispatched.filter((d) => d.node === 'n2').length === 2, 2_000);
     assert.ok(Date.now() - joinedAt < 2_000);
-    assert.deepEqual(c.agents.dispatched.filter((d) => d.node === 'n2').map((d) => d.digest).sort(), [D('a'), D('b')]);
+    assert.deepEqual(
+      c.agents.dispatched
+        .filter((d) => d.node === 'n2')
+        .map((d) => d.digest)
+        .sort(),
+      [D('a'), D('b')],
+    );
     assert.deepEqual(await c.protectedDigests.get('n2'), [D('a'), D('b')]);
   });
 
@@ -234,7 +257,14 @@ describe('prepuller on real Redis', () => {
     const pods = new PodRepository(redis, c.prefix);
     const podId = newId('pod', Date.now());
     const spec = normaliseSpec({ image: 'app:latest', resources: RESOURCES });
-    await pods.create({ id: podId, tenant: 't1', createdAt: new Date().toISOString(), labels: {}, image: { requested: 'app:latest', pinned: `${REGISTRY}/app@${OLD}`, digest: OLD }, spec });
+    await pods.create({
+      id: podId,
+      tenant: 't1',
+      createdAt: new Date().toISOString(),
+      labels: {},
+      image: { requested: 'app:latest', pinned: `${REGISTRY}/app@${OLD}`, digest: OLD },
+      spec,
+    });
     assert.equal(await c.nodes.reserve('n1', podId, RESOURCES), true);
 
     const { superseded } = await c.pins.create(pin('pin-new', NEW));

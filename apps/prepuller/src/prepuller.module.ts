@@ -59,7 +59,14 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       this.logger,
     );
     const { debounceMs, resyncMs } = this.config;
-    this.loop = new PrepullLoop(this.redis, prefix, reconciler, nodes, { debounceMs, resyncMs, readyWindowMs, errorRetryMs: 1_000 }, this.logger);
+    this.loop = new PrepullLoop(
+      this.redis,
+      prefix,
+      reconciler,
+      nodes,
+      { debounceMs, resyncMs, readyWindowMs, errorRetryMs: 1_000 },
+      this.logger,
+    );
     if (this.config.kubernetes) {
       // Off by default: also warm the kubelet caches, one DaemonSet per pinned digest.
       const api = await connectDaemonSetApi((kc) => kc.loadFromDefault());
@@ -68,7 +75,10 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       this.loop.onPass(() => driver.request());
     }
     await this.loop.start();
-    this.logger.info({ budget, registryRate: this.config.registryRatePerSecond, retryAfterMs, kubernetes: Boolean(this.config.kubernetes) }, 'prepuller reconciling');
+    this.logger.info(
+      { budget, registryRate: this.config.registryRatePerSecond, retryAfterMs, kubernetes: Boolean(this.config.kubernetes) },
+      'prepuller reconciling',
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -7,7 +7,13 @@ import { digest, holding, lookup, nodeOf, pinned, pullOf } from './testing/prepu
 const NOW = 1_000_000;
 const A = digest('a');
 const B = digest('b');
-const want = (node: string, d: string, at = 1_000): PullWant => ({ node, digest: d, pinned: pinned('app', d), pinnedAt: at, firstPinnedAt: at });
+const want = (node: string, d: string, at = 1_000): PullWant => ({
+  node,
+  digest: d,
+  pinned: pinned('app', d),
+  pinnedAt: at,
+  firstPinnedAt: at,
+});
 const T = { retryAfterMs: 60_000, inventoryLagMs: 6_000 };
 const nodes = (...ns: ReturnType<typeof nodeOf>[]) => new Map(ns.map((n) => [n.id, n]));
 
@@ -20,21 +26,42 @@ describe('planPulls', () => {
       T,
       NOW,
     );
-    assert.deepEqual(plan.toClaim.map((w) => w.node), ['n5']);
+    assert.deepEqual(
+      plan.toClaim.map((w) => w.node),
+      ['n5'],
+    );
   });
 
   test('a failed pull waits for the cooldown and says when it ends', () => {
     const failedAt = NOW - 10_000;
-    const plan = planPulls([want('n1', A)], nodes(nodeOf('n1')), lookup(pullOf('n1', A, 'failed', { updatedAt: new Date(failedAt).toISOString() })), T, NOW);
+    const plan = planPulls(
+      [want('n1', A)],
+      nodes(nodeOf('n1')),
+      lookup(pullOf('n1', A, 'failed', { updatedAt: new Date(failedAt).toISOString() })),
+      T,
+      NOW,
+    );
     assert.deepEqual(plan.toClaim, []);
     assert.equal(plan.retryAt, failedAt + 60_000);
-    const later = planPulls([want('n1', A)], nodes(nodeOf('n1')), lookup(pullOf('n1', A, 'failed', { updatedAt: new Date(failedAt).toISOString() })), T, failedAt + 60_000);
+    const later = planPulls(
+      [want('n1', A)],
+      nodes(nodeOf('n1')),
+      lookup(pullOf('n1', A, 'failed', { updatedAt: new Date(failedAt).toISOString() })),
+      T,
+      failedAt + 60_000,
+    );
     assert.equal(later.toClaim.length, 1);
   });
 
   test('a pin created after the failure allows a fresh try at once', () => {
     const failedAt = NOW - 10_000;
-    const plan = planPulls([want('n1', A, NOW - 5_000)], nodes(nodeOf('n1')), lookup(pullOf('n1', A, 'failed', { updatedAt: new Date(failedAt).toISOString() })), T, NOW);
+    const plan = planPulls(
+      [want('n1', A, NOW - 5_000)],
+      nodes(nodeOf('n1')),
+      lookup(pullOf('n1', A, 'failed', { updatedAt: new Date(failedAt).toISOString() })),
+      T,
+      NOW,
+    );
     assert.equal(plan.toClaim.length, 1);
     assert.equal(plan.retryAt, undefined);
   });
@@ -57,7 +84,10 @@ describe('planPulls', () => {
 describe('stale ready records', () => {
   test('a ready pull not in the inventory long after it ended is pulled again, its record dropped first', () => {
     const old = lookup(pullOf('n1', A, 'ready', { updatedAt: new Date(NOW - 10_000).toISOString() }));
-    assert.deepEqual(planPulls([want('n1', A)], nodes(nodeOf('n1')), old, T, NOW).toClaim.map((w) => w.staleReady), [true]);
+    assert.deepEqual(
+      planPulls([want('n1', A)], nodes(nodeOf('n1')), old, T, NOW).toClaim.map((w) => w.staleReady),
+      [true],
+    );
     const fresh = lookup(pullOf('n1', A, 'ready', { updatedAt: new Date(NOW - 1_000).toISOString() }));
     assert.deepEqual(planPulls([want('n1', A)], nodes(nodeOf('n1')), fresh, T, NOW).toClaim, [], 'the inventory may still be catching up');
   });

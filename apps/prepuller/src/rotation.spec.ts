@@ -52,10 +52,13 @@ describe('rotation', () => {
     const last = pinOf('last', NEW);
     const nodes = [nodeOf('n1', holding(OLD, MID), NOW)];
     const verdicts = rotation(inputs({ superseded: [first, mid], active: [last], nodes }));
-    assert.deepEqual(verdicts.map((v) => [v.pin.id, v.successor?.id, v.done]), [
-      ['first', 'last', false],
-      ['mid', 'last', false],
-    ]);
+    assert.deepEqual(
+      verdicts.map((v) => [v.pin.id, v.successor?.id, v.done]),
+      [
+        ['first', 'last', false],
+        ['mid', 'last', false],
+      ],
+    );
     const after = rotation(inputs({ superseded: [first, mid], active: [last], nodes: [nodeOf('n1', holding(OLD, MID, NEW), NOW)] }));
     assert.ok(after.every((v) => v.done));
   });

@@ -30,9 +30,21 @@ async function scope() {
   const bus = new JobBus(redis, prefix);
   const queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
   const view = new PlacementView(redis, nodes, prefix, 60_000, logger);
-  closers.push(() => bus.close(), () => queue.close(), () => view.stop());
+  closers.push(
+    () => bus.close(),
+    () => queue.close(),
+    () => view.stop(),
+  );
   const handler = new SchedulePodHandler(
-    { pods, nodes, bus, backlog: new Backlog(redis, queue, prefix, logger), hints: new PrepullHints(redis, prefix), view, images: new ImageRepository(redis, prefix) },
+    {
+      pods,
+      nodes,
+      bus,
+      backlog: new Backlog(redis, queue, prefix, logger),
+      hints: new PrepullHints(redis, prefix),
+      view,
+      images: new ImageRepository(redis, prefix),
+    },
     logger,
     checkpointPolicy(['no-checkpoints']),
   );
@@ -133,7 +145,11 @@ describe('checkpoint placement and effective enablement', () => {
     await s.addNode('gpu-host', { criu: false, gpu: 2 });
     await s.addNode('criu-gpu', { criu: true, gpu: 2 });
     const { pod } = await s.place({ checkpoint: CHECKPOINT, resources: { cpu: 0.5, memoryMiB: 256, gpu: 2 } });
-    assert.deepEqual(pod.checkpointing, { enabled: false, code: 'multi-gpu', reason: 'the pod asks for 2 GPUs; checkpointing supports at most 1' });
+    assert.deepEqual(pod.checkpointing, {
+      enabled: false,
+      code: 'multi-gpu',
+      reason: 'the pod asks for 2 GPUs; checkpointing supports at most 1',
+    });
     assert.equal(pod.phase, 'Scheduled');
   });
 
@@ -150,7 +166,11 @@ describe('checkpoint placement and effective enablement', () => {
     await s.addNode('criu-policy', { criu: true });
     const { pod } = await s.place({ checkpoint: CHECKPOINT }, DIGEST, 'no-checkpoints');
     assert.equal(pod.phase, 'Scheduled');
-    assert.deepEqual(pod.checkpointing, { enabled: false, code: 'policy', reason: 'checkpointing is off by policy: the operator turned it off for tenant no-checkpoints' });
+    assert.deepEqual(pod.checkpointing, {
+      enabled: false,
+      code: 'policy',
+      reason: 'checkpointing is off by policy: the operator turned it off for tenant no-checkpoints',
+    });
   });
 
   test('not asked for: off as not requested', async () => {

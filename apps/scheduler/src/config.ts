@@ -3,7 +3,10 @@ import { loadConfig } from '@warmpod/observability';
 
 const schema = z.object({
   WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
+  WARMPOD_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,32}$/)
+    .default('wp:'),
   NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).default(6_000),
   SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
   /** Where the node registry (gRPC) listens; port 0 picks a free one. */
@@ -38,7 +41,9 @@ export function schedulerConfig(env: Record<string, string | undefined>): Schedu
     grpcHost: c.SCHEDULER_GRPC_HOST,
     grpcPort: c.SCHEDULER_GRPC_PORT,
     heartbeatMs: c.HEARTBEAT_MS,
-    checkpointOffTenants: c.CHECKPOINT_OFF_TENANTS.split(',').map((t) => t.trim()).filter(Boolean),
+    checkpointOffTenants: c.CHECKPOINT_OFF_TENANTS.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
     logLevel: c.LOG_LEVEL,
   };
 }

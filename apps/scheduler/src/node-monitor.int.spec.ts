@@ -42,7 +42,14 @@ describe('NodeMonitor on real Redis', () => {
   async function runningPod(node: string, restartPolicy: RestartPolicy): Promise<string> {
     const id = newId('pod');
     const spec = normaliseSpec({ image: 'x', restartPolicy, resources: { cpu: 1, memoryMiB: 256, gpu: 0 } });
-    await pods.create({ id, tenant: 't', createdAt: new Date().toISOString(), labels: {}, image: { requested: 'x', pinned: `r.io/x@${DIGEST}`, digest: DIGEST }, spec });
+    await pods.create({
+      id,
+      tenant: 't',
+      createdAt: new Date().toISOString(),
+      labels: {},
+      image: { requested: 'x', pinned: `r.io/x@${DIGEST}`, digest: DIGEST },
+      spec,
+    });
     assert.ok(await nodes.reserve(node, id, spec.resources));
     for (const phase of ['Scheduled', 'Starting', 'Running'] as const) {
       assert.ok((await pods.transition(id, phase, phase === 'Scheduled' ? { node } : {})).applied);
@@ -51,8 +58,20 @@ describe('NodeMonitor on real Redis', () => {
   }
 
   test('a silent node is declared lost once; its pods end Lost, restartable ones go back to Pending', async () => {
-    await nodes.register({ id: 'silent', labels: {}, capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
-    await nodes.register({ id: 'alive', labels: {}, capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
+    await nodes.register({
+      id: 'silent',
+      labels: {},
+      capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 },
+      agentUrl: 'http://127.0.0.1:1',
+      capabilities: {},
+    });
+    await nodes.register({
+      id: 'alive',
+      labels: {},
+      capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 },
+      agentUrl: 'http://127.0.0.1:1',
+      capabilities: {},
+    });
     const keep = await runningPod('silent', 'Never');
     const restart = await runningPod('silent', 'OnFailure');
     const elsewhere = await runningPod('alive', 'Always');
@@ -61,7 +80,11 @@ describe('NodeMonitor on real Redis', () => {
     // Evaluate the sweep as if time had passed, with 'alive' having spoken just now.
     await redis.hset(new Keys(prefix).node('alive'), 'heartbeatAt', new Date(later).toISOString());
     const [first, second] = await Promise.all([monitor().sweep(later), monitor().sweep(later)]);
-    assert.deepEqual([...first, ...second].filter((n) => n === 'silent'), ['silent'], 'exactly one replica declares the node lost');
+    assert.deepEqual(
+      [...first, ...second].filter((n) => n === 'silent'),
+      ['silent'],
+      'exactly one replica declares the node lost',
+    );
 
     const lost = (await pods.get(keep))!;
     assert.equal(lost.phase, 'Lost');

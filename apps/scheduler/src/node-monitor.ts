@@ -24,7 +24,10 @@ export class NodeMonitor {
   ) {}
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.sweep().catch((e: unknown) => this.logger.error({ err: (e as Error).message }, 'node sweep failed')), intervalMs);
+    this.timer = setInterval(
+      () => void this.sweep().catch((e: unknown) => this.logger.error({ err: (e as Error).message }, 'node sweep failed')),
+      intervalMs,
+    );
     this.timer.unref();
   }
 

@@ -24,7 +24,10 @@ async function scope(readyWindowMs = 60_000) {
   const view = new PlacementView(redis, nodes, prefix, readyWindowMs, logger);
   views.push(view);
   const addNode = async (id: string, cpu = 2) => {
-    await nodes.register({ id, labels: {}, capacity: { cpu, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} }, `s-${id}`);
+    await nodes.register(
+      { id, labels: {}, capacity: { cpu, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} },
+      `s-${id}`,
+    );
     assert.equal(await nodes.applyInventory(id, `s-${id}`, { images: [], runningPods: [], checkpoints: [] }), 'applied');
   };
   return { prefix, nodes, view, addNode };

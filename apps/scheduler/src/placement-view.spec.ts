@@ -40,10 +40,15 @@ describe('toPlacementNode', () => {
 
 describe('parseFreedCapacity', () => {
   test('reads the node and its usage after the release', () => {
-    assert.deepEqual(parseFreedCapacity('node-7 1500 2048 1 42'), { nodeId: 'node-7', allocated: { cpu: 1.5, memoryMiB: 2048, gpu: 1 }, usageRev: 42 });
+    assert.deepEqual(parseFreedCapacity('node-7 1500 2048 1 42'), {
+      nodeId: 'node-7',
+      allocated: { cpu: 1.5, memoryMiB: 2048, gpu: 1 },
+      usageRev: 42,
+    });
   });
 
   test('refuses anything else (a bare id from an older writer, garbage)', () => {
-    for (const message of ['node-7', 'node-7 1 2 3', 'node-7 a 2 3 4', ' 1 2 3 4', 'node-7 1 2 3 4 5']) assert.equal(parseFreedCapacity(message), undefined, message);
+    for (const message of ['node-7', 'node-7 1 2 3', 'node-7 a 2 3 4', ' 1 2 3 4', 'node-7 1 2 3 4 5'])
+      assert.equal(parseFreedCapacity(message), undefined, message);
   });
 });

@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import { PlacementIndex, type CachedImage, type PlacementNode, type PlacementRanking, type PodPlacementRequest, type Resources } from '@warmpod/domain';
+import {
+  PlacementIndex,
+  type CachedImage,
+  type PlacementNode,
+  type PlacementRanking,
+  type PodPlacementRequest,
+  type Resources,
+} from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
 import { isReady, Keys, NodeFactsReader, type NodeFacts, type NodeRecord, type NodeRepository } from '@warmpod/store';
 import { parseFreedCapacity } from './freed-capacity';
@@ -174,7 +181,9 @@ export class PlacementView {
       this.flushTimer = undefined;
       const ids = [...this.dirty];
       this.dirty.clear();
-      this.serially(() => this.refreshNodes(ids)).catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'placement refresh failed'));
+      this.serially(() => this.refreshNodes(ids)).catch((e: unknown) =>
+        this.logger.warn({ err: (e as Error).message }, 'placement refresh failed'),
+      );
     }, FLUSH_MS);
   }
 
@@ -269,7 +278,10 @@ export class PlacementView {
 
 /** A node as placement sees it: lost or silent nodes are not ready; only available checkpoints count. */
 export function toPlacementNode(
-  node: Pick<NodeRecord, 'id' | 'lostAt' | 'heartbeatAt' | 'cordoned' | 'labels' | 'capacity' | 'allocated' | 'checkpoints' | 'capabilities'>,
+  node: Pick<
+    NodeRecord,
+    'id' | 'lostAt' | 'heartbeatAt' | 'cordoned' | 'labels' | 'capacity' | 'allocated' | 'checkpoints' | 'capabilities'
+  >,
   readyWindowMs: number,
   images: readonly CachedImage[],
   now = Date.now(),

@@ -43,7 +43,15 @@ function scope(nodes?: (prefix: string) => NodeRepository): Scope {
   closers.push(() => queue.close());
   const view = new PlacementView(redis, nodeRepo, prefix, READY_WINDOW_MS, logger);
   closers.push(() => view.stop());
-  const ports = { pods, nodes: nodeRepo, bus, backlog, hints: new PrepullHints(redis, prefix), view, images: new ImageRepository(redis, prefix) };
+  const ports = {
+    pods,
+    nodes: nodeRepo,
+    bus,
+    backlog,
+    hints: new PrepullHints(redis, prefix),
+    view,
+    images: new ImageRepository(redis, prefix),
+  };
   const handler = new SchedulePodHandler(ports, logger);
   // The view follows Redis through change messages; tests read it in step with what they just wrote.
   const synced = Object.assign(Object.create(handler) as SchedulePodHandler, {
@@ -121,7 +129,7 @@ describe('SchedulePodHandler on real Redis', () => {
     assert.deepEqual(await nodeJobs(s, 'n-empty'), []);
   });
 
-  test('when nothing fits, the pod stays Pending with every node\'s reason and run() throws NoFitError', async () => {
+  test("when nothing fits, the pod stays Pending with every node's reason and run() throws NoFitError", async () => {
     const s = scope();
     await s.nodes.register(node('n-a', { cpu: 1, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }));
     await s.nodes.register(node('n-b', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }));
@@ -214,7 +222,11 @@ describe('SchedulePodHandler on real Redis', () => {
     // E.g. the start-pod job could not be queued on any attempt.
     await s.handler.onGiveUp({ podId: def.id, requestId: 'req-placed' }, new Error('redis went away'));
     assert.deepEqual(
-      { phase: (await s.pods.get(def.id))?.phase, reservations: await s.nodes.reservations('n-a'), allocated: (await s.nodes.get('n-a'))?.allocated },
+      {
+        phase: (await s.pods.get(def.id))?.phase,
+        reservations: await s.nodes.reservations('n-a'),
+        allocated: (await s.nodes.get('n-a'))?.allocated,
+      },
       { phase: 'Failed', reservations: [], allocated: { cpu: 0, memoryMiB: 0, gpu: 0 } },
     );
   });

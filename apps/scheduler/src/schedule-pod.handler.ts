@@ -94,11 +94,16 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
         this.logger.info({ phase: moved.previous ?? 'deleted' }, 'pod left Pending during placement');
         return undefined;
       }
-      this.logger.info({ node: candidate.node, why: candidate.why, feasible: ranking.feasible, bytesToFetch: candidate.bytesToFetch }, 'pod scheduled');
+      this.logger.info(
+        { node: candidate.node, why: candidate.why, feasible: ranking.feasible, bytesToFetch: candidate.bytesToFetch },
+        'pod scheduled',
+      );
       return candidate.node;
     }
     const reason =
-      ranking.candidates.length > 0 ? 'all fitting nodes filled up during placement' : `no node fits: ${rejectionSummary(ranking) || 'no nodes registered'}`;
+      ranking.candidates.length > 0
+        ? 'all fitting nodes filled up during placement'
+        : `no node fits: ${rejectionSummary(ranking) || 'no nodes registered'}`;
     await pods.annotate(pod.id, { message: reason });
     throw new NoFitError(reason);
   }

@@ -58,7 +58,9 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     await this.view.start();
     // Warm pools live here: see pools/pool-controller.ts for why.
     this.pools = await startPoolController(this.redis, prefix, this.view, this.bus, this.logger);
-    this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger, (id) => this.view?.noteLost(id));
+    this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger, (id) =>
+      this.view?.noteLost(id),
+    );
     this.monitor.start(Math.max(250, Math.floor(readyWindowMs / 3)));
     const ports = {
       pods,

@@ -20,7 +20,10 @@ export async function tailFile(path: string, lines: number): Promise<string> {
     await handle.read(buffer, 0, buffer.length, start);
     const all = buffer.toString('utf8').split('\n');
     if (all[all.length - 1] === '') all.pop();
-    return all.slice(-lines).map((l) => `${l}\n`).join('');
+    return all
+      .slice(-lines)
+      .map((l) => `${l}\n`)
+      .join('');
   } finally {
     await handle.close();
   }

@@ -60,7 +60,13 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const rt: NodeRuntime = {
       cache: new ImageCache({ dataDir: join(c.dataDir, 'images'), registry, logger: this.logger }),
       rootfs: new PodRootfs({ logger: this.logger }),
-      network: new PodNetwork({ nodeId: c.nodeId, bridge: c.bridge, subnet: c.subnet, dataDir: join(c.dataDir, 'cni'), logger: this.logger }),
+      network: new PodNetwork({
+        nodeId: c.nodeId,
+        bridge: c.bridge,
+        subnet: c.subnet,
+        dataDir: join(c.dataDir, 'cni'),
+        logger: this.logger,
+      }),
       runc: new RuncRuntime(this.runcOptions()),
       ports: new PortExposer({ logger: this.logger, portRange: c.exposePortRange, advertiseHost: c.advertiseHost }),
     };
@@ -138,7 +144,13 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const c = this.config;
     // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
     const runtimeOptions = this.runcOptions();
-    const fingerprint = { arch: caps.arch, cpuFlags: caps.cpuFlags, kernel: caps.kernel, criuVersion: caps.criuVersion, runcVersion: caps.runcVersion };
+    const fingerprint = {
+      arch: caps.arch,
+      cpuFlags: caps.cpuFlags,
+      kernel: caps.kernel,
+      criuVersion: caps.criuVersion,
+      runcVersion: caps.runcVersion,
+    };
     const tools = {
       checkpointer: new RuncCheckpointer(runtimeOptions),
       archive: new WritableLayerArchive({ logger: this.logger }),

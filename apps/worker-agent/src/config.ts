@@ -22,10 +22,16 @@ const schema = z.object({
   NODE_CPU: z.coerce.number().positive().default(2),
   NODE_MEMORY_MIB: z.coerce.number().int().positive().default(4096),
   NODE_GPU: z.coerce.number().int().min(0).default(0),
-  NODE_GPU_MODEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$/, 'a GPU model name').default('generic'),
+  NODE_GPU_MODEL: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$/, 'a GPU model name')
+    .default('generic'),
   NODE_BRIDGE: z.string().regex(/^[a-z0-9-]{1,15}$/, 'bridge names are at most 15 characters'),
   NODE_SUBNET: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'NODE_SUBNET must be CIDR like 10.88.1.0/24'),
-  NODE_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "a single cgroup directory name").optional(),
+  NODE_CGROUP_PARENT: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a single cgroup directory name')
+    .optional(),
   AGENT_HOST: z.string().default('127.0.0.1'),
   AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   EXPOSE_HOST: z.string().default('127.0.0.1'),
@@ -45,15 +51,29 @@ const schema = z.object({
   /** Local nodes stop their pods when the agent exits; cluster nodes leave them running. */
   STOP_PODS_ON_EXIT: z.enum(['true', 'false']).default('true'),
   WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('wp:'),
+  WARMPOD_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,32}$/)
+    .default('wp:'),
   WARMPOD_INSECURE_REGISTRIES: z.string().default(''),
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** Disk the image cache may use; prepulls evict unused, unpinned images to stay within it (default 1 TiB). */
-  NODE_IMAGE_BUDGET_BYTES: z.coerce.number().int().positive().default(2 ** 40),
+  NODE_IMAGE_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 ** 40),
   /** Checkpoint retention on this node: newest N per key, max age, disk budget; quarantine after k failed restores. */
   CHECKPOINT_KEEP_PER_KEY: z.coerce.number().int().min(1).default(2),
-  CHECKPOINT_MAX_AGE_HOURS: z.coerce.number().positive().default(7 * 24),
-  CHECKPOINT_DISK_BUDGET_BYTES: z.coerce.number().int().positive().default(20 * 2 ** 30),
+  CHECKPOINT_MAX_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(7 * 24),
+  CHECKPOINT_DISK_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(20 * 2 ** 30),
   CHECKPOINT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

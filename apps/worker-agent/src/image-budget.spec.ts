@@ -69,7 +69,10 @@ describe('planRoom', () => {
     if (plan.fits) return;
     assert.equal(plan.needBytes, footprint([D]));
     assert.equal(plan.heldBytes, footprint([A, B]));
-    assert.equal(plan.reason, `image needs ${formatBytes(footprint([D]))}, budget 30.0 MiB, ${formatBytes(footprint([A, B]))} held by running or pinned images`);
+    assert.equal(
+      plan.reason,
+      `image needs ${formatBytes(footprint([D]))}, budget 30.0 MiB, ${formatBytes(footprint([A, B]))} held by running or pinned images`,
+    );
   });
 
   test('an image larger than the whole budget fails without evicting', () => {
@@ -95,7 +98,11 @@ describe('ImageBudget', () => {
       },
       inUse: async () => new Set(opts.inUse ?? []),
       protectedDigests: async () => new Set(opts.pinned ?? []),
-      lastUse: { get: (d) => uses.get(d) ?? 0, touch: (d) => void (touched.push(d), uses.set(d, Date.now())), forget: (d) => void uses.delete(d) },
+      lastUse: {
+        get: (d) => uses.get(d) ?? 0,
+        touch: (d) => void (touched.push(d), uses.set(d, Date.now())),
+        forget: (d) => void uses.delete(d),
+      },
       forgetPull: async (d) => void forgotten.push(d),
       onEvicted: () => void reported++,
       logger: createLogger({ service: 'budget-spec', level: 'silent' }),
@@ -115,7 +122,10 @@ describe('ImageBudget', () => {
 
   test('over budget with everything held: ImageBudgetError, nothing evicted', async () => {
     const t = budget([A, B], { budgetMiB: 25, inUse: [A.digest], pinned: [B.digest] });
-    await assert.rejects(t.b.reserve(D), (e: Error) => e instanceof ImageBudgetError && /held by running or pinned images$/.test(e.message));
+    await assert.rejects(
+      t.b.reserve(D),
+      (e: Error) => e instanceof ImageBudgetError && /held by running or pinned images$/.test(e.message),
+    );
     assert.deepEqual(t.removed, []);
     assert.equal(t.reported(), 0);
   });

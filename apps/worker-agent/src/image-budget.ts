@@ -24,8 +24,7 @@ export interface RoomRequest {
 }
 
 export type RoomPlan =
-  | { fits: true; evict: string[] }
-  | { fits: false; needBytes: number; budgetBytes: number; heldBytes: number; reason: string };
+  { fits: true; evict: string[] } | { fits: false; needBytes: number; budgetBytes: number; heldBytes: number; reason: string };
 
 /** Bytes on disk for a set of images: each shared layer once, plus every image's own manifest and config. */
 export function footprint(images: Iterable<BudgetImage>): number {

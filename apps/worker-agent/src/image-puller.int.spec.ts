@@ -38,7 +38,9 @@ async function image(name: string, pads: number[]): Promise<{ digest: string; pi
     padLayers: pads.map((bytes) => ({ bytes })),
   });
   const manifest = (await (
-    await fetch(`http://${registry.host}/v2/${name}/manifests/${digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    await fetch(`http://${registry.host}/v2/${name}/manifests/${digest}`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
   ).json()) as { layers: Array<{ digest: string }> };
   return { digest, pinned: `${proxy.host}/${name}@${digest}`, layers: manifest.layers.map((l) => l.digest) };
 }
@@ -134,7 +136,10 @@ describe('ImagePuller (real registry, cache and Redis)', { skip: needsRoot }, ()
     assert.ok(status!.bytesTotal > 18 * MiB);
     assert.equal(status?.layersTotal, 4);
     assert.ok(await n.cache.has(img.digest));
-    assert.ok((await nodes.get(n.id))!.cachedDigests.some((c) => c.digest === img.digest), 'the node inventory lists it');
+    assert.ok(
+      (await nodes.get(n.id))!.cachedDigests.some((c) => c.digest === img.digest),
+      'the node inventory lists it',
+    );
     assert.ok(n.changes() >= 1, 'the scheduler view was told');
     assert.ok(n.lastUse.get(img.digest) > 0, 'a pull counts as a use');
 
@@ -178,7 +183,10 @@ describe('ImagePuller (real registry, cache and Redis)', { skip: needsRoot }, ()
     } finally {
       proxy.failBlobs(undefined);
     }
-    assert.ok(proxy.requests.some((r) => r.cut), 'the fault was hit');
+    assert.ok(
+      proxy.requests.some((r) => r.cut),
+      'the fault was hit',
+    );
 
     // No cache entry: no bundle, no layout entry, nothing listed.
     assert.equal(await n.cache.has(img.digest), false);
@@ -197,7 +205,10 @@ describe('ImagePuller (real registry, cache and Redis)', { skip: needsRoot }, ()
     }
     assert.deepEqual(partial, []);
     const blobs = (await filesUnder(join(images, 'layout', 'blobs', 'sha256'))).map((f) => `sha256:${f.split('/').at(-1)}`);
-    assert.deepEqual(blobs.filter((b) => img.layers.includes(b) || b === img.digest), []);
+    assert.deepEqual(
+      blobs.filter((b) => img.layers.includes(b) || b === img.digest),
+      [],
+    );
 
     await n.puller.giveUp(img.digest, failure!, 3);
     const status = await pulls.get(n.id, img.digest);
@@ -210,7 +221,10 @@ describe('ImagePuller (real registry, cache and Redis)', { skip: needsRoot }, ()
   test('a digest the registry does not have fails at once, without retries', async () => {
     const n = await node('pull-d');
     const ghost = `sha256:${'0'.repeat(64)}`;
-    await assert.rejects(n.puller.pull({ digest: ghost, pinned: `${proxy.host}/int/ghost@${ghost}`, requestId: 'r' }, 1), PermanentJobError);
+    await assert.rejects(
+      n.puller.pull({ digest: ghost, pinned: `${proxy.host}/int/ghost@${ghost}`, requestId: 'r' }, 1),
+      PermanentJobError,
+    );
   });
 
   test('over budget: evicts the least recently used image no pod uses and no pin protects, and refuses when held images leave no room', async () => {
@@ -235,7 +249,9 @@ describe('ImagePuller (real registry, cache and Redis)', { skip: needsRoot }, ()
     await claim(n.id, two);
     await assert.rejects(
       n.puller.pull({ digest: two.digest, pinned: two.pinned, requestId: 'r' }, 1),
-      (e: Error) => e instanceof PermanentJobError && /^image needs \d\.\d MiB, budget 8\.0 MiB, \d\.\d MiB held by running or pinned images$/.test(e.message),
+      (e: Error) =>
+        e instanceof PermanentJobError &&
+        /^image needs \d\.\d MiB, budget 8\.0 MiB, \d\.\d MiB held by running or pinned images$/.test(e.message),
     );
     assert.deepEqual((await n.cache.list()).map((c) => c.digest).sort(), [one.digest, three.digest].sort());
 

@@ -6,7 +6,8 @@ import { RegistryError } from '@warmpod/registry';
 import { asJobError } from './image-puller';
 
 describe('asJobError', () => {
-  const wrapped = (kind: RegistryError['kind']) => new NodeRuntimeError('pull image', 'x', undefined, { cause: new RegistryError(`registry said ${kind}`, kind) });
+  const wrapped = (kind: RegistryError['kind']) =>
+    new NodeRuntimeError('pull image', 'x', undefined, { cause: new RegistryError(`registry said ${kind}`, kind) });
 
   test('a registry that is away is retried, however deep the cause', () => {
     const error = wrapped('unavailable');

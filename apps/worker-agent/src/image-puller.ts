@@ -100,7 +100,10 @@ export class ImagePuller {
     if (recorded) return { digest, ...recorded };
     const ref = parsePinned(pinned);
     try {
-      const described = await this.deps.registry.describeImage(ref.registry, ref.repository, digest, { os: 'linux', architecture: this.deps.cache.arch });
+      const described = await this.deps.registry.describeImage(ref.registry, ref.repository, digest, {
+        os: 'linux',
+        architecture: this.deps.cache.arch,
+      });
       return { digest, ...described };
     } catch (error) {
       throw asJobError(error);

@@ -2,7 +2,13 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { promisify } from 'node:util';
-import { NodeRegistryClient, type AgentInventory, type CapabilitiesMessage, type CheckpointMessage, type RegisterRequest } from '@warmpod/node-registry';
+import {
+  NodeRegistryClient,
+  type AgentInventory,
+  type CapabilitiesMessage,
+  type CheckpointMessage,
+  type RegisterRequest,
+} from '@warmpod/node-registry';
 import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { PodLocks } from './pod-locks';
@@ -59,7 +65,13 @@ export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
       usage: { cpu: 0, memoryMiB: 0, gpu: 0 },
     };
   };
-  return new NodeRegistryClient({ target: opts.target, registration: opts.registration, inventory, onStopPods: opts.discard, logger: opts.logger });
+  return new NodeRegistryClient({
+    target: opts.target,
+    registration: opts.registration,
+    inventory,
+    onStopPods: opts.discard,
+    logger: opts.logger,
+  });
 }
 
 function layerOf(layer: ListedLayer): { digest: string; sizeBytes: number } {

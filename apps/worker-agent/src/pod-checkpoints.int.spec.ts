@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { checkpointKey, checkpointSpecKey, newId, normaliseSpec, runtimeKey, type PodRecord, type RuntimeFingerprint } from '@warmpod/domain';
+import {
+  checkpointKey,
+  checkpointSpecKey,
+  newId,
+  normaliseSpec,
+  runtimeKey,
+  type PodRecord,
+  type RuntimeFingerprint,
+} from '@warmpod/domain';
 import { CheckpointStore, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { CheckpointRepository } from '@warmpod/store';
@@ -16,7 +24,13 @@ import type { PodSandboxes } from './pod-sandbox';
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
 const NODE = 'node-ck';
 const logger = createLogger({ service: 'pod-checkpoints-int', level: 'silent' });
-const RUNTIME: RuntimeFingerprint = { arch: 'x64', cpuFlags: ['sse4_2'], kernel: '6.1.0-28-amd64', criuVersion: '3.17.1', runcVersion: '1.1.5' };
+const RUNTIME: RuntimeFingerprint = {
+  arch: 'x64',
+  cpuFlags: ['sse4_2'],
+  kernel: '6.1.0-28-amd64',
+  criuVersion: '3.17.1',
+  runcVersion: '1.1.5',
+};
 const UPGRADED: RuntimeFingerprint = { ...RUNTIME, criuVersion: '4.0' };
 const HOUR = 3_600_000;
 
@@ -53,7 +67,15 @@ function checkpoints(runtime: RuntimeFingerprint | null = RUNTIME, keepPerKey = 
     probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger }),
   };
   const sandboxes = { upperDir: (id: string) => join(dataDir, 'pods', id, 'upper') } as Pick<PodSandboxes, 'upperDir'> as PodSandboxes;
-  return new PodCheckpoints(NODE, runtime ?? undefined, records, tools, sandboxes, { keepPerKey, maxAgeMs: 24 * HOUR, diskBudgetBytes: 10 * 2 ** 20, quarantineAfter: 2 }, logger);
+  return new PodCheckpoints(
+    NODE,
+    runtime ?? undefined,
+    records,
+    tools,
+    sandboxes,
+    { keepPerKey, maxAgeMs: 24 * HOUR, diskBudgetBytes: 10 * 2 ** 20, quarantineAfter: 2 },
+    logger,
+  );
 }
 
 /** A checkpoint as a finished `take` leaves it: files committed in the store, record available. */
@@ -63,7 +85,17 @@ async function stored(p: PodRecord, opts: { runtime?: RuntimeFingerprint; create
   const key = checkpointKey({ tenant: p.tenant, digest: p.image.digest, spec: p.spec, runtime });
   const createdAt = (opts.createdAt ?? new Date()).toISOString();
   const specKey = checkpointSpecKey({ tenant: p.tenant, digest: p.image.digest, spec: p.spec });
-  await records.create({ id, key, specKey, runtime: runtimeKey(runtime), tenant: p.tenant, node: NODE, pod: p.id, digest: p.image.digest, createdAt });
+  await records.create({
+    id,
+    key,
+    specKey,
+    runtime: runtimeKey(runtime),
+    tenant: p.tenant,
+    node: NODE,
+    pod: p.id,
+    digest: p.image.digest,
+    createdAt,
+  });
   if (opts.files !== false) {
     const draft = await store.begin(p.tenant, id);
     await mkdir(draft.imagesDir, { mode: 0o700 });
@@ -117,7 +149,12 @@ describe('PodCheckpoints (real Redis and checkpoint store; CRIU itself runs in t
     assert.equal((await checkpoints(UPGRADED).findRestorable(p))?.record.id, undefined);
     assert.ok(!(await checkpoints(UPGRADED).inventory()).some((c) => c.id === id));
     const reported = (await checkpoints().inventory()).find((c) => c.id === id);
-    assert.deepEqual(reported, { id, key: checkpointSpecKey({ tenant: p.tenant, digest: p.image.digest, spec: p.spec }), state: 'available', sizeBytes: 4096 });
+    assert.deepEqual(reported, {
+      id,
+      key: checkpointSpecKey({ tenant: p.tenant, digest: p.image.digest, spec: p.spec }),
+      state: 'available',
+      sizeBytes: 4096,
+    });
   });
 
   test('a node without working CRIU reports nothing and refuses to take one', async () => {

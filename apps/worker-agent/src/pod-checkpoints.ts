@@ -103,10 +103,18 @@ export class PodCheckpoints {
   }
 
   /** Waits until the pod's condition holds several probes in a row, or the deadline passes. */
-  async waitReady(pod: PodRecord, launched: LaunchedPod, condition: CheckpointCondition, deadline: number, opts: { restored: boolean; signal?: AbortSignal }): Promise<void> {
+  async waitReady(
+    pod: PodRecord,
+    launched: LaunchedPod,
+    condition: CheckpointCondition,
+    deadline: number,
+    opts: { restored: boolean; signal?: AbortSignal },
+  ): Promise<void> {
     await this.tools.probe.waitUntilReady({ podId: pod.id, ip: launched.ip, rootfsDir: launched.rootfsDir }, condition, {
       deadline,
-      ...(opts.restored ? { successThreshold: RESTORED_READY_PROBES, intervalMs: RESTORED_PROBE_INTERVAL_MS } : { successThreshold: READY_PROBES }),
+      ...(opts.restored
+        ? { successThreshold: RESTORED_READY_PROBES, intervalMs: RESTORED_PROBE_INTERVAL_MS }
+        : { successThreshold: READY_PROBES }),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   }
@@ -147,7 +155,8 @@ export class PodCheckpoints {
     });
     if (ready !== undefined) return fail(ready);
     if (record.state === 'available') return record; // a job run twice
-    if (record.state !== 'pending') throw new CheckpointFailedError(id, `checkpoint ${id} is ${record.state}${record.reason ? `: ${record.reason}` : ''}`);
+    if (record.state !== 'pending')
+      throw new CheckpointFailedError(id, `checkpoint ${id} is ${record.state}${record.reason ? `: ${record.reason}` : ''}`);
     const started = Date.now();
     let stored: StoredCheckpoint;
     try {
@@ -159,7 +168,10 @@ export class PodCheckpoints {
     if (!moved.applied) {
       // Deleted through the API while it was being taken: its files go too.
       await this.tools.store.delete(pod.tenant, id).catch(() => undefined);
-      throw new CheckpointFailedError(id, `checkpoint ${id} was ${moved.why === 'not-found' ? 'removed' : `moved to ${moved.state}`} while it was taken`);
+      throw new CheckpointFailedError(
+        id,
+        `checkpoint ${id} was ${moved.why === 'not-found' ? 'removed' : `moved to ${moved.state}`} while it was taken`,
+      );
     }
     this.logger.info({ checkpointId: id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint available');
     await this.applyRetention().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'checkpoint retention failed'));
@@ -180,7 +192,9 @@ export class PodCheckpoints {
         await archive.archive(this.sandboxes.upperDir(pod.id), draft.layerArchivePath);
         await checkpointer.checkpoint(pod.id, draft.imagesDir, { leaveRunning: true });
       } finally {
-        await checkpointer.resume(pod.id).catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'resume after checkpoint failed'));
+        await checkpointer
+          .resume(pod.id)
+          .catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'resume after checkpoint failed'));
       }
       return await draft.commit({ key: this.keyOf(pod), digest: pod.image.digest, podId: pod.id });
     } catch (error) {
@@ -197,7 +211,10 @@ export class PodCheckpoints {
   /** Counts a failed restore on the checkpoint; after k failures it is quarantined and its files go. */
   async restoreFailed(record: CheckpointRecord, reason: string): Promise<void> {
     const moved = await this.records.markRestoreFailed(record.id, reason.slice(0, 2000));
-    this.logger.warn({ checkpointId: record.id, reason, quarantined: moved.applied && moved.quarantined }, 'restore failed; falling back to a normal start');
+    this.logger.warn(
+      { checkpointId: record.id, reason, quarantined: moved.applied && moved.quarantined },
+      'restore failed; falling back to a normal start',
+    );
     if (moved.applied && moved.quarantined) await this.applyRetention().catch(() => undefined);
   }
 
@@ -220,7 +237,8 @@ export class PodCheckpoints {
       await this.tools.store.delete(record.tenant, id);
       await this.records.markDeleted(id, `retention: ${reason}`);
     }
-    if (decision.delete.length > 0) this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
+    if (decision.delete.length > 0)
+      this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
     return decision.delete.length;
   }
 
@@ -232,11 +250,13 @@ export class PodCheckpoints {
     if (!this.runtime) return [];
     const records = await this.records.listByNode(this.nodeId);
     const stored = new Set((await this.tools.store.list()).map((s) => `${s.tenant}/${s.id}`));
-    return records
-      .filter((r) => isRestorable(r, this.retention.quarantineAfter) && stored.has(`${r.tenant}/${r.id}`))
-      // Taken under another runtime (CRIU or kernel upgraded since): not restorable here any more.
-      .filter((r) => r.runtime === this.ownRuntimeKey)
-      .map((r) => ({ id: r.id, key: r.specKey, state: r.state, sizeBytes: r.sizeBytes }));
+    return (
+      records
+        .filter((r) => isRestorable(r, this.retention.quarantineAfter) && stored.has(`${r.tenant}/${r.id}`))
+        // Taken under another runtime (CRIU or kernel upgraded since): not restorable here any more.
+        .filter((r) => r.runtime === this.ownRuntimeKey)
+        .map((r) => ({ id: r.id, key: r.specKey, state: r.state, sizeBytes: r.sizeBytes }))
+    );
   }
 
   /** Files of checkpoints whose records are gone (or deleted): removed at start. */
@@ -251,5 +271,4 @@ export class PodCheckpoints {
     }
     return removed;
   }
-
 }

@@ -37,7 +37,10 @@ describe('PodLocks', () => {
 
   test('a failure is returned to its caller and does not block the next one', async () => {
     const locks = new PodLocks();
-    await assert.rejects(locks.with('pod-a', async () => Promise.reject(new Error('boom'))), /boom/);
+    await assert.rejects(
+      locks.with('pod-a', async () => Promise.reject(new Error('boom'))),
+      /boom/,
+    );
     assert.equal(await locks.with('pod-a', async () => 42), 42);
   });
 });

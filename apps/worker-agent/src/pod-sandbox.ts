@@ -88,7 +88,13 @@ export class PodSandboxes {
    * pod's own bundle (new root, netns, cgroup). Ports stay closed: the caller
    * exposes them once the restored pod is confirmed ready.
    */
-  async restore(pod: PodRecord, image: CachedImage, source: RestoreSource, tools: RestoreTools, signal?: AbortSignal): Promise<LaunchedPod> {
+  async restore(
+    pod: PodRecord,
+    image: CachedImage,
+    source: RestoreSource,
+    tools: RestoreTools,
+    signal?: AbortSignal,
+  ): Promise<LaunchedPod> {
     return this.guarded(pod.id, async () => {
       await tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id));
       signal?.throwIfAborted();
@@ -111,7 +117,10 @@ export class PodSandboxes {
     const dir = this.podDir(pod.id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
-    const [rootfsDir, net] = await Promise.all([this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs')), this.rt.network.attach(pod.id)]);
+    const [rootfsDir, net] = await Promise.all([
+      this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs')),
+      this.rt.network.attach(pod.id),
+    ]);
     const spec = buildRuntimeSpec({
       baseConfig: await readBundleConfig(image.bundleDir),
       imageConfig: image.imageConfig,
@@ -133,7 +142,9 @@ export class PodSandboxes {
     try {
       return await work();
     } catch (error) {
-      await this.teardown(podId).catch((e: unknown) => this.logger.error({ podId, err: (e as Error).message }, 'cleanup after a failed start failed'));
+      await this.teardown(podId).catch((e: unknown) =>
+        this.logger.error({ podId, err: (e as Error).message }, 'cleanup after a failed start failed'),
+      );
       throw error;
     }
   }

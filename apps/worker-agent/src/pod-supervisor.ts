@@ -89,7 +89,8 @@ export class PodSupervisor {
     }
     // Only a retried start can find parts of an earlier attempt; a fresh one skips the cost.
     if (mayHaveLeftovers) await this.sandboxes.teardown(pod.id);
-    const checkpoints = pod.checkpointing?.enabled && pod.spec.checkpoint?.condition && this.checkpoints?.capable ? this.checkpoints : undefined;
+    const checkpoints =
+      pod.checkpointing?.enabled && pod.spec.checkpoint?.condition && this.checkpoints?.capable ? this.checkpoints : undefined;
     if (!checkpoints) {
       await this.advance(pod.id, 'Starting');
       const { endpoints } = await this.sandboxes.launch(pod, image);
@@ -105,7 +106,13 @@ export class PodSupervisor {
       if (restoreError === undefined) return;
     }
     await this.advance(pod.id, 'Starting');
-    await this.startThenCheckpoint(pod, image, checkpoints, signal, candidate && restoreError ? { restoredFrom: candidate.record.id, error: restoreError } : {});
+    await this.startThenCheckpoint(
+      pod,
+      image,
+      checkpoints,
+      signal,
+      candidate && restoreError ? { restoredFrom: candidate.record.id, error: restoreError } : {},
+    );
   }
 
   /**
@@ -114,7 +121,13 @@ export class PodSupervisor {
    * failure counted, everything of the attempt is gone, and the caller falls
    * back to a normal start in this same job. A stop rethrows.
    */
-  private async restore(pod: PodRecord, image: CachedImage, candidate: RestoreCandidate, checkpoints: PodCheckpoints, signal: AbortSignal): Promise<string | undefined> {
+  private async restore(
+    pod: PodRecord,
+    image: CachedImage,
+    candidate: RestoreCandidate,
+    checkpoints: PodCheckpoints,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
     const condition = pod.spec.checkpoint?.condition;
     if (!condition) return 'no readiness condition';
     await this.advance(pod.id, 'Restoring');
@@ -142,7 +155,13 @@ export class PodSupervisor {
    * checkpoint that fails is recorded; the pod is exposed and runs anyway.
    * A pod that exits meanwhile ends the wait at once; its exit watch records how it ended.
    */
-  private async startThenCheckpoint(pod: PodRecord, image: CachedImage, checkpoints: PodCheckpoints, signal: AbortSignal, status: PodCheckpointStatus): Promise<void> {
+  private async startThenCheckpoint(
+    pod: PodRecord,
+    image: CachedImage,
+    checkpoints: PodCheckpoints,
+    signal: AbortSignal,
+    status: PodCheckpointStatus,
+  ): Promise<void> {
     const spec = pod.spec.checkpoint;
     if (!spec?.condition) throw new PermanentJobError('checkpointing is on but the pod has no condition');
     const { condition, timeoutSeconds } = spec;
@@ -251,7 +270,11 @@ export class PodSupervisor {
     }
   }
 
-  private async finish(pod: PodRecord, phase: 'Succeeded' | 'Failed' | 'Stopped' | 'Lost', patch: { exitCode?: number; error?: string }): Promise<void> {
+  private async finish(
+    pod: PodRecord,
+    phase: 'Succeeded' | 'Failed' | 'Stopped' | 'Lost',
+    patch: { exitCode?: number; error?: string },
+  ): Promise<void> {
     await this.pods.transition(pod.id, phase, { ...patch, endpoints: null }, this.nodeId);
     // Released again on its own in case the pod record was already terminal.
     await this.nodes.release(this.nodeId, pod.id);
@@ -296,7 +319,11 @@ export class PodSupervisor {
   /** Stops every pod this agent runs (local nodes, on shutdown). */
   async stopAll(): Promise<void> {
     const running = await this.rt.runc.list();
-    await Promise.all(running.map(({ id }) => this.stop(id).catch((e: unknown) => this.logger.error({ podId: id, err: (e as Error).message }, 'stop failed'))));
+    await Promise.all(
+      running.map(({ id }) =>
+        this.stop(id).catch((e: unknown) => this.logger.error({ podId: id, err: (e as Error).message }, 'stop failed')),
+      ),
+    );
   }
 }
 

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  InvalidReferenceError,
-  manifestReference,
-  parseImageReference,
-  parsePinned,
-  pin,
-} from './image-reference';
+import { InvalidReferenceError, manifestReference, parseImageReference, parsePinned, pin } from './image-reference';
 
 const REGISTRY = 'registry.local:5000';
 const DIGEST_A = `sha256:${'a'.repeat(64)}`;
@@ -117,14 +111,8 @@ describe('parseImageReference', () => {
     });
 
     test('an upper-case repository', () => {
-      rejects(
-        'MyApp',
-        'image reference "MyApp" has an upper-case repository name "MyApp" (repository names must be lower case)',
-      );
-      rejects(
-        'Team/app',
-        'image reference "Team/app" has an upper-case repository name "Team" (repository names must be lower case)',
-      );
+      rejects('MyApp', 'image reference "MyApp" has an upper-case repository name "MyApp" (repository names must be lower case)');
+      rejects('Team/app', 'image reference "Team/app" has an upper-case repository name "Team" (repository names must be lower case)');
     });
 
     test('a digest of the wrong length or case', () => {
@@ -211,8 +199,7 @@ describe('pin', () => {
     for (const bad of ['latest', 'sha256:abc', `sha256:${'A'.repeat(64)}`, '']) {
       assert.throws(
         () => pin('app', ref, bad),
-        (error: unknown) =>
-          error instanceof InvalidReferenceError && error.message === `registry returned an invalid digest "${bad}"`,
+        (error: unknown) => error instanceof InvalidReferenceError && error.message === `registry returned an invalid digest "${bad}"`,
         bad,
       );
     }

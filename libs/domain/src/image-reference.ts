@@ -109,9 +109,7 @@ export function pin(requested: string, ref: ImageReference, digest: string): Pin
   }
   if (ref.digest && ref.digest !== digest) {
     // A reference that names a digest must resolve to exactly that digest.
-    throw new InvalidReferenceError(
-      `image reference "${requested}" names ${ref.digest} but the registry serves ${digest}`,
-    );
+    throw new InvalidReferenceError(`image reference "${requested}" names ${ref.digest} but the registry serves ${digest}`);
   }
   return {
     requested,

@@ -46,9 +46,7 @@ describe('podRequestSchema + describeIssues', () => {
   });
 
   test('a missing memoryMiB in resources is required', () => {
-    assert.deepEqual(problems({ image: 'alpine', resources: { cpu: 1 } }), [
-      { path: 'resources.memoryMiB', message: 'is required' },
-    ]);
+    assert.deepEqual(problems({ image: 'alpine', resources: { cpu: 1 } }), [{ path: 'resources.memoryMiB', message: 'is required' }]);
   });
 
   test('an env value that is not a string is named by env.NAME', () => {
@@ -89,10 +87,7 @@ describe('podRequestSchema + describeIssues', () => {
 
   test('every problem is reported, not only the first', () => {
     const found = problems({ image: '', ports: [0], resources: { cpu: 0, memoryMiB: 128 } });
-    assert.deepEqual(
-      found.map((p) => p.path).sort(),
-      ['image', 'ports.0', 'resources.cpu'],
-    );
+    assert.deepEqual(found.map((p) => p.path).sort(), ['image', 'ports.0', 'resources.cpu']);
   });
 });
 

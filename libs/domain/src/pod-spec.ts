@@ -49,7 +49,10 @@ export const podRequestSchema = z.strictObject({
   command: argList.optional(),
   args: argList.optional(),
   env: z
-    .record(z.string().regex(ENV_NAME, 'env names are letters, digits and "_", not starting with a digit'), z.string().max(LIMITS.envValueLength))
+    .record(
+      z.string().regex(ENV_NAME, 'env names are letters, digits and "_", not starting with a digit'),
+      z.string().max(LIMITS.envValueLength),
+    )
     .refine((m) => Object.keys(m).length <= LIMITS.envMax, `at most ${LIMITS.envMax} variables`)
     .optional(),
   ports: z

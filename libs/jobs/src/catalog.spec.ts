@@ -14,10 +14,7 @@ describe('job catalog', () => {
       { name: 'start-pod', data: { podId, requestId: 'r' } },
       { name: 'stop-pod', data: { podId, requestId: 'r', reason: 'user' } },
     ];
-    assert.deepEqual(
-      items.map(jobIdFor),
-      [`schedule-pod-${podId}`, `start-pod-${podId}`, `stop-pod-${podId}`],
-    );
+    assert.deepEqual(items.map(jobIdFor), [`schedule-pod-${podId}`, `start-pod-${podId}`, `stop-pod-${podId}`]);
     for (const item of items) assert.equal(jobIdFor(item).includes(':'), false);
   });
 
@@ -85,7 +82,10 @@ describe('job catalog', () => {
     ];
     for (const [why, payload] of refused) assert.equal(schema.safeParse(payload).success, false, why);
     const issues = schema.safeParse({ ...ok, pinned: `127.0.0.1:5000/team/app@sha256:${'cd'.repeat(32)}` }).error!.issues;
-    assert.deepEqual(issues.map((i) => [i.path.join('.'), i.message]), [['pinned', 'pinned names another digest']]);
+    assert.deepEqual(
+      issues.map((i) => [i.path.join('.'), i.message]),
+      [['pinned', 'pinned names another digest']],
+    );
   });
 
   test('a give-up hook can still find the digest of an invalid pull-image payload', () => {
@@ -107,7 +107,11 @@ describe('job catalog', () => {
     assert.equal(jobIdFor(take), `checkpoint-pod-${checkpointId}`);
     assert.equal(jobIdFor(drop), `delete-checkpoint-${checkpointId}`);
     assert.equal(JOB_CATALOG['checkpoint-pod'].schema.safeParse({ podId, requestId: 'r', checkpointId: 'ckpt-../x' }).success, false);
-    assert.equal(JOB_CATALOG['delete-checkpoint'].schema.safeParse({ checkpointId, requestId: 'r', podId }).success, false, 'unknown fields are refused');
+    assert.equal(
+      JOB_CATALOG['delete-checkpoint'].schema.safeParse({ checkpointId, requestId: 'r', podId }).success,
+      false,
+      'unknown fields are refused',
+    );
     const ref = JOB_CATALOG['checkpoint-pod'].ref.safeParse({ podId, requestId: 'r', checkpointId, extra: 1 });
     assert.deepEqual(ref.data, { podId, requestId: 'r', checkpointId });
     assert.deepEqual(jobSubject(take.data), { podId, checkpointId });

@@ -17,7 +17,10 @@ export class JobBus {
     await this.add(SCHEDULING_QUEUE, 'scheduling', item);
   }
 
-  async toNode(nodeId: string, item: Extract<JobItem, { name: 'start-pod' | 'stop-pod' | 'checkpoint-pod' | 'delete-checkpoint' }>): Promise<void> {
+  async toNode(
+    nodeId: string,
+    item: Extract<JobItem, { name: 'start-pod' | 'stop-pod' | 'checkpoint-pod' | 'delete-checkpoint' }>,
+  ): Promise<void> {
     await this.add(nodeQueueName(nodeId), 'node', item);
   }
 

@@ -193,7 +193,10 @@ describe('JobRunner on real Redis', () => {
     });
     const job = await Job.fromId(queue, jobId);
     assert.equal(job?.attemptsMade, 1);
-    assert.equal(calls.some((c) => c.data.podId === 'pod-1'), false);
+    assert.equal(
+      calls.some((c) => c.data.podId === 'pod-1'),
+      false,
+    );
   });
 
   test('a payload with an unknown field fails without retry, and onGiveUp still hears of the pod', async () => {

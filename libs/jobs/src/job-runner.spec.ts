@@ -26,7 +26,9 @@ function construct<K extends QueueKind>(kind: K, handlers: Record<string, unknow
 describe('JobRunner handler table', () => {
   test('a complete table constructs', () => {
     assert.ok(construct('scheduling', { 'schedule-pod': handler }) instanceof JobRunner);
-    assert.ok(construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, ...checkpointJobs }) instanceof JobRunner);
+    assert.ok(
+      construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, ...checkpointJobs }) instanceof JobRunner,
+    );
   });
 
   test('a missing handler is refused, naming it', () => {
@@ -42,9 +44,13 @@ describe('JobRunner handler table', () => {
     assert.throws(() => construct('scheduling', { 'schedule-pod': handler, 'start-pod': handler }), {
       message: 'job handlers for scheduling do not match the catalog; not in catalog for this queue: start-pod',
     });
-    assert.throws(() => construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, ...checkpointJobs, 'reboot-node': handler }), {
-      message: 'job handlers for node-n1 do not match the catalog; not in catalog for this queue: reboot-node',
-    });
+    assert.throws(
+      () =>
+        construct('node', { 'start-pod': handler, 'stop-pod': handler, 'pull-image': handler, ...checkpointJobs, 'reboot-node': handler }),
+      {
+        message: 'job handlers for node-n1 do not match the catalog; not in catalog for this queue: reboot-node',
+      },
+    );
   });
 
   test('missing and extra are reported together', () => {

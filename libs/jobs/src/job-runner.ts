@@ -78,7 +78,9 @@ export class JobRunner<K extends QueueKind> {
     }
     const parsed = entry.schema.safeParse(job.data);
     if (!parsed.success) {
-      throw new UnrecoverableError(`invalid payload for ${job.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new UnrecoverableError(
+        `invalid payload for ${job.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     const data = parsed.data as JobData<typeof name>;
     const handler = this.opts.handlers[name] as JobHandler<typeof name>;

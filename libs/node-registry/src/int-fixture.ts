@@ -101,7 +101,12 @@ export class RegistryFixture {
       spec: normaliseSpec({ image: 'x' }),
     };
     await pods.create(def);
-    const path = { Pending: [], Scheduled: ['Scheduled'], Running: ['Scheduled', 'Starting', 'Running'], Succeeded: ['Scheduled', 'Starting', 'Running', 'Succeeded'] } as const;
+    const path = {
+      Pending: [],
+      Scheduled: ['Scheduled'],
+      Running: ['Scheduled', 'Starting', 'Running'],
+      Succeeded: ['Scheduled', 'Starting', 'Running', 'Succeeded'],
+    } as const;
     for (const to of path[phase]) {
       const moved = await pods.transition(def.id, to, to === 'Scheduled' ? { node: node ?? null } : {});
       if (!moved.applied) throw new Error(`could not move ${def.id} to ${to}`);
@@ -120,8 +125,14 @@ export class RegistryFixture {
 export function register(client: Client, request: unknown, serialize?: (value: unknown) => Buffer): Promise<RegisterResponse> {
   const method = registerMethod();
   return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(method.path, serialize ?? method.requestSerialize, method.responseDeserialize, request, new Metadata(), {}, (error, response) =>
-      error ? reject(error) : resolve(response as RegisterResponse),
+    client.makeUnaryRequest(
+      method.path,
+      serialize ?? method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      new Metadata(),
+      {},
+      (error, response) => (error ? reject(error) : resolve(response as RegisterResponse)),
     ),
   );
 }

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { describeIssues, isValidNodeId, nodeReportSchema, registerRequestSchema, schedulerInstructionSchema, type RegisterRequest } from './messages';
+import {
+  describeIssues,
+  isValidNodeId,
+  nodeReportSchema,
+  registerRequestSchema,
+  schedulerInstructionSchema,
+  type RegisterRequest,
+} from './messages';
 import { NODE_REGISTRY_PROTO, nodeRegistryService, UndecodableMessage } from './proto';
 import { backoffDelay, changes, snapshot, type AgentInventory } from './registry-client';
 import { toRegisteredNode } from './registry-server';
@@ -14,7 +21,16 @@ const valid: RegisterRequest = {
   labels: { zone: 'a', 'warmpod.dev/pool': 'gpu' },
   capacity: { cpu: 2.5, memoryMib: 4096, gpu: 2 },
   gpus: [{ model: 'sim-a100', count: 2 }],
-  capabilities: { runtime: 'runc', runcVersion: '1.1', criuVersion: '', criuOk: false, criuReason: 'criu is not installed', kernel: '6.1', arch: 'x64', cpuFlags: ['avx2'] },
+  capabilities: {
+    runtime: 'runc',
+    runcVersion: '1.1',
+    criuVersion: '',
+    criuOk: false,
+    criuReason: 'criu is not installed',
+    kernel: '6.1',
+    arch: 'x64',
+    cpuFlags: ['avx2'],
+  },
   agentUrl: 'http://127.0.0.1:7001',
 };
 
@@ -33,10 +49,22 @@ describe('registration schema', () => {
     assert.match(registerError({ ...valid, nodeId: 'Node_1' }), /^nodeId: must be a DNS label/);
     assert.match(registerError({ ...valid, nodeId: 'a'.repeat(64) }), /^nodeId:/);
     assert.equal(isValidNodeId('n-1'), true);
-    assert.match(registerError({ ...valid, capacity: { cpu: -1, memoryMib: 4096, gpu: 0 }, gpus: [] }), /^capacity\.cpu: must be greater than 0/);
-    assert.match(registerError({ ...valid, capacity: { cpu: 1, memoryMib: 0, gpu: 0 }, gpus: [] }), /^capacity\.memoryMib: must be greater than 0/);
-    assert.match(registerError({ ...valid, capacity: { cpu: 1, memoryMib: 1.5, gpu: 0 }, gpus: [] }), /^capacity\.memoryMib: must be a whole number/);
-    assert.match(registerError({ ...valid, capacity: { cpu: 1, memoryMib: 64, gpu: -1 }, gpus: [] }), /^capacity\.gpu: must not be negative/);
+    assert.match(
+      registerError({ ...valid, capacity: { cpu: -1, memoryMib: 4096, gpu: 0 }, gpus: [] }),
+      /^capacity\.cpu: must be greater than 0/,
+    );
+    assert.match(
+      registerError({ ...valid, capacity: { cpu: 1, memoryMib: 0, gpu: 0 }, gpus: [] }),
+      /^capacity\.memoryMib: must be greater than 0/,
+    );
+    assert.match(
+      registerError({ ...valid, capacity: { cpu: 1, memoryMib: 1.5, gpu: 0 }, gpus: [] }),
+      /^capacity\.memoryMib: must be a whole number/,
+    );
+    assert.match(
+      registerError({ ...valid, capacity: { cpu: 1, memoryMib: 64, gpu: -1 }, gpus: [] }),
+      /^capacity\.gpu: must not be negative/,
+    );
     assert.match(registerError({ ...valid, capacity: null }), /^capacity: is required/);
     assert.match(registerError({ ...valid, capabilities: null }), /^capabilities: is required/);
     assert.match(registerError({ ...valid, gpus: [{ model: 'x', count: 3 }] }), /^gpus: GPU counts add up to 3, capacity\.gpu is 2/);
@@ -55,7 +83,12 @@ describe('registration schema', () => {
 
 describe('report schema', () => {
   const head = { nodeId: 'node-1', sessionId: '3f0c5b8e-5a38-4c55-8f8e-0f3c1a2b3c4d' };
-  const inventory = { images: [{ digest: DIGEST, sizeBytes: 10, layers: [{ digest: DIGEST, sizeBytes: 10 }] }], runningPods: ['pod-1'], checkpoints: [], usage: null };
+  const inventory = {
+    images: [{ digest: DIGEST, sizeBytes: 10, layers: [{ digest: DIGEST, sizeBytes: 10 }] }],
+    runningPods: ['pod-1'],
+    checkpoints: [],
+    usage: null,
+  };
 
   test('accepts each body and names the case in `body`', () => {
     assert.equal(nodeReportSchema.parse({ ...head, body: 'inventory', inventory }).body, 'inventory');
@@ -67,13 +100,25 @@ describe('report schema', () => {
   test('names the field of a malformed report', () => {
     const fail = (report: unknown) => describeIssues(nodeReportSchema.safeParse(report).error!);
     assert.match(fail({ ...head }), /^body: a report carries one of inventory, delta or heartbeat/);
-    assert.match(fail({ ...head, body: 'inventory', inventory: { ...inventory, images: [{ digest: 'x', sizeBytes: -1, layers: [] }] } }), /inventory\.images\[0\]\.digest: .*; inventory\.images\[0\]\.sizeBytes: must not be negative/);
-    assert.match(fail({ ...head, body: 'inventory', inventory: { ...inventory, runningPods: ['../etc'] } }), /^inventory\.runningPods\[0\]: is not a container id/);
+    assert.match(
+      fail({ ...head, body: 'inventory', inventory: { ...inventory, images: [{ digest: 'x', sizeBytes: -1, layers: [] }] } }),
+      /inventory\.images\[0\]\.digest: .*; inventory\.images\[0\]\.sizeBytes: must not be negative/,
+    );
+    assert.match(
+      fail({ ...head, body: 'inventory', inventory: { ...inventory, runningPods: ['../etc'] } }),
+      /^inventory\.runningPods\[0\]: is not a container id/,
+    );
     assert.match(fail({ ...head, sessionId: '', body: 'heartbeat', heartbeat: { sentAtMs: 1 } }), /^sessionId: is required/);
   });
 
   test('describeIssues lists at most three problems and counts the rest', () => {
-    const parsed = registerRequestSchema.safeParse({ ...valid, nodeId: '_', agentUrl: 'x', labels: { '-': '-' }, gpus: [{ model: '', count: 0 }] });
+    const parsed = registerRequestSchema.safeParse({
+      ...valid,
+      nodeId: '_',
+      agentUrl: 'x',
+      labels: { '-': '-' },
+      gpus: [{ model: '', count: 0 }],
+    });
     assert.match(describeIssues(parsed.error!), /\(and \d+ more\)$/);
   });
 
@@ -106,7 +151,13 @@ describe('reconcile', () => {
 
 describe('client change reports', () => {
   const img = (c: string) => ({ digest: `sha256:${c.repeat(64)}`, sizeBytes: 1, layers: [] });
-  const inv = (over: Partial<AgentInventory> = {}): AgentInventory => ({ images: [img('a')], runningPods: ['p1'], checkpoints: [], usage: { cpu: 0, memoryMiB: 0, gpu: 0 }, ...over });
+  const inv = (over: Partial<AgentInventory> = {}): AgentInventory => ({
+    images: [img('a')],
+    runningPods: ['p1'],
+    checkpoints: [],
+    usage: { cpu: 0, memoryMiB: 0, gpu: 0 },
+    ...over,
+  });
 
   test('nothing changed: no report', () => {
     assert.equal(changes(snapshot(inv()), inv({ runningPods: ['p1'] })), undefined);

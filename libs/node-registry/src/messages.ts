@@ -31,7 +31,10 @@ export function isValidNodeId(id: string): boolean {
 }
 
 const nodeId = z.string().regex(NODE_ID, 'must be a DNS label (a-z, 0-9, "-", at most 63 characters)');
-const sessionId = z.string().min(1, 'is required').regex(/^[A-Za-z0-9-]{1,128}$/, 'is not a session id');
+const sessionId = z
+  .string()
+  .min(1, 'is required')
+  .regex(/^[A-Za-z0-9-]{1,128}$/, 'is not a session id');
 const bytes = z.number().int('must be a whole number').min(0, 'must not be negative').max(Number.MAX_SAFE_INTEGER);
 const count = z.number().int('must be a whole number').min(0, 'must not be negative');
 const digest = z.string().regex(DIGEST, 'must be a sha256 digest (sha256:<64 hex>)');
@@ -71,8 +74,10 @@ const labels = z.record(z.string(), z.string()).superRefine((m, ctx) => {
   const entries = Object.entries(m);
   if (entries.length > REGISTRY_LIMITS.labelsMax) ctx.addIssue({ code: 'custom', message: `at most ${REGISTRY_LIMITS.labelsMax} labels` });
   for (const [key, value] of entries) {
-    if (!LABEL_KEY.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'label keys are DNS-style names of at most 63 characters' });
-    else if (!LABEL_VALUE.test(value)) ctx.addIssue({ code: 'custom', path: [key], message: 'label values are at most 63 alphanumerics, "-", "_" or "."' });
+    if (!LABEL_KEY.test(key))
+      ctx.addIssue({ code: 'custom', path: [key], message: 'label keys are DNS-style names of at most 63 characters' });
+    else if (!LABEL_VALUE.test(value))
+      ctx.addIssue({ code: 'custom', path: [key], message: 'label values are at most 63 alphanumerics, "-", "_" or "."' });
   }
 });
 
@@ -136,7 +141,10 @@ export const schedulerInstructionSchema = z.discriminatedUnion(
     z.object({ body: z.literal('ack'), ack: z.object({ receivedAtMs: count }) }),
     z.object({
       body: z.literal('stopPods'),
-      stopPods: z.object({ podIds: z.array(z.string().regex(CONTAINER_ID, 'is not a container id')).max(REGISTRY_LIMITS.podsMax), reason: text(1024) }),
+      stopPods: z.object({
+        podIds: z.array(z.string().regex(CONTAINER_ID, 'is not a container id')).max(REGISTRY_LIMITS.podsMax),
+        reason: text(1024),
+      }),
     }),
   ],
   { error: 'an instruction carries one of ack or stopPods' },
@@ -161,9 +169,7 @@ export type SchedulerInstruction = z.infer<typeof schedulerInstructionSchema>;
 
 /** What a sender writes: exactly one of the oneof fields set (`body` is implied). */
 export type NodeReportOut = { nodeId: string; sessionId: string } & (
-  | { inventory: InventoryMessage }
-  | { delta: InventoryDeltaMessage }
-  | { heartbeat: HeartbeatMessage }
+  { inventory: InventoryMessage } | { delta: InventoryDeltaMessage } | { heartbeat: HeartbeatMessage }
 );
 export type SchedulerInstructionOut = { ack: { receivedAtMs: number } } | { stopPods: { podIds: string[]; reason: string } };
 

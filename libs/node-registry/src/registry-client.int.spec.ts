@@ -51,7 +51,10 @@ function client(target: string, node: FakeNode, nodeId = 'node-a'): NodeRegistry
   return c;
 }
 
-const record = (s: Scope, id = 'node-a') => () => s.nodes.get(id);
+const record =
+  (s: Scope, id = 'node-a') =>
+  () =>
+    s.nodes.get(id);
 
 describe('NodeRegistryClient against a real registry server', () => {
   test('start registers and sends the full inventory; reportChange sends one coalesced delta; heartbeats keep it fresh', async () => {
@@ -75,7 +78,10 @@ describe('NodeRegistryClient against a real registry server', () => {
     node.running = [];
     for (let i = 0; i < 5; i++) c.reportChange();
     const changed = await eventually('delta applied', record(s), (n) => n?.cachedImages?.length === 2 && n.runningPods?.length === 0);
-    assert.deepEqual(changed!.cachedImages!.find((i) => i.digest === IMAGE_B.digest), IMAGE_B);
+    assert.deepEqual(
+      changed!.cachedImages!.find((i) => i.digest === IMAGE_B.digest),
+      IMAGE_B,
+    );
     assert.equal(node.collected - collectedBefore, 1, 'the burst was coalesced');
 
     // Nothing changes: heartbeats alone move heartbeatAt forward.
@@ -83,7 +89,11 @@ describe('NodeRegistryClient against a real registry server', () => {
     await eventually('heartbeat applied', record(s), (n) => n !== undefined && n.heartbeatAt > beat, 2_000);
 
     await c.stop();
-    await eventually('stream closed', async () => s.server.connectedNodes, (nodes) => nodes.length === 0);
+    await eventually(
+      'stream closed',
+      async () => s.server.connectedNodes,
+      (nodes) => nodes.length === 0,
+    );
   });
 
   test('stop() sends a change still waiting to be reported before it ends the stream', async () => {
@@ -94,12 +104,20 @@ describe('NodeRegistryClient against a real registry server', () => {
     await c.start();
     // A first report goes out at once; the next one then waits out the coalescing window.
     c.reportChange();
-    await eventually('first report collected', async () => node.collected, (n) => n === 2);
+    await eventually(
+      'first report collected',
+      async () => node.collected,
+      (n) => n === 2,
+    );
     node.running = [];
     c.reportChange();
     await c.stop();
     assert.deepEqual((await s.nodes.get('node-a'))!.runningPods, []);
-    await eventually('stream closed', async () => s.server.connectedNodes, (nodes) => nodes.length === 0);
+    await eventually(
+      'stream closed',
+      async () => s.server.connectedNodes,
+      (nodes) => nodes.length === 0,
+    );
   });
 
   test('stop_pods from reconcile reaches the callback, and the change is reported back', async () => {
@@ -110,7 +128,11 @@ describe('NodeRegistryClient against a real registry server', () => {
     node.running = [mine, orphan];
     const c = client(s.target, node);
     await c.start();
-    await eventually('stop requested', async () => node.stopRequests, (r) => r.length === 1);
+    await eventually(
+      'stop requested',
+      async () => node.stopRequests,
+      (r) => r.length === 1,
+    );
     assert.deepEqual(node.stopRequests, [{ podIds: [orphan], reason: 'not expected on node-a: no pod record' }]);
     await eventually('running pods reported', record(s), (n) => JSON.stringify(n?.runningPods) === JSON.stringify([mine]));
   });
@@ -130,8 +152,17 @@ describe('NodeRegistryClient against a real registry server', () => {
     await new Promise((r) => setTimeout(r, 300));
     const restarted = await fx.server(s.prefix, s.port, 200);
 
-    const after = await eventually('new session', record(s), (n) => n?.sessionId !== before!.sessionId && n?.cachedImages?.length === 2, 10_000);
-    await eventually('client on the new session', async () => c.sessionId, (id) => id === after!.sessionId);
+    const after = await eventually(
+      'new session',
+      record(s),
+      (n) => n?.sessionId !== before!.sessionId && n?.cachedImages?.length === 2,
+      10_000,
+    );
+    await eventually(
+      'client on the new session',
+      async () => c.sessionId,
+      (id) => id === after!.sessionId,
+    );
     assert.deepEqual(restarted.connectedNodes, ['node-a']);
   });
 

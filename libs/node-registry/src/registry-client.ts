@@ -155,7 +155,10 @@ export class NodeRegistryClient {
     this.session = session;
     this.sent = undefined;
     this.lastHeardAt = Date.now();
-    this.opts.logger.info({ session: session.sessionId, heartbeatIntervalMs: session.heartbeatIntervalMs }, 'registered with the scheduler');
+    this.opts.logger.info(
+      { session: session.sessionId, heartbeatIntervalMs: session.heartbeatIntervalMs },
+      'registered with the scheduler',
+    );
 
     this.sendInventory(call).catch((error: unknown) => {
       this.opts.logger.warn({ err: messageOf(error) }, 'could not collect the inventory');
@@ -319,7 +322,12 @@ export function backoffDelay(attempt: number, backoff: { initialMs: number; maxM
 }
 
 function inventoryMessage(inventory: AgentInventory): InventoryMessage {
-  return { images: inventory.images, runningPods: inventory.runningPods, checkpoints: inventory.checkpoints, usage: usageMessage(inventory.usage) };
+  return {
+    images: inventory.images,
+    runningPods: inventory.runningPods,
+    checkpoints: inventory.checkpoints,
+    usage: usageMessage(inventory.usage),
+  };
 }
 
 function usageMessage(usage: Resources): InventoryMessage['usage'] {

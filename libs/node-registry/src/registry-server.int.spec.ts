@@ -38,7 +38,12 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
     stream.call.write({
       nodeId: 'node-a',
       sessionId,
-      inventory: { images: [IMAGE_A, IMAGE_B], runningPods: [], checkpoints: [{ id: 'ck-1', key: 'key-1', state: 'available', sizeBytes: 42 }], usage: { cpu: 0.5, memoryMib: 128, gpu: 0 } },
+      inventory: {
+        images: [IMAGE_A, IMAGE_B],
+        runningPods: [],
+        checkpoints: [{ id: 'ck-1', key: 'key-1', state: 'available', sizeBytes: 42 }],
+        usage: { cpu: 0.5, memoryMib: 128, gpu: 0 },
+      },
     } satisfies NodeReportOut);
     const [first] = await stream.received(1);
     assert.equal(first?.body, 'ack');
@@ -78,13 +83,19 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
     const head = { nodeId: 'node-a', sessionId };
     stream.call.write({ ...head, inventory: { ...empty, images: [IMAGE_A] } });
     await stream.received(1);
-    stream.call.write({ ...head, delta: { addedImages: [IMAGE_B], removedImages: [], runningPods: [running], checkpoints: [], usage: null } });
+    stream.call.write({
+      ...head,
+      delta: { addedImages: [IMAGE_B], removedImages: [], runningPods: [running], checkpoints: [], usage: null },
+    });
     await stream.received(2);
     let node = (await s.nodes.get('node-a'))!;
     assert.deepEqual(node.runningPods, [running]);
     assert.deepEqual(new Set(node.cachedImages!.map((i) => i.digest)), new Set([IMAGE_A.digest, IMAGE_B.digest]));
 
-    stream.call.write({ ...head, delta: { addedImages: [], removedImages: [IMAGE_A.digest], runningPods: [], checkpoints: [], usage: null } });
+    stream.call.write({
+      ...head,
+      delta: { addedImages: [], removedImages: [IMAGE_A.digest], runningPods: [], checkpoints: [], usage: null },
+    });
     await stream.received(3);
     node = (await s.nodes.get('node-a'))!;
     assert.deepEqual(node.runningPods, []);
@@ -94,7 +105,10 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
     await new Promise((r) => setTimeout(r, 5));
     stream.call.write({ ...head, heartbeat: { sentAtMs: Date.now() } });
     const instructions = await stream.received(4);
-    assert.deepEqual(instructions.map((i) => i.body), ['ack', 'ack', 'ack', 'ack']);
+    assert.deepEqual(
+      instructions.map((i) => i.body),
+      ['ack', 'ack', 'ack', 'ack'],
+    );
     assert.ok((await s.nodes.get('node-a'))!.heartbeatAt > beat);
     stream.call.end();
     await stream.status;
@@ -108,16 +122,27 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
       register(client, registration('node-a', { capacity: { cpu: -1, memoryMib: 1024, gpu: 0 }, gpus: [] })),
       isStatus(Status.INVALID_ARGUMENT, /capacity\.cpu: must be greater than 0/),
     );
-    await assert.rejects(register(client, { ...registration('node-a'), capacity: null }), isStatus(Status.INVALID_ARGUMENT, /capacity: is required/));
+    await assert.rejects(
+      register(client, { ...registration('node-a'), capacity: null }),
+      isStatus(Status.INVALID_ARGUMENT, /capacity: is required/),
+    );
     await assert.rejects(
       register(client, registration('node-a', { gpus: [{ model: 'x', count: 1 }] })),
       isStatus(Status.INVALID_ARGUMENT, /gpus: GPU counts add up to 1, capacity.gpu is 2/),
     );
-    await assert.rejects(register(client, registration('node-a', { labels: { 'bad key!': 'v' } })), isStatus(Status.INVALID_ARGUMENT, /labels/));
-    await assert.rejects(register(client, registration('node-a', { agentUrl: 'file:///etc/passwd' })), isStatus(Status.INVALID_ARGUMENT, /agentUrl/));
+    await assert.rejects(
+      register(client, registration('node-a', { labels: { 'bad key!': 'v' } })),
+      isStatus(Status.INVALID_ARGUMENT, /labels/),
+    );
+    await assert.rejects(
+      register(client, registration('node-a', { agentUrl: 'file:///etc/passwd' })),
+      isStatus(Status.INVALID_ARGUMENT, /agentUrl/),
+    );
     // Hand-written bytes: capacity (field 3, a message) carrying cpu (a double) as a 3-byte string.
     await assert.rejects(
-      register(client, null, () => Buffer.concat([lengthDelimited(1, Buffer.from('node-a')), lengthDelimited(3, lengthDelimited(1, Buffer.from('abc')))])),
+      register(client, null, () =>
+        Buffer.concat([lengthDelimited(1, Buffer.from('node-a')), lengthDelimited(3, lengthDelimited(1, Buffer.from('abc')))]),
+      ),
       isStatus(Status.INVALID_ARGUMENT, /malformed registration: index out of range/),
     );
     assert.deepEqual(await s.nodes.list(), [], 'nothing refused was stored');
@@ -163,7 +188,11 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
     // sent as a varint. Decoded as a string it is garbage, and refused by name.
     const wrongType = connect(client, (bytes) => bytes as Buffer);
     wrongType.call.write(
-      Buffer.concat([lengthDelimited(1, Buffer.from('node-a')), lengthDelimited(3, Buffer.alloc(0)), Buffer.from([(2 << 3) | 0, 0x05, 0, 1, 2, 3, 4])]),
+      Buffer.concat([
+        lengthDelimited(1, Buffer.from('node-a')),
+        lengthDelimited(3, Buffer.alloc(0)),
+        Buffer.from([(2 << 3) | 0, 0x05, 0, 1, 2, 3, 4]),
+      ]),
     );
     const wt = await wrongType.status;
     assert.equal(wt.code, Status.INVALID_ARGUMENT);
@@ -227,7 +256,11 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
 
     const { sessionId } = await register(client, registration('node-a'));
     const stream = connect(client);
-    stream.call.write({ nodeId: 'node-a', sessionId, inventory: { ...empty, runningPods: [mine, scheduledHere, elsewhere, ended, pending, unknown] } });
+    stream.call.write({
+      nodeId: 'node-a',
+      sessionId,
+      inventory: { ...empty, runningPods: [mine, scheduledHere, elsewhere, ended, pending, unknown] },
+    });
     const instructions = await stream.received(4);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(stream.instructions.length, 4, 'one stop_pods per reason, and no ack');
@@ -263,7 +296,11 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
     const { sessionId } = await register(client, registration('node-a'));
     const stream = connect(client);
     stream.call.write({ nodeId: 'node-a', sessionId, inventory: empty });
-    stream.call.write({ nodeId: 'node-a', sessionId, delta: { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [], usage: null } });
+    stream.call.write({
+      nodeId: 'node-a',
+      sessionId,
+      delta: { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [], usage: null },
+    });
     stream.call.write({ nodeId: 'node-a', sessionId, heartbeat: { sentAtMs: Date.now() } });
     await stream.received(3);
     const deadline = Date.now() + 2_000;

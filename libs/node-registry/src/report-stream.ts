@@ -52,7 +52,10 @@ export class ReportStream {
   /** Ends the stream with a status other than OK (no-op once ended); `expected` ends (shutdown) are not warnings. */
   fail(code: Status, details: string, expected = false): void {
     if (this.ended) return;
-    this.host.logger[expected ? 'info' : 'warn']({ node: this.nodeId, code: Status[code], details }, 'node report stream ended by the scheduler');
+    this.host.logger[expected ? 'info' : 'warn'](
+      { node: this.nodeId, code: Status[code], details },
+      'node report stream ended by the scheduler',
+    );
     this.closed();
     // grpc-js turns an 'error' event on a server stream into the call's final status.
     this.call.emit('error', { code, details });
@@ -98,7 +101,10 @@ export class ReportStream {
     if (!parsed.success) return this.fail(Status.INVALID_ARGUMENT, `invalid report: ${describeIssues(parsed.error)}`);
     const report = parsed.data;
     if (this.nodeId !== undefined && (report.nodeId !== this.nodeId || report.sessionId !== this.sessionId)) {
-      return this.fail(Status.INVALID_ARGUMENT, `this stream carries node ${this.nodeId} in session ${this.sessionId}; another node or session needs its own stream`);
+      return this.fail(
+        Status.INVALID_ARGUMENT,
+        `this stream carries node ${this.nodeId} in session ${this.sessionId}; another node or session needs its own stream`,
+      );
     }
     if (!this.inventoried && report.body !== 'inventory') {
       return this.fail(Status.FAILED_PRECONDITION, `the first report of a stream must be a full inventory, not a ${report.body}`);
@@ -128,7 +134,12 @@ export class ReportStream {
     switch (report.body) {
       case 'inventory': {
         const { images, runningPods, checkpoints, usage } = report.inventory;
-        return store.applyInventory(report.nodeId, report.sessionId, { images: images.map(toImage), runningPods, checkpoints, ...usageOf(usage) });
+        return store.applyInventory(report.nodeId, report.sessionId, {
+          images: images.map(toImage),
+          runningPods,
+          checkpoints,
+          ...usageOf(usage),
+        });
       }
       case 'delta': {
         const { addedImages, removedImages, runningPods, checkpoints, usage } = report.delta;
@@ -193,14 +204,21 @@ function refusal(outcome: Exclude<RegistryWrite, 'applied'>, report: NodeReport)
     case 'unknown-node':
       return [Status.NOT_FOUND, `node ${report.nodeId} is not registered`];
     case 'stale-session':
-      return [Status.FAILED_PRECONDITION, `session ${report.sessionId} is not the current session of node ${report.nodeId}; register again`];
+      return [
+        Status.FAILED_PRECONDITION,
+        `session ${report.sessionId} is not the current session of node ${report.nodeId}; register again`,
+      ];
     case 'node-lost':
       return [Status.FAILED_PRECONDITION, `node ${report.nodeId} was declared lost; register again`];
   }
 }
 
 function toImage(image: CachedImageMessage): RegistryImage {
-  return { digest: image.digest, sizeBytes: image.sizeBytes, layers: image.layers.map((l) => ({ digest: l.digest, sizeBytes: l.sizeBytes })) };
+  return {
+    digest: image.digest,
+    sizeBytes: image.sizeBytes,
+    layers: image.layers.map((l) => ({ digest: l.digest, sizeBytes: l.sizeBytes })),
+  };
 }
 
 function usageOf(usage: { cpu: number; memoryMib: number; gpu: number } | null | undefined): { usage?: Resources } {

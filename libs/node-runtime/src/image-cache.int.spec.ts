@@ -58,7 +58,9 @@ test('a cold ensure pulls, unpacks and reports progress', { skip: needsRoot }, a
   assert.ok(await exists(join(image.bundleDir, 'config.json')));
   assert.ok(await exists(join(image.bundleDir, 'rootfs', 'bin', 'busybox')));
   assert.deepEqual(image.imageConfig.config?.Cmd?.slice(0, 2), ['sh', '-c']);
-  const index = JSON.parse(await readFile(join(layoutDir(), 'index.json'), 'utf8')) as { manifests: Array<{ annotations: Record<string, string> }> };
+  const index = JSON.parse(await readFile(join(layoutDir(), 'index.json'), 'utf8')) as {
+    manifests: Array<{ annotations: Record<string, string> }>;
+  };
   assert.deepEqual(
     index.manifests.map((m) => m.annotations['org.opencontainers.image.ref.name']),
     [samples.hello.slice(7)],
@@ -88,11 +90,18 @@ test('a layer shared between images is fetched once', { skip: needsRoot }, async
   const hello = entries.find((e) => e.digest === samples.hello)!;
   const http = entries.find((e) => e.digest === samples.http)!;
   assert.deepEqual(hello.layers[0], http.layers[0]);
-  assert.ok(hello.layers[0]!.sizeBytes > 0, "layer sizes are reported");
+  assert.ok(hello.layers[0]!.sizeBytes > 0, 'layer sizes are reported');
 });
 
 test('concurrent ensures of one digest share one pull', { skip: needsRoot }, async () => {
-  const digest = await buildImage({ registryHost: registry.host, name: 'warmpod/pad', tag: 'v1', workDir: join(dir, 'build'), cmd: ['true'], padBytes: 200_000 });
+  const digest = await buildImage({
+    registryHost: registry.host,
+    name: 'warmpod/pad',
+    tag: 'v1',
+    workDir: join(dir, 'build'),
+    cmd: ['true'],
+    padBytes: 200_000,
+  });
   const [a, b] = await Promise.all([cache.ensure(pinned('warmpod/pad', digest)), cache.ensure(pinned('warmpod/pad', digest))]);
   assert.equal(a, b);
   assert.equal(a.alreadyCached, false);
@@ -137,7 +146,10 @@ test('remove drops the image and its own blobs, keeping shared ones', { skip: ne
   const sharedLayer = before.layers[0]!.digest.slice(7);
   await cache.remove(samples.hello);
   assert.equal(await cache.has(samples.hello), false);
-  assert.equal((await cache.list()).some((e) => e.digest === samples.hello), false);
+  assert.equal(
+    (await cache.list()).some((e) => e.digest === samples.hello),
+    false,
+  );
   assert.ok((await blobs()).includes(sharedLayer), 'the layer http still uses stays');
   assert.equal((await blobs()).includes(samples.hello.slice(7)), false, 'the manifest goes');
   await cache.remove(samples.hello);
@@ -147,7 +159,14 @@ test('remove drops the image and its own blobs, keeping shared ones', { skip: ne
 });
 
 test('a pull against a stopped registry fails and leaves nothing in the cache', { skip: needsRoot }, async () => {
-  const digest = await buildImage({ registryHost: registry.host, name: 'warmpod/pad', tag: 'v2', workDir: join(dir, 'build'), cmd: ['true'], padBytes: 1000 });
+  const digest = await buildImage({
+    registryHost: registry.host,
+    name: 'warmpod/pad',
+    tag: 'v2',
+    workDir: join(dir, 'build'),
+    cmd: ['true'],
+    padBytes: 1000,
+  });
   const blobsBefore = await blobs();
   const listBefore = await cache.list();
   const indexBefore = await readFile(join(layoutDir(), 'index.json'), 'utf8');
@@ -158,5 +177,8 @@ test('a pull against a stopped registry fails and leaves nothing in the cache', 
   assert.deepEqual(await blobs(), blobsBefore);
   assert.equal(await readFile(join(layoutDir(), 'index.json'), 'utf8'), indexBefore);
   const unpacked = await readdir(join(dir, 'cache', 'unpacked'));
-  assert.deepEqual(unpacked.filter((n) => !/^[a-f0-9]{64}$/.test(n)), []);
+  assert.deepEqual(
+    unpacked.filter((n) => !/^[a-f0-9]{64}$/.test(n)),
+    [],
+  );
 });

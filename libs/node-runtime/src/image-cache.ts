@@ -62,7 +62,15 @@ interface ResolvedImage {
   manifestBlobs: Array<{ digest: string; body: Buffer }>;
 }
 
-const NODE_TO_OCI_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const NODE_TO_OCI_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 
 /** The base runtime config umoci wrote into an unpacked bundle, for buildRuntimeSpec. */
 export async function readBundleConfig(bundleDir: string): Promise<unknown> {
@@ -174,7 +182,11 @@ export class ImageCache {
     return this.ready;
   }
 
-  private async ensureOnce(pinned: string, ref: { registry: string; repository: string; digest: string }, progress: PullProgressListener): Promise<EnsuredImage> {
+  private async ensureOnce(
+    pinned: string,
+    ref: { registry: string; repository: string; digest: string },
+    progress: PullProgressListener,
+  ): Promise<EnsuredImage> {
     await this.init();
     const cached = await this.cachedImage(ref.digest);
     if (cached) return cached;
@@ -185,7 +197,9 @@ export class ImageCache {
       return image;
     } catch (error) {
       // Verified blobs no image refers to are dropped too: nothing half-done stays.
-      await this.collectGarbage().catch((gcError: unknown) => this.opts.logger.warn({ err: gcError }, 'cache cleanup after failed pull failed'));
+      await this.collectGarbage().catch((gcError: unknown) =>
+        this.opts.logger.warn({ err: gcError }, 'cache cleanup after failed pull failed'),
+      );
       this.opts.logger.warn({ image: pinned, err: messageOf(error) }, 'image pull failed');
       throw new NodeRuntimeError('pull image', `${pinned}: ${messageOf(error)}`, undefined, { cause: error });
     }
@@ -247,7 +261,11 @@ export class ImageCache {
     if (!isIndexMediaType(mediaType) && !Array.isArray((json as { manifests?: unknown }).manifests)) {
       const manifest = imageManifestSchema.parse(json);
       const layoutType = mediaType === MEDIA.dockerManifest ? mediaType : MEDIA.ociManifest;
-      return { manifest, descriptor: { mediaType: layoutType, digest, size: top.body.length }, manifestBlobs: [{ digest, body: top.body }] };
+      return {
+        manifest,
+        descriptor: { mediaType: layoutType, digest, size: top.body.length },
+        manifestBlobs: [{ digest, body: top.body }],
+      };
     }
     const index = imageIndexSchema.parse(json);
     const chosen = index.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === this.arch);
@@ -263,7 +281,13 @@ export class ImageCache {
     };
   }
 
-  private async fetchBlobs(registry: string, repository: string, manifest: ImageManifest, missing: Descriptor[], progress: PullProgressListener): Promise<number> {
+  private async fetchBlobs(
+    registry: string,
+    repository: string,
+    manifest: ImageManifest,
+    missing: Descriptor[],
+    progress: PullProgressListener,
+  ): Promise<number> {
     const all = [manifest.config, ...manifest.layers];
     const layers = new Set(manifest.layers.map((d) => d.digest));
     const state: PullProgress = {

@@ -94,7 +94,12 @@ export class OciLayout {
     return this.indexLock.run(async () => {
       const index = await this.readIndex();
       index.manifests = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== name);
-      index.manifests.push({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, annotations: { [REF_NAME_ANNOTATION]: name } });
+      index.manifests.push({
+        mediaType: descriptor.mediaType,
+        digest: descriptor.digest,
+        size: descriptor.size,
+        annotations: { [REF_NAME_ANNOTATION]: name },
+      });
       await this.writeIndex(index);
     });
   }

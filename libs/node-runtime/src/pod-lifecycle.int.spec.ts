@@ -125,7 +125,9 @@ before(async () => {
 after(async () => {
   const median = (xs: number[]): string => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(1) : '-');
   if (timings.start!.length) {
-    console.log(`median ms: mount ${median(timings.mount!)}, attach ${median(timings.attach!)}, start ${median(timings.start!)} (n=${timings.start!.length})`);
+    console.log(
+      `median ms: mount ${median(timings.mount!)}, attach ${median(timings.attach!)}, start ${median(timings.start!)} (n=${timings.start!.length})`,
+    );
   }
   await cleanup.run();
 });
@@ -153,30 +155,40 @@ test('a failing command reports its exit code and keeps its writes in the upper 
 });
 
 test('a command that cannot start rejects start with runc output', { skip: needsRoot }, async () => {
-  await assert.rejects(runPod(images.hello, { command: ['/no/such/binary'] }), /start container for pod .* failed: runc exited with \d+ before the container started: .*no such file/is);
+  await assert.rejects(
+    runPod(images.hello, { command: ['/no/such/binary'] }),
+    /start container for pod .* failed: runc exited with \d+ before the container started: .*no such file/is,
+  );
 });
 
-test('the pod gets an address in the subnet and serves HTTP to the host, directly and through an exposed port', { skip: needsRoot }, async () => {
-  const pod = await runPod(images.http);
-  assert.ok(ipInSubnet(pod.ip, names.subnet), `${pod.ip} is in ${names.subnet}`);
-  assert.match(await httpGet(`http://${pod.ip}:8080/`), new RegExp(HTTP_SAMPLE_BODY));
-  const attached = await network.listAttached();
-  assert.ok(attached.some((a) => a.podId === pod.podId && a.ip === pod.ip));
+test(
+  'the pod gets an address in the subnet and serves HTTP to the host, directly and through an exposed port',
+  { skip: needsRoot },
+  async () => {
+    const pod = await runPod(images.http);
+    assert.ok(ipInSubnet(pod.ip, names.subnet), `${pod.ip} is in ${names.subnet}`);
+    assert.match(await httpGet(`http://${pod.ip}:8080/`), new RegExp(HTTP_SAMPLE_BODY));
+    const attached = await network.listAttached();
+    assert.ok(attached.some((a) => a.podId === pod.podId && a.ip === pod.ip));
 
-  const [endpoint] = await exposer.expose(pod.podId, pod.ip, [8080]);
-  assert.equal(endpoint!.containerPort, 8080);
-  assert.match(endpoint!.address, /^127\.0\.0\.1:\d+$/);
-  assert.match(await httpGet(`http://${endpoint!.address}/`), new RegExp(HTTP_SAMPLE_BODY));
-  assert.deepEqual(await exposer.expose(pod.podId, pod.ip, [8080]), [endpoint], 'exposing twice keeps the endpoint');
-  await exposer.unexpose(pod.podId);
-  await assert.rejects(fetch(`http://${endpoint!.address}/`));
+    const [endpoint] = await exposer.expose(pod.podId, pod.ip, [8080]);
+    assert.equal(endpoint!.containerPort, 8080);
+    assert.match(endpoint!.address, /^127\.0\.0\.1:\d+$/);
+    assert.match(await httpGet(`http://${endpoint!.address}/`), new RegExp(HTTP_SAMPLE_BODY));
+    assert.deepEqual(await exposer.expose(pod.podId, pod.ip, [8080]), [endpoint], 'exposing twice keeps the endpoint');
+    await exposer.unexpose(pod.podId);
+    await assert.rejects(fetch(`http://${endpoint!.address}/`));
 
-  const code = await runtime.stop(pod.podId, 300);
-  assert.ok(code === 137 || code === 143, `exit ${code}`);
-  await network.detach(pod.podId);
-  await network.detach(pod.podId);
-  assert.equal((await network.listAttached()).some((a) => a.podId === pod.podId), false);
-});
+    const code = await runtime.stop(pod.podId, 300);
+    assert.ok(code === 137 || code === 143, `exit ${code}`);
+    await network.detach(pod.podId);
+    await network.detach(pod.podId);
+    assert.equal(
+      (await network.listAttached()).some((a) => a.podId === pod.podId),
+      false,
+    );
+  },
+);
 
 test('a sleeper is listed, stopped with 128+signal, removed, and its exit survives an agent restart', { skip: needsRoot }, async () => {
   const pod = await runPod(images.sleeper);
@@ -199,6 +211,9 @@ test('a sleeper is listed, stopped with 128+signal, removed, and its exit surviv
 
   await runtime.remove(pod.podId);
   await runtime.remove(pod.podId);
-  assert.equal((await runtime.list()).some((c) => c.id === pod.podId), false);
+  assert.equal(
+    (await runtime.list()).some((c) => c.id === pod.podId),
+    false,
+  );
   await assert.rejects(runtime.waitExit(pod.podId), /no such container/);
 });

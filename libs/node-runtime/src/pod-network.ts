@@ -58,7 +58,8 @@ export class PodNetwork {
 
   constructor(private readonly opts: PodNetworkOptions) {
     this.logger = opts.logger ?? quietLogger();
-    if (!NODE_ID.test(opts.nodeId)) throw new NodeRuntimeError('configure pod network', `node id "${opts.nodeId}" must be letters, digits, "_" or "-"`);
+    if (!NODE_ID.test(opts.nodeId))
+      throw new NodeRuntimeError('configure pod network', `node id "${opts.nodeId}" must be letters, digits, "_" or "-"`);
     if (!SAFE_NAME.test(opts.bridge) || opts.bridge.length > 15) {
       throw new NodeRuntimeError('configure pod network', `bridge "${opts.bridge}" must be a safe name of at most 15 characters`);
     }

@@ -51,9 +51,7 @@ const SHIM_SCRIPT = '"$1" --root "$2" run --bundle "$3" --pid-file "$4" "$5" >>"
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const GONE = /does not exist|not exist|container not running|process already finished/i;
 
-const runcListSchema = z
-  .array(z.looseObject({ id: z.string(), pid: z.number().int(), status: z.string(), bundle: z.string() }))
-  .nullable();
+const runcListSchema = z.array(z.looseObject({ id: z.string(), pid: z.number().int(), status: z.string(), bundle: z.string() })).nullable();
 
 /** Runs pods as runc containers, each supervised by a detached shim process. */
 export class RuncRuntime {
@@ -62,7 +60,8 @@ export class RuncRuntime {
   private readonly runc: string;
 
   constructor(private readonly opts: RuncRuntimeOptions) {
-    if (!CONTAINER_ID.test(opts.cgroupParent)) throw new NodeRuntimeError('configure runc', `cgroup parent "${opts.cgroupParent}" is not a safe name`);
+    if (!CONTAINER_ID.test(opts.cgroupParent))
+      throw new NodeRuntimeError('configure runc', `cgroup parent "${opts.cgroupParent}" is not a safe name`);
     this.runcRoot = resolve(opts.runcRoot);
     this.shimDir = resolve(opts.stateDir ?? `${this.runcRoot}.shim`);
     this.runc = opts.runcPath ?? 'runc';
@@ -104,16 +103,23 @@ export class RuncRuntime {
         const code = await this.readExitCode(podId);
         if (code === undefined) return undefined;
         const tail = await readTail(logPath);
-        throw new NodeRuntimeError('start container', `runc exited with ${code} before the container started${tail ? `: ${tail}` : ''}`, podId);
+        throw new NodeRuntimeError(
+          'start container',
+          `runc exited with ${code} before the container started${tail ? `: ${tail}` : ''}`,
+          podId,
+        );
       },
       { what: `pid file of pod ${podId}`, timeoutMs: this.opts.startTimeoutMs ?? 30_000, signal: aborter.signal },
     );
 
     const args = [this.runc, this.runcRoot, resolve(bundleDir), pidFile, podId, resolve(logPath), `${exitFile}.tmp`, exitFile];
     const shim = spawn('sh', ['-c', SHIM_SCRIPT, 'warmpod-shim', ...args], { detached: true, stdio: 'ignore' });
-    shim.on('error', (error) => aborter.abort(new NodeRuntimeError('start container', `shim could not be spawned: ${error.message}`, podId)));
+    shim.on('error', (error) =>
+      aborter.abort(new NodeRuntimeError('start container', `shim could not be spawned: ${error.message}`, podId)),
+    );
     shim.on('exit', (code) => {
-      if (code !== 0) aborter.abort(new NodeRuntimeError('start container', `shim exited with ${code} without recording an exit code`, podId));
+      if (code !== 0)
+        aborter.abort(new NodeRuntimeError('start container', `shim exited with ${code} without recording an exit code`, podId));
     });
     shim.unref();
 
@@ -225,5 +231,3 @@ export class RuncRuntime {
     if (!CONTAINER_ID.test(podId)) throw new NodeRuntimeError(operation, `"${podId}" is not a valid container id`, podId);
   }
 }
-
-

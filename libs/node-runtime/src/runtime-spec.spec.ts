@@ -86,10 +86,7 @@ test('the spec runs without a terminal, in the pod netns, with limits', () => {
   assert.deepEqual(spec.linux.resources.cpu, { quota: 50_000, period: 100_000 });
   const network = spec.linux.namespaces.filter((ns) => ns.type === 'network');
   assert.deepEqual(network, [{ type: 'network', path: '/var/run/netns/wp.n1.p1' }]);
-  assert.deepEqual(
-    spec.linux.namespaces.map((ns) => ns.type).sort(),
-    ['ipc', 'mount', 'network', 'pid', 'uts'],
-  );
+  assert.deepEqual(spec.linux.namespaces.map((ns) => ns.type).sort(), ['ipc', 'mount', 'network', 'pid', 'uts']);
 });
 
 test('fields the pod does not shape pass through untouched', () => {

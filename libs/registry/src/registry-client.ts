@@ -95,7 +95,12 @@ export class RegistryClient {
    * What a pinned image is made of: its layers and total size, for the
    * platform given (an index is narrowed to that platform's manifest).
    */
-  async describeImage(registry: string, repository: string, digest: string, platform = { os: 'linux', architecture: 'amd64' }): Promise<ImageDescription> {
+  async describeImage(
+    registry: string,
+    repository: string,
+    digest: string,
+    platform = { os: 'linux', architecture: 'amd64' },
+  ): Promise<ImageDescription> {
     let fetched = await this.fetchManifest(registry, repository, digest);
     let json: unknown = JSON.parse(fetched.body.toString('utf8'));
     if (isIndexMediaType(fetched.mediaType) || (json as { manifests?: unknown }).manifests) {
@@ -115,7 +120,14 @@ export class RegistryClient {
    * Streams a blob to `destination`, verifying size and sha256 on the way;
    * the file appears (atomic rename) only once it is verified.
    */
-  async fetchBlob(registry: string, repository: string, digest: string, size: number, destination: string, onBytes?: (n: number) => void): Promise<void> {
+  async fetchBlob(
+    registry: string,
+    repository: string,
+    digest: string,
+    size: number,
+    destination: string,
+    onBytes?: (n: number) => void,
+  ): Promise<void> {
     const what = `blob ${digest.slice(0, 19)} of ${repository}`;
     const res = await this.request(registry, `/${repository}/blobs/${digest}`, {}, what);
     if (!res.body) throw new RegistryError(`${what} came back empty`, 'invalid');

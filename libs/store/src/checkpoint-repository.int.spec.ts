@@ -27,7 +27,18 @@ function plain(record: CheckpointRecord | undefined): Omit<CheckpointRecord, 'up
 }
 
 function checkpoint(id: string, minutes: number, over: Partial<NewCheckpoint> = {}): NewCheckpoint {
-  return { id, key: KEY_A, specKey: `cs1-${'c'.repeat(64)}`, runtime: `rt1-${'d'.repeat(64)}`, tenant: 'acme', node: 'node-a', pod: 'pod-1', digest: DIGEST, createdAt: new Date(Date.UTC(2026, 10, 1, 0, minutes)).toISOString(), ...over };
+  return {
+    id,
+    key: KEY_A,
+    specKey: `cs1-${'c'.repeat(64)}`,
+    runtime: `rt1-${'d'.repeat(64)}`,
+    tenant: 'acme',
+    node: 'node-a',
+    pod: 'pod-1',
+    digest: DIGEST,
+    createdAt: new Date(Date.UTC(2026, 10, 1, 0, minutes)).toISOString(),
+    ...over,
+  };
 }
 
 before(() => {
@@ -69,7 +80,12 @@ describe('CheckpointRepository on real Redis', () => {
       if (id !== 'still-pending') await repo.markAvailable(id, 1000 + minutes);
     }
     assert.equal((await repo.latestRestorable('node-a', KEY_A))?.id, 'new');
-    assert.deepEqual(plain(await repo.latestRestorable('node-a', KEY_A)), { ...checkpoint('new', 5), state: 'available', sizeBytes: 1005, restoreFailures: 0 });
+    assert.deepEqual(plain(await repo.latestRestorable('node-a', KEY_A)), {
+      ...checkpoint('new', 5),
+      state: 'available',
+      sizeBytes: 1005,
+      restoreFailures: 0,
+    });
     assert.equal((await repo.latestRestorable('node-a', KEY_B))?.id, 'other-key');
     assert.equal((await repo.latestRestorable('node-b', KEY_A))?.id, 'other-node');
     assert.equal(await repo.latestRestorable('node-c', KEY_A), undefined);
@@ -88,7 +104,13 @@ describe('CheckpointRepository on real Redis', () => {
     const second = await repo.markRestoreFailed('ck', 'criu: second failure');
     assert.ok(second.applied);
     assert.equal(second.quarantined, true);
-    assert.deepEqual(plain(second.record), { ...checkpoint('ck', 0), state: 'restore_failed', sizeBytes: 4096, restoreFailures: 2, reason: 'criu: second failure' });
+    assert.deepEqual(plain(second.record), {
+      ...checkpoint('ck', 0),
+      state: 'restore_failed',
+      sizeBytes: 4096,
+      restoreFailures: 2,
+      reason: 'criu: second failure',
+    });
     assert.equal(await repo.latestRestorable('node-a', KEY_A), undefined);
     assert.deepEqual(await repo.markRestored('ck'), { applied: false, why: 'quarantined', state: 'restore_failed' });
     assert.deepEqual(await repo.markRestoreFailed('ck', 'x'), { applied: false, why: 'quarantined', state: 'restore_failed' });
@@ -154,15 +176,27 @@ describe('CheckpointRepository on real Redis', () => {
     }
   });
 
-  test('lists by tenant (newest first, no other tenant) and by node; get with a tenant hides another tenant\'s', async () => {
+  test("lists by tenant (newest first, no other tenant) and by node; get with a tenant hides another tenant's", async () => {
     const { repo } = scope();
     await repo.create(checkpoint('a1', 1));
     await repo.create(checkpoint('a2', 2, { node: 'node-b' }));
     await repo.create(checkpoint('b1', 3, { tenant: 'beta' }));
-    assert.deepEqual((await repo.listByTenant('acme')).map((c) => c.id), ['a2', 'a1']);
-    assert.deepEqual((await repo.listByTenant('acme', { limit: 1 })).map((c) => c.id), ['a2']);
-    assert.deepEqual((await repo.listByTenant('beta')).map((c) => c.id), ['b1']);
-    assert.deepEqual((await repo.listByNode('node-a')).map((c) => c.id), ['a1', 'b1']);
+    assert.deepEqual(
+      (await repo.listByTenant('acme')).map((c) => c.id),
+      ['a2', 'a1'],
+    );
+    assert.deepEqual(
+      (await repo.listByTenant('acme', { limit: 1 })).map((c) => c.id),
+      ['a2'],
+    );
+    assert.deepEqual(
+      (await repo.listByTenant('beta')).map((c) => c.id),
+      ['b1'],
+    );
+    assert.deepEqual(
+      (await repo.listByNode('node-a')).map((c) => c.id),
+      ['a1', 'b1'],
+    );
     assert.equal(await repo.get('b1', 'acme'), undefined);
     assert.equal((await repo.get('b1', 'beta'))?.id, 'b1');
   });

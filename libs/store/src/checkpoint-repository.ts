@@ -11,7 +11,10 @@ import {
 } from '@warmpod/domain';
 
 /** A checkpoint as it is announced, before it is taken: it starts `pending`. */
-export type NewCheckpoint = Pick<CheckpointRecord, 'id' | 'key' | 'specKey' | 'runtime' | 'tenant' | 'node' | 'pod' | 'digest' | 'createdAt'>;
+export type NewCheckpoint = Pick<
+  CheckpointRecord,
+  'id' | 'key' | 'specKey' | 'runtime' | 'tenant' | 'node' | 'pod' | 'digest' | 'createdAt'
+>;
 
 export type CheckpointTransition =
   | { applied: true; from: CheckpointState; record: CheckpointRecord; quarantined: boolean }
@@ -236,7 +239,13 @@ export class CheckpointRepository {
 
   /** The newest checkpoint of `key` on `node` that a start may restore from (available, or failed fewer than k times). */
   async latestRestorable(node: string, key: string): Promise<CheckpointRecord | undefined> {
-    const flat = (await this.redis.eval(LATEST_RESTORABLE, 1, this.keys.restorable(node, key), this.keys.record(''), String(this.quarantineAfter))) as string[];
+    const flat = (await this.redis.eval(
+      LATEST_RESTORABLE,
+      1,
+      this.keys.restorable(node, key),
+      this.keys.record(''),
+      String(this.quarantineAfter),
+    )) as string[];
     const hash: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
     return parseRecord(hash);

@@ -13,7 +13,12 @@ export interface RedisSettings {
  * HTTP requests, so a command fails after one reconnect attempt instead of
  * hanging the request while Redis is away.
  */
-export function connectRedis(url: string, name: string, role: 'worker' | 'producer' = 'worker', options: { autoPipelining?: boolean } = {}): Redis {
+export function connectRedis(
+  url: string,
+  name: string,
+  role: 'worker' | 'producer' = 'worker',
+  options: { autoPipelining?: boolean } = {},
+): Redis {
   return new Redis(url, {
     connectionName: name,
     // Batches the commands of one event-loop turn into one write. Only for
@@ -30,10 +35,7 @@ export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<voi
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await Promise.race([
-        redis.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 1_000).unref()),
-      ]);
+      await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 1_000).unref())]);
       return;
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`redis did not answer within ${timeoutMs} ms: ${(error as Error).message}`);
@@ -48,7 +50,12 @@ const shas = new Map<string, string>();
  * Runs a Lua script by its SHA1 (EVALSHA), sending the text only when the
  * server does not have it yet (NOSCRIPT: after a restart or SCRIPT FLUSH).
  */
-export async function runScript(redis: Redis, script: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+export async function runScript(
+  redis: Redis,
+  script: string,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+): Promise<unknown> {
   let sha = shas.get(script);
   if (sha === undefined) {
     sha = createHash('sha1').update(script).digest('hex');

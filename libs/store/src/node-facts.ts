@@ -22,7 +22,19 @@ export interface NodeFacts {
   imagesRev: string;
 }
 
-const FIELDS = ['labels', 'capCpuMilli', 'capMemoryMiB', 'capGpu', 'capabilities', 'cordoned', 'heartbeatAt', 'lostAt', 'checkpoints', 'registeredAt', 'imagesRev'] as const;
+const FIELDS = [
+  'labels',
+  'capCpuMilli',
+  'capMemoryMiB',
+  'capGpu',
+  'capabilities',
+  'cordoned',
+  'heartbeatAt',
+  'lostAt',
+  'checkpoints',
+  'registeredAt',
+  'imagesRev',
+] as const;
 const BATCH = 500;
 const LAYER_CACHE_MAX = 100_000;
 const checkpointsSchema = z.array(z.object({ id: z.string(), key: z.string(), state: z.string(), sizeBytes: z.number() }));
@@ -55,7 +67,8 @@ export class NodeFactsReader {
     for (let from = 0; from < ids.length; from += BATCH) {
       const batch = ids.slice(from, from + BATCH);
       const pipeline = this.redis.pipeline();
-      for (const id of batch) pipeline.hmget(this.keys.node(id), ...FIELDS).hmget(this.keys.nodeUsage(id), 'cpuMilli', 'memoryMiB', 'gpu', 'rev');
+      for (const id of batch)
+        pipeline.hmget(this.keys.node(id), ...FIELDS).hmget(this.keys.nodeUsage(id), 'cpuMilli', 'memoryMiB', 'gpu', 'rev');
       const replies = (await pipeline.exec()) ?? [];
       batch.forEach((id, k) => {
         const node = (replies[2 * k]?.[1] ?? []) as Array<string | null>;

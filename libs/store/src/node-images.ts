@@ -52,7 +52,12 @@ export function parseImageEntries(hash: Record<string, string>): ImageEntry[] {
  * The layers of each digest, from `layers:<digest>` (one MGET). A digest's
  * layers never change, so `cache` (when given) is consulted first and filled.
  */
-export async function readLayers(redis: Redis, keys: Keys, digests: Iterable<string>, cache?: Map<string, LayerInfo[]>): Promise<Map<string, LayerInfo[]>> {
+export async function readLayers(
+  redis: Redis,
+  keys: Keys,
+  digests: Iterable<string>,
+  cache?: Map<string, LayerInfo[]>,
+): Promise<Map<string, LayerInfo[]>> {
   const found = new Map<string, LayerInfo[]>();
   const missing: string[] = [];
   for (const d of new Set(digests)) {

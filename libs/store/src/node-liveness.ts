@@ -16,7 +16,12 @@ export class NodeLiveness {
 
   /** True for the one caller that marks the node lost; false when it is alive or already marked. */
   async markLost(nodeId: string, staleBefore: Date, now = new Date()): Promise<boolean> {
-    const result = (await runScript(this.redis, MARK_LOST, [this.keys.node(nodeId)], [staleBefore.toISOString(), now.toISOString(), this.keys.nodesChanged(), nodeId])) as number;
+    const result = (await runScript(
+      this.redis,
+      MARK_LOST,
+      [this.keys.node(nodeId)],
+      [staleBefore.toISOString(), now.toISOString(), this.keys.nodesChanged(), nodeId],
+    )) as number;
     return result === 1;
   }
 }

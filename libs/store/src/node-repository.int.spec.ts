@@ -84,7 +84,13 @@ describe('NodeRepository on real Redis', () => {
     await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }));
     await redis.hset(`${prefix}node:n2`, 'lostAt', '2026-01-01T00:00:00.000Z');
     const beats = await nodes.heartbeats();
-    assert.deepEqual(beats.map((b) => [b.id, b.lostAt]), [['n1', undefined], ['n2', '2026-01-01T00:00:00.000Z']]);
+    assert.deepEqual(
+      beats.map((b) => [b.id, b.lostAt]),
+      [
+        ['n1', undefined],
+        ['n2', '2026-01-01T00:00:00.000Z'],
+      ],
+    );
     assert.equal(beats[0]!.heartbeatAt, (await nodes.get('n1'))!.heartbeatAt);
   });
 
@@ -96,7 +102,10 @@ describe('NodeRepository on real Redis', () => {
     const beat = Date.parse(node.heartbeatAt);
     assert.equal(isReady(node, 5_000, beat + 5_000), true);
     assert.equal(isReady(node, 5_000, beat + 5_001), false);
-    assert.deepEqual(node.cachedDigests.map((c) => c.digest), [DIGEST_A]);
+    assert.deepEqual(
+      node.cachedDigests.map((c) => c.digest),
+      [DIGEST_A],
+    );
   });
 
   test('a heartbeat from a node that is not registered (e.g. after deregister) stores nothing', async () => {

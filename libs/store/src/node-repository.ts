@@ -143,7 +143,12 @@ export class NodeRepository {
       registeredAt: now,
       heartbeatAt: now,
     };
-    await runScript(this.redis, REGISTER_NODE, [this.keys.nodes(), this.keys.node(node.id)], [node.id, this.changesChannel, sessionId, ...Object.entries(fields).flat()]);
+    await runScript(
+      this.redis,
+      REGISTER_NODE,
+      [this.keys.nodes(), this.keys.node(node.id)],
+      [node.id, this.changesChannel, sessionId, ...Object.entries(fields).flat()],
+    );
   }
 
   /** Replaces the node's inventory within its session and refreshes liveness. */
@@ -163,14 +168,24 @@ export class NodeRepository {
       this.redis,
       NODE_DELTA,
       [...this.imageKeys(id), ...delta.addedImages.map((i) => this.keys.layers(i.digest))],
-      [...this.sessionArgs(id, sessionId, delta), String(delta.addedImages.length), ...delta.addedImages.flatMap(imageArgs), ...delta.removedImages],
+      [
+        ...this.sessionArgs(id, sessionId, delta),
+        String(delta.addedImages.length),
+        ...delta.addedImages.flatMap(imageArgs),
+        ...delta.removedImages,
+      ],
     )) as number;
     return sessionWrite(result);
   }
 
   /** Refreshes liveness within the node's session (not announced: readers re-check heartbeats themselves). */
   async touch(id: string, sessionId: string): Promise<SessionWrite> {
-    const result = (await runScript(this.redis, NODE_TOUCH, [this.keys.nodes(), this.keys.node(id)], [id, sessionId, new Date().toISOString()])) as number;
+    const result = (await runScript(
+      this.redis,
+      NODE_TOUCH,
+      [this.keys.nodes(), this.keys.node(id)],
+      [id, sessionId, new Date().toISOString()],
+    )) as number;
     return sessionWrite(result);
   }
 
@@ -203,11 +218,21 @@ export class NodeRepository {
 
   /** Adds one image to a registered node's inventory (layers unknown unless given). */
   async addCachedDigest(id: string, digest: string, sizeBytes: number, layers: LayerInfo[] = []): Promise<void> {
-    await runScript(this.redis, ADD_CACHED_IMAGE, [...this.imageKeys(id), this.keys.layers(digest)], [id, ...imageArgs({ digest, sizeBytes, layers }), this.changesChannel]);
+    await runScript(
+      this.redis,
+      ADD_CACHED_IMAGE,
+      [...this.imageKeys(id), this.keys.layers(digest)],
+      [id, ...imageArgs({ digest, sizeBytes, layers }), this.changesChannel],
+    );
   }
 
   async setCordoned(id: string, cordoned: boolean): Promise<boolean> {
-    const result = (await runScript(this.redis, SET_CORDONED, [this.keys.nodes(), this.keys.node(id)], [id, String(cordoned), this.changesChannel])) as number;
+    const result = (await runScript(
+      this.redis,
+      SET_CORDONED,
+      [this.keys.nodes(), this.keys.node(id)],
+      [id, String(cordoned), this.changesChannel],
+    )) as number;
     return result === 1;
   }
 
@@ -226,7 +251,11 @@ export class NodeRepository {
     if (!parsed.success) return undefined;
     const r = parsed.data;
     const entries = parseImageEntries(images);
-    const layers = await readLayers(this.redis, this.keys, entries.filter((e) => e.layerCount > 0 && !e.inlineLayers).map((e) => e.digest));
+    const layers = await readLayers(
+      this.redis,
+      this.keys,
+      entries.filter((e) => e.layerCount > 0 && !e.inlineLayers).map((e) => e.digest),
+    );
     const cachedImages = withLayers(entries, layers);
     const reportedUsage = parseJson(r.reportedUsage, resourcesSchema);
     return {
@@ -283,7 +312,11 @@ export class NodeRepository {
    * revision (to correct a cached view, keeping the newest of several reports).
    * A new reservation is announced on `capacity:reserved` with the usage after it.
    */
-  async tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources; usageRev?: number }> {
+  async tryReserve(
+    nodeId: string,
+    podId: string,
+    want: Resources,
+  ): Promise<{ reserved: boolean; allocated: Resources; usageRev?: number }> {
     const [outcome, cpuMilli, memoryMiB, gpu, usageRev] = (await runScript(
       this.redis,
       RESERVE,
@@ -295,7 +328,12 @@ export class NodeRepository {
 
   /** Gives a pod's reservation back and announces the node's usage after it on `capacity:freed`. */
   async release(nodeId: string, podId: string): Promise<void> {
-    await runScript(this.redis, RELEASE, [this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId)], [podId, this.keys.capacityFreed(), nodeId]);
+    await runScript(
+      this.redis,
+      RELEASE,
+      [this.keys.nodeUsage(nodeId), this.keys.nodeReservations(nodeId)],
+      [podId, this.keys.capacityFreed(), nodeId],
+    );
   }
 
   async reservations(nodeId: string): Promise<string[]> {
@@ -308,7 +346,11 @@ export class NodeRepository {
  * `subscriber` must be a connection of its own (it enters subscriber mode).
  * Resolves once subscribed, to a function that stops watching.
  */
-export async function watchNodeChanges(subscriber: Redis, prefix: string, onChange: (nodeId: string) => void): Promise<() => Promise<void>> {
+export async function watchNodeChanges(
+  subscriber: Redis,
+  prefix: string,
+  onChange: (nodeId: string) => void,
+): Promise<() => Promise<void>> {
   const channel = new Keys(prefix).nodesChanged();
   const listener = (from: string, message: string): void => {
     if (from === channel) onChange(message);
@@ -324,7 +366,6 @@ export async function watchNodeChanges(subscriber: Redis, prefix: string, onChan
 export function isReady(node: Pick<NodeRecord, 'heartbeatAt'>, readyWindowMs: number, now = Date.now()): boolean {
   return now - Date.parse(node.heartbeatAt) <= readyWindowMs;
 }
-
 
 function sessionWrite(result: number): SessionWrite {
   if (result === 1) return 'applied';

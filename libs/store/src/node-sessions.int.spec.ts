@@ -4,7 +4,21 @@ import { Redis } from 'ioredis';
 import { keysUnder } from '@warmpod/devkit';
 import { NodeFactsReader } from './node-facts';
 import { watchNodeChanges } from './node-repository';
-import { IMAGE_A, IMAGE_B, IMAGE_C, REDIS, redis, registration, scope, sortImages, useNodeStore, DIGEST_A, DIGEST_B, DIGEST_C, LAYER } from './testing/node-fixture';
+import {
+  IMAGE_A,
+  IMAGE_B,
+  IMAGE_C,
+  REDIS,
+  redis,
+  registration,
+  scope,
+  sortImages,
+  useNodeStore,
+  DIGEST_A,
+  DIGEST_B,
+  DIGEST_C,
+  LAYER,
+} from './testing/node-fixture';
 
 useNodeStore();
 
@@ -35,7 +49,10 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     assert.ok(node.inventoryAt && node.heartbeatAt >= registered.heartbeatAt);
     // Layers are stored once per digest; the node keeps only digest -> `size layerCount`.
     assert.deepEqual(await keysUnder(redis, prefix), [`layers:${DIGEST_A}`, `layers:${DIGEST_B}`, 'node:n1', 'node:n1:images', 'nodes']);
-    assert.deepEqual(await redis.hgetall(`${prefix}node:n1:images`), { [DIGEST_A]: `${IMAGE_A.sizeBytes} 2`, [DIGEST_B]: `${IMAGE_B.sizeBytes} 1` });
+    assert.deepEqual(await redis.hgetall(`${prefix}node:n1:images`), {
+      [DIGEST_A]: `${IMAGE_A.sizeBytes} 2`,
+      [DIGEST_B]: `${IMAGE_B.sizeBytes} 1`,
+    });
   });
 
   test('two nodes holding one digest share its layer record and read back the same images', async () => {
@@ -47,7 +64,10 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     await nodes.addCachedDigest('n2', DIGEST_B, IMAGE_B.sizeBytes, IMAGE_B.layers);
     assert.deepEqual(sortImages((await nodes.get('n1'))!.cachedImages!), [IMAGE_A, IMAGE_C]);
     assert.deepEqual(sortImages((await nodes.get('n2'))!.cachedImages!), [IMAGE_A, IMAGE_B, IMAGE_C]);
-    assert.deepEqual((await keysUnder(redis, prefix)).filter((k) => k.startsWith('layers:')), [`layers:${DIGEST_A}`, `layers:${DIGEST_B}`]);
+    assert.deepEqual(
+      (await keysUnder(redis, prefix)).filter((k) => k.startsWith('layers:')),
+      [`layers:${DIGEST_A}`, `layers:${DIGEST_B}`],
+    );
     // An entry written by an earlier version (JSON with its layers) still reads back.
     await redis.hset(`${prefix}node:n1:images`, DIGEST_B, JSON.stringify({ sizeBytes: 7, layers: [LAYER('9', 7)] }));
     assert.deepEqual(sortImages((await nodes.get('n1'))!.cachedImages!)[1], { digest: DIGEST_B, sizeBytes: 7, layers: [LAYER('9', 7)] });
@@ -77,7 +97,10 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     await nodes.reserve('n1', 'pod-a', { cpu: 1, memoryMiB: 1, gpu: 0 });
     const [read, missing] = await facts.read(['n1', 'ghost']);
     assert.equal(missing, undefined);
-    assert.deepEqual({ cordoned: read!.cordoned, allocated: read!.allocated, usageRev: read!.usageRev }, { cordoned: true, allocated: { cpu: 1, memoryMiB: 1, gpu: 0 }, usageRev: 1 });
+    assert.deepEqual(
+      { cordoned: read!.cordoned, allocated: read!.allocated, usageRev: read!.usageRev },
+      { cordoned: true, allocated: { cpu: 1, memoryMiB: 1, gpu: 0 }, usageRev: 1 },
+    );
     assert.deepEqual(sortImages((await facts.images(['n1']))[0]!), [IMAGE_A, IMAGE_B, IMAGE_C]);
   });
 
@@ -111,7 +134,12 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     const inventoryAt = (await nodes.get('n1'))!.inventoryAt;
 
     assert.equal(
-      await nodes.applyDelta('n1', 's1', { addedImages: [IMAGE_C], removedImages: [DIGEST_A], runningPods: ['pod-2', 'pod-3'], checkpoints: [] }),
+      await nodes.applyDelta('n1', 's1', {
+        addedImages: [IMAGE_C],
+        removedImages: [DIGEST_A],
+        runningPods: ['pod-2', 'pod-3'],
+        checkpoints: [],
+      }),
       'applied',
     );
     let node = (await nodes.get('n1'))!;
@@ -138,7 +166,10 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'old');
     await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'new');
     assert.equal(await nodes.applyInventory('n1', 'old', empty), 'stale-session');
-    assert.equal(await nodes.applyDelta('n1', 'old', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] }), 'stale-session');
+    assert.equal(
+      await nodes.applyDelta('n1', 'old', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] }),
+      'stale-session',
+    );
     assert.equal(await nodes.touch('n1', 'old'), 'stale-session');
     assert.deepEqual((await nodes.get('n1'))!.cachedImages, []);
 

@@ -183,7 +183,16 @@ describe('PodRepository on real Redis', () => {
     const pod = await pods.get(def.id);
     assert.ok(pod);
     const { timeline, ...rest } = pod;
-    assert.deepEqual(rest, { ...def, phase: 'Succeeded', node: 'n1', placement, startMode: 'cold', endpoints: [], exitCode: 0, restarts: 0 });
+    assert.deepEqual(rest, {
+      ...def,
+      phase: 'Succeeded',
+      node: 'n1',
+      placement,
+      startMode: 'cold',
+      endpoints: [],
+      exitCode: 0,
+      restarts: 0,
+    });
     assert.deepEqual(Object.keys(timeline), ['Pending', 'Scheduled', 'Pulling', 'Starting', 'Running', 'Succeeded']);
     assert.equal(timeline.Pending, def.createdAt);
     let previous = startedAt;
@@ -207,7 +216,13 @@ describe('PodRepository on real Redis', () => {
 
   test('a terminal transition with a node releases the reservation in the same step', async () => {
     const { pods, nodes } = scope();
-    await nodes.register({ id: 'n1', labels: {}, capacity: { cpu: 2, memoryMiB: 1024, gpu: 1 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
+    await nodes.register({
+      id: 'n1',
+      labels: {},
+      capacity: { cpu: 2, memoryMiB: 1024, gpu: 1 },
+      agentUrl: 'http://127.0.0.1:1',
+      capabilities: {},
+    });
     const def = podDef('acme');
     const other = podDef('acme');
     await pods.create(def);
@@ -229,7 +244,13 @@ describe('PodRepository on real Redis', () => {
 
   test('a terminal transition releases a reservation without a GPU (the default) completely', async () => {
     const { pods, nodes } = scope();
-    await nodes.register({ id: 'n1', labels: {}, capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
+    await nodes.register({
+      id: 'n1',
+      labels: {},
+      capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
+      agentUrl: 'http://127.0.0.1:1',
+      capabilities: {},
+    });
     const def = podDef('acme');
     await pods.create(def);
     assert.equal(await nodes.reserve('n1', def.id, def.spec.resources), true);
@@ -282,7 +303,11 @@ describe('PodRepository on real Redis', () => {
   test('listByTenant is newest first, pages with limit and beforeMs, and never shows another tenant', async () => {
     const { pods } = scope();
     const t0 = Date.parse('2030-01-01T00:00:00.000Z');
-    const [oldest, middle, newest] = [0, 1000, 2000].map((d) => podDef('acme', new Date(t0 + d))) as [PodDefinition, PodDefinition, PodDefinition];
+    const [oldest, middle, newest] = [0, 1000, 2000].map((d) => podDef('acme', new Date(t0 + d))) as [
+      PodDefinition,
+      PodDefinition,
+      PodDefinition,
+    ];
     const foreign = podDef('globex', new Date(t0 + 1500));
     for (const def of [middle, foreign, newest, oldest]) await pods.create(def);
 
@@ -293,6 +318,9 @@ describe('PodRepository on real Redis', () => {
     assert.deepEqual(await ids('acme', 10, t0 + 2000), [middle.id, oldest.id]);
     assert.deepEqual(await ids('globex', 10), [foreign.id]);
     assert.deepEqual(await ids('initech', 10), []);
-    assert.equal((await pods.listByTenant('acme', 10)).every((p) => p.tenant === 'acme'), true);
+    assert.equal(
+      (await pods.listByTenant('acme', 10)).every((p) => p.tenant === 'acme'),
+      true,
+    );
   });
 });

@@ -38,10 +38,7 @@ export interface StatusPatch {
   checkpoint?: PodCheckpointStatus | null;
 }
 
-export type CreateOutcome =
-  | { kind: 'created'; podId: string }
-  | { kind: 'replay'; podId: string }
-  | { kind: 'conflict'; podId: string };
+export type CreateOutcome = { kind: 'created'; podId: string } | { kind: 'replay'; podId: string } | { kind: 'conflict'; podId: string };
 
 export interface TransitionOutcome {
   applied: boolean;
@@ -73,7 +70,14 @@ export class PodRepository {
       this.redis,
       CREATE_POD,
       [this.keys.podSpec(def.id), this.keys.podStatus(def.id), this.keys.tenantPods(def.tenant), idemKey],
-      [JSON.stringify(def), String(Date.parse(def.createdAt)), def.id, idempotency?.bodyHash ?? '', String(IDEMPOTENCY_TTL_SEC), def.createdAt],
+      [
+        JSON.stringify(def),
+        String(Date.parse(def.createdAt)),
+        def.id,
+        idempotency?.bodyHash ?? '',
+        String(IDEMPOTENCY_TTL_SEC),
+        def.createdAt,
+      ],
     )) as [string, string];
     if (result[0] === 'created') return { kind: 'created', podId: def.id };
     if (result[0] === 'collision') throw new Error(`pod id ${def.id} already exists`);
@@ -86,13 +90,23 @@ export class PodRepository {
     await runScript(
       this.redis,
       DELETE_POD,
-      [this.keys.podSpec(def.id), this.keys.podStatus(def.id), this.keys.tenantPods(def.tenant), idempotencyKey ? this.keys.idempotency(def.tenant, idempotencyKey) : ''],
+      [
+        this.keys.podSpec(def.id),
+        this.keys.podStatus(def.id),
+        this.keys.tenantPods(def.tenant),
+        idempotencyKey ? this.keys.idempotency(def.tenant, idempotencyKey) : '',
+      ],
       [def.id],
     );
   }
 
   async get(id: string): Promise<PodRecord | undefined> {
-    const [specJson, status] = await this.redis.multi().get(this.keys.podSpec(id)).hgetall(this.keys.podStatus(id)).exec().then((r) => [r?.[0]?.[1], r?.[1]?.[1]] as [string | null, Record<string, string>]);
+    const [specJson, status] = await this.redis
+      .multi()
+      .get(this.keys.podSpec(id))
+      .hgetall(this.keys.podStatus(id))
+      .exec()
+      .then((r) => [r?.[0]?.[1], r?.[1]?.[1]] as [string | null, Record<string, string>]);
     if (!specJson || !status || !status['phase']) return undefined;
     return assemble(JSON.parse(specJson) as PodDefinition, status);
   }
@@ -110,7 +124,13 @@ export class PodRepository {
    * narrowed to `onlyFrom` when given; terminal phases release the pod's
    * reservation on `node` atomically.
    */
-  async transition(id: string, to: PodPhase, patch: StatusPatch = {}, node?: string, onlyFrom?: readonly PodPhase[]): Promise<TransitionOutcome> {
+  async transition(
+    id: string,
+    to: PodPhase,
+    patch: StatusPatch = {},
+    node?: string,
+    onlyFrom?: readonly PodPhase[],
+  ): Promise<TransitionOutcome> {
     const allowed = phasesBefore(to).filter((p) => !onlyFrom || onlyFrom.includes(p));
     const release = isTerminal(to) && node ? '1' : '0';
     const fields: string[] = [];
@@ -121,7 +141,11 @@ export class PodRepository {
     const [applied, previous] = (await runScript(
       this.redis,
       TRANSITION,
-      [this.keys.podStatus(id), node ? this.keys.nodeUsage(node) : this.keys.podStatus(id), node ? this.keys.nodeReservations(node) : this.keys.podStatus(id)],
+      [
+        this.keys.podStatus(id),
+        node ? this.keys.nodeUsage(node) : this.keys.podStatus(id),
+        node ? this.keys.nodeReservations(node) : this.keys.podStatus(id),
+      ],
       [to, new Date().toISOString(), allowed.join(','), release, id, this.keys.capacityFreed(), node ?? '', ...fields],
     )) as [number, string];
     return { applied: applied === 1, previous: previous && isPodPhase(previous) ? previous : undefined };

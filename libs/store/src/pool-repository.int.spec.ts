@@ -34,7 +34,12 @@ function newPool(tenant = 'acme', name = 'web', size = 3, digest = OLD): NewPool
     tenant,
     name,
     createdAt: new Date().toISOString(),
-    image: { requested: 'team/web:latest', reference: 'registry.local:5000/team/web:latest', pinned: `registry.local:5000/team/web@${digest}`, digest },
+    image: {
+      requested: 'team/web:latest',
+      reference: 'registry.local:5000/team/web:latest',
+      pinned: `registry.local:5000/team/web@${digest}`,
+      digest,
+    },
     size,
     template: { command: [], args: [], env: {}, ports: [8080], resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 } },
     nodeSelector: {},
@@ -58,7 +63,8 @@ async function member(s: Scope, pool: PoolRecord, phase: keyof typeof PATHS, dig
   const podId = newId('pod');
   assert.equal(await s.pools.admit(pool.id, podId, digest, GRACE_MS), 'admitted');
   await s.pods.create(poolPodDefinition({ ...pool, image: { ...pool.image, digest } }, podId));
-  for (const step of PATHS[phase as keyof typeof PATHS]) assert.ok((await s.pods.transition(podId, step, step === 'Scheduled' ? { node: 'n1' } : {})).applied);
+  for (const step of PATHS[phase as keyof typeof PATHS])
+    assert.ok((await s.pods.transition(podId, step, step === 'Scheduled' ? { node: 'n1' } : {})).applied);
   return podId;
 }
 
@@ -150,13 +156,19 @@ describe('PoolRepository on real Redis', () => {
     const s = scope();
     const pool = await created(s, newPool('acme', 'admit', 5));
     const repos = extra.map((r) => new PoolRepository(r, s.prefix));
-    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => repos[i % repos.length]!.admit(pool.id, newId('pod'), OLD, GRACE_MS)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => repos[i % repos.length]!.admit(pool.id, newId('pod'), OLD, GRACE_MS)),
+    );
     assert.equal(outcomes.filter((o) => o === 'admitted').length, 5);
     assert.equal(outcomes.filter((o) => o === 'full').length, 35);
 
     assert.deepEqual(await s.pools.update(pool, { image: { ...pool.image, digest: NEW } }), { applied: true, rotated: true });
     assert.equal(await s.pools.admit(pool.id, newId('pod'), OLD, GRACE_MS), 'stale');
-    assert.equal(await s.pools.admit(pool.id, newId('pod'), NEW, GRACE_MS), 'admitted', 'old-digest members do not count toward the new size');
+    assert.equal(
+      await s.pools.admit(pool.id, newId('pod'), NEW, GRACE_MS),
+      'admitted',
+      'old-digest members do not count toward the new size',
+    );
     const moved = await s.pools.get(pool.id);
     assert.equal(moved?.generation, 2);
     assert.equal(moved?.previousDigest, OLD);
@@ -168,8 +180,15 @@ describe('PoolRepository on real Redis', () => {
     const t0 = Date.now() - 60_000;
     assert.equal(await s.pools.admit(pool.id, 'pod-00000000000000000001', OLD, GRACE_MS, t0), 'admitted');
     assert.equal(await s.pools.admit(pool.id, newId('pod'), OLD, GRACE_MS, t0 + 1_000), 'full');
-    assert.equal(await s.pools.admit(pool.id, newId('pod'), OLD, GRACE_MS), 'admitted', 'past the grace period the husk no longer holds the slot');
-    assert.equal(await s.pools.prune(pool.id, 'pod-00000000000000000001', { graceMs: GRACE_MS, backoffBaseMs: 1_000, backoffMaxMs: 60_000 }), 'missing');
+    assert.equal(
+      await s.pools.admit(pool.id, newId('pod'), OLD, GRACE_MS),
+      'admitted',
+      'past the grace period the husk no longer holds the slot',
+    );
+    assert.equal(
+      await s.pools.prune(pool.id, 'pod-00000000000000000001', { graceMs: GRACE_MS, backoffBaseMs: 1_000, backoffMaxMs: 60_000 }),
+      'missing',
+    );
   });
 
   test('rotation retires an old Running pod only when a replacement is Running, and exactly once', async () => {
@@ -181,7 +200,11 @@ describe('PoolRepository on real Redis', () => {
 
     assert.equal(await s.pools.retire(pool.id, old[0]!, 'rotate', 'm', GRACE_MS), 'refused', 'no replacement Running yet');
     assert.equal(await s.pools.retire(pool.id, old[0]!, 'superseded', 'm', GRACE_MS), 'refused', 'a Running pod is not superseded');
-    assert.equal(await s.pools.retire(pool.id, oldStarting, 'superseded', 'm', GRACE_MS), 'absent', 'the move itself retired the old pod not Running yet');
+    assert.equal(
+      await s.pools.retire(pool.id, oldStarting, 'superseded', 'm', GRACE_MS),
+      'absent',
+      'the move itself retired the old pod not Running yet',
+    );
     assert.equal(await s.pods.isStopRequested(oldStarting), true, 'and marked it, so no agent starts it');
     const fresh = await member(s, pool, 'Starting', NEW);
     assert.equal(await s.pools.retire(pool.id, old[0]!, 'rotate', 'm', GRACE_MS), 'refused', 'the replacement is not Running yet');

@@ -13,7 +13,18 @@ import {
   type RetireMode,
   type RetireOutcome,
 } from './pool-record';
-import { ADMIT_MEMBER, CLAIM_STOP, CLAIM_WARM_POD, CREATE_POOL, DRAIN_POOL, FINISH_DRAIN, PRUNE_MEMBER, RETIRE_MEMBER, SET_POOL_PIN, UPDATE_POOL } from './pool-lua';
+import {
+  ADMIT_MEMBER,
+  CLAIM_STOP,
+  CLAIM_WARM_POD,
+  CREATE_POOL,
+  DRAIN_POOL,
+  FINISH_DRAIN,
+  PRUNE_MEMBER,
+  RETIRE_MEMBER,
+  SET_POOL_PIN,
+  UPDATE_POOL,
+} from './pool-lua';
 
 const IDEMPOTENCY_TTL_SEC = 24 * 3600;
 
@@ -45,7 +56,14 @@ export class PoolRepository {
 
   /** Stores a new pool unless the tenant already has an active pool of that name. */
   async create(pool: NewPool): Promise<'created' | 'exists'> {
-    const def = { id: pool.id, tenant: pool.tenant, name: pool.name, createdAt: pool.createdAt, template: pool.template, nodeSelector: pool.nodeSelector };
+    const def = {
+      id: pool.id,
+      tenant: pool.tenant,
+      name: pool.name,
+      createdAt: pool.createdAt,
+      template: pool.template,
+      nodeSelector: pool.nodeSelector,
+    };
     const [outcome] = (await this.redis.eval(
       CREATE_POOL,
       4,
@@ -91,7 +109,10 @@ export class PoolRepository {
    * Resize and/or move to a new image. `rotated` when the digest changed (old pods not Running yet are
    * retired and marked stop-requested in the same step); `applied` false when the pool is not active.
    */
-  async update(pool: Pick<PoolRecord, 'id' | 'name'>, change: { size?: number; image?: PoolImage }): Promise<{ applied: boolean; rotated: boolean }> {
+  async update(
+    pool: Pick<PoolRecord, 'id' | 'name'>,
+    change: { size?: number; image?: PoolImage },
+  ): Promise<{ applied: boolean; rotated: boolean }> {
     const id = pool.id;
     const result = (await this.redis.eval(
       UPDATE_POOL,
@@ -265,7 +286,15 @@ export class PoolRepository {
 
   /** Records the pin warming `digest` (ignored when the pool moved on meanwhile). */
   async setPin(id: string, digest: string, pinId: string, owned: boolean): Promise<boolean> {
-    const result = (await this.redis.eval(SET_POOL_PIN, 2, this.keys.pool(id), this.keys.oldPins(id), digest, pinId, owned ? '1' : '0')) as number;
+    const result = (await this.redis.eval(
+      SET_POOL_PIN,
+      2,
+      this.keys.pool(id),
+      this.keys.oldPins(id),
+      digest,
+      pinId,
+      owned ? '1' : '0',
+    )) as number;
     return result === 1;
   }
 
@@ -286,7 +315,9 @@ export class PoolRepository {
 
   private async load(ids: string[]): Promise<PoolRecord[]> {
     const pools = await Promise.all(ids.map((id) => this.get(id)));
-    return pools.filter((p): p is PoolRecord => p !== undefined).sort((a, b) => a.name.localeCompare(b.name) || a.createdAt.localeCompare(b.createdAt));
+    return pools
+      .filter((p): p is PoolRecord => p !== undefined)
+      .sort((a, b) => a.name.localeCompare(b.name) || a.createdAt.localeCompare(b.createdAt));
   }
 }
 

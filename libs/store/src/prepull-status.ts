@@ -24,7 +24,11 @@ export interface PinPrepullStatus {
  * digest is ready without any pull; a targeted node with no pull record yet
  * is queued (waiting for a budget slot).
  */
-export function nodePrepullState(node: Pick<PrepullNode, 'id' | 'cachedImages'>, digest: string, pull: PullStatus | undefined): NodePrepullState {
+export function nodePrepullState(
+  node: Pick<PrepullNode, 'id' | 'cachedImages'>,
+  digest: string,
+  pull: PullStatus | undefined,
+): NodePrepullState {
   if (inventoryHolds(node, digest)) return { node: node.id, state: 'ready' };
   if (!pull) return { node: node.id, state: 'queued' };
   switch (pull.state) {
@@ -43,7 +47,13 @@ export function nodePrepullState(node: Pick<PrepullNode, 'id' | 'cachedImages'>,
         updatedAt: pull.updatedAt,
       };
     case 'failed':
-      return { node: node.id, state: 'failed', reason: pull.reason || 'pull failed', attempts: Math.max(1, pull.attempts), updatedAt: pull.updatedAt };
+      return {
+        node: node.id,
+        state: 'failed',
+        reason: pull.reason || 'pull failed',
+        attempts: Math.max(1, pull.attempts),
+        updatedAt: pull.updatedAt,
+      };
   }
 }
 
@@ -52,7 +62,13 @@ export function nodePrepullState(node: Pick<PrepullNode, 'id' | 'cachedImages'>,
  * digest can be pulled there now (Ready, not cordoned) or the node already
  * has something to say about it (holds it, or has a pull record).
  */
-export function pinPrepullStatus(pin: PinRecord, nodes: readonly PrepullNode[], pulls: ReadonlyMap<string, PullStatus>, readyWindowMs: number, now: number): PinPrepullStatus {
+export function pinPrepullStatus(
+  pin: PinRecord,
+  nodes: readonly PrepullNode[],
+  pulls: ReadonlyMap<string, PullStatus>,
+  readyWindowMs: number,
+  now: number,
+): PinPrepullStatus {
   const shown = nodes
     .filter((n) => isProtectedTarget(n, pin))
     .filter((n) => canPullOn(n, readyWindowMs, now) || inventoryHolds(n, pin.digest) || pulls.has(n.id))

@@ -7,7 +7,14 @@ import type { PullStatus } from './pull-repository';
 
 const NOW = 1_000_000;
 const D = `sha256:${'a'.repeat(64)}`;
-const node = (id: string, over: Partial<PrepullNode> = {}): PrepullNode => ({ id, labels: {}, cordoned: false, heartbeatAt: new Date(NOW).toISOString(), cachedImages: [], ...over });
+const node = (id: string, over: Partial<PrepullNode> = {}): PrepullNode => ({
+  id,
+  labels: {},
+  cordoned: false,
+  heartbeatAt: new Date(NOW).toISOString(),
+  cachedImages: [],
+  ...over,
+});
 const pull = (n: string, state: PullStatus['state'], over: Partial<PullStatus> = {}): PullStatus => ({
   node: n,
   digest: D,
@@ -21,7 +28,17 @@ const pull = (n: string, state: PullStatus['state'], over: Partial<PullStatus> =
   updatedAt: 'u',
   ...over,
 });
-const pin: PinRecord = { id: 'p', tenant: 't', requested: 'app', reference: 'r.local/app:latest', pinned: `r.local/app@${D}`, digest: D, nodeSelector: { zone: 'a' }, createdAt: 'c', state: 'active' };
+const pin: PinRecord = {
+  id: 'p',
+  tenant: 't',
+  requested: 'app',
+  reference: 'r.local/app:latest',
+  pinned: `r.local/app@${D}`,
+  digest: D,
+  nodeSelector: { zone: 'a' },
+  createdAt: 'c',
+  state: 'active',
+};
 
 describe('prepull targets', () => {
   test('selectors: every label must match; empty matches all', () => {
@@ -38,8 +55,14 @@ describe('prepull targets', () => {
       node('silent', { labels: { zone: 'a' }, heartbeatAt: new Date(NOW - 10_000).toISOString() }),
       node('lost', { labels: { zone: 'a' }, lostAt: 'x' }),
     ];
-    assert.deepEqual(pullTargets(pin, nodes, 6_000, NOW).map((n) => n.id), ['ok']);
-    assert.deepEqual(nodes.filter((n) => isProtectedTarget(n, pin)).map((n) => n.id), ['ok', 'cordoned', 'silent']);
+    assert.deepEqual(
+      pullTargets(pin, nodes, 6_000, NOW).map((n) => n.id),
+      ['ok'],
+    );
+    assert.deepEqual(
+      nodes.filter((n) => isProtectedTarget(n, pin)).map((n) => n.id),
+      ['ok', 'cordoned', 'silent'],
+    );
     assert.equal(canPullOn(nodes[0]!, 6_000, NOW), true);
   });
 
@@ -47,7 +70,10 @@ describe('prepull targets', () => {
     assert.equal(isReadyOn(node('n', { cachedImages: [{ digest: D, sizeBytes: 1, layers: [] }] }), D, undefined), true);
     assert.equal(isReadyOn(node('n'), D, { state: 'ready' }), true);
     assert.equal(isReadyOn(node('n'), D, { state: 'failed' }), false);
-    assert.deepEqual(['queued', 'pulling', 'ready', 'failed'].map((s) => isInFlight({ state: s as PullStatus['state'] })), [true, true, false, false]);
+    assert.deepEqual(
+      ['queued', 'pulling', 'ready', 'failed'].map((s) => isInFlight({ state: s as PullStatus['state'] })),
+      [true, true, false, false],
+    );
   });
 });
 
@@ -55,13 +81,26 @@ describe('prepull status', () => {
   test('a held digest is ready whatever the pull record says; failed shows at least one attempt', () => {
     const held = node('n', { cachedImages: [{ digest: D, sizeBytes: 1, layers: [] }] });
     assert.deepEqual(nodePrepullState(held, D, pull('n', 'failed')), { node: 'n', state: 'ready' });
-    assert.deepEqual(nodePrepullState(node('n'), D, pull('n', 'failed', { reason: '' })), { node: 'n', state: 'failed', reason: 'pull failed', attempts: 1, updatedAt: 'u' });
+    assert.deepEqual(nodePrepullState(node('n'), D, pull('n', 'failed', { reason: '' })), {
+      node: 'n',
+      state: 'failed',
+      reason: 'pull failed',
+      attempts: 1,
+      updatedAt: 'u',
+    });
   });
 
   test('shows matching nodes that can pull or have something to say, sorted', () => {
-    const nodes = [node('b', { labels: { zone: 'a' } }), node('a', { labels: { zone: 'a' }, cordoned: true }), node('c', { labels: { zone: 'a' }, cordoned: true })];
+    const nodes = [
+      node('b', { labels: { zone: 'a' } }),
+      node('a', { labels: { zone: 'a' }, cordoned: true }),
+      node('c', { labels: { zone: 'a' }, cordoned: true }),
+    ];
     const status = pinPrepullStatus(pin, nodes, new Map([['a', pull('a', 'pulling', { bytesDone: 3, bytesTotal: 9 })]]), 6_000, NOW);
-    assert.deepEqual(status.nodes.map((n) => `${n.node}:${n.state}`), ['a:pulling', 'b:queued']);
+    assert.deepEqual(
+      status.nodes.map((n) => `${n.node}:${n.state}`),
+      ['a:pulling', 'b:queued'],
+    );
     assert.equal(status.ready, 0);
   });
 });

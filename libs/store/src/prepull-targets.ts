@@ -28,7 +28,12 @@ export function canPullOn(node: PrepullNode, readyWindowMs: number, now: number)
 }
 
 /** Nodes a pin's digest should be pulled onto now. */
-export function pullTargets<N extends PrepullNode>(pin: Pick<PinRecord, 'nodeSelector'>, nodes: readonly N[], readyWindowMs: number, now: number): N[] {
+export function pullTargets<N extends PrepullNode>(
+  pin: Pick<PinRecord, 'nodeSelector'>,
+  nodes: readonly N[],
+  readyWindowMs: number,
+  now: number,
+): N[] {
   return nodes.filter((n) => canPullOn(n, readyWindowMs, now) && matchesSelector(n.labels, pin.nodeSelector));
 }
 

@@ -99,11 +99,28 @@ describe('ProtectedDigests', () => {
   test('sync replaces each node set, empties sets of nodes with nothing protected and drops departed nodes', async () => {
     const prefix = scope();
     const store = new ProtectedDigests(redis, prefix);
-    assert.deepEqual(await store.sync(new Map([['n1', new Set([D('a'), D('b')])], ['n2', new Set([D('a')])]])), ['n1', 'n2']);
+    assert.deepEqual(
+      await store.sync(
+        new Map([
+          ['n1', new Set([D('a'), D('b')])],
+          ['n2', new Set([D('a')])],
+        ]),
+      ),
+      ['n1', 'n2'],
+    );
     assert.deepEqual(await store.get('n1'), [D('a'), D('b')]);
     assert.equal(await store.isProtected('n2', D('a')), true);
     assert.equal(await redis.exists(`${prefix}prepull:protected:n1`), 1, 'documented key');
-    assert.deepEqual(await store.sync(new Map([['n1', new Set([D('a'), D('b')])], ['n2', new Set([D('a')])]])), [], 'no change, no write');
+    assert.deepEqual(
+      await store.sync(
+        new Map([
+          ['n1', new Set([D('a'), D('b')])],
+          ['n2', new Set([D('a')])],
+        ]),
+      ),
+      [],
+      'no change, no write',
+    );
     assert.deepEqual(await store.sync(new Map([['n1', new Set([D('b')])]])), ['n1', 'n2']);
     assert.deepEqual(await store.get('n1'), [D('b')]);
     assert.deepEqual(await store.get('n2'), []);
@@ -159,7 +176,14 @@ describe('PodImageUsage', () => {
     const podOn = async (digest: string) => {
       const id = newId('pod', Date.now());
       const spec = normaliseSpec({ image: 'app:latest', resources: { cpu: 0.1, memoryMiB: 16, gpu: 0 } });
-      await pods.create({ id, tenant: 't1', createdAt: new Date().toISOString(), labels: {}, image: { requested: 'app', pinned: `r.local/app@${digest}`, digest }, spec });
+      await pods.create({
+        id,
+        tenant: 't1',
+        createdAt: new Date().toISOString(),
+        labels: {},
+        image: { requested: 'app', pinned: `r.local/app@${digest}`, digest },
+        spec,
+      });
       return id;
     };
     const reserved = await podOn(D('a'));

@@ -18,7 +18,12 @@ export interface BenchCluster {
 }
 
 /** A local cluster of its own (work dir, Redis prefix, token) for one benchmark run. */
-export async function startBenchCluster(opts: { name: string; nodes: ClusterNodeSpec[]; env?: Record<string, string>; logLevel?: string }): Promise<BenchCluster> {
+export async function startBenchCluster(opts: {
+  name: string;
+  nodes: ClusterNodeSpec[];
+  env?: Record<string, string>;
+  logLevel?: string;
+}): Promise<BenchCluster> {
   const workDir = mkdtempSync(join(tmpdir(), `warmpod-${opts.name}-bench-`));
   const token = `bench-${randomBytes(8).toString('hex')}`;
   const prefix = `bench${randomBytes(2).toString('hex')}:`;

@@ -43,7 +43,14 @@ async function main(): Promise<void> {
     env: { HEARTBEAT_MS: '1000', NODE_READY_WINDOW_MS: '20000' },
   });
   try {
-    const vm = await cluster.addVmNode({ id: 'vm-1', labels: VM_LABEL, cpu: 2, memoryMiB: 512, bridge: 'wpc-vm-1', subnet: '10.77.9.0/24' });
+    const vm = await cluster.addVmNode({
+      id: 'vm-1',
+      labels: VM_LABEL,
+      cpu: 2,
+      memoryMiB: 512,
+      bridge: 'wpc-vm-1',
+      subnet: '10.77.9.0/24',
+    });
     const spec = (enabled: boolean, initSeconds: number) => ({
       image: `${cluster.registryHost}/warmpod/http:latest`,
       command: slowInitCommand(initSeconds),
@@ -112,7 +119,13 @@ async function main(): Promise<void> {
     if (process.env['BENCH_VERBOSE']) {
       // The agent's own step timings (restore, readiness, checkpoint), for where the time goes.
       const steps = /container (restored|checkpointed|started)|pod ready|checkpoint available|writable layer|pod running/;
-      console.error(vm.agentLogs().split('\n').filter((l) => steps.test(l)).join('\n'));
+      console.error(
+        vm
+          .agentLogs()
+          .split('\n')
+          .filter((l) => steps.test(l))
+          .join('\n'),
+      );
     }
     const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     const rows: Array<[string, string, string]> = [['measure (VM node, QEMU/TCG, Debian 6.1 kernel)', 'median', 'runs']];
@@ -123,11 +136,23 @@ async function main(): Promise<void> {
         [`${r.initSeconds} s init: restore -> ready`, s(median(r.restoreMs)), r.restoreMs.map(s).join(', ')],
         [`${r.initSeconds} s init: restore / cold`, `${(ratio * 100).toFixed(1)}%`, `target <= 30%: ${ratio <= 0.3 ? 'met' : 'NOT met'}`],
         [`${r.initSeconds} s init: checkpoint (on demand, pod keeps running)`, s(median(r.checkpointMs)), r.checkpointMs.map(s).join(', ')],
-        [`${r.initSeconds} s init: checkpoint size (CRIU images + writable layer)`, `${(median(r.sizes) / 2 ** 20).toFixed(2)} MiB`, r.sizes.map((b) => (b / 2 ** 20).toFixed(2)).join(', ')],
-        [`${r.initSeconds} s init: restored pods serving the checkpointed state`, `${r.stateKept}/${RUNS}`, 'in-memory token equal to the cold pod’s'],
+        [
+          `${r.initSeconds} s init: checkpoint size (CRIU images + writable layer)`,
+          `${(median(r.sizes) / 2 ** 20).toFixed(2)} MiB`,
+          r.sizes.map((b) => (b / 2 ** 20).toFixed(2)).join(', '),
+        ],
+        [
+          `${r.initSeconds} s init: restored pods serving the checkpointed state`,
+          `${r.stateKept}/${RUNS}`,
+          'in-memory token equal to the cold pod’s',
+        ],
       );
     }
-    rows.push(['VM boot / agent ready', `${s(vm.timings.bootMs)} / ${s(vm.timings.agentReadyMs ?? Number.NaN)}`, 'once per run of the benchmark']);
+    rows.push([
+      'VM boot / agent ready',
+      `${s(vm.timings.bootMs)} / ${s(vm.timings.agentReadyMs ?? Number.NaN)}`,
+      'once per run of the benchmark',
+    ]);
     console.log(table(rows));
   } finally {
     await close();

@@ -35,7 +35,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(): Promise<void> {
   const { cluster, workDir, call: request, close } = await startBenchCluster({ name: 'pool', nodes: defaultNodes('wpb', 79) });
   try {
-    const call = async <T>(method: string, path: string, body?: unknown): Promise<{ json: T }> => ({ json: await request<T>(method, path, body) });
+    const call = async <T>(method: string, path: string, body?: unknown): Promise<{ json: T }> => ({
+      json: await request<T>(method, path, body),
+    });
     const build = (name: string, version: string) =>
       buildImage({
         registryHost: cluster.registryHost,
@@ -119,7 +121,11 @@ async function main(): Promise<void> {
       table([
         ['measure', 'value', 'note'],
         ['claim -> Running p50', f(claimP50), `${claimMs.length} warm claims, sequential; POST /v1/pods {pool} answered Running`],
-        ['claim -> Running p99', f(percentile(claimMs, 99)), fallbacks > 0 ? `${fallbacks} claims found no warm pod (fell back)` : 'no claim fell back'],
+        [
+          'claim -> Running p99',
+          f(percentile(claimMs, 99)),
+          fallbacks > 0 ? `${fallbacks} claims found no warm pod (fell back)` : 'no claim fell back',
+        ],
         ['cold start (warm cache) p50', f(coldP50), `${coldMs.length} runs, same image already on the node: POST -> Running`],
         ['cold start (warm cache) p99', f(percentile(coldMs, 99)), ''],
         ['API round trip p50', f(median(readMs)), 'GET /v1/pods/{id} in the same run, for scale'],

@@ -160,7 +160,11 @@ async function main(): Promise<void> {
         files: { '/etc/build': top },
       });
     /** Pins `name:v1` and waits until every node of `nodes` is ready on it: ms from the request, and machine CPU seconds used. */
-    const warm = async (name: string, nodes: string[], nodeSelector?: Record<string, string>): Promise<{ ms: number; cpu: number; pin: PinJson }> => {
+    const warm = async (
+      name: string,
+      nodes: string[],
+      nodeSelector?: Record<string, string>,
+    ): Promise<{ ms: number; cpu: number; pin: PinJson }> => {
       const sent = Date.now();
       const cpuBefore = await clusterCpuSeconds(processes.pids);
       const pin = await api<PinJson>('/v1/images', { image: `${proxy!.host}/${name}:v1`, ...(nodeSelector ? { nodeSelector } : {}) });
@@ -200,7 +204,9 @@ async function main(): Promise<void> {
     const perNode = all.map((node) => {
       const byBlob = fetches.get(node) ?? new Map<string, number>();
       const counts = [...byBlob.values()];
-      const bytes = proxy!.requests.filter((r) => r.client === node && r.kind === 'blob' && r.method === 'GET').reduce((s, r) => s + r.bytes, 0);
+      const bytes = proxy!.requests
+        .filter((r) => r.client === node && r.kind === 'blob' && r.method === 'GET')
+        .reduce((s, r) => s + r.bytes, 0);
       return { node, gets: counts.reduce((s, c) => s + c, 0), distinct: byBlob.size, most: Math.max(0, ...counts), bytes };
     });
 
@@ -215,12 +221,19 @@ async function main(): Promise<void> {
       const hi = Math.max(...times);
       return `agent pull ${times.length === 1 ? s(lo) : `${s(lo)}-${s(hi)}`}`;
     };
-    const cpu = (w: { ms: number; cpu: number }) => `cluster CPU ${w.cpu.toFixed(1)} core-s (${(w.cpu / (w.ms / 1000)).toFixed(1)} of ${cores} cores)`;
-    console.log(`\nprepull benchmark: ${NODES} local nodes on one machine, image ${sizeMb.toFixed(0)} MB in ${layers} layers (${PAD_LAYERS} x ${(PAD_BYTES / MB).toFixed(0)} MB + base + top), cluster pull budget ${BUDGET}\n`);
+    const cpu = (w: { ms: number; cpu: number }) =>
+      `cluster CPU ${w.cpu.toFixed(1)} core-s (${(w.cpu / (w.ms / 1000)).toFixed(1)} of ${cores} cores)`;
+    console.log(
+      `\nprepull benchmark: ${NODES} local nodes on one machine, image ${sizeMb.toFixed(0)} MB in ${layers} layers (${PAD_LAYERS} x ${(PAD_BYTES / MB).toFixed(0)} MB + base + top), cluster pull budget ${BUDGET}\n`,
+    );
     console.log(
       table([
         ['step', 'time', 'notes'],
-        ['one node pulls it alone (node-1)', s(solo.ms), `pin -> ready; ${soloGets} blob GETs; ${agentPulls(solo.pin.digest)}; ${cpu(solo)}`],
+        [
+          'one node pulls it alone (node-1)',
+          s(solo.ms),
+          `pin -> ready; ${soloGets} blob GETs; ${agentPulls(solo.pin.digest)}; ${cpu(solo)}`,
+        ],
         [
           `${NODES} nodes through one pin, budget ${BUDGET}`,
           s(wide.ms),
@@ -238,7 +251,11 @@ async function main(): Promise<void> {
     console.log(
       table([
         ['node', 'blob GETs (distinct blobs)', 'most GETs of one blob'],
-        ...perNode.map((p): [string, string, string] => [p.node, `${p.gets} (${p.distinct}), ${(p.bytes / MB).toFixed(0)} MB`, `${p.most}${p.most <= 1 ? ' (each layer at most once)' : ' (REFETCHED)'}`]),
+        ...perNode.map((p): [string, string, string] => [
+          p.node,
+          `${p.gets} (${p.distinct}), ${(p.bytes / MB).toFixed(0)} MB`,
+          `${p.most}${p.most <= 1 ? ' (each layer at most once)' : ' (REFETCHED)'}`,
+        ]),
         ...(unknown ? [['unattributed', `${[...unknown.values()].reduce((s, c) => s + c, 0)}`, '-'] as [string, string, string]] : []),
       ]),
     );

@@ -68,7 +68,8 @@ function row(label: string, r: TrajectoryResult, best: TrajectoryResult, rate: s
   const bestHitShare = best.hits / best.placed;
   const meanGB = r.bytesFetched / r.placed / GB;
   const bestGB = best.bytesFetched / best.placed / GB;
-  const sameStateBytes = r.fewestBytesSum > 0 ? `${(r.bytesFetched / r.fewestBytesSum).toFixed(2)}x` : r.bytesFetched === 0 ? '1.00x' : 'inf';
+  const sameStateBytes =
+    r.fewestBytesSum > 0 ? `${(r.bytesFetched / r.fewestBytesSum).toFixed(2)}x` : r.bytesFetched === 0 ? '1.00x' : 'inf';
   return [
     label,
     `${r.placed} (${r.unplaced} unplaced)`,
@@ -98,8 +99,11 @@ async function main(): Promise<void> {
   const best = runTrajectory(cluster, { kind: 'best-achievable' }, { perDecisionBest: true });
   const measured = STRATEGIES.map(({ strategy, label }) => {
     // The first run also finds the per-decision best exhaustively (outside the engine timing); the others only time.
-    const runs = Array.from({ length: REPEATS }, (_, i) => runTrajectory(cluster, { kind: 'engine', strategy, seed: SEED }, { perDecisionBest: i === 0 }));
-    for (const r of runs.slice(1)) if (!sameChoices(runs[0]!, r)) throw new Error(`${strategy}: runs with one seed placed pods differently`);
+    const runs = Array.from({ length: REPEATS }, (_, i) =>
+      runTrajectory(cluster, { kind: 'engine', strategy, seed: SEED }, { perDecisionBest: i === 0 }),
+    );
+    for (const r of runs.slice(1))
+      if (!sameChoices(runs[0]!, r)) throw new Error(`${strategy}: runs with one seed placed pods differently`);
     const rates = runs.map((r) => (r.placed + r.unplaced) / (r.engineMs / 1000));
     return { label, result: runs[0]!, rate: median(rates), runs };
   });
@@ -138,7 +142,14 @@ async function main(): Promise<void> {
   for (const n of notes) console.log(`- ${n}`);
   const replicaRuns = [];
   for (const replicas of [1, 2] as const) {
-    replicaRuns.push(await runReplicaPhase({ cluster, replicas, podCount: cluster.pods.length, redisUrl: process.env['WARMPOD_REDIS_URL'] ?? 'redis://127.0.0.1:6379' }));
+    replicaRuns.push(
+      await runReplicaPhase({
+        cluster,
+        replicas,
+        podCount: cluster.pods.length,
+        redisUrl: process.env['WARMPOD_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+      }),
+    );
   }
   console.log(`\nReal scheduler processes (apps/scheduler), same cluster and pod sequence, nodes registered over gRPC:\n`);
   console.log(replicaPhaseReport(replicaRuns, { hitShare: best.hits / best.placed, meanBytesFetched: best.bytesFetched / best.placed }));

@@ -132,7 +132,13 @@ function makeNodes(random: () => number, images: SyntheticImage[], byRank: numbe
   const gpuByRank = byRank.filter((i) => images[i]!.gpu);
   const rankCpu = zipfSampler(cpuByRank.length, shape.zipfS, random);
   const rankGpu = zipfSampler(gpuByRank.length, shape.zipfS, random);
-  const cpuShapes: Array<[number, number]> = [[32, 128], [48, 192], [64, 256], [96, 384], [96, 512]];
+  const cpuShapes: Array<[number, number]> = [
+    [32, 128],
+    [48, 192],
+    [64, 256],
+    [96, 384],
+    [96, 512],
+  ];
   const nodes: SyntheticNode[] = [];
   for (let n = 0; n < shape.nodes; n++) {
     const gpuNode = random() < shape.gpuNodeShare;
@@ -174,7 +180,7 @@ function podResources(random: () => number, image: SyntheticImage): Resources {
 function fillBackground(random: () => number, nodes: SyntheticNode[], pods: Array<Omit<PodDraw, 'lifetime'>>): void {
   const { meanLifetime, targetUtilisation } = CLUSTER_SHAPE;
   const running = (k: keyof Resources, gpu: boolean) =>
-    (pods.filter((p) => (p.resources.gpu > 0) === gpu).reduce((s, p) => s + p.resources[k], 0) / pods.length) * meanLifetime;
+    (pods.filter((p) => p.resources.gpu > 0 === gpu).reduce((s, p) => s + p.resources[k], 0) / pods.length) * meanLifetime;
   const usable = nodes.filter((n) => n.ready && !n.cordoned);
   const gpuNodes = usable.filter((n) => n.capacity.gpu > 0);
   const cpuNodes = usable.filter((n) => n.capacity.gpu === 0);

@@ -83,7 +83,9 @@ export class PodDriver {
       for (let from = 0; from < this.podCount; from += WRITE_BATCH) {
         const batch = this.podIds.slice(from, from + WRITE_BATCH);
         await Promise.all(batch.map((id, k) => this.pods.create(this.definition(id, from + k))));
-        await Promise.all(batch.map((podId, k) => bus.toScheduler({ name: 'schedule-pod', data: { podId, requestId: `bench-${from + k}` } })));
+        await Promise.all(
+          batch.map((podId, k) => bus.toScheduler({ name: 'schedule-pod', data: { podId, requestId: `bench-${from + k}` } })),
+        );
       }
     } finally {
       await bus.close();

@@ -40,7 +40,11 @@ export class SimulatedNodes {
     this.keys = new Keys(prefix);
     this.clients = cluster.nodes.map(() => undefined);
     this.cached = cluster.nodes.map((n) => new Set(n.cache));
-    this.imageMessages = cluster.images.map((i) => ({ digest: i.digest, sizeBytes: i.sizeBytes, layers: i.layers.map((l) => ({ digest: l.digest, sizeBytes: l.sizeBytes })) }));
+    this.imageMessages = cluster.images.map((i) => ({
+      digest: i.digest,
+      sizeBytes: i.sizeBytes,
+      layers: i.layers.map((l) => ({ digest: l.digest, sizeBytes: l.sizeBytes })),
+    }));
     this.registered = cluster.nodes.filter((n) => n.ready);
   }
 
@@ -66,7 +70,8 @@ export class SimulatedNodes {
         this.clients[i] = client;
         const started = client.start();
         const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now())).unref());
-        if ((await Promise.race([started, timeout])) === 'timeout') failure = new Error(`node ${node.id} was not registered within ${timeoutMs} ms`);
+        if ((await Promise.race([started, timeout])) === 'timeout')
+          failure = new Error(`node ${node.id} was not registered within ${timeoutMs} ms`);
       }
     };
     await Promise.all(Array.from({ length: REGISTER_CONCURRENCY }, worker));

@@ -79,13 +79,25 @@ export interface CapacityAudit {
 }
 
 /** Reads every node's capacity, usage and reservations (one MULTI per node) and checks them against each other and the pods. */
-export async function auditCapacity(redis: Redis, prefix: string, nodeIds: string[], holding: Map<string, Set<string>>): Promise<CapacityAudit> {
+export async function auditCapacity(
+  redis: Redis,
+  prefix: string,
+  nodeIds: string[],
+  holding: Map<string, Set<string>>,
+): Promise<CapacityAudit> {
   const keys = new Keys(prefix);
   const audit: CapacityAudit = { overCapacity: 0, usageNotSum: 0, ledgerMismatches: 0 };
   for (let from = 0; from < nodeIds.length; from += READ_BATCH) {
     const batch = nodeIds.slice(from, from + READ_BATCH);
     const snapshots = await Promise.all(
-      batch.map((id) => redis.multi().hmget(keys.node(id), 'capCpuMilli', 'capMemoryMiB', 'capGpu').hgetall(keys.nodeUsage(id)).hgetall(keys.nodeReservations(id)).exec()),
+      batch.map((id) =>
+        redis
+          .multi()
+          .hmget(keys.node(id), 'capCpuMilli', 'capMemoryMiB', 'capGpu')
+          .hgetall(keys.nodeUsage(id))
+          .hgetall(keys.nodeReservations(id))
+          .exec(),
+      ),
     );
     batch.forEach((id, k) => {
       const r = snapshots[k] ?? [];

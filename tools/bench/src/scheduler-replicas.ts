@@ -99,7 +99,8 @@ export async function runReplicaPhase(input: ReplicaPhaseInput): Promise<Replica
     nodes = new SimulatedNodes(input.cluster, redis, prefix, replicas.grpcPorts);
     await nodes.registerAll(REGISTRATION_TIMEOUT_MS);
     const missing = await nodes.missingInRedis();
-    if (missing.length > 0) throw new Error(`${missing.length} nodes missing in Redis after registration (e.g. ${missing.slice(0, 3).join(', ')})`);
+    if (missing.length > 0)
+      throw new Error(`${missing.length} nodes missing in Redis after registration (e.g. ${missing.slice(0, 3).join(', ')})`);
     const registrationSeconds = (Date.now() - registering) / 1000;
     // Every registration, inventory and cordon was announced on nodes:changed and each replica's view
     // refreshes those nodes as the messages come (and reloads all of them every 10 s). No replica says
@@ -124,7 +125,12 @@ export async function runReplicaPhase(input: ReplicaPhaseInput): Promise<Replica
     replicas = undefined;
 
     const tally = await tallyPlacements(redis, prefix, drive.podIds);
-    const audit = await auditCapacity(redis, prefix, input.cluster.nodes.filter((n) => n.ready).map((n) => n.id), tally.holding);
+    const audit = await auditCapacity(
+      redis,
+      prefix,
+      input.cluster.nodes.filter((n) => n.ready).map((n) => n.id),
+      tally.holding,
+    );
     const placingSeconds = tally.placed > 1 ? (tally.lastScheduledMs - tally.firstScheduledMs) / 1000 : 0;
     succeeded = true;
     return {

@@ -142,7 +142,9 @@ export function fewestBytesNow(model: ClusterModel, cluster: SyntheticCluster, p
 /** Share of cpu and memory free after the pod lands, averaged. */
 function freeShareAfter(model: ClusterModel, cluster: SyntheticCluster, node: number, pod: PodDraw): number {
   const c = cluster.nodes[node]!.capacity;
-  return ((c.cpu - model.cpu[node]! - pod.resources.cpu) / c.cpu + (c.memoryMiB - model.mem[node]! - pod.resources.memoryMiB) / c.memoryMiB) / 2;
+  return (
+    ((c.cpu - model.cpu[node]! - pod.resources.cpu) / c.cpu + (c.memoryMiB - model.mem[node]! - pod.resources.memoryMiB) / c.memoryMiB) / 2
+  );
 }
 
 /**

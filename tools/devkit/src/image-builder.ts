@@ -28,9 +28,7 @@ export interface BuildImageOptions {
   busyboxPath?: string;
 }
 
-export const BUSYBOX_APPLETS = [
-  'sh', 'echo', 'cat', 'ls', 'sleep', 'httpd', 'wget', 'env', 'date', 'mkdir', 'touch', 'nc', 'ip',
-] as const;
+export const BUSYBOX_APPLETS = ['sh', 'echo', 'cat', 'ls', 'sleep', 'httpd', 'wget', 'env', 'date', 'mkdir', 'touch', 'nc', 'ip'] as const;
 
 const BASE_TAG = 'busybox-base';
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
@@ -106,7 +104,13 @@ function imagePath(path: string): string {
 }
 
 /** Unpacks `from`, lets `change` edit the root, and repacks the result as `to`: one new layer. */
-async function addLayer(layout: string, from: string, to: string, workDir: string, change: (rootfs: string) => Promise<void>): Promise<void> {
+async function addLayer(
+  layout: string,
+  from: string,
+  to: string,
+  workDir: string,
+  change: (rootfs: string) => Promise<void>,
+): Promise<void> {
   const bundle = join(workDir, `bundle-${randomBytes(4).toString('hex')}`);
   try {
     await runTool('umoci', ['unpack', '--image', `${layout}:${from}`, bundle]);
@@ -131,7 +135,14 @@ async function writeFiller(path: string, bytes: number, seed?: string): Promise<
 }
 
 /** One filler layer; fixed timestamps so that the same seed gives a byte-identical layer. */
-async function addPadLayer(layout: string, from: string, to: string, workDir: string, index: number, pad: { bytes: number; seed?: string }): Promise<void> {
+async function addPadLayer(
+  layout: string,
+  from: string,
+  to: string,
+  workDir: string,
+  index: number,
+  pad: { bytes: number; seed?: string },
+): Promise<void> {
   await addLayer(layout, from, to, workDir, async (rootfs) => {
     const file = join(rootfs, `pad-layer-${index}.bin`);
     await writeFiller(file, pad.bytes, pad.seed);

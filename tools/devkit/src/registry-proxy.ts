@@ -96,7 +96,10 @@ export class RegistryProxy {
   private learnClient(socket: Socket): void {
     if (!this.opts.identify || socket.remotePort === undefined) return;
     const port = socket.remotePort;
-    this.clients.set(socket, Promise.resolve(this.opts.identify(port)).catch(() => undefined));
+    this.clients.set(
+      socket,
+      Promise.resolve(this.opts.identify(port)).catch(() => undefined),
+    );
   }
 
   private async forward(req: IncomingMessage, res: ServerResponse): Promise<void> {

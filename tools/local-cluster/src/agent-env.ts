@@ -10,7 +10,9 @@ export function agentEnv(o: LocalClusterOptions, node: ClusterNodeSpec, schedule
     ...o.env,
     NODE_ID: node.id,
     NODE_DATA_DIR: join(o.workDir, 'nodes', node.id),
-    NODE_LABELS: Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(','),
+    NODE_LABELS: Object.entries(node.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
     NODE_CPU: String(node.cpu),
     NODE_MEMORY_MIB: String(node.memoryMiB),
     NODE_GPU: String(node.gpu),

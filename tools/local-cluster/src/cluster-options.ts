@@ -29,8 +29,24 @@ export interface LocalClusterOptions {
 /** Two local nodes, one of them with (accounted) GPUs, each with its own bridge and subnet. */
 export function defaultNodes(bridgeTag = 'wp', subnetBase = 88): ClusterNodeSpec[] {
   return [
-    { id: 'node-1', cpu: 2, memoryMiB: 4096, gpu: 0, labels: { zone: 'a' }, bridge: `${bridgeTag}-node-1`, subnet: `10.${subnetBase}.1.0/24` },
-    { id: 'node-2', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'b', gpu: 'sim' }, bridge: `${bridgeTag}-node-2`, subnet: `10.${subnetBase}.2.0/24` },
+    {
+      id: 'node-1',
+      cpu: 2,
+      memoryMiB: 4096,
+      gpu: 0,
+      labels: { zone: 'a' },
+      bridge: `${bridgeTag}-node-1`,
+      subnet: `10.${subnetBase}.1.0/24`,
+    },
+    {
+      id: 'node-2',
+      cpu: 2,
+      memoryMiB: 4096,
+      gpu: 2,
+      labels: { zone: 'b', gpu: 'sim' },
+      bridge: `${bridgeTag}-node-2`,
+      subnet: `10.${subnetBase}.2.0/24`,
+    },
   ];
 }
 

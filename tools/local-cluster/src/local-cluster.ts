@@ -81,7 +81,14 @@ export class LocalCluster {
   private spawnNode(node: ClusterNodeSpec): void {
     const o = this.opts;
     const env = agentEnv(o, node, this.schedulerGrpcUrl);
-    this.services.push(ServiceProcess.spawn(node.id, join(o.root, 'apps', 'worker-agent', 'dist', 'main.js'), env, join(o.workDir, 'logs', `${node.id}.log`)));
+    this.services.push(
+      ServiceProcess.spawn(
+        node.id,
+        join(o.root, 'apps', 'worker-agent', 'dist', 'main.js'),
+        env,
+        join(o.workDir, 'logs', `${node.id}.log`),
+      ),
+    );
     this.nodes.push(node);
   }
 
@@ -123,7 +130,12 @@ export class LocalCluster {
     const timeoutMs = spec.readyTimeoutMs ?? 180_000;
     const started = Date.now();
     try {
-      await this.waitForNodes((nodes) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'), timeoutMs, `VM node ${spec.id}`, () => node.failure());
+      await this.waitForNodes(
+        (nodes) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'),
+        timeoutMs,
+        `VM node ${spec.id}`,
+        () => node.failure(),
+      );
     } catch (error) {
       const tail = node.agentLogs().slice(-3000);
       await node.stop(10_000);
@@ -159,7 +171,10 @@ export class LocalCluster {
       const why = failure?.();
       if (why) throw new Error(`${what} did not become ready: ${why}`);
       try {
-        const res = await fetch(`${this.gatewayUrl}/v1/nodes`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`${this.gatewayUrl}/v1/nodes`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(1000),
+        });
         if (res.ok) {
           const body = (await res.json()) as { items?: NodeListing[] } | NodeListing[];
           if (done(Array.isArray(body) ? body : (body.items ?? []))) return;

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
 warmpod local cluster is up
   gateway   ${gw}   (OpenAPI: ${gw}/docs)
   registry  ${cluster.registryHost}   (sample images: warmpod/hello, warmpod/http, warmpod/sleeper)
-  nodes     ${defaultNodes().map((n) => n.id).join(', ')}
+  nodes     ${defaultNodes()
+    .map((n) => n.id)
+    .join(', ')}
   token     ${token}   (tenant "dev")
   logs      .warmpod/cluster/logs/
 

@@ -110,7 +110,10 @@ export class VmWorkerNode {
         // pinned references name the registry 127.0.0.1:<port>: the same name answers in the guest
         { guestIp: HOST_SERVICES_IP, guestPort: o.registryPort, loopback: true },
       ];
-      const hostForwards: HostForward[] = Array.from({ length: o.exposePorts + 1 }, (_, i) => ({ hostPort: base + i, guestPort: base + i }));
+      const hostForwards: HostForward[] = Array.from({ length: o.exposePorts + 1 }, (_, i) => ({
+        hostPort: base + i,
+        guestPort: base + i,
+      }));
       const vm = await VmNode.start({
         assetsDir: defaultAssetsDir(),
         workDir: join(o.workDir, `boot-${attempt}`),
@@ -125,7 +128,11 @@ export class VmWorkerNode {
         bootTimeoutMs: o.bootTimeoutMs,
       });
       const timings = { bundleMs, assetsMs, bootMs: vm.bootMs, guestUptimeAtReady: vm.guestUptimeAtReady, bootAttempts: attempt };
-      const guest = { dataDir: `${GUEST_DATA_ROOT}/${o.id}`, bridge: env['NODE_BRIDGE'] ?? '', cgroupParent: env['NODE_CGROUP_PARENT'] ?? '' };
+      const guest = {
+        dataDir: `${GUEST_DATA_ROOT}/${o.id}`,
+        bridge: env['NODE_BRIDGE'] ?? '',
+        cgroupParent: env['NODE_CGROUP_PARENT'] ?? '',
+      };
       return new VmWorkerNode(o.id, vm, guest, base, exposeRange, timings);
     };
     try {
@@ -214,5 +221,8 @@ export class VmWorkerNode {
 }
 
 function lines(text: string): string[] {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }

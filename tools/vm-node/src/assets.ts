@@ -76,7 +76,10 @@ export async function loadVmAssets(assetsDir: string): Promise<VmAssets> {
  * Runs build-vm-assets.sh (idempotent: seconds when everything exists) and loads the result.
  * Needs root for apt-get on a cold build.
  */
-export async function buildVmAssets(assetsDir: string, opts: { timeoutMs?: number; log?: (line: string) => void } = {}): Promise<VmAssets & { buildMs: number }> {
+export async function buildVmAssets(
+  assetsDir: string,
+  opts: { timeoutMs?: number; log?: (line: string) => void } = {},
+): Promise<VmAssets & { buildMs: number }> {
   const started = Date.now();
   await new Promise<void>((resolvePromise, reject) => {
     const child = spawn('bash', [BUILD_ASSETS_SCRIPT, assetsDir], { stdio: ['ignore', 'pipe', 'pipe'] });

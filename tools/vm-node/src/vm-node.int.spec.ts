@@ -110,7 +110,10 @@ describe('VM node (QEMU/TCG, Debian 6.1 kernel, CRIU)', { skip }, () => {
     assert.match(node.stdout, /10\.0\.2\.15\/24/);
     assert.match(vm.workloadLogs(), /workload started with MODE=int-test/);
     // the root is the host's / under a tmpfs overlay: writable in the guest, the host untouched
-    const probe = await vm.execOk('sh', ['-c', `awk '$2 == "/" {t = $3} END {print t}' /proc/mounts; touch /usr/.vm-node-probe && echo written`]);
+    const probe = await vm.execOk('sh', [
+      '-c',
+      `awk '$2 == "/" {t = $3} END {print t}' /proc/mounts; touch /usr/.vm-node-probe && echo written`,
+    ]);
     assert.match(probe.stdout, /^overlay\nwritten\n$/);
     assert.equal(existsSync('/usr/.vm-node-probe'), false);
   });
@@ -123,7 +126,10 @@ describe('VM node (QEMU/TCG, Debian 6.1 kernel, CRIU)', { skip }, () => {
   });
 
   test('a guest TCP service is reachable from the host through a host forward', async () => {
-    await vm.execOk('sh', ['-c', 'mkdir -p /srv/www && echo "hello from the vm node" > /srv/www/index.html && busybox httpd -p 8080 -h /srv/www']);
+    await vm.execOk('sh', [
+      '-c',
+      'mkdir -p /srv/www && echo "hello from the vm node" > /srv/www/index.html && busybox httpd -p 8080 -h /srv/www',
+    ]);
     const res = await fetch(`http://127.0.0.1:${vm.hostPortFor(8080)}/index.html`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(res.status, 200);
     assert.equal((await res.text()).trim(), 'hello from the vm node');
@@ -156,7 +162,10 @@ describe('VM node (QEMU/TCG, Debian 6.1 kernel, CRIU)', { skip }, () => {
     timings.pullAndUnpack = seconds(pull.ms);
 
     await vm.execOk('sh', ['-c', 'cd /w/bundle && runc run -d ct1 </dev/null >/w/run.log 2>&1 || { cat /w/run.log; exit 1; }']);
-    await vm.execOk('sh', ['-c', 'for i in $(seq 150); do [ "$(cat /w/bundle/rootfs/cnt 2>/dev/null || echo 0)" -ge 8 ] && exit 0; sleep 0.2; done; exit 1']);
+    await vm.execOk('sh', [
+      '-c',
+      'for i in $(seq 150); do [ "$(cat /w/bundle/rootfs/cnt 2>/dev/null || echo 0)" -ge 8 ] && exit 0; sleep 0.2; done; exit 1',
+    ]);
 
     const checkpoint = await vm.exec('runc', ['checkpoint', '--image-path', '/w/img', '--work-path', '/w/ckpt-work', 'ct1']);
     timings.runcCheckpoint = seconds(checkpoint.ms);
@@ -168,10 +177,16 @@ describe('VM node (QEMU/TCG, Debian 6.1 kernel, CRIU)', { skip }, () => {
     await vm.execOk('sleep', ['1']);
     assert.equal(Number((await vm.execOk('cat', ['/w/bundle/rootfs/cnt'])).stdout), atCheckpoint);
 
-    const restore = await vm.exec('sh', ['-c', 'cd /w/bundle && runc restore -d --image-path /w/img --work-path /w/restore-work ct1 </dev/null >/w/restore.log 2>&1 || { cat /w/restore.log; exit 1; }']);
+    const restore = await vm.exec('sh', [
+      '-c',
+      'cd /w/bundle && runc restore -d --image-path /w/img --work-path /w/restore-work ct1 </dev/null >/w/restore.log 2>&1 || { cat /w/restore.log; exit 1; }',
+    ]);
     timings.runcRestore = seconds(restore.ms);
     assert.equal(restore.code, 0, `runc restore: ${restore.stdout}${restore.stderr}`);
-    await vm.execOk('sh', ['-c', `for i in $(seq 150); do [ "$(cat /w/bundle/rootfs/cnt)" -ge ${atCheckpoint + 5} ] && exit 0; sleep 0.2; done; exit 1`]);
+    await vm.execOk('sh', [
+      '-c',
+      `for i in $(seq 150); do [ "$(cat /w/bundle/rootfs/cnt)" -ge ${atCheckpoint + 5} ] && exit 0; sleep 0.2; done; exit 1`,
+    ]);
 
     const state = await vm.execOk('runc', ['state', 'ct1']);
     assert.equal((JSON.parse(state.stdout) as { status: string }).status, 'running');

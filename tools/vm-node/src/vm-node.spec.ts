@@ -5,7 +5,10 @@ import { normaliseGuestForwards, parseHostForwards, userNetdev } from './forward
 
 test('the user netdev is restricted and touches 127.0.0.1 only', () => {
   const netdev = userNetdev(
-    normaliseGuestForwards([{ guestPort: 6379, hostPort: 6379 }, { guestIp: '10.0.2.101', guestPort: 5000, hostPort: 41234, loopback: true }]),
+    normaliseGuestForwards([
+      { guestPort: 6379, hostPort: 6379 },
+      { guestIp: '10.0.2.101', guestPort: 5000, hostPort: 41234, loopback: true },
+    ]),
     [{ guestPort: 8080 }, { hostPort: 18080, guestPort: 9090 }],
     '/bin/busybox',
   );
@@ -25,7 +28,9 @@ test('guest forward addresses stay inside the user network and off its fixed hos
   }
   assert.throws(() => normaliseGuestForwards([{ guestPort: 80 }, { guestPort: 80 }]), /twice/);
   assert.throws(() => normaliseGuestForwards([{ guestPort: 0 }]), /bad port/);
-  assert.deepEqual(normaliseGuestForwards([{ guestPort: 6379 }]), [{ guestIp: '10.0.2.100', guestPort: 6379, hostPort: 6379, loopback: false }]);
+  assert.deepEqual(normaliseGuestForwards([{ guestPort: 6379 }]), [
+    { guestIp: '10.0.2.100', guestPort: 6379, hostPort: 6379, loopback: false },
+  ]);
 });
 
 test('host forward ports are read from `info usernet`', () => {
@@ -34,5 +39,11 @@ test('host forward ports are read from `info usernet`', () => {
     '  TCP[HOST_FORWARD]  16       127.0.0.1 41273       10.0.2.15  9090     0     0\r\n' +
     '  TCP[HOST_FORWARD]   8       127.0.0.1 34177       10.0.2.15  8080     0     0\r\n' +
     '  TCP[ESTABLISHED]   20      10.0.2.15 40000      10.0.2.100  6379     0     0\r\n';
-  assert.deepEqual([...parseHostForwards(info)], [[9090, 41273], [8080, 34177]]);
+  assert.deepEqual(
+    [...parseHostForwards(info)],
+    [
+      [9090, 41273],
+      [8080, 34177],
+    ],
+  );
 });

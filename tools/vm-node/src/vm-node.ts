@@ -104,7 +104,14 @@ export class VmNode extends EventEmitter {
     await mkdir(join(share, 'exec'));
     const consoleLog = join(workDir, 'console.log');
     await writeFile(consoleLog, '');
-    await writeBootFiles(share, { guestAgentScript: GUEST_AGENT_SCRIPT, preloadModules, command: opts.command, env: opts.env, cwd: opts.cwd, guestForwards });
+    await writeBootFiles(share, {
+      guestAgentScript: GUEST_AGENT_SCRIPT,
+      preloadModules,
+      command: opts.command,
+      env: opts.env,
+      cwd: opts.cwd,
+      guestForwards,
+    });
 
     // Sockets: a unix socket path must stay under ~107 bytes.
     const ownSocketDir = join(workDir, 'qmp.sock').length > 100;
@@ -157,7 +164,9 @@ export class VmNode extends EventEmitter {
       ]);
       if (spawnError) throw new VmNodeError(`QEMU could not be started: ${spawnError.message}`);
       if (outcome.kind === 'exit') {
-        throw new VmNodeError(`the VM exited during boot (${outcome.info.signal ?? `code ${outcome.info.code}`}); console tail:\n${tail(node.logs())}`);
+        throw new VmNodeError(
+          `the VM exited during boot (${outcome.info.signal ?? `code ${outcome.info.code}`}); console tail:\n${tail(node.logs())}`,
+        );
       }
       if (outcome.kind === 'timeout') {
         throw new VmNodeError(`the VM sent no READY within ${bootTimeoutMs} ms; console tail:\n${tail(node.logs())}`);
@@ -187,7 +196,9 @@ export class VmNode extends EventEmitter {
   async execOk(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
     const result = await this.exec(cmd, args, opts);
     if (result.code !== 0) {
-      throw new VmNodeError(`${[cmd, ...args].join(' ')} exited ${result.code} in the guest: ${(result.stderr || result.stdout).slice(-2000)}`);
+      throw new VmNodeError(
+        `${[cmd, ...args].join(' ')} exited ${result.code} in the guest: ${(result.stderr || result.stdout).slice(-2000)}`,
+      );
     }
     return result;
   }

@@ -36,7 +36,15 @@ export interface VmNodeOptions {
 
 /** What criu check / dump load on first use (socket diag, veth, nftables for network locking). */
 export const CRIU_MODULES = [
-  'inet_diag', 'tcp_diag', 'udp_diag', 'raw_diag', 'unix_diag', 'netlink_diag', 'af_packet_diag', 'veth', 'nf_tables',
+  'inet_diag',
+  'tcp_diag',
+  'udp_diag',
+  'raw_diag',
+  'unix_diag',
+  'netlink_diag',
+  'af_packet_diag',
+  'veth',
+  'nf_tables',
 ];
 
 export interface VmNodeStats {

@@ -5,10 +5,13 @@ import { bearerToken, parseTokens, TokenError, TokenTable } from './tokens';
 describe('parseTokens', () => {
   test('reads a token -> tenant object', () => {
     const tokens = parseTokens('{"alpha-token-1":"alpha","beta-token-22":"beta"}', 'WARMPOD_TOKENS');
-    assert.deepEqual([...tokens], [
-      ['alpha-token-1', 'alpha'],
-      ['beta-token-22', 'beta'],
-    ]);
+    assert.deepEqual(
+      [...tokens],
+      [
+        ['alpha-token-1', 'alpha'],
+        ['beta-token-22', 'beta'],
+      ],
+    );
   });
 
   for (const [why, json] of [

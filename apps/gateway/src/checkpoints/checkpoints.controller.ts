@@ -40,7 +40,8 @@ export class CheckpointsController {
   @Delete(':id')
   @HttpCode(202)
   @ApiOperation({
-    summary: 'Delete a checkpoint: no restore uses it from now on; its node removes the files. Deleting it again is a no-op that re-sends the removal.',
+    summary:
+      'Delete a checkpoint: no restore uses it from now on; its node removes the files. Deleting it again is a no-op that re-sends the removal.',
   })
   @ApiResponse({ status: 202, schema: CHECKPOINT_REF, description: 'the record, state deleted' })
   @errors(401, 404, 503)

@@ -37,21 +37,36 @@ describe('GET /v1/checkpoints', () => {
   test("lists only the tenant's records, newest first", async () => {
     const res = await call(suite.gateway.url, 'GET', '/v1/checkpoints');
     assert.equal(res.status, 200);
-    assert.deepEqual(items(res).map((c) => c.id), [third.id, second.id, first.id]);
+    assert.deepEqual(
+      items(res).map((c) => c.id),
+      [third.id, second.id, first.id],
+    );
     assert.equal(items(res)[1]?.reason, 'criu dump failed');
     const beta = await call(suite.gateway.url, 'GET', '/v1/checkpoints', { token: TOKENS.beta });
-    assert.deepEqual(items(beta).map((c) => c.id), [betas.id]);
+    assert.deepEqual(
+      items(beta).map((c) => c.id),
+      [betas.id],
+    );
   });
 
   test('filters by pod, node and state, and limits', async () => {
     const byPod = await call(suite.gateway.url, 'GET', `/v1/checkpoints?pod=${podA}`);
-    assert.deepEqual(items(byPod).map((c) => c.id), [second.id, first.id]);
+    assert.deepEqual(
+      items(byPod).map((c) => c.id),
+      [second.id, first.id],
+    );
     const byState = await call(suite.gateway.url, 'GET', '/v1/checkpoints?state=available');
-    assert.deepEqual(items(byState).map((c) => c.id), [first.id]);
+    assert.deepEqual(
+      items(byState).map((c) => c.id),
+      [first.id],
+    );
     const both = await call(suite.gateway.url, 'GET', `/v1/checkpoints?pod=${podA}&state=pending`);
     assert.deepEqual(items(both), []);
     const byNode = await call(suite.gateway.url, 'GET', `/v1/checkpoints?node=${CRIU_NODE}&limit=2`);
-    assert.deepEqual(items(byNode).map((c) => c.id), [third.id, second.id]);
+    assert.deepEqual(
+      items(byNode).map((c) => c.id),
+      [third.id, second.id],
+    );
     assert.deepEqual(items(await call(suite.gateway.url, 'GET', '/v1/checkpoints?node=node-other')), []);
   });
 
@@ -153,7 +168,10 @@ describe('OpenAPI', () => {
 
   test('documents the checkpoint routes, the Checkpoint record and the checkpoint fields of pods', async () => {
     const res = await call(suite.gateway.url, 'GET', '/docs/json', { token: null });
-    const doc = res.body as { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>; components: { schemas: Record<string, Schema> } };
+    const doc = res.body as {
+      paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+      components: { schemas: Record<string, Schema> };
+    };
     assert.ok(doc.paths['/v1/pods/{id}/checkpoint']?.['post']?.responses?.['202']);
     assert.ok(doc.paths['/v1/checkpoints']?.['get']);
     assert.ok(doc.paths['/v1/checkpoints/{id}']?.['get']);

@@ -25,7 +25,8 @@ export function checkpointSupportOf(node: Pick<NodeRecord, 'id' | 'capabilities'
   if (node.lostAt) return { ok: false, reason: `node ${node.id} was lost at ${node.lostAt}` };
   const caps = node.capabilities;
   if (caps['criuOk'] !== true) {
-    const why = typeof caps['criuReason'] === 'string' && caps['criuReason'] !== '' ? caps['criuReason'] : 'it did not report a working CRIU';
+    const why =
+      typeof caps['criuReason'] === 'string' && caps['criuReason'] !== '' ? caps['criuReason'] : 'it did not report a working CRIU';
     return { ok: false, reason: `node ${node.id} cannot checkpoint: ${why}` };
   }
   const parsed = capabilitiesSchema.safeParse(caps);

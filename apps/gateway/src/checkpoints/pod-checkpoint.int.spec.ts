@@ -10,7 +10,12 @@ const suite = checkpointSuite('pod-checkpoint');
 const checkpointOf = (res: { body: unknown }): CheckpointRecord => res.body as CheckpointRecord;
 
 /** Asserts the call is refused with `status` and `code`, and that it changed nothing. */
-async function refused(path: string, status: number, code: string, token: string = TOKENS.alpha): Promise<{ message: string; details: Array<{ path: string; message: string }> }> {
+async function refused(
+  path: string,
+  status: number,
+  code: string,
+  token: string = TOKENS.alpha,
+): Promise<{ message: string; details: Array<{ path: string; message: string }> }> {
   const before = await suite.cluster.snapshot();
   const res = await call(suite.gateway.url, 'POST', path, { token });
   assert.equal(res.status, status, JSON.stringify(res.body));

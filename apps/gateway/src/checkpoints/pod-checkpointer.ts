@@ -1,5 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CHECKPOINT_MAX_GPUS, checkpointKey, checkpointSpecKey, newId, runtimeKey, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
+import {
+  CHECKPOINT_MAX_GPUS,
+  checkpointKey,
+  checkpointSpecKey,
+  newId,
+  runtimeKey,
+  type CheckpointRecord,
+  type PodRecord,
+} from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
 import { CheckpointRepository, NodeRepository, type NewCheckpoint } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
@@ -32,11 +40,16 @@ export class PodCheckpointer {
     try {
       await this.jobs.send(checkpoint.node, job);
     } catch (error) {
-      this.logger.error({ podId: pod.id, checkpointId: checkpoint.id, err: error }, 'could not enqueue checkpoint-pod; removing the checkpoint record');
+      this.logger.error(
+        { podId: pod.id, checkpointId: checkpoint.id, err: error },
+        'could not enqueue checkpoint-pod; removing the checkpoint record',
+      );
       await this.jobs.withdraw(checkpoint.node, job).catch(() => undefined);
       await this.checkpoints
         .remove(checkpoint.id)
-        .catch((rollback: unknown) => this.logger.error({ checkpointId: checkpoint.id, err: rollback }, 'rollback of an unqueued checkpoint failed'));
+        .catch((rollback: unknown) =>
+          this.logger.error({ checkpointId: checkpoint.id, err: rollback }, 'rollback of an unqueued checkpoint failed'),
+        );
       throw new ApiError(503, 'queue_unavailable', 'the checkpoint could not be queued on its node; nothing was stored, retry later');
     }
     this.logger.info({ podId: pod.id, checkpointId: checkpoint.id, node: checkpoint.node, key: checkpoint.key }, 'checkpoint requested');

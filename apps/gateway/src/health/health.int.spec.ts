@@ -62,7 +62,10 @@ describe('OpenAPI', () => {
     const doc = res.body as {
       openapi: string;
       paths: Record<string, Record<string, unknown>>;
-      components: { securitySchemes: Record<string, { scheme?: string }>; schemas: Record<string, { required?: string[]; additionalProperties?: unknown }> };
+      components: {
+        securitySchemes: Record<string, { scheme?: string }>;
+        schemas: Record<string, { required?: string[]; additionalProperties?: unknown }>;
+      };
     };
     assert.match(doc.openapi, /^3\./);
     assert.ok(doc.paths['/v1/pods']?.['post'], 'POST /v1/pods');

@@ -61,7 +61,11 @@ function fastifyError(error: unknown): { code: string; statusCode: number; messa
 /** Maps anything thrown while serving a request to the API's error shape. */
 export function toErrorResponse(error: unknown): ErrorResponse {
   if (error instanceof ApiError) {
-    return { status: error.status, body: body(error.code, error.message, error.details), internal: error.status >= 500 && error.status !== 503 };
+    return {
+      status: error.status,
+      body: body(error.code, error.message, error.details),
+      internal: error.status >= 500 && error.status !== 503,
+    };
   }
   const fst = fastifyError(error);
   if (fst) {

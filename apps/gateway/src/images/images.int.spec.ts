@@ -154,12 +154,24 @@ describe('POST /v1/images pins a reference for warming', () => {
 describe('bad pin requests are refused and leave nothing behind', () => {
   const cases: Array<{ name: string; body: unknown; status: number; code: string; path?: string }> = [
     { name: 'an invalid reference', body: { image: 'Team/App:v1' }, status: 400, code: 'invalid_image_reference', path: 'image' },
-    { name: 'a digest of the wrong length', body: { image: `team/app@sha256:${'a'.repeat(63)}` }, status: 400, code: 'invalid_image_reference', path: 'image' },
+    {
+      name: 'a digest of the wrong length',
+      body: { image: `team/app@sha256:${'a'.repeat(63)}` },
+      status: 400,
+      code: 'invalid_image_reference',
+      path: 'image',
+    },
     { name: 'a tag that does not exist', body: { image: 'team/app:nope' }, status: 422, code: 'image_not_found', path: 'image' },
     { name: 'a repository that does not exist', body: { image: 'team/ghost:v1' }, status: 422, code: 'image_not_found', path: 'image' },
     { name: 'a missing image', body: { nodeSelector: {} }, status: 400, code: 'invalid_request', path: 'image' },
     { name: 'an unknown field', body: { image: 'team/app:v1', colour: 'red' }, status: 400, code: 'invalid_request', path: 'colour' },
-    { name: 'a selector value that is not a label value', body: { image: 'team/app:v1', nodeSelector: { zone: 'a b' } }, status: 400, code: 'invalid_request', path: 'nodeSelector.zone' },
+    {
+      name: 'a selector value that is not a label value',
+      body: { image: 'team/app:v1', nodeSelector: { zone: 'a b' } },
+      status: 400,
+      code: 'invalid_request',
+      path: 'nodeSelector.zone',
+    },
     { name: 'a body that is not an object', body: ['team/app:v1'], status: 400, code: 'invalid_request', path: '(body)' },
   ];
   for (const c of cases) {
@@ -169,7 +181,11 @@ describe('bad pin requests are refused and leave nothing behind', () => {
       assert.equal(res.status, c.status, JSON.stringify(res.body));
       const error = errorOf(res);
       assert.equal(error.code, c.code);
-      if (c.path) assert.ok(error.details.some((d) => d.path === c.path), JSON.stringify(error.details));
+      if (c.path)
+        assert.ok(
+          error.details.some((d) => d.path === c.path),
+          JSON.stringify(error.details),
+        );
       assert.deepEqual(await pinKeys(), before);
     });
   }
@@ -188,7 +204,7 @@ describe('pins are per tenant', () => {
     alphaPin = pinOf(await call(gateway.url, 'POST', '/v1/images', { body: { image: 'team/shared:v1' } }));
   });
 
-  test("another tenant sees none of them, and reading or deleting one is 404", async () => {
+  test('another tenant sees none of them, and reading or deleting one is 404', async () => {
     const list = (await call(gateway.url, 'GET', '/v1/images', beta)).body as { items: PinResponse[] };
     assert.deepEqual(list.items, []);
     const get = await call(gateway.url, 'GET', `/v1/images/${alphaPin.id}`, beta);
@@ -216,7 +232,10 @@ describe('pins are per tenant', () => {
     assert.equal(res.status, 204);
     assert.equal((await call(gateway.url, 'GET', `/v1/images/${alphaPin.id}`)).status, 404);
     const list = (await call(gateway.url, 'GET', '/v1/images')).body as { items: PinResponse[] };
-    assert.equal(list.items.some((p) => p.id === alphaPin.id), false);
+    assert.equal(
+      list.items.some((p) => p.id === alphaPin.id),
+      false,
+    );
     assert.equal((await call(gateway.url, 'DELETE', `/v1/images/${alphaPin.id}`)).status, 404);
   });
 });

@@ -9,7 +9,11 @@ import { ImagePins } from './image-pins';
 export function pinProviders(config: GatewayConfig): Provider[] {
   return [
     { provide: PinRepository, useFactory: (redis: Redis) => new PinRepository(redis, config.prefix), inject: [REDIS] },
-    { provide: PrepullStatus, useFactory: (redis: Redis) => new PrepullStatus(redis, config.prefix, config.nodeReadyWindowMs), inject: [REDIS] },
+    {
+      provide: PrepullStatus,
+      useFactory: (redis: Redis) => new PrepullStatus(redis, config.prefix, config.nodeReadyWindowMs),
+      inject: [REDIS],
+    },
     ImagePins,
   ];
 }

@@ -27,7 +27,9 @@ describe('pinRequestSchema', () => {
     assert.equal(pinRequestSchema.safeParse({ image: 'team/app', nodeSelector: { zone: 'a' } }).success, true);
     const bad = pinRequestSchema.safeParse({ image: '', nodeSelector: { zone: 'a b' }, pool: 'x' });
     assert.deepEqual(
-      describeIssues(bad.error!).map((p) => p.path).sort(),
+      describeIssues(bad.error!)
+        .map((p) => p.path)
+        .sort(),
       ['image', 'nodeSelector.zone', 'pool'],
     );
   });

@@ -35,7 +35,13 @@ before(async () => {
   });
   await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
   agentUrl = `http://127.0.0.1:${(agent.address() as { port: number }).port}/`;
-  await nodes.register({ id: 'node-a', labels: { zone: 'a' }, capacity: { cpu: 4, memoryMiB: 8192, gpu: 0 }, agentUrl, capabilities: { criu: false } });
+  await nodes.register({
+    id: 'node-a',
+    labels: { zone: 'a' },
+    capacity: { cpu: 4, memoryMiB: 8192, gpu: 0 },
+    agentUrl,
+    capabilities: { criu: false },
+  });
   await nodes.register({
     id: 'node-gone',
     labels: {},
@@ -64,7 +70,15 @@ async function podOn(node: string | undefined, tenant = 'alpha'): Promise<string
     createdAt: new Date().toISOString(),
     labels: {},
     image: { requested: 'x', pinned: `127.0.0.1:5000/x@${DIGEST}`, digest: DIGEST },
-    spec: { command: [], args: [], env: {}, ports: [], resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 }, nodeSelector: {}, restartPolicy: 'Never' },
+    spec: {
+      command: [],
+      args: [],
+      env: {},
+      ports: [],
+      resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 },
+      nodeSelector: {},
+      restartPolicy: 'Never',
+    },
   });
   if (node) await pods.transition(id, 'Scheduled', { node });
   return id;

@@ -58,13 +58,18 @@ describe('POST /v1/pods pins at the door', () => {
   });
 
   test('binds the request id to log lines written after the body was parsed, and never logs the token', () => {
-    const admitted = gateway.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'pod admitted' && l['podId'] === first.id);
+    const admitted = gateway.logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['msg'] === 'pod admitted' && l['podId'] === first.id);
     assert.equal(admitted?.['requestId'], 'req-admission-1');
     assert.equal(admitted?.['service'], 'gateway');
     const access = gateway.logLines.filter((l) => l.includes('"requestId":"req-admission-1"') && l.includes('"msg":"request"'));
     assert.equal(access.length, 1, 'one access log line per request');
     assert.match(access[0]!, /"method":"POST".*"status":202.*"ms":/);
-    assert.equal(gateway.logLines.some((l) => l.includes(TOKENS.alpha)), false);
+    assert.equal(
+      gateway.logLines.some((l) => l.includes(TOKENS.alpha)),
+      false,
+    );
   });
 
   test('a tag moved to new content pins new pods to the new digest; old pods keep theirs', async () => {
@@ -139,7 +144,10 @@ describe('tenancy, listing and stopping', () => {
     const del = await call(gateway.url, 'DELETE', `/v1/pods/${mine.id}`, { token: TOKENS.beta });
     assert.equal(del.status, 404);
     const list = await call(gateway.url, 'GET', '/v1/pods', { token: TOKENS.beta });
-    assert.equal((list.body as { items: PodRecord[] }).items.some((p) => p.id === mine.id), false);
+    assert.equal(
+      (list.body as { items: PodRecord[] }).items.some((p) => p.id === mine.id),
+      false,
+    );
   });
 
   test('unknown and malformed ids are 404', async () => {
@@ -197,7 +205,10 @@ describe('a pod that cannot be queued', () => {
     assert.equal(errorOf(res).code, 'queue_unavailable');
     assert.deepEqual(await traces.snapshot(), before);
     // The key is free again: the same request succeeds once the queue is back.
-    const retry = await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app' }, headers: { 'idempotency-key': 'rolled-back' } });
+    const retry = await call(gateway.url, 'POST', '/v1/pods', {
+      body: { image: 'team/app' },
+      headers: { 'idempotency-key': 'rolled-back' },
+    });
     assert.equal(retry.status, 202);
     assert.equal(retry.headers.get('idempotent-replay'), null);
     const stored = await new PodRepository(traces.redis, prefix).get(pod(retry).id);

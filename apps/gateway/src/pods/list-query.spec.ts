@@ -43,6 +43,15 @@ describe('matches', () => {
     assert.equal(matches(pod, { labels: [], limit: 1 }), true);
     assert.equal(matches(pod, { phase: 'Running', labels: [['app', 'web']], limit: 1 }), true);
     assert.equal(matches(pod, { phase: 'Pending', labels: [], limit: 1 }), false);
-    assert.equal(matches(pod, { labels: [['app', 'web'], ['tier', 'back']], limit: 1 }), false);
+    assert.equal(
+      matches(pod, {
+        labels: [
+          ['app', 'web'],
+          ['tier', 'back'],
+        ],
+        limit: 1,
+      }),
+      false,
+    );
   });
 });

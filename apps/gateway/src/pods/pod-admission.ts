@@ -60,7 +60,10 @@ export class PodAdmission {
     }
 
     await this.enqueueOrRollBack(def, req.requestId, req.idempotencyKey);
-    this.logger.info({ podId: def.id, tenant: def.tenant, pinned: def.image.pinned, ...(claim ? { pool: body.pool } : {}) }, 'pod admitted');
+    this.logger.info(
+      { podId: def.id, tenant: def.tenant, pinned: def.image.pinned, ...(claim ? { pool: body.pool } : {}) },
+      'pod admitted',
+    );
     return { pod: (await this.pods.get(def.id)) ?? pendingRecord(def), replay: false };
   }
 

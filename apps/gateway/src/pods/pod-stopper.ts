@@ -26,7 +26,9 @@ export class PodStopper {
 
     if (pod.phase === 'Pending') {
       // Only from Pending: if the scheduler placed it meanwhile, its node must stop it.
-      const moved = await this.pods.transition(id, 'Stopped', { message: 'stopped by the user before it was scheduled' }, undefined, ['Pending']);
+      const moved = await this.pods.transition(id, 'Stopped', { message: 'stopped by the user before it was scheduled' }, undefined, [
+        'Pending',
+      ]);
       if (moved.applied) {
         // The scheduler skips Stopped pods anyway; withdrawing only saves it the work.
         await this.jobs

@@ -81,9 +81,9 @@ export class PodsController {
   @ApiOperation({
     summary: 'Checkpoint a Running pod now, leaving it running',
     description:
-      'Records a pending checkpoint and asks the pod\'s node to take it; follow it with GET /v1/checkpoints/{id}. ' +
+      "Records a pending checkpoint and asks the pod's node to take it; follow it with GET /v1/checkpoints/{id}. " +
       'Refused (and nothing recorded) when the pod is not Running (409 pod_not_running), uses more than one GPU ' +
-      '(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node\'s reason) ' +
+      "(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node's reason) " +
       'or a checkpoint of it is still being taken (409 checkpoint_in_progress).',
   })
   @ApiResponse({ status: 202, schema: CHECKPOINT_REF, description: 'the checkpoint record, state pending' })

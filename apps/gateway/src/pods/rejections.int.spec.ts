@@ -4,7 +4,17 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { call, closedPort, errorOf, startGateway, Traces, uniquePrefix, type ApiResponse, type CallOptions, type TestGateway } from '../testing/harness';
+import {
+  call,
+  closedPort,
+  errorOf,
+  startGateway,
+  Traces,
+  uniquePrefix,
+  type ApiResponse,
+  type CallOptions,
+  type TestGateway,
+} from '../testing/harness';
 import { startRegistry, type TestRegistry } from '../testing/registry';
 
 /**
@@ -67,8 +77,21 @@ const REJECTIONS: Rejection[] = [
     path: 'colour',
     message: /unknown field/,
   },
-  { name: 'a missing image', request: { body: { command: ['sh'] } }, status: 400, code: 'invalid_request', path: 'image', message: /required/ },
-  { name: 'an image with spaces', request: { body: { image: 'team/my app:v1' } }, status: 400, code: 'invalid_image_reference', path: 'image' },
+  {
+    name: 'a missing image',
+    request: { body: { command: ['sh'] } },
+    status: 400,
+    code: 'invalid_request',
+    path: 'image',
+    message: /required/,
+  },
+  {
+    name: 'an image with spaces',
+    request: { body: { image: 'team/my app:v1' } },
+    status: 400,
+    code: 'invalid_image_reference',
+    path: 'image',
+  },
   {
     name: 'an upper-case repository',
     request: { body: { image: 'Team/App:v1' } },
@@ -98,12 +121,24 @@ const REJECTIONS: Rejection[] = [
     code: 'invalid_request',
     path: 'resources.memoryMiB',
   },
-  { name: 'an env value that is not a string', request: { body: { ...valid, env: { A: '1', B: 2 } } }, status: 400, code: 'invalid_request', path: 'env.B' },
+  {
+    name: 'an env value that is not a string',
+    request: { body: { ...valid, env: { A: '1', B: 2 } } },
+    status: 400,
+    code: 'invalid_request',
+    path: 'env.B',
+  },
   { name: 'port 0', request: { body: { ...valid, ports: [0] } }, status: 400, code: 'invalid_request', path: 'ports.0' },
   { name: 'port 70000', request: { body: { ...valid, ports: [80, 70000] } }, status: 400, code: 'invalid_request', path: 'ports.1' },
   { name: 'a duplicated port', request: { body: { ...valid, ports: [80, 80] } }, status: 400, code: 'invalid_request', path: 'ports' },
   { name: 'a tag that does not exist', request: { body: { image: 'team/app:nope' } }, status: 422, code: 'image_not_found', path: 'image' },
-  { name: 'a repository that does not exist', request: { body: { image: 'team/ghost:v1' } }, status: 422, code: 'image_not_found', path: 'image' },
+  {
+    name: 'a repository that does not exist',
+    request: { body: { image: 'team/ghost:v1' } },
+    status: 422,
+    code: 'image_not_found',
+    path: 'image',
+  },
   {
     name: 'a registry that does not answer',
     request: { body: valid },
@@ -121,7 +156,12 @@ const REJECTIONS: Rejection[] = [
   },
   { name: 'a missing token', request: { body: valid, token: null }, status: 401, code: 'unauthorized' },
   { name: 'a wrong token', request: { body: valid, token: 'not-a-known-token' }, status: 401, code: 'unauthorized' },
-  { name: 'a malformed Authorization header', request: { body: valid, token: null, headers: { authorization: 'Basic dXNlcjpwdw==' } }, status: 401, code: 'unauthorized' },
+  {
+    name: 'a malformed Authorization header',
+    request: { body: valid, token: null, headers: { authorization: 'Basic dXNlcjpwdw==' } },
+    status: 401,
+    code: 'unauthorized',
+  },
   {
     name: 'a body over the size limit',
     request: { body: { ...valid, env: { BIG: 'x'.repeat(70_000) } } },
@@ -147,7 +187,11 @@ describe('POST /v1/pods refuses, and leaves nothing behind', () => {
       assert.equal(error.code, r.code);
       assert.equal(typeof error.message, 'string');
       assert.ok(Array.isArray(error.details));
-      if (r.path) assert.ok(error.details.some((d) => d.path === r.path), `details name ${r.path}: ${JSON.stringify(error.details)}`);
+      if (r.path)
+        assert.ok(
+          error.details.some((d) => d.path === r.path),
+          `details name ${r.path}: ${JSON.stringify(error.details)}`,
+        );
       if (r.message) assert.match(JSON.stringify(error), r.message);
       if (r.status === 401) assert.equal(res.headers.get('www-authenticate'), 'Bearer');
       assert.deepEqual(await traces.snapshot(), before, 'no pod keys and no scheduling jobs were added');

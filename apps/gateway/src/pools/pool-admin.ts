@@ -99,7 +99,11 @@ export class PoolAdmin {
   }
 
   private async show(pool: PoolRecord): Promise<PoolResponse> {
-    const [members, stats, retiring] = await Promise.all([this.pools.members(pool.id), this.pools.stats(pool.id), this.pools.retiring(pool.id)]);
+    const [members, stats, retiring] = await Promise.all([
+      this.pools.members(pool.id),
+      this.pools.stats(pool.id),
+      this.pools.retiring(pool.id),
+    ]);
     const seen = await Promise.all(members.map((m) => Promise.all([this.pods.get(m.podId), this.pods.isStopRequested(m.podId)])));
     return toPoolResponse(
       pool,
@@ -110,6 +114,8 @@ export class PoolAdmin {
   }
 
   private duplicate(name: string): ApiError {
-    return new ApiError(409, 'pool_exists', `a pool named "${name}" already exists`, [{ path: 'name', message: 'already used by another pool of this tenant' }]);
+    return new ApiError(409, 'pool_exists', `a pool named "${name}" already exists`, [
+      { path: 'name', message: 'already used by another pool of this tenant' },
+    ]);
   }
 }

@@ -39,7 +39,7 @@ export class PoolClaims {
     const pool = await this.pools.findByName(tenant, body.pool);
     if (!pool) throw new ApiError(404, 'not_found', `pool "${body.pool}" not found`, [{ path: 'pool', message: 'no such pool' }]);
     if (this.reference(body.image) !== pool.image.reference) {
-      throw ApiError.invalidRequest('the image is not the pool\'s', [
+      throw ApiError.invalidRequest("the image is not the pool's", [
         { path: 'image', message: `pool "${pool.name}" runs "${pool.image.requested}"` },
       ]);
     }
@@ -50,7 +50,8 @@ export class PoolClaims {
       case 'replay': {
         const pod = await this.pods.get(outcome.podId);
         if (!pod) throw new ApiError(409, 'idempotency_conflict', 'the pod created with this Idempotency-Key no longer exists');
-        if (outcome.kind === 'claimed') this.logger.info({ podId: pod.id, pool: pool.name, digest: outcome.digest, node: pod.node }, 'warm pod claimed');
+        if (outcome.kind === 'claimed')
+          this.logger.info({ podId: pod.id, pool: pool.name, digest: outcome.digest, node: pod.node }, 'warm pod claimed');
         return { kind: 'claimed', pod, replay: outcome.kind === 'replay' };
       }
       case 'conflict':

@@ -8,5 +8,9 @@ import { PoolClaims } from './pool-claims';
 
 /** The pool store and services, on the gateway's Redis connection. */
 export function poolProviders(config: GatewayConfig): Provider[] {
-  return [{ provide: PoolRepository, useFactory: (redis: Redis) => new PoolRepository(redis, config.prefix), inject: [REDIS] }, PoolAdmin, PoolClaims];
+  return [
+    { provide: PoolRepository, useFactory: (redis: Redis) => new PoolRepository(redis, config.prefix), inject: [REDIS] },
+    PoolAdmin,
+    PoolClaims,
+  ];
 }

@@ -42,7 +42,13 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string):
 }
 
 export function normaliseTemplate(t: CreatePoolRequest['podTemplate']): PoolTemplate {
-  return { command: t.command ?? [], args: t.args ?? [], env: t.env ?? {}, ports: t.ports ?? [], resources: t.resources ?? DEFAULT_RESOURCES };
+  return {
+    command: t.command ?? [],
+    args: t.args ?? [],
+    env: t.env ?? {},
+    ports: t.ports ?? [],
+    resources: t.resources ?? DEFAULT_RESOURCES,
+  };
 }
 
 /** `registry/repository:tag`, or `@digest` for a digest reference: what a pin is made for. */

@@ -31,7 +31,12 @@ export interface PoolResponse {
   /** Pods the pool retired that have not stopped yet. */
   retiring: string[];
   /** Counters per digest (`started`, `claimed`, `retired`) and per end phase (`ended`). */
-  stats: { started: Record<string, number>; claimed: Record<string, number>; retired: Record<string, number>; ended: Record<string, number> };
+  stats: {
+    started: Record<string, number>;
+    claimed: Record<string, number>;
+    retired: Record<string, number>;
+    ended: Record<string, number>;
+  };
   /** Set while refills wait after pods of the template ended on their own. */
   backoffUntil?: string;
   createdAt: string;
@@ -73,7 +78,9 @@ export function toPoolResponse(
     nodeSelector: pool.nodeSelector,
     generation: pool.generation,
     pinnedAt: pool.pinnedAt,
-    ...(oldPods > 0 && pool.previousDigest ? { rotation: { from: pool.previousDigest, to: pool.image.digest, since: pool.pinnedAt, oldPods } } : {}),
+    ...(oldPods > 0 && pool.previousDigest
+      ? { rotation: { from: pool.previousDigest, to: pool.image.digest, since: pool.pinnedAt, oldPods } }
+      : {}),
     pods,
     retiring: [...retiring],
     stats: splitStats(stats),

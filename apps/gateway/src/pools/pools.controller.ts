@@ -31,7 +31,9 @@ export class PoolsController {
 
   @Post()
   @HttpCode(201)
-  @ApiOperation({ summary: 'Define a warm pool: its image is pinned here; the scheduler keeps `size` pods Running on nodes holding the digest' })
+  @ApiOperation({
+    summary: 'Define a warm pool: its image is pinned here; the scheduler keeps `size` pods Running on nodes holding the digest',
+  })
   @ApiBody({ schema: bodySchema(createPoolSchema) })
   @ApiResponse({ status: 201, schema: POOL })
   @errors(400, 401, 409, 422, 503)

@@ -45,20 +45,29 @@ async function warmPod(name: string): Promise<string> {
   const podId = newId('pod');
   assert.equal(await pools.admit(pool.id, podId, pool.image.digest, 30_000), 'admitted');
   await pods.create(poolPodDefinition(pool, podId));
-  for (const phase of ['Scheduled', 'Starting', 'Running'] as const) await pods.transition(podId, phase, phase === 'Scheduled' ? { node: 'n1' } : {});
+  for (const phase of ['Scheduled', 'Starting', 'Running'] as const)
+    await pods.transition(podId, phase, phase === 'Scheduled' ? { node: 'n1' } : {});
   return podId;
 }
 
 describe('POST /v1/pools', () => {
   test('creates a pool with its image pinned at the door', async () => {
-    const res = await call(gateway.url, 'POST', '/v1/pools', { body: { name: 'web', image: 'team/pool:latest', size: 2, podTemplate: template } });
+    const res = await call(gateway.url, 'POST', '/v1/pools', {
+      body: { name: 'web', image: 'team/pool:latest', size: 2, podTemplate: template },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const pool = poolOf(res);
     assert.deepEqual(pool.image, { requested: 'team/pool:latest', pinned: `${registry.host}/team/pool@${digestA}`, digest: digestA });
     assert.equal(pool.desired, 2);
     assert.equal(pool.ready, 0);
     assert.deepEqual(pool.pods, []);
-    assert.deepEqual(pool.podTemplate, { command: ['sleep', '3600'], args: [], env: { MODE: 'warm' }, ports: [8080], resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 } });
+    assert.deepEqual(pool.podTemplate, {
+      command: ['sleep', '3600'],
+      args: [],
+      env: { MODE: 'warm' },
+      ports: [8080],
+      resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 },
+    });
   });
 
   test('refuses bad bodies with the field paths, and stores nothing', async () => {
@@ -68,27 +77,46 @@ describe('POST /v1/pools', () => {
       [{ name: 'ok', image: 'team/pool', size: 1.5, podTemplate: {} }, ['size']],
       [{ name: 'ok', image: 'team/pool', size: 1 }, ['podTemplate']],
       [{ name: 'ok', image: 'team/pool', size: 1, podTemplate: { checkpoint: { enabled: true } } }, ['podTemplate.checkpoint']],
-      [{ name: 'ok', image: 'team/pool', size: 1, podTemplate: { resources: { cpu: 0 } } }, ['podTemplate.resources.cpu', 'podTemplate.resources.memoryMiB']],
+      [
+        { name: 'ok', image: 'team/pool', size: 1, podTemplate: { resources: { cpu: 0 } } },
+        ['podTemplate.resources.cpu', 'podTemplate.resources.memoryMiB'],
+      ],
       [{ name: 'ok', image: 'team/pool', size: 1, podTemplate: {}, extra: true }, ['extra']],
     ];
     for (const [body, paths] of cases) {
       const res = await call(gateway.url, 'POST', '/v1/pools', { body });
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.equal(errorOf(res).code, 'invalid_request');
-      assert.deepEqual(errorOf(res).details.map((d) => d.path).sort(), paths, JSON.stringify(errorOf(res)));
+      assert.deepEqual(
+        errorOf(res)
+          .details.map((d) => d.path)
+          .sort(),
+        paths,
+        JSON.stringify(errorOf(res)),
+      );
     }
-    const missing = await call(gateway.url, 'POST', '/v1/pools', { body: { name: 'ghost', image: 'team/nothing:latest', size: 1, podTemplate: {} } });
+    const missing = await call(gateway.url, 'POST', '/v1/pools', {
+      body: { name: 'ghost', image: 'team/nothing:latest', size: 1, podTemplate: {} },
+    });
     assert.equal(missing.status, 422);
     const list = await call(gateway.url, 'GET', '/v1/pools');
-    assert.deepEqual((list.body as { items: PoolResponse[] }).items.map((p) => p.name), ['web']);
+    assert.deepEqual(
+      (list.body as { items: PoolResponse[] }).items.map((p) => p.name),
+      ['web'],
+    );
   });
 
   test('a name is unique in a tenant (409), and free in another', async () => {
-    const again = await call(gateway.url, 'POST', '/v1/pools', { body: { name: 'web', image: 'team/pool:latest', size: 1, podTemplate: {} } });
+    const again = await call(gateway.url, 'POST', '/v1/pools', {
+      body: { name: 'web', image: 'team/pool:latest', size: 1, podTemplate: {} },
+    });
     assert.equal(again.status, 409);
     assert.equal(errorOf(again).code, 'pool_exists');
     assert.equal(errorOf(again).details[0]?.path, 'name');
-    const beta = await call(gateway.url, 'POST', '/v1/pools', { token: TOKENS.beta, body: { name: 'web', image: 'team/pool:latest', size: 1, podTemplate: {} } });
+    const beta = await call(gateway.url, 'POST', '/v1/pools', {
+      token: TOKENS.beta,
+      body: { name: 'web', image: 'team/pool:latest', size: 1, podTemplate: {} },
+    });
     assert.equal(beta.status, 201);
     assert.notEqual(poolOf(beta).id, poolOf((await call(gateway.url, 'GET', '/v1/pools/web')) as { body: unknown }).id);
   });
@@ -133,10 +161,13 @@ describe('claims through POST /v1/pods', () => {
     assert.equal(podOf(replay).id, first.id);
   });
 
-  test('refuses template fields, another image, an unknown pool, and another tenant\'s pool', async () => {
+  test("refuses template fields, another image, an unknown pool, and another tenant's pool", async () => {
     const extra = await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/pool', pool: 'web', env: { A: '1' }, ports: [80] } });
     assert.equal(extra.status, 400);
-    assert.deepEqual(errorOf(extra).details.map((d) => d.path), ['env', 'ports']);
+    assert.deepEqual(
+      errorOf(extra).details.map((d) => d.path),
+      ['env', 'ports'],
+    );
     const other = await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/other', pool: 'web' } });
     assert.equal(other.status, 400);
     assert.equal(errorOf(other).details[0]?.path, 'image');
@@ -179,7 +210,9 @@ describe('PATCH and DELETE /v1/pools/{name}', () => {
     assert.equal(poolOf(res).desired, 0);
     assert.equal((await call(gateway.url, 'GET', '/v1/pools/web')).status, 404);
     assert.equal((await call(gateway.url, 'DELETE', '/v1/pools/web')).status, 404);
-    const reused = await call(gateway.url, 'POST', '/v1/pools', { body: { name: 'web', image: 'team/pool:latest', size: 1, podTemplate: {} } });
+    const reused = await call(gateway.url, 'POST', '/v1/pools', {
+      body: { name: 'web', image: 'team/pool:latest', size: 1, podTemplate: {} },
+    });
     assert.equal(reused.status, 201);
   });
 });

@@ -13,7 +13,13 @@ export const CRIU_NODE = 'node-criu';
 export const PLAIN_NODE = 'node-plain';
 export const NO_CRIU_REASON = 'criu check failed: no kernel support';
 /** What the CRIU node's agent measured, as the key must see it. */
-export const RUNTIME: RuntimeFingerprint = { arch: 'x64', cpuFlags: ['aes', 'avx2', 'sse4_2'], kernel: '6.1.0-28-amd64', criuVersion: '3.17.1', runcVersion: '1.1.5' };
+export const RUNTIME: RuntimeFingerprint = {
+  arch: 'x64',
+  cpuFlags: ['aes', 'avx2', 'sse4_2'],
+  kernel: '6.1.0-28-amd64',
+  criuVersion: '3.17.1',
+  runcVersion: '1.1.5',
+};
 
 const capabilities = (criuOk: boolean) => ({
   runtime: 'runc',
@@ -45,14 +51,29 @@ export class CheckpointCluster {
   }
 
   async registerNodes(): Promise<void> {
-    for (const [id, criuOk] of [[CRIU_NODE, true], [PLAIN_NODE, false]] as const) {
-      await this.nodes.register({ id, labels: {}, capacity: { cpu: 8, memoryMiB: 16384, gpu: 4 }, agentUrl: 'http://127.0.0.1:1', capabilities: capabilities(criuOk) });
+    for (const [id, criuOk] of [
+      [CRIU_NODE, true],
+      [PLAIN_NODE, false],
+    ] as const) {
+      await this.nodes.register({
+        id,
+        labels: {},
+        capacity: { cpu: 8, memoryMiB: 16384, gpu: 4 },
+        agentUrl: 'http://127.0.0.1:1',
+        capabilities: capabilities(criuOk),
+      });
     }
   }
 
   /** A pod stored and moved along its phases up to `phase` on `node`; another `env` gives another checkpoint key. */
   async pod(
-    opts: { node?: string; tenant?: string; gpu?: number; env?: Record<string, string>; phase?: 'Pending' | 'Scheduled' | 'Running' | 'Succeeded' } = {},
+    opts: {
+      node?: string;
+      tenant?: string;
+      gpu?: number;
+      env?: Record<string, string>;
+      phase?: 'Pending' | 'Scheduled' | 'Running' | 'Succeeded';
+    } = {},
   ): Promise<string> {
     const id = newId('pod');
     const node = opts.node ?? CRIU_NODE;
@@ -120,7 +141,12 @@ export class CheckpointCluster {
  * One gateway on its own prefix with the checkpoint test nodes registered,
  * started before the file's tests and torn down after them (keys included).
  */
-export function checkpointSuite(name: string): { readonly prefix: string; readonly gateway: TestGateway; readonly traces: Traces; readonly cluster: CheckpointCluster } {
+export function checkpointSuite(name: string): {
+  readonly prefix: string;
+  readonly gateway: TestGateway;
+  readonly traces: Traces;
+  readonly cluster: CheckpointCluster;
+} {
   const prefix = uniquePrefix(name);
   const suite = { prefix } as { prefix: string; gateway: TestGateway; traces: Traces; cluster: CheckpointCluster };
   before(async () => {

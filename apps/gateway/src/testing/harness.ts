@@ -32,7 +32,12 @@ export async function startGateway(env: Record<string, string>, overrides: Gatew
   const logLines: string[] = [];
   const logDestination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      logLines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });

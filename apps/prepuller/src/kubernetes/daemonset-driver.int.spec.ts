@@ -84,7 +84,9 @@ describe('Kubernetes DaemonSet driver against a fake API server (no real API ser
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             terminationGracePeriodSeconds: 1,
-            initContainers: [{ name: 'warm', image: `registry.local/app@${OLD}`, imagePullPolicy: 'IfNotPresent', command: ['true'], resources: tiny }],
+            initContainers: [
+              { name: 'warm', image: `registry.local/app@${OLD}`, imagePullPolicy: 'IfNotPresent', command: ['true'], resources: tiny },
+            ],
             containers: [{ name: 'pause', image: PAUSE, imagePullPolicy: 'IfNotPresent', resources: tiny }],
           },
         },
@@ -99,7 +101,10 @@ describe('Kubernetes DaemonSet driver against a fake API server (no real API ser
     const report = await driver.sync();
     assert.deepEqual(report.created, []);
     assert.deepEqual(report.status, [{ daemonSet: name, pinned: `registry.local/app@${OLD}`, desired: 3, ready: 2 }]);
-    assert.deepEqual(server.requests.map((r) => r.method), ['GET']);
+    assert.deepEqual(
+      server.requests.map((r) => r.method),
+      ['GET'],
+    );
 
     const other = pinOf('p2', NEW, { reference: 'registry.local/other:1', pinned: `registry.local/other@${NEW}` });
     server.hiddenConflicts.add(daemonSetFor(other, OPTS).metadata.name);

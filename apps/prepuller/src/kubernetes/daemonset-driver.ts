@@ -64,7 +64,8 @@ export class KubernetesPrepullDriver {
       this.lastRun = Date.now();
       this.running = this.sync()
         .then((r) => {
-          if (r.created.length + r.deleted.length > 0) this.logger.info({ created: r.created, deleted: r.deleted, kept: r.kept }, 'kubernetes prepull DaemonSets changed');
+          if (r.created.length + r.deleted.length > 0)
+            this.logger.info({ created: r.created, deleted: r.deleted, kept: r.kept }, 'kubernetes prepull DaemonSets changed');
         })
         .catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'kubernetes prepull sync failed'))
         .finally(() => {
@@ -114,7 +115,11 @@ export class KubernetesPrepullDriver {
   }
 
   /** Names of superseded pins' DaemonSets whose successor's DaemonSet is not yet ready everywhere. */
-  private rotatingNames(active: readonly PinRecord[], superseded: readonly PinRecord[], existing: ReadonlyMap<string, DaemonSetState>): Set<string> {
+  private rotatingNames(
+    active: readonly PinRecord[],
+    superseded: readonly PinRecord[],
+    existing: ReadonlyMap<string, DaemonSetState>,
+  ): Set<string> {
     const byId = new Map([...active, ...superseded].map((p) => [p.id, p]));
     const names = new Set<string>();
     for (const pin of superseded) {

@@ -76,7 +76,9 @@ export function daemonSetFor(target: WarmTarget, opts: DaemonSetOptions): Daemon
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 1,
-          initContainers: [{ name: 'warm', image: target.pinned, imagePullPolicy: 'IfNotPresent', command: [...opts.noopCommand], resources: TINY }],
+          initContainers: [
+            { name: 'warm', image: target.pinned, imagePullPolicy: 'IfNotPresent', command: [...opts.noopCommand], resources: TINY },
+          ],
           containers: [{ name: 'pause', image: opts.pauseImage, imagePullPolicy: 'IfNotPresent', resources: TINY }],
         },
       },

@@ -19,7 +19,12 @@ const sims: SimCluster[] = [];
 
 async function sim(opts: Partial<ConstructorParameters<typeof SimCluster>[2]> = {}): Promise<{ s: SimCluster; pools: PoolRepository }> {
   const prefix = `${filePrefix}${++counter}:`;
-  const s = new SimCluster(redis, prefix, { nodes: ['n1', 'n2'], cached: [OLD], prepullMs: 300, startMs: 30, replicas: 2, ...opts }, logger);
+  const s = new SimCluster(
+    redis,
+    prefix,
+    { nodes: ['n1', 'n2'], cached: [OLD], prepullMs: 300, startMs: 30, replicas: 2, ...opts },
+    logger,
+  );
   sims.push(s);
   await s.start();
   return { s, pools: new PoolRepository(redis, prefix) };
@@ -31,7 +36,12 @@ function poolDef(name: string, size: number, digest = OLD): NewPool {
     tenant: 'acme',
     name,
     createdAt: new Date().toISOString(),
-    image: { requested: 'team/app:latest', reference: 'registry.local:5000/team/app:latest', pinned: `registry.local:5000/team/app@${digest}`, digest },
+    image: {
+      requested: 'team/app:latest',
+      reference: 'registry.local:5000/team/app:latest',
+      pinned: `registry.local:5000/team/app@${digest}`,
+      digest,
+    },
     size,
     template: { command: ['sleep', '3600'], args: [], env: {}, ports: [], resources: { cpu: 0.1, memoryMiB: 64, gpu: 0 } },
     nodeSelector: {},
@@ -81,14 +91,20 @@ describe('pool controller with two replicas, simulated agents and prepuller', ()
     await pools.create(def);
     const pool = (await pools.get(def.id))!;
     await until('4 warm pods', () => settled(s, pools, pool, OLD));
-    assert.ok((await s.pins.listActive()).some((p) => p.digest === OLD && p.tenant === 'acme'), 'the controller pinned the pool image for the prepuller');
+    assert.ok(
+      (await s.pins.listActive()).some((p) => p.digest === OLD && p.tenant === 'acme'),
+      'the controller pinned the pool image for the prepuller',
+    );
 
     const claims = await Promise.all(Array.from({ length: 6 }, () => pools.claim(pool)));
     assert.equal(claims.filter((c) => c.kind === 'claimed').length, 4);
     await until('refilled', () => settled(s, pools, pool, OLD));
     const stats = await pools.stats(pool.id);
     assert.equal(stats[`started:${OLD}`], 8, 'exactly one new pod per claim, with two replicas refilling');
-    assert.ok(s.starts.every((st) => st.hadDigest), 'every pod started on a node holding its digest');
+    assert.ok(
+      s.starts.every((st) => st.hadDigest),
+      'every pod started on a node holding its digest',
+    );
   });
 
   test('rotation mid-traffic: prepull first, replacements before retirements, each old pod retired once', async () => {
@@ -123,7 +139,10 @@ describe('pool controller with two replicas, simulated agents and prepuller', ()
     // Prepull first: no new-digest pod began before its digest was on the node.
     const newStarts = s.starts.filter((st) => st.digest === NEW);
     assert.ok(newStarts.length >= size);
-    assert.ok(newStarts.every((st) => st.hadDigest), 'every new-digest pod started where the digest was ready');
+    assert.ok(
+      newStarts.every((st) => st.hadDigest),
+      'every new-digest pod started where the digest was ready',
+    );
     assert.ok(Math.min(...newStarts.map((st) => st.at)) >= s.prepulledAt.get(NEW)!, 'none before the prepull');
 
     // No pod started on the old digest after the re-pin.
@@ -150,7 +169,9 @@ describe('pool controller with two replicas, simulated agents and prepuller', ()
     // (Pods the re-pin caught before Running were retired at once, whatever they did next.)
     const rotated = retired.filter((p) => /replaced by a Running pod/.test(p.message ?? ''));
     const oldStops = rotated.map((p) => Date.parse(p.timeline.Stopped!)).sort((a, b) => a - b);
-    oldStops.forEach((stoppedAt, i) => assert.ok(newRunning[i]! <= stoppedAt, `old pod #${i + 1} stopped after replacement #${i + 1} was Running`));
+    oldStops.forEach((stoppedAt, i) =>
+      assert.ok(newRunning[i]! <= stoppedAt, `old pod #${i + 1} stopped after replacement #${i + 1} was Running`),
+    );
 
     // Claims never got an old-digest pod while a new-digest one was free.
     const claimWindow = new Map(claims.filter((c) => c.podId).map((c) => [c.podId!, c]));
@@ -159,7 +180,10 @@ describe('pool controller with two replicas, simulated agents and prepuller', ()
         const runningAt = s.runningAt.get(st.podId);
         if (runningAt === undefined || runningAt >= c.sent) continue;
         const taken = claimWindow.get(st.podId);
-        assert.ok(taken && taken.sent <= c.answered, `old pod handed out at ${c.sent} while new pod ${st.podId} was free since ${runningAt}`);
+        assert.ok(
+          taken && taken.sent <= c.answered,
+          `old pod handed out at ${c.sent} while new pod ${st.podId} was free since ${runningAt}`,
+        );
       }
     }
     const newClaims = claims.filter((c) => c.digest === NEW).length;
@@ -196,7 +220,10 @@ describe('pool controller with two replicas, simulated agents and prepuller', ()
     assert.equal(await pools.drain(pool), true);
     await until('pool removed', async () => ((await pools.get(pool.id)) ? undefined : true));
     const pods = await poolPods(s, 'drain');
-    assert.ok(pods.every((p) => p.phase === 'Stopped'), 'every warm pod stopped');
+    assert.ok(
+      pods.every((p) => p.phase === 'Stopped'),
+      'every warm pod stopped',
+    );
     await until('pin released', async () => ((await s.pins.listActive()).some((p) => p.digest === OLD) ? undefined : true));
   });
 });

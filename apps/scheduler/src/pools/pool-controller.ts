@@ -87,7 +87,9 @@ export class PoolController {
     if (channel === this.channels.pools) this.mark(message);
     else if (channel === this.channels.freed) this.markAll();
     else if (channel === this.channels.nodes) {
-      void this.onNodeChanged(message).catch((e: unknown) => this.logger.warn({ err: (e as Error).message, node: message }, 'pool trigger failed'));
+      void this.onNodeChanged(message).catch((e: unknown) =>
+        this.logger.warn({ err: (e as Error).message, node: message }, 'pool trigger failed'),
+      );
     }
   }
 
@@ -161,11 +163,14 @@ export class PoolController {
 
   private wakeLater(poolId: string, ms: number): void {
     if (this.stopped || this.wakes.has(poolId)) return;
-    const timer = setTimeout(() => {
-      this.wakes.delete(poolId);
-      if (poolId === '*') this.markAll();
-      else this.mark(poolId);
-    }, Math.max(10, ms));
+    const timer = setTimeout(
+      () => {
+        this.wakes.delete(poolId);
+        if (poolId === '*') this.markAll();
+        else this.mark(poolId);
+      },
+      Math.max(10, ms),
+    );
     timer.unref();
     this.wakes.set(poolId, timer);
   }

@@ -11,7 +11,14 @@ let seq = 0;
 
 function m(digest: string, phase: PodPhase | undefined, extra: Partial<MemberView> = {}): MemberView {
   seq++;
-  return { podId: `p${seq}`, digest, admittedAt: NOW - 10_000 + seq, stopRequested: false, ...(phase ? { phase, node: 'n1' } : {}), ...extra };
+  return {
+    podId: `p${seq}`,
+    digest,
+    admittedAt: NOW - 10_000 + seq,
+    stopRequested: false,
+    ...(phase ? { phase, node: 'n1' } : {}),
+    ...extra,
+  };
 }
 
 const plan = (size: number, members: MemberView[], state: 'active' | 'draining' = 'active') =>
@@ -56,7 +63,10 @@ describe('planPool', () => {
     assert.deepEqual(p.retire, [{ podId: oldRunning[0]!.podId, mode: 'rotate' }]);
     assert.equal(p.start, 0);
     assert.equal(p.ready, 1);
-    assert.deepEqual(p.pending.map((x) => x.podId), [fresh[2]!.podId]);
+    assert.deepEqual(
+      p.pending.map((x) => x.podId),
+      [fresh[2]!.podId],
+    );
   });
 
   test('a pool short of pods after claims keeps its old pods until new ones are Running', () => {

@@ -71,7 +71,9 @@ export function planPool({ pool, members, now, graceMs, stableMs = 10_000 }: Poo
   const current = pool.image.digest;
   const prune = members.filter((m) => hasEnded(m, now, graceMs)).map((m) => m.podId);
   const live = members.filter((m) => isLive(m, now, graceMs));
-  const awaiting = [...new Set(live.filter((m) => m.phase !== undefined && ON_THE_WAY.includes(m.phase) && m.node).map((m) => m.node!))].sort();
+  const awaiting = [
+    ...new Set(live.filter((m) => m.phase !== undefined && ON_THE_WAY.includes(m.phase) && m.node).map((m) => m.node!)),
+  ].sort();
   const pending = live.filter((m) => m.phase === 'Pending');
   const cur = live.filter((m) => m.digest === current);
   const old = live.filter((m) => m.digest !== current);

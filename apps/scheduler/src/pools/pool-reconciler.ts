@@ -49,7 +49,8 @@ export class PoolReconciler {
 
     for (const podId of plan.prune) {
       const ended = await pools.prune(pool.id, podId, this.timings, now);
-      if (ended !== 'live' && ended !== 'absent') this.logger.info({ pool: pool.name, podId, ended }, 'warm pod ended before it was claimed');
+      if (ended !== 'live' && ended !== 'absent')
+        this.logger.info({ pool: pool.name, podId, ended }, 'warm pod ended before it was claimed');
     }
     let retired = 0;
     for (const { podId, mode } of plan.retire) {

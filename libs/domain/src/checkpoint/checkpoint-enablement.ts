@@ -35,7 +35,11 @@ export function effectiveCheckpointing(
 ): EffectiveCheckpointing {
   if (!spec?.enabled) return { enabled: false, code: 'not-requested', reason: 'checkpointing was not requested' };
   if (facts.policy && !facts.policy.allowed) {
-    return { enabled: false, code: 'policy', reason: `checkpointing is off by policy${facts.policy.reason ? `: ${facts.policy.reason}` : ''}` };
+    return {
+      enabled: false,
+      code: 'policy',
+      reason: `checkpointing is off by policy${facts.policy.reason ? `: ${facts.policy.reason}` : ''}`,
+    };
   }
   if (resources.gpu > CHECKPOINT_MAX_GPUS) {
     return {

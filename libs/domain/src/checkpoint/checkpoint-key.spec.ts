@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CHECKPOINT_KEY, CHECKPOINT_SPEC_KEY, canonicalJson, checkpointKey, checkpointSpecKey, type CheckpointKeyInput } from './checkpoint-key';
+import {
+  CHECKPOINT_KEY,
+  CHECKPOINT_SPEC_KEY,
+  canonicalJson,
+  checkpointKey,
+  checkpointSpecKey,
+  type CheckpointKeyInput,
+} from './checkpoint-key';
 
 const base: CheckpointKeyInput = {
   tenant: 'acme',
@@ -30,9 +37,18 @@ describe('checkpointKey', () => {
 
   test('env order, port order and CPU flag order (and repeats) do not change it', () => {
     const key = checkpointKey(base);
-    assert.equal(variant((i) => (i.spec.env = { LEVEL: 'info', MODE: 'prod' })), key);
-    assert.equal(variant((i) => (i.spec.ports = [9090, 8080])), key);
-    assert.equal(variant((i) => (i.runtime.cpuFlags = ['aes', 'avx2', 'sse4_2', 'avx2'])), key);
+    assert.equal(
+      variant((i) => (i.spec.env = { LEVEL: 'info', MODE: 'prod' })),
+      key,
+    );
+    assert.equal(
+      variant((i) => (i.spec.ports = [9090, 8080])),
+      key,
+    );
+    assert.equal(
+      variant((i) => (i.runtime.cpuFlags = ['aes', 'avx2', 'sse4_2', 'avx2'])),
+      key,
+    );
   });
 
   test('every process-shaping field, the tenant, the digest and every runtime field do', () => {

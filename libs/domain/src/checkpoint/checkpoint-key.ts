@@ -60,7 +60,9 @@ export function checkpointKey(input: CheckpointKeyInput): string {
 
 /** A node's runtime fingerprint on its own: a node tells its compatible checkpoints by it. */
 export function runtimeKey(runtime: RuntimeFingerprint): string {
-  return `rt${KEY_VERSION}-${createHash('sha256').update(canonicalJson(runtimeShape(runtime))).digest('hex')}`;
+  return `rt${KEY_VERSION}-${createHash('sha256')
+    .update(canonicalJson(runtimeShape(runtime)))
+    .digest('hex')}`;
 }
 
 function runtimeShape(runtime: RuntimeFingerprint) {
@@ -80,7 +82,9 @@ function runtimeShape(runtime: RuntimeFingerprint) {
  * compatible checkpoint on that node.
  */
 export function checkpointSpecKey(input: Omit<CheckpointKeyInput, 'runtime'>): string {
-  return `cs${KEY_VERSION}-${createHash('sha256').update(canonicalJson(podShape(input))).digest('hex')}`;
+  return `cs${KEY_VERSION}-${createHash('sha256')
+    .update(canonicalJson(podShape(input)))
+    .digest('hex')}`;
 }
 
 function podShape(input: Omit<CheckpointKeyInput, 'runtime'>) {

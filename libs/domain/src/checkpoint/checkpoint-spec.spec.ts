@@ -46,7 +46,9 @@ describe('checkpointSpecSchema', () => {
 
   test('disabled needs no condition; enabled does', () => {
     assert.deepEqual(parse({ enabled: false }), { enabled: false, timeoutSeconds: 300 });
-    assert.deepEqual(problems({ enabled: true }), [{ path: 'checkpoint.condition', message: 'condition is required when checkpointing is enabled' }]);
+    assert.deepEqual(problems({ enabled: true }), [
+      { path: 'checkpoint.condition', message: 'condition is required when checkpointing is enabled' },
+    ]);
     assert.deepEqual(problems({}), [{ path: 'checkpoint.enabled', message: 'is required' }]);
     assert.deepEqual(problems({ enabled: 'yes' }), [{ path: 'checkpoint.enabled', message: 'enabled must be true or false' }]);
   });
@@ -65,7 +67,9 @@ describe('checkpointSpecSchema', () => {
   });
 
   test('timeout bounds', () => {
-    assert.deepEqual(problems({ enabled: false, timeoutSeconds: 0 }), [{ path: 'checkpoint.timeoutSeconds', message: 'timeoutSeconds must be at least 1' }]);
+    assert.deepEqual(problems({ enabled: false, timeoutSeconds: 0 }), [
+      { path: 'checkpoint.timeoutSeconds', message: 'timeoutSeconds must be at least 1' },
+    ]);
     assert.deepEqual(problems({ enabled: false, timeoutSeconds: 30_000 }), [
       { path: 'checkpoint.timeoutSeconds', message: 'timeoutSeconds must be at most 3600 (one hour)' },
     ]);
@@ -75,11 +79,21 @@ describe('checkpointSpecSchema', () => {
   });
 
   test('ports: missing, out of range, fractional', () => {
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp' } }), [{ path: 'checkpoint.condition.port', message: 'is required' }]);
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'http', port: 0 } }), [{ path: 'checkpoint.condition.port', message: 'port must be 1-65535' }]);
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp', port: 70000 } }), [{ path: 'checkpoint.condition.port', message: 'port must be 1-65535' }]);
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp', port: 80.5 } }), [{ path: 'checkpoint.condition.port', message: 'port must be a whole number' }]);
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp', port: '80' } }), [{ path: 'checkpoint.condition.port', message: 'port must be a number' }]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp' } }), [
+      { path: 'checkpoint.condition.port', message: 'is required' },
+    ]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'http', port: 0 } }), [
+      { path: 'checkpoint.condition.port', message: 'port must be 1-65535' },
+    ]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp', port: 70000 } }), [
+      { path: 'checkpoint.condition.port', message: 'port must be 1-65535' },
+    ]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp', port: 80.5 } }), [
+      { path: 'checkpoint.condition.port', message: 'port must be a whole number' },
+    ]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'tcp', port: '80' } }), [
+      { path: 'checkpoint.condition.port', message: 'port must be a number' },
+    ]);
   });
 
   test('http paths must be absolute request paths', () => {
@@ -90,7 +104,9 @@ describe('checkpointSpecSchema', () => {
     assert.deepEqual(problems({ enabled: true, condition: { type: 'http', port: 80, path: '/a b' } }), [
       { path: at, message: 'path must start with "/" and contain no spaces or control characters' },
     ]);
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'http', port: 80, path: '/a#b' } }), [{ path: at, message: 'path must not contain a fragment ("#")' }]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'http', port: 80, path: '/a#b' } }), [
+      { path: at, message: 'path must not contain a fragment ("#")' },
+    ]);
   });
 
   test('exec commands name a program and stay within bounds', () => {
@@ -98,12 +114,16 @@ describe('checkpointSpecSchema', () => {
     assert.deepEqual(problems({ enabled: true, condition: { type: 'exec', command: [] } }), [
       { path: at, message: 'command must name a program to run inside the container' },
     ]);
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'exec', command: [' '] } }), [{ path: at, message: 'the first element of command must be a program' }]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'exec', command: [' '] } }), [
+      { path: at, message: 'the first element of command must be a program' },
+    ]);
     assert.deepEqual(problems({ enabled: true, condition: { type: 'exec', command: 'test -e /x' } }), [
       { path: at, message: 'Invalid input: expected array, received string' },
     ]);
     const long = Array.from({ length: CHECKPOINT_LIMITS.execArgsMax + 1 }, () => 'x');
-    assert.deepEqual(problems({ enabled: true, condition: { type: 'exec', command: long } }), [{ path: at, message: 'command must have at most 64 elements' }]);
+    assert.deepEqual(problems({ enabled: true, condition: { type: 'exec', command: long } }), [
+      { path: at, message: 'command must have at most 64 elements' },
+    ]);
   });
 
   test('file paths are absolute, inside the root, and name a file', () => {

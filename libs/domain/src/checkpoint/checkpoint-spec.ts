@@ -45,7 +45,7 @@ const execCondition = z.strictObject({
 const filePath = z
   .string()
   .max(CHECKPOINT_LIMITS.filePathLength, `path must be at most ${CHECKPOINT_LIMITS.filePathLength} characters`)
-  .refine((p) => p.startsWith('/'), 'path must be absolute (inside the pod\'s root)')
+  .refine((p) => p.startsWith('/'), "path must be absolute (inside the pod's root)")
   .refine((p) => !p.includes('\0'), 'path must not contain NUL')
   .refine((p) => !p.split('/').includes('..'), 'path must not contain ".." segments')
   .refine((p) => p.split('/').some((s) => s !== '' && s !== '.'), 'path must name a file, not the root');

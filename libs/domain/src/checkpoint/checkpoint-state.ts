@@ -60,7 +60,10 @@ export function isQuarantined(record: Pick<CheckpointRecord, 'restoreFailures'>,
 }
 
 /** Whether a start may plan a restore from this checkpoint. */
-export function isRestorable(record: Pick<CheckpointRecord, 'state' | 'restoreFailures'>, quarantineAfter = DEFAULT_QUARANTINE_AFTER): boolean {
+export function isRestorable(
+  record: Pick<CheckpointRecord, 'state' | 'restoreFailures'>,
+  quarantineAfter = DEFAULT_QUARANTINE_AFTER,
+): boolean {
   return (record.state === 'available' || record.state === 'restore_failed') && !isQuarantined(record, quarantineAfter);
 }
 
@@ -73,8 +76,7 @@ export type CheckpointEvent =
   | { type: 'deleted'; reason?: string };
 
 export type CheckpointEventResult =
-  | { applied: true; record: CheckpointRecord; quarantined: boolean }
-  | { applied: false; record: CheckpointRecord; why: string };
+  { applied: true; record: CheckpointRecord; quarantined: boolean } | { applied: false; record: CheckpointRecord; why: string };
 
 const TARGET: Record<CheckpointEvent['type'], CheckpointState> = {
   checkpointed: 'available',

@@ -96,7 +96,13 @@ describe('imageLocality strategy in the index', () => {
     index.upsertNode(node('shares-base', [sibling], { allocated: { cpu: 5, memoryMiB: 5120, gpu: 0 } }));
     index.upsertNode(node('empty'));
     const kube = index.plan(request(app), { strategy: 'imageLocality' });
-    assert.deepEqual(kube.candidates.map((c) => [c.node, c.bytesToFetch]), [['empty', 950 * MIB], ['shares-base', 50 * MIB]]);
+    assert.deepEqual(
+      kube.candidates.map((c) => [c.node, c.bytesToFetch]),
+      [
+        ['empty', 950 * MIB],
+        ['shares-base', 50 * MIB],
+      ],
+    );
     assert.equal(index.plan(request(app)).candidates[0].node, 'shares-base', 'warmpod counts the shared base');
   });
 
@@ -147,6 +153,9 @@ describe('imageLocality scan', () => {
       assert.equal(c.score, il! + la! + ba!, c.why);
     }
     const scores = plan.candidates.map((c) => c.score);
-    assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+    assert.deepEqual(
+      scores,
+      [...scores].sort((a, b) => b - a),
+    );
   });
 });

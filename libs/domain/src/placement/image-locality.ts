@@ -108,13 +108,20 @@ export interface KubeRankingInput {
 export function rankImageLocality(input: KubeRankingInput): Array<{ slot: number; score: number; why: string }> {
   const { table, feasibleCount, resources, limit, status, random } = input;
   const listing = status.listing.bits(input.digest);
-  const listedScore = imageLocalityScore([{ sizeBytes: input.imageSizeBytes, nodesListing: status.listing.count(input.digest) }], table.size);
+  const listedScore = imageLocalityScore(
+    [{ sizeBytes: input.imageSizeBytes, nodesListing: status.listing.count(input.digest) }],
+    table.size,
+  );
   const top = new TopCandidates(limit, (slot) => table.ids[slot]);
   const { capCpu, capMem, freeCpu, freeMem, feasible } = table;
   const { imageLocality: wIL, leastAllocated: wLA, balancedAllocation: wBA } = KUBE_DEFAULT_WEIGHTS;
   const parts = (slot: number) => {
     const capacity = { cpu: capCpu[slot], memoryMiB: capMem[slot], gpu: 0 };
-    const used = { cpu: capCpu[slot] - freeCpu[slot] + resources.cpu, memoryMiB: capMem[slot] - freeMem[slot] + resources.memoryMiB, gpu: 0 };
+    const used = {
+      cpu: capCpu[slot] - freeCpu[slot] + resources.cpu,
+      memoryMiB: capMem[slot] - freeMem[slot] + resources.memoryMiB,
+      gpu: 0,
+    };
     const il = bitIsSet(listing, slot) ? listedScore : 0;
     return { il, la: leastAllocatedScore(capacity, used), ba: balancedAllocationScore(capacity, used) };
   };
@@ -126,7 +133,9 @@ export function rankImageLocality(input: KubeRankingInput): Array<{ slot: number
     const cpuLeft = freeCpu[slot] - resources.cpu;
     const memLeft = freeMem[slot] - resources.memoryMiB;
     const la = Math.trunc(
-      ((cpuCap <= 0 || cpuLeft < 0 ? 0 : Math.trunc((cpuLeft * 100) / cpuCap)) + (memCap <= 0 || memLeft < 0 ? 0 : Math.trunc((memLeft * 100) / memCap))) / 2,
+      ((cpuCap <= 0 || cpuLeft < 0 ? 0 : Math.trunc((cpuLeft * 100) / cpuCap)) +
+        (memCap <= 0 || memLeft < 0 ? 0 : Math.trunc((memLeft * 100) / memCap))) /
+        2,
     );
     const cpuFraction = cpuCap <= 0 ? 1 : Math.min(1, (cpuCap - cpuLeft) / cpuCap);
     const memFraction = memCap <= 0 ? 1 : Math.min(1, (memCap - memLeft) / memCap);
@@ -140,7 +149,11 @@ export function rankImageLocality(input: KubeRankingInput): Array<{ slot: number
     const slot = top.slots[i];
     const { il, la, ba } = parts(slot);
     const listed = bitIsSet(listing, slot) ? 'image in node status' : 'image not in node status';
-    out.push({ slot, score: Math.floor(top.scores[i]), why: `kube default scoring: ImageLocality ${il} (${listed}) + LeastAllocated ${la} + BalancedAllocation ${ba}` });
+    out.push({
+      slot,
+      score: Math.floor(top.scores[i]),
+      why: `kube default scoring: ImageLocality ${il} (${listed}) + LeastAllocated ${la} + BalancedAllocation ${ba}`,
+    });
   }
   return out;
 }

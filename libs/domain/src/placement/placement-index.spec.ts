@@ -53,7 +53,11 @@ describe('PlacementIndex ordering (rule 2, one tier at a time)', () => {
   });
 
   test('fewer bytes to fetch beats a less allocated node (shared base layers count)', () => {
-    const index = indexOf(node('empty'), node('shares-base', { allocated: busy, images: [SIBLING] }), node('other', { images: [UNRELATED] }));
+    const index = indexOf(
+      node('empty'),
+      node('shares-base', { allocated: busy, images: [SIBLING] }),
+      node('other', { images: [UNRELATED] }),
+    );
     const plan = index.plan(request());
     assert.deepEqual(
       plan.candidates.map((c) => [c.node, c.bytesToFetch]),
@@ -77,7 +81,10 @@ describe('PlacementIndex ordering (rule 2, one tier at a time)', () => {
     // Same layers, other digest (e.g. a rebuilt tag): bytes to fetch 0, yet the digest holder ranks first.
     const index = indexOf(node('layers-only', { images: [almost] }), node('digest', { allocated: busy, images: [APP] }));
     const plan = index.plan(request());
-    assert.deepEqual(plan.candidates.map((c) => c.node), ['digest', 'layers-only']);
+    assert.deepEqual(
+      plan.candidates.map((c) => c.node),
+      ['digest', 'layers-only'],
+    );
     assert.equal(plan.candidates[0].why, 'pinned digest already in node cache');
     assert.equal(plan.candidates[1].bytesToFetch, 0);
   });
@@ -85,7 +92,10 @@ describe('PlacementIndex ordering (rule 2, one tier at a time)', () => {
   test('a compatible checkpoint beats the pinned digest', () => {
     const index = indexOf(node('digest', { images: [APP] }), node('checkpoint', { allocated: busy, checkpointKeys: ['ck-1'] }));
     const plan = index.plan(request({ checkpointKey: 'ck-1' }));
-    assert.deepEqual(plan.candidates.map((c) => c.node), ['checkpoint', 'digest']);
+    assert.deepEqual(
+      plan.candidates.map((c) => c.node),
+      ['checkpoint', 'digest'],
+    );
     assert.match(plan.candidates[0].why, /^compatible checkpoint on the node \(restore\), 1\.0 GB of image to fetch$/);
     assert.deepEqual(order(index, request({ checkpointKey: 'ck-other' })), ['digest', 'checkpoint']);
   });
@@ -109,9 +119,16 @@ describe('PlacementIndex ordering (rule 2, one tier at a time)', () => {
   });
 
   test('returns only the top `limit` candidates', () => {
-    const index = indexOf(...Array.from({ length: 30 }, (_, i) => node(`n-${String(i).padStart(2, '0')}`, { allocated: { cpu: i * 0.2, memoryMiB: 0, gpu: 0 } })));
+    const index = indexOf(
+      ...Array.from({ length: 30 }, (_, i) =>
+        node(`n-${String(i).padStart(2, '0')}`, { allocated: { cpu: i * 0.2, memoryMiB: 0, gpu: 0 } }),
+      ),
+    );
     const plan = index.plan(request(), { limit: 3 });
-    assert.deepEqual(plan.candidates.map((c) => c.node), ['n-00', 'n-01', 'n-02']);
+    assert.deepEqual(
+      plan.candidates.map((c) => c.node),
+      ['n-00', 'n-01', 'n-02'],
+    );
     assert.equal(plan.feasible, 30);
   });
 });
@@ -133,7 +150,10 @@ describe('PlacementIndex hard filters', () => {
     );
     const req = request({ nodeSelector: { zone: 'a' }, requireCapability: 'criu-restore', resources: { cpu: 1, memoryMiB: 1024, gpu: 1 } });
     const plan = index.plan(req);
-    assert.deepEqual(plan.candidates.map((c) => c.node), ['fits']);
+    assert.deepEqual(
+      plan.candidates.map((c) => c.node),
+      ['fits'],
+    );
     assert.deepEqual(plan.rejections, {
       'not ready': 1,
       cordoned: 1,
@@ -158,7 +178,11 @@ describe('PlacementIndex hard filters', () => {
   });
 
   test('selectors match every label; relabelled nodes move; unknown labels match nothing', () => {
-    const index = indexOf(node('a', { labels: { zone: 'a', disk: 'ssd' } }), node('b', { labels: { zone: 'a' } }), node('c', { labels: { disk: 'ssd' } }));
+    const index = indexOf(
+      node('a', { labels: { zone: 'a', disk: 'ssd' } }),
+      node('b', { labels: { zone: 'a' } }),
+      node('c', { labels: { disk: 'ssd' } }),
+    );
     assert.deepEqual(order(index, request({ nodeSelector: { zone: 'a', disk: 'ssd' } })), ['a']);
     index.upsertNode(node('b', { labels: { zone: 'a', disk: 'ssd' } }));
     index.upsertNode(node('a', { labels: { zone: 'b', disk: 'ssd' } }));
@@ -234,7 +258,13 @@ describe('PlacementIndex incremental updates', () => {
     index.removeNode('c');
     index.upsertNode(node('d', { allocated: busy }));
     const plan = index.plan(request());
-    assert.deepEqual(plan.candidates.map((c) => [c.node, c.bytesToFetch]), [['b', 1000 * MB], ['d', 1000 * MB]]);
+    assert.deepEqual(
+      plan.candidates.map((c) => [c.node, c.bytesToFetch]),
+      [
+        ['b', 1000 * MB],
+        ['d', 1000 * MB],
+      ],
+    );
     assert.deepEqual(order(index, request({ checkpointKey: 'ck' })), ['b', 'd']);
   });
 

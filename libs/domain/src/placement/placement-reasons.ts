@@ -6,7 +6,8 @@ export function rejectionSummary(ranking: PlacementRanking): string {
     .filter((p) => p.count > 0)
     .sort((a, b) => b.count - a.count || a.order - b.order)
     .map(({ reason, count }) => {
-      const label = reason === 'missing capability' && ranking.requiredCapability ? `missing capability ${ranking.requiredCapability}` : reason;
+      const label =
+        reason === 'missing capability' && ranking.requiredCapability ? `missing capability ${ranking.requiredCapability}` : reason;
       return `${count} ${count === 1 ? 'node' : 'nodes'}: ${label}`;
     });
   if (parts.length > 0) return parts.join('; ');

@@ -56,7 +56,10 @@ describe('CheckpointStore on disk', () => {
     await aborted.abort();
     const incomplete = await store.begin('acme', 'ckpt-b');
     await mkdir(incomplete.imagesDir);
-    await assert.rejects(incomplete.commit(META), /commit checkpoint for pod pod-src failed: acme\/ckpt-b: the draft holds no writable-layer archive/);
+    await assert.rejects(
+      incomplete.commit(META),
+      /commit checkpoint for pod pod-src failed: acme\/ckpt-b: the draft holds no writable-layer archive/,
+    );
     assert.deepEqual(await readdir(join(store.root, 'acme')), []);
     assert.deepEqual(await store.list(), []);
   });
@@ -120,7 +123,11 @@ describe('WritableLayerArchive on a real overlay', { skip: needsRoot }, () => {
     const tarPath = join(dir, 'layer.tar');
     const { sizeBytes } = await archive.archive(join(podA, 'upper'), tarPath);
     assert.ok(sizeBytes > 0);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('layer.tar.tmp')), [], 'no temporary file left');
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith('layer.tar.tmp')),
+      [],
+      'no temporary file left',
+    );
 
     // A new pod: unpack into its empty upperdir, then mount on the same image.
     const podB = join(dir, 'pod-b');

@@ -44,20 +44,26 @@ describe('criuErrors', () => {
 describe('explainCriuCheckFailure', () => {
   test('kernel >= 6.13 with CRIU < 4: names the vDSO layout, both versions and the fix', () => {
     const reason = explainCriuCheckFailure(VDSO_CHECK_OUTPUT, '3.17.1', '6.18.44-fc-v657');
-    assert.match(reason, /^vDSO layout unsupported: kernel 6\.18\.44-fc-v657 \(>= 6\.13\) maps \[vvar\], \[vvar_vclock\] and \[vdso\] separately/);
+    assert.match(
+      reason,
+      /^vDSO layout unsupported: kernel 6\.18\.44-fc-v657 \(>= 6\.13\) maps \[vvar\], \[vvar_vclock\] and \[vdso\] separately/,
+    );
     assert.match(reason, /CRIU 3\.17\.1 \(< 4\) does not understand/);
     assert.match(reason, /criu check: vdso: Unexpected rt vDSO area bounds; /);
     assert.match(explainCriuCheckFailure(VDSO_CHECK_OUTPUT, '3.19', '6.13.0'), /^vDSO layout unsupported/);
   });
 
   test('the same error text on another kernel or CRIU is reported as it is, not explained wrongly', () => {
-    assert.match(explainCriuCheckFailure(VDSO_CHECK_OUTPUT, '3.17.1', '6.12.9'), /^criu check failed: vdso: Unexpected rt vDSO area bounds/);
+    assert.match(
+      explainCriuCheckFailure(VDSO_CHECK_OUTPUT, '3.17.1', '6.12.9'),
+      /^criu check failed: vdso: Unexpected rt vDSO area bounds/,
+    );
     assert.match(explainCriuCheckFailure(VDSO_CHECK_OUTPUT, '4.0', '6.18.1'), /^criu check failed: vdso: Unexpected/);
   });
 
   test('other failures list CRIU errors, or the last lines when there are none', () => {
     assert.equal(
-      explainCriuCheckFailure('Error (criu/cr-check.c:1): Kernel doesn\'t support PTRACE_O_SUSPEND_SECCOMP', '3.17.1', '5.10.0'),
+      explainCriuCheckFailure("Error (criu/cr-check.c:1): Kernel doesn't support PTRACE_O_SUSPEND_SECCOMP", '3.17.1', '5.10.0'),
       "criu check failed: Kernel doesn't support PTRACE_O_SUSPEND_SECCOMP",
     );
     assert.equal(explainCriuCheckFailure('a\nb\nc\nd\n', '3.17.1', '5.10.0'), 'criu check failed: b; c; d');

@@ -19,7 +19,6 @@ export function criuErrors(text: string): string[] {
   return found;
 }
 
-
 /** A whole CRIU log, bounded: the errors are usually in the middle, not at the end. */
 export async function readCriuLog(path: string, maxBytes = 4 * 1024 * 1024): Promise<{ errors: string[]; tail: string }> {
   const text = await readTail(path, maxBytes);

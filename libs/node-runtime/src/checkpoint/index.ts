@@ -9,4 +9,11 @@ export {
   type RuncCheckpointerOptions,
 } from './runc-checkpointer';
 export { WritableLayerArchive, type WritableLayerArchiveOptions } from './writable-layer-archive';
-export { CheckpointStore, diskBytes, type CheckpointDraft, type CheckpointMeta, type CheckpointStoreOptions, type StoredCheckpoint } from './checkpoint-store';
+export {
+  CheckpointStore,
+  diskBytes,
+  type CheckpointDraft,
+  type CheckpointMeta,
+  type CheckpointStoreOptions,
+  type StoredCheckpoint,
+} from './checkpoint-store';

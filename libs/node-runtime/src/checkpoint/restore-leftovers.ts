@@ -72,7 +72,9 @@ export async function unmountUnder(dir: string, logger: Logger): Promise<void> {
     .filter((mp) => mp === base || mp.startsWith(`${base}/`))
     .sort((a, b) => b.length - a.length);
   for (const mountPoint of new Set(mounts)) {
-    await runCommand('umount', ['-l', mountPoint]).catch((error: unknown) => logger.warn({ mountPoint, err: messageOf(error) }, 'could not unmount a CRIU leftover'));
+    await runCommand('umount', ['-l', mountPoint]).catch((error: unknown) =>
+      logger.warn({ mountPoint, err: messageOf(error) }, 'could not unmount a CRIU leftover'),
+    );
   }
 }
 

@@ -48,7 +48,8 @@ export async function removeIfUnused(cgroupDir: string, logger: Logger): Promise
     await rmdir(cgroupDir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') logger.warn({ cgroupDir, err: messageOf(error) }, 'could not remove a cgroup');
+    if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY')
+      logger.warn({ cgroupDir, err: messageOf(error) }, 'could not remove a cgroup');
   }
 }
 

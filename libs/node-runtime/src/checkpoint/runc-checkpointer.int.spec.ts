@@ -50,7 +50,10 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     t.diagnostic(`kernel ${capability.kernel}, criu ${capability.version ?? 'none'}: ${capability.ok ? 'capable' : capability.reason}`);
     if (vdsoLayoutMismatch(capability)) {
       assert.equal(capability.ok, false);
-      assert.match(capability.reason!, /^vDSO layout unsupported: kernel .* \(>= 6\.13\) maps \[vvar\], \[vvar_vclock\] and \[vdso\] separately/);
+      assert.match(
+        capability.reason!,
+        /^vDSO layout unsupported: kernel .* \(>= 6\.13\) maps \[vvar\], \[vvar_vclock\] and \[vdso\] separately/,
+      );
       assert.ok(capability.reason!.includes(VDSO_ERROR), capability.reason);
       assert.ok(capability.reason!.length <= 1000);
     } else if (!capability.ok) {
@@ -83,7 +86,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     await harness.runtime.stop(pod.podId, 200);
   });
 
-  test('a restore that fails is reported with CRIU\'s reason, leaves nothing, and the same pod then starts normally', async (t) => {
+  test("a restore that fails is reported with CRIU's reason, leaves nothing, and the same pod then starts normally", async (t) => {
     const pod = await harness.preparePod(harness.images.sleeper);
     const images = join(harness.dir, 'corrupt-images');
     await mkdir(images, { recursive: true });
@@ -97,7 +100,11 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     t.diagnostic(error.message);
     assert.match(error.message, new RegExp(`^restore container for pod ${pod.podId} failed: runc restore exited with \\d+: `));
     if (!capability.ok && vdsoLayoutMismatch(capability)) assert.ok(error.criuErrors.includes(VDSO_ERROR), error.message);
-    assert.equal((await harness.runtime.list()).some((c) => c.id === pod.podId), false, 'no runc state left');
+    assert.equal(
+      (await harness.runtime.list()).some((c) => c.id === pod.podId),
+      false,
+      'no runc state left',
+    );
     await assert.rejects(harness.runtime.waitExit(pod.podId), /no such container/, 'no shim files left');
 
     // The fallback: the same pod id, bundle and log start a normal run.
@@ -123,7 +130,10 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     await mkdir(images, { recursive: true });
     await writeFile(join(images, 'inventory.img'), '');
     const signal = AbortSignal.abort(new Error('stopped by the user'));
-    await assert.rejects(checkpointer.restore(pod.podId, pod.podDir, images, pod.logPath, { signal }), (e: unknown) => e instanceof RestoreAbortedError);
+    await assert.rejects(
+      checkpointer.restore(pod.podId, pod.podDir, images, pod.logPath, { signal }),
+      (e: unknown) => e instanceof RestoreAbortedError,
+    );
     await assert.rejects(harness.runtime.waitExit(pod.podId), /no such container/);
   });
 
@@ -142,7 +152,10 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const podId = `pod-${harness.names.suffix}-abort`;
     const aborter = new AbortController();
     const restoring = stubbed.restore(podId, stubDir, images, join(stubDir, 'container.log'), { signal: aborter.signal });
-    const restorePid = await waitFor('the stand-in restore', async () => Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10) || undefined);
+    const restorePid = await waitFor(
+      'the stand-in restore',
+      async () => Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10) || undefined,
+    );
     aborter.abort(new Error('stopped by the user'));
     await assert.rejects(restoring, (e: unknown) => e instanceof RestoreAbortedError && !(e instanceof CriuOperationError));
     await waitFor('the stand-in restore to end', async () => {
@@ -152,7 +165,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     assert.equal(await exists(join(`${harness.runtimeOptions.runcRoot}.shim`, podId)), false);
   });
 
-  test('a stopped restore also ends what runc and CRIU leave behind: tasks in their own session in the pod netns, mounts in its work dir and runc\'s state dir', async () => {
+  test("a stopped restore also ends what runc and CRIU leave behind: tasks in their own session in the pod netns, mounts in its work dir and runc's state dir", async () => {
     // CRIU's restored tasks keep the checkpointed session and process group, so killing the shim's group misses
     // them, and a killed CRIU leaves its cgroup yard mounted in the work dir. A stand-in runc does both, then hangs.
     const pod = await harness.preparePod(harness.images.sleeper);
@@ -184,9 +197,14 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     await writeFile(join(images, 'inventory.img'), '');
     const aborter = new AbortController();
     const restoring = stubbed.restore(pod.podId, pod.podDir, images, pod.logPath, { signal: aborter.signal });
-    const taskPid = await waitFor('the stand-in restored task', async () => Number.parseInt(await readFile(taskPidFile, 'utf8').catch(() => ''), 10) || undefined);
+    const taskPid = await waitFor(
+      'the stand-in restored task',
+      async () => Number.parseInt(await readFile(taskPidFile, 'utf8').catch(() => ''), 10) || undefined,
+    );
     const shimDir = join(`${harness.runtimeOptions.runcRoot}.shim`, pod.podId);
-    await waitFor('the stand-in cgroup yard', async () => ((await readFile('/proc/self/mountinfo', 'utf8')).includes(`${shimDir}/criu-restore/.criu.cgyard.test`) ? true : undefined));
+    await waitFor('the stand-in cgroup yard', async () =>
+      (await readFile('/proc/self/mountinfo', 'utf8')).includes(`${shimDir}/criu-restore/.criu.cgyard.test`) ? true : undefined,
+    );
     aborter.abort(new Error('stopped by the user'));
     await assert.rejects(restoring, (e: unknown) => e instanceof RestoreAbortedError);
     const stat = await readFile(`/proc/${taskPid}/stat`, 'utf8').catch(() => undefined);
@@ -203,7 +221,10 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
   });
 
   test('pause and resume: how a writable layer is archived in step with the CRIU images', async () => {
-    const pod = await harness.runPod(harness.images.hello, { command: ['sh', '-c'], args: ['while true; do date > /now; sleep 0.05; done'] });
+    const pod = await harness.runPod(harness.images.hello, {
+      command: ['sh', '-c'],
+      args: ['while true; do date > /now; sleep 0.05; done'],
+    });
     await waitFor('the pod to write', async () => ((await exists(join(pod.podDir, 'upper', 'now'))) ? true : undefined));
     await checkpointer.pause(pod.podId);
     assert.equal(await checkpointer.status(pod.podId), 'paused');
@@ -221,7 +242,8 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     if (!capability.ok) return t.skip(`needs a CRIU-capable node (the VM node): ${capability.reason}`);
     const counter = ['sh', '-c', 'echo started > /started; i=0; while true; do i=$((i+1)); echo $i > /counter; sleep 0.1; done'];
     const source = await harness.runPod(harness.images.hello, { command: [counter[0]!, counter[1]!], args: [counter[2]!] });
-    const count = async (podDir: string): Promise<number> => Number.parseInt(await readFile(join(podDir, 'upper', 'counter'), 'utf8').catch(() => '0'), 10);
+    const count = async (podDir: string): Promise<number> =>
+      Number.parseInt(await readFile(join(podDir, 'upper', 'counter'), 'utf8').catch(() => '0'), 10);
     await waitFor('the counter to reach 10', async () => ((await count(source.podDir)) >= 10 ? true : undefined));
 
     const draft = await store.begin('acme', `ckpt-${harness.names.suffix}`);
@@ -238,17 +260,25 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const sourceCgroup = join('/sys/fs/cgroup', harness.runtime.cgroupsPath(source.podId));
     assert.equal(await exists(sourceCgroup), false, 'the stopped source pod left no cgroup');
 
-    const target = await harness.preparePod(harness.images.hello, {}, (podDir) => archive.unpack(stored.layerArchivePath, join(podDir, 'upper')).then(() => undefined));
+    const target = await harness.preparePod(harness.images.hello, {}, (podDir) =>
+      archive.unpack(stored.layerArchivePath, join(podDir, 'upper')).then(() => undefined),
+    );
     // The bundle must run the same process; the restore replaces it with the checkpointed one.
     const config = JSON.parse(await readFile(join(target.podDir, 'config.json'), 'utf8')) as { process: { args: string[] } };
     config.process.args = counter;
     await writeFile(join(target.podDir, 'config.json'), JSON.stringify(config));
-    const { pid, ms } = await checkpointer.restore(target.podId, target.podDir, stored.imagesDir, target.logPath, { sourcePodId: stored.podId });
+    const { pid, ms } = await checkpointer.restore(target.podId, target.podDir, stored.imagesDir, target.logPath, {
+      sourcePodId: stored.podId,
+    });
     t.diagnostic(`restored in ${ms} ms`);
     assert.ok(pid > 0);
     const cgroupOfRestored = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim();
     t.diagnostic(`restored pid ${pid} in cgroup ${cgroupOfRestored}`);
-    assert.match(cgroupOfRestored, new RegExp(`:${harness.runtime.cgroupsPath(target.podId)}$`, 'm'), 'the restored process runs in the new pod\'s cgroup');
+    assert.match(
+      cgroupOfRestored,
+      new RegExp(`:${harness.runtime.cgroupsPath(target.podId)}$`, 'm'),
+      "the restored process runs in the new pod's cgroup",
+    );
     await waitFor('the restored counter to move on', async () => ((await count(target.podDir)) > atCheckpoint ? true : undefined));
     assert.equal(await readFile(join(target.merged, 'started'), 'utf8'), 'started\n', 'file written before the checkpoint is back');
     assert.equal(await exists(sourceCgroup), false, 'no cgroup of the source pod recreated by the restore is left');

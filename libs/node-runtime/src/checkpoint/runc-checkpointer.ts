@@ -140,7 +140,13 @@ export class RuncCheckpointer {
    * On failure or abort every artifact of the attempt is removed (runc state,
    * shim files), so the same pod can fall back to RuncRuntime.start.
    */
-  async restore(podId: string, bundleDir: string, imagesDir: string, logPath: string, opts: RestoreOptions = {}): Promise<{ pid: number; ms: number }> {
+  async restore(
+    podId: string,
+    bundleDir: string,
+    imagesDir: string,
+    logPath: string,
+    opts: RestoreOptions = {},
+  ): Promise<{ pid: number; ms: number }> {
     const op = 'restore container';
     checkId(podId, op);
     const dir = join(this.shimDir, podId);
@@ -181,7 +187,19 @@ export class RuncCheckpointer {
       { what: `restored pid of pod ${podId}`, timeoutMs, signal },
     );
 
-    const runcArgs = ['--root', this.runcRoot, 'restore', '--bundle', resolve(bundleDir), '--image-path', images, '--work-path', work, '--pid-file', pidFile];
+    const runcArgs = [
+      '--root',
+      this.runcRoot,
+      'restore',
+      '--bundle',
+      resolve(bundleDir),
+      '--image-path',
+      images,
+      '--work-path',
+      work,
+      '--pid-file',
+      pidFile,
+    ];
     if (opts.tcpEstablished) runcArgs.push('--tcp-established');
     if (opts.fileLocks) runcArgs.push('--file-locks');
     const shimArgs = [resolve(logPath), `${exitFile}.tmp`, exitFile, this.runc, ...runcArgs, podId];
@@ -263,7 +281,8 @@ export class RuncCheckpointer {
     const source = sourcePodId !== undefined && sourcePodId !== podId && CONTAINER_ID.test(sourcePodId) ? sourcePodId : undefined;
     const podCgroupDir = await unifiedCgroupDir(this.runtime.cgroupsPath(podId));
     const sourceCgroupDir = source === undefined ? undefined : await unifiedCgroupDir(this.runtime.cgroupsPath(source));
-    const sourcePid = source === undefined ? undefined : (await this.runtime.list().catch(() => [])).find((c) => c.id === source && c.pid > 0)?.pid;
+    const sourcePid =
+      source === undefined ? undefined : (await this.runtime.list().catch(() => [])).find((c) => c.id === source && c.pid > 0)?.pid;
     const keepPidNs = sourcePid === undefined ? undefined : await pidNs(sourcePid);
     const netnsPath = await bundleNetnsPath(bundleDir);
     await killRestoreLeftovers({ podCgroupDir, sourceCgroupDir, keepPidNs, netnsPath }, this.logger);
@@ -296,7 +315,9 @@ export class RuncCheckpointer {
 /** The network namespace the bundle's config.json joins, if any. */
 async function bundleNetnsPath(bundleDir: string): Promise<string | undefined> {
   try {
-    const config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as { linux?: { namespaces?: Array<{ type?: unknown; path?: unknown }> } };
+    const config = JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8')) as {
+      linux?: { namespaces?: Array<{ type?: unknown; path?: unknown }> };
+    };
     const path = config.linux?.namespaces?.find((ns) => ns.type === 'network')?.path;
     return typeof path === 'string' && path.length > 0 ? path : undefined;
   } catch {
@@ -307,7 +328,6 @@ async function bundleNetnsPath(bundleDir: string): Promise<string | undefined> {
 function checkId(podId: string, operation: string): void {
   if (!CONTAINER_ID.test(podId)) throw new NodeRuntimeError(operation, `"${podId}" is not a valid container id`, podId);
 }
-
 
 /** Ends the shim this call started (its own process group: shell, runc, criu), by pid. */
 function killGroup(pid: number | undefined): void {

@@ -84,7 +84,9 @@ export class WritableLayerArchive {
     } catch (error) {
       // A fallback run must not start on half a layer: leave the directory as empty as it was.
       if (extracting) await emptyDir(target);
-      throw new NodeRuntimeError('unpack writable layer', `${archivePath} into ${upperDir}: ${messageOf(error)}`, undefined, { cause: error });
+      throw new NodeRuntimeError('unpack writable layer', `${archivePath} into ${upperDir}: ${messageOf(error)}`, undefined, {
+        cause: error,
+      });
     }
     const ms = Date.now() - started;
     this.logger.debug({ archivePath, upperDir: target, ms }, 'writable layer unpacked');

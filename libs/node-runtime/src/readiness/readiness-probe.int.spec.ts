@@ -54,14 +54,22 @@ describe('ReadinessProbe against real runc pods', { skip: needsRoot }, () => {
   });
 
   test('probes leave no established or half-closed connection in the pod for a checkpoint to trip on', async () => {
-    await probe.waitUntilReady(target(httpPod), { type: 'http', port: 8080, path: '/' }, { timeoutMs: 10_000, ...FAST, successThreshold: 5 });
+    await probe.waitUntilReady(
+      target(httpPod),
+      { type: 'http', port: 8080, path: '/' },
+      { timeoutMs: 10_000, ...FAST, successThreshold: 5 },
+    );
     await probe.waitUntilReady(target(httpPod), { type: 'tcp', port: 8080 }, { timeoutMs: 10_000, ...FAST, successThreshold: 5 });
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(await openConnections(httpPod.pid), []);
   });
 
   test('exec: a command in the container exiting 0; a failing one reports its exit code', async () => {
-    await probe.waitUntilReady(target(httpPod), { type: 'exec', command: ['sh', '-c', 'test -e /www/index.html'] }, { timeoutMs: 10_000, ...FAST });
+    await probe.waitUntilReady(
+      target(httpPod),
+      { type: 'exec', command: ['sh', '-c', 'test -e /www/index.html'] },
+      { timeoutMs: 10_000, ...FAST },
+    );
     assert.deepEqual(await probe.probeOnce(target(httpPod), { type: 'exec', command: ['sh', '-c', 'echo not yet >&2; exit 3'] }), {
       ok: false,
       detail: 'sh exited with 3: not yet',
@@ -69,9 +77,15 @@ describe('ReadinessProbe against real runc pods', { skip: needsRoot }, () => {
   });
 
   test('file: waits for the path the process creates, resolved inside the pod root', async () => {
-    const pod = await harness.runPod(harness.images.hello, { command: ['sh', '-c'], args: ['sleep 1; mkdir -p /run/app; echo ok > /run/app/ready; exec sleep 3600'] });
+    const pod = await harness.runPod(harness.images.hello, {
+      command: ['sh', '-c'],
+      args: ['sleep 1; mkdir -p /run/app; echo ok > /run/app/ready; exec sleep 3600'],
+    });
     const condition: CheckpointCondition = { type: 'file', path: '/run/app/ready' };
-    assert.deepEqual(await probe.probeOnce(target(pod), condition), { ok: false, detail: "/run/app/ready does not exist in the pod's root" });
+    assert.deepEqual(await probe.probeOnce(target(pod), condition), {
+      ok: false,
+      detail: "/run/app/ready does not exist in the pod's root",
+    });
     const started = Date.now();
     await probe.waitUntilReady(target(pod), condition, { timeoutMs: 10_000, ...FAST });
     assert.ok(Date.now() - started >= 700, 'not before the file exists');
@@ -91,7 +105,13 @@ describe('ReadinessProbe against real runc pods', { skip: needsRoot }, () => {
     const startedAt = Date.now();
     const firstWorkerUp = (async (): Promise<number> => {
       while (Date.now() - startedAt < 15_000) {
-        if (await readFile(`${pod.merged}/tmp/w1`).then(() => true, () => false)) return Date.now() - startedAt;
+        if (
+          await readFile(`${pod.merged}/tmp/w1`).then(
+            () => true,
+            () => false,
+          )
+        )
+          return Date.now() - startedAt;
         await new Promise((r) => setTimeout(r, 20));
       }
       return Infinity;
@@ -140,7 +160,11 @@ describe('ReadinessProbe against real runc pods', { skip: needsRoot }, () => {
 
   test('an abort ends the wait at once with the abort reason', async () => {
     const aborter = new AbortController();
-    const waiting = probe.waitUntilReady(target(httpPod), { type: 'file', path: '/never' }, { timeoutMs: 60_000, ...FAST, signal: aborter.signal });
+    const waiting = probe.waitUntilReady(
+      target(httpPod),
+      { type: 'file', path: '/never' },
+      { timeoutMs: 60_000, ...FAST, signal: aborter.signal },
+    );
     setTimeout(() => aborter.abort(new Error('pod deleted')), 150);
     const started = Date.now();
     await assert.rejects(waiting, /pod deleted/);

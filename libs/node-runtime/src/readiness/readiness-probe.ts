@@ -103,11 +103,22 @@ export class ReadinessProbe {
 function probeHttp(ip: string, port: number, path: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     let outcome: ProbeOutcome = { ok: false, detail: `http://${ip}:${port}${path}: no answer` };
-    const req = request({ host: ip, port, path, method: 'GET', agent: false, headers: { connection: 'close', 'user-agent': 'warmpod-readiness' }, signal });
+    const req = request({
+      host: ip,
+      port,
+      path,
+      method: 'GET',
+      agent: false,
+      headers: { connection: 'close', 'user-agent': 'warmpod-readiness' },
+      signal,
+    });
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
-      outcome = status >= 200 && status < 300 ? { ok: true, detail: String(status) } : { ok: false, detail: `http://${ip}:${port}${path} answered ${status}` };
+      outcome =
+        status >= 200 && status < 300
+          ? { ok: true, detail: String(status) }
+          : { ok: false, detail: `http://${ip}:${port}${path} answered ${status}` };
       res.resume();
       res.on('end', () => req.destroy());
     });

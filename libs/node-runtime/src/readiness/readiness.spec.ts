@@ -24,7 +24,12 @@ function script(outcomes: boolean[]): () => Promise<ProbeOutcome> {
 describe('waitUntilStable', () => {
   test('needs N consecutive successes; a failure resets the count', async () => {
     const c = clock();
-    const result = await waitUntilStable(script([false, true, true, false, true, true, true]), { successThreshold: 3, intervalMs: 100, deadline: 10_000, ...c });
+    const result = await waitUntilStable(script([false, true, true, false, true, true, true]), {
+      successThreshold: 3,
+      intervalMs: 100,
+      deadline: 10_000,
+      ...c,
+    });
     assert.deepEqual(result, { attempts: 7, ms: 600 });
   });
 
@@ -50,12 +55,20 @@ describe('waitUntilStable', () => {
 
   test('threshold 1 takes the first success', async () => {
     const c = clock();
-    assert.deepEqual(await waitUntilStable(script([true]), { successThreshold: 1, intervalMs: 100, deadline: 1, ...c }), { attempts: 1, ms: 0 });
+    assert.deepEqual(await waitUntilStable(script([true]), { successThreshold: 1, intervalMs: 100, deadline: 1, ...c }), {
+      attempts: 1,
+      ms: 0,
+    });
   });
 
   test('an abort stops the wait with the signal reason, also during a sleep', async () => {
     const aborter = new AbortController();
-    const waiting = waitUntilStable(script([false]), { successThreshold: 1, intervalMs: 60_000, deadline: Date.now() + 120_000, signal: aborter.signal });
+    const waiting = waitUntilStable(script([false]), {
+      successThreshold: 1,
+      intervalMs: 60_000,
+      deadline: Date.now() + 120_000,
+      signal: aborter.signal,
+    });
     setTimeout(() => aborter.abort(new Error('pod stopped')), 20);
     await assert.rejects(waiting, /pod stopped/);
   });

@@ -54,7 +54,10 @@ function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
  * ReadinessTimeoutError (with the last failure) once the deadline passes,
  * or with the signal's reason when aborted.
  */
-export async function waitUntilStable(probe: (signal?: AbortSignal) => Promise<ProbeOutcome>, opts: StableWaitOptions): Promise<StableResult> {
+export async function waitUntilStable(
+  probe: (signal?: AbortSignal) => Promise<ProbeOutcome>,
+  opts: StableWaitOptions,
+): Promise<StableResult> {
   if (!(opts.successThreshold >= 1)) throw new RangeError('successThreshold must be at least 1');
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? sleepFor;

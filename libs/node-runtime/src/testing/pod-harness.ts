@@ -71,7 +71,11 @@ export class PodHarness {
   }
 
   /** Mounts, attaches and writes the bundle of a new pod, without starting it. */
-  async preparePod(image: EnsuredImage, process: PodProcess = {}, beforeMount?: (podDir: string) => Promise<void>): Promise<Omit<HarnessPod, 'pid'>> {
+  async preparePod(
+    image: EnsuredImage,
+    process: PodProcess = {},
+    beforeMount?: (podDir: string) => Promise<void>,
+  ): Promise<Omit<HarnessPod, 'pid'>> {
     const podId = `pod-${this.names.suffix}-${++this.count}`;
     const podDir = join(this.dir, 'pods', podId);
     this.cleanup.add(`unmount ${podId}`, () => this.rootfs.unmount(podDir));

@@ -11,7 +11,11 @@ export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 export const DIGEST_B = `sha256:${'b'.repeat(64)}`;
 export const DIGEST_C = `sha256:${'c'.repeat(64)}`;
 export const LAYER = (c: string, sizeBytes: number) => ({ digest: `sha256:${c.repeat(64)}`, sizeBytes });
-export const IMAGE_A: CachedImage = { digest: DIGEST_A, sizeBytes: 30_000_000_000, layers: [LAYER('1', 20_000_000_000), LAYER('2', 9_999_000_000)] };
+export const IMAGE_A: CachedImage = {
+  digest: DIGEST_A,
+  sizeBytes: 30_000_000_000,
+  layers: [LAYER('1', 20_000_000_000), LAYER('2', 9_999_000_000)],
+};
 export const IMAGE_B: CachedImage = { digest: DIGEST_B, sizeBytes: 1_500, layers: [LAYER('1', 1_000)] };
 export const IMAGE_C: CachedImage = { digest: DIGEST_C, sizeBytes: 99, layers: [] };
 

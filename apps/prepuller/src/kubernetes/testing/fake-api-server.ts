@@ -68,7 +68,8 @@ export class FakeApiServer {
     if (req.method === 'POST' && !name) {
       const manifest = body as StoredDaemonSet['manifest'];
       const key = manifest.metadata.name;
-      if (this.daemonSets.has(key) || this.hiddenConflicts.has(key)) return send(res, 409, status(409, 'AlreadyExists', `daemonsets.apps "${key}" already exists`));
+      if (this.daemonSets.has(key) || this.hiddenConflicts.has(key))
+        return send(res, 409, status(409, 'AlreadyExists', `daemonsets.apps "${key}" already exists`));
       const stored = { manifest: { ...manifest, metadata: { ...manifest.metadata, generation: 1, uid: `uid-${key}` } } };
       this.daemonSets.set(key, stored);
       return send(res, 201, stored.manifest);

@@ -78,13 +78,26 @@ export class SimCluster {
     for (const id of this.opts.nodes) {
       this.inventory.set(id, new Set(this.opts.cached));
       this.running.set(id, new Set());
-      await this.nodes.register({ id, labels: { zone: 'sim' }, capacity: { cpu: 8, memoryMiB: 16_384, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: { runtime: 'sim' } }, `s-${id}`);
+      await this.nodes.register(
+        {
+          id,
+          labels: { zone: 'sim' },
+          capacity: { cpu: 8, memoryMiB: 16_384, gpu: 0 },
+          agentUrl: 'http://127.0.0.1:1',
+          capabilities: { runtime: 'sim' },
+        },
+        `s-${id}`,
+      );
       await this.nodes.applyInventory(id, `s-${id}`, {
         images: this.opts.cached.map((digest) => ({ digest, sizeBytes: 1_000, layers: [] })),
         runningPods: [],
         checkpoints: [],
       });
-      const worker = new Worker(nodeQueueName(id), (job) => this.agentJob(id, job), { connection: this.connection(), prefix: bullPrefix(this.prefix), concurrency: 16 });
+      const worker = new Worker(nodeQueueName(id), (job) => this.agentJob(id, job), {
+        connection: this.connection(),
+        prefix: bullPrefix(this.prefix),
+        concurrency: 16,
+      });
       this.closers.push(() => worker.close());
     }
     await this.startScheduling();
@@ -101,12 +114,34 @@ export class SimCluster {
     await backlog.start();
     const bus = new JobBus(redis, this.prefix);
     const handler = new SchedulePodHandler(
-      { pods: this.pods, nodes: this.nodes, bus, backlog, hints: new PrepullHints(redis, this.prefix), view, images: new ImageRepository(redis, this.prefix) },
+      {
+        pods: this.pods,
+        nodes: this.nodes,
+        bus,
+        backlog,
+        hints: new PrepullHints(redis, this.prefix),
+        view,
+        images: new ImageRepository(redis, this.prefix),
+      },
       this.logger,
     );
-    const runner = new JobRunner({ kind: 'scheduling', queueName: SCHEDULING_QUEUE, connection: redis, prefix: this.prefix, concurrency: 8, logger: this.logger, handlers: { 'schedule-pod': handler } });
+    const runner = new JobRunner({
+      kind: 'scheduling',
+      queueName: SCHEDULING_QUEUE,
+      connection: redis,
+      prefix: this.prefix,
+      concurrency: 8,
+      logger: this.logger,
+      handlers: { 'schedule-pod': handler },
+    });
     runner.start();
-    this.closers.push(() => runner.close(), () => backlog.stop(), () => view.stop(), () => queue.close(), () => bus.close());
+    this.closers.push(
+      () => runner.close(),
+      () => backlog.stop(),
+      () => view.stop(),
+      () => queue.close(),
+      () => bus.close(),
+    );
   }
 
   /** A controller replica with its own connection, placement view and bus, like a scheduler process. */
@@ -115,12 +150,24 @@ export class SimCluster {
     const view = new PlacementView(redis, this.nodes, this.prefix, READY_WINDOW_MS, this.logger);
     await view.start();
     const bus = new JobBus(redis, this.prefix);
-    const controller = await startPoolController(redis, this.prefix, view, bus, this.logger, { ...DEFAULT_POOL_TIMINGS, resendScheduleMs: 2_000 }, {
-      ...DEFAULT_POOL_CONTROLLER_OPTIONS,
-      debounceMs: 20,
-      resyncMs: 2_000,
-    });
-    this.closers.push(() => controller.stop(), () => view.stop(), () => bus.close());
+    const controller = await startPoolController(
+      redis,
+      this.prefix,
+      view,
+      bus,
+      this.logger,
+      { ...DEFAULT_POOL_TIMINGS, resendScheduleMs: 2_000 },
+      {
+        ...DEFAULT_POOL_CONTROLLER_OPTIONS,
+        debounceMs: 20,
+        resyncMs: 2_000,
+      },
+    );
+    this.closers.push(
+      () => controller.stop(),
+      () => view.stop(),
+      () => bus.close(),
+    );
     return controller;
   }
 
