@@ -19,18 +19,17 @@ import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-regi
 import { CheckpointRepository, connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
 import type { AgentConfig } from './config';
-import { detectCapabilities, discardContainers, nodePresence } from './node-presence';
+import { detectCapabilities, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
 import { nodeJobHandlers } from './pod-jobs';
 import { PodCheckpoints } from './pod-checkpoints';
-import { PodLocks } from './pod-locks';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
-import { PodSupervisor } from './pod-supervisor';
+import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
 
 const CONFIG = Symbol('AgentConfig');
 
 /**
- * Wires the node: runtime adapters, supervisor, presence, HTTP, job runner.
+ * Wires the node: runtime adapters, pod lifecycle, presence, HTTP, job runner.
  * Jobs are consumed only after the node is clean and registered; shutdown
  * runs in reverse.
  */
@@ -38,7 +37,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly redis;
   private runtime?: NodeRuntime;
-  private supervisor?: PodSupervisor;
+  private lifecycle?: PodLifecycle;
   private presence?: NodeRegistryClient;
   private http?: AgentHttp;
   private runner?: JobRunner<'node'>;
@@ -73,8 +72,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.runtime = rt;
     const pods = new PodRepository(this.redis, c.prefix);
     const nodes = new NodeRepository(this.redis, c.prefix);
-    const sandboxes = new PodSandboxes(rt, c.dataDir, c.exposeHost, this.logger);
-    const locks = new PodLocks();
+    const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger });
     const reportChange = (): void => this.presence?.reportChange();
     const caps = await capabilities;
     const checkpoints = this.checkpointsFor(caps, sandboxes);
@@ -82,9 +80,21 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       const orphans = await checkpoints.sweepOrphans();
       if (orphans > 0) this.logger.warn({ orphans }, 'removed checkpoint files without a live record');
     } else this.logger.warn({ reason: caps.criuReason }, 'this node cannot checkpoint; pods run normally');
-    this.supervisor = new PodSupervisor(c.nodeId, pods, nodes, rt, sandboxes, locks, c.stopGraceMs, this.logger, reportChange, checkpoints);
+    const lifecycle = podLifecycle({
+      nodeId: c.nodeId,
+      pods,
+      nodes,
+      cache: rt.cache,
+      runc: rt.runc,
+      sandboxes,
+      checkpoints,
+      stopGraceMs: c.stopGraceMs,
+      reportChange,
+      logger: this.logger,
+    });
+    this.lifecycle = lifecycle;
 
-    const swept = await this.supervisor.sweepLeftovers();
+    const swept = await lifecycle.stopper.sweepLeftovers();
     if (swept > 0) this.logger.warn({ swept }, 'removed containers left by an earlier agent');
 
     this.http = new AgentHttp((podId) => sandboxes.logPath(podId));
@@ -103,7 +113,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       cache: rt.cache,
       runc: rt.runc,
       checkpoints: () => checkpoints?.inventory() ?? Promise.resolve([]),
-      discard: discardContainers(rt.runc, sandboxes, locks, c.stopGraceMs, this.logger),
+      discard: (podIds, reason) => lifecycle.stopper.discard(podIds, reason),
       logger: this.logger,
     });
     await this.presence.start();
@@ -127,7 +137,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       prefix: c.prefix,
       concurrency: c.concurrency,
       logger: this.logger,
-      handlers: nodeJobHandlers(this.supervisor, this.images.puller, checkpoints, this.images.onPodStarted),
+      handlers: nodeJobHandlers({ ...lifecycle, puller: this.images.puller, checkpoints, onPodStarted: this.images.onPodStarted }),
     });
     this.runner.start();
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
@@ -165,7 +175,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const c = this.config;
     await this.runner?.close();
     await this.images?.lastUse.flush();
-    if (c.stopPodsOnExit) await this.supervisor?.stopAll();
+    if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll();
     await this.presence?.stop().catch(() => undefined);
     await this.http?.close();
     this.runtime?.ports.closeAll();

@@ -11,8 +11,6 @@ import {
 } from '@warmpod/node-registry';
 import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
-import type { PodLocks } from './pod-locks';
-import type { PodSandboxes } from './pod-sandbox';
 
 const run = promisify(execFile);
 
@@ -76,29 +74,4 @@ export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
 
 function layerOf(layer: ListedLayer): { digest: string; sizeBytes: number } {
   return typeof layer === 'string' ? { digest: layer, sizeBytes: 0 } : { digest: layer.digest, sizeBytes: layer.sizeBytes };
-}
-
-/**
- * Removes containers the scheduler no longer expects here (their pod ended,
- * was deleted or now runs elsewhere): stop, then tear down. The pod record is
- * not touched, since it is not this node's any more.
- */
-export function discardContainers(
-  runc: Pick<RuncRuntime, 'stop'>,
-  sandboxes: Pick<PodSandboxes, 'teardown'>,
-  locks: PodLocks,
-  graceMs: number,
-  logger: Logger,
-): (podIds: string[], reason: string) => Promise<void> {
-  return async (podIds, reason) => {
-    await Promise.all(
-      podIds.map((podId) =>
-        locks.with(podId, async () => {
-          await runc.stop(podId, graceMs).catch((e: unknown) => logger.warn({ podId, err: (e as Error).message }, 'stop failed'));
-          await sandboxes.teardown(podId);
-          logger.info({ podId, reason }, 'removed a container the scheduler does not expect here');
-        }),
-      ),
-    );
-  };
 }

@@ -1,41 +1,40 @@
 import type { HandlerTable, JobData, JobHandler, JobRef, PodRef } from '@warmpod/jobs';
+import type { CheckpointOnDemand } from './checkpoint-on-demand';
 import type { ImagePuller } from './image-puller';
 import type { PodCheckpoints } from './pod-checkpoints';
-import type { PodSupervisor } from './pod-supervisor';
+import type { PodStarter } from './pod-starter';
+import type { PodStopper } from './pod-stopper';
 import { PullImageHandler } from './pull-image.job';
 
-/** Thin processors: the payload is already validated by the runner; the supervisor does the work. */
+/** Thin processors: the payload is already validated by the runner; the lifecycle pieces do the work. */
 class StartPodHandler implements JobHandler<'start-pod'> {
   constructor(
-    private readonly supervisor: PodSupervisor,
+    private readonly starter: PodStarter,
     private readonly onStarted: (podId: string) => void,
   ) {}
   async run({ podId }: JobData<'start-pod'>, meta: { attempt: number }): Promise<void> {
-    await this.supervisor.start(podId, meta.attempt);
+    await this.starter.start(podId, meta.attempt);
     this.onStarted(podId);
   }
   onGiveUp({ podId }: PodRef, error: Error): Promise<void> {
-    return this.supervisor.giveUp(podId, error);
+    return this.starter.giveUp(podId, error);
   }
 }
 
 class StopPodHandler implements JobHandler<'stop-pod'> {
-  constructor(private readonly supervisor: PodSupervisor) {}
+  constructor(private readonly stopper: PodStopper) {}
   run({ podId }: JobData<'stop-pod'>): Promise<void> {
-    return this.supervisor.stop(podId);
+    return this.stopper.stop(podId);
   }
 }
 
 class CheckpointPodHandler implements JobHandler<'checkpoint-pod'> {
-  constructor(
-    private readonly supervisor: PodSupervisor,
-    private readonly checkpoints: PodCheckpoints | undefined,
-  ) {}
+  constructor(private readonly onDemand: CheckpointOnDemand) {}
   run({ podId, checkpointId }: JobData<'checkpoint-pod'>): Promise<void> {
-    return this.supervisor.checkpointNow(podId, checkpointId);
+    return this.onDemand.take(podId, checkpointId);
   }
-  async onGiveUp({ checkpointId }: JobRef<'checkpoint-pod'>, error: Error): Promise<void> {
-    await this.checkpoints?.refuse(checkpointId, error.message);
+  onGiveUp({ checkpointId }: JobRef<'checkpoint-pod'>, error: Error): Promise<void> {
+    return this.onDemand.gaveUp(checkpointId, error);
   }
 }
 
@@ -47,18 +46,23 @@ class DeleteCheckpointHandler implements JobHandler<'delete-checkpoint'> {
   }
 }
 
-/** `onPodStarted` hears of every start that ran (the image's last use, for the disk budget). */
-export function nodeJobHandlers(
-  supervisor: PodSupervisor,
-  puller: ImagePuller,
-  checkpoints: PodCheckpoints | undefined,
-  onPodStarted: (podId: string) => void = () => undefined,
-): HandlerTable<'node'> {
+export interface NodeJobServices {
+  starter: PodStarter;
+  stopper: PodStopper;
+  checkpointOnDemand: CheckpointOnDemand;
+  puller: ImagePuller;
+  /** Undefined: this node cannot checkpoint. */
+  checkpoints: PodCheckpoints | undefined;
+  /** Hears of every start that ran (the image's last use, for the disk budget). */
+  onPodStarted?: (podId: string) => void;
+}
+
+export function nodeJobHandlers(s: NodeJobServices): HandlerTable<'node'> {
   return {
-    'start-pod': new StartPodHandler(supervisor, onPodStarted),
-    'stop-pod': new StopPodHandler(supervisor),
-    'pull-image': new PullImageHandler(puller),
-    'checkpoint-pod': new CheckpointPodHandler(supervisor, checkpoints),
-    'delete-checkpoint': new DeleteCheckpointHandler(checkpoints),
+    'start-pod': new StartPodHandler(s.starter, s.onPodStarted ?? (() => undefined)),
+    'stop-pod': new StopPodHandler(s.stopper),
+    'pull-image': new PullImageHandler(s.puller),
+    'checkpoint-pod': new CheckpointPodHandler(s.checkpointOnDemand),
+    'delete-checkpoint': new DeleteCheckpointHandler(s.checkpoints),
   };
 }

@@ -41,8 +41,16 @@ export interface RestoreSource {
 }
 
 export interface RestoreTools {
-  checkpointer: RuncCheckpointer;
-  archive: WritableLayerArchive;
+  checkpointer: Pick<RuncCheckpointer, 'restore'>;
+  archive: Pick<WritableLayerArchive, 'unpack'>;
+}
+
+export interface PodSandboxesDeps {
+  rt: NodeRuntime;
+  dataDir: string;
+  /** Host the pod's ports are exposed on. */
+  exposeHost: string;
+  logger: Logger;
 }
 
 /**
@@ -52,12 +60,17 @@ export interface RestoreTools {
  * run any time.
  */
 export class PodSandboxes {
-  constructor(
-    private readonly rt: NodeRuntime,
-    private readonly dataDir: string,
-    private readonly exposeHost: string,
-    private readonly logger: Logger,
-  ) {}
+  private readonly rt: NodeRuntime;
+  private readonly dataDir: string;
+  private readonly exposeHost: string;
+  private readonly logger: Logger;
+
+  constructor(deps: PodSandboxesDeps) {
+    this.rt = deps.rt;
+    this.dataDir = deps.dataDir;
+    this.exposeHost = deps.exposeHost;
+    this.logger = deps.logger;
+  }
 
   podDir(podId: string): string {
     return join(this.dataDir, 'pods', podId);
@@ -170,9 +183,5 @@ export class PodSandboxes {
       this.logger.error({ failures }, 'pod teardown incomplete');
       throw new Error(`teardown of ${podId} incomplete: ${failures.join('; ')}`);
     }
-  }
-
-  async removeLog(podId: string): Promise<void> {
-    await rm(this.logPath(podId), { force: true });
   }
 }

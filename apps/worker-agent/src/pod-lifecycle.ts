@@ -1,0 +1,57 @@
+import type { RuncRuntime } from '@warmpod/node-runtime';
+import type { Logger } from '@warmpod/observability';
+import type { NodeRepository, PodRepository } from '@warmpod/store';
+import { CheckpointOnDemand, type CheckpointOnDemandDeps } from './checkpoint-on-demand';
+import { PodExitWatcher } from './pod-exit-watcher';
+import { PodLocks } from './pod-locks';
+import { PodStarter, type PodStarterDeps, type StartCheckpoints } from './pod-starter';
+import { PodStopper } from './pod-stopper';
+import { PodTransitions } from './pod-transitions';
+
+export interface PodLifecycleDeps {
+  nodeId: string;
+  pods: Pick<PodRepository, 'get' | 'transition' | 'isStopRequested' | 'annotate'>;
+  nodes: Pick<NodeRepository, 'addCachedDigest' | 'release'>;
+  cache: PodStarterDeps['cache'];
+  runc: Pick<RuncRuntime, 'waitExit' | 'stop' | 'list'>;
+  sandboxes: PodStarterDeps['sandboxes'];
+  /** Undefined: this node cannot checkpoint. */
+  checkpoints: (StartCheckpoints & NonNullable<CheckpointOnDemandDeps['checkpoints']>) | undefined;
+  stopGraceMs: number;
+  /** Something the node reports changed (image cached, container started or gone, checkpoint taken). */
+  reportChange: () => void;
+  logger: Logger;
+}
+
+/** A pod's life on this node, in pieces that share one lock per pod. */
+export interface PodLifecycle {
+  starter: PodStarter;
+  stopper: PodStopper;
+  exits: PodExitWatcher;
+  checkpointOnDemand: CheckpointOnDemand;
+}
+
+export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
+  const { nodeId, pods, nodes, cache, runc, sandboxes, checkpoints, stopGraceMs, reportChange, logger } = deps;
+  // Start, stop, exit and on-demand checkpoints of one pod run one at a time.
+  const locks = new PodLocks();
+  const transitions = new PodTransitions({ nodeId, pods, nodes, reportChange });
+  const exits = new PodExitWatcher({ nodeId, pods, runc, sandboxes, locks, transitions, logger });
+  const starter = new PodStarter({
+    nodeId,
+    pods,
+    nodes,
+    cache,
+    runc,
+    sandboxes,
+    checkpoints,
+    locks,
+    transitions,
+    exits,
+    reportChange,
+    logger,
+  });
+  const stopper = new PodStopper({ nodeId, pods, runc, sandboxes, locks, transitions, exits, starts: starter, stopGraceMs, logger });
+  const checkpointOnDemand = new CheckpointOnDemand({ nodeId, pods, checkpoints, locks, reportChange });
+  return { starter, stopper, exits, checkpointOnDemand };
+}

@@ -1,0 +1,321 @@
+/**
+ * An in-memory node for unit specs of the pod lifecycle: pod records with
+ * the real phase rules, an image cache, runc containers that exit when told,
+ * sandboxes and checkpoints whose outcomes a spec chooses. No root, no Redis.
+ * Test code only.
+ */
+import {
+  canTransition,
+  newId,
+  normaliseSpec,
+  type CheckpointRecord,
+  type Endpoint,
+  type PodPhase,
+  type PodRecord,
+  type PodRequest,
+} from '@warmpod/domain';
+import type { CachedImageEntry, EnsuredImage, RuncContainer, WaitOptions } from '@warmpod/node-runtime';
+import { createLogger } from '@warmpod/observability';
+import type { StatusPatch, TransitionOutcome } from '@warmpod/store';
+import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
+import { podLifecycle, type PodLifecycle, type PodLifecycleDeps } from '../pod-lifecycle';
+import type { LaunchedPod, RestoreSource } from '../pod-sandbox';
+
+type FakedPods = PodLifecycleDeps['pods'];
+type FakedNodes = PodLifecycleDeps['nodes'];
+
+export const NODE = 'node-a';
+const DIGEST = `sha256:${'d'.repeat(64)}`;
+
+/** A pod as the scheduler hands it to this node; `checkpoint: true` asks for checkpointing (and gets it). */
+export function scheduledPod(opts: { checkpoint?: boolean; node?: string; phase?: PodPhase; spec?: Partial<PodRequest> } = {}): PodRecord {
+  const spec = normaliseSpec({
+    image: 'app:1',
+    ports: [8080],
+    ...(opts.checkpoint ? { checkpoint: { enabled: true, condition: { type: 'tcp', port: 8080 }, timeoutSeconds: 5 } } : {}),
+    ...opts.spec,
+  });
+  return {
+    id: newId('pod'),
+    tenant: 'acme',
+    createdAt: new Date().toISOString(),
+    labels: {},
+    image: { requested: 'app:1', pinned: `r.test/app@${DIGEST}`, digest: DIGEST },
+    spec,
+    phase: opts.phase ?? 'Scheduled',
+    node: opts.node ?? NODE,
+    timeline: {},
+    endpoints: [],
+    restarts: 0,
+    ...(opts.checkpoint ? { checkpointing: { enabled: true } } : {}),
+  };
+}
+
+export class FakePods implements FakedPods {
+  readonly records = new Map<string, PodRecord>();
+  readonly stopRequested = new Set<string>();
+  /** Every phase each pod went through, in order. */
+  readonly phases = new Map<string, PodPhase[]>();
+
+  add(pod: PodRecord): PodRecord {
+    this.records.set(pod.id, structuredClone(pod));
+    this.phases.set(pod.id, [pod.phase]);
+    return pod;
+  }
+
+  async get(id: string): Promise<PodRecord | undefined> {
+    const pod = this.records.get(id);
+    return pod && structuredClone(pod);
+  }
+
+  async transition(id: string, to: PodPhase, patch: StatusPatch = {}): Promise<TransitionOutcome> {
+    const pod = this.records.get(id);
+    if (!pod) return { applied: false };
+    const previous = pod.phase;
+    if (!canTransition(previous, to)) return { applied: false, previous };
+    pod.phase = to;
+    this.phases.get(id)?.push(to);
+    if (patch.startMode) pod.startMode = patch.startMode;
+    if (patch.endpoints !== undefined) pod.endpoints = patch.endpoints ?? [];
+    if (patch.exitCode !== undefined && patch.exitCode !== null) pod.exitCode = patch.exitCode;
+    if (patch.error) pod.error = patch.error;
+    if (patch.checkpoint) pod.checkpoint = patch.checkpoint;
+    return { applied: true, previous };
+  }
+
+  async annotate(id: string, patch: Pick<StatusPatch, 'checkpoint'>): Promise<void> {
+    const pod = this.records.get(id);
+    if (pod && patch.checkpoint) pod.checkpoint = patch.checkpoint;
+  }
+
+  async isStopRequested(id: string): Promise<boolean> {
+    return this.stopRequested.has(id);
+  }
+}
+
+export class FakeNodes implements FakedNodes {
+  readonly cachedDigests: string[] = [];
+  readonly released: string[] = [];
+  async addCachedDigest(_node: string, digest: string): Promise<void> {
+    this.cachedDigests.push(digest);
+  }
+  async release(_node: string, podId: string): Promise<void> {
+    this.released.push(podId);
+  }
+}
+
+export class FakeImageCache {
+  readonly digests = new Set<string>();
+  /** Registry fetches: pulls of digests not cached. */
+  fetches = 0;
+  async has(digest: string): Promise<boolean> {
+    return this.digests.has(digest);
+  }
+  async ensure(pinned: string): Promise<EnsuredImage> {
+    const digest = pinned.slice(pinned.indexOf('@') + 1);
+    const alreadyCached = this.digests.has(digest);
+    if (!alreadyCached) this.fetches++;
+    this.digests.add(digest);
+    return { digest, bundleDir: `/images/${digest}`, imageConfig: {}, bytesFetched: alreadyCached ? 0 : 1000, alreadyCached };
+  }
+  async list(): Promise<CachedImageEntry[]> {
+    return [...this.digests].map((digest) => ({ digest, sizeBytes: 1000, layers: [] }));
+  }
+}
+
+/** Containers that run until a spec (or a stop) makes them exit. */
+export class FakeRunc {
+  readonly running = new Set<string>();
+  private readonly exits = new Map<string, number>();
+  private readonly waiters = new Map<string, Array<(code: number) => void>>();
+
+  exit(podId: string, code: number): void {
+    this.running.delete(podId);
+    this.exits.set(podId, code);
+    for (const resolve of this.waiters.get(podId) ?? []) resolve(code);
+    this.waiters.delete(podId);
+  }
+
+  waitExit(podId: string, opts: WaitOptions = {}): Promise<number> {
+    const code = this.exits.get(podId);
+    if (code !== undefined) return Promise.resolve(code);
+    return new Promise((resolve, reject) => {
+      this.waiters.set(podId, [...(this.waiters.get(podId) ?? []), resolve]);
+      opts.signal?.addEventListener('abort', () => reject(new Error('wait aborted')), { once: true });
+    });
+  }
+
+  async stop(podId: string): Promise<number> {
+    if (this.running.has(podId)) this.exit(podId, 143);
+    return this.exits.get(podId) ?? 143;
+  }
+
+  async list(): Promise<RuncContainer[]> {
+    return [...this.running].map((id) => ({ id, pid: 1, status: 'running', bundle: `/pods/${id}` }));
+  }
+
+  forget(podId: string): void {
+    this.running.delete(podId);
+    this.exits.delete(podId);
+  }
+}
+
+/** What a restore does: work, fail with an error, or hang until the start is aborted (a stop). */
+export type RestoreBehaviour = 'ok' | Error | 'hang';
+
+export class FakeSandboxes {
+  launches = 0;
+  restores = 0;
+  /** Teardowns per pod. */
+  readonly teardowns: string[] = [];
+  restoreBehaviour: RestoreBehaviour = 'ok';
+  launchError?: Error;
+
+  constructor(private readonly runc: FakeRunc) {}
+
+  async launch(pod: PodRecord, _image: EnsuredImage, opts: { expose: boolean } = { expose: true }): Promise<LaunchedPod> {
+    if (this.launchError) throw this.launchError;
+    this.launches++;
+    this.runc.running.add(pod.id);
+    return { ip: '10.0.0.2', rootfsDir: `/pods/${pod.id}/merged`, endpoints: opts.expose ? await this.expose(pod) : [] };
+  }
+
+  async restore(pod: PodRecord, _image: EnsuredImage, _source: RestoreSource, _tools: unknown, signal?: AbortSignal): Promise<LaunchedPod> {
+    this.restores++;
+    const behaviour = this.restoreBehaviour;
+    if (behaviour === 'hang') {
+      await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    }
+    if (behaviour instanceof Error) throw behaviour;
+    this.runc.running.add(pod.id);
+    return { ip: '10.0.0.3', rootfsDir: `/pods/${pod.id}/merged`, endpoints: [] };
+  }
+
+  async expose(pod: PodRecord): Promise<Endpoint[]> {
+    return pod.spec.ports.map((containerPort) => ({ containerPort, address: `127.0.0.1:${30000 + containerPort}` }));
+  }
+
+  async teardown(podId: string): Promise<void> {
+    this.teardowns.push(podId);
+    this.runc.forget(podId);
+  }
+}
+
+export class FakeCheckpoints {
+  capable = true;
+  /** What findRestorable offers; a lookup is counted either way. */
+  candidate?: RestoreCandidate;
+  lookups = 0;
+  /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
+  readyAfterRestore = true;
+  readyAfterStart = true;
+  readonly taken: CheckpointRecord[] = [];
+  readonly restoredFrom: string[] = [];
+  readonly restoreFailures: Array<{ id: string; reason: string }> = [];
+  readonly refused: Array<{ id: string; reason: string }> = [];
+  readonly restoreTools = { checkpointer: { restore: async () => ({ pid: 1, ms: 1 }) }, archive: { unpack: async () => ({ ms: 1 }) } };
+
+  /** A compatible checkpoint of this pod's key on this node. */
+  offer(of: PodRecord): RestoreCandidate {
+    this.candidate = {
+      record: checkpointRecord(of, newId('ckpt')),
+      imagesDir: '/ck/images',
+      layerArchivePath: '/ck/layer.tar',
+      sourcePodId: of.id,
+    };
+    return this.candidate;
+  }
+
+  async findRestorable(): Promise<RestoreCandidate | undefined> {
+    this.lookups++;
+    return this.capable ? this.candidate : undefined;
+  }
+
+  async waitReady(
+    _pod: PodRecord,
+    _launched: LaunchedPod,
+    _condition: unknown,
+    _deadline: number,
+    opts: { restored: boolean },
+  ): Promise<void> {
+    if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
+  }
+
+  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
+    const id = opts.checkpointId ?? newId('ckpt');
+    try {
+      await opts.ready?.();
+    } catch (error) {
+      throw new CheckpointFailedError(id, (error as Error).message);
+    }
+    const record = checkpointRecord(pod, id);
+    this.taken.push(record);
+    return record;
+  }
+
+  async restored(record: CheckpointRecord): Promise<void> {
+    this.restoredFrom.push(record.id);
+  }
+
+  async restoreFailed(record: CheckpointRecord, reason: string): Promise<void> {
+    this.restoreFailures.push({ id: record.id, reason });
+  }
+
+  async refuse(checkpointId: string, reason: string): Promise<void> {
+    this.refused.push({ id: checkpointId, reason });
+  }
+}
+
+function checkpointRecord(pod: PodRecord, id: string): CheckpointRecord {
+  return {
+    id,
+    key: 'key',
+    specKey: 'spec-key',
+    runtime: 'runtime',
+    tenant: pod.tenant,
+    node: NODE,
+    pod: pod.id,
+    digest: pod.image.digest,
+    state: 'available',
+    sizeBytes: 4096,
+    createdAt: new Date().toISOString(),
+    restoreFailures: 0,
+  };
+}
+
+/** One fake node and the real lifecycle pieces running on it. */
+export class FakeNode {
+  readonly pods = new FakePods();
+  readonly nodes = new FakeNodes();
+  readonly cache = new FakeImageCache();
+  readonly runc = new FakeRunc();
+  readonly sandboxes = new FakeSandboxes(this.runc);
+  readonly checkpoints = new FakeCheckpoints();
+  changes = 0;
+  readonly lifecycle: PodLifecycle;
+
+  constructor(opts: { canCheckpoint?: boolean } = {}) {
+    this.lifecycle = podLifecycle({
+      nodeId: NODE,
+      pods: this.pods,
+      nodes: this.nodes,
+      cache: this.cache,
+      runc: this.runc,
+      sandboxes: this.sandboxes,
+      checkpoints: opts.canCheckpoint === false ? undefined : this.checkpoints,
+      stopGraceMs: 0,
+      reportChange: () => this.changes++,
+      logger: createLogger({ service: 'fake-node', level: 'silent' }),
+    });
+  }
+
+  pod(id: string): PodRecord {
+    const pod = this.pods.records.get(id);
+    if (!pod) throw new Error(`no pod ${id}`);
+    return pod;
+  }
+
+  phasesOf(id: string): PodPhase[] {
+    return this.pods.phases.get(id) ?? [];
+  }
+}
