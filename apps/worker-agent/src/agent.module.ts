@@ -168,7 +168,15 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),
     };
     const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
-    return new PodCheckpoints(c.nodeId, fingerprint, records, tools, sandboxes, c.checkpointRetention, this.logger);
+    return new PodCheckpoints({
+      nodeId: c.nodeId,
+      runtime: fingerprint,
+      records,
+      tools,
+      sandboxes,
+      retention: c.checkpointRetention,
+      logger: this.logger,
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -19,7 +19,6 @@ import { createLogger } from '@warmpod/observability';
 import { CheckpointRepository } from '@warmpod/store';
 import { dropKeys } from '@warmpod/devkit';
 import { CheckpointFailedError, PodCheckpoints } from './pod-checkpoints';
-import type { PodSandboxes } from './pod-sandbox';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
 const NODE = 'node-ck';
@@ -66,16 +65,15 @@ function checkpoints(runtime: RuntimeFingerprint | null = RUNTIME, keepPerKey = 
     store,
     probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger }),
   };
-  const sandboxes = { upperDir: (id: string) => join(dataDir, 'pods', id, 'upper') } as Pick<PodSandboxes, 'upperDir'> as PodSandboxes;
-  return new PodCheckpoints(
-    NODE,
-    runtime ?? undefined,
+  return new PodCheckpoints({
+    nodeId: NODE,
+    runtime: runtime ?? undefined,
     records,
     tools,
-    sandboxes,
-    { keepPerKey, maxAgeMs: 24 * HOUR, diskBudgetBytes: 10 * 2 ** 20, quarantineAfter: 2 },
+    sandboxes: { upperDir: (id: string) => join(dataDir, 'pods', id, 'upper') },
+    retention: { keepPerKey, maxAgeMs: 24 * HOUR, diskBudgetBytes: 10 * 2 ** 20, quarantineAfter: 2 },
     logger,
-  );
+  });
 }
 
 /** A checkpoint as a finished `take` leaves it: files committed in the store, record available. */

@@ -40,6 +40,18 @@ export class CheckpointFailedError extends Error {
   }
 }
 
+export interface PodCheckpointsDeps {
+  nodeId: string;
+  /** The node's runtime fingerprint when `criu check` passed; undefined: not capable. */
+  runtime: RuntimeFingerprint | undefined;
+  records: CheckpointRepository;
+  tools: CheckpointTools;
+  /** Where a pod's writable layer is, to archive it. */
+  sandboxes: Pick<PodSandboxes, 'upperDir'>;
+  retention: RetentionPolicy;
+  logger: Logger;
+}
+
 /** Consecutive successful probes before a pod counts as ready: one lucky probe is not readiness. */
 const READY_PROBES = 3;
 /** A restored pod was ready when it was checkpointed: two probes in a row, close together, confirm it. */
@@ -53,17 +65,23 @@ const RESTORED_PROBE_INTERVAL_MS = 50;
  * failure is written on the record with its reason.
  */
 export class PodCheckpoints {
-  constructor(
-    private readonly nodeId: string,
-    /** The node's runtime fingerprint when `criu check` passed; undefined: not capable. */
-    private readonly runtime: RuntimeFingerprint | undefined,
-    private readonly records: CheckpointRepository,
-    private readonly tools: CheckpointTools,
-    private readonly sandboxes: PodSandboxes,
-    private readonly retention: RetentionPolicy,
-    private readonly logger: Logger,
-  ) {
-    this.ownRuntimeKey = runtime ? runtimeKey(runtime) : undefined;
+  private readonly nodeId: string;
+  private readonly runtime: RuntimeFingerprint | undefined;
+  private readonly records: CheckpointRepository;
+  private readonly tools: CheckpointTools;
+  private readonly sandboxes: Pick<PodSandboxes, 'upperDir'>;
+  private readonly retention: RetentionPolicy;
+  private readonly logger: Logger;
+
+  constructor(deps: PodCheckpointsDeps) {
+    this.nodeId = deps.nodeId;
+    this.runtime = deps.runtime;
+    this.records = deps.records;
+    this.tools = deps.tools;
+    this.sandboxes = deps.sandboxes;
+    this.retention = deps.retention;
+    this.logger = deps.logger;
+    this.ownRuntimeKey = deps.runtime ? runtimeKey(deps.runtime) : undefined;
   }
 
   private readonly ownRuntimeKey: string | undefined;
