@@ -171,6 +171,9 @@ export type SchedulerInstruction = z.infer<typeof schedulerInstructionSchema>;
 export type NodeReportOut = { nodeId: string; sessionId: string } & (
   { inventory: InventoryMessage } | { delta: InventoryDeltaMessage } | { heartbeat: HeartbeatMessage }
 );
+/** A report as the session writes it: the session stamps node and session ids. */
+export type NodeReportBody = DistributiveOmit<NodeReportOut, 'nodeId' | 'sessionId'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type SchedulerInstructionOut = { ack: { receivedAtMs: number } } | { stopPods: { podIds: string[]; reason: string } };
 
 /** The first problems of a failed parse, each with the path of its field: `capacity.cpu: must be greater than 0`. */
