@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import {
-  describeIssues,
-  isValidNodeId,
-  nodeReportSchema,
-  registerRequestSchema,
-  schedulerInstructionSchema,
-  type RegisterRequest,
-} from './messages';
+import { describeIssues, nodeReportSchema, registerRequestSchema, schedulerInstructionSchema, type RegisterRequest } from './messages';
+import { isValidNodeId } from '@warmpod/domain';
 import { NODE_REGISTRY_PROTO, nodeRegistryService, UndecodableMessage } from './proto';
 import { toRegisteredNode } from './registry-server';
 import { unexpectedReason } from './report-stream';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NODE_ID, NODE_ID_RULE } from '@warmpod/domain';
 
 /**
  * The node registry's messages as @grpc/proto-loader decodes them (camelCase
@@ -6,7 +7,6 @@ import { z } from 'zod';
  * with the zod schemas that every incoming message passes where it enters.
  */
 
-const NODE_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 /** Container ids in a node's runc root (pod ids, but a stray container must still be reportable). */
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -26,11 +26,7 @@ export const REGISTRY_LIMITS = {
   cpuFlagsMax: 1_024,
 } as const;
 
-export function isValidNodeId(id: string): boolean {
-  return NODE_ID.test(id);
-}
-
-const nodeId = z.string().regex(NODE_ID, 'must be a DNS label (a-z, 0-9, "-", at most 63 characters)');
+const nodeId = z.string().regex(NODE_ID, `must be ${NODE_ID_RULE}`);
 const sessionId = z
   .string()
   .min(1, 'is required')
