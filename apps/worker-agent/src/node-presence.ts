@@ -10,7 +10,7 @@ import {
   type RegisterRequest,
 } from '@warmpod/node-registry';
 import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type { PodLocks } from './pod-locks';
 import type { PodSandboxes } from './pod-sandbox';
 
@@ -94,7 +94,7 @@ export function discardContainers(
     await Promise.all(
       podIds.map((podId) =>
         locks.with(podId, async () => {
-          await runc.stop(podId, graceMs).catch((e: unknown) => logger.warn({ podId, err: (e as Error).message }, 'stop failed'));
+          await runc.stop(podId, graceMs).catch((e: unknown) => logger.warn({ podId, err: messageOf(e) }, 'stop failed'));
           await sandboxes.teardown(podId);
           logger.info({ podId, reason }, 'removed a container the scheduler does not expect here');
         }),

@@ -1,12 +1,12 @@
 import { isTerminal, type Endpoint, type PodCheckpointStatus, type PodPhase, type PodRecord, type StartMode } from '@warmpod/domain';
 import { PermanentJobError } from '@warmpod/jobs';
-import { NodeRuntimeError, RestoreAbortedError } from '@warmpod/node-runtime';
+import { NodeRuntimeError, RestoreAbortedError, type EnsuredImage } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import { RegistryError } from '@warmpod/registry';
 import type { NodeRepository, PodRepository } from '@warmpod/store';
 import { CheckpointFailedError, type PodCheckpoints, type RestoreCandidate } from './pod-checkpoints';
 import type { PodLocks } from './pod-locks';
-import type { CachedImage, NodeRuntime, PodSandboxes } from './pod-sandbox';
+import type { NodeRuntime, PodSandboxes } from './pod-sandbox';
 
 /** How long a restored pod has to pass its condition before the restore counts as failed. */
 const RESTORED_READY_MS = 30_000;
@@ -123,7 +123,7 @@ export class PodSupervisor {
    */
   private async restore(
     pod: PodRecord,
-    image: CachedImage,
+    image: EnsuredImage,
     candidate: RestoreCandidate,
     checkpoints: PodCheckpoints,
     signal: AbortSignal,
@@ -157,7 +157,7 @@ export class PodSupervisor {
    */
   private async startThenCheckpoint(
     pod: PodRecord,
-    image: CachedImage,
+    image: EnsuredImage,
     checkpoints: PodCheckpoints,
     signal: AbortSignal,
     status: PodCheckpointStatus,
