@@ -22,7 +22,11 @@ const schema = baseConfigSchema.extend({
   WARMPOD_NODE_PLATFORM: z
     .string()
     .default(formatPlatform(hostPlatform()))
-    .transform((text, ctx) => parsePlatform(text) ?? (ctx.addIssue({ code: 'custom', message: 'a platform like linux/amd64' }), z.NEVER)),
+    .transform((text, ctx) => {
+      const platform = parsePlatform(text);
+      if (!platform) ctx.addIssue({ code: 'custom', message: 'a platform like linux/amd64 or linux/arm/v7' });
+      return platform ?? z.NEVER;
+    }),
   REGISTRY_TIMEOUT_MS: positiveInt(5_000, 120_000),
   AGENT_TIMEOUT_MS: positiveInt(5_000, 120_000),
   BODY_LIMIT_BYTES: positiveInt(65_536, 16 * 1024 * 1024),
