@@ -61,4 +61,13 @@ describe('loadGatewayConfig', () => {
       assert.throws(() => loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, ...env }), ConfigError, JSON.stringify(env));
     }
   });
+
+  test("records layers for the nodes' platform: this machine's by default, or the one named", () => {
+    assert.equal(loadGatewayConfig({ WARMPOD_TOKENS: TOKENS }).nodePlatform.os, 'linux');
+    assert.deepEqual(loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, WARMPOD_NODE_PLATFORM: 'linux/arm64' }).nodePlatform, {
+      os: 'linux',
+      architecture: 'arm64',
+    });
+    assert.throws(() => loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, WARMPOD_NODE_PLATFORM: 'arm64' }), ConfigError);
+  });
 });

@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from '@warmpod/observability';
+import { baseConfig, baseConfigSchema, ConfigError, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
+import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '@warmpod/registry';
 import { parseTokens, TokenError } from './auth/tokens';
 
 const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().int().min(1).max(max).default(fallback);
 
-const schema = z.object({
-  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and ":_.-", at most 64')
-    .default('wp:'),
+const schema = baseConfigSchema.extend({
+  ...readyWindowSchema.shape,
   GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   // 0 asks the OS for a free port (tests run the gateway in-process).
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
@@ -21,17 +18,21 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'a registry host, with an optional port')
     .default('127.0.0.1:5000'),
   WARMPOD_INSECURE_REGISTRIES: z.string().default(''),
+  /** The platform the nodes run (`os/arch[/variant]`): an image index is narrowed to it when layers are recorded. */
+  WARMPOD_NODE_PLATFORM: z
+    .string()
+    .default(formatPlatform(hostPlatform()))
+    .transform((text, ctx) => {
+      const platform = parsePlatform(text);
+      if (!platform) ctx.addIssue({ code: 'custom', message: 'a platform like linux/amd64 or linux/arm/v7' });
+      return platform ?? z.NEVER;
+    }),
   REGISTRY_TIMEOUT_MS: positiveInt(5_000, 120_000),
   AGENT_TIMEOUT_MS: positiveInt(5_000, 120_000),
   BODY_LIMIT_BYTES: positiveInt(65_536, 16 * 1024 * 1024),
-  NODE_READY_WINDOW_MS: positiveInt(6_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export interface GatewayConfig {
-  redisUrl: string;
-  /** Prefix of every Redis key and BullMQ queue of this deployment. */
-  prefix: string;
+export interface GatewayConfig extends BaseConfig {
   host: string;
   port: number;
   /** Bearer token -> tenant. Never logged. */
@@ -39,13 +40,14 @@ export interface GatewayConfig {
   /** Registry used when an image reference names none. */
   defaultRegistry: string;
   insecureRegistries: string[];
+  /** Whose layers are recorded for placement when a pinned digest is an image index. */
+  nodePlatform: Platform;
   registryTimeoutMs: number;
   /** How long the gateway waits for a node agent (pod logs). */
   agentTimeoutMs: number;
   bodyLimitBytes: number;
   /** A node is Ready when it heartbeated within this window. */
   nodeReadyWindowMs: number;
-  logLevel: string;
 }
 
 export type ReadText = (path: string) => string;
@@ -57,8 +59,7 @@ export function loadGatewayConfig(
 ): GatewayConfig {
   const c = loadConfig(schema, env, 'gateway');
   return {
-    redisUrl: c.WARMPOD_REDIS_URL,
-    prefix: c.WARMPOD_PREFIX,
+    ...baseConfig(c),
     host: c.GATEWAY_HOST,
     port: c.GATEWAY_PORT,
     tokens: loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText),
@@ -66,11 +67,11 @@ export function loadGatewayConfig(
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',')
       .map((s) => s.trim())
       .filter((s) => s !== ''),
+    nodePlatform: c.WARMPOD_NODE_PLATFORM,
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     agentTimeoutMs: c.AGENT_TIMEOUT_MS,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
-    logLevel: c.LOG_LEVEL,
   };
 }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { JobBus } from '@warmpod/jobs';
-import type { Logger } from '@warmpod/observability';
+import { settledWithin, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import { connectRedis, ImageRepository, NodeRepository, PodRepository } from '@warmpod/store';
 import { TokenTable } from './auth/tokens';
@@ -48,18 +48,6 @@ export function infrastructureProviders(config: GatewayConfig, logger: Logger, o
 
 const CLOSE_TIMEOUT_MS = 3_000;
 
-async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([work.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Nest closes the HTTP server before shutdown hooks run, so the order is
  * HTTP, then queues, then Redis. Each step is bounded: a Redis that is gone
@@ -74,9 +62,9 @@ export class ConnectionCloser implements OnApplicationShutdown {
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    if (!(await within(CLOSE_TIMEOUT_MS, this.jobs.close()))) this.logger.warn('queues did not close in time');
+    if (!(await settledWithin(this.jobs.close(), CLOSE_TIMEOUT_MS))) this.logger.warn('queues did not close in time');
     // QUIT lets pending replies arrive; with no live connection there is nothing to wait for.
-    if (this.redis.status !== 'ready' || !(await within(CLOSE_TIMEOUT_MS, this.redis.quit()))) this.redis.disconnect();
+    if (this.redis.status !== 'ready' || !(await settledWithin(this.redis.quit(), CLOSE_TIMEOUT_MS))) this.redis.disconnect();
     this.logger.info('gateway stopped');
   }
 }

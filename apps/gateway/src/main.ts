@@ -1,3 +1,4 @@
+import { messageOf } from '@warmpod/observability';
 import { loadGatewayConfig } from './config';
 import { createGateway } from './gateway';
 
@@ -10,6 +11,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // The logger may not exist yet (bad config): stderr is the only place left.
-  process.stderr.write(`gateway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`gateway failed to start: ${messageOf(error)}\n`);
   process.exit(1);
 });

@@ -1,19 +1,13 @@
 import { z } from 'zod';
-import { loadConfig } from '@warmpod/observability';
+import { baseConfig, baseConfigSchema, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
 
 const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 const PINNED = /^[^@\s]+\/[^@\s]+@sha256:[a-f0-9]{64}$/;
 
-const schema = z
-  .object({
-    WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-    WARMPOD_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z0-9:_-]{1,32}$/)
-      .default('wp:'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Same meaning as the scheduler's: a node silent for longer is not Ready. */
-    NODE_READY_WINDOW_MS: int(6_000, 500, 3_600_000),
+const schema = baseConfigSchema
+  .extend({
+    /** Same rule as the scheduler's: a node silent for longer is not Ready. */
+    ...readyWindowSchema.shape,
     /** Pulls in flight across the cluster. */
     PREPULL_CLUSTER_BUDGET: int(4, 1, 10_000),
     /** Pulls in flight on one node. */
@@ -60,10 +54,7 @@ function noopCommand(raw: string): string[] | undefined {
   }
 }
 
-export interface PrepullerConfig {
-  redisUrl: string;
-  prefix: string;
-  logLevel: string;
+export interface PrepullerConfig extends BaseConfig {
   readyWindowMs: number;
   budget: { cluster: number; perNode: number };
   registryRatePerSecond: number;
@@ -78,9 +69,7 @@ export interface PrepullerConfig {
 export function prepullerConfig(env: Record<string, string | undefined>): PrepullerConfig {
   const c = loadConfig(schema, env, 'prepuller');
   return {
-    redisUrl: c.WARMPOD_REDIS_URL,
-    prefix: c.WARMPOD_PREFIX,
-    logLevel: c.LOG_LEVEL,
+    ...baseConfig(c),
     readyWindowMs: c.NODE_READY_WINDOW_MS,
     budget: { cluster: c.PREPULL_CLUSTER_BUDGET, perNode: c.PREPULL_PER_NODE },
     registryRatePerSecond: c.PREPULL_REGISTRY_RATE,

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { Keys, prepullHintsChannel, type NodeRepository } from '@warmpod/store';
 import { NodeChangeFilter } from './node-change-filter';
 import type { PassReport, PrepullReconciler } from './prepull-reconciler';
@@ -95,7 +95,7 @@ export class PrepullLoop {
       const ids = [...this.dirtyNodes];
       this.dirtyNodes.clear();
       void this.checkNodes(ids).catch((e: unknown) => {
-        this.logger.warn({ err: (e as Error).message }, 'node change check failed');
+        this.logger.warn({ err: messageOf(e) }, 'node change check failed');
         this.trigger();
       });
     }, this.settings.debounceMs);
@@ -144,7 +144,7 @@ export class PrepullLoop {
       if (report.wakeAt !== undefined) this.wakeAt(report.wakeAt);
       for (const listener of this.listeners) listener(report);
     } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'prepull pass failed; trying again');
+      this.logger.warn({ err: messageOf(error) }, 'prepull pass failed; trying again');
       this.wakeAt(Date.now() + this.settings.errorRetryMs);
     }
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parsePinned } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type {
   AbandonedPulls,
   NodeRecord,
@@ -224,8 +224,8 @@ export class PrepullReconciler {
       await this.ports.dispatcher.dispatch(c.node, c.digest, c.pinned, passId);
       this.logger.info({ node: c.node, digest: c.digest, requestId: passId }, 'pull dispatched');
     } catch (error) {
-      const reason = `dispatch failed: ${(error as Error).message}`;
-      this.logger.warn({ node: c.node, digest: c.digest, err: (error as Error).message }, 'pull dispatch failed');
+      const reason = `dispatch failed: ${messageOf(error)}`;
+      this.logger.warn({ node: c.node, digest: c.digest, err: messageOf(error) }, 'pull dispatch failed');
       await this.ports.pulls.finish(c.node, c.digest, { state: 'failed', reason });
     }
   }

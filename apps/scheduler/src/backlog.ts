@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { Keys } from '@warmpod/store';
 
 const WAKE_DEBOUNCE_MS = 50;
@@ -65,7 +65,7 @@ export class Backlog {
       this.budget = 0;
       this.waking = this.wake(budget)
         .catch((e: unknown) => {
-          this.logger.warn({ err: (e as Error).message }, 'backlog wake failed');
+          this.logger.warn({ err: messageOf(e) }, 'backlog wake failed');
           return 0;
         })
         .finally(() => {

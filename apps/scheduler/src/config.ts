@@ -1,13 +1,8 @@
 import { z } from 'zod';
-import { loadConfig } from '@warmpod/observability';
+import { baseConfig, baseConfigSchema, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
 
-const schema = z.object({
-  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9:_-]{1,32}$/)
-    .default('wp:'),
-  NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).default(6_000),
+const schema = baseConfigSchema.extend({
+  ...readyWindowSchema.shape,
   SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
   /** Where the node registry (gRPC) listens; port 0 picks a free one. */
   SCHEDULER_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
@@ -16,26 +11,21 @@ const schema = z.object({
   HEARTBEAT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
   /** Tenants whose pods are never checkpointed (operator policy), comma-separated. */
   CHECKPOINT_OFF_TENANTS: z.string().default(''),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export interface SchedulerConfig {
-  redisUrl: string;
-  prefix: string;
+export interface SchedulerConfig extends BaseConfig {
   readyWindowMs: number;
   concurrency: number;
   grpcHost: string;
   grpcPort: number;
   heartbeatMs: number;
   checkpointOffTenants: string[];
-  logLevel: string;
 }
 
 export function schedulerConfig(env: Record<string, string | undefined>): SchedulerConfig {
   const c = loadConfig(schema, env, 'scheduler');
   return {
-    redisUrl: c.WARMPOD_REDIS_URL,
-    prefix: c.WARMPOD_PREFIX,
+    ...baseConfig(c),
     readyWindowMs: c.NODE_READY_WINDOW_MS,
     concurrency: c.SCHEDULER_CONCURRENCY,
     grpcHost: c.SCHEDULER_GRPC_HOST,
@@ -44,6 +34,5 @@ export function schedulerConfig(env: Record<string, string | undefined>): Schedu
     checkpointOffTenants: c.CHECKPOINT_OFF_TENANTS.split(',')
       .map((t) => t.trim())
       .filter(Boolean),
-    logLevel: c.LOG_LEVEL,
   };
 }

@@ -1,6 +1,6 @@
 import { isTerminal } from '@warmpod/domain';
 import type { JobBus } from '@warmpod/jobs';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { isReady, type NodeLiveness, type NodeRepository, type PodRepository } from '@warmpod/store';
 
 /**
@@ -25,7 +25,7 @@ export class NodeMonitor {
 
   start(intervalMs: number): void {
     this.timer = setInterval(
-      () => void this.sweep().catch((e: unknown) => this.logger.error({ err: (e as Error).message }, 'node sweep failed')),
+      () => void this.sweep().catch((e: unknown) => this.logger.error({ err: messageOf(e) }, 'node sweep failed')),
       intervalMs,
     );
     this.timer.unref();

@@ -7,7 +7,7 @@ import {
   type PodPlacementRequest,
   type Resources,
 } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { isReady, Keys, NodeFactsReader, type NodeFacts, type NodeRecord, type NodeRepository } from '@warmpod/store';
 import { parseFreedCapacity } from './freed-capacity';
 
@@ -153,7 +153,7 @@ export class PlacementView {
     if (this.stopped) return;
     this.resyncTimer = setTimeout(() => {
       void this.resync()
-        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'placement resync failed'))
+        .catch((e: unknown) => this.logger.warn({ err: messageOf(e) }, 'placement resync failed'))
         .finally(() => this.scheduleResync());
     }, RESYNC_MS);
     this.resyncTimer.unref();
@@ -182,7 +182,7 @@ export class PlacementView {
       const ids = [...this.dirty];
       this.dirty.clear();
       this.serially(() => this.refreshNodes(ids)).catch((e: unknown) =>
-        this.logger.warn({ err: (e as Error).message }, 'placement refresh failed'),
+        this.logger.warn({ err: messageOf(e) }, 'placement refresh failed'),
       );
     }, FLUSH_MS);
   }
@@ -269,7 +269,7 @@ export class PlacementView {
         known.ready = ready;
       });
     } catch (e) {
-      this.logger.warn({ err: (e as Error).message }, 'placement readiness check failed');
+      this.logger.warn({ err: messageOf(e) }, 'placement readiness check failed');
     } finally {
       this.checkingReadiness = false;
     }

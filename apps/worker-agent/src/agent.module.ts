@@ -13,7 +13,7 @@ import {
   RuncRuntime,
   WritableLayerArchive,
 } from '@warmpod/node-runtime';
-import { createLogger, type Logger } from '@warmpod/observability';
+import { messageOf, createLogger, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
@@ -188,7 +188,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.http?.close();
     this.runtime?.ports.closeAll();
     if (c.stopPodsOnExit && this.runtime) {
-      const warn = (what: string) => (e: unknown) => this.logger.warn({ err: (e as Error).message }, `${what} removal failed`);
+      const warn = (what: string) => (e: unknown) => this.logger.warn({ err: messageOf(e) }, `${what} removal failed`);
       await this.runtime.network.destroy().catch(warn('bridge'));
       await this.runtime.runc.removeCgroupParent().catch(warn('cgroup parent'));
     }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isValidNodeId } from '@warmpod/jobs';
-import { loadConfig } from '@warmpod/observability';
+import { isValidNodeId, NODE_ID_RULE } from '@warmpod/domain';
+import { baseConfig, baseConfigSchema, loadConfig } from '@warmpod/observability';
 
 const labels = z
   .string()
@@ -15,8 +15,8 @@ const labels = z
     return out;
   });
 
-const schema = z.object({
-  NODE_ID: z.string().refine(isValidNodeId, 'NODE_ID must be a DNS label (a-z, 0-9, -)'),
+const schema = baseConfigSchema.extend({
+  NODE_ID: z.string().refine(isValidNodeId, `NODE_ID must be ${NODE_ID_RULE}`),
   NODE_DATA_DIR: z.string().min(1),
   NODE_LABELS: labels,
   NODE_CPU: z.coerce.number().positive().default(2),
@@ -50,11 +50,6 @@ const schema = z.object({
   AGENT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** Local nodes stop their pods when the agent exits; cluster nodes leave them running. */
   STOP_PODS_ON_EXIT: z.enum(['true', 'false']).default('true'),
-  WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  WARMPOD_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9:_-]{1,32}$/)
-    .default('wp:'),
   WARMPOD_INSECURE_REGISTRIES: z.string().default(''),
   REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** Disk the image cache may use; prepulls evict unused, unpinned images to stay within it (default 1 TiB). */
@@ -75,7 +70,6 @@ const schema = z.object({
     .positive()
     .default(20 * 2 ** 30),
   CHECKPOINT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(3),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type AgentConfig = ReturnType<typeof agentConfig>;
@@ -83,6 +77,7 @@ export type AgentConfig = ReturnType<typeof agentConfig>;
 export function agentConfig(env: Record<string, string | undefined>) {
   const c = loadConfig(schema, env, 'worker-agent');
   return {
+    ...baseConfig(c),
     nodeId: c.NODE_ID,
     dataDir: c.NODE_DATA_DIR,
     // Every node carries its own id as a label, so a pod (e.g. a warm-pool pod) can be sent to one node.
@@ -101,8 +96,6 @@ export function agentConfig(env: Record<string, string | undefined>) {
     stopGraceMs: c.STOP_GRACE_MS,
     concurrency: c.AGENT_CONCURRENCY,
     stopPodsOnExit: c.STOP_PODS_ON_EXIT === 'true',
-    redisUrl: c.WARMPOD_REDIS_URL,
-    prefix: c.WARMPOD_PREFIX,
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',').filter(Boolean),
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     imageBudgetBytes: c.NODE_IMAGE_BUDGET_BYTES,
@@ -112,6 +105,5 @@ export function agentConfig(env: Record<string, string | undefined>) {
       diskBudgetBytes: c.CHECKPOINT_DISK_BUDGET_BYTES,
       quarantineAfter: c.CHECKPOINT_QUARANTINE_AFTER,
     },
-    logLevel: c.LOG_LEVEL,
   };
 }

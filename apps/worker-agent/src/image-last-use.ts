@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 
 const fileSchema = z.record(z.string().regex(/^sha256:[a-f0-9]{64}$/), z.number().int().nonnegative());
 
@@ -66,7 +66,7 @@ export class ImageLastUse {
         await rename(tmp, this.path);
       } catch (error) {
         await rm(tmp, { force: true });
-        this.logger.warn({ err: (error as Error).message }, 'image last-use not saved');
+        this.logger.warn({ err: messageOf(error) }, 'image last-use not saved');
       }
     }
   }

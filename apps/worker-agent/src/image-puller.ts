@@ -1,7 +1,7 @@
 import { parsePinned } from '@warmpod/domain';
 import { PermanentJobError, type JobData } from '@warmpod/jobs';
 import type { ImageCache } from '@warmpod/node-runtime';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { RegistryError, type RegistryClient } from '@warmpod/registry';
 import type { ImageLayers, ImageRepository, NodeRepository, PullProgress, PullRepository } from '@warmpod/store';
 import { ImageBudgetError, type BudgetImage, type BudgetReservation, type ImageBudget } from './image-budget';
@@ -117,7 +117,7 @@ export class ImagePuller {
  */
 export function asJobError(error: unknown): Error {
   const registry = registryErrorIn(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   if (registry && registry.kind !== 'unavailable') return new PermanentJobError(message);
   return error instanceof Error ? error : new Error(message);
 }

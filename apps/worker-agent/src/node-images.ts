@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type { RegistryClient } from '@warmpod/registry';
 import { ImageRepository, PodImageUsage, PodRepository, ProtectedDigests, PullRepository, type NodeRepository } from '@warmpod/store';
 import { ImageBudget } from './image-budget';
@@ -71,7 +71,7 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
       .then((pod) => {
         if (pod?.node === o.nodeId && pod.phase === 'Running') lastUse.touch(pod.image.digest);
       })
-      .catch((error: unknown) => o.logger.warn({ podId, err: (error as Error).message }, 'image last use not recorded'));
+      .catch((error: unknown) => o.logger.warn({ podId, err: messageOf(error) }, 'image last use not recorded'));
   };
   return { puller, lastUse, onPodStarted };
 }

@@ -13,7 +13,7 @@ import {
 } from '@warmpod/domain';
 import type { CheckpointMessage } from '@warmpod/node-registry';
 import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoint, WritableLayerArchive } from '@warmpod/node-runtime';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
 import type { LaunchedPod, PodSandboxes, RestoreSource } from './pod-sandbox';
 
@@ -150,7 +150,7 @@ export class PodCheckpoints {
     const id = opts.checkpointId ?? newId('ckpt');
     if (!this.runtime) throw new CheckpointFailedError(id, 'this node cannot checkpoint: criu check failed');
     const fail = async (error: unknown): Promise<never> => {
-      const reason = (error as Error).message.slice(0, 2000);
+      const reason = messageOf(error).slice(0, 2000);
       await this.records.markCheckpointFailed(id, reason);
       this.logger.warn({ checkpointId: id, err: reason }, 'no checkpoint taken; the pod keeps running');
       throw new CheckpointFailedError(id, reason);
@@ -192,7 +192,7 @@ export class PodCheckpoints {
       );
     }
     this.logger.info({ checkpointId: id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint available');
-    await this.applyRetention().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'checkpoint retention failed'));
+    await this.applyRetention().catch((e: unknown) => this.logger.warn({ err: messageOf(e) }, 'checkpoint retention failed'));
     return moved.record;
   }
 
@@ -210,9 +210,7 @@ export class PodCheckpoints {
         await archive.archive(this.sandboxes.upperDir(pod.id), draft.layerArchivePath);
         await checkpointer.checkpoint(pod.id, draft.imagesDir, { leaveRunning: true });
       } finally {
-        await checkpointer
-          .resume(pod.id)
-          .catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'resume after checkpoint failed'));
+        await checkpointer.resume(pod.id).catch((e: unknown) => this.logger.warn({ err: messageOf(e) }, 'resume after checkpoint failed'));
       }
       return await draft.commit({ key: this.keyOf(pod), digest: pod.image.digest, podId: pod.id });
     } catch (error) {

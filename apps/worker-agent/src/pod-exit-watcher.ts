@@ -1,6 +1,6 @@
 import { isTerminal } from '@warmpod/domain';
 import type { RuncRuntime } from '@warmpod/node-runtime';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type { PodRepository } from '@warmpod/store';
 import type { PodLocks } from './pod-locks';
 import type { PodSandboxes } from './pod-sandbox';
@@ -28,7 +28,7 @@ export class PodExitWatcher {
     runc
       .waitExit(podId)
       .then((code) => locks.with(podId, () => this.onExit(podId, code)))
-      .catch((error: unknown) => logger.error({ podId, err: (error as Error).message }, 'exit watch failed'));
+      .catch((error: unknown) => logger.error({ podId, err: messageOf(error) }, 'exit watch failed'));
   }
 
   /** Runs `work` (a stop) with the pod's exit left to it. */

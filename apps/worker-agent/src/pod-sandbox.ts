@@ -1,11 +1,12 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Endpoint, PodRecord } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import {
   buildRuntimeSpec,
   type PodRootfs,
   readBundleConfig,
+  type EnsuredImage,
   type ImageCache,
   type PodNetwork,
   type PortExposer,
@@ -21,8 +22,6 @@ export interface NodeRuntime {
   runc: RuncRuntime;
   ports: PortExposer;
 }
-
-export type CachedImage = Awaited<ReturnType<ImageCache['ensure']>>;
 
 /** A pod whose container runs: its address, root and (once exposed) endpoints. */
 export interface LaunchedPod {
@@ -86,7 +85,7 @@ export class PodSandboxes {
   }
 
   /** Starts the pod's container; ports are exposed only with `expose` (rule 3: after the checkpoint). */
-  async launch(pod: PodRecord, image: CachedImage, opts: { expose: boolean } = { expose: true }): Promise<LaunchedPod> {
+  async launch(pod: PodRecord, image: EnsuredImage, opts: { expose: boolean } = { expose: true }): Promise<LaunchedPod> {
     return this.guarded(pod.id, async () => {
       const { ip, rootfsDir } = await this.prepare(pod, image);
       await this.rt.runc.start(pod.id, this.podDir(pod.id), this.logPath(pod.id));
@@ -103,7 +102,7 @@ export class PodSandboxes {
    */
   async restore(
     pod: PodRecord,
-    image: CachedImage,
+    image: EnsuredImage,
     source: RestoreSource,
     tools: RestoreTools,
     signal?: AbortSignal,
@@ -126,7 +125,7 @@ export class PodSandboxes {
   }
 
   /** Root, network and runtime spec: the bundle a start or a restore runs from. */
-  private async prepare(pod: PodRecord, image: CachedImage): Promise<{ ip: string; rootfsDir: string }> {
+  private async prepare(pod: PodRecord, image: EnsuredImage): Promise<{ ip: string; rootfsDir: string }> {
     const dir = this.podDir(pod.id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
@@ -156,7 +155,7 @@ export class PodSandboxes {
       return await work();
     } catch (error) {
       await this.teardown(podId).catch((e: unknown) =>
-        this.logger.error({ podId, err: (e as Error).message }, 'cleanup after a failed start failed'),
+        this.logger.error({ podId, err: messageOf(e) }, 'cleanup after a failed start failed'),
       );
       throw error;
     }
@@ -176,7 +175,7 @@ export class PodSandboxes {
       try {
         await step();
       } catch (error) {
-        failures.push(`${what}: ${(error as Error).message}`);
+        failures.push(`${what}: ${messageOf(error)}`);
       }
     }
     if (failures.length > 0) {

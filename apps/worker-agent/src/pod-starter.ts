@@ -1,12 +1,12 @@
 import { isTerminal, type Endpoint, type PodCheckpointStatus, type PodRecord, type StartMode } from '@warmpod/domain';
 import { PermanentJobError } from '@warmpod/jobs';
-import type { ImageCache, RuncRuntime } from '@warmpod/node-runtime';
+import type { EnsuredImage, ImageCache, RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, PodRepository } from '@warmpod/store';
 import { CheckpointFailedError, type PodCheckpoints, type RestoreCandidate } from './pod-checkpoints';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
-import type { CachedImage, PodSandboxes, RestoreTools } from './pod-sandbox';
+import type { PodSandboxes, RestoreTools } from './pod-sandbox';
 import {
   isStopOnRequest,
   messageOf,
@@ -138,7 +138,7 @@ export class PodStarter {
   }
 
   /** New on this node: recorded now so placement sees it before the next inventory delta. */
-  private async recordCached(image: CachedImage): Promise<void> {
+  private async recordCached(image: EnsuredImage): Promise<void> {
     const { nodeId, nodes, cache, reportChange } = this.deps;
     const entry = (await cache.list()).find((c) => c.digest === image.digest);
     await nodes.addCachedDigest(nodeId, image.digest, entry?.sizeBytes ?? image.bytesFetched, entry?.layers ?? []);
@@ -154,7 +154,7 @@ export class PodStarter {
    */
   private async restore(
     pod: PodRecord,
-    image: CachedImage,
+    image: EnsuredImage,
     candidate: RestoreCandidate,
     { condition }: CheckpointedStart,
     checkpoints: StartCheckpoints,
@@ -188,7 +188,7 @@ export class PodStarter {
    */
   private async startThenCheckpoint(
     pod: PodRecord,
-    image: CachedImage,
+    image: EnsuredImage,
     { condition, timeoutSeconds }: CheckpointedStart,
     checkpoints: StartCheckpoints,
     signal: AbortSignal,

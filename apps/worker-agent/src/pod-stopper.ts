@@ -1,6 +1,6 @@
 import { isTerminal } from '@warmpod/domain';
 import type { RuncRuntime } from '@warmpod/node-runtime';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type { PodRepository } from '@warmpod/store';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
@@ -40,7 +40,7 @@ export class PodStopper {
     const { runc, logger } = this.deps;
     const running = await runc.list();
     await Promise.all(
-      running.map(({ id }) => this.stop(id).catch((e: unknown) => logger.error({ podId: id, err: (e as Error).message }, 'stop failed'))),
+      running.map(({ id }) => this.stop(id).catch((e: unknown) => logger.error({ podId: id, err: messageOf(e) }, 'stop failed'))),
     );
   }
 
@@ -54,7 +54,7 @@ export class PodStopper {
     await Promise.all(
       podIds.map((podId) =>
         locks.with(podId, async () => {
-          await runc.stop(podId, stopGraceMs).catch((e: unknown) => logger.warn({ podId, err: (e as Error).message }, 'stop failed'));
+          await runc.stop(podId, stopGraceMs).catch((e: unknown) => logger.warn({ podId, err: messageOf(e) }, 'stop failed'));
           await sandboxes.teardown(podId);
           logger.info({ podId, reason }, 'removed a container the scheduler does not expect here');
         }),

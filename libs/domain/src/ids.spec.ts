@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { newId, POD_ID } from './ids';
+import { isValidNodeId, newId, POD_ID } from './ids';
 
 describe('newId', () => {
   test('a pod id matches POD_ID', () => {
@@ -28,5 +28,12 @@ describe('newId', () => {
 
   test('the random part uses only the id alphabet', () => {
     for (let i = 0; i < 200; i++) assert.match(newId('pod').slice(14), /^[0-9abcdefghjkmnpqrstvwxyz]{10}$/);
+  });
+});
+
+describe('node ids', () => {
+  test('a DNS label: lower-case letters, digits and inner dashes, at most 63, never a dot', () => {
+    for (const good of ['n1', 'node-a', 'a'.repeat(63)]) assert.equal(isValidNodeId(good), true, good);
+    for (const bad of ['', 'Node', 'node_a', 'node.a', '-a', 'a-', 'a'.repeat(64)]) assert.equal(isValidNodeId(bad), false, bad);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { newId } from '@warmpod/domain';
-import { isValidNodeId, JOB_CATALOG, jobIdFor, jobNamesOn, jobSubject, nodeQueueName, SCHEDULING_QUEUE, type JobItem } from './catalog';
+import { isValidNodeId, newId } from '@warmpod/domain';
+import { JOB_CATALOG, jobIdFor, jobNamesOn, jobSubject, nodeQueueName, SCHEDULING_QUEUE, type JobItem } from './catalog';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const PINNED = `127.0.0.1:5000/team/app@${DIGEST}`;

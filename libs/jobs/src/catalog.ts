@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHECKPOINT_ID, parsePinned, POD_ID } from '@warmpod/domain';
+import { CHECKPOINT_ID, isValidNodeId, parsePinned, POD_ID } from '@warmpod/domain';
 
 /**
  * The one job catalog: every job name, the queue kind it travels on, and its
@@ -8,15 +8,10 @@ import { CHECKPOINT_ID, parsePinned, POD_ID } from '@warmpod/domain';
  */
 
 export const SCHEDULING_QUEUE = 'scheduling';
-const NODE_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function nodeQueueName(nodeId: string): string {
-  if (!NODE_ID.test(nodeId)) throw new Error(`invalid node id "${nodeId}"`);
+  if (!isValidNodeId(nodeId)) throw new Error(`invalid node id "${nodeId}"`);
   return `node-${nodeId}`;
-}
-
-export function isValidNodeId(nodeId: string): boolean {
-  return NODE_ID.test(nodeId);
 }
 
 const podRef = {

@@ -4,13 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { newId } from '@warmpod/domain';
-import { createLogger, currentContext, type RequestContext } from '@warmpod/observability';
+import { createLogger, currentContext, within, type RequestContext } from '@warmpod/observability';
 import { jobIdFor, SCHEDULING_QUEUE, type JobData } from './catalog';
 import { PermanentJobError } from './errors';
 import { JobBus } from './job-bus';
 import { JobRunner } from './job-runner';
 import { bullPrefix } from './prefix';
-import { within } from './testing/within';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const prefix = `t-${randomUUID().slice(0, 8)}:`;

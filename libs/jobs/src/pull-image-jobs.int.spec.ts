@@ -3,12 +3,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createLogger, currentContext, type RequestContext } from '@warmpod/observability';
+import { createLogger, currentContext, within, type RequestContext } from '@warmpod/observability';
 import { jobIdFor, nodeQueueName, type JobData, type JobRef } from './catalog';
 import { JobBus } from './job-bus';
 import { JobRunner, type JobHandler } from './job-runner';
 import { bullPrefix } from './prefix';
-import { within } from './testing/within';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const prefix = `t-pull-${randomUUID().slice(0, 8)}:`;

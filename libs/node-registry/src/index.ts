@@ -3,12 +3,6 @@ export * from './ports';
 export { NODE_REGISTRY_PROTO, PROTO_LOADER_OPTIONS, UndecodableMessage, nodeRegistryService } from './proto';
 export { NodeRegistryServer, toRegisteredNode, type NodeRegistryServerOptions } from './registry-server';
 export { unexpectedReason } from './report-stream';
-export {
-  NodeRegistryClient,
-  backoffDelay,
-  changes,
-  snapshot,
-  type AgentInventory,
-  type NodeRegistryClientOptions,
-  type SentState,
-} from './registry-client';
+export { NodeRegistryClient, type NodeRegistryClientOptions } from './node-registry-client';
+export { changes, snapshot, type AgentInventory, type SentState } from './inventory-diff';
+export { backoffDelay, type ReconnectBackoff } from './reconnect-backoff';

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import {
-  describeIssues,
-  isValidNodeId,
-  nodeReportSchema,
-  registerRequestSchema,
-  schedulerInstructionSchema,
-  type RegisterRequest,
-} from './messages';
+import { describeIssues, nodeReportSchema, registerRequestSchema, schedulerInstructionSchema, type RegisterRequest } from './messages';
+import { isValidNodeId } from '@warmpod/domain';
 import { NODE_REGISTRY_PROTO, nodeRegistryService, UndecodableMessage } from './proto';
-import { backoffDelay, changes, snapshot, type AgentInventory } from './registry-client';
 import { toRegisteredNode } from './registry-server';
 import { unexpectedReason } from './report-stream';
 
@@ -146,43 +139,5 @@ describe('reconcile', () => {
     assert.equal(unexpectedReason('n1', { phase: 'Lost', node: 'n1' }), 'not expected on n1: pod is Lost');
     assert.equal(unexpectedReason('n1', { phase: 'Running', node: 'n2' }), 'not expected on n1: pod is placed on n2');
     assert.equal(unexpectedReason('n1', { phase: 'Pending' }), 'not expected on n1: pod is Pending (not placed)');
-  });
-});
-
-describe('client change reports', () => {
-  const img = (c: string) => ({ digest: `sha256:${c.repeat(64)}`, sizeBytes: 1, layers: [] });
-  const inv = (over: Partial<AgentInventory> = {}): AgentInventory => ({
-    images: [img('a')],
-    runningPods: ['p1'],
-    checkpoints: [],
-    usage: { cpu: 0, memoryMiB: 0, gpu: 0 },
-    ...over,
-  });
-
-  test('nothing changed: no report', () => {
-    assert.equal(changes(snapshot(inv()), inv({ runningPods: ['p1'] })), undefined);
-  });
-
-  test('images added and removed; running pods as a full list', () => {
-    const delta = changes(snapshot(inv()), inv({ images: [img('b')], runningPods: ['p2', 'p3'] }));
-    assert.deepEqual(delta, {
-      addedImages: [img('b')],
-      removedImages: [img('a').digest],
-      runningPods: ['p2', 'p3'],
-      checkpoints: [],
-      usage: { cpu: 0, memoryMib: 0, gpu: 0 },
-    });
-  });
-
-  test('backoff doubles, is capped, and jitters within 20 %', () => {
-    const b = { initialMs: 100, maxMs: 1_000 };
-    for (let i = 0; i < 50; i++) {
-      const d0 = backoffDelay(0, b);
-      const d3 = backoffDelay(3, b);
-      const d9 = backoffDelay(40, b);
-      assert.ok(d0 >= 80 && d0 <= 120, String(d0));
-      assert.ok(d3 >= 640 && d3 <= 960, String(d3));
-      assert.ok(d9 >= 800 && d9 <= 1_200, String(d9));
-    }
   });
 });

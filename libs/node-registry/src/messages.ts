@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NODE_ID, NODE_ID_RULE } from '@warmpod/domain';
 
 /**
  * The node registry's messages as @grpc/proto-loader decodes them (camelCase
@@ -6,7 +7,6 @@ import { z } from 'zod';
  * with the zod schemas that every incoming message passes where it enters.
  */
 
-const NODE_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 /** Container ids in a node's runc root (pod ids, but a stray container must still be reportable). */
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -26,11 +26,7 @@ export const REGISTRY_LIMITS = {
   cpuFlagsMax: 1_024,
 } as const;
 
-export function isValidNodeId(id: string): boolean {
-  return NODE_ID.test(id);
-}
-
-const nodeId = z.string().regex(NODE_ID, 'must be a DNS label (a-z, 0-9, "-", at most 63 characters)');
+const nodeId = z.string().regex(NODE_ID, `must be ${NODE_ID_RULE}`);
 const sessionId = z
   .string()
   .min(1, 'is required')
@@ -171,6 +167,9 @@ export type SchedulerInstruction = z.infer<typeof schedulerInstructionSchema>;
 export type NodeReportOut = { nodeId: string; sessionId: string } & (
   { inventory: InventoryMessage } | { delta: InventoryDeltaMessage } | { heartbeat: HeartbeatMessage }
 );
+/** A report as the session writes it: the session stamps node and session ids. */
+export type NodeReportBody = DistributiveOmit<NodeReportOut, 'nodeId' | 'sessionId'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type SchedulerInstructionOut = { ack: { receivedAtMs: number } } | { stopPods: { podIds: string[]; reason: string } };
 
 /** The first problems of a failed parse, each with the path of its field: `capacity.cpu: must be greater than 0`. */

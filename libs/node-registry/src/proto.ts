@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
+import { messageOf } from '@warmpod/observability';
 
 /** Found from the package root (dist/.. holds proto/), whatever the working directory. */
 export const NODE_REGISTRY_PROTO = join(__dirname, '..', 'proto', 'node_registry.proto');
@@ -24,7 +25,7 @@ function tolerant(deserialize: (bytes: Buffer) => unknown): (bytes: Buffer) => u
     try {
       return deserialize(bytes);
     } catch (error) {
-      return new UndecodableMessage(error instanceof Error ? error.message : String(error));
+      return new UndecodableMessage(messageOf(error));
     }
   };
 }

@@ -8,7 +8,7 @@ import {
   type ServerUnaryCall,
   type StatusObject,
 } from '@grpc/grpc-js';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { describeIssues, registerRequestSchema, type RegisterRequest, type RegisterResponse } from './messages';
 import type { NodeRegistryStore, PodPlacementLookup, RegisteredNode } from './ports';
 import { nodeRegistryService, UndecodableMessage } from './proto';
@@ -112,7 +112,7 @@ export class NodeRegistryServer implements StreamHost {
     try {
       this.streams.add(new ReportStream(call, this));
     } catch (error) {
-      call.emit('error', { code: Status.INTERNAL, details: (error as Error).message });
+      call.emit('error', { code: Status.INTERNAL, details: messageOf(error) });
     }
   }
 
@@ -136,7 +136,7 @@ export class NodeRegistryServer implements StreamHost {
     try {
       await this.store.register(toRegisteredNode(request), sessionId);
     } catch (error) {
-      throw refuse(Status.UNAVAILABLE, `registry store unavailable: ${error instanceof Error ? error.message : String(error)}`);
+      throw refuse(Status.UNAVAILABLE, `registry store unavailable: ${messageOf(error)}`);
     }
     // A registration starts a new session: the stream of the old one (if it is here) is over.
     this.byNode.get(request.nodeId)?.fail(Status.FAILED_PRECONDITION, 'session replaced by a newer registration of this node');

@@ -1,6 +1,6 @@
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { isTerminal, type PodPhase, type Resources } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { describeIssues, nodeReportSchema, type CachedImageMessage, type NodeReport, type SchedulerInstructionOut } from './messages';
 import type { NodeRegistryStore, PodPlacementLookup, RegistryImage, RegistryWrite } from './ports';
 import { UndecodableMessage } from './proto';
@@ -223,8 +223,4 @@ function toImage(image: CachedImageMessage): RegistryImage {
 
 function usageOf(usage: { cpu: number; memoryMib: number; gpu: number } | null | undefined): { usage?: Resources } {
   return usage ? { usage: { cpu: usage.cpu, memoryMiB: usage.memoryMib, gpu: usage.gpu } } : {};
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -17,7 +17,3 @@ export class NodeRuntimeError extends Error {
 export function quietLogger(): Logger {
   return createLogger({ service: 'node-runtime', level: 'silent' });
 }
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

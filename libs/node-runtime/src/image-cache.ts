@@ -1,22 +1,28 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parsePinned } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import {
   imageConfigSchema,
+  declaredMediaType,
   imageIndexSchema,
   imageManifestSchema,
-  isIndexMediaType,
+  isImageIndex,
   MEDIA,
+  ociArchitecture,
+  platformManifest,
   type Descriptor,
   type ImageConfig,
   type ImageManifest,
   type RegistryClient,
 } from '@warmpod/registry';
 import { runCommand } from './command';
-import { messageOf, NodeRuntimeError } from './errors';
+import { NodeRuntimeError } from './errors';
 import { exists, Mutex, randomSuffix } from './files';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
+
+// Moved to @warmpod/registry with the platform rule; still exported from here for the cache's users.
+export { ociArchitecture } from '@warmpod/registry';
 
 export interface ImageCacheOptions {
   dataDir: string;
@@ -62,23 +68,9 @@ interface ResolvedImage {
   manifestBlobs: Array<{ digest: string; body: Buffer }>;
 }
 
-const NODE_TO_OCI_ARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  ia32: '386',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-};
-
 /** The base runtime config umoci wrote into an unpacked bundle, for buildRuntimeSpec. */
 export async function readBundleConfig(bundleDir: string): Promise<unknown> {
   return JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8'));
-}
-
-export function ociArchitecture(nodeArch: string = process.arch): string {
-  return NODE_TO_OCI_ARCH[nodeArch] ?? nodeArch;
 }
 
 /**
@@ -255,10 +247,8 @@ export class ImageCache {
   private async resolve(registry: string, repository: string, digest: string): Promise<ResolvedImage> {
     const top = await this.opts.registry.fetchManifest(registry, repository, digest);
     const json: unknown = JSON.parse(top.body.toString('utf8'));
-    const declared = (json as { mediaType?: unknown }).mediaType;
-    // The body's own mediaType is authoritative; the Content-Type header is the fallback.
-    const mediaType = typeof declared === 'string' && declared ? declared : top.mediaType;
-    if (!isIndexMediaType(mediaType) && !Array.isArray((json as { manifests?: unknown }).manifests)) {
+    if (!isImageIndex(json, top.mediaType)) {
+      const mediaType = declaredMediaType(json, top.mediaType);
       const manifest = imageManifestSchema.parse(json);
       const layoutType = mediaType === MEDIA.dockerManifest ? mediaType : MEDIA.ociManifest;
       return {
@@ -268,7 +258,7 @@ export class ImageCache {
       };
     }
     const index = imageIndexSchema.parse(json);
-    const chosen = index.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === this.arch);
+    const chosen = platformManifest(index, { os: 'linux', architecture: this.arch });
     if (!chosen) throw new Error(`image index ${digest} has no linux/${this.arch} image`);
     const inner = await this.opts.registry.fetchManifest(registry, repository, chosen.digest);
     return {

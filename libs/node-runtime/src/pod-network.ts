@@ -1,9 +1,10 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { Logger } from '@warmpod/observability';
+import { isValidNodeId, NODE_ID_RULE } from '@warmpod/domain';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { CommandError, runCommand } from './command';
-import { messageOf, NodeRuntimeError, quietLogger } from './errors';
+import { NodeRuntimeError, quietLogger } from './errors';
 import { exists, writeFileAtomic } from './files';
 import { isIpv4Cidr } from './ipv4';
 
@@ -36,9 +37,13 @@ export interface AttachedPod {
 /** Where `ip netns` keeps named namespaces (iproute2's convention). */
 const NETNS_DIR = '/var/run/netns';
 const DEFAULT_CNI_PATH = '/usr/lib/cni';
+/**
+ * The plugin gets the CNI variables and a system PATH (it looks up iptables
+ * there), not the agent's environment: configuration is read once, by the
+ * agent's config, and nothing else of the agent's should reach a plugin.
+ */
+const CNI_TOOL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-// No dots: the dot separates node id from pod id in netns names.
-const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 const cniAddResultSchema = z.object({ ips: z.array(z.object({ address: z.string() })).min(1) });
 const cniErrorSchema = z.object({ msg: z.string().optional(), details: z.string().optional() });
@@ -58,8 +63,9 @@ export class PodNetwork {
 
   constructor(private readonly opts: PodNetworkOptions) {
     this.logger = opts.logger ?? quietLogger();
-    if (!NODE_ID.test(opts.nodeId))
-      throw new NodeRuntimeError('configure pod network', `node id "${opts.nodeId}" must be letters, digits, "_" or "-"`);
+    // The domain's node id has no dot, which separates node id from pod id in netns names.
+    if (!isValidNodeId(opts.nodeId))
+      throw new NodeRuntimeError('configure pod network', `node id "${opts.nodeId}" must be ${NODE_ID_RULE}`);
     if (!SAFE_NAME.test(opts.bridge) || opts.bridge.length > 15) {
       throw new NodeRuntimeError('configure pod network', `bridge "${opts.bridge}" must be a safe name of at most 15 characters`);
     }
@@ -189,7 +195,7 @@ export class PodNetwork {
       const { stdout } = await runCommand(join(this.cniPath, 'bridge'), [], {
         input: this.conf,
         env: {
-          ...process.env,
+          PATH: CNI_TOOL_PATH,
           CNI_COMMAND: command,
           CNI_CONTAINERID: podId,
           CNI_NETNS: netnsPath,

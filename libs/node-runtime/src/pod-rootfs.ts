@@ -1,8 +1,8 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { runCommand } from './command';
-import { messageOf, NodeRuntimeError, quietLogger } from './errors';
+import { NodeRuntimeError, quietLogger } from './errors';
 import { isMountPoint } from './mountinfo';
 
 export interface PodRootfsOptions {

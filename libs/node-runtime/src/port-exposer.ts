@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Endpoint } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
-import { messageOf, NodeRuntimeError, quietLogger } from './errors';
+import { messageOf, type Logger } from '@warmpod/observability';
+import { NodeRuntimeError, quietLogger } from './errors';
 
 export interface PortExposerOptions {
   logger?: Logger;

@@ -1,3 +1,5 @@
 export * from './request-context';
 export * from './logger';
 export * from './config';
+export * from './errors';
+export * from './within';

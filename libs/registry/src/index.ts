@@ -2,3 +2,4 @@ export * from './errors';
 export * from './media-types';
 export * from './manifest';
 export * from './registry-client';
+export * from './platform';

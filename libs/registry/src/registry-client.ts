@@ -7,7 +7,8 @@ import { Transform } from 'node:stream';
 import { manifestReference, type ImageReference } from '@warmpod/domain';
 import { RegistryError } from './errors';
 import { imageIndexSchema, imageManifestSchema } from './manifest';
-import { isIndexMediaType, MANIFEST_ACCEPT } from './media-types';
+import { MANIFEST_ACCEPT } from './media-types';
+import { formatPlatform, isImageIndex, platformManifest, type Platform } from './platform';
 
 export interface RegistryClientOptions {
   /** Registries spoken to over plain HTTP (loopback registries always are). */
@@ -93,20 +94,15 @@ export class RegistryClient {
 
   /**
    * What a pinned image is made of: its layers and total size, for the
-   * platform given (an index is narrowed to that platform's manifest).
+   * platform given (an index is narrowed to that platform's manifest by
+   * `platformManifest`, the rule the agents' caches pull by).
    */
-  async describeImage(
-    registry: string,
-    repository: string,
-    digest: string,
-    platform = { os: 'linux', architecture: 'amd64' },
-  ): Promise<ImageDescription> {
+  async describeImage(registry: string, repository: string, digest: string, platform: Platform): Promise<ImageDescription> {
     let fetched = await this.fetchManifest(registry, repository, digest);
     let json: unknown = JSON.parse(fetched.body.toString('utf8'));
-    if (isIndexMediaType(fetched.mediaType) || (json as { manifests?: unknown }).manifests) {
-      const index = imageIndexSchema.parse(json);
-      const match = index.manifests.find((m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture);
-      if (!match) throw new RegistryError(`${repository}@${digest} has no ${platform.os}/${platform.architecture} image`, 'not-found');
+    if (isImageIndex(json, fetched.mediaType)) {
+      const match = platformManifest(imageIndexSchema.parse(json), platform);
+      if (!match) throw new RegistryError(`${repository}@${digest} has no ${formatPlatform(platform)} image`, 'not-found');
       fetched = await this.fetchManifest(registry, repository, match.digest);
       json = JSON.parse(fetched.body.toString('utf8'));
     }
@@ -151,7 +147,7 @@ export class RegistryClient {
     } catch (error) {
       await rm(partial, { force: true });
       if (error instanceof RegistryError) throw error;
-      throw new RegistryError(`${what} download failed: ${(error as Error).message}`, 'unavailable');
+      throw new RegistryError(`${what} download failed: ${error instanceof Error ? error.message : String(error)}`, 'unavailable');
     }
   }
 }

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
+import { messageOf, within } from '@warmpod/observability';
 import { ApiError } from '../http/api-error';
 import { REDIS } from '../providers';
 
@@ -21,18 +22,10 @@ export class HealthController {
   @Get('readyz')
   @ApiOperation({ summary: 'Readiness: 503 with the reason while Redis does not answer' })
   async readyz(): Promise<{ status: 'ready' }> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.redis.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
-        }),
-      ]);
+      await within(this.redis.ping(), PING_TIMEOUT_MS, 'ping');
     } catch (error) {
-      throw new ApiError(503, 'not_ready', `redis: ${(error as Error).message}`);
-    } finally {
-      clearTimeout(timer);
+      throw new ApiError(503, 'not_ready', `redis: ${messageOf(error)}`);
     }
     return { status: 'ready' };
   }

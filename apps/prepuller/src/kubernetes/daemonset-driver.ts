@@ -1,4 +1,4 @@
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import type { PinRecord } from '@warmpod/store';
 import { successorOf } from '../rotation';
 import type { DaemonSetApi, DaemonSetState } from './daemonset-api';
@@ -67,7 +67,7 @@ export class KubernetesPrepullDriver {
           if (r.created.length + r.deleted.length > 0)
             this.logger.info({ created: r.created, deleted: r.deleted, kept: r.kept }, 'kubernetes prepull DaemonSets changed');
         })
-        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'kubernetes prepull sync failed'))
+        .catch((e: unknown) => this.logger.warn({ err: messageOf(e) }, 'kubernetes prepull sync failed'))
         .finally(() => {
           this.running = undefined;
           if (this.again) {

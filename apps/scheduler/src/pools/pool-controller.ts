@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { Keys, PoolKeys, type PoolRepository } from '@warmpod/store';
 import type { PlacementView } from '../placement-view';
 import type { PoolPass, PoolReconciler } from './pool-reconciler';
@@ -87,9 +87,7 @@ export class PoolController {
     if (channel === this.channels.pools) this.mark(message);
     else if (channel === this.channels.freed) this.markAll();
     else if (channel === this.channels.nodes) {
-      void this.onNodeChanged(message).catch((e: unknown) =>
-        this.logger.warn({ err: (e as Error).message, node: message }, 'pool trigger failed'),
-      );
+      void this.onNodeChanged(message).catch((e: unknown) => this.logger.warn({ err: messageOf(e), node: message }, 'pool trigger failed'));
     }
   }
 
@@ -155,7 +153,7 @@ export class PoolController {
         this.passes.set(id, pass);
         if (pass.wakeAt !== undefined) this.wakeLater(id, pass.wakeAt - Date.now());
       } catch (error) {
-        this.logger.warn({ poolId: id, err: (error as Error).message }, 'pool reconcile failed; retrying');
+        this.logger.warn({ poolId: id, err: messageOf(error) }, 'pool reconcile failed; retrying');
         this.wakeLater(id, this.options.errorRetryMs);
       }
     }

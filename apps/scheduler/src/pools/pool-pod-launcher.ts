@@ -1,6 +1,6 @@
 import { newId } from '@warmpod/domain';
 import type { JobBus } from '@warmpod/jobs';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { poolPodDefinition, type PodRepository, type PoolRecord, type PoolRepository } from '@warmpod/store';
 import { NODE_LABEL, type WarmNode } from './warm-nodes';
 
@@ -79,7 +79,7 @@ export class PoolPodLauncher {
       await this.bus.toScheduler({ name: 'schedule-pod', data: { podId, requestId: `pool-${pool.id}` } });
     } catch (error) {
       // The pod stays Pending; the next reconcile sends the job again.
-      this.logger.warn({ pool: pool.name, podId, err: (error as Error).message }, 'schedule-pod not sent for a warm pod');
+      this.logger.warn({ pool: pool.name, podId, err: messageOf(error) }, 'schedule-pod not sent for a warm pod');
     }
   }
 }

@@ -15,7 +15,7 @@ import {
   type PodRequest,
 } from '@warmpod/domain';
 import type { CachedImageEntry, EnsuredImage, RuncContainer, WaitOptions } from '@warmpod/node-runtime';
-import { createLogger } from '@warmpod/observability';
+import { createLogger, messageOf } from '@warmpod/observability';
 import type { StatusPatch, TransitionOutcome } from '@warmpod/store';
 import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
 import { podLifecycle, type PodLifecycle, type PodLifecycleDeps } from '../pod-lifecycle';
@@ -246,7 +246,7 @@ export class FakeCheckpoints {
     try {
       await opts.ready?.();
     } catch (error) {
-      throw new CheckpointFailedError(id, (error as Error).message);
+      throw new CheckpointFailedError(id, messageOf(error));
     }
     const record = checkpointRecord(pod, id);
     this.taken.push(record);

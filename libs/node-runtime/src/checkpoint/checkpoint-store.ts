@@ -1,8 +1,8 @@
 import { chmod, lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import type { Logger } from '@warmpod/observability';
-import { messageOf, NodeRuntimeError, quietLogger } from '../errors';
+import { messageOf, type Logger } from '@warmpod/observability';
+import { NodeRuntimeError, quietLogger } from '../errors';
 import { exists, randomSuffix, writeFileAtomic } from '../files';
 
 export interface CheckpointStoreOptions {

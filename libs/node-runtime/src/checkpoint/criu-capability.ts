@@ -1,7 +1,7 @@
 import { release } from 'node:os';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { CommandError, runCommand } from '../command';
-import { messageOf, quietLogger } from '../errors';
+import { quietLogger } from '../errors';
 import { criuErrors } from './criu-log';
 
 export interface CriuCapabilityResult {

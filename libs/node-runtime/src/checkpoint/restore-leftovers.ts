@@ -1,8 +1,7 @@
 import { readdir, readFile, readlink, realpath, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { runCommand } from '../command';
-import { messageOf } from '../errors';
 import { readMounts } from '../mountinfo';
 
 export interface RestoreLeftoversScope {

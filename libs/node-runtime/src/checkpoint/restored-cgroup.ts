@@ -1,7 +1,6 @@
 import { readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@warmpod/observability';
-import { messageOf } from '../errors';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { readMounts } from '../mountinfo';
 
 /**

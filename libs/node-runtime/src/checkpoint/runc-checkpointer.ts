@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { CommandError, runCommand } from '../command';
-import { messageOf, NodeRuntimeError } from '../errors';
+import { NodeRuntimeError } from '../errors';
 import { exists } from '../files';
 import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
 import { readExitCode, readPid } from '../shim-files';

@@ -1,8 +1,8 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { runCommand } from '../command';
-import { messageOf, NodeRuntimeError, quietLogger } from '../errors';
+import { NodeRuntimeError, quietLogger } from '../errors';
 import { randomSuffix } from '../files';
 
 export interface WritableLayerArchiveOptions {

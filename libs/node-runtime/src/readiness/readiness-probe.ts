@@ -1,9 +1,9 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { CheckpointCondition } from '@warmpod/domain';
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { CommandError, runCommand } from '../command';
-import { messageOf, quietLogger } from '../errors';
+import { quietLogger } from '../errors';
 import { resolveInRoot } from './resolve-in-root';
 import { waitUntilStable, type ProbeOutcome, type StableResult } from './stable-wait';
 

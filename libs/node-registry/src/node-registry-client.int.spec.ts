@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { eventually, image, registration, RegistryFixture, silent, type Scope } from './int-fixture';
+import type { AgentInventory } from './inventory-diff';
 import type { CachedImageMessage } from './messages';
-import { NodeRegistryClient, type AgentInventory } from './registry-client';
+import { NodeRegistryClient } from './node-registry-client';
 
 let fx: RegistryFixture;
 

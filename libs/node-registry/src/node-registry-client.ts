@@ -1,0 +1,193 @@
+import { Client, credentials, Metadata, type ClientUnaryCall } from '@grpc/grpc-js';
+import { messageOf, settledWithin, type Logger } from '@warmpod/observability';
+import type { AgentInventory } from './inventory-diff';
+import {
+  describeIssues,
+  registerResponseSchema,
+  schedulerInstructionSchema,
+  type RegisterRequest,
+  type RegisterResponse,
+} from './messages';
+import { NodeSession } from './node-session';
+import { connectMethod, registerMethod, UndecodableMessage } from './proto';
+import { backoffDelay, DEFAULT_BACKOFF, nextAttempt, type ReconnectBackoff } from './reconnect-backoff';
+
+export interface NodeRegistryClientOptions {
+  /** The scheduler's registry, `host:port` (a `grpc://` prefix is accepted). */
+  target: string;
+  registration: RegisterRequest;
+  /** Collects the full inventory; called on every connect and for every change report. */
+  inventory: () => Promise<AgentInventory>;
+  /** The scheduler does not expect these pods here: stop and clean them. */
+  onStopPods: (podIds: string[], reason: string) => Promise<void>;
+  logger: Logger;
+  /** Change reports are sent at most this often. */
+  coalesceMs?: number;
+  /** Reconnection delays: doubled per failed attempt, capped, with jitter. */
+  backoff?: ReconnectBackoff;
+  registerTimeoutMs?: number;
+}
+
+/**
+ * The agent's side of the node registry: registers, then runs one
+ * `NodeSession` (full inventory, change reports, heartbeats) until its stream
+ * ends. When the scheduler is away it registers again (a new session) with
+ * capped exponential backoff; it never throws.
+ */
+export class NodeRegistryClient {
+  private readonly grpc: Client;
+  private readonly backoff: ReconnectBackoff;
+  private stopped = false;
+  private loop?: Promise<void>;
+  private pendingRegister?: ClientUnaryCall;
+  private session?: NodeSession;
+  private wake?: () => void;
+  private markStarted!: () => void;
+  private readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
+
+  constructor(private readonly opts: NodeRegistryClientOptions) {
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.grpc = new Client(opts.target.replace(/^grpc:\/\//, ''), credentials.createInsecure(), {
+      // The channel's own reconnect backoff must not outlast ours.
+      'grpc.initial_reconnect_backoff_ms': Math.min(this.backoff.initialMs, 1_000),
+      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+    });
+  }
+
+  /** Starts the session loop; resolves once the scheduler accepted a first inventory (or `stop()` was called). */
+  start(): Promise<void> {
+    this.loop ??= this.run();
+    return this.started;
+  }
+
+  /** The current session, while connected. */
+  get sessionId(): string | undefined {
+    return this.session?.sessionId;
+  }
+
+  /** Something on the node changed (image pulled, pod started or ended): report it soon. */
+  reportChange(): void {
+    // Without a session there is nothing to do: the next session starts with a full inventory.
+    this.session?.reporter.changed();
+  }
+
+  /** Sends what is still unreported, ends the stream cleanly (half-close, the scheduler answers OK) and stops reconnecting. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.pendingRegister?.cancel();
+    const reporting = this.session?.reporter;
+    reporting?.stop();
+    if (reporting) await settledWithin(reporting.lastReport(), 1_000);
+    const session = this.session;
+    if (session) {
+      session.stopTimers();
+      session.end();
+      await settledWithin(this.loop ?? Promise.resolve(), 1_000);
+      if (this.session === session) session.cancel();
+    }
+    await this.loop;
+    this.grpc.close();
+    this.markStarted();
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      let accepted = false;
+      try {
+        accepted = await this.runSession();
+      } catch (error) {
+        if (!this.stopped) this.opts.logger.warn({ err: messageOf(error) }, 'node registry unavailable');
+      }
+      if (this.stopped) break;
+      attempt = nextAttempt(attempt, accepted);
+      await this.sleep(backoffDelay(attempt, this.backoff));
+    }
+  }
+
+  /** One session: register, stream until it ends. True when the scheduler accepted the inventory. */
+  private async runSession(): Promise<boolean> {
+    const registered = await this.register();
+    if (this.stopped) return false;
+    const method = connectMethod();
+    const call = this.grpc.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize);
+    const session = new NodeSession(call, registered, {
+      nodeId: this.opts.registration.nodeId,
+      inventory: this.opts.inventory,
+      coalesceMs: this.opts.coalesceMs ?? 100,
+      logger: this.opts.logger,
+      onAnswer: (raw) => {
+        this.markStarted();
+        void this.onInstruction(raw);
+      },
+    });
+    this.session = session;
+    this.opts.logger.info(
+      { session: registered.sessionId, heartbeatIntervalMs: registered.heartbeatIntervalMs },
+      'registered with the scheduler',
+    );
+    const status = await session.run();
+    this.session = undefined;
+    if (!this.stopped) this.opts.logger.warn({ code: status.code, details: status.details }, 'node registry stream ended');
+    return session.accepted;
+  }
+
+  private register(): Promise<RegisterResponse> {
+    const method = registerMethod();
+    return new Promise((resolve, reject) => {
+      try {
+        this.pendingRegister = this.grpc.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          this.opts.registration,
+          new Metadata(),
+          { deadline: Date.now() + (this.opts.registerTimeoutMs ?? 5_000) },
+          (error, response) => {
+            this.pendingRegister = undefined;
+            if (error) return reject(new Error(`register: ${error.details || error.message}`));
+            const parsed = registerResponseSchema.safeParse(response);
+            if (!parsed.success) return reject(new Error(`register: invalid answer: ${describeIssues(parsed.error)}`));
+            resolve(parsed.data);
+          },
+        );
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  }
+
+  private async onInstruction(raw: unknown): Promise<void> {
+    if (raw instanceof UndecodableMessage) {
+      this.opts.logger.warn({ err: raw.reason }, 'ignoring an undecodable instruction');
+      return;
+    }
+    const parsed = schedulerInstructionSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.opts.logger.warn({ err: describeIssues(parsed.error) }, 'ignoring an invalid instruction');
+      return;
+    }
+    if (parsed.data.body !== 'stopPods') return;
+    const { podIds, reason } = parsed.data.stopPods;
+    this.opts.logger.warn({ pods: podIds, reason }, 'scheduler asked to stop pods');
+    try {
+      await this.opts.onStopPods(podIds, reason);
+    } catch (error) {
+      this.opts.logger.error({ pods: podIds, err: messageOf(error) }, 'stopping pods failed');
+    }
+    this.reportChange();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+}
