@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { eventually, image, registration, RegistryFixture, silent, type Scope } from './int-fixture';
+import { eventually, image, registration, RegistryFixture, silent, type Scope } from './testing/int-fixture';
 import type { CachedImageMessage } from './messages';
 import { NodeRegistryClient, type AgentInventory } from './registry-client';
 

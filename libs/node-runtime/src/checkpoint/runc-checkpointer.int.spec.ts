@@ -3,7 +3,7 @@ import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { exists } from '../files';
-import { needsRoot } from '../int-fixture';
+import { needsRoot } from '../testing/int-fixture';
 import { PodHarness } from '../testing/pod-harness';
 import { CheckpointStore } from './checkpoint-store';
 import { CriuCapability, type CriuCapabilityResult } from './criu-capability';

@@ -4,10 +4,10 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
 import { NodeRepository, PodRepository, type PodDefinition } from '@warmpod/store';
-import type { CachedImageMessage, RegisterRequest, RegisterResponse, SchedulerInstruction } from './messages';
-import { connectMethod, registerMethod } from './proto';
-import { NodeRegistryServer } from './registry-server';
 import { dropKeys } from '@warmpod/devkit';
+import type { CachedImageMessage, RegisterRequest, RegisterResponse, SchedulerInstruction } from '../messages';
+import { connectMethod, registerMethod } from '../proto';
+import { NodeRegistryServer } from '../registry-server';
 
 /** Integration-test support: real Redis on a key prefix of its own, real gRPC on 127.0.0.1. */
 
