@@ -47,8 +47,10 @@ export default [
     },
   },
   {
-    // Test support may use the dev tools (local registry, image builder); production code may not.
-    files: ['**/*.int.spec.ts', '**/*.spec.ts', '**/testing/**/*.ts', '**/int-fixture.ts'],
+    // Specs and their support (`testing/` folders) may use the dev tools (local registry, image
+    // builder, key cleanup); production code may not: the rules above keep devkit and the
+    // local cluster (type:tool, scope:dev) out of every lib's and app's own sources.
+    files: ['**/*.spec.ts', '**/testing/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': [
         'error',

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench:<name>`: benchmarks print a table; they are not part of `npm test`.
+# `npm run bench:<name>`: benchmarks print a table, then one `result: NAME = VALUE` line per
+# headline figure for machines to read; they are not part of `npm test`.
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh"
 bootstrap

@@ -20,12 +20,14 @@ ensure_apt_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Installs exactly what package-lock.json says (npm ci never rewrites it), and only when
+# node_modules is missing or was installed from another lock.
 ensure_node_modules() {
   cd "$WARMPOD_ROOT" || return 1
   local stamp=node_modules/.warmpod-lock-stamp
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-    log "installing npm packages"
-    npm install --no-audit --no-fund --loglevel=error
+    log "installing npm packages (npm ci, from package-lock.json)"
+    npm ci --no-audit --no-fund --loglevel=error || return 1
     cp package-lock.json "$stamp"
   fi
 }

@@ -198,7 +198,8 @@ describe('warm pools end to end', () => {
       }
     }
     console.log(
-      `pool starts per digest: ${v1.slice(7, 19)}=${oldPods.length} ${v2.slice(7, 19)}=${newPods.length}; retired old: ${retired.length}; claims: ${claims.length}`,
+      `pool starts per digest: ${v1.slice(7, 19)}=${oldPods.length} ${v2.slice(7, 19)}=${newPods.length}; ` +
+        `retired old: ${retired.length}; claims: ${claims.length}`,
     );
   });
 

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { defaultNodes, LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisUrl } from '@warmpod/devkit';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
+const REDIS_URL = redisUrl();
 
 export interface E2eCluster {
   cluster: LocalCluster;

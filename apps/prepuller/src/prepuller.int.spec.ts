@@ -19,12 +19,12 @@ import {
   PullRepository,
   type NewPin,
 } from '@warmpod/store';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 import type { PullDispatcher } from './pull-dispatcher';
 import { PrepullLoop } from './prepull-loop';
 import { PrepullReconciler, type PrepullSettings } from './prepull-reconciler';
 import { RegistryRateLimiter } from './registry-rate';
 import { FakeAgents, type AgentBehaviour } from './testing/fake-agents';
-import { dropKeys } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const logger = createLogger({ service: 'prepuller-int', level: 'silent' });
@@ -61,7 +61,7 @@ async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
     agents,
     protectedDigests: new ProtectedDigests(redis, prefix),
     async replica(over = {}) {
-      const conn = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+      const conn = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
       const settings: PrepullSettings = {
         budget: over.budget ?? { cluster: 4, perNode: 2 },
         readyWindowMs: 60_000,
@@ -131,7 +131,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 afterEach(async () => {

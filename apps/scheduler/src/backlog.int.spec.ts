@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { bullPrefix, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
 import { Keys } from '@warmpod/store';
+import { redisUrl } from '@warmpod/devkit';
 import { Backlog } from './backlog';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -17,7 +18,7 @@ describe('Backlog on real Redis', () => {
   let backlog: Backlog;
 
   before(async () => {
-    redis = new Redis('redis://127.0.0.1:6379');
+    redis = new Redis(redisUrl());
     queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
     backlog = new Backlog(redis, queue, prefix, logger);
     await backlog.start();

@@ -7,7 +7,7 @@ import { checkpointSpecKey, newId, normaliseSpec, type PodRequest, type Resource
 import { bullPrefix, JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
 import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type PodDefinition } from '@warmpod/store';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { Backlog } from './backlog';
 import { PlacementView } from './placement-view';
 import { checkpointPolicy, SchedulePodHandler } from './schedule-pod.handler';
@@ -91,7 +91,7 @@ function specKeyOf(request: Omit<PodRequest, 'image'>, digest = DIGEST): string 
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

@@ -7,6 +7,7 @@ import { newId, normaliseSpec, type RestartPolicy } from '@warmpod/domain';
 import { bullPrefix, JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
 import { Keys, NodeLiveness, NodeRepository, PodRepository } from '@warmpod/store';
+import { redisUrl } from '@warmpod/devkit';
 import { NodeMonitor } from './node-monitor';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -22,7 +23,7 @@ describe('NodeMonitor on real Redis', () => {
   let queue: Queue;
 
   before(async () => {
-    redis = new Redis('redis://127.0.0.1:6379');
+    redis = new Redis(redisUrl());
     pods = new PodRepository(redis, prefix);
     nodes = new NodeRepository(redis, prefix);
     bus = new JobBus(redis, prefix);

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { PodPlacementRequest, Resources } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
 import { Keys, NodeRepository } from '@warmpod/store';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisUrl } from '@warmpod/devkit';
 import { PlacementView } from './placement-view';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -42,7 +42,7 @@ async function until(check: () => boolean, what: string, ms = 3_000): Promise<vo
 }
 
 before(() => {
-  redis = new Redis('redis://127.0.0.1:6379');
+  redis = new Redis(redisUrl());
 });
 
 after(async () => {
@@ -76,7 +76,7 @@ describe('PlacementView on real Redis', () => {
   test('resyncs never overlap: a call while one runs joins it', async () => {
     const { prefix, view, addNode } = await scope();
     for (const id of ['n1', 'n2', 'n3']) await addNode(id);
-    const spy = new Redis('redis://127.0.0.1:6379');
+    const spy = new Redis(redisUrl());
     let listings = 0;
     const original = spy.smembers.bind(spy);
     spy.smembers = ((key: string) => {

@@ -10,7 +10,7 @@ import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type Node
 import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
 import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'1'.repeat(64)}`;
@@ -92,7 +92,7 @@ async function nodeJobs(s: Scope, nodeId: string): Promise<Array<[string | undef
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

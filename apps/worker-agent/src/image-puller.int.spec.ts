@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { buildImage, LocalRegistry, RegistryProxy } from '@warmpod/devkit';
+import { buildImage, LocalRegistry, redisOptions, RegistryProxy } from '@warmpod/devkit';
 import { PermanentJobError } from '@warmpod/jobs';
 import { ImageCache } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
@@ -103,7 +103,7 @@ async function filesUnder(path: string): Promise<string[]> {
 before(async () => {
   if (needsRoot) return;
   dir = await mkdtemp(join(tmpdir(), 'wp-puller-int-'));
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
   registry = await LocalRegistry.start({ storageDir: join(dir, 'registry') });
   proxy = await RegistryProxy.start({ target: registry.host });
   pulls = new PullRepository(redis, prefix);

@@ -17,7 +17,7 @@ import {
 import { CheckpointStore, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { CheckpointRepository } from '@warmpod/store';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { CheckpointFailedError, PodCheckpoints } from './pod-checkpoints';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -107,7 +107,7 @@ async function stored(p: PodRecord, opts: { runtime?: RuntimeFingerprint; create
 }
 
 before(async () => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
   dataDir = await mkdtemp(join(tmpdir(), 'warmpod-ck-'));
   records = new CheckpointRepository(redis, prefix, { quarantineAfter: 2 });
   store = new CheckpointStore({ dataDir, logger });

@@ -5,13 +5,14 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { newId } from '@warmpod/domain';
 import { createLogger, currentContext, within, type RequestContext } from '@warmpod/observability';
+import { redisOptions } from '@warmpod/devkit';
 import { jobIdFor, SCHEDULING_QUEUE, type JobData } from './catalog';
 import { PermanentJobError } from './errors';
 import { JobBus } from './job-bus';
 import { JobRunner } from './job-runner';
 import { bullPrefix } from './prefix';
 
-const REDIS = { host: '127.0.0.1', port: 6379 };
+const REDIS = redisOptions();
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
 /** Every connection this file opens through `redis` (and its duplicates) carries this name. */
 const connectionName = `${prefix}jobs`;

@@ -4,12 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger, currentContext, within, type RequestContext } from '@warmpod/observability';
+import { redisOptions } from '@warmpod/devkit';
 import { jobIdFor, nodeQueueName, type JobData, type JobRef } from './catalog';
 import { JobBus } from './job-bus';
 import { JobRunner, type JobHandler } from './job-runner';
 import { bullPrefix } from './prefix';
 
-const REDIS = { host: '127.0.0.1', port: 6379 };
+const REDIS = redisOptions();
 const prefix = `t-pull-${randomUUID().slice(0, 8)}:`;
 const NODE = 'n1';
 const OTHER = 'n2';

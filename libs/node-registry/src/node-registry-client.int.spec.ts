@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { eventually, image, registration, RegistryFixture, silent, type Scope } from './int-fixture';
+import { eventually, image, registration, RegistryFixture, silent, type Scope } from './testing/int-fixture';
 import type { AgentInventory } from './inventory-diff';
 import type { CachedImageMessage } from './messages';
 import { NodeRegistryClient } from './node-registry-client';

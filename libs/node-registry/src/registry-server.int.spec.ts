@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { status as Status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { NodeRepository, watchNodeChanges } from '@warmpod/store';
-import { connect, digest, image, isStatus, register, registration, RegistryFixture, REDIS } from './int-fixture';
+import { connect, digest, image, isStatus, register, registration, RegistryFixture, REDIS } from './testing/int-fixture';
 import type { NodeReportOut } from './messages';
 
 let fx: RegistryFixture;

@@ -19,7 +19,7 @@ import {
   testLogger,
   type LocalRegistry,
   type SampleImageDigests,
-} from './int-fixture';
+} from './testing/int-fixture';
 import { exists } from './files';
 
 const cleanup = new Cleanup();

@@ -18,7 +18,7 @@ import {
   testLogger,
   uniqueTestNames,
   type LocalRegistry,
-} from './int-fixture';
+} from './testing/int-fixture';
 import { ipInSubnet } from './ipv4';
 import { isMountPoint, readMounts } from './mountinfo';
 import { PodNetwork } from './pod-network';

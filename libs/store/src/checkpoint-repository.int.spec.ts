@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { keysUnder } from '@warmpod/devkit';
+import { keysUnder, redisOptions } from '@warmpod/devkit';
 import { applyCheckpointEvent, type CheckpointEvent, type CheckpointRecord } from '@warmpod/domain';
 import { CheckpointRepository, type NewCheckpoint } from './checkpoint-repository';
 
@@ -42,7 +42,7 @@ function checkpoint(id: string, minutes: number, over: Partial<NewCheckpoint> = 
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository } from './node-repository';
 import { PodRepository, type PodDefinition } from './pod-repository';
-import { dropKeys, keysUnder } from '@warmpod/devkit';
+import { dropKeys, keysUnder, redisOptions } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -42,7 +42,7 @@ function podDef(tenant: string, createdAt = new Date()): PodDefinition {
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

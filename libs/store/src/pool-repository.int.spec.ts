@@ -7,7 +7,7 @@ import { PodRepository } from './pod-repository';
 import { poolPodDefinition } from './pool-pods';
 import type { NewPool, PoolRecord } from './pool-record';
 import { PoolRepository } from './pool-repository';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const OLD = `sha256:${'a'.repeat(64)}`;
@@ -74,8 +74,8 @@ async function setSize(s: Scope, pool: PoolRecord, size: number): Promise<void> 
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
-  for (let i = 0; i < 5; i++) extra.push(new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null }));
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
+  for (let i = 0; i < 5; i++) extra.push(new Redis({ ...redisOptions(), maxRetriesPerRequest: null }));
 });
 
 after(async () => {

@@ -13,7 +13,7 @@ import { PrepullStatus } from './prepull-status';
 import { PodImageUsage } from './prepull-usage';
 import { PullRepository } from './pull-repository';
 import { PrepullHints } from './image-repository';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const D = (c: string) => `sha256:${c.repeat(64)}`;
@@ -42,7 +42,7 @@ function newPin(id: string, digest: string, over: Partial<NewPin> = {}): NewPin 
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisUrl } from '@warmpod/devkit';
 import { LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
+const REDIS_URL = redisUrl();
 
 export interface BenchCluster {
   cluster: LocalCluster;

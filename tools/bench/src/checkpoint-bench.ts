@@ -1,5 +1,6 @@
 import { parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
 import { startBenchCluster } from './bench-cluster';
+import { printResults } from './result-lines';
 import { median, table } from './stats';
 
 /**
@@ -154,6 +155,23 @@ async function main(): Promise<void> {
       'once per run of the benchmark',
     ]);
     console.log(table(rows));
+    printResults({
+      ...Object.fromEntries(
+        results.flatMap((r) => {
+          const at = `init_${String(r.initSeconds).replace('.', '_')}s`;
+          return [
+            [`${at}_cold_p50_ms`, median(r.coldMs)],
+            [`${at}_restore_p50_ms`, median(r.restoreMs)],
+            [`${at}_restore_over_cold`, median(r.restoreMs) / median(r.coldMs)],
+            [`${at}_checkpoint_p50_ms`, median(r.checkpointMs)],
+            [`${at}_checkpoint_p50_mib`, median(r.sizes) / 2 ** 20],
+            [`${at}_state_kept_count`, r.stateKept],
+          ];
+        }),
+      ),
+      vm_boot_ms: vm.timings.bootMs,
+      vm_agent_ready_ms: vm.timings.agentReadyMs ?? Number.NaN,
+    });
   } finally {
     await close();
   }

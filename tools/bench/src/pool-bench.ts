@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { buildImage } from '@warmpod/devkit';
 import { defaultNodes } from '@warmpod/local-cluster';
 import { startBenchCluster } from './bench-cluster';
+import { printResults } from './result-lines';
 import { median, percentile, table } from './stats';
 
 /**
@@ -137,6 +138,20 @@ async function main(): Promise<void> {
         ['old pods retired', String(retiredOld), `each once (target ${ROTATION_SIZE})`],
       ]),
     );
+    printResults({
+      claim_p50_ms: claimP50,
+      claim_p99_ms: percentile(claimMs, 99),
+      claim_fallbacks_count: fallbacks,
+      cold_start_p50_ms: coldP50,
+      cold_start_p99_ms: percentile(coldMs, 99),
+      api_read_p50_ms: median(readMs),
+      cold_over_claim_p50: coldP50 / claimP50,
+      rotation_ms: rotationMs,
+      rotation_first_ready_ms: (firstNewReady ?? NaN) - repinAt,
+      rotation_new_digest_starts_count: newStarts,
+      rotation_old_digest_starts_count: oldStartsAfter,
+      rotation_old_retired_count: retiredOld,
+    });
     await call('DELETE', '/v1/pools/rot');
   } finally {
     await close();

@@ -4,8 +4,9 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { buildImage, RegistryProxy, dropKeys } from '@warmpod/devkit';
+import { buildImage, dropKeys, redisUrl, RegistryProxy } from '@warmpod/devkit';
 import { LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
+import { printResults } from './result-lines';
 import { table } from './stats';
 
 /**
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
   const cluster = await LocalCluster.start({
     root: resolve(__dirname, '..', '..', '..'),
     workDir,
-    redisUrl: 'redis://127.0.0.1:6379',
+    redisUrl: redisUrl(),
     prefix,
     gatewayPort: 0,
     registryPort: 0,
@@ -224,7 +225,8 @@ async function main(): Promise<void> {
     const cpu = (w: { ms: number; cpu: number }) =>
       `cluster CPU ${w.cpu.toFixed(1)} core-s (${(w.cpu / (w.ms / 1000)).toFixed(1)} of ${cores} cores)`;
     console.log(
-      `\nprepull benchmark: ${NODES} local nodes on one machine, image ${sizeMb.toFixed(0)} MB in ${layers} layers (${PAD_LAYERS} x ${(PAD_BYTES / MB).toFixed(0)} MB + base + top), cluster pull budget ${BUDGET}\n`,
+      `\nprepull benchmark: ${NODES} local nodes on one machine, image ${sizeMb.toFixed(0)} MB in ${layers} layers ` +
+        `(${PAD_LAYERS} x ${(PAD_BYTES / MB).toFixed(0)} MB + base + top), cluster pull budget ${BUDGET}\n`,
     );
     console.log(
       table([
@@ -237,13 +239,16 @@ async function main(): Promise<void> {
         [
           `${NODES} nodes through one pin, budget ${BUDGET}`,
           s(wide.ms),
-          `${ratio.toFixed(2)}x one node (target <= 1.50x: ${ratio <= 1.5 ? 'met' : 'not met'}); ${wideGets} blob GETs; ${agentPulls(wide.pin.digest)}; ${cpu(wide)}; ` +
-            `CPU-bound floor here (cluster CPU / ${cores} cores) ${s((wide.cpu / cores) * 1000)} = ${(wide.cpu / cores / (solo.ms / 1000)).toFixed(2)}x one node`,
+          `${ratio.toFixed(2)}x one node (target <= 1.50x: ${ratio <= 1.5 ? 'met' : 'not met'}); ${wideGets} blob ` +
+            `GETs; ${agentPulls(wide.pin.digest)}; ${cpu(wide)}; ` +
+            `CPU-bound floor here (cluster CPU / ${cores} cores) ${s((wide.cpu / cores) * 1000)} = ` +
+            `${(wide.cpu / cores / (solo.ms / 1000)).toFixed(2)}x one node`,
         ],
         [
           're-pin of the rebuilt tag -> all on new digest',
           s(repin.ms),
-          `${repinRequests.length} blob GETs, ${(repinBytes / 1000).toFixed(1)} kB (new top layer and config only); ${agentPulls(repin.pin.digest)} (unpack of the full rootfs); ${cpu(repin)}`,
+          `${repinRequests.length} blob GETs, ${(repinBytes / 1000).toFixed(1)} kB (new top layer and config only); ` +
+            `${agentPulls(repin.pin.digest)} (unpack of the full rootfs); ${cpu(repin)}`,
         ],
       ]),
     );
@@ -259,6 +264,18 @@ async function main(): Promise<void> {
         ...(unknown ? [['unattributed', `${[...unknown.values()].reduce((s, c) => s + c, 0)}`, '-'] as [string, string, string]] : []),
       ]),
     );
+    printResults({
+      solo_pull_ms: solo.ms,
+      wide_pull_ms: wide.ms,
+      wide_over_solo: ratio,
+      wide_nodes_count: NODES,
+      solo_blob_gets_count: soloGets,
+      wide_blob_gets_count: wideGets,
+      repin_ms: repin.ms,
+      repin_blob_gets_count: repinRequests.length,
+      repin_fetched_kb: repinBytes / 1000,
+      most_gets_of_one_blob_count: Math.max(0, ...perNode.map((p) => p.most)),
+    });
   } finally {
     await proxy?.stop();
     await cluster.stop();
@@ -268,7 +285,7 @@ async function main(): Promise<void> {
 }
 
 async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis('redis://127.0.0.1:6379');
+  const redis = new Redis(redisUrl());
   try {
     await dropKeys(redis, prefix);
   } finally {

@@ -1,8 +1,10 @@
 import { formatBytes } from '@warmpod/domain';
+import { redisUrl } from '@warmpod/devkit';
 import { CLUSTER_SHAPE, syntheticCluster, type SyntheticCluster } from './scheduler-cluster';
 import { runReplicaPhase } from './scheduler-replicas';
 import { replicaPhaseReport } from './scheduler-replica-report';
 import { runTrajectory, type TrajectoryResult } from './scheduler-trajectory';
+import { printResults, type BenchResults } from './result-lines';
 import { median, percentile } from './stats';
 
 /**
@@ -30,12 +32,17 @@ function describeCluster(c: SyntheticCluster): string[] {
   const gpuNodes = c.nodes.filter((n) => n.capacity.gpu > 0).length;
   const gpuPods = c.pods.filter((p) => p.resources.gpu > 0).length;
   return [
-    `cluster: ${c.nodes.length} nodes (${gpuNodes} with 4-8 GPUs; ${c.nodes.filter((n) => !n.ready).length} not ready, ${c.nodes.filter((n) => n.cordoned).length} cordoned), ` +
+    `cluster: ${c.nodes.length} nodes (${gpuNodes} with 4-8 GPUs; ${c.nodes.filter((n) => !n.ready).length} not ` +
+      `ready, ${c.nodes.filter((n) => n.cordoned).length} cordoned), ` +
       `${c.images.length} images from ${CLUSTER_SHAPE.baseFamilies} base families (${shared} base layers shared by several images), ` +
       `sizes ${formatBytes(sizes[0]!)} / ${formatBytes(sizes[sizes.length >> 1]!)} / ${formatBytes(sizes[sizes.length - 1]!)} (min/median/max)`,
-    `caches: ${Math.min(...caches)}-${Math.max(...caches)} images per node (mean ${(caches.reduce((a, b) => a + b, 0) / caches.length).toFixed(1)}), drawn by Zipf s=${CLUSTER_SHAPE.zipfS} popularity (each pool holds its own kind of image)`,
-    `pods: ${c.pods.length} drawn by the same popularity (${gpuPods} GPU pods; CPU pods select pool=cpu, as a GPU taint would make them; ${CLUSTER_SHAPE.zoneSelectorShare * 100}% also select a zone), ` +
-      `lifetimes exponential with mean ${CLUSTER_SHAPE.meanLifetime} placements; background workloads leave free ~1/${CLUSTER_SHAPE.targetUtilisation} of the running demand`,
+    `caches: ${Math.min(...caches)}-${Math.max(...caches)} images per node (mean ` +
+      `${(caches.reduce((a, b) => a + b, 0) / caches.length).toFixed(1)}), drawn by Zipf s=${CLUSTER_SHAPE.zipfS} ` +
+      `popularity (each pool holds its own kind of image)`,
+    `pods: ${c.pods.length} drawn by the same popularity (${gpuPods} GPU pods; CPU pods select pool=cpu, as a GPU ` +
+      `taint would make them; ${CLUSTER_SHAPE.zoneSelectorShare * 100}% also select a zone), ` +
+      `lifetimes exponential with mean ${CLUSTER_SHAPE.meanLifetime} placements; background workloads leave free ` +
+      `~1/${CLUSTER_SHAPE.targetUtilisation} of the running demand`,
   ];
 }
 
@@ -105,7 +112,7 @@ async function main(): Promise<void> {
     for (const r of runs.slice(1))
       if (!sameChoices(runs[0]!, r)) throw new Error(`${strategy}: runs with one seed placed pods differently`);
     const rates = runs.map((r) => (r.placed + r.unplaced) / (r.engineMs / 1000));
-    return { label, result: runs[0]!, rate: median(rates), runs };
+    return { strategy, label, result: runs[0]!, rate: median(rates), runs };
   });
 
   const header = [
@@ -131,13 +138,35 @@ async function main(): Promise<void> {
   console.log(describeCluster(cluster).join('\n'));
   console.log(`\n${renderTable(rows)}\n`);
   const notes = [
-    'Best achievable, two ways. "run": a reference placer run on its own copy of the same cluster and pod sequence: each pod goes to a node already holding its digest whenever any such node has room (the roomiest of them), otherwise to the feasible node with the fewest bytes to fetch (shared layers count); exhaustive over all nodes with plain sets, no engine code, no knowledge of later pods; ratio = hit share / reference hit share, mean bytes / reference mean bytes (a run can beat it by luck of ties: it is a greedy reference, not a bound). "state": per pod, in the strategy\'s own cluster state at that moment, whether a node holding the digest had room (hits / achievable hits) and the fewest bytes any feasible node would have fetched (bytes fetched / that sum), found exhaustively.',
-    `Capacity-free ceiling: ${pct(capacityFreeCeiling(cluster))} of pods ask for a digest already cached on some usable node (or pulled by an earlier pod); below that, first pulls are unavoidable misses. Above it, misses come from capacity alone.`,
+    'Best achievable, two ways. "run": a reference placer run on its own copy of the same cluster and pod sequence: ' +
+      'each pod goes to a node already holding its digest whenever any such node has room (the roomiest of them), ' +
+      'otherwise to the feasible node with the fewest bytes to fetch (shared layers count); exhaustive over all nodes ' +
+      'with plain sets, no engine code, no knowledge of later pods; ratio = hit share / reference hit share, mean ' +
+      'bytes / reference mean bytes (a run can beat it by luck of ties: it is a greedy reference, not a bound). ' +
+      '"state": per pod, in the strategy\'s own cluster state at that moment, whether a node holding the digest had ' +
+      'room (hits / achievable hits) and the fewest bytes any feasible node would have fetched (bytes fetched / that ' +
+      'sum), found exhaustively.',
+    `Capacity-free ceiling: ${pct(capacityFreeCeiling(cluster))} of pods ask for a digest already cached on some ` +
+      `usable node (or pulled by an earlier pod); below that, first pulls are unavoidable misses. Above it, misses ` +
+      `come from capacity alone.`,
     '"misses, warm node free": pods placed on a node without their digest although a node holding it fitted the pod at that moment.',
-    `Unplaced: pods arriving when no node has room for them; ${measured.map((m) => `${bigShare(cluster, m.result)} of ${m.result.name}'s`).join(', ')} are 8-cpu or multi-GPU pods. Spreading (least allocated: warmpod's last tier, kube's default) evens out free room across nodes, random fit leaves larger holes by chance. Every rule gets the same pod sequence; shares are of pods placed.`,
-    'kube default: ImageLocality (size x share of nodes listing the image, clamped to 23-1000 MiB, 0-100; only the 50 largest images of a node are listed in node status) + NodeResourcesFit LeastAllocated (cpu, memory) + NodeResourcesBalancedAllocation, weights 1:1:1 as in the default profile; all feasible nodes scored; ties random. Image match by digest, no layer awareness.',
-    `Speed: engine calls only (plan over all 5,000 nodes with filters, plus allocation and cache updates), one process, one core. warmpod plan latency median ${percentile(planUs, 50).toFixed(0)} µs, p99 ${percentile(planUs, 99).toFixed(0)} µs; index build for 5,000 nodes ${warm.result.buildMs.toFixed(0)} ms. Every run of a strategy placed every pod identically.`,
-    `Overcommits: nodes over capacity, checked after every placement and recounted from the final pod ledger (background + running pods). Engine bytes-to-fetch disagreeing with the model: ${measured.map((m) => m.result.bytesMismatches).join('/')}. Usable capacity in use at the end (warmpod run): cpu ${pct(u.cpu)}, memory ${pct(u.memoryMiB)}, gpu ${pct(u.gpu)}.`,
+    `Unplaced: pods arriving when no node has room for them; ` +
+      `${measured.map((m) => `${bigShare(cluster, m.result)} of ${m.result.name}'s`).join(', ')} are 8-cpu or ` +
+      `multi-GPU pods. Spreading (least allocated: warmpod's last tier, kube's default) evens out free room across ` +
+      `nodes, random fit leaves larger holes by chance. Every rule gets the same pod sequence; shares are of pods ` +
+      `placed.`,
+    'kube default: ImageLocality (size x share of nodes listing the image, clamped to 23-1000 MiB, 0-100; only the ' +
+      '50 largest images of a node are listed in node status) + NodeResourcesFit LeastAllocated (cpu, memory) + ' +
+      'NodeResourcesBalancedAllocation, weights 1:1:1 as in the default profile; all feasible nodes scored; ties ' +
+      'random. Image match by digest, no layer awareness.',
+    `Speed: engine calls only (plan over all 5,000 nodes with filters, plus allocation and cache updates), one ` +
+      `process, one core. warmpod plan latency median ${percentile(planUs, 50).toFixed(0)} µs, p99 ` +
+      `${percentile(planUs, 99).toFixed(0)} µs; index build for 5,000 nodes ${warm.result.buildMs.toFixed(0)} ms. ` +
+      `Every run of a strategy placed every pod identically.`,
+    `Overcommits: nodes over capacity, checked after every placement and recounted from the final pod ledger ` +
+      `(background + running pods). Engine bytes-to-fetch disagreeing with the model: ` +
+      `${measured.map((m) => m.result.bytesMismatches).join('/')}. Usable capacity in use at the end (warmpod run): ` +
+      `cpu ${pct(u.cpu)}, memory ${pct(u.memoryMiB)}, gpu ${pct(u.gpu)}.`,
   ];
   for (const n of notes) console.log(`- ${n}`);
   const replicaRuns = [];
@@ -147,13 +176,47 @@ async function main(): Promise<void> {
         cluster,
         replicas,
         podCount: cluster.pods.length,
-        redisUrl: process.env['WARMPOD_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+        redisUrl: redisUrl(),
       }),
     );
   }
   console.log(`\nReal scheduler processes (apps/scheduler), same cluster and pod sequence, nodes registered over gRPC:\n`);
   console.log(replicaPhaseReport(replicaRuns, { hitShare: best.hits / best.placed, meanBytesFetched: best.bytesFetched / best.placed }));
   console.log(`\n(total ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  printResults({
+    ...trajectoryResults('best', best),
+    ...Object.assign({}, ...measured.map((m) => trajectoryResults(RESULT_NAMES[m.strategy], m.result, m.rate))),
+    warmpod_plan_p50_us: percentile(planUs, 50),
+    warmpod_plan_p99_us: percentile(planUs, 99),
+    ...Object.assign(
+      {},
+      ...replicaRuns.map((o): BenchResults => {
+        if (!o.ran) return {};
+        const r = o.result;
+        return {
+          [`replicas_${r.replicas}_placed_count`]: r.placed,
+          [`replicas_${r.replicas}_placements_per_s`]: r.placementsPerSecond,
+          [`replicas_${r.replicas}_digest_hit_share`]: r.digestHitShare,
+          [`replicas_${r.replicas}_overcommits_count`]: r.overcommits,
+        };
+      }),
+    ),
+  });
+}
+
+const RESULT_NAMES = { warmpod: 'warmpod', imageLocality: 'image_locality', randomFit: 'random_fit' } as const;
+
+/** One strategy's headline figures from the in-process phase. */
+function trajectoryResults(name: string, r: TrajectoryResult, placementsPerSecond?: number): BenchResults {
+  return {
+    [`${name}_placed_count`]: r.placed,
+    [`${name}_unplaced_count`]: r.unplaced,
+    [`${name}_digest_hit_share`]: r.hits / r.placed,
+    [`${name}_missed_warm_count`]: r.missedWarm,
+    [`${name}_fetched_per_pod_gb`]: r.bytesFetched / r.placed / GB,
+    [`${name}_overcommits_count`]: r.overcommits,
+    ...(placementsPerSecond !== undefined && { [`${name}_placements_per_s`]: placementsPerSecond }),
+  };
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { defaultNodes } from '@warmpod/local-cluster';
 import { bareRuncRuns } from './bare-runc';
 import { startBenchCluster } from './bench-cluster';
+import { printResults } from './result-lines';
 import { median, percentile, table } from './stats';
 
 /**
@@ -73,6 +74,18 @@ async function main(): Promise<void> {
         ...Object.entries(steps).map(([step, sample]): [string, string, string] => [`  ${step} p50`, f(median(sample)), STEP_NOTES[step]!]),
       ]),
     );
+    printResults({
+      start_pods_count: PODS,
+      start_p50_ms: p50,
+      start_p95_ms: percentile(latencies, 95),
+      start_p99_ms: percentile(latencies, 99),
+      bare_runc_p50_ms: bareMedian,
+      start_over_bare_runc: p50 / bareMedian,
+      admission_p50_ms: median(steps['admission']!),
+      placement_p50_ms: median(steps['placement']!),
+      hand_off_p50_ms: median(steps['hand-off to node']!),
+      node_start_p50_ms: median(steps['node start']!),
+    });
   } finally {
     await close();
   }

@@ -4,10 +4,11 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { bullPrefix, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { connectRedis } from '@warmpod/store';
+import { redisUrl } from '@warmpod/devkit';
 import { loadGatewayConfig, type GatewayConfig } from '../config';
 import { createGateway, type GatewayOverrides, type RunningGateway } from '../gateway';
 
-export const REDIS_URL = 'redis://127.0.0.1:6379';
+export const REDIS_URL = redisUrl();
 export const TOKENS = { alpha: 'alpha-token-0001', beta: 'beta-token-0002' } as const;
 
 /** A key prefix no other test file (or run) shares. */

@@ -6,7 +6,7 @@ import { newId, type PodRecord } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
 import { POOL_LABEL, PoolRepository, type NewPool, type PoolRecord } from '@warmpod/store';
 import { SimCluster } from './testing/sim-cluster';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 
 const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const OLD = `sha256:${'1'.repeat(64)}`;
@@ -74,7 +74,7 @@ async function poolPods(s: SimCluster, name: string): Promise<PodRecord[]> {
 }
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

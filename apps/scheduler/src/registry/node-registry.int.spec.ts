@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { NodeRegistryClient } from '@warmpod/node-registry';
 import { createLogger } from '@warmpod/observability';
 import { NodeRepository } from '@warmpod/store';
+import { redisOptions } from '@warmpod/devkit';
 import { startNodeRegistry } from './node-registry';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -12,7 +13,7 @@ const logger = createLogger({ service: 'scheduler-registry-int', level: 'silent'
 let redis: Redis;
 
 before(() => {
-  redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
 });
 
 after(async () => {

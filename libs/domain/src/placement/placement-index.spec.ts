@@ -165,7 +165,8 @@ describe('PlacementIndex hard filters', () => {
     });
     assert.equal(
       rejectionSummary(plan),
-      '2 nodes: insufficient gpu; 1 node: not ready; 1 node: cordoned; 1 node: node selector mismatch; 1 node: missing capability criu-restore; 1 node: insufficient cpu; 1 node: insufficient memory',
+      '2 nodes: insufficient gpu; 1 node: not ready; 1 node: cordoned; 1 node: node selector mismatch; ' +
+        '1 node: missing capability criu-restore; 1 node: insufficient cpu; 1 node: insufficient memory',
     );
   });
 

@@ -3,7 +3,7 @@ import { chmod, chown, link, mkdir, readdir, readFile, readlink, rm, stat, symli
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exists } from '../files';
-import { needsRoot, removeDir, tempDir } from '../int-fixture';
+import { needsRoot, removeDir, tempDir } from '../testing/int-fixture';
 import { PodRootfs } from '../pod-rootfs';
 import { CheckpointStore } from './checkpoint-store';
 import { WritableLayerArchive } from './writable-layer-archive';

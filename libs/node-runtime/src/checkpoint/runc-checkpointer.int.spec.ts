@@ -3,7 +3,7 @@ import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { exists } from '../files';
-import { needsRoot } from '../int-fixture';
+import { needsRoot } from '../testing/int-fixture';
 import { PodHarness } from '../testing/pod-harness';
 import { CheckpointStore } from './checkpoint-store';
 import { CriuCapability, type CriuCapabilityResult } from './criu-capability';
@@ -165,7 +165,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     assert.equal(await exists(join(`${harness.runtimeOptions.runcRoot}.shim`, podId)), false);
   });
 
-  test("a stopped restore also ends what runc and CRIU leave behind: tasks in their own session in the pod netns, mounts in its work dir and runc's state dir", async () => {
+  test("a stopped restore also ends what runc and CRIU leave behind: own-session tasks in the netns, work-dir mounts, runc's state", async () => {
     // CRIU's restored tasks keep the checkpointed session and process group, so killing the shim's group misses
     // them, and a killed CRIU leaves its cgroup yard mounted in the work dir. A stand-in runc does both, then hangs.
     const pod = await harness.preparePod(harness.images.sleeper);
@@ -178,7 +178,8 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       stub,
       [
         '#!/bin/sh',
-        'work=; root=; prev=; restore=; for a in "$@"; do [ "$prev" = --work-path ] && work=$a; [ "$prev" = --root ] && root=$a; [ "$a" = restore ] && restore=1; prev=$a; done',
+        'work=; root=; prev=; restore=; for a in "$@"; do ' +
+          '[ "$prev" = --work-path ] && work=$a; [ "$prev" = --root ] && root=$a; [ "$a" = restore ] && restore=1; prev=$a; done',
         // As runc answers for a state dir without state.json.
         'for a in "$@"; do [ "$a" = delete ] && { echo "container does not exist" >&2; exit 1; }; done',
         '[ -n "$restore" ] || exit 0',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { CheckpointCondition } from '@warmpod/domain';
-import { needsRoot } from '../int-fixture';
+import { needsRoot } from '../testing/int-fixture';
 import { PodHarness, type HarnessPod } from '../testing/pod-harness';
 import { ReadinessProbe, type ReadinessTarget } from './readiness-probe';
 import { ReadinessTimeoutError, waitUntilStable } from './stable-wait';

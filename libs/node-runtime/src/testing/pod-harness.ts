@@ -18,7 +18,7 @@ import {
   tempDir,
   testLogger,
   uniqueTestNames,
-} from '../int-fixture';
+} from './int-fixture';
 import { PodNetwork } from '../pod-network';
 import { PodRootfs } from '../pod-rootfs';
 import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { NodeRepository, type CachedImage, type NodeRegistration } from '../node-repository';
 
 /** Shared by the NodeRepository integration specs: real Redis, a fresh key prefix per test. */
-export const REDIS = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
+export const REDIS = { ...redisOptions(), maxRetriesPerRequest: null };
 export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 export const DIGEST_B = `sha256:${'b'.repeat(64)}`;
 export const DIGEST_C = `sha256:${'c'.repeat(64)}`;

@@ -4,14 +4,14 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
 import { NodeRepository, PodRepository, type PodDefinition } from '@warmpod/store';
-import type { CachedImageMessage, RegisterRequest, RegisterResponse, SchedulerInstruction } from './messages';
-import { connectMethod, registerMethod } from './proto';
-import { NodeRegistryServer } from './registry-server';
-import { dropKeys } from '@warmpod/devkit';
+import { dropKeys, redisOptions } from '@warmpod/devkit';
+import type { CachedImageMessage, RegisterRequest, RegisterResponse, SchedulerInstruction } from '../messages';
+import { connectMethod, registerMethod } from '../proto';
+import { NodeRegistryServer } from '../registry-server';
 
 /** Integration-test support: real Redis on a key prefix of its own, real gRPC on 127.0.0.1. */
 
-export const REDIS = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
+export const REDIS = { ...redisOptions(), maxRetriesPerRequest: null };
 export const silent = createLogger({ service: 'node-registry-int', level: 'silent' });
 export const digest = (c: string): string => `sha256:${c.repeat(64)}`;
 
