@@ -101,19 +101,15 @@ export class CheckpointRepository {
     const sizeBytes = event.type === 'checkpointed' ? String(event.sizeBytes) : '';
     const where = await this.restorableOf(id);
     if (!where) return { applied: false, why: 'not-found' };
-    const reply = await applyCheckpointEvent.run(
-      this.redis,
-      where,
-      {
-        event: event.type,
-        to,
-        allowedCsv: checkpointStatesBefore(to).join(','),
-        k: this.quarantineAfter,
-        nowIso: now.toISOString(),
-        reason,
-        sizeBytes,
-      },
-    );
+    const reply = await applyCheckpointEvent.run(this.redis, where, {
+      event: event.type,
+      to,
+      allowedCsv: checkpointStatesBefore(to).join(','),
+      k: this.quarantineAfter,
+      nowIso: now.toISOString(),
+      reason,
+      sizeBytes,
+    });
     if (reply.outcome === 'not-found') return { applied: false, why: 'not-found' };
     if (reply.outcome !== 'applied') return { applied: false, why: reply.outcome, state: reply.from };
     const record = await this.get(id);

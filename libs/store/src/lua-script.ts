@@ -105,7 +105,10 @@ export function defineScript<const K extends readonly string[], const A extends 
   };
 }
 
-function checkSlots(lua: LuaSource, spec: { keys: readonly string[]; args: readonly string[]; restKeys?: string; restArgs?: string }): void {
+function checkSlots(
+  lua: LuaSource,
+  spec: { keys: readonly string[]; args: readonly string[]; restKeys?: string; restArgs?: string },
+): void {
   const keyCount = Number(/-(\d+)$/.exec(lua.name)?.[1]);
   const problems = [
     keyCount !== spec.keys.length && `the file name says ${keyCount} KEYS, the caller names ${spec.keys.length}`,

@@ -71,7 +71,11 @@ const json = <T>(schema: z.ZodType<T>) =>
     return parsed ?? z.NEVER;
   });
 /** JSON a reader can do without: unreadable reads as absent. */
-const optionalJson = <T>(schema: z.ZodType<T>) => z.string().optional().transform((raw) => parseJson(raw, schema));
+const optionalJson = <T>(schema: z.ZodType<T>) =>
+  z
+    .string()
+    .optional()
+    .transform((raw) => parseJson(raw, schema));
 const integer = z.string().transform(Number).pipe(z.number().finite());
 
 const checkpointsSchema = z.array(z.object({ id: z.string(), key: z.string(), state: z.string(), sizeBytes: z.number() }));

@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
 import { Keys } from './keys';
 import { imageArgs, parseImageEntries, readLayers, withLayers, type LayerInfo } from './node-images';
+import type { Resources } from '@warmpod/domain';
 import { allocatedOf, capacityOf, decodeNodeHash, registrationFields, type NodeRecord, type NodeRegistration } from './node-record';
+import { NodeReservations } from './node-reservations';
+import { NodeSessions, type NodeInventory, type NodeInventoryDelta, type SessionWrite } from './node-sessions';
 import { fieldList, pipelineReplies } from './pipeline-replies';
 import { addCachedImage, registerNode, setCordoned } from './scripts/node-scripts';
 
@@ -10,18 +13,23 @@ export { isReady } from './node-record';
 
 /**
  * The node registry: registration, cordon, images an agent adds, and reads
- * of node records. Agent reports go through `NodeSessions`, capacity
- * through `NodeReservations`. Every change is one Lua step and is announced
- * on `nodes:changed`.
+ * of node records. Every change is one Lua step and is announced on
+ * `nodes:changed`. Agent reports are `NodeSessions`' and capacity is
+ * `NodeReservations'`; the methods for them here only pass the call on, for
+ * callers that hold one repository for the whole node.
  */
 export class NodeRepository {
   private readonly keys: Keys;
+  private readonly sessions: NodeSessions;
+  private readonly capacity: NodeReservations;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
+    this.sessions = new NodeSessions(redis, prefix);
+    this.capacity = new NodeReservations(redis, prefix);
   }
 
   /** The Redis channel every node change is published on (message: the node id). */
@@ -41,6 +49,36 @@ export class NodeRepository {
       { nodeId: node.id, channel: this.changesChannel, sessionId },
       { args: Object.entries(registrationFields(node, new Date().toISOString())).flat() },
     );
+  }
+
+  /** See `NodeSessions.applyInventory`. */
+  applyInventory(id: string, sessionId: string, inventory: NodeInventory): Promise<SessionWrite> {
+    return this.sessions.applyInventory(id, sessionId, inventory);
+  }
+
+  /** See `NodeSessions.applyDelta`. */
+  applyDelta(id: string, sessionId: string, delta: NodeInventoryDelta): Promise<SessionWrite> {
+    return this.sessions.applyDelta(id, sessionId, delta);
+  }
+
+  /** See `NodeSessions.touch`. */
+  touch(id: string, sessionId: string): Promise<SessionWrite> {
+    return this.sessions.touch(id, sessionId);
+  }
+
+  /** See `NodeReservations.tryReserve`. */
+  tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources; usageRev?: number }> {
+    return this.capacity.tryReserve(nodeId, podId, want);
+  }
+
+  /** See `NodeReservations.release`. */
+  release(nodeId: string, podId: string): Promise<void> {
+    return this.capacity.release(nodeId, podId);
+  }
+
+  /** Ids of the pods holding a reservation on the node (see `NodeReservations.list`). */
+  reservations(nodeId: string): Promise<string[]> {
+    return this.capacity.list(nodeId);
   }
 
   /** Adds one image to a registered node's inventory (layers unknown unless given). */

@@ -29,7 +29,10 @@ describe('NodeSessions: inventories, deltas, revisions and change messages', () 
   test('a session inventory lands with image sizes and layers, running pods, checkpoints and usage', async () => {
     const s = scope();
     const { nodes, sessions, prefix } = s;
-    await sessions.register(registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 2 }, { gpus: [{ model: 'sim-a100', count: 2 }] }), 'session-1');
+    await sessions.register(
+      registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 2 }, { gpus: [{ model: 'sim-a100', count: 2 }] }),
+      'session-1',
+    );
     const registered = (await nodes.get('n1'))!;
     assert.equal(registered.sessionId, 'session-1');
     assert.deepEqual(registered.gpus, [{ model: 'sim-a100', count: 2 }]);

@@ -66,7 +66,9 @@ const statusSchema = z.object({
       ]),
     ),
   ),
-  checkpoint: present(jsonField(z.object({ restoredFrom: z.string().optional(), taken: z.string().optional(), error: z.string().optional() }))),
+  checkpoint: present(
+    jsonField(z.object({ restoredFrom: z.string().optional(), taken: z.string().optional(), error: z.string().optional() })),
+  ),
 });
 
 /** The whole record; throws with the pod id when either half is not what warmpod writes. */

@@ -73,7 +73,9 @@ export class PodRepository {
     );
     if (outcome.kind === 'created') return { kind: 'created', podId: def.id };
     if (outcome.kind === 'collision') throw new Error(`pod id ${def.id} already exists`);
-    return outcome.bodyHash === idempotency?.bodyHash ? { kind: 'replay', podId: outcome.podId } : { kind: 'conflict', podId: outcome.podId };
+    return outcome.bodyHash === idempotency?.bodyHash
+      ? { kind: 'replay', podId: outcome.podId }
+      : { kind: 'conflict', podId: outcome.podId };
   }
 
   /** Removes a pod record entirely (rollback of a request that failed after create). */

@@ -261,7 +261,12 @@ export class PoolRepository {
   }
 
   private memberKeys(id: string): { pool: string; members: string; retiring: string; stats: string } {
-    return { pool: this.keys.pool(id), members: this.keys.poolMembers(id), retiring: this.keys.poolRetiring(id), stats: this.keys.poolStats(id) };
+    return {
+      pool: this.keys.pool(id),
+      members: this.keys.poolMembers(id),
+      retiring: this.keys.poolRetiring(id),
+      stats: this.keys.poolStats(id),
+    };
   }
 
   private async load(ids: string[]): Promise<PoolRecord[]> {

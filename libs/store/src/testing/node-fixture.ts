@@ -53,7 +53,12 @@ export interface NodeScope {
 
 export function scope(): NodeScope {
   const prefix = `${filePrefix}${++counter}:`;
-  return { prefix, nodes: new NodeRepository(redis, prefix), sessions: new NodeSessions(redis, prefix), reservations: new NodeReservations(redis, prefix) };
+  return {
+    prefix,
+    nodes: new NodeRepository(redis, prefix),
+    sessions: new NodeSessions(redis, prefix),
+    reservations: new NodeReservations(redis, prefix),
+  };
 }
 
 /** An inventory of `images` only (sizes, no layers unless given). */
