@@ -138,7 +138,7 @@ describe('NodeReservations on real Redis', () => {
       const raw = await redis.hgetall(`${prefix}node:${id}:reservations`);
       const sum = { cpuMilli: 0, memoryMiB: 0, gpu: 0 };
       for (const value of Object.values(raw)) {
-        const [cpu, mem, gpu] = value.split(' ').map(Number) as [number, number, number];
+        const [cpu = 0, mem = 0, gpu = 0] = value.split(' ').map(Number);
         sum.cpuMilli += cpu;
         sum.memoryMiB += mem;
         sum.gpu += gpu;
