@@ -103,7 +103,17 @@ async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
 }
 
 function register(c: Cluster, id: string, labels: Record<string, string> = {}): Promise<void> {
-  return c.nodes.register({ id, labels, capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
+  return c.nodes.register(
+    { id, labels, capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} },
+    sessionOf(id),
+  );
+}
+
+const sessionOf = (id: string): string => `s-${id}`;
+
+/** What an agent's (empty) inventory report does: refreshes liveness and announces the node. */
+async function report(c: Cluster, id: string): Promise<void> {
+  assert.equal(await c.nodes.applyInventory(id, sessionOf(id), { images: [], runningPods: [], checkpoints: [] }), 'applied');
 }
 
 function pin(id: string, digest: string, over: Partial<NewPin> = {}): NewPin {
@@ -217,7 +227,7 @@ describe('prepuller on real Redis', () => {
     assert.deepEqual(await c.protectedDigests.get('n2'), [D('a'), D('b')]);
   });
 
-  test('a heartbeat does not start a pass; a node heard again after a silence does', async () => {
+  test('a report that changes nothing does not start a pass; a node heard again after a silence does', async () => {
     const c = await cluster();
     await register(c, 'n1');
     const { loop } = await c.replica();
@@ -226,8 +236,8 @@ describe('prepuller on real Redis', () => {
     await until('the first pass', () => passes > 0);
     await sleep(100);
     const before = passes;
-    await c.nodes.heartbeat('n1', []);
-    await c.nodes.heartbeat('n1', []);
+    await report(c, 'n1');
+    await report(c, 'n1');
     await sleep(150);
     assert.equal(passes, before);
 
@@ -236,7 +246,7 @@ describe('prepuller on real Redis', () => {
     await redis.publish(new Keys(c.prefix).pinsChanged(), 'wake');
     await until('a pass saw the silence', () => passes > before);
     const silent = passes;
-    await c.nodes.heartbeat('n1', []);
+    await report(c, 'n1');
     await until('the return starts a pass', () => passes > silent, 1_000);
   });
 
@@ -265,7 +275,7 @@ describe('prepuller on real Redis', () => {
       image: { requested: 'app:latest', pinned: `${REGISTRY}/app@${OLD}`, digest: OLD },
       spec,
     });
-    assert.equal(await c.nodes.reserve('n1', podId, RESOURCES), true);
+    assert.equal((await c.nodes.tryReserve('n1', podId, RESOURCES)).reserved, true);
 
     const { superseded } = await c.pins.create(pin('pin-new', NEW));
     assert.equal(superseded, 'pin-old');

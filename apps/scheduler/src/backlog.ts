@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { Keys } from '@warmpod/store';
+import { Keys, PodBacklog } from '@warmpod/store';
 
 const WAKE_DEBOUNCE_MS = 50;
 const WAKE_BATCH = 200;
@@ -18,7 +18,7 @@ const PER_RELEASE = 1;
  */
 export class Backlog {
   private readonly keys: Keys;
-  private readonly key: string;
+  private readonly waiting: PodBacklog;
   private subscriber?: Redis;
   private timer?: NodeJS.Timeout;
   private budget = 0;
@@ -33,15 +33,15 @@ export class Backlog {
     private readonly logger: Logger,
   ) {
     this.keys = new Keys(prefix);
-    this.key = `${prefix}backlog`;
+    this.waiting = new PodBacklog(redis, prefix);
   }
 
   async add(podId: string, jobId: string): Promise<void> {
-    await this.redis.hset(this.key, podId, jobId);
+    await this.waiting.add(podId, jobId);
   }
 
   async remove(podId: string): Promise<void> {
-    await this.redis.hdel(this.key, podId);
+    await this.waiting.remove(podId);
   }
 
   /** Listens for freed capacity; node changes that add room come through `nodeGainedRoom` (the placement view knows which do). */
@@ -81,11 +81,11 @@ export class Backlog {
     const entries: Array<[string, string]> = [];
     let wrapped = false;
     while (entries.length < limit && !(wrapped && this.cursor === '0')) {
-      const [next, flat] = await this.redis.hscan(this.key, this.cursor, 'COUNT', Math.max(10, limit));
-      if (next === '0') wrapped = true;
-      this.cursor = next;
-      for (let i = 0; i + 1 < flat.length && entries.length < limit; i += 2) entries.push([flat[i]!, flat[i + 1]!]);
-      if (next === '0' && entries.length === 0) break;
+      const page = await this.waiting.page(this.cursor, Math.max(10, limit));
+      if (page.cursor === '0') wrapped = true;
+      this.cursor = page.cursor;
+      for (const { podId, jobId } of page.entries) if (entries.length < limit) entries.push([podId, jobId]);
+      if (page.cursor === '0' && entries.length === 0) break;
     }
     const moved = await Promise.all(entries.map(([podId, jobId]) => this.promote(podId, jobId)));
     return moved.filter(Boolean).length;

@@ -51,7 +51,7 @@ describe('NodeMonitor on real Redis', () => {
       image: { requested: 'x', pinned: `r.io/x@${DIGEST}`, digest: DIGEST },
       spec,
     });
-    assert.ok(await nodes.reserve(node, id, spec.resources));
+    assert.ok((await nodes.tryReserve(node, id, spec.resources)).reserved);
     for (const phase of ['Scheduled', 'Starting', 'Running'] as const) {
       assert.ok((await pods.transition(id, phase, phase === 'Scheduled' ? { node } : {})).applied);
     }

@@ -105,12 +105,13 @@ after(async () => {
 describe('SchedulePodHandler on real Redis', () => {
   test('a node holding the digest wins over an emptier one, and gets the start-pod job', async () => {
     const s = scope();
-    await s.nodes.register(node('n-cached', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
-    await s.nodes.register(node('n-empty', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.nodes.register(node('n-cached', { cpu: 4, memoryMiB: 4096, gpu: 0 }), 's-cached');
+    await s.nodes.register(node('n-empty', { cpu: 4, memoryMiB: 4096, gpu: 0 }), 's-empty');
     // n-cached is the busier node: only its cache can make it win.
-    assert.equal(await s.nodes.reserve('n-cached', 'pod-filler', { cpu: 2, memoryMiB: 2048, gpu: 0 }), true);
-    await s.nodes.heartbeat('n-cached', [{ digest: DIGEST, sizeBytes: 10_000_000 }]);
-    await s.nodes.heartbeat('n-empty', [{ digest: OTHER_DIGEST, sizeBytes: 10_000_000 }]);
+    assert.equal((await s.nodes.tryReserve('n-cached', 'pod-filler', { cpu: 2, memoryMiB: 2048, gpu: 0 })).reserved, true);
+    const holding = (digest: string) => ({ images: [{ digest, sizeBytes: 10_000_000, layers: [] }], runningPods: [], checkpoints: [] });
+    await s.nodes.applyInventory('n-cached', 's-cached', holding(DIGEST));
+    await s.nodes.applyInventory('n-empty', 's-empty', holding(OTHER_DIGEST));
     const def = await newPod(s);
 
     await s.handler.run({ podId: def.id, requestId: 'req-cached' }, META);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 export interface RedisSettings {
@@ -41,30 +40,5 @@ export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<voi
       if (Date.now() > deadline) throw new Error(`redis did not answer within ${timeoutMs} ms: ${(error as Error).message}`);
       await new Promise((r) => setTimeout(r, 250));
     }
-  }
-}
-
-const shas = new Map<string, string>();
-
-/**
- * Runs a Lua script by its SHA1 (EVALSHA), sending the text only when the
- * server does not have it yet (NOSCRIPT: after a restart or SCRIPT FLUSH).
- */
-export async function runScript(
-  redis: Redis,
-  script: string,
-  keys: readonly string[],
-  args: ReadonlyArray<string | number>,
-): Promise<unknown> {
-  let sha = shas.get(script);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(script).digest('hex');
-    shas.set(script, sha);
-  }
-  try {
-    return await redis.evalsha(sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-    return redis.eval(script, keys.length, ...keys, ...args);
   }
 }

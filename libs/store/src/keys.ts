@@ -1,30 +1,58 @@
-/** Every Redis key warmpod uses, in one place. */
+/**
+ * Every Redis key and channel warmpod uses, in one place. Scripts that reach
+ * records by id (a pool's members' pod status hashes, an active pin) are
+ * given the stem (`podStatusStem`, `pinStem`, `checkpointStem`) and append
+ * the id, so the format is still written only here.
+ */
 export class Keys {
   constructor(readonly prefix: string) {}
+
+  // Pods
+
+  /** String: the immutable JSON definition of a pod. */
   podSpec(id: string): string {
     return `${this.prefix}pod:${id}:spec`;
   }
+  /** Hash: phase, `t:<Phase>` timestamps and the other status fields. */
   podStatus(id: string): string {
-    return `${this.prefix}pod:${id}`;
+    return `${this.podStatusStem()}${id}`;
   }
+  /** What a pod id is appended to for its status hash. */
+  podStatusStem(): string {
+    return `${this.prefix}pod:`;
+  }
+  /** Zset: a tenant's pod ids by creation time. */
   tenantPods(tenant: string): string {
     return `${this.prefix}tenant:${tenant}:pods`;
   }
+  /** String `bodyHash podId`, 24 h. */
   idempotency(tenant: string, key: string): string {
     return `${this.prefix}idem:${tenant}:${key}`;
   }
+  /** Hash: pods waiting for room -> their schedule-pod job id. */
+  backlog(): string {
+    return `${this.prefix}backlog`;
+  }
+
+  // Nodes and capacity
+
+  /** Set of registered node ids. */
   nodes(): string {
     return `${this.prefix}nodes`;
   }
+  /** Hash: a node's registration, liveness, session and reports. */
   node(id: string): string {
     return `${this.prefix}node:${id}`;
   }
+  /** Hash: cached digest -> `sizeBytes layerCount`. */
   nodeImages(id: string): string {
     return `${this.prefix}node:${id}:images`;
   }
+  /** Hash: reserved totals (`cpuMilli`, `memoryMiB`, `gpu`) and `rev`. */
   nodeUsage(id: string): string {
     return `${this.prefix}node:${id}:usage`;
   }
+  /** Hash: pod id -> `cpuMilli memoryMiB gpu` reserved for it. */
   nodeReservations(id: string): string {
     return `${this.prefix}node:${id}:reservations`;
   }
@@ -40,19 +68,49 @@ export class Keys {
   nodesChanged(): string {
     return `${this.prefix}nodes:changed`;
   }
-  /** The layers of a manifest as nodes report them, stored once for all nodes (see lua.ts putImages). */
+
+  // Images
+
+  /** String: the layers of a manifest as nodes report them, stored once for all nodes (see putImages.lua). */
   layers(digest: string): string {
     return `${this.prefix}layers:${digest}`;
   }
+  /** String: a pinned digest's layers and size, written once at admission. */
   image(digest: string): string {
     return `${this.prefix}image:${digest}`;
   }
+
+  // Prepulling
+
+  /** Zset: pinned references no node held when a pod needed them (score: first asked for). */
   prepullHints(): string {
     return `${this.prefix}prepull:hints`;
   }
+  /** Hash: hinted reference -> the node chosen to pull it. */
+  prepullHintNodes(): string {
+    return `${this.prefix}prepull:hints:node`;
+  }
+  /** Channel: a hint was added (message: the pinned reference). */
+  prepullHintsAdded(): string {
+    return `${this.prefix}prepull:hints:added`;
+  }
+  /** Set: digests a node's cache GC must never evict. */
+  protectedDigests(node: string): string {
+    return `${this.prefix}prepull:protected:${node}`;
+  }
+  /** Set: nodes that have a protected set. */
+  protectedNodes(): string {
+    return `${this.prefix}prepull:protected:nodes`;
+  }
+  /** Hash: one node's pull of one digest (state, progress, reason). */
   pull(node: string, digest: string): string {
     return `${this.prefix}pull:${node}:${digest}`;
   }
+  /** SCAN pattern of every pull record of a node. */
+  pullsOfNode(node: string): string {
+    return this.pull(node, '*');
+  }
+  /** Hash: pulls in flight, `total` and one field per node. */
   pullsInflight(): string {
     return `${this.prefix}pulls:inflight`;
   }
@@ -60,9 +118,18 @@ export class Keys {
   pullsChanged(): string {
     return `${this.prefix}pulls:changed`;
   }
+
+  // Pins
+
+  /** Hash: a pin (its JSON definition, digest, state, supersession links). */
   pin(id: string): string {
-    return `${this.prefix}pin:${id}`;
+    return `${this.pinStem()}${id}`;
   }
+  /** What a pin id is appended to for its hash. */
+  pinStem(): string {
+    return `${this.prefix}pin:`;
+  }
+  /** Zset: a tenant's pin ids by creation time. */
   tenantPins(tenant: string): string {
     return `${this.prefix}tenant:${tenant}:pins`;
   }
@@ -77,5 +144,67 @@ export class Keys {
   /** Channel: a pin was created, superseded or removed (message: pin id). */
   pinsChanged(): string {
     return `${this.prefix}pins:changed`;
+  }
+
+  // Warm pools
+
+  /** Hash: the pool's definition, image, digest, size, state, pin. */
+  pool(id: string): string {
+    return `${this.prefix}pool:${id}`;
+  }
+  /** Hash: warm pod id -> `digest admittedMs`, for pods not claimed nor retired. */
+  poolMembers(id: string): string {
+    return `${this.prefix}pool:${id}:members`;
+  }
+  /** Zset: retired pod id -> when its stop may be sent (again), until the pod has ended. */
+  poolRetiring(id: string): string {
+    return `${this.prefix}pool:${id}:retiring`;
+  }
+  /** Hash of counters: `started:<digest>`, `claimed:<digest>`, `retired:<digest>`, `ended:<phase>`. */
+  poolStats(id: string): string {
+    return `${this.prefix}pool:${id}:stats`;
+  }
+  /** Set: ids of pins the pool made for an earlier image reference, removed once it no longer runs it. */
+  poolOldPins(id: string): string {
+    return `${this.prefix}pool:${id}:oldpins`;
+  }
+  /** Set of every pool id (the controller's work list). */
+  pools(): string {
+    return `${this.prefix}pools`;
+  }
+  /** Set of one tenant's pool ids. */
+  tenantPools(tenant: string): string {
+    return `${this.prefix}pools:tenant:${tenant}`;
+  }
+  /** Hash: `tenant name` -> id of the active pool with that name. */
+  poolNames(): string {
+    return `${this.prefix}pools:names`;
+  }
+  /** Channel: a pool was created, changed, claimed from or drained (message: pool id). */
+  poolsChanged(): string {
+    return `${this.prefix}pools:changed`;
+  }
+
+  // Checkpoints
+
+  /** Hash: one checkpoint record. */
+  checkpoint(id: string): string {
+    return `${this.checkpointStem()}${id}`;
+  }
+  /** What a checkpoint id is appended to for its record. */
+  checkpointStem(): string {
+    return `${this.prefix}ckpt:`;
+  }
+  /** Zset: a tenant's checkpoints by creation time. */
+  tenantCheckpoints(tenant: string): string {
+    return `${this.prefix}tenant:${tenant}:ckpts`;
+  }
+  /** Zset: a node's checkpoints by creation time. */
+  nodeCheckpoints(node: string): string {
+    return `${this.prefix}node:${node}:ckpts`;
+  }
+  /** Zset: the restorable checkpoints of one full key on one node, newest last (what a start looks up). */
+  restorableCheckpoints(node: string, key: string): string {
+    return `${this.prefix}node:${node}:ckpt-key:${key}`;
   }
 }

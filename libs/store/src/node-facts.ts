@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import type { Resources } from '@warmpod/domain';
 import { Keys } from './keys';
-import { parseImageEntries, parseJson, readLayers, withLayers, type CachedImage, type LayerInfo } from './node-images';
-import type { NodeCheckpoint } from './node-repository';
+import { parseImageEntries, readLayers, withLayers, type CachedImage, type LayerInfo } from './node-images';
+import { allocatedOf, capacityOf, decodeNodeFields, NODE_FACT_FIELDS, type NodeCheckpoint } from './node-record';
+import { fieldList, pipelineReplies, stringHash } from './pipeline-replies';
 
 /** What placement needs of a node, without its image inventory (see `NodeFactsReader.images`). */
 export interface NodeFacts {
@@ -16,28 +16,14 @@ export interface NodeFacts {
   lostAt?: string;
   checkpoints: NodeCheckpoint[];
   allocated: Resources;
-  /** Bumped by every change of the node's usage (see lua.ts). */
+  /** Bumped by every change of the node's usage (see usageAfterRelease.lua). */
   usageRev: number;
   /** Changes whenever the node's image inventory may have: re-read the images only then. */
   imagesRev: string;
 }
 
-const FIELDS = [
-  'labels',
-  'capCpuMilli',
-  'capMemoryMiB',
-  'capGpu',
-  'capabilities',
-  'cordoned',
-  'heartbeatAt',
-  'lostAt',
-  'checkpoints',
-  'registeredAt',
-  'imagesRev',
-] as const;
 const BATCH = 500;
 const LAYER_CACHE_MAX = 100_000;
-const checkpointsSchema = z.array(z.object({ id: z.string(), key: z.string(), state: z.string(), sizeBytes: z.number() }));
 
 /**
  * Bulk reads of the node registry for a scheduler's placement view: small
@@ -68,12 +54,10 @@ export class NodeFactsReader {
       const batch = ids.slice(from, from + BATCH);
       const pipeline = this.redis.pipeline();
       for (const id of batch)
-        pipeline.hmget(this.keys.node(id), ...FIELDS).hmget(this.keys.nodeUsage(id), 'cpuMilli', 'memoryMiB', 'gpu', 'rev');
-      const replies = (await pipeline.exec()) ?? [];
+        pipeline.hmget(this.keys.node(id), ...NODE_FACT_FIELDS).hmget(this.keys.nodeUsage(id), 'cpuMilli', 'memoryMiB', 'gpu', 'rev');
+      const replies = pipelineReplies(await pipeline.exec());
       batch.forEach((id, k) => {
-        const node = (replies[2 * k]?.[1] ?? []) as Array<string | null>;
-        const usage = (replies[2 * k + 1]?.[1] ?? []) as Array<string | null>;
-        out.push(toFacts(id, node, usage));
+        out.push(toFacts(id, fieldList.parse(replies[2 * k]), fieldList.parse(replies[2 * k + 1])));
       });
     }
     return out;
@@ -83,9 +67,9 @@ export class NodeFactsReader {
   async heartbeats(ids: readonly string[]): Promise<Array<{ heartbeatAt?: string; lostAt?: string }>> {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hmget(this.keys.node(id), 'heartbeatAt', 'lostAt');
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = pipelineReplies(await pipeline.exec());
     return ids.map((_, i) => {
-      const [heartbeatAt, lostAt] = (replies[i]?.[1] ?? []) as Array<string | null>;
+      const [heartbeatAt, lostAt] = fieldList.parse(replies[i]);
       return { ...(heartbeatAt ? { heartbeatAt } : {}), ...(lostAt ? { lostAt } : {}) };
     });
   }
@@ -97,8 +81,8 @@ export class NodeFactsReader {
       const batch = ids.slice(from, from + BATCH);
       const pipeline = this.redis.pipeline();
       for (const id of batch) pipeline.hgetall(this.keys.nodeImages(id));
-      const replies = (await pipeline.exec()) ?? [];
-      const entries = batch.map((_, k) => parseImageEntries((replies[k]?.[1] ?? {}) as Record<string, string>));
+      const replies = pipelineReplies(await pipeline.exec());
+      const entries = batch.map((_, k) => parseImageEntries(stringHash.parse(replies[k])));
       const wanted = entries.flatMap((list) => list.filter((e) => e.layerCount > 0 && !e.inlineLayers).map((e) => e.digest));
       if (this.layers.size > LAYER_CACHE_MAX) this.layers.clear();
       const layers = await readLayers(this.redis, this.keys, wanted, this.layers);
@@ -108,21 +92,22 @@ export class NodeFactsReader {
   }
 }
 
-function toFacts(id: string, n: Array<string | null>, u: Array<string | null>): NodeFacts | undefined {
-  const [labels, cpu, memory, gpu, capabilities, cordoned, heartbeatAt, lostAt, checkpoints, registeredAt, imagesRev] = n;
-  if (!labels || !cpu || !memory || !gpu || !capabilities || !heartbeatAt) return undefined;
+function toFacts(id: string, node: Array<string | null>, usage: Array<string | null>): NodeFacts | undefined {
+  const f = decodeNodeFields(Object.fromEntries(NODE_FACT_FIELDS.map((field, i) => [field, node[i]])));
+  if (!f) return undefined;
+  const [cpuMilli, memoryMiB, gpu, rev] = usage;
   return {
     id,
-    labels: JSON.parse(labels) as Record<string, string>,
-    capacity: { cpu: Number(cpu) / 1000, memoryMiB: Number(memory), gpu: Number(gpu) },
-    capabilities: JSON.parse(capabilities) as Record<string, string | boolean>,
-    cordoned: cordoned === 'true',
-    heartbeatAt,
-    ...(lostAt ? { lostAt } : {}),
-    checkpoints: parseJson(checkpoints, checkpointsSchema) ?? [],
-    allocated: { cpu: Number(u[0] ?? 0) / 1000, memoryMiB: Number(u[1] ?? 0), gpu: Number(u[2] ?? 0) },
-    usageRev: Number(u[3] ?? 0),
+    labels: f.labels,
+    capacity: capacityOf(f),
+    capabilities: f.capabilities,
+    cordoned: f.cordoned,
+    heartbeatAt: f.heartbeatAt,
+    ...(f.lostAt ? { lostAt: f.lostAt } : {}),
+    checkpoints: f.checkpoints ?? [],
+    allocated: allocatedOf({ cpuMilli, memoryMiB, gpu }),
+    usageRev: Number(rev ?? 0),
     // A new registration starts over the counter, so it is part of the revision.
-    imagesRev: `${registeredAt ?? ''}#${imagesRev ?? 0}`,
+    imagesRev: `${f.registeredAt ?? ''}#${f.imagesRev ?? 0}`,
   };
 }

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import { runScript } from './connection';
 import { Keys } from './keys';
-import { MARK_LOST } from './lua';
+import { markNodeLost } from './scripts/node-scripts';
 
 /** Declares nodes lost; one atomic step so that several scheduler replicas act once. */
 export class NodeLiveness {
@@ -16,12 +15,10 @@ export class NodeLiveness {
 
   /** True for the one caller that marks the node lost; false when it is alive or already marked. */
   async markLost(nodeId: string, staleBefore: Date, now = new Date()): Promise<boolean> {
-    const result = (await runScript(
+    return markNodeLost.run(
       this.redis,
-      MARK_LOST,
-      [this.keys.node(nodeId)],
-      [staleBefore.toISOString(), now.toISOString(), this.keys.nodesChanged(), nodeId],
-    )) as number;
-    return result === 1;
+      { node: this.keys.node(nodeId) },
+      { staleBeforeIso: staleBefore.toISOString(), nowIso: now.toISOString(), channel: this.keys.nodesChanged(), nodeId },
+    );
   }
 }

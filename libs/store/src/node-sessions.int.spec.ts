@@ -18,19 +18,26 @@ import {
   DIGEST_B,
   DIGEST_C,
   LAYER,
+  deregister,
+  inventory,
+  reserve,
 } from './testing/node-fixture';
 
 useNodeStore();
 
-describe('NodeRepository sessions: inventories, deltas, revisions and change messages', () => {
+describe('NodeSessions: inventories, deltas, revisions and change messages', () => {
   test('a session inventory lands with image sizes and layers, running pods, checkpoints and usage', async () => {
-    const { nodes, prefix } = scope();
-    await nodes.register(registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 2 }, { gpus: [{ model: 'sim-a100', count: 2 }] }), 'session-1');
+    const s = scope();
+    const { nodes, sessions, prefix } = s;
+    await sessions.register(
+      registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 2 }, { gpus: [{ model: 'sim-a100', count: 2 }] }),
+      'session-1',
+    );
     const registered = (await nodes.get('n1'))!;
     assert.equal(registered.sessionId, 'session-1');
     assert.deepEqual(registered.gpus, [{ model: 'sim-a100', count: 2 }]);
 
-    const result = await nodes.applyInventory('n1', 'session-1', {
+    const result = await sessions.applyInventory('n1', 'session-1', {
       images: [IMAGE_A, IMAGE_B],
       runningPods: ['pod-1', 'pod-2'],
       checkpoints: [{ id: 'ck-1', key: 'k'.repeat(12), state: 'available', sizeBytes: 1234 }],
@@ -56,10 +63,11 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
   });
 
   test('two nodes holding one digest share its layer record and read back the same images', async () => {
-    const { nodes, prefix } = scope();
+    const s = scope();
+    const { nodes, sessions, prefix } = s;
     for (const id of ['n1', 'n2']) {
-      await nodes.register(registration(id, { cpu: 1, memoryMiB: 512, gpu: 0 }), `s-${id}`);
-      await nodes.applyInventory(id, `s-${id}`, { images: [IMAGE_A, IMAGE_C], runningPods: [], checkpoints: [] });
+      await sessions.register(registration(id, { cpu: 1, memoryMiB: 512, gpu: 0 }), `s-${id}`);
+      await sessions.applyInventory(id, `s-${id}`, { images: [IMAGE_A, IMAGE_C], runningPods: [], checkpoints: [] });
     }
     await nodes.addCachedDigest('n2', DIGEST_B, IMAGE_B.sizeBytes, IMAGE_B.layers);
     assert.deepEqual(sortImages((await nodes.get('n1'))!.cachedImages!), [IMAGE_A, IMAGE_C]);
@@ -74,27 +82,28 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
   });
 
   test('the inventory revision moves with image changes only; facts read without images', async () => {
-    const { nodes, prefix } = scope();
+    const s = scope();
+    const { nodes, sessions, prefix } = s;
     const facts = new NodeFactsReader(redis, prefix);
-    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 512, gpu: 0 }), 's1');
-    await nodes.applyInventory('n1', 's1', {
+    await sessions.register(registration('n1', { cpu: 2, memoryMiB: 512, gpu: 0 }), 's1');
+    await sessions.applyInventory('n1', 's1', {
       images: [IMAGE_A],
       runningPods: [],
       checkpoints: [{ id: 'ck-1', key: 'k1', state: 'available', sizeBytes: 1 }],
     });
     const rev = async () => (await facts.read(['n1']))[0]!.imagesRev;
     const first = await rev();
-    assert.equal(await nodes.touch('n1', 's1'), 'applied');
+    assert.equal(await sessions.touch('n1', 's1'), 'applied');
     await nodes.setCordoned('n1', true);
-    await nodes.applyDelta('n1', 's1', { addedImages: [], removedImages: [], runningPods: ['p'], checkpoints: [] });
+    await sessions.applyDelta('n1', 's1', { addedImages: [], removedImages: [], runningPods: ['p'], checkpoints: [] });
     assert.equal(await rev(), first, 'liveness, cordon and pod lists leave the inventory revision');
-    await nodes.applyDelta('n1', 's1', { addedImages: [IMAGE_B], removedImages: [], runningPods: [], checkpoints: [] });
+    await sessions.applyDelta('n1', 's1', { addedImages: [IMAGE_B], removedImages: [], runningPods: [], checkpoints: [] });
     const second = await rev();
     assert.notEqual(second, first);
     await nodes.addCachedDigest('n1', DIGEST_C, 99);
     assert.notEqual(await rev(), second);
 
-    await nodes.reserve('n1', 'pod-a', { cpu: 1, memoryMiB: 1, gpu: 0 });
+    await reserve(s, 'n1', 'pod-a', { cpu: 1, memoryMiB: 1, gpu: 0 });
     const [read, missing] = await facts.read(['n1', 'ghost']);
     assert.equal(missing, undefined);
     assert.deepEqual(
@@ -104,37 +113,15 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     assert.deepEqual(sortImages((await facts.images(['n1']))[0]!), [IMAGE_A, IMAGE_B, IMAGE_C]);
   });
 
-  test('a release announces the node and its usage after it; every usage change bumps its revision', async () => {
-    const { nodes, prefix } = scope();
-    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 1 }));
-    const subscriber = new Redis(REDIS);
-    const seen: string[] = [];
-    subscriber.on('message', (_channel: string, message: string) => seen.push(message));
-    await subscriber.subscribe(`${prefix}capacity:freed`);
-    try {
-      const a = await nodes.tryReserve('n1', 'pod-a', { cpu: 0.5, memoryMiB: 100, gpu: 1 });
-      const b = await nodes.tryReserve('n1', 'pod-b', { cpu: 1, memoryMiB: 200, gpu: 0 });
-      const refused = await nodes.tryReserve('n1', 'pod-c', { cpu: 1, memoryMiB: 1, gpu: 0 });
-      assert.deepEqual([a.usageRev, b.usageRev, refused.reserved, refused.usageRev], [1, 2, false, 2]);
-      await nodes.release('n1', 'pod-a');
-      await nodes.release('n1', 'pod-a');
-      const deadline = Date.now() + 2_000;
-      while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 50));
-      assert.deepEqual(seen, ['n1 1000 200 0 3']);
-    } finally {
-      subscriber.disconnect();
-    }
-  });
-
   test('a delta removes and adds images and replaces the running pods; a touch only refreshes liveness', async () => {
-    const { nodes } = scope();
-    await nodes.register(registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 0 }), 's1');
-    await nodes.applyInventory('n1', 's1', { images: [IMAGE_A, IMAGE_B], runningPods: ['pod-1'], checkpoints: [] });
+    const s = scope();
+    const { nodes, sessions } = s;
+    await sessions.register(registration('n1', { cpu: 4, memoryMiB: 8192, gpu: 0 }), 's1');
+    await sessions.applyInventory('n1', 's1', { images: [IMAGE_A, IMAGE_B], runningPods: ['pod-1'], checkpoints: [] });
     const inventoryAt = (await nodes.get('n1'))!.inventoryAt;
 
     assert.equal(
-      await nodes.applyDelta('n1', 's1', {
+      await sessions.applyDelta('n1', 's1', {
         addedImages: [IMAGE_C],
         removedImages: [DIGEST_A],
         runningPods: ['pod-2', 'pod-3'],
@@ -150,43 +137,45 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
 
     const before = node.heartbeatAt;
     await new Promise((r) => setTimeout(r, 5));
-    assert.equal(await nodes.touch('n1', 's1'), 'applied');
+    assert.equal(await sessions.touch('n1', 's1'), 'applied');
     node = (await nodes.get('n1'))!;
     assert.ok(node.heartbeatAt > before);
     assert.deepEqual(sortImages(node.cachedImages!), [IMAGE_B, IMAGE_C]);
   });
 
   test('session writes are refused for an unknown node, a stale session and a lost node, and store nothing', async () => {
-    const { nodes, prefix } = scope();
+    const s = scope();
+    const { nodes, sessions, prefix } = s;
     const empty = { images: [IMAGE_A], runningPods: [], checkpoints: [] };
-    assert.equal(await nodes.applyInventory('ghost', 's1', empty), 'unknown-node');
-    assert.equal(await nodes.touch('ghost', 's1'), 'unknown-node');
+    assert.equal(await sessions.applyInventory('ghost', 's1', empty), 'unknown-node');
+    assert.equal(await sessions.touch('ghost', 's1'), 'unknown-node');
     assert.deepEqual(await keysUnder(redis, prefix), []);
 
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'old');
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'new');
-    assert.equal(await nodes.applyInventory('n1', 'old', empty), 'stale-session');
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'old');
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'new');
+    assert.equal(await sessions.applyInventory('n1', 'old', empty), 'stale-session');
     assert.equal(
-      await nodes.applyDelta('n1', 'old', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] }),
+      await sessions.applyDelta('n1', 'old', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] }),
       'stale-session',
     );
-    assert.equal(await nodes.touch('n1', 'old'), 'stale-session');
+    assert.equal(await sessions.touch('n1', 'old'), 'stale-session');
     assert.deepEqual((await nodes.get('n1'))!.cachedImages, []);
 
     await redis.hset(`${prefix}node:n1`, 'lostAt', new Date().toISOString());
-    assert.equal(await nodes.touch('n1', 'new'), 'node-lost');
+    assert.equal(await sessions.touch('n1', 'new'), 'node-lost');
     assert.ok((await nodes.get('n1'))!.lostAt);
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'newest');
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 'newest');
     assert.equal((await nodes.get('n1'))!.lostAt, undefined, 'registering again clears the lost mark');
-    assert.equal(await nodes.applyInventory('n1', 'newest', empty), 'applied');
+    assert.equal(await sessions.applyInventory('n1', 'newest', empty), 'applied');
   });
 
   test('re-registering keeps the cordon flag and the last inventory', async () => {
-    const { nodes } = scope();
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
-    await nodes.applyInventory('n1', 's1', { images: [IMAGE_A], runningPods: ['pod-1'], checkpoints: [] });
+    const s = scope();
+    const { nodes, sessions } = s;
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
+    await sessions.applyInventory('n1', 's1', { images: [IMAGE_A], runningPods: ['pod-1'], checkpoints: [] });
     await nodes.setCordoned('n1', true);
-    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 0 }), 's2');
+    await sessions.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 0 }), 's2');
     const node = (await nodes.get('n1'))!;
     assert.equal(node.cordoned, true);
     assert.deepEqual(node.capacity, { cpu: 2, memoryMiB: 1024, gpu: 0 });
@@ -194,24 +183,25 @@ describe('NodeRepository sessions: inventories, deltas, revisions and change mes
     assert.deepEqual(node.runningPods, ['pod-1']);
   });
 
-  test('every applied node change is published on nodes:changed; heartbeats and refused writes are not', async () => {
-    const { nodes, prefix } = scope();
+  test('every applied node change is published on nodes:changed; touches and refused writes are not', async () => {
+    const s = scope();
+    const { nodes, sessions, prefix } = s;
     const subscriber = new Redis(REDIS);
     const seen: string[] = [];
     const stop = await watchNodeChanges(subscriber, prefix, (id) => seen.push(id));
     try {
-      await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
-      await nodes.applyInventory('n1', 's1', { images: [], runningPods: [], checkpoints: [] });
-      await nodes.applyDelta('n1', 's1', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] });
-      await nodes.touch('n1', 's1');
-      await nodes.touch('n1', 'stale');
+      await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
+      await sessions.applyInventory('n1', 's1', { images: [], runningPods: [], checkpoints: [] });
+      await sessions.applyDelta('n1', 's1', { addedImages: [IMAGE_A], removedImages: [], runningPods: [], checkpoints: [] });
+      await sessions.touch('n1', 's1');
+      await sessions.touch('n1', 'stale');
       await nodes.setCordoned('n1', true);
       await nodes.setCordoned('ghost', true);
-      await nodes.heartbeat('n1', []);
+      await sessions.applyInventory('n1', 's1', inventory([]));
       await nodes.addCachedDigest('n1', DIGEST_B, 7);
       await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
-      await nodes.deregister('n2');
-      // register, inventory, delta, cordon, sessionless heartbeat (it replaces the images), added image; not the touches.
+      await deregister(prefix, 'n2');
+      // register, inventory, delta, cordon, a second inventory, added image; registration and removal of n2; not the touches.
       const expected = ['n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
       const deadline = Date.now() + 2_000;
       while (seen.length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

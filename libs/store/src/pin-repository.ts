@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { Keys } from './keys';
+import { createPin, removePin } from './scripts/pin-scripts';
 
 /** A reference pinned for warming: the digest it resolved to, and where it should be. */
 export interface PinRecord {
@@ -32,40 +33,6 @@ const recordSchema = z.object({
   createdAt: z.string(),
 });
 
-/**
- * KEYS: newPin, tenantPins, activePins, supersededPins.
- * ARGV: id, json, createdMs, refField, digest, pinKeyPrefix, channel.
- * The same reference pinned again at the same digest returns the active pin;
- * at a new digest, the new pin becomes active and the old one superseded.
- */
-const CREATE_PIN = `
-local current = redis.call('HGET', KEYS[3], ARGV[4])
-if current then
-  local old = ARGV[6] .. current
-  if redis.call('HGET', old, 'digest') == ARGV[5] then return {'existing', current} end
-  redis.call('HSET', old, 'state', 'superseded', 'supersededBy', ARGV[1])
-  redis.call('SADD', KEYS[4], current)
-end
-redis.call('HSET', KEYS[1], 'json', ARGV[2], 'digest', ARGV[5], 'state', 'active')
-if current then redis.call('HSET', KEYS[1], 'supersedes', current) end
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('PUBLISH', ARGV[7], ARGV[1])
-if current then redis.call('PUBLISH', ARGV[7], current) end
-return {'created', current or ''}
-`;
-
-/** KEYS: pin, tenantPins, activePins, supersededPins. ARGV: id, refField, channel. */
-const REMOVE_PIN = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[3], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[3], ARGV[2]) end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[1])
-redis.call('PUBLISH', ARGV[3], ARGV[1])
-return 1
-`;
-
 /** Pins per tenant; the one active pin per reference; superseded pins kept while nodes rotate. */
 export class PinRepository {
   private readonly keys: Keys;
@@ -83,27 +50,19 @@ export class PinRepository {
 
   /** Creates a pin, superseding the active one of the same reference; returns the active pin. */
   async create(pin: NewPin): Promise<{ pin: PinRecord; created: boolean; superseded?: string }> {
-    const [outcome, other] = (await this.redis.eval(
-      CREATE_PIN,
-      4,
-      this.keys.pin(pin.id),
-      this.keys.tenantPins(pin.tenant),
-      this.keys.activePins(),
-      this.keys.supersededPins(),
-      pin.id,
-      JSON.stringify(pin),
-      String(Date.parse(pin.createdAt)),
-      refField(pin.tenant, pin.reference),
-      pin.digest,
-      this.keys.pin(''),
-      this.keys.pinsChanged(),
-    )) as [string, string];
-    if (outcome === 'existing') {
-      const existing = await this.get(other);
-      if (!existing) throw new Error(`active pin ${other} vanished`);
-      return { pin: existing, created: false };
-    }
-    return { pin: (await this.get(pin.id))!, created: true, ...(other ? { superseded: other } : {}) };
+    const outcome = await createPin.run(this.redis, this.indexKeys(pin), {
+      id: pin.id,
+      json: JSON.stringify(pin),
+      createdMs: Date.parse(pin.createdAt),
+      refField: refField(pin.tenant, pin.reference),
+      digest: pin.digest,
+      pinStem: this.keys.pinStem(),
+      channel: this.keys.pinsChanged(),
+    });
+    const active = await this.get(outcome.kind === 'existing' ? outcome.activeId : pin.id);
+    if (!active) throw new Error(`active pin ${outcome.kind === 'existing' ? outcome.activeId : pin.id} vanished`);
+    if (outcome.kind === 'existing') return { pin: active, created: false };
+    return { pin: active, created: true, ...(outcome.superseded ? { superseded: outcome.superseded } : {}) };
   }
 
   async get(id: string): Promise<PinRecord | undefined> {
@@ -134,18 +93,20 @@ export class PinRepository {
   }
 
   async remove(pin: Pick<PinRecord, 'id' | 'tenant' | 'reference'>): Promise<boolean> {
-    const result = (await this.redis.eval(
-      REMOVE_PIN,
-      4,
-      this.keys.pin(pin.id),
-      this.keys.tenantPins(pin.tenant),
-      this.keys.activePins(),
-      this.keys.supersededPins(),
-      pin.id,
-      refField(pin.tenant, pin.reference),
-      this.keys.pinsChanged(),
-    )) as number;
-    return result === 1;
+    return removePin.run(this.redis, this.indexKeys(pin), {
+      id: pin.id,
+      refField: refField(pin.tenant, pin.reference),
+      channel: this.keys.pinsChanged(),
+    });
+  }
+
+  private indexKeys(pin: Pick<PinRecord, 'id' | 'tenant'>) {
+    return {
+      pin: this.keys.pin(pin.id),
+      tenantPins: this.keys.tenantPins(pin.tenant),
+      activePins: this.keys.activePins(),
+      supersededPins: this.keys.supersededPins(),
+    };
   }
 
   private async load(ids: string[]): Promise<PinRecord[]> {

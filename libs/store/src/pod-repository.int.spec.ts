@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository } from './node-repository';
+import { NodeReservations } from './node-reservations';
 import { PodRepository, type PodDefinition } from './pod-repository';
 import { dropKeys, keysUnder, redisOptions } from '@warmpod/devkit';
 
@@ -13,9 +14,14 @@ let redis: Redis;
 let counter = 0;
 
 /** A fresh prefix per test, under the file's prefix, so each test can list exactly its own keys. */
-function scope(): { prefix: string; pods: PodRepository; nodes: NodeRepository } {
+function scope(): { prefix: string; pods: PodRepository; nodes: NodeRepository; reservations: NodeReservations } {
   const prefix = `${filePrefix}${++counter}:`;
-  return { prefix, pods: new PodRepository(redis, prefix), nodes: new NodeRepository(redis, prefix) };
+  return {
+    prefix,
+    pods: new PodRepository(redis, prefix),
+    nodes: new NodeRepository(redis, prefix),
+    reservations: new NodeReservations(redis, prefix),
+  };
 }
 
 function podDef(tenant: string, createdAt = new Date()): PodDefinition {
@@ -215,7 +221,7 @@ describe('PodRepository on real Redis', () => {
   });
 
   test('a terminal transition with a node releases the reservation in the same step', async () => {
-    const { pods, nodes } = scope();
+    const { pods, nodes, reservations } = scope();
     await nodes.register({
       id: 'n1',
       labels: {},
@@ -226,24 +232,24 @@ describe('PodRepository on real Redis', () => {
     const def = podDef('acme');
     const other = podDef('acme');
     await pods.create(def);
-    assert.equal(await nodes.reserve('n1', def.id, { cpu: 0.5, memoryMiB: 256, gpu: 1 }), true);
-    assert.equal(await nodes.reserve('n1', other.id, { cpu: 0.25, memoryMiB: 64, gpu: 0 }), true);
+    assert.equal((await reservations.tryReserve('n1', def.id, { cpu: 0.5, memoryMiB: 256, gpu: 1 })).reserved, true);
+    assert.equal((await reservations.tryReserve('n1', other.id, { cpu: 0.25, memoryMiB: 64, gpu: 0 })).reserved, true);
 
     // Not terminal: nothing is released even when the node is named.
     await pods.transition(def.id, 'Scheduled', { node: 'n1' }, 'n1');
-    assert.deepEqual((await nodes.reservations('n1')).sort(), [def.id, other.id].sort());
+    assert.deepEqual((await reservations.list('n1')).sort(), [def.id, other.id].sort());
 
     // Refused terminal transition: nothing is released either.
     assert.deepEqual(await pods.transition(def.id, 'Succeeded', {}, 'n1'), { applied: false, previous: 'Scheduled' });
     assert.deepEqual((await nodes.get('n1'))?.allocated, { cpu: 0.75, memoryMiB: 320, gpu: 1 });
 
     assert.deepEqual(await pods.transition(def.id, 'Stopped', {}, 'n1'), { applied: true, previous: 'Scheduled' });
-    assert.deepEqual(await nodes.reservations('n1'), [other.id]);
+    assert.deepEqual(await reservations.list('n1'), [other.id]);
     assert.deepEqual((await nodes.get('n1'))?.allocated, { cpu: 0.25, memoryMiB: 64, gpu: 0 });
   });
 
   test('a terminal transition releases a reservation without a GPU (the default) completely', async () => {
-    const { pods, nodes } = scope();
+    const { pods, nodes, reservations } = scope();
     await nodes.register({
       id: 'n1',
       labels: {},
@@ -253,7 +259,7 @@ describe('PodRepository on real Redis', () => {
     });
     const def = podDef('acme');
     await pods.create(def);
-    assert.equal(await nodes.reserve('n1', def.id, def.spec.resources), true);
+    assert.equal((await reservations.tryReserve('n1', def.id, def.spec.resources)).reserved, true);
     await pods.transition(def.id, 'Scheduled', { node: 'n1' });
     const errors: string[] = [];
     const outcome = await pods.transition(def.id, 'Failed', { error: 'boom' }, 'n1').catch((e: Error) => {
@@ -266,7 +272,7 @@ describe('PodRepository on real Redis', () => {
         outcome,
         phase: (await pods.get(def.id))?.phase,
         allocated: (await nodes.get('n1'))?.allocated,
-        reservations: await nodes.reservations('n1'),
+        reservations: await reservations.list('n1'),
       },
       {
         errors: [],

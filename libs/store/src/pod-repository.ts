@@ -1,10 +1,8 @@
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import {
   isPodPhase,
   isTerminal,
   phasesBefore,
-  POD_PHASES,
   type EffectiveCheckpointing,
   type Endpoint,
   type Placement,
@@ -14,11 +12,8 @@ import {
   type StartMode,
 } from '@warmpod/domain';
 import { Keys } from './keys';
-import { runScript } from './connection';
-import { CREATE_POD, DELETE_POD, TRANSITION } from './lua';
-
-/** HSET only on a pod that exists: HSET on a missing key would create a husk. */
-const ANNOTATE_EXISTING = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end return 1`;
+import { decodePod } from './pod-record';
+import { annotatePod, createPod, endPodOnNode, removePod, transitionPod } from './scripts/pod-scripts';
 
 /** The immutable half of a pod: what was asked for, pinned. */
 export type PodDefinition = Pick<PodRecord, 'id' | 'tenant' | 'createdAt' | 'labels' | 'image' | 'spec'>;
@@ -48,8 +43,6 @@ export interface TransitionOutcome {
 
 const IDEMPOTENCY_TTL_SEC = 24 * 3600;
 
-const statusSchema = z.object({ phase: z.string().refine(isPodPhase) }).passthrough();
-
 export class PodRepository {
   private readonly keys: Keys;
 
@@ -65,50 +58,40 @@ export class PodRepository {
    * the same body hash replays the first pod; another body is a conflict.
    */
   async create(def: PodDefinition, idempotency?: { key: string; bodyHash: string }): Promise<CreateOutcome> {
-    const idemKey = idempotency ? this.keys.idempotency(def.tenant, idempotency.key) : '';
-    const result = (await runScript(
+    const outcome = await createPod.run(
       this.redis,
-      CREATE_POD,
-      [this.keys.podSpec(def.id), this.keys.podStatus(def.id), this.keys.tenantPods(def.tenant), idemKey],
-      [
-        JSON.stringify(def),
-        String(Date.parse(def.createdAt)),
-        def.id,
-        idempotency?.bodyHash ?? '',
-        String(IDEMPOTENCY_TTL_SEC),
-        def.createdAt,
-      ],
-    )) as [string, string];
-    if (result[0] === 'created') return { kind: 'created', podId: def.id };
-    if (result[0] === 'collision') throw new Error(`pod id ${def.id} already exists`);
-    const [hash, podId] = result[1].split(' ') as [string, string];
-    return hash === idempotency?.bodyHash ? { kind: 'replay', podId } : { kind: 'conflict', podId };
+      { spec: this.keys.podSpec(def.id), status: this.keys.podStatus(def.id), tenantPods: this.keys.tenantPods(def.tenant) },
+      {
+        specJson: JSON.stringify(def),
+        createdMs: Date.parse(def.createdAt),
+        podId: def.id,
+        bodyHash: idempotency?.bodyHash ?? '',
+        idemTtlSec: IDEMPOTENCY_TTL_SEC,
+        createdIso: def.createdAt,
+      },
+      { keys: idempotency ? [this.keys.idempotency(def.tenant, idempotency.key)] : [] },
+    );
+    if (outcome.kind === 'created') return { kind: 'created', podId: def.id };
+    if (outcome.kind === 'collision') throw new Error(`pod id ${def.id} already exists`);
+    return outcome.bodyHash === idempotency?.bodyHash
+      ? { kind: 'replay', podId: outcome.podId }
+      : { kind: 'conflict', podId: outcome.podId };
   }
 
   /** Removes a pod record entirely (rollback of a request that failed after create). */
   async remove(def: Pick<PodDefinition, 'id' | 'tenant'>, idempotencyKey?: string): Promise<void> {
-    await runScript(
+    await removePod.run(
       this.redis,
-      DELETE_POD,
-      [
-        this.keys.podSpec(def.id),
-        this.keys.podStatus(def.id),
-        this.keys.tenantPods(def.tenant),
-        idempotencyKey ? this.keys.idempotency(def.tenant, idempotencyKey) : '',
-      ],
-      [def.id],
+      { spec: this.keys.podSpec(def.id), status: this.keys.podStatus(def.id), tenantPods: this.keys.tenantPods(def.tenant) },
+      { podId: def.id },
+      { keys: idempotencyKey ? [this.keys.idempotency(def.tenant, idempotencyKey)] : [] },
     );
   }
 
   async get(id: string): Promise<PodRecord | undefined> {
-    const [specJson, status] = await this.redis
-      .multi()
-      .get(this.keys.podSpec(id))
-      .hgetall(this.keys.podStatus(id))
-      .exec()
-      .then((r) => [r?.[0]?.[1], r?.[1]?.[1]] as [string | null, Record<string, string>]);
-    if (!specJson || !status || !status['phase']) return undefined;
-    return assemble(JSON.parse(specJson) as PodDefinition, status);
+    const [specJson, status] = await Promise.all([this.redis.get(this.keys.podSpec(id)), this.redis.hgetall(this.keys.podStatus(id))]);
+    if (!specJson || !status['phase']) return undefined;
+    return decodePod(id, specJson, status);
   }
 
   /** Pods of a tenant, newest first. */
@@ -131,24 +114,26 @@ export class PodRepository {
     node?: string,
     onlyFrom?: readonly PodPhase[],
   ): Promise<TransitionOutcome> {
-    const allowed = phasesBefore(to).filter((p) => !onlyFrom || onlyFrom.includes(p));
-    const release = isTerminal(to) && node ? '1' : '0';
+    const allowedCsv = phasesBefore(to)
+      .filter((p) => !onlyFrom || onlyFrom.includes(p))
+      .join(',');
     const fields: string[] = [];
     for (const [key, value] of Object.entries(patch)) {
       if (value === undefined) continue;
       fields.push(key, value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value));
     }
-    const [applied, previous] = (await runScript(
-      this.redis,
-      TRANSITION,
-      [
-        this.keys.podStatus(id),
-        node ? this.keys.nodeUsage(node) : this.keys.podStatus(id),
-        node ? this.keys.nodeReservations(node) : this.keys.podStatus(id),
-      ],
-      [to, new Date().toISOString(), allowed.join(','), release, id, this.keys.capacityFreed(), node ?? '', ...fields],
-    )) as [number, string];
-    return { applied: applied === 1, previous: previous && isPodPhase(previous) ? previous : undefined };
+    const status = this.keys.podStatus(id);
+    const nowIso = new Date().toISOString();
+    const { applied, previous } =
+      isTerminal(to) && node
+        ? await endPodOnNode.run(
+            this.redis,
+            { status, usage: this.keys.nodeUsage(node), reservations: this.keys.nodeReservations(node) },
+            { to, nowIso, allowedCsv, podId: id, channel: this.keys.capacityFreed(), nodeId: node },
+            { args: fields },
+          )
+        : await transitionPod.run(this.redis, { status }, { to, nowIso, allowedCsv }, { args: fields });
+    return { applied, previous: isPodPhase(previous) ? previous : undefined };
   }
 
   /** Sets status fields without a phase change (e.g. why a pod is still Pending). */
@@ -158,35 +143,10 @@ export class PodRepository {
     if (patch.stopRequested !== undefined) fields['stopRequested'] = String(patch.stopRequested);
     if (patch.checkpoint !== undefined) fields['checkpoint'] = patch.checkpoint === null ? '' : JSON.stringify(patch.checkpoint);
     if (Object.keys(fields).length === 0) return;
-    await runScript(this.redis, ANNOTATE_EXISTING, [this.keys.podStatus(id)], Object.entries(fields).flat());
+    await annotatePod.run(this.redis, { status: this.keys.podStatus(id) }, {}, { args: Object.entries(fields).flat() });
   }
 
   async isStopRequested(id: string): Promise<boolean> {
     return (await this.redis.hget(this.keys.podStatus(id), 'stopRequested')) === 'true';
   }
-}
-
-function assemble(def: PodDefinition, raw: Record<string, string>): PodRecord {
-  const status = statusSchema.parse(raw) as Record<string, string> & { phase: PodPhase };
-  const timeline: PodRecord['timeline'] = {};
-  for (const phase of POD_PHASES) {
-    const t = status[`t:${phase}`];
-    if (t) timeline[phase] = t;
-  }
-  const json = <T>(key: string): T | undefined => (status[key] ? (JSON.parse(status[key]) as T) : undefined);
-  return {
-    ...def,
-    phase: status.phase,
-    ...(status['node'] ? { node: status['node'] } : {}),
-    ...(status['placement'] ? { placement: json<Placement>('placement') } : {}),
-    ...(status['startMode'] ? { startMode: status['startMode'] as StartMode } : {}),
-    ...(status['message'] ? { message: status['message'] } : {}),
-    timeline,
-    endpoints: json<Endpoint[]>('endpoints') ?? [],
-    ...(status['exitCode'] !== undefined && status['exitCode'] !== '' ? { exitCode: Number(status['exitCode']) } : {}),
-    ...(status['error'] ? { error: status['error'] } : {}),
-    restarts: Number(status['restarts'] ?? 0),
-    ...(status['checkpointing'] ? { checkpointing: json<EffectiveCheckpointing>('checkpointing') } : {}),
-    ...(status['checkpoint'] ? { checkpoint: json<PodCheckpointStatus>('checkpoint') } : {}),
-  };
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Keys } from './keys';
+import { assignHintNode } from './scripts/prepull-scripts';
 
 export interface PrepullHint {
   /** `registry/repository@sha256:...` as the scheduler hinted it. */
@@ -12,7 +13,7 @@ export interface PrepullHint {
 
 /** Channel a hint may be announced on (message: the pinned reference), so the prepuller reacts at once. */
 export function prepullHintsChannel(prefix: string): string {
-  return `${prefix}prepull:hints:added`;
+  return new Keys(prefix).prepullHintsAdded();
 }
 
 /**
@@ -26,20 +27,16 @@ export class PrepullHintBook {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
   ) {
     this.keys = new Keys(prefix);
-  }
-
-  private assignments(): string {
-    return `${this.prefix}prepull:hints:node`;
   }
 
   async list(limit = 1_000): Promise<PrepullHint[]> {
     const flat = await this.redis.zrange(this.keys.prepullHints(), 0, limit - 1, 'WITHSCORES');
     const pinned: string[] = [];
     for (let i = 0; i < flat.length; i += 2) pinned.push(flat[i]!);
-    const nodes = pinned.length > 0 ? await this.redis.hmget(this.assignments(), ...pinned) : [];
+    const nodes = pinned.length > 0 ? await this.redis.hmget(this.keys.prepullHintNodes(), ...pinned) : [];
     return pinned.map((p, i) => ({ pinned: p, since: Number(flat[i * 2 + 1]), ...(nodes[i] ? { node: nodes[i]! } : {}) }));
   }
 
@@ -48,18 +45,10 @@ export class PrepullHintBook {
    * (`expected` is the choice the caller saw). Returns the node now chosen.
    */
   async assign(pinned: string, expected: string | undefined, node: string): Promise<string> {
-    return (await this.redis.eval(ASSIGN, 1, this.assignments(), pinned, expected ?? '', node)) as string;
+    return assignHintNode.run(this.redis, { hintNodes: this.keys.prepullHintNodes() }, { pinned, expected: expected ?? '', node });
   }
 
   async remove(pinned: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.prepullHints(), pinned).hdel(this.assignments(), pinned).exec();
+    await this.redis.multi().zrem(this.keys.prepullHints(), pinned).hdel(this.keys.prepullHintNodes(), pinned).exec();
   }
 }
-
-/** KEYS: assignments. ARGV: pinned, expected ('' = none), node. */
-const ASSIGN = `
-local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if current ~= ARGV[2] then return current end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return ARGV[3]
-`;

@@ -1,4 +1,7 @@
 import type { Redis } from 'ioredis';
+import { Keys } from './keys';
+import { pipelineReplies, stringList } from './pipeline-replies';
+import { replaceProtectedSet } from './scripts/prepull-scripts';
 
 /**
  * Digests a node's cache GC must never evict, one Redis set per node:
@@ -12,25 +15,21 @@ import type { Redis } from 'ioredis';
  * protect their own digests on the agent's side.
  */
 export class ProtectedDigests {
+  private readonly keys: Keys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
-
-  key(node: string): string {
-    return `${this.prefix}prepull:protected:${node}`;
-  }
-
-  private indexKey(): string {
-    return `${this.prefix}prepull:protected:nodes`;
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
   }
 
   async get(node: string): Promise<string[]> {
-    return (await this.redis.smembers(this.key(node))).sort();
+    return (await this.redis.smembers(this.keys.protectedDigests(node))).sort();
   }
 
   async isProtected(node: string, digest: string): Promise<boolean> {
-    return (await this.redis.sismember(this.key(node), digest)) === 1;
+    return (await this.redis.sismember(this.keys.protectedDigests(node), digest)) === 1;
   }
 
   /**
@@ -40,32 +39,31 @@ export class ProtectedDigests {
    * nodes whose set changed.
    */
   async sync(byNode: ReadonlyMap<string, ReadonlySet<string>>): Promise<string[]> {
-    const known = await this.redis.smembers(this.indexKey());
+    const known = await this.redis.smembers(this.keys.protectedNodes());
     const nodes = [...new Set([...known, ...byNode.keys()])].sort();
     const read = this.redis.pipeline();
-    for (const node of nodes) read.smembers(this.key(node));
-    const replies = (await read.exec()) ?? [];
+    for (const node of nodes) read.smembers(this.keys.protectedDigests(node));
+    const replies = pipelineReplies(await read.exec());
     const changed: string[] = [];
-    const write = this.redis.pipeline();
     nodes.forEach((node, i) => {
-      const stored = new Set((replies[i]?.[1] ?? []) as string[]);
+      const stored = new Set(stringList.parse(replies[i]));
       const wanted = byNode.get(node) ?? new Set<string>();
       if (stored.size === wanted.size && [...wanted].every((d) => stored.has(d))) return;
       changed.push(node);
-      write.eval(REPLACE_SET, 2, this.key(node), this.indexKey(), node, ...wanted);
     });
-    for (const node of known) if (!byNode.has(node)) write.srem(this.indexKey(), node);
-    if (changed.length > 0 || known.some((n) => !byNode.has(n))) await write.exec();
+    const departed = known.filter((node) => !byNode.has(node));
+    // Each set is replaced by one script; the commands go out together (ioredis writes them back to back).
+    await Promise.all([
+      ...changed.map((node) =>
+        replaceProtectedSet.run(
+          this.redis,
+          { protected: this.keys.protectedDigests(node), protectedNodes: this.keys.protectedNodes() },
+          { node },
+          { args: [...(byNode.get(node) ?? [])] },
+        ),
+      ),
+      ...(departed.length > 0 ? [this.redis.srem(this.keys.protectedNodes(), ...departed)] : []),
+    ]);
     return changed;
   }
 }
-
-/** KEYS: set, index. ARGV: node, members... Empty members delete the set. */
-const REPLACE_SET = `
-redis.call('DEL', KEYS[1])
-if #ARGV > 1 then
-  redis.call('SADD', KEYS[1], unpack(ARGV, 2))
-  redis.call('SADD', KEYS[2], ARGV[1])
-end
-return 1
-`;

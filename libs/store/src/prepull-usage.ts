@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { Keys } from './keys';
-import type { NodeRecord } from './node-repository';
+import type { NodeRecord } from './node-record';
+import { podDefinitionSchema } from './pod-record';
+import { pipelineReplies, stringList } from './pipeline-replies';
 
 const CACHE_LIMIT = 50_000;
 
@@ -24,9 +26,9 @@ export class PodImageUsage {
   async byNode(nodes: ReadonlyArray<Pick<NodeRecord, 'id' | 'runningPods'>>): Promise<Map<string, Set<string>>> {
     const read = this.redis.pipeline();
     for (const node of nodes) read.hkeys(this.keys.nodeReservations(node.id));
-    const replies = (await read.exec()) ?? [];
+    const replies = pipelineReplies(await read.exec());
     const podsOf = new Map<string, Set<string>>();
-    nodes.forEach((node, i) => podsOf.set(node.id, new Set([...((replies[i]?.[1] ?? []) as string[]), ...(node.runningPods ?? [])])));
+    nodes.forEach((node, i) => podsOf.set(node.id, new Set([...stringList.parse(replies[i]), ...(node.runningPods ?? [])])));
     await this.learn([...new Set([...podsOf.values()].flatMap((s) => [...s]))]);
     const usage = new Map<string, Set<string>>();
     for (const [node, pods] of podsOf) {
@@ -46,19 +48,22 @@ export class PodImageUsage {
     if (this.digestOfPod.size + unknown.length > CACHE_LIMIT) this.digestOfPod.clear();
     const read = this.redis.pipeline();
     for (const id of unknown) read.get(this.keys.podSpec(id));
-    const replies = (await read.exec()) ?? [];
+    const replies = pipelineReplies(await read.exec());
     unknown.forEach((id, i) => {
-      const digest = digestOf(replies[i]?.[1]);
+      const digest = digestOf(replies[i]);
       if (digest) this.digestOfPod.set(id, digest);
     });
   }
 }
 
+const specImage = podDefinitionSchema.pick({ image: true });
+
+/** The pinned digest of a stored pod definition; undefined for a pod gone or unreadable. */
 function digestOf(raw: unknown): string | undefined {
   if (typeof raw !== 'string') return undefined;
   try {
-    const digest = (JSON.parse(raw) as { image?: { digest?: unknown } }).image?.digest;
-    return typeof digest === 'string' ? digest : undefined;
+    const parsed = specImage.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data.image.digest : undefined;
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository, type NodeRegistration } from './node-repository';
+import { NodeReservations } from './node-reservations';
 import { PinRepository, type NewPin } from './pin-repository';
 import { PodRepository } from './pod-repository';
 import { AbandonedPulls } from './prepull-abandon';
@@ -188,7 +189,8 @@ describe('PodImageUsage', () => {
     };
     const reserved = await podOn(D('a'));
     const running = await podOn(D('b'));
-    assert.equal(await nodes.reserve('n1', reserved, { cpu: 0.1, memoryMiB: 16, gpu: 0 }), true);
+    const reservations = new NodeReservations(redis, prefix);
+    assert.equal((await reservations.tryReserve('n1', reserved, { cpu: 0.1, memoryMiB: 16, gpu: 0 })).reserved, true);
     const usage = new PodImageUsage(redis, prefix);
     const byNode = await usage.byNode([
       { id: 'n1', runningPods: [] },
@@ -196,7 +198,7 @@ describe('PodImageUsage', () => {
     ]);
     assert.deepEqual([...byNode.get('n1')!], [D('a')]);
     assert.deepEqual([...byNode.get('n2')!], [D('b')]);
-    await nodes.release('n1', reserved);
+    await reservations.release('n1', reserved);
     assert.deepEqual([...(await usage.byNode([{ id: 'n1', runningPods: [] }])).get('n1')!], []);
   });
 });

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Keys } from './keys';
-import { CLAIM_PULL, FINISH_PULL, PULL_PROGRESS } from './pull-lua';
+import { claimPull, finishPull, pullProgress } from './scripts/prepull-scripts';
+import { pipelineReplies, stringHash } from './pipeline-replies';
 
 export type PullState = 'queued' | 'pulling' | 'ready' | 'failed';
 
@@ -33,7 +34,8 @@ export interface PullBudget {
   perNode: number;
 }
 
-const STATES: readonly string[] = ['queued', 'pulling', 'ready', 'failed'];
+const STATES: readonly PullState[] = ['queued', 'pulling', 'ready', 'failed'];
+const isPullState = (s: string | undefined): s is PullState => STATES.some((known) => known === s);
 
 /**
  * Per-node pull state of a digest (queued, pulling with bytes and layers,
@@ -56,48 +58,49 @@ export class PullRepository {
 
   /** Takes a budget slot and marks the pull queued, in one step. */
   async claim(node: string, digest: string, pinned: string, budget: PullBudget): Promise<'claimed' | 'exists' | 'busy'> {
-    return (await this.redis.eval(
-      CLAIM_PULL,
-      2,
-      this.keys.pull(node, digest),
-      this.keys.pullsInflight(),
-      node,
-      pinned,
-      String(budget.cluster),
-      String(budget.perNode),
-      new Date().toISOString(),
-      this.keys.pullsChanged(),
-      `${node} ${digest}`,
-    )) as 'claimed' | 'exists' | 'busy';
+    return claimPull.run(
+      this.redis,
+      { status: this.keys.pull(node, digest), inflight: this.keys.pullsInflight() },
+      {
+        node,
+        pinned,
+        clusterBudget: budget.cluster,
+        nodeBudget: budget.perNode,
+        nowIso: new Date().toISOString(),
+        channel: this.keys.pullsChanged(),
+        message: `${node} ${digest}`,
+      },
+    );
   }
 
   async progress(node: string, digest: string, p: PullProgress): Promise<void> {
-    await this.redis.eval(
-      PULL_PROGRESS,
-      1,
-      this.keys.pull(node, digest),
-      String(p.bytesDone),
-      String(p.bytesTotal),
-      String(p.layersDone),
-      String(p.layersTotal),
-      String(p.attempt),
-      new Date().toISOString(),
+    await pullProgress.run(
+      this.redis,
+      { status: this.keys.pull(node, digest) },
+      {
+        bytesDone: p.bytesDone,
+        bytesTotal: p.bytesTotal,
+        layersDone: p.layersDone,
+        layersTotal: p.layersTotal,
+        attempt: p.attempt,
+        nowIso: new Date().toISOString(),
+      },
     );
   }
 
   /** Ends a pull; gives its budget slot back (once). */
   async finish(node: string, digest: string, outcome: { state: 'ready' } | { state: 'failed'; reason: string }): Promise<void> {
-    await this.redis.eval(
-      FINISH_PULL,
-      2,
-      this.keys.pull(node, digest),
-      this.keys.pullsInflight(),
-      node,
-      outcome.state,
-      outcome.state === 'failed' ? outcome.reason : '',
-      new Date().toISOString(),
-      this.keys.pullsChanged(),
-      `${node} ${digest}`,
+    await finishPull.run(
+      this.redis,
+      { status: this.keys.pull(node, digest), inflight: this.keys.pullsInflight() },
+      {
+        node,
+        state: outcome.state,
+        reason: outcome.state === 'failed' ? outcome.reason : '',
+        nowIso: new Date().toISOString(),
+        channel: this.keys.pullsChanged(),
+        message: `${node} ${digest}`,
+      },
     );
   }
 
@@ -114,9 +117,9 @@ export class PullRepository {
   async forDigest(digest: string, nodes: readonly string[]): Promise<PullStatus[]> {
     const tx = this.redis.pipeline();
     for (const node of nodes) tx.hgetall(this.keys.pull(node, digest));
-    const replies = (await tx.exec()) ?? [];
+    const replies = pipelineReplies(await tx.exec());
     return nodes.flatMap((node, i) => {
-      const status = parse(node, digest, (replies[i]?.[1] ?? {}) as Record<string, string>);
+      const status = parse(node, digest, stringHash.parse(replies[i]));
       return status ? [status] : [];
     });
   }
@@ -130,12 +133,13 @@ export class PullRepository {
 }
 
 function parse(node: string, digest: string, raw: Record<string, string>): PullStatus | undefined {
-  if (!raw['state'] || !STATES.includes(raw['state'])) return undefined;
+  const state = raw['state'];
+  if (!isPullState(state)) return undefined;
   return {
     node,
     digest,
     pinned: raw['pinned'] ?? '',
-    state: raw['state'] as PullState,
+    state,
     bytesDone: Number(raw['bytesDone'] ?? 0),
     bytesTotal: Number(raw['bytesTotal'] ?? 0),
     layersDone: Number(raw['layersDone'] ?? 0),

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { PACKAGE_DIR } from './assets';
@@ -15,6 +15,8 @@ export const WORKER_AGENT_BUNDLE = join(WORKER_AGENT_BUNDLE_DIR, 'bin', 'worker-
 const AGENT_ENTRY = join(REPO_ROOT, 'apps', 'worker-agent', 'dist', 'main.js');
 const REGISTRY_PROTO = join(REPO_ROOT, 'libs', 'node-registry', 'proto', 'node_registry.proto');
 const INPUTS = join(WORKER_AGENT_BUNDLE_DIR, 'inputs.json');
+/** libs/store reads its scripts at `__dirname/../src/lua`, which in a bundle is `src/lua` beside bin/. */
+const STORE_LUA = join(REPO_ROOT, 'libs', 'store', 'src', 'lua');
 
 /** Optional peers NestJS and msgpackr try to load and do without: never bundled, never needed. */
 const OPTIONAL_PEERS = [
@@ -58,7 +60,9 @@ export async function bundleWorkerAgent(): Promise<AgentBundle> {
   });
   if (result.warnings.length > 0) throw new Error(`esbuild warnings: ${result.warnings.map((w) => w.text).join('; ')}`);
   await copyFile(REGISTRY_PROTO, join(WORKER_AGENT_BUNDLE_DIR, 'proto', 'node_registry.proto'));
-  const inputs = [...Object.keys(result.metafile.inputs).map((p) => resolve(REPO_ROOT, p)), REGISTRY_PROTO];
+  await cp(STORE_LUA, join(WORKER_AGENT_BUNDLE_DIR, 'src', 'lua'), { recursive: true });
+  const luaFiles = (await readdir(STORE_LUA, { recursive: true })).filter((f) => f.endsWith('.lua')).map((f) => join(STORE_LUA, f));
+  const inputs = [...Object.keys(result.metafile.inputs).map((p) => resolve(REPO_ROOT, p)), REGISTRY_PROTO, ...luaFiles];
   await writeFile(INPUTS, JSON.stringify(inputs));
   // Renamed last: a reader sees the old bundle or the new one, never half of one.
   await rename(tmp, WORKER_AGENT_BUNDLE);

@@ -35,13 +35,16 @@ before(async () => {
   });
   await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
   agentUrl = `http://127.0.0.1:${(agent.address() as { port: number }).port}/`;
-  await nodes.register({
-    id: 'node-a',
-    labels: { zone: 'a' },
-    capacity: { cpu: 4, memoryMiB: 8192, gpu: 0 },
-    agentUrl,
-    capabilities: { criu: false },
-  });
+  await nodes.register(
+    {
+      id: 'node-a',
+      labels: { zone: 'a' },
+      capacity: { cpu: 4, memoryMiB: 8192, gpu: 0 },
+      agentUrl,
+      capabilities: { criu: false },
+    },
+    's-a',
+  );
   await nodes.register({
     id: 'node-gone',
     labels: {},
@@ -49,8 +52,12 @@ before(async () => {
     agentUrl: `http://127.0.0.1:${await closedPort()}`,
     capabilities: {},
   });
-  await nodes.heartbeat('node-a', [{ digest: DIGEST, sizeBytes: 1234 }]);
-  await nodes.reserve('node-a', 'pod-reserved', { cpu: 1.5, memoryMiB: 1024, gpu: 0 });
+  await nodes.applyInventory('node-a', 's-a', {
+    images: [{ digest: DIGEST, sizeBytes: 1234, layers: [] }],
+    runningPods: [],
+    checkpoints: [],
+  });
+  await nodes.tryReserve('node-a', 'pod-reserved', { cpu: 1.5, memoryMiB: 1024, gpu: 0 });
 });
 
 after(async () => {

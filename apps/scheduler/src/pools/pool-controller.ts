@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { Keys, PoolKeys, type PoolRepository } from '@warmpod/store';
+import { Keys, type PoolRepository } from '@warmpod/store';
 import type { PlacementView } from '../placement-view';
 import type { PoolPass, PoolReconciler } from './pool-reconciler';
 
@@ -61,7 +61,7 @@ export class PoolController {
     private readonly options: PoolControllerOptions = DEFAULT_POOL_CONTROLLER_OPTIONS,
   ) {
     this.keys = new Keys(prefix);
-    this.channels = { nodes: this.keys.nodesChanged(), freed: this.keys.capacityFreed(), pools: new PoolKeys(prefix).changed() };
+    this.channels = { nodes: this.keys.nodesChanged(), freed: this.keys.capacityFreed(), pools: this.keys.poolsChanged() };
   }
 
   async start(): Promise<void> {

@@ -3,9 +3,13 @@ import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
-import { NodeRepository, type CachedImage, type NodeRegistration } from '../node-repository';
+import { Keys } from '../keys';
+import type { CachedImage, NodeRegistration } from '../node-record';
+import { NodeRepository } from '../node-repository';
+import { NodeReservations } from '../node-reservations';
+import { NodeSessions, type NodeInventory } from '../node-sessions';
 
-/** Shared by the NodeRepository integration specs: real Redis, a fresh key prefix per test. */
+/** Shared by the node registry, session and reservation integration specs: real Redis, a fresh key prefix per test. */
 export const REDIS = { ...redisOptions(), maxRetriesPerRequest: null };
 export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 export const DIGEST_B = `sha256:${'b'.repeat(64)}`;
@@ -40,9 +44,41 @@ export function sortImages<T extends { digest: string }>(images: T[]): T[] {
   return [...images].sort((x, y) => x.digest.localeCompare(y.digest));
 }
 
-export function scope(): { prefix: string; nodes: NodeRepository } {
+export interface NodeScope {
+  prefix: string;
+  nodes: NodeRepository;
+  sessions: NodeSessions;
+  reservations: NodeReservations;
+}
+
+export function scope(): NodeScope {
   const prefix = `${filePrefix}${++counter}:`;
-  return { prefix, nodes: new NodeRepository(redis, prefix) };
+  return {
+    prefix,
+    nodes: new NodeRepository(redis, prefix),
+    sessions: new NodeSessions(redis, prefix),
+    reservations: new NodeReservations(redis, prefix),
+  };
+}
+
+/** An inventory of `images` only (sizes, no layers unless given). */
+export function inventory(images: Array<{ digest: string; sizeBytes: number; layers?: CachedImage['layers'] }>): NodeInventory {
+  return { images: images.map((i) => ({ layers: [], ...i })), runningPods: [], checkpoints: [] };
+}
+
+/** True when the reservation was made (what `tryReserve` says, without the usage). */
+export async function reserve(s: Pick<NodeScope, 'reservations'>, node: string, pod: string, want: Resources): Promise<boolean> {
+  return (await s.reservations.tryReserve(node, pod, want)).reserved;
+}
+
+/**
+ * Takes a node out of the registry as a clean shutdown would, if there were
+ * such a call (the proto has none; only tests remove nodes). Layer records
+ * are shared by digest and stay.
+ */
+export async function deregister(prefix: string, id: string): Promise<void> {
+  const keys = new Keys(prefix);
+  await redis.multi().srem(keys.nodes(), id).del(keys.node(id), keys.nodeImages(id)).publish(keys.nodesChanged(), id).exec();
 }
 
 export function registration(id: string, capacity: Resources, over: Partial<NodeRegistration> = {}): NodeRegistration {

@@ -1,0 +1,27 @@
+--[[
+  Stores a new Pending pod, honouring an idempotency key: a key already
+  used answers with what it holds and nothing is written.
+
+  KEYS[1] spec          string: the pod's immutable JSON definition
+  KEYS[2] status        hash: phase and status fields
+  KEYS[3] tenantPods    zset: the tenant's pods by creation time
+  KEYS[4...] idempotency  string `bodyHash podId`, only when the request has a key
+  ARGV[1] specJson
+  ARGV[2] createdMs
+  ARGV[3] podId
+  ARGV[4] bodyHash
+  ARGV[5] idemTtlSec
+  ARGV[6] createdIso
+
+  Returns {'created', podId}, {'exists', 'bodyHash podId'} or {'collision', ''} (the id is taken).
+]]
+if KEYS[4] then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then return {'exists', existing} end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'collision', ''} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'phase', 'Pending', 't:Pending', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[4] .. ' ' .. ARGV[3], 'EX', ARGV[5]) end
+return {'created', ARGV[3]}

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { defineScript } from '../lua-script';
+import { done, sessionReply, yesNo } from './replies';
+
+/** What every session report carries before its images (see applyInventory-3.lua). */
+const REPORT_ARGS = ['nodeId', 'sessionId', 'nowIso', 'channel', 'runningPodsJson', 'checkpointsJson', 'usageJson'] as const;
+const NODE_IMAGE_KEYS = ['nodes', 'node', 'images'] as const;
+
+export const registerNode = defineScript('registerNode-2', {
+  keys: ['nodes', 'node'],
+  args: ['nodeId', 'channel', 'sessionId'],
+  restArgs: 'fields',
+  reply: done,
+});
+
+export const applyInventory = defineScript('applyInventory-3', {
+  keys: NODE_IMAGE_KEYS,
+  restKeys: 'layers',
+  args: REPORT_ARGS,
+  restArgs: 'images',
+  reply: sessionReply,
+});
+
+export const applyDelta = defineScript('applyDelta-3', {
+  keys: NODE_IMAGE_KEYS,
+  restKeys: 'layers',
+  args: [...REPORT_ARGS, 'addedCount'],
+  restArgs: 'images',
+  reply: sessionReply,
+});
+
+export const touchNode = defineScript('touchNode-2', {
+  keys: ['nodes', 'node'],
+  args: ['nodeId', 'sessionId', 'nowIso'],
+  reply: sessionReply,
+});
+
+export const addCachedImage = defineScript('addCachedImage-4', {
+  keys: [...NODE_IMAGE_KEYS, 'layers'],
+  args: ['nodeId', 'digest', 'entry', 'layersJson', 'channel'],
+  reply: yesNo,
+});
+
+export const setCordoned = defineScript('setCordoned-2', {
+  keys: ['nodes', 'node'],
+  args: ['nodeId', 'cordoned', 'channel'],
+  reply: yesNo,
+});
+
+export const markNodeLost = defineScript('markNodeLost-1', {
+  keys: ['node'],
+  args: ['staleBeforeIso', 'nowIso', 'channel', 'nodeId'],
+  reply: yesNo,
+});
+
+const count = z.number().int();
+
+export const reserveCapacity = defineScript('reserveCapacity-3', {
+  keys: ['node', 'usage', 'reservations'],
+  args: ['podId', 'cpuMilli', 'memoryMiB', 'gpu', 'channel', 'nodeId'],
+  reply: z
+    .tuple([z.union([z.literal(1), z.literal(0), z.literal(-1)]), count, count, count, count])
+    .transform(([outcome, cpuMilli, memoryMiB, gpu, rev]) => ({ outcome, cpuMilli, memoryMiB, gpu, rev })),
+});
+
+export const releaseCapacity = defineScript('releaseCapacity-2', {
+  keys: ['usage', 'reservations'],
+  args: ['podId', 'channel', 'nodeId'],
+  reply: yesNo,
+});
