@@ -125,7 +125,8 @@ export class LocalCluster {
     if (!['127.0.0.1', 'localhost'].includes(redis.hostname)) throw new Error(`a VM node needs Redis on 127.0.0.1, not ${redis.hostname}`);
     const node = await VmWorkerNode.start({
       id: spec.id,
-      agentEnv: agentEnv(o, { ...spec, gpu: 0 }, this.schedulerGrpcUrl),
+      // The guest's own criu (Debian's 3.17 on its 6.1 kernel); its probe dump and restore are emulated, hence slow.
+      agentEnv: { CRIU_PROBE_TIMEOUT_MS: '60000', ...agentEnv(o, { ...spec, gpu: 0 }, this.schedulerGrpcUrl) },
       redisPort: Number(redis.port || 6379),
       schedulerGrpcPort: this.schedulerGrpcPort,
       registryPort: this.registry.port,

@@ -18,18 +18,25 @@ const DUMP_OK = [
   "(00.000412) Warn  (criu/kerndat.c:1799): Hardware breakpoints don't seem to work (status=137f)",
   "(00.000950) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
   '(00.001322) Dumping processes (pid: 22419 comm: sh)',
-  "(00.003100) Warn  (compel/arch/x86/src/lib/infect.c:419): Will restore 22498 with interrupted system call",
+  '(00.003100) Warn  (compel/arch/x86/src/lib/infect.c:419): Will restore 22498 with interrupted system call',
   '(00.091872) Dumping finished successfully',
 ].join('\n');
 
-/** runc checkpoint's dump.log for a pod with a TCP connection established into it (no --tcp-established). */
+/** `criu dump -v4 --leave-running` of a process holding an established TCP connection (no --tcp-established). */
 const DUMP_TCP_ESTABLISHED = [
-  "(00.000950) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
-  '(00.026460) Dumping opened files (pid: 7)',
-  '(00.026601) Error (criu/sk-inet.c:199): inet: Connected TCP socket, consider using --tcp-established option.',
-  '(00.026640) Error (criu/cr-dump.c:1680): Dump files (pid: 7) failed with -1',
-  '(00.027890) Unfreezing tasks into 1',
-  '(00.028020) Error (criu/cr-dump.c:2118): Dumping FAILED.',
+  '(00.709848) ========================================',
+  "(00.709880) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
+  '(00.709909) Running pre-dump scripts',
+  '(00.865419) 3020 fdinfo 4: pos:                0 flags:                2/0x1',
+  '(00.865427) sockets: Searching for socket 0x2255e family 2',
+  '(00.865429) Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.',
+  '(00.865453) ----------------------------------------',
+  '(00.865472) Error (criu/cr-dump.c:1545): Dump files (pid: 3020) failed with -1',
+  '(00.865488) Waiting for 3020 to trap',
+  '(00.929205) 3020 was stopped',
+  '(00.930225) net: Unlock network',
+  '(00.930235) Unfreezing tasks into 1',
+  '(00.930302) Error (criu/cr-dump.c:1975): Dumping FAILED.',
 ].join('\n');
 
 /** A value CRIU_FAULT must never have: set but empty. */
@@ -47,7 +54,7 @@ describe('criuErrors', () => {
   test('keeps the failing lines of a timestamped dump log in order, once each', () => {
     assert.deepEqual(criuErrors(`${DUMP_TCP_ESTABLISHED}\n${DUMP_TCP_ESTABLISHED}`), [
       'inet: Connected TCP socket, consider using --tcp-established option.',
-      'Dump files (pid: 7) failed with -1',
+      'Dump files (pid: 3020) failed with -1',
       'Dumping FAILED.',
     ]);
   });

@@ -106,7 +106,9 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const client = capability.ok ? await connectWhenListening(pod.ip, 8080) : undefined;
     const draft = await store.begin('acme', 'ckpt-host');
     // CRIU_FAULT=130 whatever the node measured: it must reach criu through runc either way.
-    const refusing = capability.ok ? new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: recordingCriu.path, criuMode: 'no-breakpoints' }) : checkpointer;
+    const refusing = capability.ok
+      ? new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: recordingCriu.path, criuMode: 'no-breakpoints' })
+      : checkpointer;
     const faultsBefore = (await recordedFaults()).length;
     const error = await refusing.checkpoint(pod.podId, draft.imagesDir, { leaveRunning: true }).then(
       () => assert.fail('the checkpoint should fail here'),
@@ -121,7 +123,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     }
     if (capability.ok) {
       // The line that failed, not the RLIMIT_NOFILE error CRIU prints (and survives) on every run here.
-      assert.match(error.message, /criu: Connected TCP socket, consider using --tcp-established option/);
+      assert.match(error.message, /criu: inet: Connected TCP socket, consider using --tcp-established option\. \(Dumping FAILED\.\)$/);
       assert.doesNotMatch(error.message, /rlimit/);
       assert.deepEqual((await recordedFaults()).slice(faultsBefore), ['130'], 'runc ran criu once, with CRIU_FAULT=130');
     }
