@@ -101,6 +101,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
   });
 
   test('a checkpoint that CRIU refuses fails with its reason, leaves no images and keeps the pod running', async (t: TestContext) => {
+    t.diagnostic(`criu ${capability.version ?? 'none'}: ${capability.ok ? `capable (${capability.mode})` : capability.reason}`);
     // Where CRIU works, a real refusal: a TCP connection established into the pod, dumped without --tcp-established.
     const pod = await harness.runPod(capability.ok ? harness.images.http : harness.images.sleeper);
     const client = capability.ok ? await connectWhenListening(pod.ip, 8080) : undefined;
@@ -125,7 +126,8 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       // The line that failed, not the RLIMIT_NOFILE error CRIU prints (and survives) on every run here.
       assert.match(error.message, /criu: inet: Connected TCP socket, consider using --tcp-established option\. \(Dumping FAILED\.\)$/);
       assert.doesNotMatch(error.message, /rlimit/);
-      assert.deepEqual((await recordedFaults()).slice(faultsBefore), ['130'], 'runc ran criu once, with CRIU_FAULT=130');
+      const faults = (await recordedFaults()).slice(faultsBefore);
+      assert.ok(faults.length > 0 && faults.every((f) => f === '130'), `runc ran criu with CRIU_FAULT=130 each time: ${faults.join(', ')}`);
     }
     assert.ok(error.logTail.length > 0, 'the end of dump.log comes with the error');
     assert.equal(await exists(draft.imagesDir), false, 'no half-written images');
