@@ -52,7 +52,9 @@ describe('CriuCapability measures the CRIU mode with a real dump and restore', {
   test('on this node: criu check, a probe dump and restore, a mode; nothing of the probe is left', async (t) => {
     const workDir = join(dir, 'probe-real');
     const result = await CriuCapability.detect({ criuPath: projectCriuPath, workDir, logger });
-    t.diagnostic(`criu ${result.version ?? 'none'} on ${result.kernel}: ${result.ok ? result.mode : result.reason} in ${result.measuredMs} ms`);
+    t.diagnostic(
+      `criu ${result.version ?? 'none'} on ${result.kernel}: ${result.ok ? result.mode : result.reason} in ${result.measuredMs} ms`,
+    );
     assert.equal(result.ok, true, result.reason);
     assert.ok(result.mode === 'breakpoints' || result.mode === 'no-breakpoints');
     assert.equal(result.cached, false);
@@ -89,7 +91,10 @@ describe('CriuCapability measures the CRIU mode with a real dump and restore', {
     const result = await CriuCapability.detect({ criuPath: criu.path, workDir, probeTimeoutMs: 1000, logger });
     assert.equal(result.ok, false);
     assert.equal(result.mode, undefined);
-    assert.match(result.reason ?? '', /^criu check passed but a dump and restore of a probe process failed: with hardware breakpoints: dump hung: did not finish within \d+ ms/);
+    assert.match(
+      result.reason ?? '',
+      /^criu check passed but a dump and restore of a probe process failed: with hardware breakpoints: dump hung: did not finish within \d+ ms/,
+    );
     assert.match(result.reason ?? '', /; with CRIU_FAULT=130 \(no breakpoints\): dump hung: /);
     const pids = await hungPids(criu.state);
     assert.equal(pids.length, 4);

@@ -101,7 +101,10 @@ export class CriuCapability {
       if (probe.ok) {
         await cache?.put(key, mode).catch((e: unknown) => logger.warn({ err: messageOf(e) }, 'could not cache the criu mode'));
         const measured = result({ ok: true, version, mode });
-        logger.info({ version, kernel, mode, ms: measured.measuredMs, dumpMs: probe.dumpMs, restoreMs: probe.restoreMs }, 'criu works: node can checkpoint');
+        logger.info(
+          { version, kernel, mode, ms: measured.measuredMs, dumpMs: probe.dumpMs, restoreMs: probe.restoreMs },
+          'criu works: node can checkpoint',
+        );
         return measured;
       }
       failures.push(describeProbeFailure(mode, probe));

@@ -15,8 +15,7 @@ export interface CriuProbeOptions {
 }
 
 export type CriuProbeResult =
-  | { ok: true; dumpMs: number; restoreMs: number }
-  | { ok: false; step: 'dump' | 'restore'; hung: boolean; reason: string };
+  { ok: true; dumpMs: number; restoreMs: number } | { ok: false; step: 'dump' | 'restore'; hung: boolean; reason: string };
 
 interface Exit {
   code: number | null;
