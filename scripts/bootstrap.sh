@@ -4,10 +4,14 @@
 # Source it; it defines functions and changes nothing by itself.
 
 WARMPOD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# qemu-system-x86, criu and xz-utils serve the checkpoint-capable VM node (tools/vm-node).
+# qemu-system-x86, criu and xz-utils serve the VM node (tools/vm-node); the local nodes run
+# CRIU >= 4.2 from a private prefix instead (ensure_criu, scripts/criu-prefix.sh).
 APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2 qemu-system-x86 criu xz-utils)
 
 log() { printf '\033[1m[warmpod]\033[0m %s\n' "$*" >&2; }
+
+# shellcheck source=scripts/criu-prefix.sh
+source "$WARMPOD_ROOT/scripts/criu-prefix.sh"
 
 ensure_apt_packages() {
   local missing=()
@@ -78,6 +82,7 @@ stop_started_redis() {
 
 bootstrap() {
   ensure_apt_packages "$@"
+  ensure_criu || return 1
   ensure_node_modules
   build
   ensure_redis

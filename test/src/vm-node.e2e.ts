@@ -3,7 +3,7 @@ import { release } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { HTTP_SAMPLE_BODY } from '@warmpod/devkit';
 import { vmNodesAvailable, type VmWorkerNode } from '@warmpod/local-cluster';
-import { checkpointCases } from './checkpoint-cases';
+import { checkpointCases, noCriuNodeCases, type CheckpointNode } from './checkpoint-cases';
 import { clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster } from './support';
 
 // One VM boot for the whole file: a local cluster with one host node and one VM node, a
@@ -56,7 +56,17 @@ describe('a VM node runs the real worker agent in the e2e cluster', { skip }, ()
   before(async () => {
     e = await startCluster({
       nodes: (tag, base) => [
-        { id: 'node-1', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'a' }, bridge: `${tag}-node-1`, subnet: `10.${base}.1.0/24` },
+        // The host node keeps the system's CRIU 3.17 here, so this suite still sees a node that cannot checkpoint.
+        {
+          id: 'node-1',
+          cpu: 2,
+          memoryMiB: 4096,
+          gpu: 2,
+          labels: { zone: 'a' },
+          bridge: `${tag}-node-1`,
+          subnet: `10.${base}.1.0/24`,
+          env: { WARMPOD_CRIU_PATH: 'criu' },
+        },
       ],
       // The emulated guest runs JS ~19x slower: a 3 s ready window would flap it NotReady (and Lost).
       env: { HEARTBEAT_MS: '1000', NODE_READY_WINDOW_MS: '20000' },
@@ -150,5 +160,20 @@ describe('a VM node runs the real worker agent in the e2e cluster', { skip }, ()
     assert.notEqual(closed, 200, 'the endpoint no longer answers');
   });
 
-  checkpointCases(() => ({ e, vm }), timings);
+  const vmCheckpointNode = (): CheckpointNode => ({
+    id: 'vm-1',
+    selector: VM_LABEL,
+    exposeRange: vm.exposeRange,
+    corruptPages: async (checkpointId) => {
+      const pages = `${vm.guestDataDir}/checkpoints/*/${checkpointId}/criu/pages-*.img`;
+      await vm.vm.execOk('sh', ['-c', `for f in ${pages}; do : > "$f"; done`], { timeoutMs: 60_000 });
+    },
+    holdsCheckpoint: async (checkpointId) => {
+      const dirs = `${vm.guestDataDir}/checkpoints/*/${checkpointId}`;
+      return (await vm.vm.execOk('sh', ['-c', `ls -d ${dirs} 2>/dev/null || true`], { timeoutMs: 60_000 })).stdout.trim() !== '';
+    },
+    podLeftovers: (podId) => vm.podLeftovers(podId),
+  });
+  checkpointCases(() => ({ e, node: vmCheckpointNode() }), timings);
+  noCriuNodeCases(() => ({ e, selector: { zone: 'a' } }));
 });

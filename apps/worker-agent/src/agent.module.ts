@@ -5,6 +5,7 @@ import { JobRunner, nodeQueueName } from '@warmpod/jobs';
 import {
   CheckpointStore,
   ImageCache,
+  isCriuMode,
   PodNetwork,
   PodRootfs,
   PortExposer,
@@ -50,8 +51,8 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async onApplicationBootstrap(): Promise<void> {
     const c = this.config;
-    // `criu check` takes seconds (more in the VM node): it runs while Redis and the runtime come up.
-    const capabilities = detectCapabilities(this.logger);
+    // `criu check` and the probe take seconds (more in the VM node): they run while Redis and the runtime come up.
+    const capabilities = detectCapabilities({ ...c.criu, workDir: join(c.dataDir, 'criu-probe') }, this.logger);
     capabilities.catch(() => undefined);
     await waitForRedis(this.redis, 30_000);
     await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
@@ -148,9 +149,9 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     return { runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger };
   }
 
-  /** Checkpointing on this node, when `criu check` passed; its key carries this runtime's fingerprint. */
+  /** Checkpointing on this node, when CRIU works here; its key carries this runtime's fingerprint. */
   private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes): PodCheckpoints | undefined {
-    if (!caps.criuOk) return undefined;
+    if (!caps.criuOk || !isCriuMode(caps.criuMode)) return undefined;
     const c = this.config;
     // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
     const runtimeOptions = this.runcOptions();
@@ -159,10 +160,12 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       cpuFlags: caps.cpuFlags,
       kernel: caps.kernel,
       criuVersion: caps.criuVersion,
+      criuMode: caps.criuMode,
       runcVersion: caps.runcVersion,
     };
     const tools = {
-      checkpointer: new RuncCheckpointer(runtimeOptions),
+      // The criu and the mode the capability check measured, for every checkpoint and restore.
+      checkpointer: new RuncCheckpointer({ ...runtimeOptions, criuPath: c.criu.path, criuMode: caps.criuMode }),
       archive: new WritableLayerArchive({ logger: this.logger }),
       store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
       probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { isValidNodeId, NODE_ID_RULE } from '@warmpod/domain';
 import { baseConfig, baseConfigSchema, loadConfig } from '@warmpod/observability';
@@ -70,6 +71,15 @@ const schema = baseConfigSchema.extend({
     .positive()
     .default(20 * 2 ** 30),
   CHECKPOINT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(3),
+  /** The criu this node checkpoints with (runc's `--criu`, the capability check); the local cluster's is a private CRIU >= 4.2. */
+  WARMPOD_CRIU_PATH: z
+    .string()
+    .regex(/^[^\s]+$/, 'WARMPOD_CRIU_PATH must be a path or a command name without spaces')
+    .default('criu'),
+  /** Deadline of each probe dump and restore at start: where hardware breakpoints do not fire, a dump hangs until then. */
+  CRIU_PROBE_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
+  /** Where the measured CRIU mode is kept for this boot, kernel and criu (default `<data dir>/criu-capability.json`). */
+  CRIU_CAPABILITY_CACHE: z.string().min(1).optional(),
 });
 
 export type AgentConfig = ReturnType<typeof agentConfig>;
@@ -104,6 +114,11 @@ export function agentConfig(env: Record<string, string | undefined>) {
       maxAgeMs: c.CHECKPOINT_MAX_AGE_HOURS * 3_600_000,
       diskBudgetBytes: c.CHECKPOINT_DISK_BUDGET_BYTES,
       quarantineAfter: c.CHECKPOINT_QUARANTINE_AFTER,
+    },
+    criu: {
+      path: c.WARMPOD_CRIU_PATH,
+      probeTimeoutMs: c.CRIU_PROBE_TIMEOUT_MS,
+      cacheFile: c.CRIU_CAPABILITY_CACHE ?? join(c.NODE_DATA_DIR, 'criu-capability.json'),
     },
   };
 }

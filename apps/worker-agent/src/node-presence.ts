@@ -14,9 +14,30 @@ import type { Logger } from '@warmpod/observability';
 
 const run = promisify(execFile);
 
-/** What this node can do, measured rather than configured: `criu check` decides criuOk (and says why not). */
-export async function detectCapabilities(logger: Logger): Promise<CapabilitiesMessage> {
-  const [{ stdout }, criu] = await Promise.all([run('runc', ['--version']), CriuCapability.detect({ logger })]);
+export interface CriuSettings {
+  path: string;
+  probeTimeoutMs: number;
+  cacheFile: string;
+  /** The probe's temporary directories go here. */
+  workDir: string;
+}
+
+/**
+ * What this node can do, measured rather than configured: `criu check` and a
+ * real dump and restore of a probe process decide criuOk and the CRIU mode
+ * (and say why not).
+ */
+export async function detectCapabilities(criuSettings: CriuSettings, logger: Logger): Promise<CapabilitiesMessage> {
+  const [{ stdout }, criu] = await Promise.all([
+    run('runc', ['--version']),
+    CriuCapability.detect({
+      criuPath: criuSettings.path,
+      probeTimeoutMs: criuSettings.probeTimeoutMs,
+      cacheFile: criuSettings.cacheFile,
+      workDir: criuSettings.workDir,
+      logger,
+    }),
+  ]);
   const runcVersion = /runc version (\S+)/.exec(stdout)?.[1] ?? 'unknown';
   return {
     runtime: 'runc',
@@ -24,6 +45,7 @@ export async function detectCapabilities(logger: Logger): Promise<CapabilitiesMe
     criuVersion: criu.version ?? '',
     criuOk: criu.ok,
     criuReason: criu.reason ?? '',
+    criuMode: criu.ok && criu.mode ? criu.mode : '',
     kernel: criu.kernel,
     arch: arch(),
     cpuFlags: await cpuFlags(),

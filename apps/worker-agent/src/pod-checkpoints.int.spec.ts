@@ -28,6 +28,7 @@ const RUNTIME: RuntimeFingerprint = {
   cpuFlags: ['sse4_2'],
   kernel: '6.1.0-28-amd64',
   criuVersion: '3.17.1',
+  criuMode: 'breakpoints',
   runcVersion: '1.1.5',
 };
 const UPGRADED: RuntimeFingerprint = { ...RUNTIME, criuVersion: '4.0' };

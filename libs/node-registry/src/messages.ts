@@ -61,6 +61,8 @@ const capabilities = z.object({
   criuVersion: text(128),
   criuOk: z.boolean(),
   criuReason: text(1024),
+  // Decoding fills '' when an agent does not send it; optional so messages built in code may leave it out.
+  criuMode: z.enum(['', 'breakpoints', 'no-breakpoints']).optional(),
   kernel: text(256),
   arch: text(64),
   cpuFlags: z.array(z.string().regex(CPU_FLAG, 'is not a CPU flag')).max(REGISTRY_LIMITS.cpuFlagsMax),

@@ -58,6 +58,7 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
       criuVersion: '3.17.1',
       criuOk: false,
       criuReason: 'criu check failed: no kernel support',
+      criuMode: '',
       kernel: '6.1.0-test',
       arch: 'x64',
       cpuFlags: 'avx2 sse4_2',

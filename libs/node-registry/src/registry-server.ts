@@ -167,6 +167,7 @@ export function toRegisteredNode(r: RegisterRequest): RegisteredNode {
       criuVersion: c.criuVersion,
       criuOk: c.criuOk,
       criuReason: c.criuReason,
+      criuMode: c.criuMode ?? '',
       kernel: c.kernel,
       arch: c.arch,
       cpuFlags: c.cpuFlags.join(' '),

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+
 export interface ClusterNodeSpec {
   id: string;
   cpu: number;
@@ -24,6 +26,17 @@ export interface LocalClusterOptions {
   logLevel: string;
   /** Extra environment for every service (e.g. a shorter heartbeat in tests). */
   env?: Record<string, string>;
+  /** The criu host nodes checkpoint with; default the bootstrap's private CRIU >= 4.2 (`criuPrefixPaths`). */
+  criuPath?: string;
+}
+
+/**
+ * Where the bootstrap (scripts/criu-prefix.sh) installs CRIU >= 4.2 for the
+ * local nodes, and where the agents of this machine share their measured
+ * CRIU mode (same boot, kernel and criu for every local node).
+ */
+export function criuPrefixPaths(root: string): { criu: string; capabilityCache: string } {
+  return { criu: join(root, '.warmpod', 'criu', 'criu'), capabilityCache: join(root, '.warmpod', 'criu', 'capability.json') };
 }
 
 /** Two local nodes, one of them with (accounted) GPUs, each with its own bridge and subnet. */

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
 import { agentEnv } from './agent-env';
-import type { ClusterNodeSpec, LocalClusterOptions, VmClusterNodeSpec } from './cluster-options';
+import { criuPrefixPaths, type ClusterNodeSpec, type LocalClusterOptions, type VmClusterNodeSpec } from './cluster-options';
 import { ServiceProcess } from './service-process';
 import { VmWorkerNode } from './vm-worker-node';
 
@@ -77,10 +77,19 @@ export class LocalCluster {
     await this.waitUntilReady(Object.keys(o.tokens)[0]!);
   }
 
-  /** Starts one node agent with its own data dir, bridge, subnet and cgroup parent. */
+  /**
+   * Starts one node agent with its own data dir, bridge, subnet and cgroup
+   * parent, checkpointing with the project's CRIU >= 4.2 (the service or node
+   * environment may name another).
+   */
   private spawnNode(node: ClusterNodeSpec): void {
     const o = this.opts;
-    const env = agentEnv(o, node, this.schedulerGrpcUrl);
+    const criu = criuPrefixPaths(o.root);
+    const env = {
+      WARMPOD_CRIU_PATH: o.criuPath ?? criu.criu,
+      CRIU_CAPABILITY_CACHE: criu.capabilityCache,
+      ...agentEnv(o, node, this.schedulerGrpcUrl),
+    };
     this.services.push(
       ServiceProcess.spawn(
         node.id,
@@ -116,7 +125,8 @@ export class LocalCluster {
     if (!['127.0.0.1', 'localhost'].includes(redis.hostname)) throw new Error(`a VM node needs Redis on 127.0.0.1, not ${redis.hostname}`);
     const node = await VmWorkerNode.start({
       id: spec.id,
-      agentEnv: agentEnv(o, { ...spec, gpu: 0 }, this.schedulerGrpcUrl),
+      // The guest's own criu (Debian's 3.17 on its 6.1 kernel); its probe dump and restore are emulated, hence slow.
+      agentEnv: { CRIU_PROBE_TIMEOUT_MS: '60000', ...agentEnv(o, { ...spec, gpu: 0 }, this.schedulerGrpcUrl) },
       redisPort: Number(redis.port || 6379),
       schedulerGrpcPort: this.schedulerGrpcPort,
       registryPort: this.registry.port,

@@ -8,6 +8,7 @@ const capable = {
   criuVersion: '3.17.1',
   criuOk: true,
   criuReason: '',
+  criuMode: 'no-breakpoints',
   kernel: '6.1.0-28-amd64',
   arch: 'x64',
   cpuFlags: 'sse4_2  avx2 aes',
@@ -17,7 +18,14 @@ describe('checkpointSupportOf', () => {
   test('a CRIU-capable node gives its runtime fingerprint, CPU flags split', () => {
     assert.deepEqual(checkpointSupportOf({ id: 'n1', capabilities: capable }), {
       ok: true,
-      runtime: { arch: 'x64', kernel: '6.1.0-28-amd64', criuVersion: '3.17.1', runcVersion: '1.1.5', cpuFlags: ['sse4_2', 'avx2', 'aes'] },
+      runtime: {
+        arch: 'x64',
+        kernel: '6.1.0-28-amd64',
+        criuVersion: '3.17.1',
+        criuMode: 'no-breakpoints',
+        runcVersion: '1.1.5',
+        cpuFlags: ['sse4_2', 'avx2', 'aes'],
+      },
     });
   });
 

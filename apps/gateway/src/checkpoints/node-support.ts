@@ -16,6 +16,7 @@ const capabilitiesSchema = z.object({
   arch: field,
   kernel: field,
   criuVersion: field,
+  criuMode: field,
   runcVersion: field,
   cpuFlags: z.string(),
 });
@@ -34,6 +35,7 @@ export function checkpointSupportOf(node: Pick<NodeRecord, 'id' | 'capabilities'
     const missing = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))].join(', ');
     return { ok: false, reason: `node ${node.id} did not report its runtime fingerprint (${missing})` };
   }
-  const { arch, kernel, criuVersion, runcVersion, cpuFlags } = parsed.data;
-  return { ok: true, runtime: { arch, kernel, criuVersion, runcVersion, cpuFlags: cpuFlags.split(/\s+/).filter((f) => f !== '') } };
+  const { arch, kernel, criuVersion, criuMode, runcVersion, cpuFlags } = parsed.data;
+  const flags = cpuFlags.split(/\s+/).filter((f) => f !== '');
+  return { ok: true, runtime: { arch, kernel, criuVersion, criuMode, runcVersion, cpuFlags: flags } };
 }

@@ -18,6 +18,7 @@ export const RUNTIME: RuntimeFingerprint = {
   cpuFlags: ['aes', 'avx2', 'sse4_2'],
   kernel: '6.1.0-28-amd64',
   criuVersion: '3.17.1',
+  criuMode: 'breakpoints',
   runcVersion: '1.1.5',
 };
 
@@ -27,6 +28,7 @@ const capabilities = (criuOk: boolean) => ({
   criuVersion: criuOk ? RUNTIME.criuVersion : '',
   criuOk,
   criuReason: criuOk ? '' : NO_CRIU_REASON,
+  criuMode: criuOk ? RUNTIME.criuMode : '',
   kernel: RUNTIME.kernel,
   arch: RUNTIME.arch,
   cpuFlags: RUNTIME.cpuFlags.join(' '),

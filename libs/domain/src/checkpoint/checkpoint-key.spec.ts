@@ -19,7 +19,14 @@ const base: CheckpointKeyInput = {
     ports: [8080, 9090],
     resources: { cpu: 0.5, memoryMiB: 256, gpu: 0 },
   },
-  runtime: { arch: 'x64', cpuFlags: ['sse4_2', 'avx2', 'aes'], kernel: '6.1.0-28-amd64', criuVersion: '3.17.1', runcVersion: '1.1.5+ds1' },
+  runtime: {
+    arch: 'x64',
+    cpuFlags: ['sse4_2', 'avx2', 'aes'],
+    kernel: '6.1.0-28-amd64',
+    criuVersion: '3.17.1',
+    criuMode: 'breakpoints',
+    runcVersion: '1.1.5+ds1',
+  },
 };
 
 function variant(change: (input: CheckpointKeyInput) => void): string {
@@ -67,6 +74,7 @@ describe('checkpointKey', () => {
       ['cpu flags', (i) => (i.runtime.cpuFlags = ['aes'])],
       ['kernel', (i) => (i.runtime.kernel = '6.1.0-29-amd64')],
       ['criu', (i) => (i.runtime.criuVersion = '4.0')],
+      ['criu mode', (i) => (i.runtime.criuMode = 'no-breakpoints')],
       ['runc', (i) => (i.runtime.runcVersion = '1.2.0')],
     ];
     const seen = new Set([checkpointKey(base)]);

@@ -8,6 +8,8 @@ export interface RuntimeFingerprint {
   cpuFlags: readonly string[];
   kernel: string;
   criuVersion: string;
+  /** How CRIU stops tasks on the node ("breakpoints" or "no-breakpoints"), as the node measured it. */
+  criuMode: string;
   runcVersion: string;
 }
 
@@ -71,6 +73,7 @@ function runtimeShape(runtime: RuntimeFingerprint) {
     cpuFlags: [...new Set(runtime.cpuFlags)].sort(),
     kernel: runtime.kernel,
     criuVersion: runtime.criuVersion,
+    criuMode: runtime.criuMode,
     runcVersion: runtime.runcVersion,
   };
 }

@@ -1,5 +1,8 @@
 export { CriuCapability, explainCriuCheckFailure, type CriuCapabilityOptions, type CriuCapabilityResult } from './criu-capability';
-export { criuErrors } from './criu-log';
+export { CriuCapabilityCache, type CriuCapabilityKey } from './criu-capability-cache';
+export { criuErrors, criuFailure } from './criu-log';
+export { CRIU_MODES, criuEnvironment, isCriuMode, NO_BREAKPOINTS_FAULT, type CriuMode } from './criu-mode';
+export { probeDumpRestore, type CriuProbeOptions, type CriuProbeResult } from './criu-probe';
 export {
   CriuOperationError,
   RestoreAbortedError,

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { exists } from '../files';
-import { needsRoot } from '../testing/int-fixture';
+import { needsRoot, projectCriuPath } from '../testing/int-fixture';
 import { PodHarness } from '../testing/pod-harness';
 import { CheckpointStore } from './checkpoint-store';
 import { CriuCapability, type CriuCapabilityResult } from './criu-capability';
@@ -15,12 +16,41 @@ const harness = new PodHarness();
 let capability: CriuCapabilityResult;
 let checkpointer: RuncCheckpointer;
 let store: CheckpointStore;
+/** The project's criu behind a wrapper that records the CRIU_FAULT each run got (runc must hand its environment on). */
+let recordingCriu: { path: string; faults: string };
+
+async function recordedFaults(): Promise<string[]> {
+  return (await readFile(recordingCriu.faults, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+}
 
 /** Kernel >= 6.13 with CRIU < 4: the case the notes measured on these machines. */
 function vdsoLayoutMismatch(c: CriuCapabilityResult): boolean {
   const [kMajor = 0, kMinor = 0] = c.kernel.split(/[.-]/).map(Number);
   const criuMajor = Number((c.version ?? '').split('.')[0]);
   return (kMajor > 6 || (kMajor === 6 && kMinor >= 13)) && Number.isFinite(criuMajor) && criuMajor < 4;
+}
+
+/** A TCP connection to the pod, once its server listens. */
+async function connectWhenListening(host: string, port: number): Promise<Socket> {
+  return waitFor(`${host}:${port} to listen`, () => {
+    return new Promise<Socket | undefined>((resolve) => {
+      const socket = connect({ host, port });
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', () => resolve(undefined));
+    });
+  });
+}
+
+/** Sends one HTTP/1.0 request on an open connection and reads the whole answer. */
+function request(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+    socket.on('data', (b: Buffer) => (answer += b.toString()));
+    socket.once('end', () => resolve(answer));
+    socket.once('error', reject);
+    socket.write('GET / HTTP/1.0\r\n\r\n');
+  });
 }
 
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
@@ -35,9 +65,16 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>, tim
 
 before(async () => {
   if (needsRoot) return;
-  capability = await CriuCapability.detect({ logger: harness.logger });
   await harness.start('wp-ckpt-int');
-  checkpointer = new RuncCheckpointer(harness.runtimeOptions);
+  capability = await CriuCapability.detect({ criuPath: projectCriuPath, workDir: harness.dir, logger: harness.logger });
+  recordingCriu = { path: join(harness.dir, 'criu-recording'), faults: join(harness.dir, 'criu-faults.log') };
+  await writeFile(
+    recordingCriu.path,
+    `#!/bin/sh\necho "\${CRIU_FAULT-unset}" >> '${recordingCriu.faults}'\nexec '${projectCriuPath}' "$@"\n`,
+  );
+  await chmod(recordingCriu.path, 0o755);
+  const criuMode = capability.mode;
+  checkpointer = new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: recordingCriu.path, ...(criuMode ? { criuMode } : {}) });
   store = new CheckpointStore({ dataDir: join(harness.dir, 'node'), logger: harness.logger });
 });
 
@@ -48,6 +85,8 @@ after(async () => {
 describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
   test('CriuCapability measures this node; kernel >= 6.13 with CRIU < 4 is not capable, for the vDSO layout', (t) => {
     t.diagnostic(`kernel ${capability.kernel}, criu ${capability.version ?? 'none'}: ${capability.ok ? 'capable' : capability.reason}`);
+    // The bootstrap's CRIU >= 4.2 works on this machine's kernel: a node using it must be capable.
+    if (projectCriuPath !== 'criu') assert.equal(capability.ok, true, capability.reason);
     if (vdsoLayoutMismatch(capability)) {
       assert.equal(capability.ok, false);
       assert.match(
@@ -62,10 +101,17 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
   });
 
   test('a checkpoint that CRIU refuses fails with its reason, leaves no images and keeps the pod running', async (t: TestContext) => {
-    if (capability.ok) return t.skip('CRIU works on this node');
-    const pod = await harness.runPod(harness.images.sleeper);
+    t.diagnostic(`criu ${capability.version ?? 'none'}: ${capability.ok ? `capable (${capability.mode})` : capability.reason}`);
+    // Where CRIU works, a real refusal: a TCP connection established into the pod, dumped without --tcp-established.
+    const pod = await harness.runPod(capability.ok ? harness.images.http : harness.images.sleeper);
+    const client = capability.ok ? await connectWhenListening(pod.ip, 8080) : undefined;
     const draft = await store.begin('acme', 'ckpt-host');
-    const error = await checkpointer.checkpoint(pod.podId, draft.imagesDir, { leaveRunning: true }).then(
+    // CRIU_FAULT=130 whatever the node measured: it must reach criu through runc either way.
+    const refusing = capability.ok
+      ? new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: recordingCriu.path, criuMode: 'no-breakpoints' })
+      : checkpointer;
+    const faultsBefore = (await recordedFaults()).length;
+    const error = await refusing.checkpoint(pod.podId, draft.imagesDir, { leaveRunning: true }).then(
       () => assert.fail('the checkpoint should fail here'),
       (e: unknown) => e,
     );
@@ -76,6 +122,13 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       assert.ok(error.criuErrors.includes(VDSO_ERROR), error.criuErrors.join('; '));
       assert.ok(error.message.includes(VDSO_ERROR));
     }
+    if (capability.ok) {
+      // The line that failed, not the RLIMIT_NOFILE error CRIU prints (and survives) on every run here.
+      assert.match(error.message, /criu: inet: Connected TCP socket, consider using --tcp-established option\. \(Dumping FAILED\.\)$/);
+      assert.doesNotMatch(error.message, /rlimit/);
+      const faults = (await recordedFaults()).slice(faultsBefore);
+      assert.ok(faults.length > 0 && faults.every((f) => f === '130'), `runc ran criu with CRIU_FAULT=130 each time: ${faults.join(', ')}`);
+    }
     assert.ok(error.logTail.length > 0, 'the end of dump.log comes with the error');
     assert.equal(await exists(draft.imagesDir), false, 'no half-written images');
     assert.equal(await exists(`${draft.imagesDir}.work`), false, 'no work dir');
@@ -83,6 +136,10 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     assert.deepEqual(await readdir(join(store.root, 'acme')), [], 'nothing in the store');
     assert.equal(await checkpointer.status(pod.podId), 'running');
     assert.doesNotThrow(() => process.kill(pod.pid, 0), 'the pod process is alive');
+    if (client) {
+      // Not frozen, network not left locked: the connection CRIU refused still gets its answer.
+      assert.match(await request(client), /^HTTP\/1\.[01] 200/);
+    }
     await harness.runtime.stop(pod.podId, 200);
   });
 
@@ -271,7 +328,10 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const { pid, ms } = await checkpointer.restore(target.podId, target.podDir, stored.imagesDir, target.logPath, {
       sourcePodId: stored.podId,
     });
-    t.diagnostic(`restored in ${ms} ms`);
+    t.diagnostic(`restored in ${ms} ms (criu mode ${capability.mode})`);
+    const expectedFault = capability.mode === 'no-breakpoints' ? '130' : 'unset';
+    assert.ok((await recordedFaults()).length > 0, "runc ran the node's criu");
+    assert.deepEqual([...new Set((await recordedFaults()).slice(-2))], [expectedFault], "the node's mode reached criu");
     assert.ok(pid > 0);
     const cgroupOfRestored = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim();
     t.diagnostic(`restored pid ${pid} in cgroup ${cgroupOfRestored}`);

@@ -9,6 +9,7 @@ import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
 import { readExitCode, readPid } from '../shim-files';
 import { WaitTimeoutError, watchDirUntil } from '../watch-dir';
 import { readCriuLog, readTail } from './criu-log';
+import { criuEnvironment, type CriuMode } from './criu-mode';
 import { imagesDamage, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
 import { killRestoreLeftovers, pidNs, unmountUnder } from './restore-leftovers';
@@ -16,6 +17,10 @@ import { killRestoreLeftovers, pidNs, unmountUnder } from './restore-leftovers';
 export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
   checkpointTimeoutMs?: number;
   restoreTimeoutMs?: number;
+  /** The criu runc runs (runc's global `--criu`); default runc's own, `criu` on PATH. */
+  criuPath?: string;
+  /** How CRIU runs on this node, as CriuCapability measured it; default: the environment decides. */
+  criuMode?: CriuMode;
 }
 
 export interface CheckpointOptions {
@@ -78,6 +83,9 @@ export class RuncCheckpointer {
   private readonly runcRoot: string;
   private readonly shimDir: string;
   private readonly runc: string;
+  /** runc's global options for CRIU operations: its state root, and the criu to run. */
+  private readonly criuRuncArgs: string[];
+  private readonly criuEnv: NodeJS.ProcessEnv | undefined;
   private readonly runtime: RuncRuntime;
   private readonly logger: Logger;
 
@@ -86,6 +94,9 @@ export class RuncCheckpointer {
     // RuncRuntime's layout: `<stateDir>/<podId>/{pid,exit}`.
     this.shimDir = resolve(opts.stateDir ?? `${this.runcRoot}.shim`);
     this.runc = opts.runcPath ?? 'runc';
+    this.criuRuncArgs = ['--root', this.runcRoot, ...(opts.criuPath ? ['--criu', opts.criuPath] : [])];
+    // runc hands its environment to criu: that is how CRIU_FAULT reaches it.
+    this.criuEnv = opts.criuMode ? criuEnvironment(opts.criuMode) : undefined;
     this.runtime = new RuncRuntime(opts);
     this.logger = opts.logger;
   }
@@ -105,18 +116,18 @@ export class RuncCheckpointer {
     const started = Date.now();
     await mkdir(images, { recursive: true, mode: 0o700 });
     await mkdir(work, { recursive: true, mode: 0o700 });
-    const args = ['--root', this.runcRoot, 'checkpoint', '--image-path', images, '--work-path', work];
+    const args = [...this.criuRuncArgs, 'checkpoint', '--image-path', images, '--work-path', work];
     if (opts.leaveRunning) args.push('--leave-running');
     if (opts.tcpEstablished) args.push('--tcp-established');
     if (opts.fileLocks) args.push('--file-locks');
     try {
-      await runCommand(this.runc, [...args, podId], { timeoutMs: this.opts.checkpointTimeoutMs ?? 300_000 });
+      await runCommand(this.runc, [...args, podId], { timeoutMs: this.opts.checkpointTimeoutMs ?? 300_000, env: this.criuEnv });
     } catch (error) {
       const log = await readCriuLog(join(work, 'dump.log'));
       await Promise.all([rm(images, { recursive: true, force: true }), rm(work, { recursive: true, force: true })]);
       if (opts.leaveRunning) await this.thawIfFrozen(podId);
       const runcSaid = error instanceof CommandError ? error.stderr.trim() || error.stdout.trim() : messageOf(error);
-      const detail = log.errors.length > 0 ? `criu: ${log.errors.join('; ')}` : runcSaid || messageOf(error);
+      const detail = log.failure !== undefined ? `criu: ${log.failure}` : runcSaid || messageOf(error);
       this.logger.warn({ podId, criuErrors: log.errors, runc: runcSaid.slice(-500) }, 'checkpoint failed');
       throw new CriuOperationError(op, detail, podId, log.errors, log.tail, { cause: error });
     }
@@ -188,8 +199,7 @@ export class RuncCheckpointer {
     );
 
     const runcArgs = [
-      '--root',
-      this.runcRoot,
+      ...this.criuRuncArgs,
       'restore',
       '--bundle',
       resolve(bundleDir),
@@ -203,7 +213,11 @@ export class RuncCheckpointer {
     if (opts.tcpEstablished) runcArgs.push('--tcp-established');
     if (opts.fileLocks) runcArgs.push('--file-locks');
     const shimArgs = [resolve(logPath), `${exitFile}.tmp`, exitFile, this.runc, ...runcArgs, podId];
-    const shim = spawn('sh', ['-c', RESTORE_SHIM, 'warmpod-restore-shim', ...shimArgs], { detached: true, stdio: 'ignore' });
+    const shim = spawn('sh', ['-c', RESTORE_SHIM, 'warmpod-restore-shim', ...shimArgs], {
+      detached: true,
+      stdio: 'ignore',
+      ...(this.criuEnv ? { env: this.criuEnv } : {}),
+    });
     shim.on('error', (error) => failed.abort(new Error(`restore shim could not be spawned: ${error.message}`)));
     let shimRunning = true;
     const shimExited = new Promise<void>((resolveExit) => {
@@ -242,7 +256,7 @@ export class RuncCheckpointer {
         this.logger.info({ podId }, 'restore stopped on request');
         throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal?.reason });
       }
-      const detail = [why, log.errors.length > 0 ? `criu: ${log.errors.join('; ')}` : lastLines(runcTail, 3)].filter(Boolean).join(': ');
+      const detail = [why, log.failure !== undefined ? `criu: ${log.failure}` : lastLines(runcTail, 3)].filter(Boolean).join(': ');
       this.logger.warn({ podId, criuErrors: log.errors }, 'restore failed');
       throw new CriuOperationError(op, detail, podId, log.errors, log.tail || runcTail, { cause: error });
     }

@@ -6,7 +6,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { buildImage, HTTP_SAMPLE_BODY, LocalRegistry, sampleImages, SAMPLE_REPOSITORIES, type SampleImageDigests } from '@warmpod/devkit';
 import { createLogger, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
@@ -15,6 +16,16 @@ import { RegistryClient } from '@warmpod/registry';
 export { buildImage, HTTP_SAMPLE_BODY, LocalRegistry, sampleImages, SAMPLE_REPOSITORIES, type SampleImageDigests };
 
 export const needsRoot: string | false = process.getuid?.() === 0 ? false : 'integration tests need root';
+
+/**
+ * The criu the local nodes use: the bootstrap's private CRIU >= 4.2
+ * (scripts/criu-prefix.sh) when it is installed, else `criu` on PATH.
+ */
+export const projectCriuPath: string = (() => {
+  // dist/testing -> the repository root.
+  const prefixed = resolve(__dirname, '..', '..', '..', '..', '.warmpod', 'criu', 'criu');
+  return existsSync(prefixed) ? prefixed : 'criu';
+})();
 
 export function randomHex(bytes = 3): string {
   return randomBytes(bytes).toString('hex');

@@ -1,0 +1,57 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../files';
+import { CRIU_MODES, type CriuMode } from './criu-mode';
+
+/** What a measured mode holds for: the same boot, kernel and CRIU binary. */
+export interface CriuCapabilityKey {
+  bootId: string;
+  kernel: string;
+  criuPath: string;
+  criuVersion: string;
+}
+
+const entrySchema = z.object({
+  bootId: z.string(),
+  kernel: z.string(),
+  criuPath: z.string(),
+  criuVersion: z.string(),
+  mode: z.enum(CRIU_MODES),
+  measuredAt: z.string(),
+});
+
+/**
+ * The last working CRIU mode of this machine, in a small JSON file, so an
+ * agent restart does not pay `criu check` and the probe (or a probe's hang
+ * deadline) again. Only a working mode is kept: a failure is measured anew.
+ */
+export class CriuCapabilityCache {
+  constructor(private readonly path: string) {}
+
+  async get(key: CriuCapabilityKey): Promise<CriuMode | undefined> {
+    const text = await readFile(this.path, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    const entry = entrySchema.safeParse(json);
+    if (!entry.success) return undefined;
+    const e = entry.data;
+    const same = e.bootId === key.bootId && e.kernel === key.kernel && e.criuPath === key.criuPath && e.criuVersion === key.criuVersion;
+    return same ? e.mode : undefined;
+  }
+
+  async put(key: CriuCapabilityKey, mode: CriuMode): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.path, `${JSON.stringify({ ...key, mode, measuredAt: new Date().toISOString() })}\n`, 0o600);
+  }
+}
+
+/** This boot's id: a reboot (new kernel state, maybe new firmware settings) measures again. */
+export async function bootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim();
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { readdir, truncate } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { checkpointCases, type CheckpointNode } from './checkpoint-cases';
+import { clusterLeftovers, leftoverKeys, podLeftovers, startCluster, type E2eCluster } from './support';
+
+// Checkpoints on the host nodes `npm start` runs: CRIU >= 4.2 from the
+// bootstrap's private prefix, at native speed, in the mode each agent measured.
+
+interface NodeJson {
+  id: string;
+  health: string;
+  capabilities: Record<string, string | boolean>;
+}
+
+const NODE = 'node-1';
+const EXPOSE_PORTS = 16;
+
+/** The directories of a checkpoint on a host node (one per tenant holding that id: at most one). */
+async function checkpointDirs(e: E2eCluster, checkpointId: string): Promise<string[]> {
+  const root = join(e.workDir, 'nodes', NODE, 'checkpoints');
+  const tenants = await readdir(root).catch((): string[] => []);
+  const found: string[] = [];
+  for (const tenant of tenants) {
+    if ((await readdir(join(root, tenant)).catch((): string[] => [])).includes(checkpointId)) found.push(join(root, tenant, checkpointId));
+  }
+  return found;
+}
+
+function versionAtLeast(version: string, min: readonly number[]): boolean {
+  const parts = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  for (let i = 0; i < min.length; i++) if ((parts[i] ?? 0) !== min[i]) return (parts[i] ?? 0) > min[i]!;
+  return true;
+}
+
+describe('checkpoints on the host nodes of the local cluster', () => {
+  let e: E2eCluster;
+  let exposeRange = { from: 0, to: 0 };
+  const timings: Record<string, number | string> = {};
+
+  before(async () => {
+    // Ports of node-1 from a range, so the cases can watch every one for an answer before the checkpoint.
+    const from = 31_000 + Math.floor(Math.random() * 1_000) * EXPOSE_PORTS;
+    exposeRange = { from, to: from + EXPOSE_PORTS - 1 };
+    e = await startCluster({
+      nodes: (tag, base) => [
+        {
+          id: NODE,
+          cpu: 2,
+          memoryMiB: 4096,
+          gpu: 0,
+          labels: { zone: 'a' },
+          bridge: `${tag}-${NODE}`,
+          subnet: `10.${base}.1.0/24`,
+          env: { EXPOSE_PORT_RANGE: `${exposeRange.from}-${exposeRange.to}` },
+        },
+        { id: 'node-2', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'b' }, bridge: `${tag}-node-2`, subnet: `10.${base}.2.0/24` },
+      ],
+    });
+  });
+
+  after(async () => {
+    if (!e) return;
+    await e.cleanup();
+    console.log(`host checkpoint e2e timings (ms): ${JSON.stringify(timings)}`);
+    assert.deepEqual(clusterLeftovers(e), [], 'stopping the cluster leaves no bridge, mount or cgroup on the host');
+    assert.deepEqual(await leftoverKeys(e.prefix), []);
+  });
+
+  test('GET /v1/nodes: both host nodes can checkpoint, with CRIU >= 4.2 on this kernel and the mode they measured', async () => {
+    const nodes = ((await (await e.api('/v1/nodes')).json()) as { items: NodeJson[] }).items;
+    assert.equal(nodes.length, 2, JSON.stringify(nodes));
+    for (const node of nodes) {
+      const caps = node.capabilities;
+      assert.equal(caps['criuOk'], true, `${node.id}: ${String(caps['criuReason'])}`);
+      assert.equal(caps['criuReason'], '');
+      assert.ok(versionAtLeast(String(caps['criuVersion']), [4, 2]), `${node.id} runs CRIU ${String(caps['criuVersion'])}`);
+      assert.match(String(caps['criuMode']), /^(breakpoints|no-breakpoints)$/);
+      assert.equal(caps['kernel'], release());
+    }
+    timings.criuMode = String(nodes[0]!.capabilities['criuMode']);
+  });
+
+  const hostNode: CheckpointNode = {
+    id: NODE,
+    selector: { zone: 'a' },
+    get exposeRange() {
+      return exposeRange;
+    },
+    corruptPages: async (checkpointId) => {
+      const [dir] = await checkpointDirs(e, checkpointId);
+      assert.ok(dir, `checkpoint ${checkpointId} is on ${NODE}`);
+      const pages = (await readdir(join(dir, 'criu'))).filter((f) => /^pages-\d+\.img$/.test(f));
+      assert.ok(pages.length > 0, 'the checkpoint has page images');
+      await Promise.all(pages.map((f) => truncate(join(dir, 'criu', f), 0)));
+    },
+    holdsCheckpoint: async (checkpointId) => (await checkpointDirs(e, checkpointId)).length > 0,
+    podLeftovers: (podId) => Promise.resolve(podLeftovers(e, NODE, podId)),
+  };
+  checkpointCases(() => ({ e, node: hostNode }), timings);
+});
