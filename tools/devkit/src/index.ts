@@ -5,3 +5,4 @@ export * from './registry-proxy';
 export { ToolError } from './run-tool';
 export { dropKeys, keysUnder } from './redis-keys';
 export * from './slow-init-pod';
+export * from './restore-breakdown';

@@ -6,6 +6,7 @@ export {
   RuncCheckpointer,
   type CheckpointOptions,
   type RestoreOptions,
+  type RestoreSteps,
   type RuncCheckpointerOptions,
 } from './runc-checkpointer';
 export { WritableLayerArchive, type WritableLayerArchiveOptions } from './writable-layer-archive';
@@ -17,3 +18,5 @@ export {
   type CheckpointStoreOptions,
   type StoredCheckpoint,
 } from './checkpoint-store';
+export { CriuKdatCache, type CriuKdatCacheOptions, type KdatCacheState } from './criu-kdat-cache';
+export { criuRestorePhases, type CriuRestorePhases } from './criu-phases';
