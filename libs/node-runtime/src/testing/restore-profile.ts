@@ -163,7 +163,8 @@ async function restoreOnce(
   Object.assign(t, phases);
   if (phases.criuTotalMs !== undefined && t.runcMs !== undefined) t.runcOwnMs = t.runcMs - phases.criuTotalMs;
   const keep = process.env['RESTORE_PROFILE_LOGS'];
-  if (keep && i === 0) await mkdir(keep, { recursive: true }).then(() => copyFile(criuLog, join(keep, `restore-${Date.now()}.log`)));
+  if (keep && i < VARIANTS.length)
+    await mkdir(keep, { recursive: true }).then(() => copyFile(criuLog, join(keep, `${i}-${variant.name.replace(/\W+/g, '_')}.log`)));
 
   step = performance.now();
   const probe = new TimedProbe({ runcRoot: harness.runtimeOptions.runcRoot });
