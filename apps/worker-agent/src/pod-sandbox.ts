@@ -40,7 +40,7 @@ export interface RestoreSource {
 }
 
 export interface RestoreTools {
-  checkpointer: Pick<RuncCheckpointer, 'restore'>;
+  checkpointer: Pick<RuncCheckpointer, 'restore' | 'verifyImages'>;
   archive: Pick<WritableLayerArchive, 'unpack'>;
 }
 
@@ -108,12 +108,16 @@ export class PodSandboxes {
     signal?: AbortSignal,
   ): Promise<LaunchedPod> {
     return this.guarded(pod.id, async () => {
-      await tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id));
-      signal?.throwIfAborted();
-      const { ip, rootfsDir } = await this.prepare(pod, image);
+      // The layer must be in the upperdir before the overlay mounts; the netns and the images' checksums do not wait for it.
+      const [prepared] = await settleAll([
+        this.prepare(pod, image, () => tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id))),
+        tools.checkpointer.verifyImages(pod.id, source.imagesDir),
+      ]);
+      const { ip, rootfsDir } = prepared;
       signal?.throwIfAborted();
       await tools.checkpointer.restore(pod.id, this.podDir(pod.id), source.imagesDir, this.logPath(pod.id), {
         sourcePodId: source.sourcePodId,
+        imagesVerified: true,
         ...(signal ? { signal } : {}),
       });
       return { ip, rootfsDir, endpoints: [] };
@@ -125,12 +129,16 @@ export class PodSandboxes {
   }
 
   /** Root, network and runtime spec: the bundle a start or a restore runs from. */
-  private async prepare(pod: PodRecord, image: EnsuredImage): Promise<{ ip: string; rootfsDir: string }> {
+  private async prepare(
+    pod: PodRecord,
+    image: EnsuredImage,
+    beforeMount?: () => Promise<unknown>,
+  ): Promise<{ ip: string; rootfsDir: string }> {
     const dir = this.podDir(pod.id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
-    const [rootfsDir, net] = await Promise.all([
-      this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs')),
+    const [rootfsDir, net] = await settleAll([
+      (beforeMount ? beforeMount() : Promise.resolve()).then(() => this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs'))),
       this.rt.network.attach(pod.id),
     ]);
     const spec = buildRuntimeSpec({
@@ -183,4 +191,16 @@ export class PodSandboxes {
       throw new Error(`teardown of ${podId} incomplete: ${failures.join('; ')}`);
     }
   }
+}
+
+/**
+ * Promise.all that settles every step before it rejects (with the first
+ * failure): the teardown that follows a failure must not race a step still
+ * creating what it removes (a netns attached after its detach would leak).
+ */
+async function settleAll<A, B>(steps: [Promise<A>, Promise<B>]): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled(steps);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
 }

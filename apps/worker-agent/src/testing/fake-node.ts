@@ -213,7 +213,10 @@ export class FakeCheckpoints {
   readonly restoredFrom: string[] = [];
   readonly restoreFailures: Array<{ id: string; reason: string }> = [];
   readonly refused: Array<{ id: string; reason: string }> = [];
-  readonly restoreTools = { checkpointer: { restore: async () => ({ pid: 1, ms: 1 }) }, archive: { unpack: async () => ({ ms: 1 }) } };
+  readonly restoreTools = {
+    checkpointer: { restore: async () => ({ pid: 1, ms: 1 }), verifyImages: async () => undefined },
+    archive: { unpack: async () => ({ ms: 1 }) },
+  };
 
   /** A compatible checkpoint of this pod's key on this node. */
   offer(of: PodRecord): RestoreCandidate {

@@ -9,6 +9,7 @@ export {
   RuncCheckpointer,
   type CheckpointOptions,
   type RestoreOptions,
+  type RestoreSteps,
   type RuncCheckpointerOptions,
 } from './runc-checkpointer';
 export { WritableLayerArchive, type WritableLayerArchiveOptions } from './writable-layer-archive';
@@ -20,3 +21,5 @@ export {
   type CheckpointStoreOptions,
   type StoredCheckpoint,
 } from './checkpoint-store';
+export { CriuKdatCache, type CriuKdatCacheOptions, type KdatCacheState } from './criu-kdat-cache';
+export { criuRestorePhases, type CriuRestorePhases } from './criu-phases';

@@ -42,6 +42,15 @@ export interface RestoreOptions {
    * id it is removed when unused. (A successful restore finds it by itself.)
    */
   sourcePodId?: string;
+  /** `verifyImages` already passed for these images: not read again. */
+  imagesVerified?: boolean;
+}
+
+/** Where a restore's time went (ms): checksum verify, `runc restore` until the pid file, cgroup adoption. */
+export interface RestoreSteps {
+  verifyMs: number;
+  runcMs: number;
+  adoptMs: number;
 }
 
 /** CRIU refused or failed; `criuErrors` are its `Error (...)` lines, `logTail` the end of its log. */
@@ -157,7 +166,7 @@ export class RuncCheckpointer {
     imagesDir: string,
     logPath: string,
     opts: RestoreOptions = {},
-  ): Promise<{ pid: number; ms: number }> {
+  ): Promise<{ pid: number; ms: number; steps?: RestoreSteps }> {
     const op = 'restore container';
     checkId(podId, op);
     const dir = join(this.shimDir, podId);
@@ -170,11 +179,9 @@ export class RuncCheckpointer {
     if (earlierExit !== undefined) throw new NodeRuntimeError(op, `it already ran and exited with ${earlierExit}; remove it first`, podId);
     const earlierPid = await readPid(pidFile);
     if (earlierPid !== undefined) return { pid: earlierPid, ms: 0 };
-    if (!(await exists(join(images, 'inventory.img')))) {
-      throw new CriuOperationError(op, `${images} holds no CRIU images`, podId, [], '');
-    }
-    const damage = await imagesDamage(images);
-    if (damage !== undefined) throw new CriuOperationError(op, `the CRIU images in ${images} are damaged: ${damage}`, podId, [], '');
+    const verifying = Date.now();
+    if (!opts.imagesVerified) await this.verifyImages(podId, images);
+    const verifyMs = Date.now() - verifying;
     if (opts.signal?.aborted) throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal.reason });
 
     await mkdir(work, { recursive: true, mode: 0o700 });
@@ -232,10 +239,12 @@ export class RuncCheckpointer {
 
     try {
       const pid = await restored;
+      const runcMs = Date.now() - started;
       await adoptRestoredProcesses(pid, this.runtime.cgroupsPath(podId), this.logger);
       const ms = Date.now() - started;
-      this.logger.info({ podId, pid, ms }, 'container restored');
-      return { pid, ms };
+      const steps = { verifyMs, runcMs, adoptMs: ms - runcMs };
+      this.logger.info({ podId, pid, ms, ...steps }, 'container restored');
+      return { pid, ms, steps };
     } catch (error) {
       const aborted = opts.signal?.aborted === true;
       const why = error instanceof WaitTimeoutError ? `runc restore did not finish within ${timeoutMs} ms` : messageOf(error);
@@ -260,6 +269,21 @@ export class RuncCheckpointer {
       this.logger.warn({ podId, criuErrors: log.errors }, 'restore failed');
       throw new CriuOperationError(op, detail, podId, log.errors, log.tail || runcTail, { cause: error });
     }
+  }
+
+  /**
+   * Checks that `imagesDir` holds CRIU images matching their manifest; throws
+   * CriuOperationError otherwise. `restore` does this itself unless told the
+   * caller did (e.g. while the pod's root and network were being prepared).
+   */
+  async verifyImages(podId: string, imagesDir: string): Promise<void> {
+    const op = 'restore container';
+    const images = resolve(imagesDir);
+    if (!(await exists(join(images, 'inventory.img')))) {
+      throw new CriuOperationError(op, `${images} holds no CRIU images`, podId, [], '');
+    }
+    const damage = await imagesDamage(images);
+    if (damage !== undefined) throw new CriuOperationError(op, `the CRIU images in ${images} are damaged: ${damage}`, podId, [], '');
   }
 
   /** Freezes every process of the pod (e.g. so its writable layer matches the CRIU images). */
