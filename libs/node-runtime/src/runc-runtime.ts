@@ -252,6 +252,12 @@ export class RuncRuntime {
     }
   }
 
+  /** Whether the node's parent cgroup exists in some hierarchy. */
+  async hasCgroupParent(): Promise<boolean> {
+    for (const root of await cgroupRoots()) if (await exists(join(root, this.opts.cgroupParent))) return true;
+    return false;
+  }
+
   /** Removes the node's (empty) parent cgroup in every hierarchy, when a local node shuts down. */
   async removeCgroupParent(): Promise<void> {
     for (const root of await cgroupRoots()) {
