@@ -4,27 +4,19 @@
  * sandboxes and checkpoints whose outcomes a spec chooses. No root, no Redis.
  * Test code only.
  */
-import {
-  canTransition,
-  newId,
-  normaliseSpec,
-  type CheckpointRecord,
-  type Endpoint,
-  type PodPhase,
-  type PodRecord,
-  type PodRequest,
-} from '@warmpod/domain';
+import { canTransition, newId, normaliseSpec, type Endpoint, type PodPhase, type PodRecord, type PodRequest } from '@warmpod/domain';
 import type { CachedImageEntry, EnsuredImage, RuncContainer, ShimState, WaitOptions } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import type { StatusPatch, TransitionOutcome } from '@warmpod/store';
-import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
 import { podLifecycle, type PodLifecycle, type PodLifecycleDeps } from '../pod-lifecycle';
 import type { LaunchedPod, RestoreSource } from '../pod-sandbox';
+import { FakeCheckpoints, NODE } from './fake-checkpoints';
+
+export { FakeCheckpoints, NODE } from './fake-checkpoints';
 
 type FakedPods = PodLifecycleDeps['pods'];
 type FakedNodes = PodLifecycleDeps['nodes'];
 
-export const NODE = 'node-a';
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 
 /** A pod as the scheduler hands it to this node; `checkpoint: true` asks for checkpointing (and gets it). */
@@ -268,88 +260,6 @@ export class FakeSandboxes {
     this.onNode.delete(podId);
     this.runc.forget(podId);
   }
-}
-
-export class FakeCheckpoints {
-  capable = true;
-  /** What findRestorable offers; a lookup is counted either way. */
-  candidate?: RestoreCandidate;
-  lookups = 0;
-  /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
-  readyAfterRestore = true;
-  readyAfterStart = true;
-  readonly taken: CheckpointRecord[] = [];
-  readonly restoredFrom: string[] = [];
-  readonly restoreFailures: Array<{ id: string; reason: string }> = [];
-  readonly refused: Array<{ id: string; reason: string }> = [];
-  readonly restoreTools = { checkpointer: { restore: async () => ({ pid: 1, ms: 1 }) }, archive: { unpack: async () => ({ ms: 1 }) } };
-
-  /** A compatible checkpoint of this pod's key on this node. */
-  offer(of: PodRecord): RestoreCandidate {
-    this.candidate = {
-      record: checkpointRecord(of, newId('ckpt')),
-      imagesDir: '/ck/images',
-      layerArchivePath: '/ck/layer.tar',
-      sourcePodId: of.id,
-    };
-    return this.candidate;
-  }
-
-  async findRestorable(): Promise<RestoreCandidate | undefined> {
-    this.lookups++;
-    return this.capable ? this.candidate : undefined;
-  }
-
-  async waitReady(
-    _pod: PodRecord,
-    _launched: LaunchedPod,
-    _condition: unknown,
-    _deadline: number,
-    opts: { restored: boolean },
-  ): Promise<void> {
-    if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
-  }
-
-  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
-    const id = opts.checkpointId ?? newId('ckpt');
-    try {
-      await opts.ready?.();
-    } catch (error) {
-      throw new CheckpointFailedError(id, (error as Error).message);
-    }
-    const record = checkpointRecord(pod, id);
-    this.taken.push(record);
-    return record;
-  }
-
-  async restored(record: CheckpointRecord): Promise<void> {
-    this.restoredFrom.push(record.id);
-  }
-
-  async restoreFailed(record: CheckpointRecord, reason: string): Promise<void> {
-    this.restoreFailures.push({ id: record.id, reason });
-  }
-
-  async refuse(checkpointId: string, reason: string): Promise<void> {
-    this.refused.push({ id: checkpointId, reason });
-  }
-}
-
-function checkpointRecord(pod: PodRecord, id: string): CheckpointRecord {
-  return {
-    id,
-    key: 'key',
-    specKey: 'spec-key',
-    runtime: 'runtime',
-    tenant: pod.tenant,
-    node: NODE,
-    pod: pod.id,
-    digest: pod.image.digest,
-    state: 'available',
-    sizeBytes: 4096,
-    createdAt: new Date().toISOString(),
-    restoreFailures: 0,
-  };
 }
 
 /** One fake node and the real lifecycle pieces running on it. */
