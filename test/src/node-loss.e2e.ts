@@ -38,7 +38,7 @@ describe('a node that dies and comes back', () => {
 
   after(async () => {
     if (!e) return;
-    await e.cleanup();
+    assert.deepEqual(await e.cleanup(), [], 'the stop checked every node and found nothing left');
     assert.deepEqual(clusterLeftovers(e), []);
     assert.deepEqual(await leftoverKeys(e.prefix), []);
   });

@@ -20,7 +20,8 @@ export interface E2eCluster {
   subnetBase: number;
   prefix: string;
   api(path: string, init?: RequestInit & { token?: string }): Promise<Response>;
-  cleanup(): Promise<void>;
+  /** Stops the cluster and drops its keys and files; resolves to what the stop found still there on the nodes. */
+  cleanup(): Promise<string[]>;
 }
 
 export interface ClusterSetup {
@@ -70,9 +71,10 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<E2eCluster
     prefix,
     api,
     cleanup: async () => {
-      await cluster.stop();
+      const leftovers = await cluster.stop();
       await dropPrefix(prefix);
       await rm(workDir, { recursive: true, force: true });
+      return leftovers;
     },
   };
 }

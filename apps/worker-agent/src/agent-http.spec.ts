@@ -34,3 +34,49 @@ describe('agent log reads', () => {
     }
   });
 });
+
+describe('agent health and readiness', () => {
+  test('/readyz is 200 only when every check holds; a failing, throwing or hanging check makes it 503 and names it', async () => {
+    const state = { registered: false };
+    const http = new AgentHttp(() => '/nonexistent', {
+      registered: () => state.registered,
+      redis: async () => true,
+      jobs: () => true,
+    });
+    const base = await http.listen('127.0.0.1', 0);
+    try {
+      const before = await fetch(`${base}/readyz`);
+      assert.equal(before.status, 503);
+      assert.deepEqual(await before.json(), { ready: false, checks: { registered: false, redis: true, jobs: true } });
+      state.registered = true;
+      assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    } finally {
+      await http.close();
+    }
+
+    const broken = new AgentHttp(() => '/nonexistent', {
+      redis: () => Promise.reject(new Error('ECONNREFUSED')),
+      jobs: () => new Promise<boolean>(() => undefined),
+    });
+    const { checks } = await broken.readyChecks();
+    assert.deepEqual(checks, { redis: false, jobs: false });
+    assert.equal((await new AgentHttp(() => '/nonexistent').readyChecks()).ready, false, 'no checks yet: not ready');
+  });
+
+  test('/healthz is 503 when the event loop was stuck, 200 again once it keeps up', async () => {
+    const http = new AgentHttp(() => '/nonexistent', {}, 500);
+    const base = await http.listen('127.0.0.1', 0);
+    try {
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      const until = Date.now() + 2_600;
+      while (Date.now() < until); // block the loop, as a runaway computation would
+      const stuck = await fetch(`${base}/healthz`);
+      assert.equal(stuck.status, 503);
+      assert.match(await stuck.text(), /event loop stalled for \d+ ms/);
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    } finally {
+      await http.close();
+    }
+  });
+});

@@ -2,20 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { JobRunner, nodeQueueName } from '@warmpod/jobs';
-import {
-  CheckpointStore,
-  CriuKdatCache,
-  ImageCache,
-  isCriuMode,
-  PodNetwork,
-  PodRootfs,
-  PortExposer,
-  ReadinessProbe,
-  RuncCheckpointer,
-  RuncRuntime,
-  WritableLayerArchive,
-} from '@warmpod/node-runtime';
-import { messageOf, createLogger, type Logger } from '@warmpod/observability';
+import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
+import { createLogger, messageOf, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
@@ -23,69 +11,96 @@ import { AgentHttp } from './agent-http';
 import type { AgentConfig } from './config';
 import { detectCapabilities, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
+import { createNodeRuntime, runcOptions, sweepNode } from './node-sweep';
 import { nodeJobHandlers } from './pod-jobs';
 import { PodCheckpoints } from './pod-checkpoints';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
 import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
 
 const CONFIG = Symbol('AgentConfig');
+const STARTUP = Symbol('AgentStartup');
+
+/** Start-up was cancelled (SIGTERM or SIGINT while the agent started); what it had set up is cleaned up. */
+export class StartupCancelled extends Error {
+  override readonly name = 'StartupCancelled';
+}
 
 /**
  * Wires the node: runtime adapters, pod lifecycle, presence, HTTP, job runner.
- * Jobs are consumed only after the node is clean and registered; shutdown
- * runs in reverse.
+ * At start the agent first reconciles what runs on the node with the store
+ * (PodAdopter: an agent restart loses no pod), then registers, then consumes
+ * jobs; shutdown runs in reverse. Start-up is abortable: a signal during it
+ * (`startup`) stops the long waits, and a start-up that fails or is cancelled
+ * runs the same cleanup as a shutdown.
  */
 class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly redis;
   private runtime?: NodeRuntime;
+  private sandboxes?: PodSandboxes;
   private lifecycle?: PodLifecycle;
   private presence?: NodeRegistryClient;
   private http?: AgentHttp;
   private runner?: JobRunner<'node'>;
   private images?: NodeImages;
   private kdat?: CriuKdatCache;
+  private started = false;
+  private cleanedUp?: Promise<void>;
 
-  constructor(@Inject(CONFIG) private readonly config: AgentConfig) {
+  constructor(
+    @Inject(CONFIG) private readonly config: AgentConfig,
+    @Inject(STARTUP) private readonly startup: AbortSignal,
+  ) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
     this.redis = connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`);
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    try {
+      await this.boot();
+    } catch (error) {
+      const cancelled = this.startup.aborted;
+      this.logger.warn({ err: messageOf(error) }, cancelled ? 'start-up cancelled; cleaning up' : 'start-up failed; cleaning up');
+      await this.cleanup();
+      throw cancelled ? new StartupCancelled(`start-up cancelled: ${messageOf(error)}`) : error;
+    }
+  }
+
+  /** `work`, unless start-up is cancelled first. */
+  private step<T>(work: Promise<T>): Promise<T> {
+    const signal = this.startup;
+    signal.throwIfAborted();
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private async boot(): Promise<void> {
     const c = this.config;
     // `criu check` and the probe take seconds (more in the VM node): they run while Redis and the runtime come up.
     const capabilities = detectCapabilities({ ...c.criu, workDir: join(c.dataDir, 'criu-probe') }, this.logger);
     capabilities.catch(() => undefined);
-    await waitForRedis(this.redis, 30_000);
-    await mkdir(c.dataDir, { recursive: true, mode: 0o700 });
+    await this.step(waitForRedis(this.redis, 30_000));
+    await this.step(mkdir(c.dataDir, { recursive: true, mode: 0o700 }));
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
-    const rt: NodeRuntime = {
-      cache: new ImageCache({ dataDir: join(c.dataDir, 'images'), registry, logger: this.logger }),
-      rootfs: new PodRootfs({ logger: this.logger }),
-      network: new PodNetwork({
-        nodeId: c.nodeId,
-        bridge: c.bridge,
-        subnet: c.subnet,
-        dataDir: join(c.dataDir, 'cni'),
-        logger: this.logger,
-      }),
-      runc: new RuncRuntime(this.runcOptions()),
-      ports: new PortExposer({ logger: this.logger, portRange: c.exposePortRange, advertiseHost: c.advertiseHost }),
-    };
+    const rt = createNodeRuntime(c, registry, this.logger);
     this.runtime = rt;
     const pods = new PodRepository(this.redis, c.prefix);
     const nodes = new NodeRepository(this.redis, c.prefix);
     const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger });
+    this.sandboxes = sandboxes;
     const reportChange = (): void => this.presence?.reportChange();
-    const caps = await capabilities;
+    const caps = await this.step(capabilities);
     if (caps.criuOk) {
       // Saves CRIU's kernel-feature detection (a few hundred ms) on every restore where /run is not a tmpfs.
       this.kdat = new CriuKdatCache({ dir: c.dataDir, criuPath: c.criu.path, logger: this.logger });
-      await this.kdat.provide();
+      await this.step(this.kdat.provide());
     }
     const checkpoints = this.checkpointsFor(caps, sandboxes);
     if (checkpoints) {
-      const orphans = await checkpoints.sweepOrphans();
+      const orphans = await this.step(checkpoints.sweepOrphans());
       if (orphans > 0) this.logger.warn({ orphans }, 'removed checkpoint files without a live record');
     } else this.logger.warn({ reason: caps.criuReason }, 'this node cannot checkpoint; pods run normally');
     const lifecycle = podLifecycle({
@@ -102,11 +117,15 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     });
     this.lifecycle = lifecycle;
 
-    const swept = await lifecycle.stopper.sweepLeftovers();
-    if (swept > 0) this.logger.warn({ swept }, 'removed containers left by an earlier agent');
+    // Before registering: the first inventory lists only pods the store says run here, so the scheduler stops none.
+    await this.step(lifecycle.adopter.adoptAll());
 
-    this.http = new AgentHttp((podId) => sandboxes.logPath(podId));
-    const agentUrl = await this.http.listen(c.agentHost, c.agentPort, c.advertiseHost);
+    this.http = new AgentHttp((podId) => sandboxes.logPath(podId), {
+      registered: () => this.started && this.presence?.sessionId !== undefined,
+      redis: async () => (await this.redis.ping()) === 'PONG',
+      jobs: () => this.runner?.running ?? false,
+    });
+    const agentUrl = await this.step(this.http.listen(c.agentHost, c.agentPort, c.advertiseHost));
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.
     this.presence = nodePresence({
       target: c.schedulerGrpcUrl,
@@ -124,20 +143,23 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       discard: (podIds, reason) => lifecycle.stopper.discard(podIds, reason),
       logger: this.logger,
     });
-    await this.presence.start();
+    await this.step(this.presence.start());
 
-    this.images = await nodeImages({
-      nodeId: c.nodeId,
-      dataDir: c.dataDir,
-      prefix: c.prefix,
-      budgetBytes: c.imageBudgetBytes,
-      redis: this.redis,
-      rt,
-      nodes,
-      registry,
-      reportChange,
-      logger: this.logger,
-    });
+    this.images = await this.step(
+      nodeImages({
+        nodeId: c.nodeId,
+        dataDir: c.dataDir,
+        prefix: c.prefix,
+        budgetBytes: c.imageBudgetBytes,
+        redis: this.redis,
+        rt,
+        nodes,
+        registry,
+        reportChange,
+        logger: this.logger,
+      }),
+    );
+    this.startup.throwIfAborted();
     this.runner = new JobRunner({
       kind: 'node',
       queueName: nodeQueueName(c.nodeId),
@@ -148,12 +170,8 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       handlers: nodeJobHandlers({ ...lifecycle, puller: this.images.puller, checkpoints, onPodStarted: this.images.onPodStarted }),
     });
     this.runner.start();
+    this.started = true;
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
-  }
-
-  private runcOptions() {
-    const c = this.config;
-    return { runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger: this.logger };
   }
 
   /** Checkpointing on this node, when CRIU works here; its key carries this runtime's fingerprint. */
@@ -161,7 +179,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     if (!caps.criuOk || !isCriuMode(caps.criuMode)) return undefined;
     const c = this.config;
     // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
-    const runtimeOptions = this.runcOptions();
+    const runtimeOptions = runcOptions(c, this.logger);
     const fingerprint = {
       arch: caps.arch,
       cpuFlags: caps.cpuFlags,
@@ -190,27 +208,42 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.cleanup();
+  }
+
+  /** Shutdown, and a start-up that failed or was cancelled: whatever was set up goes, in reverse. Runs once. */
+  private cleanup(): Promise<void> {
+    this.cleanedUp ??= this.cleanupOnce();
+    return this.cleanedUp;
+  }
+
+  private async cleanupOnce(): Promise<void> {
     const c = this.config;
-    await this.runner?.close();
-    await this.images?.lastUse.flush();
-    if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll();
+    const warn = (what: string) => (e: unknown) => this.logger.warn({ err: messageOf(e) }, `${what} failed`);
+    await this.runner?.close().catch(warn('closing the job runner'));
+    await this.images?.lastUse.flush().catch(warn('recording image use'));
+    if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));
     await this.presence?.stop().catch(() => undefined);
     await this.http?.close();
-    this.runtime?.ports.closeAll();
-    if (c.stopPodsOnExit && this.runtime) {
-      const warn = (what: string) => (e: unknown) => this.logger.warn({ err: messageOf(e) }, `${what} removal failed`);
-      await this.runtime.network.destroy().catch(warn('bridge'));
-      await this.runtime.runc.removeCgroupParent().catch(warn('cgroup parent'));
+    await this.runtime?.ports.closeAll();
+    if (c.stopPodsOnExit && this.runtime && this.sandboxes) {
+      // Local nodes leave nothing: what stopAll did not reach (a start cancelled midway, leftovers) goes too.
+      const failures = await sweepNode(this.runtime, this.sandboxes);
+      if (failures.length > 0) this.logger.warn({ failures }, 'node sweep incomplete');
     }
-    await this.kdat?.release();
-    await this.redis.quit().catch(() => undefined);
+    await this.kdat?.release().catch(warn('releasing the CRIU kdat cache'));
+    await this.redis.quit().catch(() => this.redis.disconnect());
     this.logger.info('node agent stopped');
   }
 }
 
 @Module({})
 export class AgentModule {
-  static forConfig(config: AgentConfig) {
-    return { module: AgentModule, providers: [{ provide: CONFIG, useValue: config }, AgentLifecycle] };
+  /** `startup` aborted while the agent starts cancels its start-up (which then cleans up). */
+  static forConfig(config: AgentConfig, startup: AbortSignal = new AbortController().signal) {
+    return {
+      module: AgentModule,
+      providers: [{ provide: CONFIG, useValue: config }, { provide: STARTUP, useValue: startup }, AgentLifecycle],
+    };
   }
 }

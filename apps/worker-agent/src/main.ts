@@ -1,12 +1,66 @@
 import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AgentModule } from './agent.module';
-import { agentConfig } from './config';
+import { createLogger } from '@warmpod/observability';
+import { RegistryClient } from '@warmpod/registry';
+import { AgentModule, StartupCancelled } from './agent.module';
+import { agentConfig, type AgentConfig } from './config';
+import { createNodeRuntime, nodeLeftovers, sweepNode } from './node-sweep';
+import { PodSandboxes } from './pod-sandbox';
 
+/**
+ * The node agent. SIGTERM or SIGINT stops it cleanly at any time: while it
+ * starts, start-up is cancelled and what it set up is cleaned up; once
+ * started, the Nest shutdown hooks run. `--sweep` does not start an agent:
+ * it removes everything of the node (what an agent that died left) and
+ * prints what is still there, as one JSON line; exit code 2 when anything is.
+ */
 async function main(): Promise<void> {
   const config = agentConfig(process.env);
-  const app = await NestFactory.createApplicationContext(AgentModule.forConfig(config), { logger: ['error', 'warn'] });
-  app.enableShutdownHooks();
+  if (process.argv.includes('--sweep')) return sweep(config);
+
+  const startup = new AbortController();
+  let app: INestApplicationContext | undefined;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    if (!app) return startup.abort(new Error(`${signal} during start-up`));
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error instanceof Error ? error.message : error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    app = await NestFactory.createApplicationContext(AgentModule.forConfig(config, startup.signal), { logger: ['error', 'warn'] });
+  } catch (error) {
+    if (error instanceof StartupCancelled) {
+      console.error(error.message);
+      process.exit(0);
+    }
+    throw error;
+  }
+  // A signal that came as start-up finished.
+  if (stopping) {
+    await app.close();
+    process.exit(0);
+  }
+}
+
+async function sweep(config: AgentConfig): Promise<void> {
+  const logger = createLogger({ service: 'worker-agent-sweep', level: config.logLevel, base: { node: config.nodeId } });
+  const registry = new RegistryClient({ insecureRegistries: config.insecureRegistries, timeoutMs: config.registryTimeoutMs });
+  const rt = createNodeRuntime(config, registry, logger);
+  const sandboxes = new PodSandboxes({ rt, dataDir: config.dataDir, exposeHost: config.exposeHost, logger });
+  const failures = await sweepNode(rt, sandboxes);
+  const leftovers = await nodeLeftovers(config, rt);
+  process.stdout.write(`${JSON.stringify({ node: config.nodeId, failures, leftovers })}\n`);
+  process.exitCode = leftovers.length > 0 ? 2 : 0;
 }
 
 main().catch((error: unknown) => {

@@ -20,6 +20,19 @@ import { CheckpointRepository } from '@warmpod/store';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { CheckpointFailedError, PodCheckpoints } from './pod-checkpoints';
 
+/** A checkpoint store whose reads fail with `code`, as a failing disk or a permission slip makes them. */
+class FailingReads extends CheckpointStore {
+  constructor(
+    dataDir: string,
+    private readonly code: string,
+  ) {
+    super({ dataDir });
+  }
+  override async get(): Promise<undefined> {
+    throw Object.assign(new Error(`${this.code}: injected read error`), { code: this.code });
+  }
+}
+
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
 const NODE = 'node-ck';
 const logger = createLogger({ service: 'pod-checkpoints-int', level: 'silent' });
@@ -58,12 +71,12 @@ function pod(overrides: Partial<PodRecord> = {}): PodRecord {
 }
 
 /** `null`: a node whose `criu check` failed. */
-function checkpoints(runtime: RuntimeFingerprint | null = RUNTIME, keepPerKey = 2): PodCheckpoints {
+function checkpoints(runtime: RuntimeFingerprint | null = RUNTIME, keepPerKey = 2, files: CheckpointStore = store): PodCheckpoints {
   const runtimeOptions = { runcRoot: join(dataDir, 'runc'), cgroupParent: 'warmpod-ck-test', logger };
   const tools = {
     checkpointer: new RuncCheckpointer(runtimeOptions),
     archive: new WritableLayerArchive({ logger }),
-    store,
+    store: files,
     probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger }),
   };
   return new PodCheckpoints({
@@ -140,6 +153,16 @@ describe('PodCheckpoints (real Redis and checkpoint store; CRIU itself runs in t
     const record = await records.get(id);
     assert.equal(record?.state, 'deleted');
     assert.equal(record?.reason, 'files missing on the node');
+  });
+
+  test('a read error of the files (EIO, EACCES) is no proof they are gone: the record stays, the start goes on without it', async () => {
+    const p = pod({ spec: normaliseSpec({ image: 'app:latest', args: ['disk-hiccup'] }) });
+    const id = await stored(p);
+    for (const code of ['EIO', 'EACCES']) {
+      assert.equal(await checkpoints(RUNTIME, 2, new FailingReads(dataDir, code)).findRestorable(p), undefined);
+      assert.equal((await records.get(id))?.state, 'available', `${code} leaves the checkpoint available`);
+    }
+    assert.equal((await checkpoints().findRestorable(p))?.record.id, id, 'once the disk answers again it is restored');
   });
 
   test('another runtime (CRIU upgraded) neither restores nor reports old checkpoints', async () => {

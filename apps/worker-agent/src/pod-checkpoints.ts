@@ -117,7 +117,14 @@ export class PodCheckpoints {
     for (let i = 0; i < 5; i++) {
       const record = await this.records.latestRestorable(this.nodeId, key);
       if (!record) return undefined;
-      const stored = await this.tools.store.get(record.tenant, record.id).catch(() => undefined);
+      let stored: StoredCheckpoint | undefined;
+      try {
+        stored = await this.tools.store.get(record.tenant, record.id);
+      } catch (error) {
+        // A read that failed (EIO, EACCES) says nothing about the files: start without them, keep the record.
+        this.logger.warn({ checkpointId: record.id, err: messageOf(error) }, 'checkpoint files unreadable; starting without it');
+        return undefined;
+      }
       if (stored) return { record, imagesDir: stored.imagesDir, layerArchivePath: stored.layerArchivePath, sourcePodId: stored.podId };
       this.logger.warn({ checkpointId: record.id }, 'checkpoint files are missing on this node; forgetting it');
       await this.records.markDeleted(record.id, 'files missing on the node');

@@ -27,7 +27,7 @@ export class PodExitWatcher {
     const { runc, locks, logger } = this.deps;
     runc
       .waitExit(podId)
-      .then((code) => locks.with(podId, () => this.onExit(podId, code)))
+      .then((code) => locks.with(podId, () => this.recordExit(podId, code)))
       .catch((error: unknown) => logger.error({ podId, err: messageOf(error) }, 'exit watch failed'));
   }
 
@@ -41,7 +41,11 @@ export class PodExitWatcher {
     }
   }
 
-  private async onExit(podId: string, exitCode: number): Promise<void> {
+  /**
+   * How the pod ended, as its exit watch records it (also for a container that
+   * ended while no agent watched it). The caller holds the pod's lock.
+   */
+  async recordExit(podId: string, exitCode: number): Promise<void> {
     const { nodeId, pods, sandboxes, transitions, logger } = this.deps;
     if (this.stopping.has(podId)) return;
     const pod = await pods.get(podId);

@@ -2,6 +2,7 @@ import type { RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, PodRepository } from '@warmpod/store';
 import { CheckpointOnDemand, type CheckpointOnDemandDeps } from './checkpoint-on-demand';
+import { PodAdopter, type PodAdopterDeps } from './pod-adopter';
 import { PodExitWatcher } from './pod-exit-watcher';
 import { PodLocks } from './pod-locks';
 import { PodStarter, type PodStarterDeps, type StartCheckpoints } from './pod-starter';
@@ -11,10 +12,10 @@ import { PodTransitions } from './pod-transitions';
 export interface PodLifecycleDeps {
   nodeId: string;
   pods: Pick<PodRepository, 'get' | 'transition' | 'isStopRequested' | 'annotate'>;
-  nodes: Pick<NodeRepository, 'addCachedDigest' | 'release'>;
+  nodes: Pick<NodeRepository, 'addCachedDigest' | 'release' | 'reservations'>;
   cache: PodStarterDeps['cache'];
-  runc: Pick<RuncRuntime, 'waitExit' | 'stop' | 'list'>;
-  sandboxes: PodStarterDeps['sandboxes'];
+  runc: Pick<RuncRuntime, 'waitExit' | 'stop' | 'list'> & PodAdopterDeps['runc'];
+  sandboxes: PodStarterDeps['sandboxes'] & PodAdopterDeps['sandboxes'];
   /** Undefined: this node cannot checkpoint. */
   checkpoints: (StartCheckpoints & NonNullable<CheckpointOnDemandDeps['checkpoints']>) | undefined;
   stopGraceMs: number;
@@ -29,6 +30,8 @@ export interface PodLifecycle {
   stopper: PodStopper;
   exits: PodExitWatcher;
   checkpointOnDemand: CheckpointOnDemand;
+  /** At agent start: what runs on the node, reconciled with the store. */
+  adopter: PodAdopter;
 }
 
 export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
@@ -53,5 +56,6 @@ export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
   });
   const stopper = new PodStopper({ nodeId, pods, runc, sandboxes, locks, transitions, exits, starts: starter, stopGraceMs, logger });
   const checkpointOnDemand = new CheckpointOnDemand({ nodeId, pods, checkpoints, locks, reportChange });
-  return { starter, stopper, exits, checkpointOnDemand };
+  const adopter = new PodAdopter({ nodeId, pods, nodes, runc, sandboxes, locks, transitions, exits, logger });
+  return { starter, stopper, exits, checkpointOnDemand, adopter };
 }

@@ -1,6 +1,6 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Endpoint, PodRecord } from '@warmpod/domain';
+import { POD_ID, type Endpoint, type PodRecord } from '@warmpod/domain';
 import { messageOf, type Logger } from '@warmpod/observability';
 import {
   buildRuntimeSpec,
@@ -126,6 +126,23 @@ export class PodSandboxes {
 
   expose(pod: PodRecord, ip: string): Promise<Endpoint[]> {
     return this.rt.ports.expose(pod.id, ip, pod.spec.ports, this.exposeHost);
+  }
+
+  /** After an agent restart: the pod's ports open again on the endpoints its record holds (clients keep those addresses). */
+  reexpose(pod: PodRecord, ip: string): Promise<Endpoint[]> {
+    return this.rt.ports.expose(pod.id, ip, pod.spec.ports, this.exposeHost, pod.endpoints);
+  }
+
+  /** Pods that have a directory (overlay root, bundle) or a network namespace on this node, with their address. */
+  async listOnNode(): Promise<Array<{ podId: string; ip?: string }>> {
+    const dirs = await readdir(join(this.dataDir, 'pods')).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    });
+    const attached = await this.rt.network.listAttached();
+    const found = new Map<string, { podId: string; ip?: string }>(dirs.filter((d) => POD_ID.test(d)).map((podId) => [podId, { podId }]));
+    for (const a of attached) found.set(a.podId, a.ip ? { podId: a.podId, ip: a.ip } : { podId: a.podId });
+    return [...found.values()];
   }
 
   /** Root, network and runtime spec: the bundle a start or a restore runs from. */

@@ -85,20 +85,6 @@ describe('PodStopper on a fake node', () => {
     assert.ok(node.sandboxes.teardowns.includes(id));
     assert.equal(node.pod(id).phase, 'Running');
   });
-
-  test('at boot, leftover containers are removed; their pods here become Lost, pods placed elsewhere are left to their node', async () => {
-    const node = new FakeNode();
-    const mine = await runningPod(node);
-    const moved = await runningPod(node);
-    node.pod(moved).node = 'node-b';
-    assert.equal(await node.lifecycle.stopper.sweepLeftovers(), 2);
-    assert.equal(node.pod(mine).phase, 'Lost');
-    assert.equal(node.pod(mine).error, 'node agent restarted; container removed');
-    assert.equal(node.pod(moved).phase, 'Running');
-    assert.equal(node.runc.running.size, 0);
-    await settle();
-    assert.deepEqual(node.nodes.released, [mine], 'the exit watch does not record the swept pods again');
-  });
 });
 
 describe('CheckpointOnDemand on a fake node', () => {

@@ -23,8 +23,9 @@ export interface PodStopperDeps {
 
 /**
  * Ends containers on this node: a stop-pod job (SIGTERM, SIGKILL after the
- * grace period, teardown, Stopped), every pod at shutdown, containers the
- * scheduler does not expect here, and at boot what an earlier agent left.
+ * grace period, teardown, Stopped), every pod at shutdown, and containers
+ * the scheduler does not expect here. What an earlier agent left is
+ * PodAdopter's (adopted, recorded, or removed).
  */
 export class PodStopper {
   constructor(private readonly deps: PodStopperDeps) {}
@@ -60,29 +61,6 @@ export class PodStopper {
         }),
       ),
     );
-  }
-
-  /**
-   * At boot: containers left in this node's runc root by an earlier agent are
-   * not adopted in this version; they are removed and their pods marked Lost.
-   */
-  async sweepLeftovers(): Promise<number> {
-    const { nodeId, pods, runc, sandboxes, locks, transitions, exits } = this.deps;
-    const leftovers = await runc.list();
-    for (const { id } of leftovers) {
-      await locks.with(id, () =>
-        exits.whileStopping(id, async () => {
-          await runc.stop(id, 0).catch(() => undefined);
-          await sandboxes.teardown(id);
-          const pod = await pods.get(id);
-          // A pod placed elsewhere after this node was lost belongs to its new node now.
-          if (pod && !isTerminal(pod.phase) && pod.node === nodeId) {
-            await transitions.finish(pod, 'Lost', { error: 'node agent restarted; container removed' });
-          }
-        }),
-      );
-    }
-    return leftovers.length;
   }
 
   private async stopLocked(podId: string): Promise<void> {

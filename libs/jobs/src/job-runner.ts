@@ -70,6 +70,11 @@ export class JobRunner<K extends QueueKind> {
     this.worker.on('error', (error) => this.opts.logger.error({ err: error.message }, 'worker error'));
   }
 
+  /** Consuming its queue: started and not closed (what a readiness probe asks). */
+  get running(): boolean {
+    return this.worker?.isRunning() ?? false;
+  }
+
   private async process(job: Job): Promise<void> {
     const name = job.name as JobsOn<K>;
     const entry = JOB_CATALOG[name];

@@ -63,11 +63,14 @@ export class PodNetwork {
 
   constructor(private readonly opts: PodNetworkOptions) {
     this.logger = opts.logger ?? quietLogger();
-    // The domain's node id has no dot, which separates node id from pod id in netns names.
+    // The domain's node id has no dot; bridge names have none either, as they separate parts of netns names.
     if (!isValidNodeId(opts.nodeId))
       throw new NodeRuntimeError('configure pod network', `node id "${opts.nodeId}" must be ${NODE_ID_RULE}`);
-    if (!SAFE_NAME.test(opts.bridge) || opts.bridge.length > 15) {
-      throw new NodeRuntimeError('configure pod network', `bridge "${opts.bridge}" must be a safe name of at most 15 characters`);
+    if (!SAFE_NAME.test(opts.bridge) || opts.bridge.includes('.') || opts.bridge.length > 15) {
+      throw new NodeRuntimeError(
+        'configure pod network',
+        `bridge "${opts.bridge}" must be a safe name without dots of at most 15 characters`,
+      );
     }
     if (!isIpv4Cidr(opts.subnet)) throw new NodeRuntimeError('configure pod network', `subnet "${opts.subnet}" is not an IPv4 CIDR`);
     this.networkName = `warmpod-${opts.nodeId}`;
@@ -85,9 +88,14 @@ export class PodNetwork {
     });
   }
 
-  /** Stable, so the namespace of a pod started before an agent restart is found again. */
+  /**
+   * Stable, so the namespace of a pod started before an agent restart is found
+   * again. Named by the node's bridge, which is unique on a host (node ids are
+   * not: two local clusters both have a node-1), so a node never lists or
+   * sweeps another node's namespaces.
+   */
   netnsName(podId: string): string {
-    return `wp.${this.opts.nodeId}.${podId}`;
+    return `wp.${this.opts.bridge}.${podId}`;
   }
 
   netnsPath(podId: string): string {
@@ -146,7 +154,7 @@ export class PodNetwork {
   /** Pods of this node that have a netns, with their address when IPAM has one. */
   async listAttached(): Promise<AttachedPod[]> {
     const prefix = this.netnsName('');
-    const names = (await readdir(NETNS_DIR).catch(() => [])).filter((n) => n.startsWith(prefix));
+    const names = (await readdir(NETNS_DIR).catch(() => [])).filter((n) => n.startsWith(prefix) && SAFE_NAME.test(n.slice(prefix.length)));
     const ips = await this.addressesByContainer();
     return names.map((n) => {
       const podId = n.slice(prefix.length);

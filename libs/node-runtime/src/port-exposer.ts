@@ -34,8 +34,13 @@ export class PortExposer {
     this.logger = opts.logger ?? quietLogger();
   }
 
-  /** Exposes the ports; ports already exposed for the pod keep their endpoint. */
-  async expose(podId: string, podIp: string, ports: number[], bindHost = '127.0.0.1'): Promise<Endpoint[]> {
+  /**
+   * Exposes the ports; ports already exposed for the pod keep their endpoint.
+   * `reuse`: endpoints the pod had before (an agent restart), bound again on
+   * the same host port so the addresses clients hold keep answering; a port
+   * taken meanwhile is an error, never a silent move.
+   */
+  async expose(podId: string, podIp: string, ports: number[], bindHost = '127.0.0.1', reuse: Endpoint[] = []): Promise<Endpoint[]> {
     let pod = this.pods.get(podId);
     if (!pod) {
       pod = { ports: new Map(), sockets: new Set() };
@@ -45,7 +50,7 @@ export class PortExposer {
     try {
       for (const port of ports) {
         if (pod.ports.has(port)) continue;
-        pod.ports.set(port, await this.listen(podId, pod, podIp, port, bindHost));
+        pod.ports.set(port, await this.listen(podId, pod, podIp, port, bindHost, hostPortOf(reuse, port)));
         opened.push(port);
       }
     } catch (error) {
@@ -79,10 +84,18 @@ export class PortExposer {
     await Promise.all([...this.pods.keys()].map((podId) => this.unexpose(podId)));
   }
 
-  private async listen(podId: string, pod: ExposedPod, podIp: string, port: number, bindHost: string): Promise<ExposedPort> {
-    const range = this.opts.portRange;
+  private async listen(
+    podId: string,
+    pod: ExposedPod,
+    podIp: string,
+    port: number,
+    bindHost: string,
+    hostPort: number | undefined,
+  ): Promise<ExposedPort> {
+    const range = hostPort === undefined ? this.opts.portRange : undefined;
     // In a range, a port taken (by a pod here or anything else) is skipped: the bind is the test.
-    const candidates = range ? Array.from({ length: range.to - range.from + 1 }, (_, i) => range.from + i) : [0];
+    const candidates =
+      hostPort !== undefined ? [hostPort] : range ? Array.from({ length: range.to - range.from + 1 }, (_, i) => range.from + i) : [0];
     for (const candidate of candidates) {
       const server = createServer((client) => this.proxy(podId, pod, client, podIp, port));
       const bound = await new Promise<boolean>((resolve, reject) => {
@@ -124,4 +137,11 @@ export class PortExposer {
     client.pipe(upstream);
     upstream.pipe(client);
   }
+}
+
+/** The host port an earlier endpoint of `containerPort` listened on, if any. */
+function hostPortOf(endpoints: Endpoint[], containerPort: number): number | undefined {
+  const address = endpoints.find((e) => e.containerPort === containerPort)?.address;
+  const port = address === undefined ? NaN : Number(address.slice(address.lastIndexOf(':') + 1));
+  return Number.isInteger(port) && port > 0 && port <= 65535 ? port : undefined;
 }

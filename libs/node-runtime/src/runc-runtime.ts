@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { messageOf, type Logger } from '@warmpod/observability';
@@ -27,6 +27,13 @@ export interface RuncContainer {
   pid: number;
   status: string;
   bundle: string;
+}
+
+/** What a container's shim left on disk: its pid once runc started it, its exit code once it ended. */
+export interface ShimState {
+  podId: string;
+  pid?: number;
+  exitCode?: number;
 }
 
 export interface WaitOptions {
@@ -197,15 +204,68 @@ export class RuncRuntime {
     }
   }
 
-  /** Removes the node's (empty) parent cgroup in every hierarchy, when a local node shuts down. */
-  async removeCgroupParent(): Promise<void> {
-    const roots = (await readMounts()).filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2');
-    for (const root of roots) {
+  /** Every container the shims know of on this node, running or ended (read again after an agent restart). */
+  async listShims(): Promise<ShimState[]> {
+    const names = await readdir(this.shimDir).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new NodeRuntimeError('list shims', messageOf(error), undefined, { cause: error });
+    });
+    const states: ShimState[] = [];
+    for (const podId of names.filter((n) => CONTAINER_ID.test(n))) {
+      const dir = this.podShimDir(podId);
+      const [pid, exitCode] = await Promise.all([readPid(join(dir, 'pid')), readExitCode(join(dir, 'exit'))]);
+      states.push({ podId, ...(pid !== undefined ? { pid } : {}), ...(exitCode !== undefined ? { exitCode } : {}) });
+    }
+    return states;
+  }
+
+  /** Thaws a container left paused (an agent that died while it checkpointed it). */
+  async resume(podId: string): Promise<void> {
+    this.checkId(podId, 'resume container');
+    try {
+      await runCommand(this.runc, ['--root', this.runcRoot, 'resume', podId]);
+    } catch (error) {
+      throw new NodeRuntimeError('resume container', messageOf(error), podId, { cause: error });
+    }
+  }
+
+  /** Pods that have a cgroup under this node's parent, in any hierarchy. */
+  async listPodCgroups(): Promise<string[]> {
+    const found = new Set<string>();
+    for (const root of await cgroupRoots()) {
+      const entries = await readdir(join(root, this.opts.cgroupParent), { withFileTypes: true }).catch(() => []);
+      for (const e of entries) if (e.isDirectory() && CONTAINER_ID.test(e.name)) found.add(e.name);
+    }
+    return [...found];
+  }
+
+  /** Removes a pod's (empty) cgroup in every hierarchy; a cgroup still in use is refused by the kernel and reported. */
+  async removePodCgroup(podId: string): Promise<void> {
+    this.checkId(podId, 'remove pod cgroup');
+    for (const root of await cgroupRoots()) {
       try {
-        await rmdir(join(root.mountPoint, this.opts.cgroupParent));
+        await rmdir(join(root, this.opts.cgroupParent, podId));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw new NodeRuntimeError('remove cgroup parent', `${root.mountPoint}/${this.opts.cgroupParent}: ${messageOf(error)}`);
+        throw new NodeRuntimeError('remove pod cgroup', `${root}: ${messageOf(error)}`, podId, { cause: error });
+      }
+    }
+  }
+
+  /** Whether the node's parent cgroup exists in some hierarchy. */
+  async hasCgroupParent(): Promise<boolean> {
+    for (const root of await cgroupRoots()) if (await exists(join(root, this.opts.cgroupParent))) return true;
+    return false;
+  }
+
+  /** Removes the node's (empty) parent cgroup in every hierarchy, when a local node shuts down. */
+  async removeCgroupParent(): Promise<void> {
+    for (const root of await cgroupRoots()) {
+      try {
+        await rmdir(join(root, this.opts.cgroupParent));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new NodeRuntimeError('remove cgroup parent', `${root}/${this.opts.cgroupParent}: ${messageOf(error)}`);
       }
     }
   }
@@ -230,4 +290,9 @@ export class RuncRuntime {
   private checkId(podId: string, operation: string): void {
     if (!CONTAINER_ID.test(podId)) throw new NodeRuntimeError(operation, `"${podId}" is not a valid container id`, podId);
   }
+}
+
+/** Mount points of every cgroup hierarchy (v1 controllers and the v2 unified one). */
+async function cgroupRoots(): Promise<string[]> {
+  return (await readMounts()).filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint);
 }

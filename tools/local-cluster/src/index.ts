@@ -3,3 +3,4 @@ export * from './host-ports';
 export * from './local-cluster';
 export * from './service-process';
 export * from './vm-worker-node';
+export * from './supervisor';

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
 import { agentEnv } from './agent-env';
 import { criuPrefixPaths, type ClusterNodeSpec, type LocalClusterOptions, type VmClusterNodeSpec } from './cluster-options';
+import { sweepHostNode } from './node-sweep';
 import { ServiceProcess } from './service-process';
+import { Supervisor, type RestartNotice } from './supervisor';
 import { VmWorkerNode } from './vm-worker-node';
 
 interface NodeListing {
@@ -15,10 +17,12 @@ const STOP_GRACE_MS = 20_000;
 
 /**
  * The embedded default: a registry with sample images, the four services and
- * N nodes, all child processes of this one, all stopped by `stop()`.
+ * N nodes, all child processes of this one, supervised (one that dies is
+ * started again, with backoff), all stopped by `stop()`, which then checks
+ * that nothing of any node is left.
  */
 export class LocalCluster {
-  private readonly services: ServiceProcess[] = [];
+  private readonly supervisor = new Supervisor();
   private registry?: LocalRegistry;
   private readonly nodes: ClusterNodeSpec[] = [];
   private readonly vmNodes: VmWorkerNode[] = [];
@@ -57,7 +61,7 @@ export class LocalCluster {
     const app = (name: string) => join(o.root, 'apps', name, 'dist', 'main.js');
     const spawn = (name: string, script: string, env: Record<string, string>) => {
       const svc = ServiceProcess.spawn(name, script, { ...common, ...env }, join(logs, `${name}.log`));
-      this.services.push(svc);
+      this.supervisor.watch(svc);
       return svc;
     };
 
@@ -90,15 +94,12 @@ export class LocalCluster {
       CRIU_CAPABILITY_CACHE: criu.capabilityCache,
       ...agentEnv(o, node, this.schedulerGrpcUrl),
     };
-    this.services.push(
-      ServiceProcess.spawn(
-        node.id,
-        join(o.root, 'apps', 'worker-agent', 'dist', 'main.js'),
-        env,
-        join(o.workDir, 'logs', `${node.id}.log`),
-      ),
-    );
+    this.supervisor.watch(ServiceProcess.spawn(node.id, this.agentScript(), env, join(o.workDir, 'logs', `${node.id}.log`)));
     this.nodes.push(node);
+  }
+
+  private agentScript(): string {
+    return join(this.opts.root, 'apps', 'worker-agent', 'dist', 'main.js');
   }
 
   /**
@@ -150,7 +151,7 @@ export class LocalCluster {
       const tail = node.agentLogs().slice(-3000);
       await node.stop(10_000);
       this.vmNodes.splice(this.vmNodes.indexOf(node), 1);
-      throw new Error(`${(error as Error).message}\nagent output (tail):\n${tail}`);
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\nagent output (tail):\n${tail}`);
     }
     node.timings.agentReadyMs = Date.now() - started;
     return node;
@@ -176,7 +177,7 @@ export class LocalCluster {
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const dead = this.services.find((s) => !s.running);
+      const dead = this.supervisor.services().find((s) => !s.running);
       if (dead) throw new Error(`${dead.name} exited during start-up:\n${dead.logTail()}`);
       const why = failure?.();
       if (why) throw new Error(`${what} did not become ready: ${why}`);
@@ -199,39 +200,67 @@ export class LocalCluster {
     }
   }
 
-  /** Test hook: SIGKILLs one service (e.g. a node agent) so its machine looks dead. */
+  /** Test hook: SIGKILLs one service (e.g. a node agent) so its machine looks dead; it stays down until `restartService`. */
   async killService(name: string): Promise<void> {
+    this.supervisor.hold(name);
     await this.service(name).kill();
+  }
+
+  /** Test hook: SIGKILLs one service as a crash would; the supervisor starts it again. */
+  async crashService(name: string): Promise<void> {
+    await this.service(name).kill();
+  }
+
+  /** The pid of a service's current process (a supervised restart gets a new one). */
+  servicePid(name: string): number | undefined {
+    return this.supervisor.get(name)?.pid;
   }
 
   /** Test hook: starts a killed or stopped service again with its original settings. */
   async restartService(name: string): Promise<void> {
     const old = this.service(name);
+    this.supervisor.hold(name);
     if (old.running) await old.stop(STOP_GRACE_MS);
-    this.services[this.services.indexOf(old)] = old.respawn();
+    this.supervisor.release(name);
+    this.supervisor.watch(old.respawn());
   }
 
   private service(name: string): ServiceProcess {
-    const found = this.services.find((s) => s.name === name);
+    const found = this.supervisor.get(name);
     if (!found) throw new Error(`no service named ${name}`);
     return found;
   }
 
-  /** Watches for a service dying on its own (so `npm start` can say so). */
-  onServiceExit(listener: (name: string, code: number | null) => void): void {
-    for (const s of this.services) s.onExit((code) => listener(s.name, code));
+  /** Hears of every service that died and is being started again (so `npm start` can say so). */
+  onServiceRestart(listener: (notice: RestartNotice) => void): void {
+    this.supervisor.onRestart(listener);
   }
 
-  /** Stops the gateway first (no new work), then the rest, VM nodes included; agents stop their pods. */
-  async stop(): Promise<void> {
-    const gateway = this.services.filter((s) => s.name === 'gateway');
-    const rest = this.services.filter((s) => s.name !== 'gateway');
+  /**
+   * Stops the gateway first (no new work), then the rest, VM nodes included;
+   * agents stop their pods. Then every host node is swept and checked (its
+   * agent in sweep mode): what an agent that died left is removed, and
+   * whatever is still there is returned, one line per finding (empty: nothing
+   * left running).
+   */
+  async stop(): Promise<string[]> {
+    this.supervisor.stop();
+    const services = this.supervisor.services();
+    const gateway = services.filter((s) => s.name === 'gateway');
+    const rest = services.filter((s) => s.name !== 'gateway');
     await Promise.all(gateway.map((s) => s.stop(STOP_GRACE_MS)));
     // VM agents stop their pods like host agents do, then their VMs power off.
     await Promise.all([...rest.map((s) => s.stop(STOP_GRACE_MS)), ...this.vmNodes.map((n) => n.stop())]);
-    this.services.length = 0;
     this.vmNodes.length = 0;
+    const leftovers = (
+      await Promise.all(
+        this.nodes.map((n) =>
+          sweepHostNode(n.id, this.agentScript(), agentEnv(this.opts, n, this.schedulerGrpcUrl || 'grpc://127.0.0.1:1')),
+        ),
+      )
+    ).flat();
     await this.registry?.stop();
     this.registry = undefined;
+    return leftovers;
   }
 }

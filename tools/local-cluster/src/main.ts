@@ -35,21 +35,25 @@ Run a pod, then read its output:
   curl -s -X POST ${gw}/v1/pods ${auth} -H 'Content-Type: application/json' -d '{"image":"warmpod/hello:latest"}'
   curl -s ${gw}/v1/pods/POD_ID/logs ${auth}
 
-Ctrl-C stops everything.`);
+A service that dies is started again. Ctrl-C stops everything.`);
 
   let stopping = false;
   const shutdown = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     console.log(`\nstopping the local cluster (${why})...`);
-    await cluster.stop();
-    console.log('stopped; nothing left running.');
-    process.exit(0);
+    const leftovers = await cluster.stop();
+    if (leftovers.length === 0) {
+      console.log('stopped; checked: nothing left running.');
+      process.exit(0);
+    }
+    console.log(`stopped, but these are still there:\n${leftovers.map((l) => `  ${l}`).join('\n')}`);
+    process.exit(1);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  cluster.onServiceExit((name, code) => {
-    if (!stopping) void shutdown(`${name} exited with code ${code}`);
+  cluster.onServiceRestart(({ name, code, delayMs, attempt }) => {
+    if (!stopping) console.log(`${name} exited with code ${code}; starting it again in ${delayMs} ms (restart ${attempt})`);
   });
 }
 

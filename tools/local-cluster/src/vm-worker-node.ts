@@ -184,7 +184,7 @@ export class VmWorkerNode {
     const dir = this.guest.dataDir;
     const script = [
       `[ -z "$(runc --root ${dir}/runc list -q 2>/dev/null)" ] || echo containers`,
-      `${IP} netns list | grep -q 'wp\\.${this.id}\\.' && echo netns`,
+      `${IP} netns list | grep -q 'wp\\.${this.guest.bridge}\\.' && echo netns`,
       `${IP} link show ${this.guest.bridge} >/dev/null 2>&1 && echo bridge`,
       `[ -d /sys/fs/cgroup/${this.guest.cgroupParent} ] && echo cgroup`,
       `grep -q ' ${dir}/' /proc/self/mountinfo && echo mount`,

@@ -4,27 +4,19 @@
  * sandboxes and checkpoints whose outcomes a spec chooses. No root, no Redis.
  * Test code only.
  */
-import {
-  canTransition,
-  newId,
-  normaliseSpec,
-  type CheckpointRecord,
-  type Endpoint,
-  type PodPhase,
-  type PodRecord,
-  type PodRequest,
-} from '@warmpod/domain';
-import type { CachedImageEntry, EnsuredImage, RuncContainer, WaitOptions } from '@warmpod/node-runtime';
-import { createLogger, messageOf } from '@warmpod/observability';
+import { canTransition, newId, normaliseSpec, type Endpoint, type PodPhase, type PodRecord, type PodRequest } from '@warmpod/domain';
+import type { CachedImageEntry, EnsuredImage, RuncContainer, ShimState, WaitOptions } from '@warmpod/node-runtime';
+import { createLogger } from '@warmpod/observability';
 import type { StatusPatch, TransitionOutcome } from '@warmpod/store';
-import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
 import { podLifecycle, type PodLifecycle, type PodLifecycleDeps } from '../pod-lifecycle';
 import type { LaunchedPod, RestoreSource } from '../pod-sandbox';
+import { FakeCheckpoints, NODE } from './fake-checkpoints';
+
+export { FakeCheckpoints, NODE } from './fake-checkpoints';
 
 type FakedPods = PodLifecycleDeps['pods'];
 type FakedNodes = PodLifecycleDeps['nodes'];
 
-export const NODE = 'node-a';
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 
 /** A pod as the scheduler hands it to this node; `checkpoint: true` asks for checkpointing (and gets it). */
@@ -96,11 +88,17 @@ export class FakePods implements FakedPods {
 export class FakeNodes implements FakedNodes {
   readonly cachedDigests: string[] = [];
   readonly released: string[] = [];
+  /** Pods holding a reservation on this node (the scheduler placed them here). */
+  readonly reserved = new Set<string>();
   async addCachedDigest(_node: string, digest: string): Promise<void> {
     this.cachedDigests.push(digest);
   }
   async release(_node: string, podId: string): Promise<void> {
     this.released.push(podId);
+    this.reserved.delete(podId);
+  }
+  async reservations(): Promise<string[]> {
+    return [...this.reserved];
   }
 }
 
@@ -123,11 +121,42 @@ export class FakeImageCache {
   }
 }
 
-/** Containers that run until a spec (or a stop) makes them exit. */
+/** Containers that run until a spec (or a stop) makes them exit; their shims' exit codes outlive the agent. */
 export class FakeRunc {
   readonly running = new Set<string>();
+  /** Running containers a checkpoint left frozen. */
+  readonly paused = new Set<string>();
+  /** Pod cgroups under the node's parent (a spec adds strays). */
+  readonly cgroups = new Set<string>();
+  readonly resumed: string[] = [];
   private readonly exits = new Map<string, number>();
   private readonly waiters = new Map<string, Array<(code: number) => void>>();
+
+  /** The agent process died: its pending exit waits die with it (the shims and containers do not). */
+  dropWaiters(): void {
+    this.waiters.clear();
+  }
+
+  async listShims(): Promise<ShimState[]> {
+    const ids = new Set([...this.running, ...this.exits.keys()]);
+    return [...ids].map((podId) => {
+      const exitCode = this.exits.get(podId);
+      return exitCode === undefined ? { podId, pid: 1 } : { podId, exitCode };
+    });
+  }
+
+  async resume(podId: string): Promise<void> {
+    this.paused.delete(podId);
+    this.resumed.push(podId);
+  }
+
+  async listPodCgroups(): Promise<string[]> {
+    return [...this.cgroups];
+  }
+
+  async removePodCgroup(podId: string): Promise<void> {
+    this.cgroups.delete(podId);
+  }
 
   exit(podId: string, code: number): void {
     this.running.delete(podId);
@@ -142,6 +171,7 @@ export class FakeRunc {
     return new Promise((resolve, reject) => {
       this.waiters.set(podId, [...(this.waiters.get(podId) ?? []), resolve]);
       opts.signal?.addEventListener('abort', () => reject(new Error('wait aborted')), { once: true });
+      if (opts.timeoutMs !== undefined) setTimeout(() => reject(new Error('timed out')), opts.timeoutMs).unref();
     });
   }
 
@@ -150,12 +180,21 @@ export class FakeRunc {
     return this.exits.get(podId) ?? 143;
   }
 
+  /** runc lists a container until it is deleted: running, paused, or stopped once it exited. */
   async list(): Promise<RuncContainer[]> {
-    return [...this.running].map((id) => ({ id, pid: 1, status: 'running', bundle: `/pods/${id}` }));
+    const running = [...this.running].map((id) => ({
+      id,
+      pid: 1,
+      status: this.paused.has(id) ? 'paused' : 'running',
+      bundle: `/pods/${id}`,
+    }));
+    const stopped = [...this.exits.keys()].map((id) => ({ id, pid: 0, status: 'stopped', bundle: `/pods/${id}` }));
+    return [...running, ...stopped];
   }
 
   forget(podId: string): void {
     this.running.delete(podId);
+    this.paused.delete(podId);
     this.exits.delete(podId);
   }
 }
@@ -168,8 +207,14 @@ export class FakeSandboxes {
   restores = 0;
   /** Teardowns per pod. */
   readonly teardowns: string[] = [];
+  /** Pods with a dir or netns on the node, with their address. */
+  readonly onNode = new Map<string, string | undefined>();
+  /** Pods whose ports this agent process has open (gone when it dies). */
+  readonly exposed = new Set<string>();
+  readonly reexposed: string[] = [];
   restoreBehaviour: RestoreBehaviour = 'ok';
   launchError?: Error;
+  reexposeError?: Error;
 
   constructor(private readonly runc: FakeRunc) {}
 
@@ -177,6 +222,7 @@ export class FakeSandboxes {
     if (this.launchError) throw this.launchError;
     this.launches++;
     this.runc.running.add(pod.id);
+    this.onNode.set(pod.id, '10.0.0.2');
     return { ip: '10.0.0.2', rootfsDir: `/pods/${pod.id}/merged`, endpoints: opts.expose ? await this.expose(pod) : [] };
   }
 
@@ -188,102 +234,32 @@ export class FakeSandboxes {
     }
     if (behaviour instanceof Error) throw behaviour;
     this.runc.running.add(pod.id);
+    this.onNode.set(pod.id, '10.0.0.3');
     return { ip: '10.0.0.3', rootfsDir: `/pods/${pod.id}/merged`, endpoints: [] };
   }
 
   async expose(pod: PodRecord): Promise<Endpoint[]> {
+    this.exposed.add(pod.id);
     return pod.spec.ports.map((containerPort) => ({ containerPort, address: `127.0.0.1:${30000 + containerPort}` }));
+  }
+
+  async reexpose(pod: PodRecord): Promise<Endpoint[]> {
+    if (this.reexposeError) throw this.reexposeError;
+    this.exposed.add(pod.id);
+    this.reexposed.push(pod.id);
+    return pod.endpoints;
+  }
+
+  async listOnNode(): Promise<Array<{ podId: string; ip?: string }>> {
+    return [...this.onNode].map(([podId, ip]) => (ip ? { podId, ip } : { podId }));
   }
 
   async teardown(podId: string): Promise<void> {
     this.teardowns.push(podId);
+    this.exposed.delete(podId);
+    this.onNode.delete(podId);
     this.runc.forget(podId);
   }
-}
-
-export class FakeCheckpoints {
-  capable = true;
-  /** What findRestorable offers; a lookup is counted either way. */
-  candidate?: RestoreCandidate;
-  lookups = 0;
-  /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
-  readyAfterRestore = true;
-  readyAfterStart = true;
-  readonly taken: CheckpointRecord[] = [];
-  readonly restoredFrom: string[] = [];
-  readonly restoreFailures: Array<{ id: string; reason: string }> = [];
-  readonly refused: Array<{ id: string; reason: string }> = [];
-  readonly restoreTools = {
-    checkpointer: { restore: async () => ({ pid: 1, ms: 1 }), verifyImages: async () => undefined },
-    archive: { unpack: async () => ({ ms: 1 }) },
-  };
-
-  /** A compatible checkpoint of this pod's key on this node. */
-  offer(of: PodRecord): RestoreCandidate {
-    this.candidate = {
-      record: checkpointRecord(of, newId('ckpt')),
-      imagesDir: '/ck/images',
-      layerArchivePath: '/ck/layer.tar',
-      sourcePodId: of.id,
-    };
-    return this.candidate;
-  }
-
-  async findRestorable(): Promise<RestoreCandidate | undefined> {
-    this.lookups++;
-    return this.capable ? this.candidate : undefined;
-  }
-
-  async waitReady(
-    _pod: PodRecord,
-    _launched: LaunchedPod,
-    _condition: unknown,
-    _deadline: number,
-    opts: { restored: boolean },
-  ): Promise<void> {
-    if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
-  }
-
-  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
-    const id = opts.checkpointId ?? newId('ckpt');
-    try {
-      await opts.ready?.();
-    } catch (error) {
-      throw new CheckpointFailedError(id, messageOf(error));
-    }
-    const record = checkpointRecord(pod, id);
-    this.taken.push(record);
-    return record;
-  }
-
-  async restored(record: CheckpointRecord): Promise<void> {
-    this.restoredFrom.push(record.id);
-  }
-
-  async restoreFailed(record: CheckpointRecord, reason: string): Promise<void> {
-    this.restoreFailures.push({ id: record.id, reason });
-  }
-
-  async refuse(checkpointId: string, reason: string): Promise<void> {
-    this.refused.push({ id: checkpointId, reason });
-  }
-}
-
-function checkpointRecord(pod: PodRecord, id: string): CheckpointRecord {
-  return {
-    id,
-    key: 'key',
-    specKey: 'spec-key',
-    runtime: 'runtime',
-    tenant: pod.tenant,
-    node: NODE,
-    pod: pod.id,
-    digest: pod.image.digest,
-    state: 'available',
-    sizeBytes: 4096,
-    createdAt: new Date().toISOString(),
-    restoreFailures: 0,
-  };
 }
 
 /** One fake node and the real lifecycle pieces running on it. */
@@ -295,10 +271,35 @@ export class FakeNode {
   readonly sandboxes = new FakeSandboxes(this.runc);
   readonly checkpoints = new FakeCheckpoints();
   changes = 0;
-  readonly lifecycle: PodLifecycle;
+  lifecycle: PodLifecycle;
 
-  constructor(opts: { canCheckpoint?: boolean } = {}) {
-    this.lifecycle = podLifecycle({
+  constructor(private readonly opts: { canCheckpoint?: boolean } = {}) {
+    this.lifecycle = this.agent();
+  }
+
+  /**
+   * The agent process dies and a new one starts on the same node: containers,
+   * shims, pod dirs and the store stay; its locks, exit waits and port
+   * proxies do not. The new agent's lifecycle has adopted nothing yet.
+   */
+  restartAgent(): PodLifecycle {
+    this.runc.dropWaiters();
+    this.sandboxes.exposed.clear();
+    this.lifecycle = this.agent();
+    return this.lifecycle;
+  }
+
+  /** A pod the scheduler placed here (reserved), started by this agent. */
+  async placeAndStart(opts: Parameters<typeof scheduledPod>[0] = {}): Promise<PodRecord> {
+    const pod = this.pods.add(scheduledPod(opts));
+    this.nodes.reserved.add(pod.id);
+    await this.lifecycle.starter.start(pod.id);
+    return this.pod(pod.id);
+  }
+
+  private agent(): PodLifecycle {
+    const opts = this.opts;
+    return podLifecycle({
       nodeId: NODE,
       pods: this.pods,
       nodes: this.nodes,

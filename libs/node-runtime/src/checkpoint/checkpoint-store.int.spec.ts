@@ -91,6 +91,19 @@ describe('CheckpointStore on disk', () => {
     await (await store.begin('acme', 'ckpt-1')).abort();
     assert.equal(await mode(join(store.root, 'acme')), 0o700);
   });
+
+  test('a read error other than ENOENT is an error, not an absent checkpoint', async () => {
+    const store = new CheckpointStore({ dataDir: join(dir, 'data5') });
+    const draft = await store.begin('acme', 'ckpt-1');
+    await fillDraft(draft.imagesDir, draft.layerArchivePath);
+    await draft.commit(META);
+    // meta.json replaced by a directory: reading it fails with EISDIR, as a disk error would fail it with EIO.
+    const meta = join(store.root, 'acme', 'ckpt-1', 'meta.json');
+    await rm(meta);
+    await mkdir(meta);
+    await assert.rejects(store.get('acme', 'ckpt-1'), /read checkpoint.*EISDIR/);
+    assert.equal(await store.get('acme', 'ckpt-2'), undefined, 'a checkpoint that is not there is absent');
+  });
 });
 
 describe('WritableLayerArchive on a real overlay', { skip: needsRoot }, () => {

@@ -112,7 +112,11 @@ export class CheckpointStore {
     checkName('tenant', tenant);
     checkName('checkpoint id', id);
     const tenantDir = join(this.root, tenant);
-    const text = await readFile(join(tenantDir, id, META), 'utf8').catch(() => undefined);
+    // Only a checkpoint that is not there is absent: any other read error (EIO, EACCES) is a failure, never "gone".
+    const text = await readFile(join(tenantDir, id, META), 'utf8').catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new NodeRuntimeError('read checkpoint', `${tenant}/${id}: ${messageOf(error)}`, undefined, { cause: error });
+    });
     if (text === undefined) return undefined;
     const parsed = metaSchema.safeParse(JSON.parse(text));
     if (!parsed.success || parsed.data.id !== id || parsed.data.tenant !== tenant) {

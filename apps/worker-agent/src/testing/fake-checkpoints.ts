@@ -1,0 +1,93 @@
+import { messageOf } from '@warmpod/observability';
+/** Checkpoints of the fake node (testing/fake-node.ts) whose outcomes a spec chooses. Test code only. */
+import { newId, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
+import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
+import type { LaunchedPod } from '../pod-sandbox';
+
+/** The fake node's id. */
+export const NODE = 'node-a';
+
+export class FakeCheckpoints {
+  capable = true;
+  /** What findRestorable offers; a lookup is counted either way. */
+  candidate?: RestoreCandidate;
+  lookups = 0;
+  /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
+  readyAfterRestore = true;
+  readyAfterStart = true;
+  readonly taken: CheckpointRecord[] = [];
+  readonly restoredFrom: string[] = [];
+  readonly restoreFailures: Array<{ id: string; reason: string }> = [];
+  readonly refused: Array<{ id: string; reason: string }> = [];
+  readonly restoreTools = {
+    checkpointer: { restore: async () => ({ pid: 1, ms: 1 }), verifyImages: async () => undefined },
+    archive: { unpack: async () => ({ ms: 1 }) },
+  };
+
+  /** A compatible checkpoint of this pod's key on this node. */
+  offer(of: PodRecord): RestoreCandidate {
+    this.candidate = {
+      record: checkpointRecord(of, newId('ckpt')),
+      imagesDir: '/ck/images',
+      layerArchivePath: '/ck/layer.tar',
+      sourcePodId: of.id,
+    };
+    return this.candidate;
+  }
+
+  async findRestorable(): Promise<RestoreCandidate | undefined> {
+    this.lookups++;
+    return this.capable ? this.candidate : undefined;
+  }
+
+  async waitReady(
+    _pod: PodRecord,
+    _launched: LaunchedPod,
+    _condition: unknown,
+    _deadline: number,
+    opts: { restored: boolean },
+  ): Promise<void> {
+    if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
+  }
+
+  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
+    const id = opts.checkpointId ?? newId('ckpt');
+    try {
+      await opts.ready?.();
+    } catch (error) {
+      throw new CheckpointFailedError(id, messageOf(error));
+    }
+    const record = checkpointRecord(pod, id);
+    this.taken.push(record);
+    return record;
+  }
+
+  async restored(record: CheckpointRecord): Promise<void> {
+    this.restoredFrom.push(record.id);
+  }
+
+  async restoreFailed(record: CheckpointRecord, reason: string): Promise<void> {
+    this.restoreFailures.push({ id: record.id, reason });
+  }
+
+  async refuse(checkpointId: string, reason: string): Promise<void> {
+    this.refused.push({ id: checkpointId, reason });
+  }
+}
+
+function checkpointRecord(pod: PodRecord, id: string): CheckpointRecord {
+  return {
+    id,
+    key: 'key',
+    specKey: 'spec-key',
+    runtime: 'runtime',
+    tenant: pod.tenant,
+    node: NODE,
+    pod: pod.id,
+    digest: pod.image.digest,
+    state: 'available',
+    sizeBytes: 4096,
+    createdAt: new Date().toISOString(),
+    restoreFailures: 0,
+  };
+}
