@@ -29,6 +29,7 @@ interface Operation {
   public: boolean;
   operatorOnly: boolean;
   successes: number[];
+  documented: string[];
 }
 
 /** Which tenant resource a path parameter names; the node is shared (operators only change it). */
@@ -71,6 +72,7 @@ function operationsOf(doc: unknown): Operation[] {
         successes: Object.keys(op.responses)
           .filter((s) => /^2\d\d$/.test(s))
           .map(Number),
+        documented: Object.keys(op.responses),
       });
     }
   }
@@ -135,6 +137,12 @@ test('isolation matrix: every OpenAPI operation x {no one, A, B, operator} x {A,
   assert.equal(doc.status, 200);
   const ops = operationsOf(doc.body);
   assert.ok(ops.length >= 20, `only ${ops.length} operations in the document`);
+  const undocumented = ops.flatMap((op) =>
+    (op.public ? [] : ['401', '429', ...(op.operatorOnly ? ['403'] : [])])
+      .filter((status) => !op.documented.includes(status))
+      .map((status) => `${op.method} ${op.path} does not document ${status}`),
+  );
+  assert.deepEqual(undocumented, []);
   const tenants: Record<'A' | 'B', TenantWorld> = { A: world.a, B: world.b };
   const tokenOf: Record<CallerName, string | null> = {
     'no one': null,
