@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ConfigError } from '@warmpod/observability';
 import { loadGatewayConfig } from './config';
 
-const TOKENS = '{"alpha-token-1":"alpha"}';
+const TOKENS = '{"alpha-token-1":{"tenant":"alpha","role":"tenant"}}';
 
 describe('loadGatewayConfig', () => {
   test('applies the defaults', () => {
@@ -17,7 +17,8 @@ describe('loadGatewayConfig', () => {
     assert.equal(c.registryTimeoutMs, 5000);
     assert.equal(c.bodyLimitBytes, 65536);
     assert.equal(c.nodeReadyWindowMs, 6000);
-    assert.equal(c.tokens.get('alpha-token-1'), 'alpha');
+    assert.deepEqual([...c.tokens.values()], [{ tenant: 'alpha', role: 'tenant' }]);
+    assert.deepEqual(c.rateLimit, { perSecond: 100, burst: 300 });
   });
 
   test('allows port 0 and splits the insecure registry list', () => {
@@ -29,9 +30,9 @@ describe('loadGatewayConfig', () => {
   test('reads tokens from a file when none are inline', () => {
     const c = loadGatewayConfig({ WARMPOD_TOKENS_FILE: 'tokens.json' }, (path) => {
       assert.equal(path, 'tokens.json');
-      return '{"beta-token-22":"beta"}';
+      return '{"beta-token-22":{"tenant":"beta","role":"operator"}}';
     });
-    assert.equal(c.tokens.get('beta-token-22'), 'beta');
+    assert.deepEqual([...c.tokens.values()], [{ tenant: 'beta', role: 'operator' }]);
   });
 
   test('requires at least one token', () => {
@@ -57,6 +58,8 @@ describe('loadGatewayConfig', () => {
       { WARMPOD_REDIS_URL: 'not a url' },
       { WARMPOD_DEFAULT_REGISTRY: 'http://reg' },
       { LOG_LEVEL: 'loud' },
+      { GATEWAY_RATE_LIMIT_PER_SECOND: '-1' },
+      { GATEWAY_RATE_LIMIT_BURST: '0' },
     ]) {
       assert.throws(() => loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, ...env }), ConfigError, JSON.stringify(env));
     }
@@ -69,5 +72,11 @@ describe('loadGatewayConfig', () => {
       architecture: 'arm64',
     });
     assert.throws(() => loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, WARMPOD_NODE_PLATFORM: 'arm64' }), ConfigError);
+  });
+
+  test('reads the rate limit; 0 per second turns it off', () => {
+    const c = loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, GATEWAY_RATE_LIMIT_PER_SECOND: '0.5', GATEWAY_RATE_LIMIT_BURST: '3' });
+    assert.deepEqual(c.rateLimit, { perSecond: 0.5, burst: 3 });
+    assert.equal(loadGatewayConfig({ WARMPOD_TOKENS: TOKENS, GATEWAY_RATE_LIMIT_PER_SECOND: '0' }).rateLimit.perSecond, 0);
   });
 });

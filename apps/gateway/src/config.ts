@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { baseConfig, baseConfigSchema, ConfigError, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
 import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '@warmpod/registry';
-import { parseTokens, TokenError } from './auth/tokens';
+import { parseTokens, TokenError, type TokenGrant } from './auth/tokens';
 
 const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -30,13 +30,16 @@ const schema = baseConfigSchema.extend({
   REGISTRY_TIMEOUT_MS: positiveInt(5_000, 120_000),
   AGENT_TIMEOUT_MS: positiveInt(5_000, 120_000),
   BODY_LIMIT_BYTES: positiveInt(65_536, 16 * 1024 * 1024),
+  // Per token, shared by every replica (a token bucket in Redis). 0 turns the limit off.
+  GATEWAY_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
+  GATEWAY_RATE_LIMIT_BURST: positiveInt(300, 1_000_000),
 });
 
 export interface GatewayConfig extends BaseConfig {
   host: string;
   port: number;
-  /** Bearer token -> tenant. Never logged. */
-  tokens: ReadonlyMap<string, string>;
+  /** sha256 (hex) of each bearer token -> its tenant and role. Plain tokens are not kept. */
+  tokens: ReadonlyMap<string, TokenGrant>;
   /** Registry used when an image reference names none. */
   defaultRegistry: string;
   insecureRegistries: string[];
@@ -48,6 +51,8 @@ export interface GatewayConfig extends BaseConfig {
   bodyLimitBytes: number;
   /** A node is Ready when it heartbeated within this window. */
   nodeReadyWindowMs: number;
+  /** Requests per token: `perSecond` refill (0: no limit) into a bucket of `burst`. */
+  rateLimit: { perSecond: number; burst: number };
 }
 
 export type ReadText = (path: string) => string;
@@ -72,10 +77,11 @@ export function loadGatewayConfig(
     agentTimeoutMs: c.AGENT_TIMEOUT_MS,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
+    rateLimit: { perSecond: c.GATEWAY_RATE_LIMIT_PER_SECOND, burst: c.GATEWAY_RATE_LIMIT_BURST },
   };
 }
 
-function loadTokens(inline: string | undefined, file: string | undefined, readText: ReadText): Map<string, string> {
+function loadTokens(inline: string | undefined, file: string | undefined, readText: ReadText): Map<string, TokenGrant> {
   try {
     if (inline !== undefined) return parseTokens(inline, 'WARMPOD_TOKENS');
     if (file !== undefined) {

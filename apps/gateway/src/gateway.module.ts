@@ -1,6 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Logger } from '@warmpod/observability';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
+import { OperatorGuard } from './auth/operator.guard';
+import { RateLimiter } from './auth/rate-limiter';
 import { checkpointProviders } from './checkpoints/checkpoint-providers';
 import { CheckpointsController } from './checkpoints/checkpoints.controller';
 import type { GatewayConfig } from './config';
@@ -8,6 +10,7 @@ import { HealthController } from './health/health.controller';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
 import { ImagesController } from './images/images.controller';
 import { pinProviders } from './images/pin-providers';
+import { NodeViews } from './nodes/node-views';
 import { NodesController } from './nodes/nodes.controller';
 import { ImageLayersRecorder } from './pods/image-layers';
 import { PinResolver } from './pods/pin-resolver';
@@ -27,7 +30,10 @@ export class GatewayModule {
       controllers: [HealthController, PodsController, NodesController, ImagesController, PoolsController, CheckpointsController],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
+        RateLimiter,
         BearerAuthGuard,
+        OperatorGuard,
+        NodeViews,
         PinResolver,
         ImageLayersRecorder,
         PodAdmission,

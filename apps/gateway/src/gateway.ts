@@ -59,7 +59,9 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
       url: `http://${host}:${port}`,
       prefix: config.prefix,
       defaultRegistry: config.defaultRegistry,
-      tenants: new Set(config.tokens.values()).size,
+      tenants: new Set([...config.tokens.values()].map((g) => g.tenant)).size,
+      operatorTokens: [...config.tokens.values()].filter((g) => g.role === 'operator').length,
+      rateLimit: config.rateLimit,
     },
     'gateway listening',
   );

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { SchemaObject } from '@nestjs/swagger';
+import type { OpenAPIObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CHECKPOINT_STATES, podRequestSchema, POD_PHASES, type CheckpointOffCode } from '@warmpod/domain';
 import { pinRequestSchema } from './images/pin-request';
@@ -131,6 +131,13 @@ const SCHEMAS: Record<string, SchemaObject> = {
         items: { type: 'object', properties: { digest: { type: 'string' }, sizeBytes: { type: 'integer' } } },
       },
       heartbeatAt: { type: 'string', format: 'date-time' },
+      runningPods: { type: 'array', items: { type: 'string' }, description: "the caller's own pods there (all, for an operator)" },
+      checkpoints: { type: 'array', items: { type: 'object' }, description: "the caller's own checkpoints there (all, for an operator)" },
+      hidden: {
+        type: 'object',
+        description: "other tenants' pods and checkpoints on the node, counted but not shown (0 for an operator)",
+        properties: { runningPods: { type: 'integer' }, checkpoints: { type: 'integer' } },
+      },
     },
   },
 };
@@ -187,15 +194,37 @@ function podRequestJsonSchema(): SchemaObject {
   return schema as SchemaObject;
 }
 
+const RATE_LIMITED = {
+  description: 'too many requests with this token (a per-token bucket shared by every replica)',
+  headers: { 'Retry-After': { description: 'seconds until a request would pass', schema: { type: 'integer', minimum: 1 } } },
+  content: { 'application/json': { schema: ERROR_REF } },
+};
+
+/** Every operation behind a bearer token is rate limited: its 429 is added here so none can lack it. */
+function documentRateLimits(paths: OpenAPIObject['paths']): void {
+  for (const item of Object.values(paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const operation = item[method];
+      if (operation?.security?.some((s) => 'bearer' in s)) operation.responses['429'] = RATE_LIMITED;
+    }
+  }
+}
+
 /** Swagger UI at /docs, the document at /docs/json. */
 export function setupOpenApi(app: INestApplication): void {
   const config = new DocumentBuilder()
     .setTitle('warmpod gateway')
     .setDescription('REST API v1: pods are admitted with their image pinned to a digest.')
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an opaque token that names a tenant' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      description:
+        'an opaque token that names a tenant and a role (tenant or operator); operations marked x-warmpod-role: operator refuse tenant tokens with 403',
+    })
     .build();
   const document = SwaggerModule.createDocument(app, config);
+  documentRateLimits(document.paths);
   document.components = {
     ...document.components,
     schemas: {

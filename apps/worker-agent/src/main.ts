@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createLogger } from '@warmpod/observability';
+import { CriuKdatCache } from '@warmpod/node-runtime';
 import { RegistryClient } from '@warmpod/registry';
 import { AgentModule, StartupCancelled } from './agent.module';
 import { agentConfig, type AgentConfig } from './config';
@@ -57,6 +58,8 @@ async function sweep(config: AgentConfig): Promise<void> {
   const registry = new RegistryClient({ insecureRegistries: config.insecureRegistries, timeoutMs: config.registryTimeoutMs });
   const rt = createNodeRuntime(config, registry, logger);
   const sandboxes = new PodSandboxes({ rt, dataDir: config.dataDir, exposeHost: config.exposeHost, logger });
+  // A dead agent may have left CRIU's kernel-feature cache bound on the host.
+  await new CriuKdatCache({ dir: config.dataDir, criuPath: config.criu.path, logger }).releaseIfOwn();
   const failures = await sweepNode(rt, sandboxes);
   const leftovers = await nodeLeftovers(config, rt);
   process.stdout.write(`${JSON.stringify({ node: config.nodeId, failures, leftovers })}\n`);

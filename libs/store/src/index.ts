@@ -21,3 +21,4 @@ export * from './pool-record';
 export * from './pool-repository';
 export * from './pool-pods';
 export * from './checkpoint-repository';
+export * from './rate-buckets';

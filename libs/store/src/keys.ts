@@ -34,6 +34,13 @@ export class Keys {
     return `${this.prefix}backlog`;
   }
 
+  // Callers
+
+  /** Hash {tokens, at}: the request bucket of one bearer token, by its non-secret id. */
+  rateBucket(tokenId: string): string {
+    return `${this.prefix}ratelimit:${tokenId}`;
+  }
+
   // Nodes and capacity
 
   /** Set of registered node ids. */

@@ -21,7 +21,10 @@ export interface LocalClusterOptions {
   /** 0 picks a free port. */
   gatewayPort: number;
   registryPort: number;
+  /** Tenant tokens: token -> tenant. */
   tokens: Record<string, string>;
+  /** An operator token (cluster operations such as cordon), acting as tenant "ops" for its own resources. */
+  operatorToken?: string;
   nodes: ClusterNodeSpec[];
   logLevel: string;
   /** Extra environment for every service (e.g. a shorter heartbeat in tests). */
@@ -37,6 +40,14 @@ export interface LocalClusterOptions {
  */
 export function criuPrefixPaths(root: string): { criu: string; capabilityCache: string } {
   return { criu: join(root, '.warmpod', 'criu', 'criu'), capabilityCache: join(root, '.warmpod', 'criu', 'capability.json') };
+}
+
+/** The gateway's tokens file (WARMPOD_TOKENS): `{"<token>": {"tenant": "<name>", "role": "tenant" | "operator"}}`. */
+export function gatewayTokens(o: Pick<LocalClusterOptions, 'tokens' | 'operatorToken'>): string {
+  const grants: Record<string, { tenant: string; role: 'tenant' | 'operator' }> = {};
+  for (const [token, tenant] of Object.entries(o.tokens)) grants[token] = { tenant, role: 'tenant' };
+  if (o.operatorToken) grants[o.operatorToken] = { tenant: 'ops', role: 'operator' };
+  return JSON.stringify(grants);
 }
 
 /** Two local nodes, one of them with (accounted) GPUs, each with its own bridge and subnet. */

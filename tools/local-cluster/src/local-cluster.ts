@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
 import { agentEnv } from './agent-env';
-import { criuPrefixPaths, type ClusterNodeSpec, type LocalClusterOptions, type VmClusterNodeSpec } from './cluster-options';
+import { criuPrefixPaths, gatewayTokens, type ClusterNodeSpec, type LocalClusterOptions, type VmClusterNodeSpec } from './cluster-options';
 import { sweepHostNode } from './node-sweep';
 import { ServiceProcess } from './service-process';
 import { Supervisor, type RestartNotice } from './supervisor';
@@ -74,7 +74,7 @@ export class LocalCluster {
     spawn('gateway', app('gateway'), {
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
-      WARMPOD_TOKENS: JSON.stringify(o.tokens),
+      WARMPOD_TOKENS: gatewayTokens(o),
       WARMPOD_DEFAULT_REGISTRY: this.registry.host,
     });
     this.gatewayUrl = `http://127.0.0.1:${gatewayPort}`;

@@ -8,6 +8,7 @@ async function main(): Promise<void> {
   const root = resolve(__dirname, '..', '..', '..');
   const env = process.env;
   const token = env['WARMPOD_DEV_TOKEN'] ?? `dev-${randomBytes(12).toString('hex')}`;
+  const operatorToken = env['WARMPOD_OPERATOR_TOKEN'] ?? `op-${randomBytes(12).toString('hex')}`;
   const cluster = await LocalCluster.start({
     root,
     workDir: join(root, '.warmpod', 'cluster'),
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
     gatewayPort: Number(env['GATEWAY_PORT'] ?? 8080),
     registryPort: Number(env['REGISTRY_PORT'] ?? 5000),
     tokens: { [token]: 'dev' },
+    operatorToken,
     nodes: defaultNodes(),
     logLevel: env['LOG_LEVEL'] ?? 'info',
   });
@@ -28,12 +30,15 @@ warmpod local cluster is up
   nodes     ${defaultNodes()
     .map((n) => n.id)
     .join(', ')}
-  token     ${token}   (tenant "dev")
+  token     ${token}   (tenant "dev": pods, images, pools, checkpoints)
+  operator  ${operatorToken}   (operator: cordon/uncordon, every tenant's pods on nodes)
   logs      .warmpod/cluster/logs/
 
 Run a pod, then read its output:
   curl -s -X POST ${gw}/v1/pods ${auth} -H 'Content-Type: application/json' -d '{"image":"warmpod/hello:latest"}'
   curl -s ${gw}/v1/pods/POD_ID/logs ${auth}
+Cordon a node (operators only):
+  curl -s -X POST ${gw}/v1/nodes/node-1/cordon -H 'Authorization: Bearer ${operatorToken}'
 
 A service that dies is started again. Ctrl-C stops everything.`);
 

@@ -27,6 +27,14 @@ export class ApiError extends Error {
   static unauthorized(message: string): ApiError {
     return new ApiError(401, 'unauthorized', message);
   }
+
+  static forbidden(message: string): ApiError {
+    return new ApiError(403, 'forbidden', message);
+  }
+
+  static rateLimited(retryAfterSeconds: number): ApiError {
+    return new ApiError(429, 'rate_limited', `too many requests with this token; retry after ${retryAfterSeconds} s`);
+  }
 }
 
 export interface ErrorBody {

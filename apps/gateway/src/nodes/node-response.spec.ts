@@ -29,3 +29,24 @@ test('health follows the heartbeat window', () => {
 test('does not show where the agent listens', () => {
   assert.equal('agentUrl' in toNodeResponse(node, 6000), false);
 });
+
+test('shows only what the visibility allows, counting the rest', () => {
+  const shared: NodeRecord = {
+    ...node,
+    runningPods: ['pod-mine', 'pod-theirs'],
+    checkpoints: [
+      { id: 'ckpt-mine', key: 'ck1-mine', state: 'available', sizeBytes: 1 },
+      { id: 'ckpt-theirs', key: 'ck1-theirs', state: 'available', sizeBytes: 2 },
+    ],
+  };
+  const mine = (id: string) => id.endsWith('-mine');
+  const r = toNodeResponse(shared, 6000, Date.now(), { pod: mine, checkpoint: mine });
+  assert.deepEqual(r.runningPods, ['pod-mine']);
+  assert.deepEqual(
+    r.checkpoints.map((c) => c.id),
+    ['ckpt-mine'],
+  );
+  assert.deepEqual(r.hidden, { runningPods: 1, checkpoints: 1 });
+  assert.equal(JSON.stringify(r).includes('theirs'), false);
+  assert.deepEqual(toNodeResponse(shared, 6000).hidden, { runningPods: 0, checkpoints: 0 }, 'no visibility: everything (operators)');
+});

@@ -14,8 +14,12 @@ export interface NodeResponse {
   /** Cached images with their layers (what placement counts as present bytes). */
   cachedImages: Array<{ digest: string; sizeBytes: number; layers: number }>;
   gpus: Array<{ model: string; count: number }>;
+  /** The caller's own checkpoints on the node (every tenant's for an operator). */
   checkpoints: Array<{ id: string; key: string; state: string; sizeBytes: number }>;
+  /** The caller's own pods running there (every tenant's for an operator). */
   runningPods: string[];
+  /** How many pods and checkpoints of other tenants the node holds that this caller does not see (0 for operators). */
+  hidden: { runningPods: number; checkpoints: number };
   heartbeatAt: string;
   /** Set when the node stopped heartbeating and its pods were declared Lost. */
   lostAt?: string;
@@ -23,8 +27,18 @@ export interface NodeResponse {
 
 const clamp = (n: number): number => Math.max(0, n);
 
+/** Which of a node's pods and checkpoints the caller may see; everything when absent (operators). */
+export interface NodeVisibility {
+  pod(id: string): boolean;
+  checkpoint(id: string): boolean;
+}
+
 /** A node as the API shows it: what it has, what is taken, what is left. */
-export function toNodeResponse(node: NodeRecord, readyWindowMs: number, now = Date.now()): NodeResponse {
+export function toNodeResponse(node: NodeRecord, readyWindowMs: number, now = Date.now(), visible?: NodeVisibility): NodeResponse {
+  const allPods = node.runningPods ?? [];
+  const allCheckpoints = node.checkpoints ?? [];
+  const runningPods = visible ? allPods.filter((id) => visible.pod(id)) : allPods;
+  const checkpoints = visible ? allCheckpoints.filter((c) => visible.checkpoint(c.id)) : allCheckpoints;
   return {
     id: node.id,
     labels: node.labels,
@@ -43,8 +57,9 @@ export function toNodeResponse(node: NodeRecord, readyWindowMs: number, now = Da
     cachedDigests: node.cachedDigests,
     cachedImages: (node.cachedImages ?? []).map((i) => ({ digest: i.digest, sizeBytes: i.sizeBytes, layers: i.layers.length })),
     gpus: node.gpus ?? [],
-    checkpoints: node.checkpoints ?? [],
-    runningPods: node.runningPods ?? [],
+    checkpoints,
+    runningPods,
+    hidden: { runningPods: allPods.length - runningPods.length, checkpoints: allCheckpoints.length - checkpoints.length },
     heartbeatAt: node.heartbeatAt,
     ...(node.lostAt ? { lostAt: node.lostAt } : {}),
   };

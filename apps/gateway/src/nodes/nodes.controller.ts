@@ -1,12 +1,14 @@
-import { applyDecorators, Controller, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
+import { applyDecorators, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { NodeRepository } from '@warmpod/store';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
-import type { GatewayConfig } from '../config';
+import { OperatorOnly } from '../auth/operator.guard';
+import type { Caller as CallerOfToken } from '../auth/tokens';
 import { ApiError } from '../http/api-error';
+import { Caller } from '../http/request-params';
 import { ERROR_REF, NODE_REF } from '../openapi';
-import { CONFIG } from '../providers';
-import { toNodeResponse, type NodeResponse } from './node-response';
+import type { NodeResponse } from './node-response';
+import { NodeViews } from './node-views';
 
 const errors = (...statuses: number[]) => applyDecorators(...statuses.map((status) => ApiResponse({ status, schema: ERROR_REF })));
 
@@ -17,40 +19,44 @@ const errors = (...statuses: number[]) => applyDecorators(...statuses.map((statu
 export class NodesController {
   constructor(
     private readonly nodes: NodeRepository,
-    @Inject(CONFIG) private readonly config: GatewayConfig,
+    private readonly views: NodeViews,
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'Nodes with capacity, usage, health and cached digests' })
+  @ApiOperation({
+    summary: 'Nodes with capacity, usage, health and cached digests',
+    description: "A tenant sees its own running pods and checkpoints on each node and only counts (`hidden`) of other tenants'.",
+  })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: NODE_REF } } } })
   @errors(401)
-  async list(): Promise<{ items: NodeResponse[] }> {
-    const now = Date.now();
-    return { items: (await this.nodes.list()).map((n) => toNodeResponse(n, this.config.nodeReadyWindowMs, now)) };
+  async list(@Caller() caller: CallerOfToken): Promise<{ items: NodeResponse[] }> {
+    return { items: await this.views.list(caller) };
   }
 
   @Post(':id/cordon')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Keep new pods off a node' })
+  @OperatorOnly()
+  @ApiOperation({ summary: 'Keep new pods off a node (operators only)' })
   @ApiResponse({ status: 200, schema: NODE_REF })
   @errors(401, 404)
-  cordon(@Param('id') id: string): Promise<NodeResponse> {
-    return this.setCordoned(id, true);
+  cordon(@Caller() caller: CallerOfToken, @Param('id') id: string): Promise<NodeResponse> {
+    return this.setCordoned(caller, id, true);
   }
 
   @Post(':id/uncordon')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Let new pods onto a node again' })
+  @OperatorOnly()
+  @ApiOperation({ summary: 'Let new pods onto a node again (operators only)' })
   @ApiResponse({ status: 200, schema: NODE_REF })
   @errors(401, 404)
-  uncordon(@Param('id') id: string): Promise<NodeResponse> {
-    return this.setCordoned(id, false);
+  uncordon(@Caller() caller: CallerOfToken, @Param('id') id: string): Promise<NodeResponse> {
+    return this.setCordoned(caller, id, false);
   }
 
-  private async setCordoned(id: string, cordoned: boolean): Promise<NodeResponse> {
+  private async setCordoned(caller: CallerOfToken, id: string, cordoned: boolean): Promise<NodeResponse> {
     if (!(await this.nodes.setCordoned(id, cordoned))) throw ApiError.notFound('node');
-    const node = await this.nodes.get(id);
+    const node = await this.views.get(id, caller);
     if (!node) throw ApiError.notFound('node');
-    return toNodeResponse(node, this.config.nodeReadyWindowMs);
+    return node;
   }
 }

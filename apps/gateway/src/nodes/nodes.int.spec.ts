@@ -109,16 +109,51 @@ describe('GET /v1/nodes', () => {
     assert.ok(Date.parse(a.heartbeatAt));
   });
 
-  test('cordon and uncordon a node; an unknown node is 404', async () => {
-    const cordoned = await call(gateway.url, 'POST', '/v1/nodes/node-a/cordon');
+  test('an operator cordons and uncordons a node; an unknown node is 404', async () => {
+    const operator = { token: TOKENS.operator };
+    const cordoned = await call(gateway.url, 'POST', '/v1/nodes/node-a/cordon', operator);
     assert.equal(cordoned.status, 200);
     assert.equal((cordoned.body as NodeResponse).cordoned, true);
     assert.equal((await nodes.get('node-a'))?.cordoned, true);
-    const uncordoned = await call(gateway.url, 'POST', '/v1/nodes/node-a/uncordon');
+    const uncordoned = await call(gateway.url, 'POST', '/v1/nodes/node-a/uncordon', operator);
     assert.equal((uncordoned.body as NodeResponse).cordoned, false);
-    const unknown = await call(gateway.url, 'POST', '/v1/nodes/node-zz/cordon');
+    const unknown = await call(gateway.url, 'POST', '/v1/nodes/node-zz/cordon', operator);
     assert.equal(unknown.status, 404);
     assert.equal(errorOf(unknown).code, 'not_found');
+  });
+
+  test('a tenant may not cordon or uncordon: 403 in the error shape, and the node is unchanged', async () => {
+    for (const action of ['cordon', 'uncordon']) {
+      const res = await call(gateway.url, 'POST', `/v1/nodes/node-a/${action}`, { token: TOKENS.beta });
+      assert.equal(res.status, 403, action);
+      assert.deepEqual(errorOf(res), {
+        code: 'forbidden',
+        message: 'this is a cluster operation: it needs an operator token',
+        details: [],
+      });
+    }
+    assert.equal((await nodes.get('node-a'))?.cordoned, false);
+  });
+
+  test("a tenant sees its own pods and checkpoints on a node and only counts of others'; an operator sees all", async () => {
+    await nodes.register(
+      { id: 'node-shared', labels: {}, capacity: { cpu: 4, memoryMiB: 8192, gpu: 0 }, agentUrl, capabilities: {} },
+      'sess-1',
+    );
+    const mine = await podOn('node-shared', 'alpha');
+    const theirs = await podOn('node-shared', 'beta');
+    const write = await nodes.applyInventory('node-shared', 'sess-1', { images: [], runningPods: [mine, theirs], checkpoints: [] });
+    assert.equal(write, 'applied');
+    const view = async (token: string) =>
+      ((await call(gateway.url, 'GET', '/v1/nodes', { token })).body as { items: NodeResponse[] }).items.find(
+        (n) => n.id === 'node-shared',
+      );
+    const alpha = await view(TOKENS.alpha);
+    assert.deepEqual(alpha?.runningPods, [mine]);
+    assert.deepEqual(alpha?.hidden, { runningPods: 1, checkpoints: 0 });
+    const operator = await view(TOKENS.operator);
+    assert.deepEqual(new Set(operator?.runningPods), new Set([mine, theirs]));
+    assert.deepEqual(operator?.hidden, { runningPods: 0, checkpoints: 0 });
   });
 });
 

@@ -5,11 +5,21 @@ import type { Redis } from 'ioredis';
 import { bullPrefix, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { connectRedis } from '@warmpod/store';
 import { redisUrl } from '@warmpod/devkit';
+import { hashToken } from '../auth/tokens';
 import { loadGatewayConfig, type GatewayConfig } from '../config';
 import { createGateway, type GatewayOverrides, type RunningGateway } from '../gateway';
 
 export const REDIS_URL = redisUrl();
-export const TOKENS = { alpha: 'alpha-token-0001', beta: 'beta-token-0002' } as const;
+export const TOKENS = { alpha: 'alpha-token-0001', beta: 'beta-token-0002', operator: 'operator-token-0003' } as const;
+
+/** The tokens file of the tests: two tenants and an operator (its tenant "ops"), the operator's given by hash. */
+export function tokensJson(tokens: { alpha: string; beta: string; operator: string } = TOKENS): string {
+  return JSON.stringify({
+    [tokens.alpha]: { tenant: 'alpha', role: 'tenant' },
+    [tokens.beta]: { tenant: 'beta', role: 'tenant' },
+    [hashToken(tokens.operator)]: { tenant: 'ops', role: 'operator' },
+  });
+}
 
 /** A key prefix no other test file (or run) shares. */
 export function uniquePrefix(name: string): string {
@@ -26,7 +36,7 @@ export async function startGateway(env: Record<string, string>, overrides: Gatew
   const config = loadGatewayConfig({
     WARMPOD_REDIS_URL: REDIS_URL,
     GATEWAY_PORT: '0',
-    WARMPOD_TOKENS: JSON.stringify({ [TOKENS.alpha]: 'alpha', [TOKENS.beta]: 'beta' }),
+    WARMPOD_TOKENS: tokensJson(),
     LOG_LEVEL: 'debug',
     ...env,
   });

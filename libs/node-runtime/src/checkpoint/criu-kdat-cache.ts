@@ -51,9 +51,16 @@ export class CriuKdatCache {
     const runDir = resolve(this.kdatPath, '..');
     try {
       if ((await statfs(runDir)).type === TMPFS_MAGIC) return 'criu-keeps-it';
-      // Another local node on this host did it already (same kernel, same boot): share it.
-      if (await isMountPoint(this.kdatPath)) return 'provided-by-another';
-      const cache = join(resolve(this.opts.dir), 'criu.kdat');
+      if (await isMountPoint(this.kdatPath)) {
+        // Ours from before a restart of this agent: take it back, so this agent's stop removes it.
+        if (await this.mountIsOwn()) {
+          this.mounted = true;
+          return 'provided';
+        }
+        // Another local node on this host did it already (same kernel, same boot): share it.
+        return 'provided-by-another';
+      }
+      const cache = this.cacheFile();
       await rm(cache, { force: true });
       await runCommand('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', GENERATE, this.opts.criuPath ?? 'criu', cache], {
         timeoutMs: 60_000,
@@ -75,6 +82,25 @@ export class CriuKdatCache {
     }
   }
 
+  /**
+   * For a sweep after this node's agent died: unmounts the cache if it is
+   * this node's (its file bound there), whatever agent mounted it.
+   */
+  async releaseIfOwn(): Promise<void> {
+    if ((await isMountPoint(this.kdatPath)) && (await this.mountIsOwn())) this.mounted = true;
+    await this.release();
+  }
+
+  private cacheFile(): string {
+    return join(resolve(this.opts.dir), 'criu.kdat');
+  }
+
+  /** Whether the file bound at the kdat path is this node's cache file (same device and inode). */
+  private async mountIsOwn(): Promise<boolean> {
+    const [bound, own] = await Promise.all([stat(this.kdatPath).catch(() => undefined), stat(this.cacheFile()).catch(() => undefined)]);
+    return bound !== undefined && own !== undefined && bound.dev === own.dev && bound.ino === own.ino;
+  }
+
   /** Unmounts and removes what `provide` created; safe to call twice. */
   async release(): Promise<void> {
     if (this.mounted) {
@@ -87,6 +113,6 @@ export class CriuKdatCache {
       await rm(this.kdatPath, { force: true });
       this.createdTarget = false;
     }
-    await rm(join(resolve(this.opts.dir), 'criu.kdat'), { force: true });
+    await rm(this.cacheFile(), { force: true });
   }
 }
