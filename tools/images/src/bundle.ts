@@ -1,5 +1,5 @@
 import { cp, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 /** Optional peers NestJS and msgpackr try to load and do without: never bundled, never needed. */
@@ -103,11 +103,4 @@ export async function bundleApp(opts: BundleOptions): Promise<Bundle> {
     await cp(from, join(opts.outDir, 'node_modules', ...name.split('/')), { recursive: true });
   }
   return { entry, bytes: (await stat(entry)).size, assets };
-}
-
-/** `path` relative to `root` with forward slashes, refusing paths outside it. */
-export function inside(root: string, path: string): string {
-  const rel = relative(resolve(root), resolve(path));
-  if (rel.startsWith('..') || rel === '') throw new Error(`${path} is not inside ${root}`);
-  return rel.split(sep).join('/');
 }

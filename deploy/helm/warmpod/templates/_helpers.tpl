@@ -9,12 +9,16 @@
 {{- end -}}
 {{- end -}}
 
-{{- define "warmpod.labels" -}}
+{{- define "warmpod.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/part-of: warmpod
-app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "warmpod.labels" -}}
+{{ include "warmpod.commonLabels" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/* Selector labels of one component: ctx = dict "root" $ "component" "gateway". */}}
@@ -25,7 +29,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "warmpod.componentLabels" -}}
-{{ include "warmpod.labels" .root }}
+{{ include "warmpod.commonLabels" .root }}
 {{ include "warmpod.selector" . }}
 {{- end -}}
 
