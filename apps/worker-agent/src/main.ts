@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AgentModule } from './agent.module';
 import { agentConfig } from './config';
+import { withKubeNode } from './kube-node';
 
 async function main(): Promise<void> {
-  const config = agentConfig(process.env);
+  const config = await withKubeNode(agentConfig(process.env), process.env);
   const app = await NestFactory.createApplicationContext(AgentModule.forConfig(config), { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
 }
