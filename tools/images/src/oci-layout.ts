@@ -26,6 +26,13 @@ export interface LayerInfo {
   size: number;
 }
 
+/**
+ * The mtime of every file in every layer: a constant, not the build or commit
+ * time, so a layer's digest depends on its content only and a new warmpod
+ * version changes only the layers whose files changed.
+ */
+export const FILE_MTIME = new Date(0);
+
 /** Every path under `dir` (relative), directories included, deepest first. */
 async function walk(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
@@ -77,7 +84,7 @@ export class OciLayout {
     try {
       await mkdir(staging, { recursive: true });
       await stage(staging);
-      const when = new Date(created);
+      const when = FILE_MTIME;
       const paths = await walk(staging);
       await fixMtimes(staging, when, paths);
       if (from === undefined) {
