@@ -23,9 +23,9 @@ const MATRIX = [
 /** What the operator's own Secrets hold in the existing-secrets case. */
 const EXTERNAL_SECRETS = {
   'warmpod-redis/url': 'redis://redis.example.internal:6379',
-  'warmpod-tokens/tokens': '{"ci-token-0123456789":"team-a"}',
+  'warmpod-tokens/tokens': '{"ci-token-0123456789":{"tenant":"team-a","role":"tenant"}}',
 };
-const MINIMAL = { 'redis.url': 'redis://127.0.0.1:6379', 'auth.tokens': { 'ci-token-0123456789': 'team-a' } };
+const MINIMAL = { 'redis.url': 'redis://127.0.0.1:6379', 'auth.tokens': { 'ci-token-0123456789': { tenant: 'team-a', role: 'tenant' } } };
 
 let helm: Helm;
 let maps: TypeMaps;
@@ -162,8 +162,8 @@ describe('wrong values fail with their path', () => {
     ['a bad subnet', { ...MINIMAL, 'agent.subnet': '10.88.0.0' }, /agent\.subnet: Does not match pattern/],
     [
       'a bad token tenant',
-      { 'redis.url': MINIMAL['redis.url'], 'auth.tokens': { 'ci-token-0123456789': 'Team A' } },
-      /auth\.tokens\.ci-token-0123456789: Does not match pattern/,
+      { 'redis.url': MINIMAL['redis.url'], 'auth.tokens': { 'ci-token-0123456789': { tenant: 'Team A', role: 'tenant' } } },
+      /auth\.tokens\.ci-token-0123456789\.tenant: Does not match pattern/,
     ],
     ['a driver without pause image', { ...MINIMAL, 'prepuller.kubernetes.enabled': true }, /prepuller\.kubernetes\.pauseImage is required/],
   ];
