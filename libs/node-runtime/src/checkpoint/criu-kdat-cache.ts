@@ -1,4 +1,4 @@
-import { rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { messageOf, type Logger } from '@warmpod/observability';
 import { runCommand } from '../command';
@@ -26,6 +26,16 @@ const TMPFS_MAGIC = 0x01021994;
  * copied out to "$1". Nothing of it is visible outside that namespace.
  */
 const GENERATE = 'mount -t tmpfs -o size=1m,mode=0755 warmpod-kdat /run && { "$0" check >/dev/null 2>&1; cp /run/criu.kdat "$1"; }';
+
+/**
+ * Under the caller's lock: binds "$0" (the cache) read-only onto "$1" unless
+ * something is mounted there already; says `created` when it made the empty
+ * target file, `mounted` when it bound.
+ */
+const BIND =
+  'if mountpoint -q "$1"; then exit 0; fi; ' +
+  '[ -e "$1" ] || { : >"$1" && chmod 600 "$1" && echo created; }; ' +
+  'mount --bind "$0" "$1" && { mount -o remount,bind,ro "$1" || { umount "$1"; exit 1; }; } && echo mounted';
 
 /**
  * CRIU spends a few hundred ms of every dump and restore detecting kernel
@@ -66,13 +76,13 @@ export class CriuKdatCache {
         timeoutMs: 60_000,
       });
       if (!((await stat(cache)).size > 0)) throw new Error('criu wrote an empty cache');
-      if (!(await stat(this.kdatPath).catch(() => undefined))) {
-        await writeFile(this.kdatPath, '', { flag: 'wx', mode: 0o600 });
-        this.createdTarget = true;
-      }
-      await runCommand('mount', ['--bind', cache, this.kdatPath]);
+      // Local nodes start together: the check and the mount hold a lock on the directory, so two
+      // agents never stack their mounts (the lower one would outlive both).
+      const { stdout } = await runCommand('flock', [runDir, 'sh', '-c', BIND, cache, this.kdatPath], { timeoutMs: 30_000 });
+      const outcome = stdout.trim().split('\n');
+      this.createdTarget = outcome.includes('created');
+      if (!outcome.includes('mounted')) return 'provided-by-another';
       this.mounted = true;
-      await runCommand('mount', ['-o', 'remount,bind,ro', this.kdatPath]);
       this.logger.info({ kdat: this.kdatPath }, "CRIU's kernel-feature cache provided");
       return 'provided';
     } catch (error) {
