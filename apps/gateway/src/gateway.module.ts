@@ -20,6 +20,8 @@ import { PodStopper } from './pods/pod-stopper';
 import { PodsController } from './pods/pods.controller';
 import { TenantPods } from './pods/tenant-pods';
 import { poolProviders } from './pools/pool-providers';
+import { GatewayMetrics } from './metrics/gateway-metrics';
+import { MetricsController } from './metrics/metrics.controller';
 import { PoolsController } from './pools/pools.controller';
 
 @Module({})
@@ -27,10 +29,19 @@ export class GatewayModule {
   static forRoot(config: GatewayConfig, logger: Logger, overrides: InfrastructureOverrides = {}): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [HealthController, PodsController, NodesController, ImagesController, PoolsController, CheckpointsController],
+      controllers: [
+        HealthController,
+        MetricsController,
+        PodsController,
+        NodesController,
+        ImagesController,
+        PoolsController,
+        CheckpointsController,
+      ],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
         RateLimiter,
+        GatewayMetrics,
         BearerAuthGuard,
         OperatorGuard,
         NodeViews,

@@ -8,6 +8,9 @@ const schema = baseConfigSchema
   .extend({
     /** Same rule as the scheduler's: a node silent for longer is not Ready. */
     ...readyWindowSchema.shape,
+    /** Where `/metrics`, `/healthz` and `/readyz` are served; port 0 picks a free one. */
+    PREPULLER_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    PREPULLER_HTTP_PORT: int(7073, 0, 65_535),
     /** Pulls in flight across the cluster. */
     PREPULL_CLUSTER_BUDGET: int(4, 1, 10_000),
     /** Pulls in flight on one node. */
@@ -56,6 +59,8 @@ function noopCommand(raw: string): string[] | undefined {
 
 export interface PrepullerConfig extends BaseConfig {
   readyWindowMs: number;
+  httpHost: string;
+  httpPort: number;
   budget: { cluster: number; perNode: number };
   registryRatePerSecond: number;
   retryAfterMs: number;
@@ -71,6 +76,8 @@ export function prepullerConfig(env: Record<string, string | undefined>): Prepul
   return {
     ...baseConfig(c),
     readyWindowMs: c.NODE_READY_WINDOW_MS,
+    httpHost: c.PREPULLER_HTTP_HOST,
+    httpPort: c.PREPULLER_HTTP_PORT,
     budget: { cluster: c.PREPULL_CLUSTER_BUDGET, perNode: c.PREPULL_PER_NODE },
     registryRatePerSecond: c.PREPULL_REGISTRY_RATE,
     retryAfterMs: c.PREPULL_RETRY_AFTER_MS,

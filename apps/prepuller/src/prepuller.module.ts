@@ -1,7 +1,7 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { JobBus } from '@warmpod/jobs';
-import { createLogger, type Logger } from '@warmpod/observability';
+import { createLogger, ServiceHttpProvider, ServiceMetrics, type Logger } from '@warmpod/observability';
 import {
   AbandonedPulls,
   connectRedis,
@@ -81,6 +81,11 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     );
   }
 
+  /** Reconciling: what readiness asks besides Redis. */
+  get reconciling(): boolean {
+    return this.loop !== undefined;
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.loop?.stop();
     await this.kubernetes?.stop();
@@ -100,6 +105,17 @@ export class PrepullerModule {
         { provide: LOGGER, useValue: createLogger({ service: 'prepuller', level: config.logLevel }) },
         { provide: REDIS, useFactory: () => connectRedis(config.redisUrl, 'warmpod-prepuller') },
         PrepullerLifecycle,
+        {
+          // `/metrics` (process metrics), `/healthz`, `/readyz`: ready while Redis answers and the loop runs.
+          provide: ServiceHttpProvider,
+          useFactory: (redis: Redis, lifecycle: PrepullerLifecycle) =>
+            new ServiceHttpProvider(
+              new ServiceMetrics('prepuller'),
+              { redis: async () => (await redis.ping()) === 'PONG', reconciling: () => lifecycle.reconciling },
+              { host: config.httpHost, port: config.httpPort },
+            ),
+          inject: [REDIS, PrepullerLifecycle],
+        },
       ],
     };
   }

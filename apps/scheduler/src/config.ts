@@ -7,6 +7,9 @@ const schema = baseConfigSchema.extend({
   /** Where the node registry (gRPC) listens; port 0 picks a free one. */
   SCHEDULER_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   SCHEDULER_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  /** Where `/metrics`, `/healthz` and `/readyz` are served; port 0 picks a free one. */
+  SCHEDULER_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  SCHEDULER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(7072),
   /** How often agents are asked to heartbeat when nothing changed. */
   HEARTBEAT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
   /** Tenants whose pods are never checkpointed (operator policy), comma-separated. */
@@ -18,6 +21,8 @@ export interface SchedulerConfig extends BaseConfig {
   concurrency: number;
   grpcHost: string;
   grpcPort: number;
+  httpHost: string;
+  httpPort: number;
   heartbeatMs: number;
   checkpointOffTenants: string[];
 }
@@ -30,6 +35,8 @@ export function schedulerConfig(env: Record<string, string | undefined>): Schedu
     concurrency: c.SCHEDULER_CONCURRENCY,
     grpcHost: c.SCHEDULER_GRPC_HOST,
     grpcPort: c.SCHEDULER_GRPC_PORT,
+    httpHost: c.SCHEDULER_HTTP_HOST,
+    httpPort: c.SCHEDULER_HTTP_PORT,
     heartbeatMs: c.HEARTBEAT_MS,
     checkpointOffTenants: c.CHECKPOINT_OFF_TENANTS.split(',')
       .map((t) => t.trim())

@@ -15,6 +15,7 @@ import type { Logger } from '@warmpod/observability';
 import type { ImageRepository, NodeRepository, PodRepository, PrepullHints } from '@warmpod/store';
 import type { Backlog } from './backlog';
 import type { PlacementView } from './placement-view';
+import type { SchedulerMetrics } from './scheduler-metrics';
 
 /** Thrown to make BullMQ retry later: nothing fits now. */
 export class NoFitError extends Error {
@@ -54,6 +55,7 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
     private readonly ports: SchedulerPorts,
     private readonly logger: Logger,
     private readonly policy: CheckpointPolicy = () => undefined,
+    private readonly metrics?: Pick<SchedulerMetrics, 'placed' | 'cacheResult'>,
   ) {}
 
   async run({ podId, requestId }: JobData<'schedule-pod'>, meta: { jobId: string }): Promise<void> {
@@ -66,11 +68,16 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
       }
       return;
     }
+    const started = Date.now();
+    let measured = false;
     try {
       const node = await this.place(pod);
+      this.metrics?.placed(started, node ? 'scheduled' : 'abandoned');
+      measured = true;
       await backlog.remove(podId);
       if (node) await bus.toNode(node, startJob(pod, requestId));
     } catch (error) {
+      if (!measured) this.metrics?.placed(started, error instanceof NoFitError ? 'no_fit' : 'error');
       // Waiting for room: the backlog promotes this job when capacity frees up.
       if (error instanceof NoFitError) await backlog.add(podId, meta.jobId);
       throw error;
@@ -98,6 +105,7 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
         { node: candidate.node, why: candidate.why, feasible: ranking.feasible, bytesToFetch: candidate.bytesToFetch },
         'pod scheduled',
       );
+      this.metrics?.cacheResult(candidate.bytesToFetch === 0 ? 'hit' : 'miss');
       return candidate.node;
     }
     const reason =

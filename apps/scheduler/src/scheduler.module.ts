@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { bullPrefix, JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { NodeRegistryServer } from '@warmpod/node-registry';
-import { createLogger, type Logger } from '@warmpod/observability';
+import { createLogger, ServiceHttpProvider, type Logger } from '@warmpod/observability';
 import { connectRedis, ImageRepository, NodeLiveness, NodeRepository, PodRepository, PrepullHints, waitForRedis } from '@warmpod/store';
 import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
@@ -13,10 +13,12 @@ import { startNodeRegistry } from './registry/node-registry';
 import { checkpointPolicy, SchedulePodHandler } from './schedule-pod.handler';
 import type { PoolController } from './pools/pool-controller';
 import { startPoolController } from './pools/start-pool-controller';
+import { SchedulerMetrics } from './scheduler-metrics';
 
 export const CONFIG = Symbol('SchedulerConfig');
 const LOGGER = Symbol('Logger');
 const REDIS = Symbol('Redis');
+const METRICS = Symbol('SchedulerMetrics');
 
 /** Starts consuming only once Redis answers; on shutdown closes the worker, then the connections. */
 class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -35,8 +37,14 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(CONFIG) private readonly config: SchedulerConfig,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS) private readonly metrics: SchedulerMetrics,
   ) {
     this.bus = new JobBus(redis, config.prefix);
+  }
+
+  /** What readiness asks: the node registry serves and the scheduling queue is consumed. */
+  get serving(): { registry: boolean; jobs: boolean } {
+    return { registry: this.registry !== undefined, jobs: this.runner?.running ?? false };
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -50,6 +58,8 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     const pods = new PodRepository(this.placementRedis, prefix);
     const nodes = new NodeRepository(this.placementRedis, prefix);
     this.schedulingQueue = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
+    this.metrics.jobs.watch('scheduling', this.schedulingQueue);
+    this.metrics.watchNodes(nodes, readyWindowMs);
     this.backlog = new Backlog(this.redis, this.schedulingQueue, prefix, this.logger);
     await this.backlog.start();
     this.view = new PlacementView(this.redis, nodes, prefix, readyWindowMs, this.logger);
@@ -78,7 +88,10 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       prefix: this.config.prefix,
       concurrency: this.config.concurrency,
       logger: this.logger,
-      handlers: { 'schedule-pod': new SchedulePodHandler(ports, this.logger, checkpointPolicy(this.config.checkpointOffTenants)) },
+      handlers: {
+        'schedule-pod': new SchedulePodHandler(ports, this.logger, checkpointPolicy(this.config.checkpointOffTenants), this.metrics),
+      },
+      metrics: this.metrics.jobs,
     });
     this.runner.start();
     this.logger.info({ concurrency: this.config.concurrency }, 'scheduler consuming');
@@ -110,7 +123,23 @@ export class SchedulerModule {
         { provide: CONFIG, useValue: config },
         { provide: LOGGER, useValue: createLogger({ service: 'scheduler', level: config.logLevel }) },
         { provide: REDIS, useFactory: () => connectRedis(config.redisUrl, 'warmpod-scheduler') },
+        { provide: METRICS, useValue: new SchedulerMetrics() },
         SchedulerLifecycle,
+        {
+          // `/metrics`, `/healthz`, `/readyz`: ready while Redis answers, the registry serves and the queue is consumed.
+          provide: ServiceHttpProvider,
+          useFactory: (redis: Redis, metrics: SchedulerMetrics, lifecycle: SchedulerLifecycle) =>
+            new ServiceHttpProvider(
+              metrics.metrics,
+              {
+                redis: async () => (await redis.ping()) === 'PONG',
+                registry: () => lifecycle.serving.registry,
+                jobs: () => lifecycle.serving.jobs,
+              },
+              { host: config.httpHost, port: config.httpPort },
+            ),
+          inject: [REDIS, METRICS, SchedulerLifecycle],
+        },
       ],
     };
   }

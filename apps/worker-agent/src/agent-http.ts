@@ -2,6 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { POD_ID } from '@warmpod/domain';
+import { serveMetrics, type ServiceMetrics } from '@warmpod/observability';
 
 const MAX_TAIL_BYTES = 4 * 1024 * 1024;
 
@@ -44,7 +45,7 @@ export type ReadinessChecks = Record<string, () => Promise<boolean> | boolean>;
  * The node-local HTTP API: pod logs (the gateway proxies them: they live on
  * the node), `/healthz` (the process is alive and its event loop responsive:
  * restart it when not) and `/readyz` (it can do its work: every readiness
- * check holds). Plain node:http because it serves three routes and nothing else.
+ * check holds), `/metrics` (Prometheus). Plain node:http because it serves four routes and nothing else.
  */
 export class AgentHttp {
   private server?: Server;
@@ -56,6 +57,7 @@ export class AgentHttp {
     private readonly logPath: (podId: string) => string,
     private readonly readiness: ReadinessChecks = {},
     private readonly stallReportedMs = STALL_REPORTED_MS,
+    private readonly metrics?: ServiceMetrics,
   ) {}
 
   /** The last event loop stall still worth reporting, in ms; undefined when the loop kept up. */
@@ -89,6 +91,8 @@ export class AgentHttp {
         const stall = this.recentStallMs();
         if (stall !== undefined) res.writeHead(503, { 'content-type': 'text/plain' }).end(`event loop stalled for ${stall} ms\n`);
         else res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (req.method === 'GET' && url.pathname === '/metrics' && this.metrics) {
+        serveMetrics(this.metrics, res);
       } else if (req.method === 'GET' && url.pathname === '/readyz') {
         void this.readyChecks().then((body) =>
           res.writeHead(body.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`),

@@ -1,13 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { JobRunner, nodeQueueName } from '@warmpod/jobs';
+import { Queue } from 'bullmq';
+import { bullPrefix, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger, messageOf, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
+import { AgentMetrics } from './agent-metrics';
 import type { AgentConfig } from './config';
 import { detectCapabilities, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
@@ -36,12 +38,14 @@ export class StartupCancelled extends Error {
 class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly redis;
+  private readonly metrics = new AgentMetrics();
   private runtime?: NodeRuntime;
   private sandboxes?: PodSandboxes;
   private lifecycle?: PodLifecycle;
   private presence?: NodeRegistryClient;
   private http?: AgentHttp;
   private runner?: JobRunner<'node'>;
+  private queue?: Queue;
   private images?: NodeImages;
   private kdat?: CriuKdatCache;
   private started = false;
@@ -114,17 +118,23 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       stopGraceMs: c.stopGraceMs,
       reportChange,
       logger: this.logger,
+      metrics: this.metrics,
     });
     this.lifecycle = lifecycle;
 
     // Before registering: the first inventory lists only pods the store says run here, so the scheduler stops none.
     await this.step(lifecycle.adopter.adoptAll());
 
-    this.http = new AgentHttp((podId) => sandboxes.logPath(podId), {
-      registered: () => this.started && this.presence?.sessionId !== undefined,
-      redis: async () => (await this.redis.ping()) === 'PONG',
-      jobs: () => this.runner?.running ?? false,
-    });
+    this.http = new AgentHttp(
+      (podId) => sandboxes.logPath(podId),
+      {
+        registered: () => this.started && this.presence?.sessionId !== undefined,
+        redis: async () => (await this.redis.ping()) === 'PONG',
+        jobs: () => this.runner?.running ?? false,
+      },
+      undefined,
+      this.metrics.metrics,
+    );
     const agentUrl = await this.step(this.http.listen(c.agentHost, c.agentPort, c.advertiseHost));
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.
     this.presence = nodePresence({
@@ -157,6 +167,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
         registry,
         reportChange,
         logger: this.logger,
+        metrics: this.metrics,
       }),
     );
     this.startup.throwIfAborted();
@@ -168,7 +179,10 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       concurrency: c.concurrency,
       logger: this.logger,
       handlers: nodeJobHandlers({ ...lifecycle, puller: this.images.puller, checkpoints, onPodStarted: this.images.onPodStarted }),
+      metrics: this.metrics.jobs,
     });
+    this.queue = new Queue(nodeQueueName(c.nodeId), { connection: this.redis, prefix: bullPrefix(c.prefix) });
+    this.metrics.jobs.watch('node', this.queue);
     this.runner.start();
     this.started = true;
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
@@ -204,6 +218,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       sandboxes,
       retention: c.checkpointRetention,
       logger: this.logger,
+      metrics: this.metrics,
     });
   }
 
@@ -221,6 +236,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const c = this.config;
     const warn = (what: string) => (e: unknown) => this.logger.warn({ err: messageOf(e) }, `${what} failed`);
     await this.runner?.close().catch(warn('closing the job runner'));
+    await this.queue?.close().catch(warn('closing the queue'));
     await this.images?.lastUse.flush().catch(warn('recording image use'));
     if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));
     await this.presence?.stop().catch(() => undefined);

@@ -5,6 +5,7 @@ import { messageOf, type Logger } from '@warmpod/observability';
 import { RegistryError, type RegistryClient } from '@warmpod/registry';
 import type { ImageLayers, ImageRepository, NodeRepository, PullProgress, PullRepository } from '@warmpod/store';
 import { ImageBudgetError, type BudgetImage, type BudgetReservation, type ImageBudget } from './image-budget';
+import type { AgentMetrics } from './agent-metrics';
 import type { ImageLastUse } from './image-last-use';
 import { ProgressThrottle } from './progress-throttle';
 
@@ -23,6 +24,7 @@ export interface ImagePullerDeps {
   logger: Logger;
   /** Least time between two progress writes of one pull (default 250 ms: at most 4 a second, plus the last). */
   progressIntervalMs?: number;
+  metrics?: Pick<AgentMetrics, 'pulled'>;
 }
 
 /**
@@ -56,9 +58,12 @@ export class ImagePuller {
       d.progressIntervalMs ?? 250,
       (error) => d.logger.warn({ err: error.message }, 'pull progress not recorded'),
     );
+    const pullStarted = Date.now();
     try {
-      await d.cache.ensure(pinned, (p) => reporter.push(p));
+      const pulled = await d.cache.ensure(pinned, (p) => reporter.push(p));
+      d.metrics?.pulled('prepull', pullStarted, 'success', pulled.bytesFetched);
     } catch (error) {
+      d.metrics?.pulled('prepull', pullStarted, 'failure');
       throw asJobError(error);
     } finally {
       await reporter.flush();

@@ -5,7 +5,7 @@ import type { RegistryClient } from '@warmpod/registry';
 import { ImageRepository, PodImageUsage, PodRepository, ProtectedDigests, PullRepository, type NodeRepository } from '@warmpod/store';
 import { ImageBudget } from './image-budget';
 import { ImageLastUse } from './image-last-use';
-import { ImagePuller } from './image-puller';
+import { ImagePuller, type ImagePullerDeps } from './image-puller';
 import type { NodeRuntime } from './pod-sandbox';
 
 export interface NodeImagesOptions {
@@ -19,6 +19,7 @@ export interface NodeImagesOptions {
   registry: RegistryClient;
   reportChange(): void;
   logger: Logger;
+  metrics?: ImagePullerDeps['metrics'];
 }
 
 export interface NodeImages {
@@ -64,6 +65,7 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
     lastUse,
     reportChange: o.reportChange,
     logger: o.logger,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
   });
   const onPodStarted = (podId: string): void => {
     pods

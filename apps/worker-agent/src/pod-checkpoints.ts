@@ -15,6 +15,7 @@ import type { CheckpointMessage } from '@warmpod/node-registry';
 import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoint, WritableLayerArchive } from '@warmpod/node-runtime';
 import { messageOf, type Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
+import type { AgentMetrics } from './agent-metrics';
 import type { LaunchedPod, PodSandboxes, RestoreSource } from './pod-sandbox';
 
 export interface CheckpointTools {
@@ -50,6 +51,7 @@ export interface PodCheckpointsDeps {
   sandboxes: Pick<PodSandboxes, 'upperDir'>;
   retention: RetentionPolicy;
   logger: Logger;
+  metrics?: Pick<AgentMetrics, 'checkpointed'>;
 }
 
 /** Consecutive successful probes before a pod counts as ready: one lucky probe is not readiness. */
@@ -77,8 +79,10 @@ export class PodCheckpoints {
   private readonly sandboxes: Pick<PodSandboxes, 'upperDir'>;
   private readonly retention: RetentionPolicy;
   private readonly logger: Logger;
+  private readonly metrics: PodCheckpointsDeps['metrics'];
 
   constructor(deps: PodCheckpointsDeps) {
+    this.metrics = deps.metrics;
     this.nodeId = deps.nodeId;
     this.runtime = deps.runtime;
     this.records = deps.records;
@@ -192,8 +196,10 @@ export class PodCheckpoints {
     try {
       stored = await this.capture(pod, id);
     } catch (error) {
+      this.metrics?.checkpointed(started, 'failure');
       return fail(error);
     }
+    this.metrics?.checkpointed(started, 'success');
     const moved = await this.records.markAvailable(id, stored.sizeBytes);
     if (!moved.applied) {
       // Deleted through the API while it was being taken: its files go too.

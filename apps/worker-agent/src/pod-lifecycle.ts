@@ -22,6 +22,7 @@ export interface PodLifecycleDeps {
   /** Something the node reports changed (image cached, container started or gone, checkpoint taken). */
   reportChange: () => void;
   logger: Logger;
+  metrics?: PodStarterDeps['metrics'];
 }
 
 /** A pod's life on this node, in pieces that share one lock per pod. */
@@ -35,7 +36,7 @@ export interface PodLifecycle {
 }
 
 export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
-  const { nodeId, pods, nodes, cache, runc, sandboxes, checkpoints, stopGraceMs, reportChange, logger } = deps;
+  const { nodeId, pods, nodes, cache, runc, sandboxes, checkpoints, stopGraceMs, reportChange, logger, metrics } = deps;
   // Start, stop, exit and on-demand checkpoints of one pod run one at a time.
   const locks = new PodLocks();
   const transitions = new PodTransitions({ nodeId, pods, nodes, reportChange });
@@ -53,6 +54,7 @@ export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
     exits,
     reportChange,
     logger,
+    ...(metrics ? { metrics } : {}),
   });
   const stopper = new PodStopper({ nodeId, pods, runc, sandboxes, locks, transitions, exits, starts: starter, stopGraceMs, logger });
   const checkpointOnDemand = new CheckpointOnDemand({ nodeId, pods, checkpoints, locks, reportChange });

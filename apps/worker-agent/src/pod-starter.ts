@@ -3,6 +3,7 @@ import { PermanentJobError } from '@warmpod/jobs';
 import type { EnsuredImage, ImageCache, RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, PodRepository } from '@warmpod/store';
+import type { AgentMetrics } from './agent-metrics';
 import { CheckpointFailedError, type PodCheckpoints, type RestoreCandidate } from './pod-checkpoints';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
@@ -43,6 +44,8 @@ export interface PodStarterDeps {
   /** Something the node reports changed (image cached, container started or gone, checkpoint taken). */
   reportChange: () => void;
   logger: Logger;
+  /** Start, pull and restore metrics; absent in tests that do not look at them. */
+  metrics?: Pick<AgentMetrics, 'podRunning' | 'pulled' | 'restored'>;
 }
 
 /**
@@ -116,7 +119,12 @@ export class PodStarter {
     const { cache, sandboxes, checkpoints, transitions, reportChange } = this.deps;
     const plan = planStart({ pod, attempt, cached: await cache.has(pod.image.digest), canCheckpoint: checkpoints?.capable ?? false });
     if (plan.pull) await transitions.advance(pod.id, 'Pulling');
-    const image = await cache.ensure(pod.image.pinned);
+    const pullStarted = Date.now();
+    const image = await cache.ensure(pod.image.pinned).catch((error: unknown) => {
+      if (plan.pull) this.deps.metrics?.pulled('pod', pullStarted, 'failure');
+      throw error;
+    });
+    if (plan.pull) this.deps.metrics?.pulled('pod', pullStarted, 'success', image.bytesFetched);
     if (plan.pull) await this.recordCached(image);
     if (plan.clearLeftovers) await sandboxes.teardown(pod.id);
     if (!plan.checkpointed || !checkpoints) {
@@ -160,19 +168,22 @@ export class PodStarter {
     checkpoints: StartCheckpoints,
     signal: AbortSignal,
   ): Promise<PodCheckpointStatus | undefined> {
-    const { sandboxes, transitions, reportChange } = this.deps;
+    const { sandboxes, transitions, reportChange, metrics } = this.deps;
     await transitions.advance(pod.id, 'Restoring');
+    const started = Date.now();
     try {
       const launched = await sandboxes.restore(pod, image, candidate, checkpoints.restoreTools, signal);
       reportChange();
       await checkpoints.waitReady(pod, launched, condition, Date.now() + RESTORED_READY_MS, { restored: true, signal });
       const endpoints = await sandboxes.expose(pod, launched.ip);
       await checkpoints.restored(candidate.record);
+      metrics?.restored(started, 'success');
       await this.running(pod, 'restored', endpoints, { restoredFrom: candidate.record.id });
       return undefined;
     } catch (error) {
       await sandboxes.teardown(pod.id).catch(() => undefined);
       if (isStopOnRequest(error, signal)) throw error;
+      metrics?.restored(started, 'failure');
       const status = restoreFailedStatus(candidate.record.id, error);
       await checkpoints.restoreFailed(candidate.record, status.error);
       reportChange();
@@ -236,5 +247,16 @@ export class PodStarter {
     }
     logger.info({ endpoints: endpoints.length, startMode }, 'pod running');
     exits.watch(pod.id);
+    if (this.deps.metrics) void this.observeStart(pod.id, startMode, this.deps.metrics);
+  }
+
+  /** The start's segments from the timeline the store now holds; off the start path, and never failing it. */
+  private async observeStart(podId: string, startMode: StartMode, metrics: Pick<AgentMetrics, 'podRunning'>): Promise<void> {
+    try {
+      const pod = await this.deps.pods.get(podId);
+      if (pod) metrics.podRunning(pod, startMode);
+    } catch (error) {
+      this.deps.logger.warn({ err: messageOf(error) }, 'pod start not measured');
+    }
   }
 }

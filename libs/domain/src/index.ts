@@ -5,3 +5,4 @@ export * from './pod';
 export * from './ids';
 export * from './placement/index';
 export * from './checkpoint/index';
+export * from './pod-start-segments';

@@ -4,3 +4,4 @@ export * from './retry-policy';
 export * from './job-bus';
 export * from './job-runner';
 export * from './prefix';
+export * from './job-metrics';

@@ -5,6 +5,7 @@ import { JOB_CATALOG, jobNamesOn, jobSubject, type JobData, type JobRef, type Jo
 import { PermanentJobError } from './errors';
 import { RETRY_POLICIES } from './retry-policy';
 import { bullPrefix } from './prefix';
+import type { JobMetrics } from './job-metrics';
 
 export interface JobHandler<N extends keyof typeof JOB_CATALOG> {
   run(data: JobData<N>, meta: { attempt: number; jobId: string }): Promise<void>;
@@ -26,6 +27,8 @@ export interface JobRunnerOptions<K extends QueueKind> {
   concurrency: number;
   handlers: HandlerTable<K>;
   logger: Logger;
+  /** Counts failed runs under the queue kind. */
+  metrics?: Pick<JobMetrics, 'failed'>;
 }
 
 /**
@@ -65,6 +68,7 @@ export class JobRunner<K extends QueueKind> {
       if (!job) return;
       const final = error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
       this.opts.logger.warn({ job: job.name, jobId: job.id, attempt: job.attemptsMade, final, err: error.message }, 'job failed');
+      this.opts.metrics?.failed(this.opts.kind, final);
       if (final) void this.giveUp(job, error);
     });
     this.worker.on('error', (error) => this.opts.logger.error({ err: error.message }, 'worker error'));

@@ -3,3 +3,4 @@ export * from './logger';
 export * from './config';
 export * from './errors';
 export * from './within';
+export * from './metrics';

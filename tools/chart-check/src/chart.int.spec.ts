@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -79,6 +79,7 @@ describe('rendered objects are valid Kubernetes objects (types, required and unk
     assert.ok(kinds('bundled-redis-values.yaml').has('StatefulSet/wp-warmpod-redis'));
     assert.ok(!kinds('external-redis-values.yaml').has('StatefulSet/wp-warmpod-redis'));
     assert.ok(kinds('metrics-netpol-values.yaml').has('ServiceMonitor/wp-warmpod-gateway'));
+    assert.ok(kinds('metrics-netpol-values.yaml').has('ServiceMonitor/wp-warmpod-scheduler'));
     assert.ok(kinds('metrics-netpol-values.yaml').has('NetworkPolicy/wp-warmpod-redis'));
     assert.ok(kinds('digests-values.yaml').has('Role/wp-warmpod-prepuller-daemonsets'));
     assert.ok(!kinds('external-redis-values.yaml').has('Role/wp-warmpod-prepuller-daemonsets'));
@@ -257,22 +258,34 @@ describe("probes hit what the apps serve (the apps' own code, started with the c
     );
   });
 
-  test('scheduler: its tcpSocket probe port accepts connections', async () => {
-    await withApp(
-      'scheduler',
-      (port) => ({ SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: String(port) }),
-      async (port) => {
-        await waitFor(
-          'scheduler gRPC port',
-          () =>
-            new Promise<true | undefined>((resolve) => {
-              const socket = connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-              socket.on('error', () => resolve(undefined));
-            }),
-        );
-      },
-    );
-  });
+  for (const [component, portEnv] of [
+    ['scheduler', 'SCHEDULER_HTTP'],
+    ['prepuller', 'PREPULLER_HTTP'],
+  ] as const) {
+    test(`${component}: every httpGet path answers 200, and /metrics is served on that port`, async () => {
+      const w = workloadsOf(rendered.get('external-redis-values.yaml')!).find((x) => x.component === component)!;
+      const paths = [w.container.startupProbe, w.container.livenessProbe, w.container.readinessProbe]
+        .map((p) => p?.httpGet?.path)
+        .filter((p) => p !== undefined);
+      assert.deepEqual([...new Set(paths)].sort(), ['/healthz', '/readyz']);
+      await withApp(
+        component,
+        (port) => ({
+          [`${portEnv}_HOST`]: '127.0.0.1',
+          [`${portEnv}_PORT`]: String(port),
+          ...(component === 'scheduler' ? { SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: '0' } : {}),
+        }),
+        async (port) => {
+          for (const path of [...paths, '/metrics']) {
+            const status = await waitFor(`${component} ${path}`, () =>
+              fetch(`http://127.0.0.1:${port}${path}`).then((r) => (r.status === 200 ? r.status : undefined)),
+            );
+            assert.equal(status, 200, path);
+          }
+        },
+      );
+    });
+  }
 
   test("agent: every httpGet path answers 200 from the agent's HTTP endpoint", async () => {
     const w = workloadsOf(rendered.get('external-redis-values.yaml')!).find((x) => x.component === 'agent')!;

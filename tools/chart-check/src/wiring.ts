@@ -8,8 +8,8 @@ import { REPO_ROOT, type K8sObject } from './helm';
 /** The chart's workloads and the app behind each: which loader field is the port its probes must hit. */
 export const COMPONENTS: Record<string, { app: string; portField?: string }> = {
   gateway: { app: 'apps/gateway', portField: 'port' },
-  scheduler: { app: 'apps/scheduler', portField: 'grpcPort' },
-  prepuller: { app: 'apps/prepuller' },
+  scheduler: { app: 'apps/scheduler', portField: 'httpPort' },
+  prepuller: { app: 'apps/prepuller', portField: 'httpPort' },
   agent: { app: 'apps/worker-agent', portField: 'agentPort' },
 };
 

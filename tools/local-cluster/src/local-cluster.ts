@@ -30,6 +30,9 @@ export class LocalCluster {
   private schedulerGrpcPort = 0;
   images?: SampleImageDigests;
   gatewayUrl = '';
+  /** The scheduler's and the prepuller's `/metrics`, `/healthz` and `/readyz` (agents: their agentUrl). */
+  schedulerHttpUrl = '';
+  prepullerHttpUrl = '';
 
   private constructor(readonly opts: LocalClusterOptions) {}
 
@@ -68,8 +71,16 @@ export class LocalCluster {
     // Agents reach the scheduler's node registry over gRPC on loopback.
     this.schedulerGrpcPort = await freePort();
     this.schedulerGrpcUrl = `grpc://127.0.0.1:${this.schedulerGrpcPort}`;
-    spawn('scheduler', app('scheduler'), { SCHEDULER_GRPC_HOST: '127.0.0.1', SCHEDULER_GRPC_PORT: String(this.schedulerGrpcPort) });
-    spawn('prepuller', app('prepuller'), {});
+    const [schedulerHttpPort, prepullerHttpPort] = [await freePort(), await freePort()];
+    this.schedulerHttpUrl = `http://127.0.0.1:${schedulerHttpPort}`;
+    this.prepullerHttpUrl = `http://127.0.0.1:${prepullerHttpPort}`;
+    spawn('scheduler', app('scheduler'), {
+      SCHEDULER_GRPC_HOST: '127.0.0.1',
+      SCHEDULER_GRPC_PORT: String(this.schedulerGrpcPort),
+      SCHEDULER_HTTP_HOST: '127.0.0.1',
+      SCHEDULER_HTTP_PORT: String(schedulerHttpPort),
+    });
+    spawn('prepuller', app('prepuller'), { PREPULLER_HTTP_HOST: '127.0.0.1', PREPULLER_HTTP_PORT: String(prepullerHttpPort) });
     for (const node of o.nodes) this.spawnNode(node);
     spawn('gateway', app('gateway'), {
       GATEWAY_HOST: '127.0.0.1',

@@ -6,6 +6,7 @@ import { PodRepository, type PodDefinition } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
 import { PoolClaims } from '../pools/pool-claims';
 import { LOGGER } from '../providers';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { bodyHash } from './idempotency';
 import { ImageLayersRecorder } from './image-layers';
 import { PinResolver } from './pin-resolver';
@@ -37,9 +38,23 @@ export class PodAdmission {
     private readonly jobs: JobBus,
     private readonly pools: PoolClaims,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   async admit(req: AdmissionRequest): Promise<Admission> {
+    const started = Date.now();
+    try {
+      const admission = await this.admitOnce(req);
+      const outcome = admission.replay ? 'replay' : admission.pod.startMode === 'warm-pool' ? 'claimed' : 'admitted';
+      this.metrics.admitted(started, outcome);
+      return admission;
+    } catch (error) {
+      this.metrics.admitted(started, 'rejected');
+      throw error;
+    }
+  }
+
+  private async admitOnce(req: AdmissionRequest): Promise<Admission> {
     const parsed = podRequestSchema.safeParse(req.body);
     if (!parsed.success) throw ApiError.invalidRequest('the pod request is not valid', describeIssues(parsed.error));
     const body = parsed.data;

@@ -5,6 +5,7 @@ import { PodRepository, poolPodDefinition, PoolRepository, type PoolPodDefinitio
 import type { GatewayConfig } from '../config';
 import { ApiError } from '../http/api-error';
 import { CONFIG, LOGGER } from '../providers';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { bodyHash } from '../pods/idempotency';
 import { claimProblems, referenceOf } from './pool-request';
 
@@ -30,9 +31,17 @@ export class PoolClaims {
     private readonly pods: PodRepository,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
+    const started = Date.now();
+    const result = await this.claimOnce(req);
+    if (!(result.kind === 'claimed' && result.replay)) this.metrics.claimed(started, result.kind === 'claimed' ? 'claimed' : 'fallback');
+    return result;
+  }
+
+  private async claimOnce(req: ClaimRequest): Promise<ClaimResult> {
     const { body, tenant } = req;
     const problems = claimProblems(body);
     if (problems.length > 0) throw ApiError.invalidRequest('a pod claimed from a pool takes only image and pool', problems);

@@ -1,0 +1,74 @@
+import { podStartSegments, type PodRecord, type StartMode } from '@warmpod/domain';
+import { JobMetrics } from '@warmpod/jobs';
+import { PULL_BYTES_BUCKETS, secondsSince, ServiceMetrics, WAIT_SECONDS_BUCKETS } from '@warmpod/observability';
+
+/** Why an image was pulled: a pod's start needed it, or it was pulled ahead of use (prepull, pin). */
+export type PullTrigger = 'pod' | 'prepull';
+export type Outcome = 'success' | 'failure';
+
+/**
+ * The node agent's own metrics, on its HTTP port at `/metrics`. Labels are
+ * bounded: start mode, segment, trigger, outcome; never a pod, image or checkpoint id.
+ */
+export class AgentMetrics {
+  readonly metrics = new ServiceMetrics('worker-agent');
+  /** This node's queue: its depth, and its failed job runs. */
+  readonly jobs = new JobMetrics(this.metrics);
+  private readonly podStart = this.metrics.histogram(
+    'warmpod_pod_start_duration_seconds',
+    'Pod start duration by start mode and segment (placement, dispatch, pull, restore, start; total: Pending to Running), from the pod timeline, observed when the pod reaches Running',
+    ['mode', 'segment'],
+    WAIT_SECONDS_BUCKETS,
+  );
+  private readonly pullSeconds = this.metrics.histogram(
+    'warmpod_image_pull_duration_seconds',
+    'Image pull duration (fetch, verify, unpack) on this node',
+    ['trigger', 'outcome'],
+    WAIT_SECONDS_BUCKETS,
+  );
+  private readonly pullBytes = this.metrics.histogram(
+    'warmpod_image_pull_bytes',
+    'Bytes fetched from the registry per successful image pull (layers already on the node are not fetched again)',
+    ['trigger'],
+    PULL_BYTES_BUCKETS,
+  );
+  private readonly checkpointSeconds = this.metrics.histogram(
+    'warmpod_checkpoint_duration_seconds',
+    'Time to take a checkpoint (pause, archive the writable layer, CRIU dump, store), by outcome',
+    ['outcome'],
+    WAIT_SECONDS_BUCKETS,
+  );
+  private readonly checkpoints = this.metrics.counter('warmpod_checkpoints_total', 'Checkpoints attempted, by outcome', ['outcome']);
+  private readonly restoreSeconds = this.metrics.histogram(
+    'warmpod_restore_duration_seconds',
+    'Time from the start of a restore to a restored pod confirmed ready, or to the failure',
+    ['outcome'],
+    WAIT_SECONDS_BUCKETS,
+  );
+  private readonly restores = this.metrics.counter(
+    'warmpod_restores_total',
+    'Restores attempted, by outcome (a failure falls back to a normal start)',
+    ['outcome'],
+  );
+
+  /** A pod reached Running: each segment of its start, and its total, under its start mode. */
+  podRunning(pod: Pick<PodRecord, 'timeline'>, mode: StartMode): void {
+    for (const { segment, seconds } of podStartSegments(pod)) this.podStart.observe({ mode, segment }, seconds);
+  }
+
+  pulled(trigger: PullTrigger, startedMs: number, outcome: Outcome, bytesFetched = 0): void {
+    this.pullSeconds.observe({ trigger, outcome }, secondsSince(startedMs));
+    if (outcome !== 'success') return;
+    this.pullBytes.observe({ trigger }, bytesFetched);
+  }
+
+  checkpointed(startedMs: number, outcome: Outcome): void {
+    this.checkpointSeconds.observe({ outcome }, secondsSince(startedMs));
+    this.checkpoints.inc({ outcome });
+  }
+
+  restored(startedMs: number, outcome: Outcome): void {
+    this.restoreSeconds.observe({ outcome }, secondsSince(startedMs));
+    this.restores.inc({ outcome });
+  }
+}
