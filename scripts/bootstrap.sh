@@ -4,9 +4,9 @@
 # Source it; it defines functions and changes nothing by itself.
 
 WARMPOD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# qemu-system-x86, criu and xz-utils serve the VM node (tools/vm-node); the local nodes run
-# CRIU >= 4.2 from a private prefix instead (ensure_criu, scripts/criu-prefix.sh).
-APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2 qemu-system-x86 criu xz-utils)
+# No system criu: bookworm's 3.17 cannot run on kernels >= 6.13. The local nodes run CRIU >= 4.2
+# from a private prefix (ensure_criu, scripts/criu-prefix.sh); the tests add a second one.
+APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2)
 
 log() { printf '\033[1m[warmpod]\033[0m %s\n' "$*" >&2; }
 
@@ -38,9 +38,8 @@ ensure_node_modules() {
 
 build() {
   cd "$WARMPOD_ROOT" || return 1
-  log "building (tsc -b, then the worker agent bundle the VM node boots)"
-  npx tsc -b tsconfig.build.json || return 1
-  node tools/vm-node/dist/bundle-agent-cli.js
+  log "building (tsc -b)"
+  npx tsc -b tsconfig.build.json
 }
 
 # Answers PING at host:port without needing redis-cli.
@@ -99,7 +98,15 @@ ensure_helm() {
   rm -rf "$tmp"
 }
 
+# The retired VM node's boot assets (kernel, initramfs, guest modules; ~400 MB): nothing reads them any more.
+remove_retired_vm_assets() {
+  [ -d "$WARMPOD_ROOT/.warmpod/vm-assets" ] || return 0
+  log "removing .warmpod/vm-assets (the VM node was retired)"
+  rm -rf "$WARMPOD_ROOT/.warmpod/vm-assets"
+}
+
 bootstrap() {
+  remove_retired_vm_assets
   ensure_apt_packages "$@"
   ensure_criu || return 1
   ensure_node_modules

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# CRIU >= 4.2 in a private prefix of the project (.warmpod/criu), for the local
-# nodes: Debian bookworm's CRIU 3.17 cannot run on kernels >= 6.13 (split vDSO).
-# The .debs come from the system's own Debian archive (suite sid) through a
-# private apt state and are unpacked, never installed: the system's packages
-# and apt sources stay as they are. A wrapper runs criu with the prefix's own
-# loader and libraries. Sourced by bootstrap.sh; see notes/criu-host.md.
+# CRIU in private prefixes of the project (.warmpod/<name>), for the local nodes:
+# Debian bookworm's CRIU 3.17 cannot run on kernels >= 6.13 (split vDSO).
+# The .debs come from the system's own Debian archive through a private apt
+# state and are unpacked, never installed: the system's packages and apt
+# sources stay as they are. A wrapper runs criu with the prefix's own loader
+# and libraries. Sourced by bootstrap.sh; see notes/criu-host.md.
+#
+# Two prefixes:
+# - .warmpod/criu (ensure_criu): CRIU >= 4.2, what every local node checkpoints with.
+# - .warmpod/criu-4.1 (ensure_test_criu): trixie's CRIU 4.1.1, for the tests only:
+#   a second, genuinely different CRIU runtime on the same machine (another
+#   runtime fingerprint), so the checkpoint e2e can show that a checkpoint taken
+#   under one runtime is never restored under another.
 
 # The version tested on this project's machines; when the archive drops it, the
 # newest >= CRIU_MIN is taken and the agent's capability check judges it.
@@ -12,6 +19,12 @@ CRIU_PIN=${WARMPOD_CRIU_PIN:-4.2.1-1}
 CRIU_MIN=4.2
 CRIU_SUITES="sid trixie-backports"
 CRIU_PREFIX="$WARMPOD_ROOT/.warmpod/criu"
+
+# The tests' second runtime: exactly upstream 4.1.1 (any Debian revision), no fallback:
+# another version would be another runtime than the one the tests were written against.
+TEST_CRIU_PIN='4.1.1-*'
+TEST_CRIU_SUITES="trixie"
+TEST_CRIU_PREFIX="$WARMPOD_ROOT/.warmpod/criu-4.1"
 
 # The URI of the system's main Debian archive: the first URIs: line of a
 # deb822 stanza that is not the security archive.
@@ -30,48 +43,68 @@ debian_archive_uri() {
 }
 
 ensure_criu() {
-  local p=$CRIU_PREFIX stamp=$CRIU_PREFIX/installed
+  install_criu_prefix "$CRIU_PREFIX" "$CRIU_PIN" "$CRIU_SUITES" "$CRIU_MIN" "local nodes will not checkpoint"
+}
+
+ensure_test_criu() {
+  install_criu_prefix "$TEST_CRIU_PREFIX" "$TEST_CRIU_PIN" "$TEST_CRIU_SUITES" "" \
+    "the checkpoint e2e skips its second-runtime case"
+}
+
+# install_criu_prefix PREFIX PIN SUITES MIN CONSEQUENCE
+# Installs the newest criu of SUITES whose version matches the glob PIN into PREFIX
+# (PREFIX/criu is the wrapper). When none matches: with MIN, the newest version >= MIN;
+# without, nothing. Failures are logged with CONSEQUENCE and return 0 (the caller
+# carries on without that CRIU); only a broken unpack returns 1.
+install_criu_prefix() {
+  local p=$1 pin=$2 suites=$3 min=$4 consequence=$5
+  local stamp=$p/installed name=${p##*/}
   # Fast path, no network: this pin was installed already and its wrapper is there.
-  if [ -x "$p/criu" ] && [ -f "$stamp" ] && grep -qx "pin=$CRIU_PIN" "$stamp"; then return 0; fi
+  if [ -x "$p/criu" ] && [ -f "$stamp" ] && grep -qxF "pin=$pin" "$stamp"; then return 0; fi
   local uri
   uri=$(debian_archive_uri) || true
   if [ -z "$uri" ]; then
-    log "CRIU: no URIs: line in /etc/apt/sources.list.d/debian.sources; local nodes will not checkpoint"
+    log "CRIU: no URIs: line in /etc/apt/sources.list.d/debian.sources; $consequence"
     return 0
   fi
-  log "installing CRIU >= $CRIU_MIN (pin $CRIU_PIN) from $uri suites $CRIU_SUITES into .warmpod/criu"
+  log "installing CRIU $pin${min:+ (else the newest >= $min)} from $uri suites $suites into .warmpod/$name"
   local tmp=$p.new
   rm -rf "$tmp"
   mkdir -p "$tmp/apt/lists/partial" "$tmp/apt/cache/archives/partial" "$tmp/debs" "$tmp/root"
   printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$uri" "$CRIU_SUITES" >"$tmp/apt/criu.sources"
+    "$uri" "$suites" >"$tmp/apt/criu.sources"
   local apt=(-o "Dir::Etc::sourcelist=$tmp/apt/criu.sources" -o Dir::Etc::sourceparts=/nonexistent
     -o "Dir::State::Lists=$tmp/apt/lists" -o "Dir::Cache=$tmp/apt/cache" -o Debug::NoLocking=1)
   if ! apt-get "${apt[@]}" update -qq >"$tmp/apt.log" 2>&1; then
-    log "CRIU: apt-get update of $CRIU_SUITES failed (see .warmpod/criu.new/apt.log); local nodes will not checkpoint"
+    log "CRIU: apt-get update of $suites failed (see .warmpod/$name.new/apt.log); $consequence"
     return 0
   fi
-  local versions want
+  local versions want="" v
   versions=$(apt-cache "${apt[@]}" madison criu | awk -F'|' '{ gsub(/ /, "", $2); print $2 }')
-  if grep -qx "$CRIU_PIN" <<<"$versions"; then
-    want=$CRIU_PIN
-  else
-    want=""
-    local v
+  for v in $versions; do
+    # shellcheck disable=SC2053 # $pin is a glob on purpose
+    if [[ $v == $pin ]] && { [ -z "$want" ] || dpkg --compare-versions "$v" gt "$want"; }; then want=$v; fi
+  done
+  if [ -z "$want" ]; then
+    log "CRIU: the tested version $pin is not in $suites (available: ${versions//$'\n'/ })"
+    if [ -z "$min" ]; then
+      log "CRIU: no other version will do for .warmpod/$name; $consequence"
+      return 0
+    fi
     for v in $versions; do if [ -z "$want" ] || dpkg --compare-versions "$v" gt "$want"; then want=$v; fi; done
-    log "CRIU: the tested version $CRIU_PIN is no longer in the archive (available: ${versions//$'\n'/ })"
-    if [ -z "$want" ] || ! dpkg --compare-versions "$want" ge "$CRIU_MIN"; then
-      log "CRIU: no version >= $CRIU_MIN in $CRIU_SUITES; local nodes will not checkpoint"
+    if [ -z "$want" ] || ! dpkg --compare-versions "$want" ge "$min"; then
+      log "CRIU: no version >= $min in $suites; $consequence"
       return 0
     fi
     log "CRIU: taking $want instead; the agents' capability check judges whether it works"
   fi
   local deps
+  # Dependencies resolved for the chosen version (criu=$want), not the suite's candidate.
   deps=$(apt-cache "${apt[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances criu | grep -E '^[a-z0-9]' | grep -vx criu | sort -u)
+    --no-breaks --no-replaces --no-enhances "criu=$want" | grep -E '^[a-z0-9]' | grep -vx criu | sort -u)
   # shellcheck disable=SC2086 # one package name per word
   if ! (cd "$tmp/debs" && apt-get "${apt[@]}" download -qq "criu=$want" $deps >>"$tmp/apt.log" 2>&1); then
-    log "CRIU: downloading criu=$want and its libraries failed (see .warmpod/criu.new/apt.log); local nodes will not checkpoint"
+    log "CRIU: downloading criu=$want and its libraries failed (see .warmpod/$name.new/apt.log); $consequence"
     return 0
   fi
   local deb
@@ -92,6 +125,6 @@ EOF
   chmod 0755 "$tmp/criu"
   rm -rf "$tmp/debs" "$tmp/apt/cache" "$tmp/apt/lists"
   rm -rf "$p" && mv "$tmp" "$p"
-  printf 'pin=%s\nversion=%s\n' "$CRIU_PIN" "$want" >"$stamp"
-  log "CRIU: $("$p/criu" --version | head -n1) installed in .warmpod/criu"
+  printf 'pin=%s\nversion=%s\n' "$pin" "$want" >"$stamp"
+  log "CRIU: $("$p/criu" --version | head -n1) installed in .warmpod/$name"
 }

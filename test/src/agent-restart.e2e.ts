@@ -181,8 +181,8 @@ describe('an agent restart loses no pod', () => {
 
 /**
  * A pod restored from a checkpoint on node-1, when node-1 reports `criuOk`
- * (a CRIU-capable host); undefined otherwise (this host's kernel: the VM
- * node suite covers restores).
+ * (a CRIU-capable host); undefined otherwise (no working CRIU here: the
+ * checkpoint e2e then fails on its own).
  */
 async function restoredPodIfCapable(e: E2eCluster): Promise<string | undefined> {
   if ((await node(e, NODE))?.capabilities['criuOk'] !== true) return undefined;

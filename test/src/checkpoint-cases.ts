@@ -9,8 +9,8 @@ import { createPod, waitForPod, type E2eCluster, type PodJson } from './support'
  * Rule 3 for real, on a CRIU node: a pod with a slow init is checkpointed
  * before its port opens, later pods of its spec restore from it, a broken
  * checkpoint falls back, a stop mid-restore is no failure, a new digest
- * starts cold. Registered inside a suite that owns the cluster: the host
- * nodes' (checkpoint.e2e) and the VM node's (vm-node.e2e).
+ * starts cold. Registered inside a suite that owns the cluster
+ * (checkpoint.e2e, on the host nodes).
  */
 
 /** The node the cases run on, and how a test reaches into it. */
@@ -268,5 +268,69 @@ export function noCriuNodeCases(ctx: () => { e: E2eCluster; selector: Record<str
       reason: 'the pod asks for 2 GPUs; checkpointing supports at most 1',
     });
     await deleteAndWait(e, gpus.id);
+  });
+}
+
+/**
+ * The rule "a checkpoint taken under one runtime is never restored under
+ * another", between two nodes whose CRIU differs (another version: another
+ * runtime fingerprint, hence another checkpoint key). A pod of a spec of its
+ * own is checkpointed on `from`; the same spec sent to `to` starts without
+ * restoring and leaves the checkpoint untouched; sent to `from` again, it
+ * restores (so the checkpoint was restorable all along: `to` kept the rule,
+ * it did not meet a broken checkpoint).
+ */
+export function crossRuntimeCases(
+  ctx: () => { e: E2eCluster; from: CheckpointNode; to: { id: string; selector: Record<string, string> } },
+  timings: Record<string, number | string>,
+  skip: string | false,
+): void {
+  test('a checkpoint taken under one CRIU runtime is never restored under another; the same spec starts cold there', { skip }, async () => {
+    const { e, from, to } = ctx();
+    const image = `${e.cluster.registryHost}/warmpod/http:latest`;
+    // A spec of this case only: the other cases' checkpoints are not candidates.
+    const env = { WARMPOD_CASE: `cross-runtime-${randomBytes(3).toString('hex')}` };
+
+    const source = (await waitForPod(
+      e,
+      (await createPod(e, slowPod(image, from.selector, { env }))).id,
+      settled,
+      240_000,
+    )) as CheckpointedPod;
+    assert.equal(source.phase, 'Running', JSON.stringify(source));
+    assert.equal(source.node, from.id);
+    assert.equal(source.startMode, 'cold');
+    assert.ok(source.checkpoint?.taken, JSON.stringify(source.checkpoint));
+    const checkpointId = source.checkpoint.taken;
+    assert.equal((await checkpointRecord(e, checkpointId)).state, 'available');
+    await deleteAndWait(e, source.id);
+
+    const started = Date.now();
+    const other = (await waitForPod(e, (await createPod(e, slowPod(image, to.selector, { env }))).id, settled, 240_000)) as CheckpointedPod;
+    timings.otherRuntimeColdToRunningMs = Date.now() - started;
+    assert.equal(other.phase, 'Running', JSON.stringify(other));
+    assert.equal(other.node, to.id);
+    assert.equal(other.image.digest, source.image.digest, 'same image, same spec: only the runtime differs');
+    assert.equal(other.startMode, 'cold', JSON.stringify(other));
+    assert.equal(other.checkpoint?.restoredFrom, undefined, 'no restore was attempted');
+    assert.equal(other.timeline['Restoring'], undefined, 'the pod never went through Restoring');
+    // What the other runtime made of its own checkpoint (CRIU 4.1.1 cannot dump a TCP socket on kernels >= 6.16).
+    timings.otherRuntimeCheckpoint = other.checkpoint?.taken ? 'taken' : (other.checkpoint?.error ?? 'none').slice(0, 200);
+    const untouched = await checkpointRecord(e, checkpointId);
+    assert.equal(untouched.state, 'available', JSON.stringify(untouched));
+    assert.equal(untouched.restoreFailures, 0);
+    await deleteAndWait(e, other.id);
+
+    const again = (await waitForPod(
+      e,
+      (await createPod(e, slowPod(image, from.selector, { env }))).id,
+      settled,
+      240_000,
+    )) as CheckpointedPod;
+    assert.equal(again.phase, 'Running', JSON.stringify(again));
+    assert.equal(again.node, from.id);
+    assert.equal(again.startMode, 'restored', 'under its own runtime the checkpoint restores');
+    assert.equal(again.checkpoint?.restoredFrom, checkpointId);
+    await deleteAndWait(e, again.id);
   });
 }

@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readdir, truncate } from 'node:fs/promises';
 import { release } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { checkpointCases, type CheckpointNode } from './checkpoint-cases';
+import { criuPrefixPaths } from '@warmpod/local-cluster';
+import { checkpointCases, crossRuntimeCases, type CheckpointNode } from './checkpoint-cases';
 import { clusterLeftovers, leftoverKeys, podLeftovers, startCluster, type E2eCluster } from './support';
 
 // Checkpoints on the host nodes `npm start` runs: CRIU >= 4.2 from the
 // bootstrap's private prefix, at native speed, in the mode each agent measured.
+// node-2 runs another CRIU (trixie's 4.1.1 from the tests' second prefix,
+// scripts/test.sh: ensure_test_criu): another runtime on the same host, where
+// node-1's checkpoints must never be restored.
 
 interface NodeJson {
   id: string;
@@ -16,7 +21,14 @@ interface NodeJson {
 }
 
 const NODE = 'node-1';
+const OTHER_RUNTIME_NODE = 'node-2';
 const EXPOSE_PORTS = 16;
+/** The tests' second CRIU runtime; its version exactly (scripts/criu-prefix.sh pins 4.1.1). */
+const SECOND_CRIU = criuPrefixPaths(resolve(__dirname, '..', '..'), 'criu-4.1');
+const SECOND_CRIU_VERSION = '4.1.1';
+const secondRuntime: string | false = existsSync(SECOND_CRIU.criu)
+  ? false
+  : `the second CRIU runtime is not installed (${SECOND_CRIU.criu}): run \`bash -c 'source scripts/bootstrap.sh && ensure_test_criu'\``;
 
 /** The directories of a checkpoint on a host node (one per tenant holding that id: at most one). */
 async function checkpointDirs(e: E2eCluster, checkpointId: string): Promise<string[]> {
@@ -34,6 +46,11 @@ function versionAtLeast(version: string, min: readonly number[]): boolean {
   for (let i = 0; i < min.length; i++) if ((parts[i] ?? 0) !== min[i]) return (parts[i] ?? 0) > min[i]!;
   return true;
 }
+
+/** node-2's own criu and its own measured-mode cache (a cache file holds one criu's mode). */
+const secondRuntimeEnv: Record<string, string> = secondRuntime
+  ? {}
+  : { WARMPOD_CRIU_PATH: SECOND_CRIU.criu, CRIU_CAPABILITY_CACHE: SECOND_CRIU.capabilityCache };
 
 describe('checkpoints on the host nodes of the local cluster', () => {
   let e: E2eCluster;
@@ -56,7 +73,16 @@ describe('checkpoints on the host nodes of the local cluster', () => {
           subnet: `10.${base}.1.0/24`,
           env: { EXPOSE_PORT_RANGE: `${exposeRange.from}-${exposeRange.to}` },
         },
-        { id: 'node-2', cpu: 2, memoryMiB: 4096, gpu: 2, labels: { zone: 'b' }, bridge: `${tag}-node-2`, subnet: `10.${base}.2.0/24` },
+        {
+          id: OTHER_RUNTIME_NODE,
+          cpu: 2,
+          memoryMiB: 4096,
+          gpu: 0,
+          labels: { zone: 'b' },
+          bridge: `${tag}-${OTHER_RUNTIME_NODE}`,
+          subnet: `10.${base}.2.0/24`,
+          env: secondRuntimeEnv,
+        },
       ],
     });
   });
@@ -69,18 +95,23 @@ describe('checkpoints on the host nodes of the local cluster', () => {
     assert.deepEqual(await leftoverKeys(e.prefix), []);
   });
 
-  test('GET /v1/nodes: both host nodes can checkpoint, with CRIU >= 4.2 on this kernel and the mode they measured', async () => {
+  test('GET /v1/nodes: both host nodes can checkpoint, node-1 with CRIU >= 4.2, node-2 with the second runtime, in the mode they measured', async () => {
     const nodes = ((await (await e.api('/v1/nodes')).json()) as { items: NodeJson[] }).items;
     assert.equal(nodes.length, 2, JSON.stringify(nodes));
     for (const node of nodes) {
       const caps = node.capabilities;
       assert.equal(caps['criuOk'], true, `${node.id}: ${String(caps['criuReason'])}`);
       assert.equal(caps['criuReason'], '');
-      assert.ok(versionAtLeast(String(caps['criuVersion']), [4, 2]), `${node.id} runs CRIU ${String(caps['criuVersion'])}`);
       assert.match(String(caps['criuMode']), /^(breakpoints|no-breakpoints)$/);
       assert.equal(caps['kernel'], release());
     }
-    timings.criuMode = String(nodes[0]!.capabilities['criuMode']);
+    const caps = (id: string) => nodes.find((n) => n.id === id)?.capabilities ?? {};
+    const version = (id: string) => String(caps(id)['criuVersion']);
+    assert.ok(versionAtLeast(version(NODE), [4, 2]), `${NODE} runs CRIU ${version(NODE)}`);
+    if (secondRuntime) assert.ok(versionAtLeast(version(OTHER_RUNTIME_NODE), [4, 2]));
+    else assert.equal(version(OTHER_RUNTIME_NODE), SECOND_CRIU_VERSION, 'node-2 runs the second runtime');
+    timings.criuMode = String(caps(NODE)['criuMode']);
+    timings.otherRuntime = `CRIU ${version(OTHER_RUNTIME_NODE)}, ${String(caps(OTHER_RUNTIME_NODE)['criuMode'])}`;
   });
 
   const hostNode: CheckpointNode = {
@@ -100,4 +131,5 @@ describe('checkpoints on the host nodes of the local cluster', () => {
     podLeftovers: (podId) => Promise.resolve(podLeftovers(e, NODE, podId)),
   };
   checkpointCases(() => ({ e, node: hostNode }), timings);
+  crossRuntimeCases(() => ({ e, from: hostNode, to: { id: OTHER_RUNTIME_NODE, selector: { zone: 'b' } } }), timings, secondRuntime);
 });

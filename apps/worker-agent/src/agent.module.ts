@@ -83,7 +83,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
   private async boot(): Promise<void> {
     const c = this.config;
-    // `criu check` and the probe take seconds (more in the VM node): they run while Redis and the runtime come up.
+    // `criu check` and the probe take seconds (more on a slow machine): they run while Redis and the runtime come up.
     const capabilities = detectCapabilities({ ...c.criu, workDir: join(c.dataDir, 'criu-probe') }, this.logger);
     capabilities.catch(() => undefined);
     await this.step(waitForRedis(this.redis, 30_000));

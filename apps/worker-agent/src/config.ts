@@ -36,14 +36,14 @@ const schema = baseConfigSchema.extend({
   AGENT_HOST: z.string().default('127.0.0.1'),
   AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   EXPOSE_HOST: z.string().default('127.0.0.1'),
-  /** Exposed ports come from this range ("from-to") instead of any free port: a VM node pre-forwards it. */
+  /** Exposed ports come from this range ("from-to") instead of any free port (a node behind pre-forwarded ports; the checkpoint e2e watches them). */
   EXPOSE_PORT_RANGE: z
     .string()
     .regex(/^\d{1,5}-\d{1,5}$/, 'EXPOSE_PORT_RANGE must be from-to, e.g. 30000-30015')
     .transform((r) => ({ from: Number(r.split('-')[0]), to: Number(r.split('-')[1]) }))
     .refine((r) => r.from >= 1 && r.from <= r.to && r.to <= 65535, 'EXPOSE_PORT_RANGE must be 1 <= from <= to <= 65535')
     .optional(),
-  /** The host others reach this node's listeners at (agent URL, endpoints) when it is not the bind host (a VM behind forwards). */
+  /** The host others reach this node's listeners at (agent URL, endpoints) when it is not the bind host (e.g. behind forwards). */
   ADVERTISE_HOST: z.string().min(1).optional(),
   /** The scheduler's node registry (gRPC), `grpc://host:port`; it also sets the heartbeat interval. */
   SCHEDULER_GRPC_URL: z.string().regex(/^(grpc:\/\/)?[^\s/]+:\d{1,5}$/, 'SCHEDULER_GRPC_URL must be grpc://host:port'),

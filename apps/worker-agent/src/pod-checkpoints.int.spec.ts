@@ -133,7 +133,7 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-describe('PodCheckpoints (real Redis and checkpoint store; CRIU itself runs in the VM tests)', () => {
+describe('PodCheckpoints (real Redis and checkpoint store; CRIU itself runs in the checkpoint e2e)', () => {
   test('finds the newest restorable checkpoint of the pod key on this node, with its files', async () => {
     const first = pod();
     const older = await stored(first, { createdAt: new Date(Date.now() - HOUR) });

@@ -3,7 +3,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { PortExposer } from './port-exposer';
 
-// A fixed port range is what a VM node forwards from its host one to one: endpoints must come
+// A fixed port range (a node behind forwards, or a test watching every port): endpoints must come
 // from it, skip ports already taken, and name the advertised host rather than the bind host.
 
 function listen(server: Server, port: number): Promise<boolean> {

@@ -5,7 +5,7 @@ import { NodeRuntimeError, quietLogger } from './errors';
 
 export interface PortExposerOptions {
   logger?: Logger;
-  /** Listen only on ports of this range (inclusive), e.g. ones a VM forwards from its host; default: any free port. */
+  /** Listen only on ports of this range (inclusive), e.g. ones forwarded from another host; default: any free port. */
   portRange?: { from: number; to: number };
   /** The host put in endpoints when clients reach the listeners under another name than the bind host. */
   advertiseHost?: string;

@@ -52,7 +52,8 @@ export interface WaitOptions {
  * holds the log file itself. That is what checkpoints need: CRIU records the
  * stdio as `pipe:[...]` (descriptors.json) and runc restore hands it new
  * pipes (--inherit-fd), so a restored pod logs to its own log and does not
- * depend on the checkpointed pod's log path (verified in the VM node).
+ * depend on the checkpointed pod's log path (the checkpoint e2e checks a
+ * restored pod's logs).
  */
 const SHIM_SCRIPT = '"$1" --root "$2" run --bundle "$3" --pid-file "$4" "$5" >>"$6" 2>&1 </dev/null; echo $? >"$7" && mv "$7" "$8"';
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

@@ -6,9 +6,9 @@ import type { z } from 'zod';
 
 /**
  * Where the `.lua` files are read from: `src/lua` beside this package's
- * `dist`. tsc does not copy them, so a build adds no step; the worker agent's
- * esbuild bundle copies the folder to the same place relative to its file
- * (see tools/vm-node agent-bundle.ts). This file must stay at the top of src.
+ * `dist`. tsc does not copy them, so a build adds no step; a single-file
+ * bundle must copy the folder to the same place relative to its file
+ * (`src/lua` beside the bundle's folder). This file must stay at the top of src.
  */
 export const LUA_DIR = join(__dirname, '..', 'src', 'lua');
 

@@ -34,12 +34,15 @@ export interface LocalClusterOptions {
 }
 
 /**
- * Where the bootstrap (scripts/criu-prefix.sh) installs CRIU >= 4.2 for the
- * local nodes, and where the agents of this machine share their measured
- * CRIU mode (same boot, kernel and criu for every local node).
+ * Where the bootstrap (scripts/criu-prefix.sh) installs a CRIU for the local
+ * nodes, and where the agents of this machine using it share their measured
+ * CRIU mode (same boot, kernel and criu for every local node using it).
+ * `criu` (the default) is CRIU >= 4.2, what every node uses; `criu-4.1` is
+ * the tests' second runtime (trixie's CRIU 4.1.1, `ensure_test_criu`), which
+ * a node gets through its `env` (WARMPOD_CRIU_PATH, CRIU_CAPABILITY_CACHE).
  */
-export function criuPrefixPaths(root: string): { criu: string; capabilityCache: string } {
-  return { criu: join(root, '.warmpod', 'criu', 'criu'), capabilityCache: join(root, '.warmpod', 'criu', 'capability.json') };
+export function criuPrefixPaths(root: string, prefix: 'criu' | 'criu-4.1' = 'criu'): { criu: string; capabilityCache: string } {
+  return { criu: join(root, '.warmpod', prefix, 'criu'), capabilityCache: join(root, '.warmpod', prefix, 'capability.json') };
 }
 
 /** The gateway's tokens file (WARMPOD_TOKENS): `{"<token>": {"tenant": "<name>", "role": "tenant" | "operator"}}`. */
@@ -72,17 +75,4 @@ export function defaultNodes(bridgeTag = 'wp', subnetBase = 88): ClusterNodeSpec
       subnet: `10.${subnetBase}.2.0/24`,
     },
   ];
-}
-
-/** A node whose agent runs in a QEMU/TCG VM (tools/vm-node): Debian's 6.1 kernel, where CRIU works. */
-export interface VmClusterNodeSpec extends Omit<ClusterNodeSpec, 'gpu'> {
-  /** Guest memory; default 1024 MiB (agent, pods and the node's tmpfs data dir share it). */
-  vmMemoryMiB?: number;
-  vmCpus?: number;
-  /** Pod ports the node can expose at once: a range forwarded one to one from the host. Default 16. */
-  exposePorts?: number;
-  /** Emulated boot to the guest's READY; default 90 s. One fresh boot more if it fails. */
-  bootTimeoutMs?: number;
-  /** Guest READY to the node Ready in the API (agent start-up under TCG); default 180 s. */
-  readyTimeoutMs?: number;
 }

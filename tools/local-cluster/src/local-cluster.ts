@@ -2,11 +2,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
 import { agentEnv } from './agent-env';
-import { criuPrefixPaths, gatewayTokens, type ClusterNodeSpec, type LocalClusterOptions, type VmClusterNodeSpec } from './cluster-options';
+import { criuPrefixPaths, gatewayTokens, type ClusterNodeSpec, type LocalClusterOptions } from './cluster-options';
 import { sweepHostNode } from './node-sweep';
 import { ServiceProcess } from './service-process';
 import { Supervisor, type RestartNotice } from './supervisor';
-import { VmWorkerNode } from './vm-worker-node';
 
 interface NodeListing {
   id: string;
@@ -25,7 +24,6 @@ export class LocalCluster {
   private readonly supervisor = new Supervisor();
   private registry?: LocalRegistry;
   private readonly nodes: ClusterNodeSpec[] = [];
-  private readonly vmNodes: VmWorkerNode[] = [];
   private schedulerGrpcUrl = '';
   private schedulerGrpcPort = 0;
   images?: SampleImageDigests;
@@ -124,74 +122,22 @@ export class LocalCluster {
     await this.waitUntilReady(Object.keys(this.opts.tokens)[0]!);
   }
 
-  /**
-   * Test hook: boots a QEMU/TCG VM (tools/vm-node) running the real worker agent and resolves
-   * once the node reports Ready; `stop()` stops its agent cleanly and powers it off.
-   */
-  async addVmNode(spec: VmClusterNodeSpec): Promise<VmWorkerNode> {
-    if (!this.registry || !this.schedulerGrpcUrl) throw new Error('cluster not started');
-    if (this.hasNode(spec.id)) throw new Error(`node ${spec.id} already exists`);
-    const o = this.opts;
-    const redis = new URL(o.redisUrl);
-    // The guest reaches host services through QEMU forwards that connect to 127.0.0.1 only.
-    if (!['127.0.0.1', 'localhost'].includes(redis.hostname)) throw new Error(`a VM node needs Redis on 127.0.0.1, not ${redis.hostname}`);
-    const node = await VmWorkerNode.start({
-      id: spec.id,
-      // The guest's own criu (Debian's 3.17 on its 6.1 kernel); its probe dump and restore are emulated, hence slow.
-      agentEnv: { CRIU_PROBE_TIMEOUT_MS: '60000', ...agentEnv(o, { ...spec, gpu: 0 }, this.schedulerGrpcUrl) },
-      redisPort: Number(redis.port || 6379),
-      schedulerGrpcPort: this.schedulerGrpcPort,
-      registryPort: this.registry.port,
-      workDir: join(o.workDir, 'vms', spec.id),
-      memoryMiB: spec.vmMemoryMiB ?? 1024,
-      cpus: spec.vmCpus ?? 2,
-      exposePorts: spec.exposePorts ?? 16,
-      bootTimeoutMs: spec.bootTimeoutMs ?? 90_000,
-    });
-    this.vmNodes.push(node);
-    const timeoutMs = spec.readyTimeoutMs ?? 180_000;
-    const started = Date.now();
-    try {
-      await this.waitForNodes(
-        (nodes) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'),
-        timeoutMs,
-        `VM node ${spec.id}`,
-        () => node.failure(),
-      );
-    } catch (error) {
-      const tail = node.agentLogs().slice(-3000);
-      await node.stop(10_000);
-      this.vmNodes.splice(this.vmNodes.indexOf(node), 1);
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\nagent output (tail):\n${tail}`);
-    }
-    node.timings.agentReadyMs = Date.now() - started;
-    return node;
-  }
-
   private hasNode(id: string): boolean {
-    return this.nodes.some((n) => n.id === id) || this.vmNodes.some((n) => n.id === id);
+    return this.nodes.some((n) => n.id === id);
   }
 
   /** Polls until the gateway is ready and every host node reports Ready. */
   private waitUntilReady(token: string): Promise<void> {
     const ready = (nodes: NodeListing[]) => this.nodes.every((spec) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'));
-    return this.waitForNodes(ready, 60_000, 'local cluster', undefined, token);
+    return this.waitForNodes(ready, 60_000, 'local cluster', token);
   }
 
-  /** Polls GET /v1/nodes until `done`; fails at once when a service dies or `failure` says why. */
-  private async waitForNodes(
-    done: (nodes: NodeListing[]) => boolean,
-    timeoutMs: number,
-    what: string,
-    failure?: () => string | undefined,
-    token = Object.keys(this.opts.tokens)[0]!,
-  ): Promise<void> {
+  /** Polls GET /v1/nodes until `done`; fails at once when a service dies. */
+  private async waitForNodes(done: (nodes: NodeListing[]) => boolean, timeoutMs: number, what: string, token: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const dead = this.supervisor.services().find((s) => !s.running);
       if (dead) throw new Error(`${dead.name} exited during start-up:\n${dead.logTail()}`);
-      const why = failure?.();
-      if (why) throw new Error(`${what} did not become ready: ${why}`);
       try {
         const res = await fetch(`${this.gatewayUrl}/v1/nodes`, {
           headers: { authorization: `Bearer ${token}` },
@@ -248,8 +194,8 @@ export class LocalCluster {
   }
 
   /**
-   * Stops the gateway first (no new work), then the rest, VM nodes included;
-   * agents stop their pods. Then every host node is swept and checked (its
+   * Stops the gateway first (no new work), then the rest; agents stop their
+   * pods. Then every host node is swept and checked (its
    * agent in sweep mode): what an agent that died left is removed, and
    * whatever is still there is returned, one line per finding (empty: nothing
    * left running).
@@ -260,9 +206,7 @@ export class LocalCluster {
     const gateway = services.filter((s) => s.name === 'gateway');
     const rest = services.filter((s) => s.name !== 'gateway');
     await Promise.all(gateway.map((s) => s.stop(STOP_GRACE_MS)));
-    // VM agents stop their pods like host agents do, then their VMs power off.
-    await Promise.all([...rest.map((s) => s.stop(STOP_GRACE_MS)), ...this.vmNodes.map((n) => n.stop())]);
-    this.vmNodes.length = 0;
+    await Promise.all(rest.map((s) => s.stop(STOP_GRACE_MS)));
     const leftovers = (
       await Promise.all(
         this.nodes.map((n) =>

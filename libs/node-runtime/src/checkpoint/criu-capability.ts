@@ -26,7 +26,7 @@ export interface CriuCapabilityOptions {
   criuPath?: string;
   /** Defaults to this machine's `uname -r`. */
   kernel?: string;
-  /** `criu check` takes ~3 s in the TCG VM node. */
+  /** Deadline of `criu check` (seconds on a slow or emulated machine); default 60 s. */
   timeoutMs?: number;
   /** Deadline of each probe dump and restore: where breakpoints do not fire, a dump hangs until it. */
   probeTimeoutMs?: number;

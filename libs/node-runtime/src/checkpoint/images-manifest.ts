@@ -18,7 +18,7 @@ const READ_WHOLE_BYTES = 16 * 1024 * 1024;
 
 async function sha256(path: string, size: number): Promise<string> {
   const hash = createHash('sha256');
-  // Most image files are small: one read each is much cheaper than a stream (which counts in a slow VM node).
+  // Most image files are small: one read each is much cheaper than a stream (which counts on a slow node).
   if (size <= READ_WHOLE_BYTES) return hash.update(await readFile(path)).digest('hex');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');

@@ -297,7 +297,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
   });
 
   test('on a CRIU-capable node: checkpoint leaving the pod running, then a new pod restored from it continues where it was', async (t) => {
-    if (!capability.ok) return t.skip(`needs a CRIU-capable node (the VM node): ${capability.reason}`);
+    if (!capability.ok) return t.skip(`needs a CRIU-capable node (the bootstrap's .warmpod/criu): ${capability.reason}`);
     const counter = ['sh', '-c', 'echo started > /started; i=0; while true; do i=$((i+1)); echo $i > /counter; sleep 0.1; done'];
     const source = await harness.runPod(harness.images.hello, { command: [counter[0]!, counter[1]!], args: [counter[2]!] });
     const count = async (podDir: string): Promise<number> =>
