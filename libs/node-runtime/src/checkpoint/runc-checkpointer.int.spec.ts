@@ -325,10 +325,15 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const config = JSON.parse(await readFile(join(target.podDir, 'config.json'), 'utf8')) as { process: { args: string[] } };
     config.process.args = counter;
     await writeFile(join(target.podDir, 'config.json'), JSON.stringify(config));
-    const { pid, ms } = await checkpointer.restore(target.podId, target.podDir, stored.imagesDir, target.logPath, {
+    const { pid, ms, steps } = await checkpointer.restore(target.podId, target.podDir, stored.imagesDir, target.logPath, {
       sourcePodId: stored.podId,
     });
-    t.diagnostic(`restored in ${ms} ms (criu mode ${capability.mode})`);
+    t.diagnostic(`restored in ${ms} ms (criu mode ${capability.mode}): ${JSON.stringify(steps)}`);
+    // CRIU's phases from its restore.log come with the steps.
+    for (const phase of ['criuKdatMs', 'criuForkMs', 'criuMountsMs', 'criuTasksMs', 'criuResumeMs', 'criuTotalMs'] as const) {
+      assert.ok(steps?.[phase] !== undefined && steps[phase] >= 0, `${phase} in ${JSON.stringify(steps)}`);
+    }
+    assert.ok(steps!.criuTotalMs! > 0, 'CRIU took some time');
     const expectedFault = capability.mode === 'no-breakpoints' ? '130' : 'unset';
     assert.ok((await recordedFaults()).length > 0, "runc ran the node's criu");
     assert.deepEqual([...new Set((await recordedFaults()).slice(-2))], [expectedFault], "the node's mode reached criu");

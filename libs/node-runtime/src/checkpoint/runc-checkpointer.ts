@@ -9,6 +9,7 @@ import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
 import { readExitCode, readPid } from '../shim-files';
 import { WaitTimeoutError, watchDirUntil } from '../watch-dir';
 import { readCriuLog, readTail } from './criu-log';
+import { criuRestorePhases, type CriuRestorePhases } from './criu-phases';
 import { criuEnvironment, type CriuMode } from './criu-mode';
 import { imagesDamage, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
@@ -46,8 +47,12 @@ export interface RestoreOptions {
   imagesVerified?: boolean;
 }
 
-/** Where a restore's time went (ms): checksum verify, `runc restore` until the pid file, cgroup adoption. */
-export interface RestoreSteps {
+/**
+ * Where a restore's time went (ms): checksum verify, `runc restore` until the
+ * pid file, cgroup adoption; and CRIU's phases inside `runcMs`, from its
+ * restore.log (read while the processes are adopted; absent when not found).
+ */
+export interface RestoreSteps extends CriuRestorePhases {
   verifyMs: number;
   runcMs: number;
   adoptMs: number;
@@ -240,9 +245,12 @@ export class RuncCheckpointer {
     try {
       const pid = await restored;
       const runcMs = Date.now() - started;
-      await adoptRestoredProcesses(pid, this.runtime.cgroupsPath(podId), this.logger);
+      const [, phases] = await Promise.all([
+        adoptRestoredProcesses(pid, this.runtime.cgroupsPath(podId), this.logger),
+        criuRestorePhases(join(work, 'restore.log')),
+      ]);
       const ms = Date.now() - started;
-      const steps = { verifyMs, runcMs, adoptMs: ms - runcMs };
+      const steps: RestoreSteps = { verifyMs, runcMs, adoptMs: ms - runcMs, ...phases };
       this.logger.info({ podId, pid, ms, ...steps }, 'container restored');
       return { pid, ms, steps };
     } catch (error) {

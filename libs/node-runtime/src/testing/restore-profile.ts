@@ -25,7 +25,6 @@ import {
 } from '@warmpod/devkit';
 import { CheckpointStore, type StoredCheckpoint } from '../checkpoint/checkpoint-store';
 import { CriuKdatCache } from '../checkpoint/criu-kdat-cache';
-import { criuRestorePhases } from '../checkpoint/criu-phases';
 import { RuncCheckpointer } from '../checkpoint/runc-checkpointer';
 import { WritableLayerArchive } from '../checkpoint/writable-layer-archive';
 import { readBundleConfig } from '../image-cache';
@@ -156,12 +155,11 @@ async function restoreOnce(
     sourcePodId: stored.podId,
     imagesVerified: variant.overlap,
   });
+  // CRIU's phases (from its restore.log) come with the restore's steps.
   const { verifyMs, ...steps } = restored.steps ?? {};
   Object.assign(t, steps, variant.overlap ? {} : { verifyMs });
   const criuLog = join(`${harness.runtimeOptions.runcRoot}.shim`, podId, 'criu-restore', 'restore.log');
-  const phases = await criuRestorePhases(criuLog);
-  Object.assign(t, phases);
-  if (phases.criuTotalMs !== undefined && t.runcMs !== undefined) t.runcOwnMs = t.runcMs - phases.criuTotalMs;
+  if (t.criuTotalMs !== undefined && t.runcMs !== undefined) t.runcOwnMs = t.runcMs - t.criuTotalMs;
   const keep = process.env['RESTORE_PROFILE_LOGS'];
   if (keep && i < VARIANTS.length)
     await mkdir(keep, { recursive: true }).then(() => copyFile(criuLog, join(keep, `${i}-${variant.name.replace(/\W+/g, '_')}.log`)));

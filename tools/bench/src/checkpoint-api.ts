@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/** What the checkpoint benchmark reads from the gateway and the node's log, validated. */
+export const podSchema = z.object({
+  id: z.string(),
+  phase: z.string(),
+  createdAt: z.string(),
+  node: z.string().optional(),
+  startMode: z.string().optional(),
+  timeline: z.record(z.string(), z.string()),
+  endpoints: z.array(z.object({ address: z.string() })),
+  checkpoint: z.object({ restoredFrom: z.string().optional(), taken: z.string().optional(), error: z.string().optional() }).optional(),
+});
+export type Pod = z.infer<typeof podSchema>;
+
+export const checkpointSchema = z.object({
+  id: z.string(),
+  state: z.string(),
+  sizeBytes: z.number().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string().optional(),
+});
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+
+const ms = z.number().optional();
+
+/** The agent's `container restored` log line (RuncCheckpointer.restore): its steps, CRIU's phases among them. */
+const restoredLineSchema = z.object({
+  msg: z.literal('container restored'),
+  podId: z.string(),
+  runcMs: z.number(),
+  adoptMs: z.number(),
+  criuKdatMs: ms,
+  criuForkMs: ms,
+  criuMountsMs: ms,
+  criuTasksMs: ms,
+  criuResumeMs: ms,
+  criuTotalMs: ms,
+});
+export type AgentRestoreSteps = Omit<z.infer<typeof restoredLineSchema>, 'msg' | 'podId'>;
+
+/** The restore steps the agent logged for each pod, from its log (JSON lines; other lines skipped). */
+export function restoreStepsFromLog(log: string): Map<string, AgentRestoreSteps> {
+  const found = new Map<string, AgentRestoreSteps>();
+  for (const line of log.split('\n')) {
+    if (!line.includes('"container restored"')) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const parsed = restoredLineSchema.safeParse(json);
+    if (!parsed.success) continue;
+    const { runcMs, adoptMs, criuKdatMs, criuForkMs, criuMountsMs, criuTasksMs, criuResumeMs, criuTotalMs } = parsed.data;
+    const criu = { criuKdatMs, criuForkMs, criuMountsMs, criuTasksMs, criuResumeMs, criuTotalMs };
+    const phases = Object.fromEntries(Object.entries(criu).filter(([, v]) => v !== undefined));
+    found.set(parsed.data.podId, { runcMs, adoptMs, ...phases });
+  }
+  return found;
+}

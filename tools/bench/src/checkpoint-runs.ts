@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import { parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
+import { checkpointSchema, podSchema, restoreStepsFromLog, type Checkpoint, type Pod } from './checkpoint-api';
+
+/** One kind of slow-init pod the benchmark measures. */
+export interface PodKind {
+  /** Column heading, e.g. `5 s init`. */
+  name: string;
+  /** Suffix of its result names, e.g. `5s`, `256mib`. */
+  key: string;
+  initSeconds: number;
+  /** In-memory state built during init (0: none). */
+  stateMiB: number;
+  resources?: { cpu: number; memoryMiB: number };
+}
+
+/** One restore, step by step (ms), from the pod's timeline, the agent's log and the client. */
+export interface RestoreBreakdown {
+  toRestoringMs: number;
+  restoringToRunningMs: number;
+  runcMs?: number;
+  criuKdatMs?: number;
+  criuForkMs?: number;
+  criuMountsMs?: number;
+  criuTasksMs?: number;
+  criuResumeMs?: number;
+  criuTotalMs?: number;
+  runcOwnMs?: number;
+  adoptMs?: number;
+  agentRestMs?: number;
+  runningToAnswerMs: number;
+  totalMs: number;
+}
+
+export interface KindRuns {
+  kind: PodKind;
+  coldMs: number[];
+  restoreMs: number[];
+  checkpointMs: number[];
+  sizes: number[];
+  breakdowns: RestoreBreakdown[];
+  /** Restores that served the cold pod's in-memory token. */
+  stateKept: number;
+  /** kB the state holder had resident after each restore (pods with state only). */
+  heldKiB: number[];
+}
+
+export interface CheckpointBenchContext {
+  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+  registryHost: string;
+  nodeSelector: Record<string, string>;
+  /** The agent log of the node the pods run on (the bench's own cluster). */
+  nodeLogPath: string;
+  log(line: string): void;
+}
+
+const ENDED = ['Succeeded', 'Failed', 'Stopped', 'Lost'];
+const READY_TIMEOUT_MS = 600_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One plain pod of the sample image to Running and gone: the node has the image before any measured cold start. */
+export async function pullFirst(ctx: CheckpointBenchContext): Promise<void> {
+  const pod = podSchema.parse(
+    await ctx.call<unknown>('POST', '/v1/pods', { image: `${ctx.registryHost}/warmpod/http:latest`, nodeSelector: ctx.nodeSelector }),
+  );
+  let phase = pod.phase;
+  while (phase !== 'Running') {
+    if (ENDED.includes(phase)) throw new Error(`warm-up pod ${pod.id} ended ${phase}`);
+    await sleep(50);
+    phase = podSchema.parse(await ctx.call<unknown>('GET', `/v1/pods/${pod.id}`)).phase;
+  }
+  await ctx.call('DELETE', `/v1/pods/${pod.id}`);
+  while (!ENDED.includes(podSchema.parse(await ctx.call<unknown>('GET', `/v1/pods/${pod.id}`)).phase)) await sleep(50);
+}
+
+/** RUNS x (cold start to ready, on-demand checkpoint of it, restore on the same node to ready) for one pod kind. */
+export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, runs: number): Promise<KindRuns> {
+  const { call } = ctx;
+  const getPod = async (id: string): Promise<Pod> => podSchema.parse(await call<unknown>('GET', `/v1/pods/${id}`));
+  const getCheckpoint = async (id: string): Promise<Checkpoint> =>
+    checkpointSchema.parse(await call<unknown>('GET', `/v1/checkpoints/${id}`));
+  const spec = (enabled: boolean) => ({
+    image: `${ctx.registryHost}/warmpod/http:latest`,
+    command: slowInitCommand(kind.initSeconds, { stateMiB: kind.stateMiB }),
+    ports: [SLOW_INIT_PORT],
+    nodeSelector: ctx.nodeSelector,
+    ...(kind.resources ? { resources: kind.resources } : {}),
+    checkpoint: { enabled, condition: { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH }, timeoutSeconds: 300 },
+  });
+
+  /** Request -> Running -> the state page answers from the host: what a client waits for. */
+  const startUntilReady = async (enabled: boolean) => {
+    const sent = performance.now();
+    let pod = podSchema.parse(await call<unknown>('POST', '/v1/pods', spec(enabled)));
+    while (pod.phase !== 'Running') {
+      if (ENDED.includes(pod.phase)) throw new Error(`pod ${pod.id} ended ${pod.phase}`);
+      await sleep(20);
+      pod = await getPod(pod.id);
+    }
+    const address = pod.endpoints[0]?.address;
+    if (!address) throw new Error(`pod ${pod.id} is Running without an endpoint`);
+    for (;;) {
+      const body = await fetch(`http://${address}${SLOW_INIT_STATE_PATH}`, { signal: AbortSignal.timeout(5_000) }).then(
+        (r) => (r.status === 200 ? r.text() : ''),
+        () => '',
+      );
+      const state = parseSlowInitState(body);
+      if (state) return { pod, ms: performance.now() - sent, answeredAt: Date.now(), state };
+      if (performance.now() - sent > READY_TIMEOUT_MS) throw new Error(`pod ${pod.id} never answered`);
+      await sleep(20);
+    }
+  };
+  const remove = async (id: string): Promise<void> => {
+    await call('DELETE', `/v1/pods/${id}`);
+    while (!ENDED.includes((await getPod(id)).phase)) await sleep(50);
+  };
+
+  const out: KindRuns = { kind, coldMs: [], restoreMs: [], checkpointMs: [], sizes: [], breakdowns: [], stateKept: 0, heldKiB: [] };
+  for (let i = 0; i < runs; i++) {
+    const cold = await startUntilReady(false);
+    if (cold.pod.startMode === 'restored') throw new Error('a pod without checkpointing was restored');
+    out.coldMs.push(cold.ms);
+
+    const { id } = checkpointSchema.pick({ id: true }).parse(await call<unknown>('POST', `/v1/pods/${cold.pod.id}/checkpoint`));
+    let ck = await getCheckpoint(id);
+    while (ck.state === 'pending') {
+      await sleep(50);
+      ck = await getCheckpoint(id);
+    }
+    if (ck.state !== 'available' || ck.sizeBytes === undefined) throw new Error(`checkpoint ${id} is ${ck.state}: ${JSON.stringify(ck)}`);
+    out.checkpointMs.push(Date.parse(ck.updatedAt ?? ck.createdAt) - Date.parse(ck.createdAt));
+    out.sizes.push(ck.sizeBytes);
+    await remove(cold.pod.id);
+
+    const restored = await startUntilReady(true);
+    if (restored.pod.startMode !== 'restored' || restored.pod.checkpoint?.restoredFrom !== id) {
+      throw new Error(`run ${i}: expected a restore from ${id}, got ${restored.pod.startMode} ${JSON.stringify(restored.pod.checkpoint)}`);
+    }
+    out.restoreMs.push(restored.ms);
+    if (restored.state.memory === cold.state.memory) out.stateKept++;
+    if (restored.state.heldKiB !== undefined) out.heldKiB.push(restored.state.heldKiB);
+    out.breakdowns.push(await breakdownOf(ctx, restored.pod, restored.answeredAt, restored.ms));
+    ctx.log(
+      `${kind.name} #${i + 1}: cold ${(cold.ms / 1000).toFixed(2)} s, checkpoint ${out.checkpointMs.at(-1)} ms ` +
+        `(${(ck.sizeBytes / 2 ** 20).toFixed(2)} MiB), restore ${(restored.ms / 1000).toFixed(2)} s`,
+    );
+    await remove(restored.pod.id);
+    // One checkpoint at a time: the next run restores from its own, and the disk does not fill up.
+    await call('DELETE', `/v1/checkpoints/${id}`);
+  }
+  return out;
+}
+
+/** Where one restore's time went: the pod's timeline, the agent's `container restored` steps, and the client's wait. */
+async function breakdownOf(ctx: CheckpointBenchContext, running: Pod, answeredAt: number, totalMs: number): Promise<RestoreBreakdown> {
+  const created = Date.parse(running.createdAt);
+  const restoring = Date.parse(running.timeline['Restoring'] ?? '');
+  const runningAt = Date.parse(running.timeline['Running'] ?? '');
+  if (Number.isNaN(restoring) || Number.isNaN(runningAt))
+    throw new Error(`pod ${running.id} timeline: ${JSON.stringify(running.timeline)}`);
+  const b: RestoreBreakdown = {
+    toRestoringMs: restoring - created,
+    restoringToRunningMs: runningAt - restoring,
+    runningToAnswerMs: answeredAt - runningAt,
+    totalMs,
+  };
+  const steps = restoreStepsFromLog(await readFile(ctx.nodeLogPath, 'utf8').catch(() => '')).get(running.id);
+  if (!steps) return b;
+  const { runcMs, adoptMs, criuTotalMs } = steps;
+  return {
+    ...b,
+    ...steps,
+    ...(criuTotalMs === undefined ? {} : { runcOwnMs: runcMs - criuTotalMs }),
+    agentRestMs: b.restoringToRunningMs - runcMs - adoptMs,
+  };
+}
