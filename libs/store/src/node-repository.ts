@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { nodeChangeMessage } from './change-messages';
 import { Keys } from './keys';
 import { imageArgs, parseImageEntries, readLayers, withLayers, type LayerInfo } from './node-images';
 import type { Resources } from '@warmpod/domain';
@@ -11,10 +12,17 @@ import { addCachedImage, registerNode, setCordoned } from './scripts/node-script
 export type { CachedImage, GpuInfo, LayerInfo, NodeCheckpoint, NodeRecord, NodeRegistration } from './node-record';
 export { isReady } from './node-record';
 
+/** See `NodeRepository.poolRelevantState`. */
+export interface NodePoolState {
+  /** `cordoned`, `lostAt`, `runningPods`, `sessionId`, null where unset. */
+  fields: Array<string | null>;
+  digests: string[];
+}
+
 /**
  * The node registry: registration, cordon, images an agent adds, and reads
  * of node records. Every change is one Lua step and is announced on
- * `nodes:changed`. Agent reports are `NodeSessions`' and capacity is
+ * `nodes:changed` with what changed (see change-messages.ts). Agent reports are `NodeSessions`' and capacity is
  * `NodeReservations'`; the methods for them here only pass the call on, for
  * callers that hold one repository for the whole node.
  */
@@ -32,7 +40,7 @@ export class NodeRepository {
     this.capacity = new NodeReservations(redis, prefix);
   }
 
-  /** The Redis channel every node change is published on (message: the node id). */
+  /** The Redis channel every node change is published on (see `nodeChangeMessage`; read it through `NodeChangeFeed`). */
   get changesChannel(): string {
     return this.keys.nodesChanged();
   }
@@ -46,7 +54,7 @@ export class NodeRepository {
     await registerNode.run(
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(node.id) },
-      { nodeId: node.id, channel: this.changesChannel, sessionId },
+      { nodeId: node.id, channel: this.changesChannel, change: nodeChangeMessage(node.id, 'registered'), sessionId },
       { args: Object.entries(registrationFields(node, new Date().toISOString())).flat() },
     );
   }
@@ -87,7 +95,7 @@ export class NodeRepository {
     await addCachedImage.run(
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(id), images: this.keys.nodeImages(id), layers: this.keys.layers(digest) },
-      { nodeId: id, digest, entry, layersJson, channel: this.changesChannel },
+      { nodeId: id, digest, entry, layersJson, channel: this.changesChannel, change: nodeChangeMessage(id, 'inventory') },
     );
   }
 
@@ -96,7 +104,7 @@ export class NodeRepository {
     return setCordoned.run(
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(id) },
-      { nodeId: id, cordoned: String(cordoned), channel: this.changesChannel },
+      { nodeId: id, cordoned: String(cordoned), channel: this.changesChannel, change: nodeChangeMessage(id, 'cordon') },
     );
   }
 
@@ -143,6 +151,18 @@ export class NodeRepository {
     return nodes.filter((n): n is NodeRecord => n !== undefined);
   }
 
+  /**
+   * What a warm pool cares about of a node (cordon, loss, running pods,
+   * session, cached digests), as stored: equal values mean none of it moved.
+   */
+  async poolRelevantState(id: string): Promise<NodePoolState> {
+    const [fields, digests] = await Promise.all([
+      this.redis.hmget(this.keys.node(id), 'cordoned', 'lostAt', 'runningPods', 'sessionId'),
+      this.redis.hkeys(this.keys.nodeImages(id)),
+    ]);
+    return { fields, digests: digests.sort() };
+  }
+
   /** Every registered node's liveness fields only (one pipeline): what a heartbeat watcher needs. */
   async heartbeats(): Promise<Array<{ id: string; heartbeatAt: string; lostAt?: string }>> {
     const ids = (await this.redis.smembers(this.keys.nodes())).sort();
@@ -154,26 +174,4 @@ export class NodeRepository {
       return heartbeatAt ? [{ id, heartbeatAt, ...(lostAt ? { lostAt } : {}) }] : [];
     });
   }
-}
-
-/**
- * Calls `onChange(nodeId)` for every node change published under `prefix`.
- * `subscriber` must be a connection of its own (it enters subscriber mode).
- * Resolves once subscribed, to a function that stops watching.
- */
-export async function watchNodeChanges(
-  subscriber: Redis,
-  prefix: string,
-  onChange: (nodeId: string) => void,
-): Promise<() => Promise<void>> {
-  const channel = new Keys(prefix).nodesChanged();
-  const listener = (from: string, message: string): void => {
-    if (from === channel) onChange(message);
-  };
-  subscriber.on('message', listener);
-  await subscriber.subscribe(channel);
-  return async () => {
-    subscriber.off('message', listener);
-    await subscriber.unsubscribe(channel);
-  };
 }

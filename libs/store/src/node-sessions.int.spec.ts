@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { keysUnder } from '@warmpod/devkit';
 import { NodeFactsReader } from './node-facts';
-import { watchNodeChanges } from './node-repository';
+import { NodeChangeFeed } from './change-feed';
 import {
   IMAGE_A,
   IMAGE_B,
@@ -188,7 +188,9 @@ describe('NodeSessions: inventories, deltas, revisions and change messages', () 
     const { nodes, sessions, prefix } = s;
     const subscriber = new Redis(REDIS);
     const seen: string[] = [];
-    const stop = await watchNodeChanges(subscriber, prefix, (id) => seen.push(id));
+    const feed = new NodeChangeFeed(subscriber, prefix, { warn: () => undefined });
+    await feed.subscribe((change) => seen.push(change.nodeId));
+    const stop = () => feed.close();
     try {
       await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
       await sessions.applyInventory('n1', 's1', { images: [], runningPods: [], checkpoints: [] });
