@@ -15,7 +15,7 @@ import {
   NodeFactsReader,
   type NodeFacts,
   type NodeRecord,
-  type NodeRepository,
+  type NodeReservations,
 } from '@warmpod/store';
 
 const FLUSH_MS = 50;
@@ -67,7 +67,7 @@ export class PlacementView {
 
   constructor(
     private readonly redis: Redis,
-    private readonly nodes: NodeRepository,
+    private readonly reservations: Pick<NodeReservations, 'tryReserve'>,
     private readonly prefix: string,
     private readonly readyWindowMs: number,
     private readonly logger: Logger,
@@ -130,7 +130,7 @@ export class PlacementView {
   async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
     this.index.reserveLocally(nodeId, want);
     try {
-      const { reserved, allocated, usageRev } = await this.nodes.tryReserve(nodeId, podId, want);
+      const { reserved, allocated, usageRev } = await this.reservations.tryReserve(nodeId, podId, want);
       this.applyUsage(nodeId, allocated, usageRev);
       return reserved;
     } finally {

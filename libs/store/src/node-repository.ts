@@ -2,12 +2,9 @@ import type { Redis } from 'ioredis';
 import { nodeChangeMessage } from './change-messages';
 import { Keys } from './keys';
 import { imageArgs, parseImageEntries, readLayers, withLayers, type LayerInfo } from './node-images';
-import type { Resources } from '@warmpod/domain';
-import { allocatedOf, capacityOf, decodeNodeHash, registrationFields, type NodeRecord, type NodeRegistration } from './node-record';
-import { NodeReservations } from './node-reservations';
-import { NodeSessions, type NodeInventory, type NodeInventoryDelta, type SessionWrite } from './node-sessions';
+import { allocatedOf, capacityOf, decodeNodeHash, type NodeRecord } from './node-record';
 import { fieldList, pipelineReplies } from './pipeline-replies';
-import { addCachedImage, registerNode, setCordoned } from './scripts/node-scripts';
+import { addCachedImage, setCordoned } from './scripts/node-scripts';
 
 export type { CachedImage, GpuInfo, LayerInfo, NodeCheckpoint, NodeRecord, NodeRegistration } from './node-record';
 export { isReady } from './node-record';
@@ -20,73 +17,24 @@ export interface NodePoolState {
 }
 
 /**
- * The node registry: registration, cordon, images an agent adds, and reads
- * of node records. Every change is one Lua step and is announced on
- * `nodes:changed` with what changed (see change-messages.ts). Agent reports are `NodeSessions`' and capacity is
- * `NodeReservations'`; the methods for them here only pass the call on, for
- * callers that hold one repository for the whole node.
+ * The node registry: cordon, images an agent adds, and reads of node
+ * records. Every change is one Lua step and is announced on `nodes:changed`
+ * with what changed (see change-messages.ts). Registration and agent
+ * reports are `NodeSessions`', capacity is `NodeReservations'`.
  */
 export class NodeRepository {
   private readonly keys: Keys;
-  private readonly sessions: NodeSessions;
-  private readonly capacity: NodeReservations;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
-    this.sessions = new NodeSessions(redis, prefix);
-    this.capacity = new NodeReservations(redis, prefix);
   }
 
   /** The Redis channel every node change is published on (see `nodeChangeMessage`; read it through `NodeChangeFeed`). */
   get changesChannel(): string {
     return this.keys.nodesChanged();
-  }
-
-  /**
-   * Registers (or re-registers) a node. With `sessionId`, that agent session
-   * becomes the only one whose reports are accepted. Clears a lost mark;
-   * keeps the cordon flag and the last known inventory until a new one arrives.
-   */
-  async register(node: NodeRegistration, sessionId = ''): Promise<void> {
-    await registerNode.run(
-      this.redis,
-      { nodes: this.keys.nodes(), node: this.keys.node(node.id) },
-      { nodeId: node.id, channel: this.changesChannel, change: nodeChangeMessage(node.id, 'registered'), sessionId },
-      { args: Object.entries(registrationFields(node, new Date().toISOString())).flat() },
-    );
-  }
-
-  /** See `NodeSessions.applyInventory`. */
-  applyInventory(id: string, sessionId: string, inventory: NodeInventory): Promise<SessionWrite> {
-    return this.sessions.applyInventory(id, sessionId, inventory);
-  }
-
-  /** See `NodeSessions.applyDelta`. */
-  applyDelta(id: string, sessionId: string, delta: NodeInventoryDelta): Promise<SessionWrite> {
-    return this.sessions.applyDelta(id, sessionId, delta);
-  }
-
-  /** See `NodeSessions.touch`. */
-  touch(id: string, sessionId: string): Promise<SessionWrite> {
-    return this.sessions.touch(id, sessionId);
-  }
-
-  /** See `NodeReservations.tryReserve`. */
-  tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources; usageRev?: number }> {
-    return this.capacity.tryReserve(nodeId, podId, want);
-  }
-
-  /** See `NodeReservations.release`. */
-  release(nodeId: string, podId: string): Promise<void> {
-    return this.capacity.release(nodeId, podId);
-  }
-
-  /** Ids of the pods holding a reservation on the node (see `NodeReservations.list`). */
-  reservations(nodeId: string): Promise<string[]> {
-    return this.capacity.list(nodeId);
   }
 
   /** Adds one image to a registered node's inventory (layers unknown unless given). */

@@ -201,7 +201,7 @@ describe('NodeSessions: inventories, deltas, revisions and change messages', () 
       await nodes.setCordoned('ghost', true);
       await sessions.applyInventory('n1', 's1', inventory([]));
       await nodes.addCachedDigest('n1', DIGEST_B, 7);
-      await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+      await sessions.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }), '');
       await deregister(prefix, 'n2');
       // register, inventory, delta, cordon, a second inventory, added image; registration and removal of n2; not the touches.
       const expected = ['n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n2', 'n2'];

@@ -42,7 +42,12 @@ export class NodeSessions {
     this.keys = new Keys(prefix);
   }
 
-  /** Registers the node under `sessionId`, which replaces any previous session, and clears a lost mark. */
+  /**
+   * Registers the node under `sessionId`, which replaces any previous
+   * session, and clears a lost mark; keeps the cordon flag and the last
+   * known inventory until a new one arrives. `''` registers it without a
+   * session (only tests do): no report is accepted until one registers.
+   */
   async register(node: NodeRegistration, sessionId: string): Promise<void> {
     await registerNode.run(
       this.redis,
