@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { Keys, prepullHintsChannel, type NodeRepository } from '@warmpod/store';
+import { ChangeFeed, type NodeRepository } from '@warmpod/store';
 import { NodeChangeFilter } from './node-change-filter';
 import type { PassReport, PrepullReconciler } from './prepull-reconciler';
 
@@ -23,9 +23,8 @@ export interface LoopSettings {
  * rate-limit token. Never polls for work.
  */
 export class PrepullLoop {
-  private readonly keys: Keys;
   private readonly filter: NodeChangeFilter;
-  private subscriber?: Redis;
+  private readonly feed: ChangeFeed;
   private debounce?: NodeJS.Timeout;
   private wake?: { timer: NodeJS.Timeout; at: number };
   private resync?: NodeJS.Timeout;
@@ -38,27 +37,28 @@ export class PrepullLoop {
   private readonly listeners: Array<(report: PassReport) => void> = [];
 
   constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
+    redis: Redis,
+    prefix: string,
     private readonly reconciler: PrepullReconciler,
     private readonly nodes: NodeRepository,
     private readonly settings: LoopSettings,
     private readonly logger: Logger,
   ) {
-    this.keys = new Keys(prefix);
+    this.feed = new ChangeFeed(redis, prefix, logger);
     this.filter = new NodeChangeFilter(settings.readyWindowMs);
   }
 
   async start(): Promise<void> {
-    this.subscriber = this.redis.duplicate();
-    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-    await this.subscriber.subscribe(
-      this.keys.pinsChanged(),
-      this.keys.nodesChanged(),
-      this.keys.pullsChanged(),
-      this.keys.capacityFreed(),
-      prepullHintsChannel(this.prefix),
-    );
+    await this.feed.subscribe({
+      pins: () => this.trigger(),
+      pulls: () => this.trigger(),
+      prepullHints: () => this.trigger(),
+      nodes: (change) => this.nodeChanged(change.nodeId),
+      // A pod ended: only rotation (old digest in use) and hint placement care.
+      capacityFreed: () => {
+        if (this.last && (this.last.rotating > 0 || this.last.hintsOpen > 0)) this.trigger();
+      },
+    });
     this.resync = setInterval(() => this.trigger(), this.settings.resyncMs);
     this.resync.unref();
     this.trigger(0);
@@ -76,16 +76,6 @@ export class PrepullLoop {
       this.debounce = undefined;
       void this.run();
     }, delayMs);
-  }
-
-  private onMessage(channel: string, message: string): void {
-    if (channel === this.keys.nodesChanged()) return this.nodeChanged(message);
-    if (channel === this.keys.capacityFreed()) {
-      // A pod ended: only rotation (old digest in use) and hint placement care.
-      if (this.last && (this.last.rotating > 0 || this.last.hintsOpen > 0)) this.trigger();
-      return;
-    }
-    this.trigger();
   }
 
   private nodeChanged(id: string): void {
@@ -169,6 +159,6 @@ export class PrepullLoop {
     clearTimeout(this.nodeFlush);
     clearInterval(this.resync);
     await this.running?.catch(() => undefined);
-    await this.subscriber?.quit().catch(() => undefined);
+    await this.feed.close();
   }
 }

@@ -9,6 +9,8 @@ import {
   Keys,
   NodeLiveness,
   NodeRepository,
+  NodeReservations,
+  NodeSessions,
   PinRepository,
   PodImageUsage,
   PodRepository,
@@ -38,6 +40,8 @@ const cleanups: Array<() => Promise<void>> = [];
 interface Cluster {
   prefix: string;
   nodes: NodeRepository;
+  sessions: NodeSessions;
+  reservations: NodeReservations;
   pins: PinRepository;
   pulls: PullRepository;
   agents: FakeAgents;
@@ -56,6 +60,8 @@ async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
   return {
     prefix,
     nodes,
+    sessions: new NodeSessions(redis, prefix),
+    reservations: new NodeReservations(redis, prefix),
     pins: new PinRepository(redis, prefix),
     pulls,
     agents,
@@ -103,7 +109,7 @@ async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
 }
 
 function register(c: Cluster, id: string, labels: Record<string, string> = {}): Promise<void> {
-  return c.nodes.register(
+  return c.sessions.register(
     { id, labels, capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} },
     sessionOf(id),
   );
@@ -113,7 +119,7 @@ const sessionOf = (id: string): string => `s-${id}`;
 
 /** What an agent's (empty) inventory report does: refreshes liveness and announces the node. */
 async function report(c: Cluster, id: string): Promise<void> {
-  assert.equal(await c.nodes.applyInventory(id, sessionOf(id), { images: [], runningPods: [], checkpoints: [] }), 'applied');
+  assert.equal(await c.sessions.applyInventory(id, sessionOf(id), { images: [], runningPods: [], checkpoints: [] }), 'applied');
 }
 
 function pin(id: string, digest: string, over: Partial<NewPin> = {}): NewPin {
@@ -275,7 +281,7 @@ describe('prepuller on real Redis', () => {
       image: { requested: 'app:latest', pinned: `${REGISTRY}/app@${OLD}`, digest: OLD },
       spec,
     });
-    assert.equal((await c.nodes.tryReserve('n1', podId, RESOURCES)).reserved, true);
+    assert.equal((await c.reservations.tryReserve('n1', podId, RESOURCES)).reserved, true);
 
     const { superseded } = await c.pins.create(pin('pin-new', NEW));
     assert.equal(superseded, 'pin-old');
@@ -293,7 +299,7 @@ describe('prepuller on real Redis', () => {
     assert.equal((await c.pins.get('pin-old'))?.state, 'superseded', 'the pod on n1 still uses the old digest');
     assert.deepEqual(await c.protectedDigests.get('n1'), [OLD, NEW].sort());
 
-    await c.nodes.release('n1', podId);
+    await c.reservations.release('n1', podId);
     await until('old pin dropped', async () => (await c.pins.get('pin-old')) === undefined);
     assert.deepEqual(await c.pins.listSuperseded(), []);
     await until('old digest evictable on n1', async () => (await c.protectedDigests.get('n1')).join() === NEW);

@@ -38,7 +38,8 @@ describe('Backlog on real Redis', () => {
     await backlog.add(podId, job.id!);
     assert.equal(await job.getState(), 'delayed');
 
-    await redis.publish(new Keys(prefix).capacityFreed(), 'pod-bbbbbbbbbbbbbbbbbbbb');
+    // What a release announces: the node's usage after it.
+    await redis.publish(new Keys(prefix).capacityFreed(), 'n1 0 0 0 1');
     const deadline = Date.now() + 5_000;
     let state = await job.getState();
     while (state === 'delayed' && Date.now() < deadline) {

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { Keys, PodBacklog } from '@warmpod/store';
+import { ChangeFeed, PodBacklog } from '@warmpod/store';
 
 const WAKE_DEBOUNCE_MS = 50;
 const WAKE_BATCH = 200;
@@ -17,9 +17,8 @@ const PER_RELEASE = 1;
  * releases does not re-run every waiting pod on each one.
  */
 export class Backlog {
-  private readonly keys: Keys;
   private readonly waiting: PodBacklog;
-  private subscriber?: Redis;
+  private readonly feed: ChangeFeed;
   private timer?: NodeJS.Timeout;
   private budget = 0;
   /** Where the next wake continues its walk through the waiting pods. */
@@ -27,12 +26,12 @@ export class Backlog {
   private waking?: Promise<number>;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly queue: Queue,
     prefix: string,
     private readonly logger: Logger,
   ) {
-    this.keys = new Keys(prefix);
+    this.feed = new ChangeFeed(redis, prefix, logger);
     this.waiting = new PodBacklog(redis, prefix);
   }
 
@@ -46,9 +45,7 @@ export class Backlog {
 
   /** Listens for freed capacity; node changes that add room come through `nodeGainedRoom` (the placement view knows which do). */
   async start(): Promise<void> {
-    this.subscriber = this.redis.duplicate();
-    await this.subscriber.subscribe(this.keys.capacityFreed());
-    this.subscriber.on('message', () => this.nudge(PER_RELEASE));
+    await this.feed.subscribe({ capacityFreed: () => this.nudge(PER_RELEASE) });
   }
 
   /** A node joined, came back, was uncordoned or grew: any waiting pod may fit now. */
@@ -107,6 +104,6 @@ export class Backlog {
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     await this.waking;
-    await this.subscriber?.quit().catch(() => undefined);
+    await this.feed.close();
   }
 }

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { checkpointSpecKey, newId, normaliseSpec, type PodRequest, type Resources } from '@warmpod/domain';
 import { bullPrefix, JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
-import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type PodDefinition } from '@warmpod/store';
+import { ImageRepository, NodeReservations, NodeSessions, PodRepository, PrepullHints, type PodDefinition } from '@warmpod/store';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { Backlog } from './backlog';
 import { PlacementView } from './placement-view';
@@ -26,10 +26,11 @@ const closers: Array<() => Promise<unknown>> = [];
 async function scope() {
   const prefix = `${filePrefix}${++counter}:`;
   const pods = new PodRepository(redis, prefix);
-  const nodes = new NodeRepository(redis, prefix);
+  const sessions = new NodeSessions(redis, prefix);
+  const reservations = new NodeReservations(redis, prefix);
   const bus = new JobBus(redis, prefix);
   const queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
-  const view = new PlacementView(redis, nodes, prefix, 60_000, logger);
+  const view = new PlacementView(redis, reservations, prefix, 60_000, logger);
   closers.push(
     () => bus.close(),
     () => queue.close(),
@@ -38,7 +39,7 @@ async function scope() {
   const handler = new SchedulePodHandler(
     {
       pods,
-      nodes,
+      reservations,
       bus,
       backlog: new Backlog(redis, queue, prefix, logger),
       hints: new PrepullHints(redis, prefix),
@@ -50,7 +51,7 @@ async function scope() {
   );
   /** A node as its agent reports it: `criu` says whether `criu check` passed; `checkpointKeys` are its available checkpoints. */
   const addNode = async (id: string, opts: { criu: boolean; gpu?: number; digests?: string[]; checkpointKeys?: string[] }) => {
-    await nodes.register(
+    await sessions.register(
       {
         id,
         labels: {},
@@ -60,7 +61,7 @@ async function scope() {
       },
       `s-${id}`,
     );
-    const applied = await nodes.applyInventory(id, `s-${id}`, {
+    const applied = await sessions.applyInventory(id, `s-${id}`, {
       images: (opts.digests ?? []).map((digest) => ({ digest, sizeBytes: 50_000_000, layers: [] })),
       runningPods: [],
       checkpoints: (opts.checkpointKeys ?? []).map((key, i) => ({ id: `ckpt-${id}-${i}`, key, state: 'available', sizeBytes: 1_000_000 })),

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec, type RestartPolicy } from '@warmpod/domain';
 import { bullPrefix, JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
-import { Keys, NodeLiveness, NodeRepository, PodRepository } from '@warmpod/store';
+import { Keys, NodeLiveness, NodeRepository, NodeReservations, NodeSessions, PodRepository } from '@warmpod/store';
 import { redisUrl } from '@warmpod/devkit';
 import { NodeMonitor } from './node-monitor';
 
@@ -19,6 +19,8 @@ describe('NodeMonitor on real Redis', () => {
   let redis: Redis;
   let pods: PodRepository;
   let nodes: NodeRepository;
+  let sessions: NodeSessions;
+  let reservations: NodeReservations;
   let bus: JobBus;
   let queue: Queue;
 
@@ -26,6 +28,8 @@ describe('NodeMonitor on real Redis', () => {
     redis = new Redis(redisUrl());
     pods = new PodRepository(redis, prefix);
     nodes = new NodeRepository(redis, prefix);
+    sessions = new NodeSessions(redis, prefix);
+    reservations = new NodeReservations(redis, prefix);
     bus = new JobBus(redis, prefix);
     queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
   });
@@ -38,7 +42,7 @@ describe('NodeMonitor on real Redis', () => {
     await redis.quit();
   });
 
-  const monitor = () => new NodeMonitor(nodes, new NodeLiveness(redis, prefix), pods, bus, WINDOW, logger);
+  const monitor = () => new NodeMonitor(nodes, reservations, new NodeLiveness(redis, prefix), pods, bus, WINDOW, logger);
 
   async function runningPod(node: string, restartPolicy: RestartPolicy): Promise<string> {
     const id = newId('pod');
@@ -51,7 +55,7 @@ describe('NodeMonitor on real Redis', () => {
       image: { requested: 'x', pinned: `r.io/x@${DIGEST}`, digest: DIGEST },
       spec,
     });
-    assert.ok((await nodes.tryReserve(node, id, spec.resources)).reserved);
+    assert.ok((await reservations.tryReserve(node, id, spec.resources)).reserved);
     for (const phase of ['Scheduled', 'Starting', 'Running'] as const) {
       assert.ok((await pods.transition(id, phase, phase === 'Scheduled' ? { node } : {})).applied);
     }
@@ -59,20 +63,26 @@ describe('NodeMonitor on real Redis', () => {
   }
 
   test('a silent node is declared lost once; its pods end Lost, restartable ones go back to Pending', async () => {
-    await nodes.register({
-      id: 'silent',
-      labels: {},
-      capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 },
-      agentUrl: 'http://127.0.0.1:1',
-      capabilities: {},
-    });
-    await nodes.register({
-      id: 'alive',
-      labels: {},
-      capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 },
-      agentUrl: 'http://127.0.0.1:1',
-      capabilities: {},
-    });
+    await sessions.register(
+      {
+        id: 'silent',
+        labels: {},
+        capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 },
+        agentUrl: 'http://127.0.0.1:1',
+        capabilities: {},
+      },
+      '',
+    );
+    await sessions.register(
+      {
+        id: 'alive',
+        labels: {},
+        capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 },
+        agentUrl: 'http://127.0.0.1:1',
+        capabilities: {},
+      },
+      '',
+    );
     const keep = await runningPod('silent', 'Never');
     const restart = await runningPod('silent', 'OnFailure');
     const elsewhere = await runningPod('alive', 'Always');
@@ -98,7 +108,7 @@ describe('NodeMonitor on real Redis', () => {
     assert.ok(again.timeline.Lost, 'the timeline keeps the loss');
     assert.ok(await queue.getJob(`schedule-pod-${restart}-g1`), 'a new schedule-pod job for the next generation');
 
-    assert.deepEqual(await nodes.reservations('silent'), []);
+    assert.deepEqual(await reservations.list('silent'), []);
     assert.equal((await nodes.get('silent'))!.allocated.cpu, 0);
     assert.equal((await pods.get(elsewhere))!.phase, 'Running', 'pods on live nodes are untouched');
     assert.deepEqual(await monitor().sweep(later), [], 'a lost node is not lost twice');

@@ -1,7 +1,7 @@
 import { isTerminal } from '@warmpod/domain';
 import type { JobBus } from '@warmpod/jobs';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { isReady, type NodeLiveness, type NodeRepository, type PodRepository } from '@warmpod/store';
+import { isReady, type NodeLiveness, type NodeRepository, type NodeReservations, type PodRepository } from '@warmpod/store';
 
 /**
  * Watches heartbeats. A node silent for longer than the ready window is
@@ -13,7 +13,8 @@ export class NodeMonitor {
   private sweeping?: Promise<string[]>;
 
   constructor(
-    private readonly nodes: NodeRepository,
+    private readonly nodes: Pick<NodeRepository, 'heartbeats'>,
+    private readonly reservations: Pick<NodeReservations, 'list' | 'release'>,
     private readonly liveness: NodeLiveness,
     private readonly pods: PodRepository,
     private readonly bus: JobBus,
@@ -50,7 +51,7 @@ export class NodeMonitor {
       if (!(await this.liveness.markLost(node.id, new Date(now - this.readyWindowMs), new Date(now)))) continue;
       lost.push(node.id);
       this.onLost(node.id);
-      const podIds = await this.nodes.reservations(node.id);
+      const podIds = await this.reservations.list(node.id);
       this.logger.warn({ node: node.id, pods: podIds.length, lastHeartbeat: node.heartbeatAt }, 'node lost');
       for (const podId of podIds) await this.evict(podId, node.id);
     }
@@ -60,7 +61,7 @@ export class NodeMonitor {
   private async evict(podId: string, nodeId: string): Promise<void> {
     const pod = await this.pods.get(podId);
     if (!pod || isTerminal(pod.phase) || pod.node !== nodeId) {
-      await this.nodes.release(nodeId, podId);
+      await this.reservations.release(nodeId, podId);
       return;
     }
     const moved = await this.pods.transition(podId, 'Lost', { error: `node ${nodeId} stopped heartbeating`, endpoints: null }, nodeId);

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { PodPlacementRequest, Resources } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
-import { Keys, NodeRepository } from '@warmpod/store';
+import { Keys, NodeRepository, NodeReservations, NodeSessions } from '@warmpod/store';
 import { dropKeys, redisUrl } from '@warmpod/devkit';
 import { PlacementView } from './placement-view';
 
@@ -21,16 +21,18 @@ const views: PlacementView[] = [];
 async function scope(readyWindowMs = 60_000) {
   const prefix = `${filePrefix}${++counter}:`;
   const nodes = new NodeRepository(redis, prefix);
-  const view = new PlacementView(redis, nodes, prefix, readyWindowMs, logger);
+  const sessions = new NodeSessions(redis, prefix);
+  const reservations = new NodeReservations(redis, prefix);
+  const view = new PlacementView(redis, reservations, prefix, readyWindowMs, logger);
   views.push(view);
   const addNode = async (id: string, cpu = 2) => {
-    await nodes.register(
+    await sessions.register(
       { id, labels: {}, capacity: { cpu, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} },
       `s-${id}`,
     );
-    assert.equal(await nodes.applyInventory(id, `s-${id}`, { images: [], runningPods: [], checkpoints: [] }), 'applied');
+    assert.equal(await sessions.applyInventory(id, `s-${id}`, { images: [], runningPods: [], checkpoints: [] }), 'applied');
   };
-  return { prefix, nodes, view, addNode };
+  return { prefix, nodes, sessions, reservations, view, addNode };
 }
 
 async function until(check: () => boolean, what: string, ms = 3_000): Promise<void> {
@@ -53,7 +55,7 @@ after(async () => {
 
 describe('PlacementView on real Redis', () => {
   test('a freed-capacity message updates the node from the usage it carries, without reading it', async () => {
-    const { prefix, nodes, view, addNode } = await scope();
+    const { prefix, reservations, view, addNode } = await scope();
     await addNode('n1');
     await view.start();
     assert.equal(await view.reserve('n1', 'pod-a', POD), true);
@@ -69,7 +71,7 @@ describe('PlacementView on real Redis', () => {
     assert.equal(await view.reserve('n1', 'pod-c', POD), false, 'the store is the real check');
     assert.equal(view.plan(request).feasible, 0, 'the reply corrected the view');
 
-    await nodes.release('n1', 'pod-a');
+    await reservations.release('n1', 'pod-a');
     await until(() => view.plan(request).feasible === 1, 'a real release frees the room in the view');
   });
 
@@ -83,7 +85,7 @@ describe('PlacementView on real Redis', () => {
       listings++;
       return original(key);
     }) as typeof spy.smembers;
-    const spied = new PlacementView(spy, new NodeRepository(spy, prefix), prefix, 60_000, logger);
+    const spied = new PlacementView(spy, new NodeReservations(spy, prefix), prefix, 60_000, logger);
     try {
       const runs = [spied.resync(), spied.resync(), spied.resync()];
       assert.equal(runs[0], runs[1]);
@@ -100,11 +102,11 @@ describe('PlacementView on real Redis', () => {
   });
 
   test('heartbeats are not announced, yet a beating node stays ready and a silent one drops out', async () => {
-    const { nodes, view, addNode } = await scope(600);
+    const { sessions, view, addNode } = await scope(600);
     await addNode('n1');
     await view.start();
     assert.equal(view.plan(request).feasible, 1);
-    const beat = setInterval(() => void nodes.touch('n1', 's-n1'), 100);
+    const beat = setInterval(() => void sessions.touch('n1', 's-n1'), 100);
     try {
       await new Promise((r) => setTimeout(r, 1_500));
       assert.equal(view.plan(request).feasible, 1, 'readiness was re-read from the heartbeats');

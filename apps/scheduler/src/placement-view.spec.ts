@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseFreedCapacity } from './freed-capacity';
+import { parseCapacityUsage } from '@warmpod/store';
 import { toPlacementNode } from './placement-view';
 
 const NOW = Date.parse('2026-01-01T00:00:10.000Z');
@@ -40,7 +40,7 @@ describe('toPlacementNode', () => {
 
 describe('parseFreedCapacity', () => {
   test('reads the node and its usage after the release', () => {
-    assert.deepEqual(parseFreedCapacity('node-7 1500 2048 1 42'), {
+    assert.deepEqual(parseCapacityUsage('node-7 1500 2048 1 42'), {
       nodeId: 'node-7',
       allocated: { cpu: 1.5, memoryMiB: 2048, gpu: 1 },
       usageRev: 42,
@@ -49,6 +49,6 @@ describe('parseFreedCapacity', () => {
 
   test('refuses anything else (a bare id from an older writer, garbage)', () => {
     for (const message of ['node-7', 'node-7 1 2 3', 'node-7 a 2 3 4', ' 1 2 3 4', 'node-7 1 2 3 4 5'])
-      assert.equal(parseFreedCapacity(message), undefined, message);
+      assert.equal(parseCapacityUsage(message), undefined, message);
   });
 });

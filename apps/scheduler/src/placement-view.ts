@@ -8,8 +8,15 @@ import {
   type Resources,
 } from '@warmpod/domain';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { isReady, Keys, NodeFactsReader, type NodeFacts, type NodeRecord, type NodeRepository } from '@warmpod/store';
-import { parseFreedCapacity } from './freed-capacity';
+import {
+  ChangeFeed,
+  isReady,
+  type CapacityUsage,
+  NodeFactsReader,
+  type NodeFacts,
+  type NodeRecord,
+  type NodeReservations,
+} from '@warmpod/store';
 
 const FLUSH_MS = 50;
 const RESYNC_MS = 10_000;
@@ -43,12 +50,11 @@ interface Known {
  */
 export class PlacementView {
   private readonly index = new PlacementIndex();
-  private readonly keys: Keys;
   private readonly known = new Map<string, Known>();
   private readonly dirty = new Set<string>();
   private reader: NodeFactsReader;
   private bulk?: Redis;
-  private subscriber?: Redis;
+  private feed?: ChangeFeed;
   private flushTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private readinessTimer?: NodeJS.Timeout;
@@ -61,12 +67,11 @@ export class PlacementView {
 
   constructor(
     private readonly redis: Redis,
-    private readonly nodes: NodeRepository,
+    private readonly reservations: Pick<NodeReservations, 'tryReserve'>,
     private readonly prefix: string,
     private readonly readyWindowMs: number,
     private readonly logger: Logger,
   ) {
-    this.keys = new Keys(prefix);
     // Until start() opens the view's own connection (tests may resync without starting).
     this.reader = new NodeFactsReader(redis, prefix);
   }
@@ -74,9 +79,14 @@ export class PlacementView {
   async start(): Promise<void> {
     this.bulk = this.redis.duplicate({ connectionName: 'warmpod-scheduler-view' });
     this.reader = new NodeFactsReader(this.bulk, this.prefix);
-    this.subscriber = this.redis.duplicate();
-    await this.subscriber.subscribe(this.keys.nodesChanged(), this.keys.capacityFreed(), this.keys.capacityReserved());
-    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.feed = new ChangeFeed(this.redis, this.prefix, this.logger);
+    // Capacity messages carry the node's usage: no read needed.
+    const applyUsage = (u: CapacityUsage): void => this.applyUsage(u.nodeId, u.allocated, u.usageRev);
+    await this.feed.subscribe({
+      nodes: (change) => this.markDirty(change.nodeId),
+      capacityFreed: applyUsage,
+      capacityReserved: applyUsage,
+    });
     await this.resync();
     this.scheduleResync();
     const every = Math.max(100, Math.min(1_000, Math.floor(this.readyWindowMs / 4)));
@@ -90,7 +100,7 @@ export class PlacementView {
     clearInterval(this.readinessTimer);
     clearTimeout(this.flushTimer);
     await this.reads.catch(() => undefined);
-    await this.subscriber?.quit().catch(() => undefined);
+    await this.feed?.close();
     await this.bulk?.quit().catch(() => undefined);
   }
 
@@ -120,7 +130,7 @@ export class PlacementView {
   async reserve(nodeId: string, podId: string, want: Resources): Promise<boolean> {
     this.index.reserveLocally(nodeId, want);
     try {
-      const { reserved, allocated, usageRev } = await this.nodes.tryReserve(nodeId, podId, want);
+      const { reserved, allocated, usageRev } = await this.reservations.tryReserve(nodeId, podId, want);
       this.applyUsage(nodeId, allocated, usageRev);
       return reserved;
     } finally {
@@ -163,16 +173,6 @@ export class PlacementView {
     const run = this.reads.then(read);
     this.reads = run.catch(() => undefined);
     return run;
-  }
-
-  private onMessage(channel: string, message: string): void {
-    if (channel === this.keys.capacityFreed() || channel === this.keys.capacityReserved()) {
-      const usage = parseFreedCapacity(message);
-      // The message carries the node's usage: no read needed.
-      if (usage) return this.applyUsage(usage.nodeId, usage.allocated, usage.usageRev);
-      if (channel === this.keys.capacityReserved()) return;
-    }
-    this.markDirty(message);
   }
 
   private markDirty(nodeId: string): void {

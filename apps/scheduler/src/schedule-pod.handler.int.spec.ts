@@ -6,7 +6,16 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec, type PodRequest, type Resources } from '@warmpod/domain';
 import { bullPrefix, JobBus, nodeQueueName, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
-import { ImageRepository, NodeRepository, PodRepository, PrepullHints, type NodeRegistration, type PodDefinition } from '@warmpod/store';
+import {
+  ImageRepository,
+  NodeRepository,
+  NodeReservations,
+  NodeSessions,
+  PodRepository,
+  PrepullHints,
+  type NodeRegistration,
+  type PodDefinition,
+} from '@warmpod/store';
 import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
 import { NoFitError, SchedulePodHandler } from './schedule-pod.handler';
@@ -27,25 +36,27 @@ interface Scope {
   prefix: string;
   pods: PodRepository;
   nodes: NodeRepository;
+  sessions: NodeSessions;
+  reservations: NodeReservations;
   bus: JobBus;
   handler: SchedulePodHandler;
 }
 
 /** Repositories, bus and handler on a fresh prefix, so every test sees only its own nodes. */
-function scope(nodes?: (prefix: string) => NodeRepository): Scope {
+function scope(reserving?: (prefix: string) => NodeReservations): Scope {
   const prefix = `${filePrefix}${++counter}:`;
   const pods = new PodRepository(redis, prefix);
-  const nodeRepo = nodes ? nodes(prefix) : new NodeRepository(redis, prefix);
+  const reservations = reserving ? reserving(prefix) : new NodeReservations(redis, prefix);
   const bus = new JobBus(redis, prefix);
   closers.push(() => bus.close());
   const queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(prefix) });
   const backlog = new Backlog(redis, queue, prefix, logger);
   closers.push(() => queue.close());
-  const view = new PlacementView(redis, nodeRepo, prefix, READY_WINDOW_MS, logger);
+  const view = new PlacementView(redis, reservations, prefix, READY_WINDOW_MS, logger);
   closers.push(() => view.stop());
   const ports = {
     pods,
-    nodes: nodeRepo,
+    reservations,
     bus,
     backlog,
     hints: new PrepullHints(redis, prefix),
@@ -60,7 +71,8 @@ function scope(nodes?: (prefix: string) => NodeRepository): Scope {
       return handler.run(...args);
     },
   });
-  return { prefix, pods, nodes: nodeRepo, bus, handler: synced };
+  const nodes = new NodeRepository(redis, prefix);
+  return { prefix, pods, nodes, sessions: new NodeSessions(redis, prefix), reservations, bus, handler: synced };
 }
 
 function node(id: string, capacity: Resources, labels: Record<string, string> = {}): NodeRegistration {
@@ -105,13 +117,13 @@ after(async () => {
 describe('SchedulePodHandler on real Redis', () => {
   test('a node holding the digest wins over an emptier one, and gets the start-pod job', async () => {
     const s = scope();
-    await s.nodes.register(node('n-cached', { cpu: 4, memoryMiB: 4096, gpu: 0 }), 's-cached');
-    await s.nodes.register(node('n-empty', { cpu: 4, memoryMiB: 4096, gpu: 0 }), 's-empty');
+    await s.sessions.register(node('n-cached', { cpu: 4, memoryMiB: 4096, gpu: 0 }), 's-cached');
+    await s.sessions.register(node('n-empty', { cpu: 4, memoryMiB: 4096, gpu: 0 }), 's-empty');
     // n-cached is the busier node: only its cache can make it win.
-    assert.equal((await s.nodes.tryReserve('n-cached', 'pod-filler', { cpu: 2, memoryMiB: 2048, gpu: 0 })).reserved, true);
+    assert.equal((await s.reservations.tryReserve('n-cached', 'pod-filler', { cpu: 2, memoryMiB: 2048, gpu: 0 })).reserved, true);
     const holding = (digest: string) => ({ images: [{ digest, sizeBytes: 10_000_000, layers: [] }], runningPods: [], checkpoints: [] });
-    await s.nodes.applyInventory('n-cached', 's-cached', holding(DIGEST));
-    await s.nodes.applyInventory('n-empty', 's-empty', holding(OTHER_DIGEST));
+    await s.sessions.applyInventory('n-cached', 's-cached', holding(DIGEST));
+    await s.sessions.applyInventory('n-empty', 's-empty', holding(OTHER_DIGEST));
     const def = await newPod(s);
 
     await s.handler.run({ podId: def.id, requestId: 'req-cached' }, META);
@@ -123,8 +135,8 @@ describe('SchedulePodHandler on real Redis', () => {
     assert.match(pod!.placement!.why, /cache/);
     assert.equal(pod?.message, undefined);
     assert.ok(pod?.timeline.Scheduled);
-    assert.deepEqual((await s.nodes.reservations('n-cached')).sort(), [def.id, 'pod-filler'].sort());
-    assert.deepEqual(await s.nodes.reservations('n-empty'), []);
+    assert.deepEqual((await s.reservations.list('n-cached')).sort(), [def.id, 'pod-filler'].sort());
+    assert.deepEqual(await s.reservations.list('n-empty'), []);
     assert.deepEqual((await s.nodes.get('n-cached'))?.allocated, { cpu: 2.5, memoryMiB: 2304, gpu: 0 });
     assert.deepEqual(await nodeJobs(s, 'n-cached'), [[`start-pod-${def.id}`, 'start-pod', { podId: def.id, requestId: 'req-cached' }]]);
     assert.deepEqual(await nodeJobs(s, 'n-empty'), []);
@@ -132,10 +144,10 @@ describe('SchedulePodHandler on real Redis', () => {
 
   test("when nothing fits, the pod stays Pending with every node's reason and run() throws NoFitError", async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 1, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }));
-    await s.nodes.register(node('n-b', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }));
+    await s.sessions.register(node('n-a', { cpu: 1, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }), '');
+    await s.sessions.register(node('n-b', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'a' }), '');
     await s.nodes.setCordoned('n-b', true);
-    await s.nodes.register(node('n-c', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'b' }));
+    await s.sessions.register(node('n-c', { cpu: 8, memoryMiB: 4096, gpu: 0 }, { zone: 'b' }), '');
     const def = await newPod(s, { resources: { cpu: 2, memoryMiB: 256, gpu: 0 }, nodeSelector: { zone: 'a' } });
     const reason = 'no node fits: 1 node: cordoned; 1 node: node selector mismatch; 1 node: insufficient cpu';
 
@@ -149,7 +161,7 @@ describe('SchedulePodHandler on real Redis', () => {
     assert.equal(pod?.message, reason);
     assert.equal(pod?.node, undefined);
     for (const id of ['n-a', 'n-b', 'n-c']) {
-      assert.deepEqual(await s.nodes.reservations(id), [], id);
+      assert.deepEqual(await s.reservations.list(id), [], id);
       assert.deepEqual(await nodeJobs(s, id), [], id);
     }
   });
@@ -166,7 +178,7 @@ describe('SchedulePodHandler on real Redis', () => {
 
   test('once a node fits, the next attempt schedules the pod and clears the Pending message', async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     await s.nodes.setCordoned('n-a', true);
     const def = await newPod(s);
     await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-later' }, META), NoFitError);
@@ -183,13 +195,13 @@ describe('SchedulePodHandler on real Redis', () => {
   });
 
   test('when every candidate fills up during placement, the pod stays Pending and run() throws NoFitError', async () => {
-    class FullNodes extends NodeRepository {
+    class FullNodes extends NodeReservations {
       override async tryReserve(): Promise<{ reserved: boolean; allocated: Resources }> {
         return { reserved: false, allocated: { cpu: 4, memoryMiB: 4096, gpu: 0 } };
       }
     }
     const s = scope((prefix) => new FullNodes(redis, prefix));
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await assert.rejects(s.handler.run({ podId: def.id, requestId: 'req-race' }, META), {
       name: 'NoFitError',
@@ -216,16 +228,16 @@ describe('SchedulePodHandler on real Redis', () => {
 
   test('giving up on a pod that was already placed does not leave its reservation behind', async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await s.handler.run({ podId: def.id, requestId: 'req-placed' }, META);
-    assert.deepEqual(await s.nodes.reservations('n-a'), [def.id]);
+    assert.deepEqual(await s.reservations.list('n-a'), [def.id]);
     // E.g. the start-pod job could not be queued on any attempt.
     await s.handler.onGiveUp({ podId: def.id, requestId: 'req-placed' }, new Error('redis went away'));
     assert.deepEqual(
       {
         phase: (await s.pods.get(def.id))?.phase,
-        reservations: await s.nodes.reservations('n-a'),
+        reservations: await s.reservations.list('n-a'),
         allocated: (await s.nodes.get('n-a'))?.allocated,
       },
       { phase: 'Failed', reservations: [], allocated: { cpu: 0, memoryMiB: 0, gpu: 0 } },
@@ -234,16 +246,16 @@ describe('SchedulePodHandler on real Redis', () => {
 
   test('running twice in a row leaves one reservation and one start-pod job', async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
-    await s.nodes.register(node('n-b', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
+    await s.sessions.register(node('n-b', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await s.handler.run({ podId: def.id, requestId: 'req-twice' }, META);
     await s.handler.run({ podId: def.id, requestId: 'req-twice' }, META);
     const pod = await s.pods.get(def.id);
     assert.equal(pod?.phase, 'Scheduled');
     assert.equal(pod?.node, 'n-a');
-    assert.deepEqual(await s.nodes.reservations('n-a'), [def.id]);
-    assert.deepEqual(await s.nodes.reservations('n-b'), []);
+    assert.deepEqual(await s.reservations.list('n-a'), [def.id]);
+    assert.deepEqual(await s.reservations.list('n-b'), []);
     assert.deepEqual((await s.nodes.get('n-a'))?.allocated, { cpu: 0.5, memoryMiB: 256, gpu: 0 });
     assert.deepEqual(await nodeJobs(s, 'n-a'), [[`start-pod-${def.id}`, 'start-pod', { podId: def.id, requestId: 'req-twice' }]]);
     assert.deepEqual(await nodeJobs(s, 'n-b'), []);
@@ -251,7 +263,7 @@ describe('SchedulePodHandler on real Redis', () => {
 
   test('two runs at the same time (a stalled job run again) leave the pod placed with its reservation', async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await Promise.all([
       s.handler.run({ podId: def.id, requestId: 'req-both' }, META),
@@ -261,7 +273,7 @@ describe('SchedulePodHandler on real Redis', () => {
       {
         phase: (await s.pods.get(def.id))?.phase,
         node: (await s.pods.get(def.id))?.node,
-        reservations: await s.nodes.reservations('n-a'),
+        reservations: await s.reservations.list('n-a'),
         allocated: (await s.nodes.get('n-a'))?.allocated,
         jobs: await nodeJobs(s, 'n-a'),
       },
@@ -277,31 +289,31 @@ describe('SchedulePodHandler on real Redis', () => {
 
   test('a pod stopped before scheduling is left alone', async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await s.pods.transition(def.id, 'Stopped', { message: 'stopped by the user before it was scheduled' });
     const before = await s.pods.get(def.id);
     await s.handler.run({ podId: def.id, requestId: 'req-stopped' }, META);
     assert.deepEqual(await s.pods.get(def.id), before);
-    assert.deepEqual(await s.nodes.reservations('n-a'), []);
+    assert.deepEqual(await s.reservations.list('n-a'), []);
     assert.deepEqual(await nodeJobs(s, 'n-a'), []);
   });
 
   test('a pod deleted before scheduling is left alone', async () => {
     const s = scope();
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await s.pods.remove(def);
     await s.handler.run({ podId: def.id, requestId: 'req-deleted' }, META);
     assert.equal(await s.pods.get(def.id), undefined);
-    assert.deepEqual(await s.nodes.reservations('n-a'), []);
+    assert.deepEqual(await s.reservations.list('n-a'), []);
     assert.deepEqual(await nodeJobs(s, 'n-a'), []);
   });
 
   test('a pod stopped while it is being placed gets its capacity back and no start-pod job', async () => {
     const target: { pods?: PodRepository } = {};
     /** Reserves for real, then lets the user's stop land before the pod moves to Scheduled. */
-    class StopDuringReserve extends NodeRepository {
+    class StopDuringReserve extends NodeReservations {
       override async tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources }> {
         const outcome = await super.tryReserve(nodeId, podId, want);
         await target.pods!.transition(podId, 'Stopped', { message: 'stopped by the user before it was scheduled' });
@@ -310,11 +322,11 @@ describe('SchedulePodHandler on real Redis', () => {
     }
     const s = scope((prefix) => new StopDuringReserve(redis, prefix));
     target.pods = s.pods;
-    await s.nodes.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }));
+    await s.sessions.register(node('n-a', { cpu: 4, memoryMiB: 4096, gpu: 0 }), '');
     const def = await newPod(s);
     await s.handler.run({ podId: def.id, requestId: 'req-stop-race' }, META);
     assert.equal((await s.pods.get(def.id))?.phase, 'Stopped');
-    assert.deepEqual(await s.nodes.reservations('n-a'), []);
+    assert.deepEqual(await s.reservations.list('n-a'), []);
     assert.deepEqual((await s.nodes.get('n-a'))?.allocated, { cpu: 0, memoryMiB: 0, gpu: 0 });
     assert.deepEqual(await nodeJobs(s, 'n-a'), []);
   });

@@ -12,7 +12,7 @@ import {
 } from '@warmpod/domain';
 import type { JobBus, JobData, JobHandler, PodRef } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
-import type { ImageRepository, NodeRepository, PodRepository, PrepullHints } from '@warmpod/store';
+import type { ImageRepository, NodeReservations, PodRepository, PrepullHints } from '@warmpod/store';
 import type { Backlog } from './backlog';
 import type { PlacementView } from './placement-view';
 import type { SchedulerMetrics } from './scheduler-metrics';
@@ -24,7 +24,7 @@ export class NoFitError extends Error {
 
 export interface SchedulerPorts {
   pods: PodRepository;
-  nodes: NodeRepository;
+  reservations: Pick<NodeReservations, 'release'>;
   bus: JobBus;
   backlog: Backlog;
   hints: PrepullHints;
@@ -85,7 +85,7 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
   }
 
   private async place(pod: PodRecord): Promise<string | undefined> {
-    const { pods, nodes, hints, view } = this.ports;
+    const { pods, reservations, hints, view } = this.ports;
     const { ranking, checkpointing } = this.plan(pod, await this.layersOf(pod.image.digest));
     if (!ranking.candidates.some((c) => c.bytesToFetch === 0)) await hints.hint(pod.image.pinned);
     for (const candidate of ranking.candidates) {
@@ -97,7 +97,7 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
         // Stopped or gone meanwhile: give the capacity back. But if another run of
         // this job placed it on this very node, the reservation is that run's.
         const now = await pods.get(pod.id);
-        if (!now || isTerminal(now.phase) || now.node !== candidate.node) await nodes.release(candidate.node, pod.id);
+        if (!now || isTerminal(now.phase) || now.node !== candidate.node) await reservations.release(candidate.node, pod.id);
         this.logger.info({ phase: moved.previous ?? 'deleted' }, 'pod left Pending during placement');
         return undefined;
       }

@@ -4,7 +4,16 @@ import { Queue } from 'bullmq';
 import { bullPrefix, JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { NodeRegistryServer } from '@warmpod/node-registry';
 import { createLogger, ServiceHttpProvider, type Logger } from '@warmpod/observability';
-import { connectRedis, ImageRepository, NodeLiveness, NodeRepository, PodRepository, PrepullHints, waitForRedis } from '@warmpod/store';
+import {
+  connectRedis,
+  ImageRepository,
+  NodeLiveness,
+  NodeRepository,
+  NodeReservations,
+  PodRepository,
+  PrepullHints,
+  waitForRedis,
+} from '@warmpod/store';
 import { PlacementView } from './placement-view';
 import { Backlog } from './backlog';
 import { NodeMonitor } from './node-monitor';
@@ -57,24 +66,32 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     this.placementRedis = connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', { autoPipelining: true });
     const pods = new PodRepository(this.placementRedis, prefix);
     const nodes = new NodeRepository(this.placementRedis, prefix);
+    const reservations = new NodeReservations(this.placementRedis, prefix);
     this.schedulingQueue = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
     this.metrics.jobs.watch('scheduling', this.schedulingQueue);
     this.metrics.watchNodes(nodes, readyWindowMs);
     this.backlog = new Backlog(this.redis, this.schedulingQueue, prefix, this.logger);
     await this.backlog.start();
-    this.view = new PlacementView(this.redis, nodes, prefix, readyWindowMs, this.logger);
+    this.view = new PlacementView(this.redis, reservations, prefix, readyWindowMs, this.logger);
     const backlog = this.backlog;
     this.view.onNodeGainedRoom(() => backlog.nodeGainedRoom());
     await this.view.start();
     // Warm pools live here: see pools/pool-controller.ts for why.
     this.pools = await startPoolController(this.redis, prefix, this.view, this.bus, this.logger);
-    this.monitor = new NodeMonitor(nodes, new NodeLiveness(this.redis, prefix), pods, this.bus, readyWindowMs, this.logger, (id) =>
-      this.view?.noteLost(id),
+    this.monitor = new NodeMonitor(
+      nodes,
+      reservations,
+      new NodeLiveness(this.redis, prefix),
+      pods,
+      this.bus,
+      readyWindowMs,
+      this.logger,
+      (id) => this.view?.noteLost(id),
     );
     this.monitor.start(Math.max(250, Math.floor(readyWindowMs / 3)));
     const ports = {
       pods,
-      nodes,
+      reservations,
       bus: this.bus,
       backlog: this.backlog,
       hints: new PrepullHints(this.placementRedis, prefix),

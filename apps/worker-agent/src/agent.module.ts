@@ -7,7 +7,7 @@ import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpo
 import { createLogger, messageOf, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
-import { CheckpointRepository, connectRedis, NodeRepository, PodRepository, waitForRedis } from '@warmpod/store';
+import { CheckpointRepository, connectRedis, NodeRepository, NodeReservations, PodRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
 import { AgentMetrics } from './agent-metrics';
 import type { AgentConfig } from './config';
@@ -111,6 +111,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       nodeId: c.nodeId,
       pods,
       nodes,
+      reservations: new NodeReservations(this.redis, c.prefix),
       cache: rt.cache,
       runc: rt.runc,
       sandboxes,

@@ -10,7 +10,7 @@ import { PermanentJobError } from '@warmpod/jobs';
 import { ImageCache } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
-import { ImageRepository, NodeRepository, PullRepository, type PullProgress } from '@warmpod/store';
+import { ImageRepository, NodeRepository, NodeSessions, PullRepository, type PullProgress } from '@warmpod/store';
 import { ImageBudget } from './image-budget';
 import { ImageLastUse } from './image-last-use';
 import { ImagePuller } from './image-puller';
@@ -26,6 +26,7 @@ let registry: LocalRegistry;
 let proxy: RegistryProxy;
 let pulls: PullRepository;
 let nodes: NodeRepository;
+let sessions: NodeSessions;
 
 /** Builds `name:v1` with pad layers and returns its pinned reference through the proxy. */
 async function image(name: string, pads: number[]): Promise<{ digest: string; pinned: string; layers: string[] }> {
@@ -55,7 +56,10 @@ async function node(id: string, budgetBytes = 2 ** 40) {
   const progress: Array<PullProgress & { at: number }> = [];
   let changes = 0;
   const lastUse = new ImageLastUse(join(dataDir, 'last-use.json'), logger);
-  await nodes.register({ id, labels: {}, capacity: { cpu: 1, memoryMiB: 1024, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
+  await sessions.register(
+    { id, labels: {}, capacity: { cpu: 1, memoryMiB: 1024, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} },
+    '',
+  );
   const recording: PullRepository = Object.create(pulls) as PullRepository;
   recording.progress = async (n, d, p) => {
     progress.push({ ...p, at: Date.now() });
@@ -108,6 +112,7 @@ before(async () => {
   proxy = await RegistryProxy.start({ target: registry.host });
   pulls = new PullRepository(redis, prefix);
   nodes = new NodeRepository(redis, prefix);
+  sessions = new NodeSessions(redis, prefix);
 });
 
 after(async () => {

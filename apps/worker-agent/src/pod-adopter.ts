@@ -1,6 +1,6 @@
 import type { RuncRuntime } from '@warmpod/node-runtime';
 import { messageOf, type Logger } from '@warmpod/observability';
-import type { NodeRepository, PodRepository } from '@warmpod/store';
+import type { NodeReservations, PodRepository } from '@warmpod/store';
 import { decideAdoption, exitMayFollow, type Adoption, type FoundPod } from './pod-adoption';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
@@ -13,7 +13,7 @@ const EXIT_RECORD_WAIT_MS = 2_000;
 export interface PodAdopterDeps {
   nodeId: string;
   pods: Pick<PodRepository, 'get'>;
-  nodes: Pick<NodeRepository, 'reservations' | 'release'>;
+  reservations: Pick<NodeReservations, 'list' | 'release'>;
   runc: Pick<RuncRuntime, 'list' | 'listShims' | 'listPodCgroups' | 'removePodCgroup' | 'resume' | 'waitExit'>;
   sandboxes: Pick<PodSandboxes, 'teardown' | 'reexpose' | 'listOnNode'>;
   locks: PodLocks;
@@ -57,13 +57,13 @@ export class PodAdopter {
 
   /** Everything this node holds, by pod, plus the pods the store placed here (a Running one with nothing left has vanished). */
   private async findAll(): Promise<FoundPod[]> {
-    const { nodeId, nodes, runc, sandboxes } = this.deps;
+    const { nodeId, reservations, runc, sandboxes } = this.deps;
     const [containers, shims, local, cgroups, reserved] = await Promise.all([
       runc.list(),
       runc.listShims(),
       sandboxes.listOnNode(),
       runc.listPodCgroups(),
-      nodes.reservations(nodeId),
+      reservations.list(nodeId),
     ]);
     const byId = new Map<string, FoundPod>();
     const at = (podId: string): FoundPod => byId.get(podId) ?? byId.set(podId, { podId }).get(podId)!;
@@ -83,7 +83,7 @@ export class PodAdopter {
   }
 
   private async carryOut(found: FoundPod, decision: Adoption): Promise<void> {
-    const { nodeId, pods, nodes, runc, sandboxes, transitions, exits, logger } = this.deps;
+    const { nodeId, pods, reservations, runc, sandboxes, transitions, exits, logger } = this.deps;
     const podId = found.podId;
     switch (decision.kind) {
       case 'adopt': {
@@ -124,7 +124,7 @@ export class PodAdopter {
         return;
       case 'remove':
         await this.removeArtifacts(podId);
-        if (decision.release) await nodes.release(nodeId, podId);
+        if (decision.release) await reservations.release(nodeId, podId);
         logger.info({ podId, reason: decision.reason }, 'removed what nobody owns on this node');
         return;
     }

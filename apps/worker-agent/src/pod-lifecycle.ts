@@ -1,6 +1,6 @@
 import type { RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
-import type { NodeRepository, PodRepository } from '@warmpod/store';
+import type { NodeRepository, NodeReservations, PodRepository } from '@warmpod/store';
 import { CheckpointOnDemand, type CheckpointOnDemandDeps } from './checkpoint-on-demand';
 import { PodAdopter, type PodAdopterDeps } from './pod-adopter';
 import { PodExitWatcher } from './pod-exit-watcher';
@@ -12,7 +12,8 @@ import { PodTransitions } from './pod-transitions';
 export interface PodLifecycleDeps {
   nodeId: string;
   pods: Pick<PodRepository, 'get' | 'transition' | 'isStopRequested' | 'annotate'>;
-  nodes: Pick<NodeRepository, 'addCachedDigest' | 'release' | 'reservations'>;
+  nodes: Pick<NodeRepository, 'addCachedDigest'>;
+  reservations: Pick<NodeReservations, 'release' | 'list'>;
   cache: PodStarterDeps['cache'];
   runc: Pick<RuncRuntime, 'waitExit' | 'stop' | 'list'> & PodAdopterDeps['runc'];
   sandboxes: PodStarterDeps['sandboxes'] & PodAdopterDeps['sandboxes'];
@@ -36,10 +37,10 @@ export interface PodLifecycle {
 }
 
 export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
-  const { nodeId, pods, nodes, cache, runc, sandboxes, checkpoints, stopGraceMs, reportChange, logger, metrics } = deps;
+  const { nodeId, pods, nodes, reservations, cache, runc, sandboxes, checkpoints, stopGraceMs, reportChange, logger, metrics } = deps;
   // Start, stop, exit and on-demand checkpoints of one pod run one at a time.
   const locks = new PodLocks();
-  const transitions = new PodTransitions({ nodeId, pods, nodes, reportChange });
+  const transitions = new PodTransitions({ nodeId, pods, reservations, reportChange });
   const exits = new PodExitWatcher({ nodeId, pods, runc, sandboxes, locks, transitions, logger });
   const starter = new PodStarter({
     nodeId,
@@ -58,6 +59,6 @@ export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
   });
   const stopper = new PodStopper({ nodeId, pods, runc, sandboxes, locks, transitions, exits, starts: starter, stopGraceMs, logger });
   const checkpointOnDemand = new CheckpointOnDemand({ nodeId, pods, checkpoints, locks, reportChange });
-  const adopter = new PodAdopter({ nodeId, pods, nodes, runc, sandboxes, locks, transitions, exits, logger });
+  const adopter = new PodAdopter({ nodeId, pods, reservations, runc, sandboxes, locks, transitions, exits, logger });
   return { starter, stopper, exits, checkpointOnDemand, adopter };
 }

@@ -1,13 +1,13 @@
 import type { PodPhase, PodRecord } from '@warmpod/domain';
 import { PermanentJobError } from '@warmpod/jobs';
-import type { NodeRepository, PodRepository } from '@warmpod/store';
+import type { NodeReservations, PodRepository } from '@warmpod/store';
 
 export type EndPhase = 'Succeeded' | 'Failed' | 'Stopped' | 'Lost';
 
 export interface PodTransitionsDeps {
   nodeId: string;
   pods: Pick<PodRepository, 'transition'>;
-  nodes: Pick<NodeRepository, 'release'>;
+  reservations: Pick<NodeReservations, 'release'>;
   /** Something the node reports changed (a container gone). */
   reportChange: () => void;
 }
@@ -26,10 +26,10 @@ export class PodTransitions {
 
   /** A terminal phase; the reservation goes in the same step. */
   async finish(pod: PodRecord, phase: EndPhase, patch: { exitCode?: number; error?: string }): Promise<void> {
-    const { nodeId, pods, nodes, reportChange } = this.deps;
+    const { nodeId, pods, reservations, reportChange } = this.deps;
     await pods.transition(pod.id, phase, { ...patch, endpoints: null }, nodeId);
     // Released again on its own in case the pod record was already terminal.
-    await nodes.release(nodeId, pod.id);
+    await reservations.release(nodeId, pod.id);
     reportChange();
   }
 }

@@ -1,7 +1,7 @@
 import type { PodPhase, Resources } from '@warmpod/domain';
 
 /**
- * What the registry server needs from the state store. `NodeRepository`
+ * What the registry server needs from the state store. `NodeSessions`
  * (@warmpod/store) implements it; the scheduler passes it in.
  */
 

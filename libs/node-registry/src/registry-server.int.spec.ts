@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { status as Status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
-import { NodeRepository, watchNodeChanges } from '@warmpod/store';
+import { NodeChangeFeed, NodeRepository } from '@warmpod/store';
 import { connect, digest, image, isStatus, register, registration, RegistryFixture, REDIS } from './testing/int-fixture';
 import type { NodeReportOut } from './messages';
 
@@ -291,8 +291,9 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
     const subscriber = new Redis(REDIS);
     fx.onCleanup(() => subscriber.disconnect());
     const seen: string[] = [];
-    const stop = await watchNodeChanges(subscriber, s.prefix, (id) => seen.push(id));
-    fx.onCleanup(stop);
+    const feed = new NodeChangeFeed(subscriber, s.prefix, { warn: () => undefined });
+    await feed.subscribe((change) => seen.push(change.nodeId));
+    fx.onCleanup(() => feed.close());
     const client = fx.client(s.target);
     const { sessionId } = await register(client, registration('node-a'));
     const stream = connect(client);

@@ -8,6 +8,8 @@ export * from './node-reservations';
 export * from './pod-backlog';
 export * from './node-liveness';
 export * from './node-facts';
+export * from './change-messages';
+export * from './change-feed';
 export * from './image-repository';
 export * from './pull-repository';
 export * from './pin-repository';

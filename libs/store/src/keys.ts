@@ -71,7 +71,7 @@ export class Keys {
   capacityReserved(): string {
     return `${this.prefix}capacity:reserved`;
   }
-  /** Channel: a node's registration, inventory, cordon or loss changed (message: node id); heartbeats are not announced. */
+  /** Channel: a node's registration, inventory, cordon or loss changed (message: `{nodeId, what}`, see change-messages.ts); heartbeats are not announced. */
   nodesChanged(): string {
     return `${this.prefix}nodes:changed`;
   }

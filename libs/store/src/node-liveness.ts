@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { nodeChangeMessage } from './change-messages';
 import { Keys } from './keys';
 import { markNodeLost } from './scripts/node-scripts';
 
@@ -18,7 +19,12 @@ export class NodeLiveness {
     return markNodeLost.run(
       this.redis,
       { node: this.keys.node(nodeId) },
-      { staleBeforeIso: staleBefore.toISOString(), nowIso: now.toISOString(), channel: this.keys.nodesChanged(), nodeId },
+      {
+        staleBeforeIso: staleBefore.toISOString(),
+        nowIso: now.toISOString(),
+        channel: this.keys.nodesChanged(),
+        change: nodeChangeMessage(nodeId, 'lost'),
+      },
     );
   }
 }

@@ -8,10 +8,10 @@ useNodeStore();
 
 describe('NodeRepository (the registry) on real Redis', () => {
   test('register then get returns the node as registered', async () => {
-    const { nodes } = scope();
+    const { nodes, sessions } = scope();
     const reg = registration('n1', { cpu: 2.5, memoryMiB: 4096, gpu: 1 });
     const before = new Date().toISOString();
-    await nodes.register(reg);
+    await sessions.register(reg, '');
     const node = await nodes.get('n1');
     assert.ok(node);
     const { registeredAt, heartbeatAt, ...rest } = node;
@@ -31,8 +31,8 @@ describe('NodeRepository (the registry) on real Redis', () => {
   });
 
   test('list returns registered nodes by id', async () => {
-    const { nodes, prefix } = scope();
-    for (const id of ['n-c', 'n-a', 'n-b']) await nodes.register(registration(id, { cpu: 1, memoryMiB: 512, gpu: 0 }));
+    const { nodes, sessions, prefix } = scope();
+    for (const id of ['n-c', 'n-a', 'n-b']) await sessions.register(registration(id, { cpu: 1, memoryMiB: 512, gpu: 0 }), '');
     assert.deepEqual(
       (await nodes.list()).map((n) => n.id),
       ['n-a', 'n-b', 'n-c'],
@@ -80,9 +80,9 @@ describe('NodeRepository (the registry) on real Redis', () => {
   });
 
   test('heartbeats lists liveness fields only, lost nodes marked', async () => {
-    const { nodes, prefix } = scope();
-    await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+    const { nodes, sessions, prefix } = scope();
+    await sessions.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }), '');
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), '');
     await redis.hset(`${prefix}node:n2`, 'lostAt', '2026-01-01T00:00:00.000Z');
     const beats = await nodes.heartbeats();
     assert.deepEqual(
@@ -120,10 +120,10 @@ describe('NodeRepository (the registry) on real Redis', () => {
   });
 
   test('setCordoned is false for an unknown node and toggles a known one', async () => {
-    const { nodes, prefix } = scope();
+    const { nodes, sessions, prefix } = scope();
     assert.equal(await nodes.setCordoned('ghost', true), false);
     assert.deepEqual(await keysUnder(redis, prefix), []);
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), '');
     assert.equal(await nodes.setCordoned('n1', true), true);
     assert.equal((await nodes.get('n1'))?.cordoned, true);
     assert.equal(await nodes.setCordoned('n1', false), true);

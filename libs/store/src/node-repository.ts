@@ -1,84 +1,40 @@
 import type { Redis } from 'ioredis';
+import { nodeChangeMessage } from './change-messages';
 import { Keys } from './keys';
 import { imageArgs, parseImageEntries, readLayers, withLayers, type LayerInfo } from './node-images';
-import type { Resources } from '@warmpod/domain';
-import { allocatedOf, capacityOf, decodeNodeHash, registrationFields, type NodeRecord, type NodeRegistration } from './node-record';
-import { NodeReservations } from './node-reservations';
-import { NodeSessions, type NodeInventory, type NodeInventoryDelta, type SessionWrite } from './node-sessions';
+import { allocatedOf, capacityOf, decodeNodeHash, type NodeRecord } from './node-record';
 import { fieldList, pipelineReplies } from './pipeline-replies';
-import { addCachedImage, registerNode, setCordoned } from './scripts/node-scripts';
+import { addCachedImage, setCordoned } from './scripts/node-scripts';
 
 export type { CachedImage, GpuInfo, LayerInfo, NodeCheckpoint, NodeRecord, NodeRegistration } from './node-record';
 export { isReady } from './node-record';
 
+/** See `NodeRepository.poolRelevantState`. */
+export interface NodePoolState {
+  /** `cordoned`, `lostAt`, `runningPods`, `sessionId`, null where unset. */
+  fields: Array<string | null>;
+  digests: string[];
+}
+
 /**
- * The node registry: registration, cordon, images an agent adds, and reads
- * of node records. Every change is one Lua step and is announced on
- * `nodes:changed`. Agent reports are `NodeSessions`' and capacity is
- * `NodeReservations'`; the methods for them here only pass the call on, for
- * callers that hold one repository for the whole node.
+ * The node registry: cordon, images an agent adds, and reads of node
+ * records. Every change is one Lua step and is announced on `nodes:changed`
+ * with what changed (see change-messages.ts). Registration and agent
+ * reports are `NodeSessions`', capacity is `NodeReservations'`.
  */
 export class NodeRepository {
   private readonly keys: Keys;
-  private readonly sessions: NodeSessions;
-  private readonly capacity: NodeReservations;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
-    this.sessions = new NodeSessions(redis, prefix);
-    this.capacity = new NodeReservations(redis, prefix);
   }
 
-  /** The Redis channel every node change is published on (message: the node id). */
+  /** The Redis channel every node change is published on (see `nodeChangeMessage`; read it through `NodeChangeFeed`). */
   get changesChannel(): string {
     return this.keys.nodesChanged();
-  }
-
-  /**
-   * Registers (or re-registers) a node. With `sessionId`, that agent session
-   * becomes the only one whose reports are accepted. Clears a lost mark;
-   * keeps the cordon flag and the last known inventory until a new one arrives.
-   */
-  async register(node: NodeRegistration, sessionId = ''): Promise<void> {
-    await registerNode.run(
-      this.redis,
-      { nodes: this.keys.nodes(), node: this.keys.node(node.id) },
-      { nodeId: node.id, channel: this.changesChannel, sessionId },
-      { args: Object.entries(registrationFields(node, new Date().toISOString())).flat() },
-    );
-  }
-
-  /** See `NodeSessions.applyInventory`. */
-  applyInventory(id: string, sessionId: string, inventory: NodeInventory): Promise<SessionWrite> {
-    return this.sessions.applyInventory(id, sessionId, inventory);
-  }
-
-  /** See `NodeSessions.applyDelta`. */
-  applyDelta(id: string, sessionId: string, delta: NodeInventoryDelta): Promise<SessionWrite> {
-    return this.sessions.applyDelta(id, sessionId, delta);
-  }
-
-  /** See `NodeSessions.touch`. */
-  touch(id: string, sessionId: string): Promise<SessionWrite> {
-    return this.sessions.touch(id, sessionId);
-  }
-
-  /** See `NodeReservations.tryReserve`. */
-  tryReserve(nodeId: string, podId: string, want: Resources): Promise<{ reserved: boolean; allocated: Resources; usageRev?: number }> {
-    return this.capacity.tryReserve(nodeId, podId, want);
-  }
-
-  /** See `NodeReservations.release`. */
-  release(nodeId: string, podId: string): Promise<void> {
-    return this.capacity.release(nodeId, podId);
-  }
-
-  /** Ids of the pods holding a reservation on the node (see `NodeReservations.list`). */
-  reservations(nodeId: string): Promise<string[]> {
-    return this.capacity.list(nodeId);
   }
 
   /** Adds one image to a registered node's inventory (layers unknown unless given). */
@@ -87,7 +43,7 @@ export class NodeRepository {
     await addCachedImage.run(
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(id), images: this.keys.nodeImages(id), layers: this.keys.layers(digest) },
-      { nodeId: id, digest, entry, layersJson, channel: this.changesChannel },
+      { nodeId: id, digest, entry, layersJson, channel: this.changesChannel, change: nodeChangeMessage(id, 'inventory') },
     );
   }
 
@@ -96,7 +52,7 @@ export class NodeRepository {
     return setCordoned.run(
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(id) },
-      { nodeId: id, cordoned: String(cordoned), channel: this.changesChannel },
+      { nodeId: id, cordoned: String(cordoned), channel: this.changesChannel, change: nodeChangeMessage(id, 'cordon') },
     );
   }
 
@@ -143,6 +99,18 @@ export class NodeRepository {
     return nodes.filter((n): n is NodeRecord => n !== undefined);
   }
 
+  /**
+   * What a warm pool cares about of a node (cordon, loss, running pods,
+   * session, cached digests), as stored: equal values mean none of it moved.
+   */
+  async poolRelevantState(id: string): Promise<NodePoolState> {
+    const [fields, digests] = await Promise.all([
+      this.redis.hmget(this.keys.node(id), 'cordoned', 'lostAt', 'runningPods', 'sessionId'),
+      this.redis.hkeys(this.keys.nodeImages(id)),
+    ]);
+    return { fields, digests: digests.sort() };
+  }
+
   /** Every registered node's liveness fields only (one pipeline): what a heartbeat watcher needs. */
   async heartbeats(): Promise<Array<{ id: string; heartbeatAt: string; lostAt?: string }>> {
     const ids = (await this.redis.smembers(this.keys.nodes())).sort();
@@ -154,26 +122,4 @@ export class NodeRepository {
       return heartbeatAt ? [{ id, heartbeatAt, ...(lostAt ? { lostAt } : {}) }] : [];
     });
   }
-}
-
-/**
- * Calls `onChange(nodeId)` for every node change published under `prefix`.
- * `subscriber` must be a connection of its own (it enters subscriber mode).
- * Resolves once subscribed, to a function that stops watching.
- */
-export async function watchNodeChanges(
-  subscriber: Redis,
-  prefix: string,
-  onChange: (nodeId: string) => void,
-): Promise<() => Promise<void>> {
-  const channel = new Keys(prefix).nodesChanged();
-  const listener = (from: string, message: string): void => {
-    if (from === channel) onChange(message);
-  };
-  subscriber.on('message', listener);
-  await subscriber.subscribe(channel);
-  return async () => {
-    subscriber.off('message', listener);
-    await subscriber.unsubscribe(channel);
-  };
 }

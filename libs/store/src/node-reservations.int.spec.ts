@@ -13,8 +13,8 @@ useNodeStore();
 describe('NodeReservations on real Redis', () => {
   test('reserve and release keep exact arithmetic and are idempotent per pod', async () => {
     const s = scope();
-    const { nodes } = s;
-    await nodes.register(registration('n1', { cpu: 1, memoryMiB: 1024, gpu: 3 }));
+    const { nodes, sessions } = s;
+    await sessions.register(registration('n1', { cpu: 1, memoryMiB: 1024, gpu: 3 }), '');
     const allocated = async (): Promise<Resources | undefined> => (await nodes.get('n1'))?.allocated;
 
     // Every pod here holds a GPU: releasing a GPU-less reservation is the next test.
@@ -50,8 +50,8 @@ describe('NodeReservations on real Redis', () => {
 
   test('releasing a reservation without a GPU (the default) gives all of it back', async () => {
     const s = scope();
-    const { nodes } = s;
-    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 0 }));
+    const { nodes, sessions } = s;
+    await sessions.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 0 }), '');
     assert.equal(await reserve(s, 'n1', 'pod-a', { cpu: 0.5, memoryMiB: 256, gpu: 0 }), true);
     assert.equal(await reserve(s, 'n1', 'pod-b', { cpu: 0.25, memoryMiB: 128, gpu: 0 }), true);
     // Released twice (a retry): the second call must be a no-op.
@@ -74,13 +74,13 @@ describe('NodeReservations on real Redis', () => {
 
   test('8 clients racing 2,000 reservations never overcommit a node', async () => {
     const s = scope();
-    const { nodes, prefix } = s;
+    const { sessions, prefix } = s;
     const capacity: Record<string, Resources> = {
       'n-a': { cpu: 4, memoryMiB: 4096, gpu: 2 },
       'n-b': { cpu: 2, memoryMiB: 8192, gpu: 0 },
       'n-c': { cpu: 8, memoryMiB: 2048, gpu: 4 },
     };
-    for (const [id, cap] of Object.entries(capacity)) await nodes.register(registration(id, cap));
+    for (const [id, cap] of Object.entries(capacity)) await sessions.register(registration(id, cap), '');
     const ids = Object.keys(capacity);
     const clients = Array.from({ length: 8 }, () => new Redis(REDIS));
     const stats = { reserved: 0, refused: 0, released: 0, overcommitSeen: 0 };
@@ -158,8 +158,8 @@ describe('NodeReservations on real Redis', () => {
 
   test('a release announces the node and its usage after it; every usage change bumps its revision', async () => {
     const s = scope();
-    const { nodes, prefix } = s;
-    await nodes.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 1 }));
+    const { sessions, prefix } = s;
+    await sessions.register(registration('n1', { cpu: 2, memoryMiB: 1024, gpu: 1 }), '');
     const subscriber = new Redis(REDIS);
     const seen: string[] = [];
     subscriber.on('message', (_channel: string, message: string) => seen.push(message));

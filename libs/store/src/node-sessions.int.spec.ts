@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { keysUnder } from '@warmpod/devkit';
 import { NodeFactsReader } from './node-facts';
-import { watchNodeChanges } from './node-repository';
+import { NodeChangeFeed } from './change-feed';
 import {
   IMAGE_A,
   IMAGE_B,
@@ -188,7 +188,9 @@ describe('NodeSessions: inventories, deltas, revisions and change messages', () 
     const { nodes, sessions, prefix } = s;
     const subscriber = new Redis(REDIS);
     const seen: string[] = [];
-    const stop = await watchNodeChanges(subscriber, prefix, (id) => seen.push(id));
+    const feed = new NodeChangeFeed(subscriber, prefix, { warn: () => undefined });
+    await feed.subscribe((change) => seen.push(change.nodeId));
+    const stop = () => feed.close();
     try {
       await sessions.register(registration('n1', { cpu: 1, memoryMiB: 512, gpu: 0 }), 's1');
       await sessions.applyInventory('n1', 's1', { images: [], runningPods: [], checkpoints: [] });
@@ -199,7 +201,7 @@ describe('NodeSessions: inventories, deltas, revisions and change messages', () 
       await nodes.setCordoned('ghost', true);
       await sessions.applyInventory('n1', 's1', inventory([]));
       await nodes.addCachedDigest('n1', DIGEST_B, 7);
-      await nodes.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }));
+      await sessions.register(registration('n2', { cpu: 1, memoryMiB: 512, gpu: 0 }), '');
       await deregister(prefix, 'n2');
       // register, inventory, delta, cordon, a second inventory, added image; registration and removal of n2; not the touches.
       const expected = ['n1', 'n1', 'n1', 'n1', 'n1', 'n1', 'n2', 'n2'];

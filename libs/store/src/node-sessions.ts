@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
+import { nodeChangeMessage } from './change-messages';
 import { Keys } from './keys';
 import { imageArgs, type CachedImage } from './node-images';
 import { registrationFields, type NodeCheckpoint, type NodeRegistration } from './node-record';
@@ -41,12 +42,17 @@ export class NodeSessions {
     this.keys = new Keys(prefix);
   }
 
-  /** Registers the node under `sessionId`, which replaces any previous session, and clears a lost mark. */
+  /**
+   * Registers the node under `sessionId`, which replaces any previous
+   * session, and clears a lost mark; keeps the cordon flag and the last
+   * known inventory until a new one arrives. `''` registers it without a
+   * session (only tests do): no report is accepted until one registers.
+   */
   async register(node: NodeRegistration, sessionId: string): Promise<void> {
     await registerNode.run(
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(node.id) },
-      { nodeId: node.id, channel: this.keys.nodesChanged(), sessionId },
+      { nodeId: node.id, channel: this.keys.nodesChanged(), change: nodeChangeMessage(node.id, 'registered'), sessionId },
       { args: Object.entries(registrationFields(node, new Date().toISOString())).flat() },
     );
   }
@@ -94,6 +100,7 @@ export class NodeSessions {
       runningPodsJson: JSON.stringify(report.runningPods),
       checkpointsJson: JSON.stringify(report.checkpoints),
       usageJson: report.usage ? JSON.stringify(report.usage) : '',
+      change: nodeChangeMessage(id, 'inventory'),
     };
   }
 }

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository } from './node-repository';
 import { NodeReservations } from './node-reservations';
+import { NodeSessions } from './node-sessions';
 import { PodRepository, type PodDefinition } from './pod-repository';
 import { dropKeys, keysUnder, redisOptions } from '@warmpod/devkit';
 
@@ -14,12 +15,13 @@ let redis: Redis;
 let counter = 0;
 
 /** A fresh prefix per test, under the file's prefix, so each test can list exactly its own keys. */
-function scope(): { prefix: string; pods: PodRepository; nodes: NodeRepository; reservations: NodeReservations } {
+function scope(): { prefix: string; pods: PodRepository; nodes: NodeRepository; sessions: NodeSessions; reservations: NodeReservations } {
   const prefix = `${filePrefix}${++counter}:`;
   return {
     prefix,
     pods: new PodRepository(redis, prefix),
     nodes: new NodeRepository(redis, prefix),
+    sessions: new NodeSessions(redis, prefix),
     reservations: new NodeReservations(redis, prefix),
   };
 }
@@ -221,14 +223,17 @@ describe('PodRepository on real Redis', () => {
   });
 
   test('a terminal transition with a node releases the reservation in the same step', async () => {
-    const { pods, nodes, reservations } = scope();
-    await nodes.register({
-      id: 'n1',
-      labels: {},
-      capacity: { cpu: 2, memoryMiB: 1024, gpu: 1 },
-      agentUrl: 'http://127.0.0.1:1',
-      capabilities: {},
-    });
+    const { pods, nodes, sessions, reservations } = scope();
+    await sessions.register(
+      {
+        id: 'n1',
+        labels: {},
+        capacity: { cpu: 2, memoryMiB: 1024, gpu: 1 },
+        agentUrl: 'http://127.0.0.1:1',
+        capabilities: {},
+      },
+      '',
+    );
     const def = podDef('acme');
     const other = podDef('acme');
     await pods.create(def);
@@ -249,14 +254,17 @@ describe('PodRepository on real Redis', () => {
   });
 
   test('a terminal transition releases a reservation without a GPU (the default) completely', async () => {
-    const { pods, nodes, reservations } = scope();
-    await nodes.register({
-      id: 'n1',
-      labels: {},
-      capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
-      agentUrl: 'http://127.0.0.1:1',
-      capabilities: {},
-    });
+    const { pods, nodes, sessions, reservations } = scope();
+    await sessions.register(
+      {
+        id: 'n1',
+        labels: {},
+        capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
+        agentUrl: 'http://127.0.0.1:1',
+        capabilities: {},
+      },
+      '',
+    );
     const def = podDef('acme');
     await pods.create(def);
     assert.equal((await reservations.tryReserve('n1', def.id, def.spec.resources)).reserved, true);

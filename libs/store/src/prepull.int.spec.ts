@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository, type NodeRegistration } from './node-repository';
+import { NodeSessions } from './node-sessions';
 import { NodeReservations } from './node-reservations';
 import { PinRepository, type NewPin } from './pin-repository';
 import { PodRepository } from './pod-repository';
@@ -57,7 +58,8 @@ describe('PrepullStatus', () => {
     const nodes = new NodeRepository(redis, prefix);
     const pulls = new PullRepository(redis, prefix);
     const pins = new PinRepository(redis, prefix);
-    for (const id of ['n1', 'n2', 'n3', 'n4']) await nodes.register(registration(id, { zone: id === 'n4' ? 'b' : 'a' }));
+    const sessions = new NodeSessions(redis, prefix);
+    for (const id of ['n1', 'n2', 'n3', 'n4']) await sessions.register(registration(id, { zone: id === 'n4' ? 'b' : 'a' }), '');
     await nodes.addCachedDigest('n1', D('a'), 10);
     const { pin } = await pins.create(newPin('pin-1', D('a'), { nodeSelector: { zone: 'a' } }));
 
@@ -88,7 +90,7 @@ describe('PrepullStatus', () => {
 
   test('a Ready target with no pull yet is queued; no pins reads nothing', async () => {
     const prefix = scope();
-    await new NodeRepository(redis, prefix).register(registration('n1'));
+    await new NodeSessions(redis, prefix).register(registration('n1'), '');
     const { pin } = await new PinRepository(redis, prefix).create(newPin('pin-2', D('b')));
     const status = new PrepullStatus(redis, prefix, 60_000);
     assert.deepEqual((await status.forPins([pin]))[0]!.nodes, [{ node: 'n1', state: 'queued' }]);
@@ -171,9 +173,9 @@ describe('PodImageUsage', () => {
   test('digests of pods reserved on or running on each node', async () => {
     const prefix = scope();
     const pods = new PodRepository(redis, prefix);
-    const nodes = new NodeRepository(redis, prefix);
-    await nodes.register(registration('n1'));
-    await nodes.register(registration('n2'));
+    const sessions = new NodeSessions(redis, prefix);
+    await sessions.register(registration('n1'), '');
+    await sessions.register(registration('n2'), '');
     const podOn = async (digest: string) => {
       const id = newId('pod', Date.now());
       const spec = normaliseSpec({ image: 'app:latest', resources: { cpu: 0.1, memoryMiB: 16, gpu: 0 } });

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { NodeRegistryClient, type AgentInventory, type CachedImageMessage, type RegisterRequest } from '@warmpod/node-registry';
 import { createLogger } from '@warmpod/observability';
-import { Keys, NodeRepository } from '@warmpod/store';
+import { Keys, NodeRepository, NodeReservations } from '@warmpod/store';
 import type { SyntheticCluster, SyntheticNode } from './scheduler-cluster';
 
 /** The reservation that stands for a node's background workloads (there before the benchmark). */
@@ -27,6 +27,7 @@ export class SimulatedNodes {
   private readonly cached: Array<Set<number>>;
   private readonly imageMessages: CachedImageMessage[];
   private readonly nodes: NodeRepository;
+  private readonly reservations: NodeReservations;
   private readonly keys: Keys;
   readonly registered: SyntheticNode[];
 
@@ -37,6 +38,7 @@ export class SimulatedNodes {
     private readonly grpcPorts: number[],
   ) {
     this.nodes = new NodeRepository(redis, prefix);
+    this.reservations = new NodeReservations(redis, prefix);
     this.keys = new Keys(prefix);
     this.clients = cluster.nodes.map(() => undefined);
     this.cached = cluster.nodes.map((n) => new Set(n.cache));
@@ -108,7 +110,7 @@ export class SimulatedNodes {
     let backgroundHeld = false;
     return async () => {
       if (!backgroundHeld && hasBackground(node)) {
-        const { reserved } = await this.nodes.tryReserve(node.id, BACKGROUND_RESERVATION, node.background);
+        const { reserved } = await this.reservations.tryReserve(node.id, BACKGROUND_RESERVATION, node.background);
         if (!reserved) throw new Error(`background of ${node.id} does not fit its capacity`);
         backgroundHeld = true;
       }

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { NodeRepository, PullRepository } from '@warmpod/store';
+import { NodeSessions, PullRepository } from '@warmpod/store';
 import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import { startRegistry, type TestRegistry } from '../testing/registry';
 import type { PinResponse } from './pin-response';
@@ -13,7 +13,7 @@ let dir: string;
 let registry: TestRegistry;
 let gateway: TestGateway;
 let traces: Traces;
-let nodes: NodeRepository;
+let sessions: NodeSessions;
 let pulls: PullRepository;
 let digestV1: string;
 
@@ -32,7 +32,10 @@ async function pinKeys(): Promise<string[]> {
 }
 
 async function register(id: string, labels: Record<string, string>): Promise<void> {
-  await nodes.register({ id, labels, capacity: { cpu: 2, memoryMiB: 2048, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} });
+  await sessions.register(
+    { id, labels, capacity: { cpu: 2, memoryMiB: 2048, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} },
+    '',
+  );
 }
 
 before(async () => {
@@ -41,7 +44,7 @@ before(async () => {
   digestV1 = await registry.push('team/app', 'v1', 'a');
   gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: registry.host, NODE_READY_WINDOW_MS: '600000' });
   traces = new Traces(prefix);
-  nodes = new NodeRepository(traces.redis, prefix);
+  sessions = new NodeSessions(traces.redis, prefix);
   pulls = new PullRepository(traces.redis, prefix);
   await register('n1', { zone: 'a' });
   await register('n2', { zone: 'b' });

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { newId, type PodRecord } from '@warmpod/domain';
 import { bullPrefix, nodeQueueName } from '@warmpod/jobs';
-import { NodeRepository, PodRepository } from '@warmpod/store';
+import { NodeRepository, NodeReservations, NodeSessions, PodRepository } from '@warmpod/store';
 import { call, closedPort, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import type { NodeResponse } from './node-response';
 
@@ -18,6 +18,8 @@ const DIGEST = `sha256:${'b'.repeat(64)}`;
 let gateway: TestGateway;
 let traces: Traces;
 let nodes: NodeRepository;
+let sessions: NodeSessions;
+let reservations: NodeReservations;
 let pods: PodRepository;
 let agent: Server;
 let agentUrl: string;
@@ -27,6 +29,8 @@ before(async () => {
   gateway = await startGateway({ WARMPOD_PREFIX: prefix, NODE_READY_WINDOW_MS: '60000' });
   traces = new Traces(prefix);
   nodes = new NodeRepository(traces.redis, prefix);
+  sessions = new NodeSessions(traces.redis, prefix);
+  reservations = new NodeReservations(traces.redis, prefix);
   pods = new PodRepository(traces.redis, prefix);
   // Stands in for a node agent's log endpoint.
   agent = createServer((req, res) => {
@@ -35,7 +39,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
   agentUrl = `http://127.0.0.1:${(agent.address() as { port: number }).port}/`;
-  await nodes.register(
+  await sessions.register(
     {
       id: 'node-a',
       labels: { zone: 'a' },
@@ -45,19 +49,22 @@ before(async () => {
     },
     's-a',
   );
-  await nodes.register({
-    id: 'node-gone',
-    labels: {},
-    capacity: { cpu: 1, memoryMiB: 1024, gpu: 0 },
-    agentUrl: `http://127.0.0.1:${await closedPort()}`,
-    capabilities: {},
-  });
-  await nodes.applyInventory('node-a', 's-a', {
+  await sessions.register(
+    {
+      id: 'node-gone',
+      labels: {},
+      capacity: { cpu: 1, memoryMiB: 1024, gpu: 0 },
+      agentUrl: `http://127.0.0.1:${await closedPort()}`,
+      capabilities: {},
+    },
+    '',
+  );
+  await sessions.applyInventory('node-a', 's-a', {
     images: [{ digest: DIGEST, sizeBytes: 1234, layers: [] }],
     runningPods: [],
     checkpoints: [],
   });
-  await nodes.tryReserve('node-a', 'pod-reserved', { cpu: 1.5, memoryMiB: 1024, gpu: 0 });
+  await reservations.tryReserve('node-a', 'pod-reserved', { cpu: 1.5, memoryMiB: 1024, gpu: 0 });
 });
 
 after(async () => {
@@ -136,13 +143,13 @@ describe('GET /v1/nodes', () => {
   });
 
   test("a tenant sees its own pods and checkpoints on a node and only counts of others'; an operator sees all", async () => {
-    await nodes.register(
+    await sessions.register(
       { id: 'node-shared', labels: {}, capacity: { cpu: 4, memoryMiB: 8192, gpu: 0 }, agentUrl, capabilities: {} },
       'sess-1',
     );
     const mine = await podOn('node-shared', 'alpha');
     const theirs = await podOn('node-shared', 'beta');
-    const write = await nodes.applyInventory('node-shared', 'sess-1', { images: [], runningPods: [mine, theirs], checkpoints: [] });
+    const write = await sessions.applyInventory('node-shared', 'sess-1', { images: [], runningPods: [mine, theirs], checkpoints: [] });
     assert.equal(write, 'applied');
     const view = async (token: string) =>
       ((await call(gateway.url, 'GET', '/v1/nodes', { token })).body as { items: NodeResponse[] }).items.find(

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { newId, type RuntimeFingerprint } from '@warmpod/domain';
 import { bullPrefix, JobBus, nodeQueueName } from '@warmpod/jobs';
-import { CheckpointRepository, NodeRepository, PodRepository } from '@warmpod/store';
+import { CheckpointRepository, NodeRepository, NodeSessions, PodRepository } from '@warmpod/store';
 import { after, before } from 'node:test';
 import { startGateway, Traces, uniquePrefix, type TestGateway } from './harness';
 
@@ -42,12 +42,14 @@ const capabilities = (criuOk: boolean) => ({
  */
 export class CheckpointCluster {
   readonly nodes: NodeRepository;
+  readonly sessions: NodeSessions;
   readonly pods: PodRepository;
   readonly checkpoints: CheckpointRepository;
   private readonly queues = new Map<string, Queue>();
 
   constructor(private readonly traces: Traces) {
     this.nodes = new NodeRepository(traces.redis, traces.prefix);
+    this.sessions = new NodeSessions(traces.redis, traces.prefix);
     this.pods = new PodRepository(traces.redis, traces.prefix);
     this.checkpoints = new CheckpointRepository(traces.redis, traces.prefix);
   }
@@ -57,13 +59,16 @@ export class CheckpointCluster {
       [CRIU_NODE, true],
       [PLAIN_NODE, false],
     ] as const) {
-      await this.nodes.register({
-        id,
-        labels: {},
-        capacity: { cpu: 8, memoryMiB: 16384, gpu: 4 },
-        agentUrl: 'http://127.0.0.1:1',
-        capabilities: capabilities(criuOk),
-      });
+      await this.sessions.register(
+        {
+          id,
+          labels: {},
+          capacity: { cpu: 8, memoryMiB: 16384, gpu: 4 },
+          agentUrl: 'http://127.0.0.1:1',
+          capabilities: capabilities(criuOk),
+        },
+        '',
+      );
     }
   }
 

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointRepository, NodeRepository, PodRepository } from '@warmpod/store';
+import { CheckpointRepository, NodeSessions, PodRepository } from '@warmpod/store';
 import { hashToken } from '../auth/tokens';
 import { RUNTIME } from './checkpoints';
 import { call, startGateway, Traces, uniquePrefix, type TestGateway } from './harness';
@@ -81,7 +81,7 @@ export class IsolationWorld {
       }),
     });
     const traces = new Traces(prefix);
-    const nodes = new NodeRepository(traces.redis, prefix);
+    const nodes = new NodeSessions(traces.redis, prefix);
     await nodes.register(
       {
         id: NODE,

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { Keys, type PoolRepository } from '@warmpod/store';
+import { ChangeFeed, type NodeChange, type NodeRepository, type PoolRepository } from '@warmpod/store';
 import type { PlacementView } from '../placement-view';
 import type { PoolPass, PoolReconciler } from './pool-reconciler';
 
@@ -37,9 +37,7 @@ export const DEFAULT_POOL_CONTROLLER_OPTIONS: PoolControllerOptions = { debounce
  * on its way to Running); and a slow timer. There is no polling loop.
  */
 export class PoolController {
-  private readonly keys: Keys;
-  private readonly channels: { nodes: string; freed: string; pools: string };
-  private subscriber?: Redis;
+  private readonly feed: ChangeFeed;
   private readonly dirty = new Set<string>();
   private allDirty = false;
   private debounce?: NodeJS.Timeout;
@@ -52,22 +50,24 @@ export class PoolController {
   private readonly fingerprints = new Map<string, string>();
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     prefix: string,
+    private readonly nodes: Pick<NodeRepository, 'poolRelevantState'>,
     private readonly pools: Pick<PoolRepository, 'ids'>,
     private readonly reconciler: Pick<PoolReconciler, 'reconcile'>,
     private readonly view: Pick<PlacementView, 'refresh'>,
     private readonly logger: Logger,
     private readonly options: PoolControllerOptions = DEFAULT_POOL_CONTROLLER_OPTIONS,
   ) {
-    this.keys = new Keys(prefix);
-    this.channels = { nodes: this.keys.nodesChanged(), freed: this.keys.capacityFreed(), pools: this.keys.poolsChanged() };
+    this.feed = new ChangeFeed(redis, prefix, logger);
   }
 
   async start(): Promise<void> {
-    this.subscriber = this.redis.duplicate();
-    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-    await this.subscriber.subscribe(this.channels.nodes, this.channels.freed, this.channels.pools);
+    await this.feed.subscribe({
+      pools: (poolId) => this.mark(poolId),
+      capacityFreed: () => this.markAll(),
+      nodes: (change) => this.onNodeChanged(change),
+    });
     this.resync = setInterval(() => this.markAll(), this.options.resyncMs);
     this.resync.unref();
     this.markAll();
@@ -79,28 +79,21 @@ export class PoolController {
     clearInterval(this.resync);
     for (const t of this.wakes.values()) clearTimeout(t);
     this.wakes.clear();
-    await this.subscriber?.quit().catch(() => undefined);
+    await this.feed.close();
     await this.pass;
   }
 
-  private onMessage(channel: string, message: string): void {
-    if (channel === this.channels.pools) this.mark(message);
-    else if (channel === this.channels.freed) this.markAll();
-    else if (channel === this.channels.nodes) {
-      void this.onNodeChanged(message).catch((e: unknown) => this.logger.warn({ err: messageOf(e), node: message }, 'pool trigger failed'));
-    }
+  private onNodeChanged({ nodeId, what }: NodeChange): void {
+    void this.checkNode(nodeId).catch((e: unknown) => this.logger.warn({ err: messageOf(e), node: nodeId, what }, 'pool trigger failed'));
   }
 
   /**
    * Change messages also come for changes no pool cares about; only those
    * that matter (and any report from a node a pool is waiting on) start a pass.
    */
-  private async onNodeChanged(nodeId: string): Promise<void> {
-    const [fields, images] = await Promise.all([
-      this.redis.hmget(this.keys.node(nodeId), 'cordoned', 'lostAt', 'runningPods', 'sessionId'),
-      this.redis.hkeys(this.keys.nodeImages(nodeId)),
-    ]);
-    const fingerprint = JSON.stringify([fields, images.sort()]);
+  private async checkNode(nodeId: string): Promise<void> {
+    const state = await this.nodes.poolRelevantState(nodeId);
+    const fingerprint = JSON.stringify([state.fields, state.digests]);
     const changed = this.fingerprints.get(nodeId) !== fingerprint;
     this.fingerprints.set(nodeId, fingerprint);
     if (changed) await this.view.refresh(nodeId);

@@ -31,6 +31,7 @@ export async function startPoolController(
   const log = logger.child({ component: 'pools' });
   const pools = new PoolRepository(redis, prefix);
   const pods = new PodRepository(redis, prefix);
+  const nodes = new NodeRepository(redis, prefix);
   const reconciler = new PoolReconciler(
     {
       pools,
@@ -38,12 +39,12 @@ export async function startPoolController(
       pins: new PoolPins(new PinRepository(redis, prefix), pools, log),
       launcher: new PoolPodLauncher(pools, pods, bus, timings.graceMs, log),
       retirer: new PoolPodRetirer(pools, pods, bus, log),
-      warmNodes: new WarmNodes(view, new NodeRepository(redis, prefix)),
+      warmNodes: new WarmNodes(view, nodes),
     },
     timings,
     log,
   );
-  const controller = new PoolController(redis, prefix, pools, reconciler, view, log, options);
+  const controller = new PoolController(redis, prefix, nodes, pools, reconciler, view, log, options);
   await controller.start();
   return controller;
 }

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { NodeRegistryServer } from '@warmpod/node-registry';
 import type { Logger } from '@warmpod/observability';
-import { NodeRepository, PodRepository } from '@warmpod/store';
+import { NodeSessions, PodRepository } from '@warmpod/store';
 import type { SchedulerConfig } from '../config';
 
 /**
  * Serves the node registry: agents register and report over gRPC, their
- * reports land in Redis through NodeRepository (each change published on
+ * reports land in Redis through NodeSessions (each change published on
  * `nodes:changed`), and reconciliation reads pod records to find containers
  * a node should no longer run.
  */
@@ -16,7 +16,7 @@ export async function startNodeRegistry(
   logger: Logger,
 ): Promise<NodeRegistryServer> {
   const server = new NodeRegistryServer({
-    store: new NodeRepository(redis, config.prefix),
+    store: new NodeSessions(redis, config.prefix),
     pods: new PodRepository(redis, config.prefix),
     logger: logger.child({ component: 'node-registry' }),
     heartbeatIntervalMs: config.heartbeatMs,

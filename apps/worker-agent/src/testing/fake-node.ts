@@ -15,7 +15,7 @@ import { FakeCheckpoints, NODE } from './fake-checkpoints';
 export { FakeCheckpoints, NODE } from './fake-checkpoints';
 
 type FakedPods = PodLifecycleDeps['pods'];
-type FakedNodes = PodLifecycleDeps['nodes'];
+type FakedNodes = PodLifecycleDeps['nodes'] & PodLifecycleDeps['reservations'];
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 
@@ -97,7 +97,7 @@ export class FakeNodes implements FakedNodes {
     this.released.push(podId);
     this.reserved.delete(podId);
   }
-  async reservations(): Promise<string[]> {
+  async list(): Promise<string[]> {
     return [...this.reserved];
   }
 }
@@ -303,6 +303,7 @@ export class FakeNode {
       nodeId: NODE,
       pods: this.pods,
       nodes: this.nodes,
+      reservations: this.nodes,
       cache: this.cache,
       runc: this.runc,
       sandboxes: this.sandboxes,

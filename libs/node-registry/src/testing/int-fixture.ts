@@ -3,7 +3,7 @@ import { Client, credentials, Metadata, type ClientDuplexStream, type ServiceErr
 import { Redis } from 'ioredis';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
-import { NodeRepository, PodRepository, type PodDefinition } from '@warmpod/store';
+import { NodeRepository, NodeSessions, PodRepository, type PodDefinition } from '@warmpod/store';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
 import type { CachedImageMessage, RegisterRequest, RegisterResponse, SchedulerInstruction } from '../messages';
 import { connectMethod, registerMethod } from '../proto';
@@ -74,7 +74,7 @@ export class RegistryFixture {
 
   async server(prefix: string, port: number, heartbeatIntervalMs = 60_000): Promise<NodeRegistryServer> {
     const server = new NodeRegistryServer({
-      store: new NodeRepository(this.redis, prefix),
+      store: new NodeSessions(this.redis, prefix),
       pods: new PodRepository(this.redis, prefix),
       logger: silent,
       heartbeatIntervalMs,

@@ -15,8 +15,9 @@
   ARGV[5] runningPodsJson
   ARGV[6] checkpointsJson
   ARGV[7] usageJson     '' when not reported
-  ARGV[8] addedCount
-  ARGV[9...] images  digest, entry, layersJson per added image; then the removed digests
+  ARGV[8] change        the message, `inventory` (see change-messages.ts)
+  ARGV[9] addedCount
+  ARGV[10...] images  digest, entry, layersJson per added image; then the removed digests
 
   Returns 1 applied, 0 unknown node, -1 stale session, -2 node lost.
 ]]
@@ -26,9 +27,9 @@
 local refused = sessionRefusal()
 if refused then return refused end
 storeNodeReport()
-local added = tonumber(ARGV[8])
-for i = 9 + 3 * added, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
-putImages(KEYS[3], 4, 9, added)
-if added > 0 or #ARGV > 8 + 3 * added then redis.call('HINCRBY', KEYS[2], 'imagesRev', 1) end
-redis.call('PUBLISH', ARGV[4], ARGV[1])
+local added = tonumber(ARGV[9])
+for i = 10 + 3 * added, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+putImages(KEYS[3], 4, 10, added)
+if added > 0 or #ARGV > 9 + 3 * added then redis.call('HINCRBY', KEYS[2], 'imagesRev', 1) end
+redis.call('PUBLISH', ARGV[4], ARGV[8])
 return 1

@@ -14,7 +14,8 @@
   ARGV[5] runningPodsJson
   ARGV[6] checkpointsJson
   ARGV[7] usageJson     '' when not reported
-  ARGV[8...] images  digest, entry, layersJson ('' when unknown) per image
+  ARGV[8] change        the message, `inventory` (see change-messages.ts)
+  ARGV[9...] images  digest, entry, layersJson ('' when unknown) per image
 
   Returns 1 applied, 0 unknown node, -1 stale session, -2 node lost.
 ]]
@@ -26,7 +27,7 @@ if refused then return refused end
 storeNodeReport()
 redis.call('HSET', KEYS[2], 'inventoryAt', ARGV[3])
 redis.call('DEL', KEYS[3])
-putImages(KEYS[3], 4, 8, (#ARGV - 7) / 3)
+putImages(KEYS[3], 4, 9, (#ARGV - 8) / 3)
 redis.call('HINCRBY', KEYS[2], 'imagesRev', 1)
-redis.call('PUBLISH', ARGV[4], ARGV[1])
+redis.call('PUBLISH', ARGV[4], ARGV[8])
 return 1

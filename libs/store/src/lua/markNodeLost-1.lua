@@ -8,7 +8,7 @@
   ARGV[1] staleBeforeIso
   ARGV[2] nowIso
   ARGV[3] channel       nodes:changed
-  ARGV[4] nodeId
+  ARGV[4] change        the message, `lost` (see change-messages.ts)
 
   Returns 1 for the caller that marked it, else 0.
 ]]

@@ -7,14 +7,15 @@
   KEYS[2] node
   ARGV[1] nodeId
   ARGV[2] channel       nodes:changed
-  ARGV[3] sessionId     '' for none
-  ARGV[4...] fields  field, value, ...: the registration
+  ARGV[3] change        the message, `registered` (see change-messages.ts)
+  ARGV[4] sessionId     '' for none
+  ARGV[5...] fields  field, value, ...: the registration
 
   Returns 1.
 ]]
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-if ARGV[3] == '' then redis.call('HDEL', KEYS[2], 'sessionId') else redis.call('HSET', KEYS[2], 'sessionId', ARGV[3]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] == '' then redis.call('HDEL', KEYS[2], 'sessionId') else redis.call('HSET', KEYS[2], 'sessionId', ARGV[4]) end
 redis.call('HDEL', KEYS[2], 'lostAt')
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1

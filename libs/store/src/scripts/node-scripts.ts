@@ -3,12 +3,12 @@ import { defineScript } from '../lua-script';
 import { done, sessionReply, yesNo } from './replies';
 
 /** What every session report carries before its images (see applyInventory-3.lua). */
-const REPORT_ARGS = ['nodeId', 'sessionId', 'nowIso', 'channel', 'runningPodsJson', 'checkpointsJson', 'usageJson'] as const;
+const REPORT_ARGS = ['nodeId', 'sessionId', 'nowIso', 'channel', 'runningPodsJson', 'checkpointsJson', 'usageJson', 'change'] as const;
 const NODE_IMAGE_KEYS = ['nodes', 'node', 'images'] as const;
 
 export const registerNode = defineScript('registerNode-2', {
   keys: ['nodes', 'node'],
-  args: ['nodeId', 'channel', 'sessionId'],
+  args: ['nodeId', 'channel', 'change', 'sessionId'],
   restArgs: 'fields',
   reply: done,
 });
@@ -37,19 +37,19 @@ export const touchNode = defineScript('touchNode-2', {
 
 export const addCachedImage = defineScript('addCachedImage-4', {
   keys: [...NODE_IMAGE_KEYS, 'layers'],
-  args: ['nodeId', 'digest', 'entry', 'layersJson', 'channel'],
+  args: ['nodeId', 'digest', 'entry', 'layersJson', 'channel', 'change'],
   reply: yesNo,
 });
 
 export const setCordoned = defineScript('setCordoned-2', {
   keys: ['nodes', 'node'],
-  args: ['nodeId', 'cordoned', 'channel'],
+  args: ['nodeId', 'cordoned', 'channel', 'change'],
   reply: yesNo,
 });
 
 export const markNodeLost = defineScript('markNodeLost-1', {
   keys: ['node'],
-  args: ['staleBeforeIso', 'nowIso', 'channel', 'nodeId'],
+  args: ['staleBeforeIso', 'nowIso', 'channel', 'change'],
   reply: yesNo,
 });
 

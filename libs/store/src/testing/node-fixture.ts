@@ -3,6 +3,7 @@ import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
+import { nodeChangeMessage } from '../change-messages';
 import { Keys } from '../keys';
 import type { CachedImage, NodeRegistration } from '../node-record';
 import { NodeRepository } from '../node-repository';
@@ -78,7 +79,12 @@ export async function reserve(s: Pick<NodeScope, 'reservations'>, node: string, 
  */
 export async function deregister(prefix: string, id: string): Promise<void> {
   const keys = new Keys(prefix);
-  await redis.multi().srem(keys.nodes(), id).del(keys.node(id), keys.nodeImages(id)).publish(keys.nodesChanged(), id).exec();
+  await redis
+    .multi()
+    .srem(keys.nodes(), id)
+    .del(keys.node(id), keys.nodeImages(id))
+    .publish(keys.nodesChanged(), nodeChangeMessage(id, 'deregistered'))
+    .exec();
 }
 
 export function registration(id: string, capacity: Resources, over: Partial<NodeRegistration> = {}): NodeRegistration {

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { isTerminal } from '@warmpod/domain';
 import { bullPrefix, JobBus, JobRunner, nodeQueueName, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
-import { ImageRepository, Keys, NodeRepository, PinRepository, PodRepository, PrepullHints } from '@warmpod/store';
+import { ImageRepository, Keys, NodeReservations, NodeSessions, PinRepository, PodRepository, PrepullHints } from '@warmpod/store';
 import { Backlog } from '../../backlog';
 import { PlacementView } from '../../placement-view';
 import { SchedulePodHandler } from '../../schedule-pod.handler';
@@ -50,7 +50,8 @@ export class SimCluster {
   /** digest -> when the simulated prepuller made it ready on every node. */
   readonly prepulledAt = new Map<string, number>();
   readonly pods: PodRepository;
-  readonly nodes: NodeRepository;
+  readonly sessions: NodeSessions;
+  readonly reservations: NodeReservations;
   readonly pins: PinRepository;
   private readonly inventory = new Map<string, Set<string>>();
   private readonly running = new Map<string, Set<string>>();
@@ -64,7 +65,8 @@ export class SimCluster {
     private readonly logger: Logger,
   ) {
     this.pods = new PodRepository(redis, prefix);
-    this.nodes = new NodeRepository(redis, prefix);
+    this.sessions = new NodeSessions(redis, prefix);
+    this.reservations = new NodeReservations(redis, prefix);
     this.pins = new PinRepository(redis, prefix);
   }
 
@@ -78,7 +80,7 @@ export class SimCluster {
     for (const id of this.opts.nodes) {
       this.inventory.set(id, new Set(this.opts.cached));
       this.running.set(id, new Set());
-      await this.nodes.register(
+      await this.sessions.register(
         {
           id,
           labels: { zone: 'sim' },
@@ -88,7 +90,7 @@ export class SimCluster {
         },
         `s-${id}`,
       );
-      await this.nodes.applyInventory(id, `s-${id}`, {
+      await this.sessions.applyInventory(id, `s-${id}`, {
         images: this.opts.cached.map((digest) => ({ digest, sizeBytes: 1_000, layers: [] })),
         runningPods: [],
         checkpoints: [],
@@ -107,7 +109,7 @@ export class SimCluster {
 
   private async startScheduling(): Promise<void> {
     const redis = this.connection();
-    const view = new PlacementView(redis, this.nodes, this.prefix, READY_WINDOW_MS, this.logger);
+    const view = new PlacementView(redis, this.reservations, this.prefix, READY_WINDOW_MS, this.logger);
     await view.start();
     const queue = new Queue(SCHEDULING_QUEUE, { connection: redis, prefix: bullPrefix(this.prefix) });
     const backlog = new Backlog(redis, queue, this.prefix, this.logger);
@@ -116,7 +118,7 @@ export class SimCluster {
     const handler = new SchedulePodHandler(
       {
         pods: this.pods,
-        nodes: this.nodes,
+        reservations: this.reservations,
         bus,
         backlog,
         hints: new PrepullHints(redis, this.prefix),
@@ -147,7 +149,7 @@ export class SimCluster {
   /** A controller replica with its own connection, placement view and bus, like a scheduler process. */
   private async startReplica(): Promise<PoolController> {
     const redis = this.connection();
-    const view = new PlacementView(redis, this.nodes, this.prefix, READY_WINDOW_MS, this.logger);
+    const view = new PlacementView(redis, this.reservations, this.prefix, READY_WINDOW_MS, this.logger);
     await view.start();
     const bus = new JobBus(redis, this.prefix);
     const controller = await startPoolController(
@@ -198,7 +200,7 @@ export class SimCluster {
   }
 
   private async report(node: string, added: string[] = []): Promise<void> {
-    await this.nodes.applyDelta(node, `s-${node}`, {
+    await this.sessions.applyDelta(node, `s-${node}`, {
       addedImages: added.map((digest) => ({ digest, sizeBytes: 1_000, layers: [] })),
       removedImages: [],
       runningPods: [...this.running.get(node)!],
