@@ -5,12 +5,13 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 
 /**
- * Where the `.lua` files are read from: `src/lua` beside this package's
- * `dist`. tsc does not copy them, so a build adds no step; a single-file
- * bundle must copy the folder to the same place relative to its file
- * (`src/lua` beside the bundle's folder). This file must stay at the top of src.
+ * Where the `.lua` files are read from: the package's `lua` folder beside
+ * its `dist`, an asset folder like node-registry's `proto`. tsc does not copy
+ * it, so a build adds no step; a single-file bundle ships it beside its
+ * `bin` (tools/images does so for every package's asset folders). This file
+ * must stay at the top of src.
  */
-export const LUA_DIR = join(__dirname, '..', 'src', 'lua');
+export const LUA_DIR = join(__dirname, '..', 'lua');
 
 const INCLUDE = /^--- @include "([\w-]+)"\s*$/gm;
 const HEADER = /^--\[\[([\s\S]*?)\]\]/;
