@@ -7,6 +7,7 @@ import { CommandError, runCommand } from './command';
 import { NodeRuntimeError, quietLogger } from './errors';
 import { exists, writeFileAtomic } from './files';
 import { isIpv4Cidr } from './ipv4';
+import { SYSTEM_TOOL_PATH } from './system-path';
 
 export interface PodNetworkOptions {
   /** Part of every netns name, so several local nodes on one host never collide. */
@@ -42,7 +43,6 @@ const DEFAULT_CNI_PATH = '/usr/lib/cni';
  * there), not the agent's environment: configuration is read once, by the
  * agent's config, and nothing else of the agent's should reach a plugin.
  */
-const CNI_TOOL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 const cniAddResultSchema = z.object({ ips: z.array(z.object({ address: z.string() })).min(1) });
@@ -203,7 +203,7 @@ export class PodNetwork {
       const { stdout } = await runCommand(join(this.cniPath, 'bridge'), [], {
         input: this.conf,
         env: {
-          PATH: CNI_TOOL_PATH,
+          PATH: SYSTEM_TOOL_PATH,
           CNI_COMMAND: command,
           CNI_CONTAINERID: podId,
           CNI_NETNS: netnsPath,

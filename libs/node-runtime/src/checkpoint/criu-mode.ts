@@ -1,3 +1,4 @@
+import { SYSTEM_TOOL_PATH } from '../system-path';
 /**
  * How CRIU stops a task after running its parasite code. With hardware
  * breakpoints (CRIU's default), or, where debug registers do not fire (some
@@ -18,12 +19,10 @@ export function isCriuMode(value: unknown): value is CriuMode {
 
 /**
  * The environment of a process that runs CRIU in `mode` (criu itself, or runc,
- * which hands its environment to criu): this process's own, with CRIU_FAULT
- * set or removed. An empty CRIU_FAULT is not "unset" to CRIU: it refuses it.
+ * which hands its environment to criu): the system PATH, and CRIU_FAULT only
+ * when the mode needs it (an empty CRIU_FAULT is not "unset" to CRIU: it
+ * refuses it). Nothing of the agent's own environment leaks into it.
  */
 export function criuEnvironment(mode: CriuMode): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env['CRIU_FAULT'];
-  if (mode === 'no-breakpoints') env['CRIU_FAULT'] = NO_BREAKPOINTS_FAULT;
-  return env;
+  return mode === 'no-breakpoints' ? { PATH: SYSTEM_TOOL_PATH, CRIU_FAULT: NO_BREAKPOINTS_FAULT } : { PATH: SYSTEM_TOOL_PATH };
 }
