@@ -65,7 +65,10 @@ ensure_redis() {
   local dir="$WARMPOD_ROOT/.warmpod/redis"
   mkdir -p "$dir"
   log "starting Redis on $host:$port"
-  redis-server --daemonize yes --bind "$host" --port "$port" --save "" --appendonly no \
+  # As BullMQ's production guide asks: an append-only file (a restart loses at most a second)
+  # and no eviction (the services refuse a Redis that may evict their records).
+  redis-server --daemonize yes --bind "$host" --port "$port" --save "" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   for _ in $(seq 1 50); do redis_answers "$host" "$port" && break; sleep 0.1; done
   redis_answers "$host" "$port" || { log "Redis did not start: see $dir/redis.log"; return 1; }

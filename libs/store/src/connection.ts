@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { z } from 'zod';
 
 export interface RedisSettings {
   url: string;
@@ -29,16 +30,48 @@ export function connectRedis(
   });
 }
 
-/** Resolves when Redis answers PING, or rejects after `timeoutMs`. */
+/**
+ * Resolves when Redis answers PING and will not evict keys, or rejects after
+ * `timeoutMs` (no answer) or at once (an evicting Redis: see assertNoEviction).
+ */
 export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 1_000).unref())]);
-      return;
+      break;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`redis did not answer within ${timeoutMs} ms: ${(error as Error).message}`);
+      if (Date.now() > deadline)
+        throw new Error(`redis did not answer within ${timeoutMs} ms: ${error instanceof Error ? error.message : String(error)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+  await assertNoEviction(redis);
+}
+
+const policyReply = z.tuple([z.literal('maxmemory-policy'), z.string()]);
+
+/**
+ * Refuses a Redis whose `maxmemory-policy` may evict keys: an evicted pod
+ * record, reservation or queued job is lost silently (BullMQ's production
+ * guide asks for `noeviction`). A Redis that will not say (CONFIG renamed or
+ * refused, as on some managed services) is taken on trust: resolves 'unknown'.
+ */
+export async function assertNoEviction(redis: Redis): Promise<'noeviction' | 'unknown'> {
+  let reply: unknown;
+  try {
+    reply = await redis.config('GET', 'maxmemory-policy');
+  } catch {
+    return 'unknown';
+  }
+  const parsed = policyReply.safeParse(reply);
+  if (!parsed.success) return 'unknown';
+  const policy = parsed.data[1];
+  if (policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is "${policy}": it may evict warmpod's records, reservations and queued jobs; ` +
+        'set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, or in redis.conf)',
+    );
+  }
+  return 'noeviction';
 }
