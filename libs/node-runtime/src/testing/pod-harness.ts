@@ -73,7 +73,7 @@ export class PodHarness {
   /** Mounts, attaches and writes the bundle of a new pod, without starting it. */
   async preparePod(
     image: EnsuredImage,
-    process: PodProcess = {},
+    podProcess: PodProcess = {},
     beforeMount?: (podDir: string) => Promise<void>,
   ): Promise<Omit<HarnessPod, 'pid'>> {
     const podId = `pod-${this.names.suffix}-${++this.count}`;
@@ -86,9 +86,9 @@ export class PodHarness {
     const spec = buildRuntimeSpec({
       baseConfig: await readBundleConfig(image.bundleDir),
       imageConfig: image.imageConfig,
-      command: process.command ?? [],
-      args: process.args ?? [],
-      env: process.env ?? {},
+      command: podProcess.command ?? [],
+      args: podProcess.args ?? [],
+      env: podProcess.env ?? {},
       rootfsPath: merged,
       netnsPath,
       cgroupsPath: this.runtime.cgroupsPath(podId),
@@ -101,8 +101,8 @@ export class PodHarness {
     return { podId, podDir, merged, ip, logPath: join(podDir, 'container.log') };
   }
 
-  async runPod(image: EnsuredImage, process: PodProcess = {}): Promise<HarnessPod> {
-    const pod = await this.preparePod(image, process);
+  async runPod(image: EnsuredImage, podProcess: PodProcess = {}): Promise<HarnessPod> {
+    const pod = await this.preparePod(image, podProcess);
     const { pid } = await this.runtime.start(pod.podId, pod.podDir, pod.logPath);
     return { ...pod, pid };
   }
