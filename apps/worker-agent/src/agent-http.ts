@@ -2,7 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { POD_ID } from '@warmpod/domain';
-import { serveMetrics, type ServiceMetrics } from '@warmpod/observability';
+import { runChecks, serveMetrics, type ServiceMetrics } from '@warmpod/observability';
 
 const MAX_TAIL_BYTES = 4 * 1024 * 1024;
 
@@ -76,10 +76,7 @@ export class AgentHttp {
 
   /** Every check with its outcome; a check that throws or hangs is false. */
   async readyChecks(): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
-    const names = Object.keys(this.readiness);
-    const outcomes = await Promise.all(names.map((name) => withTimeout(async () => this.readiness[name]!(), CHECK_TIMEOUT_MS)));
-    const checks = Object.fromEntries(names.map((name, i) => [name, outcomes[i] === true]));
-    return { ready: names.length > 0 && Object.values(checks).every(Boolean), checks };
+    return runChecks(this.readiness, CHECK_TIMEOUT_MS);
   }
 
   /** Returns the URL the gateway uses: `advertiseHost` (default: host) and the bound port. */
@@ -122,16 +119,5 @@ export class AgentHttp {
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-  }
-}
-
-/** The check's outcome, or false when it throws or does not answer in time. */
-async function withTimeout(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([check().catch(() => false), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }

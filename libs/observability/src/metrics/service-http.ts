@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { within } from '../within';
 import type { ServiceMetrics } from './registry';
 
 /** Readiness checks by name: true when it holds; a rejection or a timeout counts as false. */
@@ -23,19 +24,17 @@ export async function runChecks(
   timeoutMs = CHECK_TIMEOUT_MS,
 ): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
   const names = Object.keys(checks);
-  const outcomes = await Promise.all(names.map((name) => withTimeout(async () => checks[name]!(), timeoutMs)));
+  const outcomes = await Promise.all(names.map((name) => checkWithin(checks[name]!, timeoutMs)));
   const results = Object.fromEntries(names.map((name, i) => [name, outcomes[i] === true]));
   return { ready: names.length > 0 && outcomes.every((o) => o === true), checks: results };
 }
 
-async function withTimeout(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([check().catch(() => false), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** A check's outcome: false when it throws, says no, or does not answer within `ms`. */
+function checkWithin(check: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
+  return within(Promise.resolve().then(check), ms, 'a health check').then(
+    (ok) => ok === true,
+    () => false,
+  );
 }
 
 /**
