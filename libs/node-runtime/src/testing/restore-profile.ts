@@ -5,14 +5,14 @@
  * time of every step (CRIU's phases from its restore.log included) and
  * checking each restored pod serves the checkpointed in-memory state.
  *
- *   node libs/node-runtime/dist/testing/restore-profile.js [N] [INIT_SECONDS]
+ *   node libs/node-runtime/dist/testing/restore-profile.js [N] [INIT_SECONDS] [LOG_DIR]
  *
- * Needs root. CRIU is found on PATH: WARMPOD_CRIU_DIR (default .warmpod/criu,
- * holding the `criu` wrapper) is put first. RESTORE_PROFILE_LOGS=DIR keeps
- * the first restore.log.
+ * Needs root. It checkpoints with the project's CRIU (the bootstrap's
+ * `.warmpod/criu`, else `criu` on PATH), given to runc as `--criu` like the
+ * agent does. LOG_DIR keeps the first restore.log of each variant.
  */
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { CheckpointCondition } from '@warmpod/domain';
 import {
   markdownTable,
@@ -30,13 +30,14 @@ import { WritableLayerArchive } from '../checkpoint/writable-layer-archive';
 import { readBundleConfig } from '../image-cache';
 import { ReadinessProbe } from '../readiness/readiness-probe';
 import { buildRuntimeSpec } from '../runtime-spec';
+import { projectCriuPath } from './int-fixture';
 import { PodHarness } from './pod-harness';
 
 const N = Number(process.argv[2] ?? 5);
 const INIT_SECONDS = Number(process.argv[3] ?? 2);
 const CONDITION: CheckpointCondition = { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH };
 
-process.env['PATH'] = `${resolve(process.env['WARMPOD_CRIU_DIR'] ?? '.warmpod/criu')}:${process.env['PATH'] ?? ''}`;
+const KEEP_LOGS = process.argv[4];
 
 const harness = new PodHarness();
 
@@ -160,7 +161,7 @@ async function restoreOnce(
   Object.assign(t, steps, variant.overlap ? {} : { verifyMs });
   const criuLog = join(`${harness.runtimeOptions.runcRoot}.shim`, podId, 'criu-restore', 'restore.log');
   if (t.criuTotalMs !== undefined && t.runcMs !== undefined) t.runcOwnMs = t.runcMs - t.criuTotalMs;
-  const keep = process.env['RESTORE_PROFILE_LOGS'];
+  const keep = KEEP_LOGS;
   if (keep && i < VARIANTS.length)
     await mkdir(keep, { recursive: true }).then(() => copyFile(criuLog, join(keep, `${i}-${variant.name.replace(/\W+/g, '_')}.log`)));
 
@@ -187,11 +188,11 @@ async function restoreOnce(
 
 async function main(): Promise<void> {
   await harness.start('wp-restore-profile');
-  const checkpointer = new RuncCheckpointer(harness.runtimeOptions);
+  const checkpointer = new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: projectCriuPath });
   const archive = new WritableLayerArchive();
   const { stored, token } = await checkpointSource(checkpointer, archive);
   console.log(`checkpoint ${stored.sizeBytes} bytes; ${N} restores per variant, variants in turn`);
-  const kdat = new CriuKdatCache({ dir: harness.dir, logger: harness.logger });
+  const kdat = new CriuKdatCache({ dir: harness.dir, criuPath: projectCriuPath, logger: harness.logger });
   harness.cleanup.add('kdat cache', () => kdat.release());
   const runs = new Map<string, RestoreTimings[]>(VARIANTS.map((v) => [v.name, []]));
   for (let i = 0; i < N; i++) {
