@@ -7,6 +7,7 @@ import { checkpointProviders } from './checkpoints/checkpoint-providers';
 import { CheckpointsController } from './checkpoints/checkpoints.controller';
 import type { GatewayConfig } from './config';
 import { HealthController } from './health/health.controller';
+import { RedisPolicy } from './health/redis-policy';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
 import { ImagesController } from './images/images.controller';
 import { pinProviders } from './images/pin-providers';
@@ -40,6 +41,7 @@ export class GatewayModule {
       ],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
+        RedisPolicy,
         RateLimiter,
         GatewayMetrics,
         BearerAuthGuard,

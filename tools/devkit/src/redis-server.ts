@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { freePort } from './local-registry';
+
+export interface RedisServerOptions {
+  /** Where its append-only file lives; a restart reads it back from here. */
+  dir: string;
+  /** 0 or absent: a free loopback port. */
+  port?: number;
+  /** Settings replacing the defaults below (e.g. another maxmemory-policy). */
+  settings?: Record<string, string>;
+}
+
+/**
+ * A redis-server of a test's own, set up as scripts/bootstrap.sh's
+ * ensure_redis sets up the one `npm start` uses: append-only file fsynced
+ * every second, no RDB snapshots, no eviction.
+ */
+export class RedisServer {
+  private child?: ChildProcess;
+  private exited?: Promise<void>;
+
+  private constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {}
+
+  static async start(opts: RedisServerOptions): Promise<RedisServer> {
+    const port = opts.port || (await freePort());
+    const settings = {
+      bind: '127.0.0.1',
+      port: String(port),
+      dir: opts.dir,
+      save: '',
+      appendonly: 'yes',
+      appendfsync: 'everysec',
+      'maxmemory-policy': 'noeviction',
+      ...opts.settings,
+    };
+    const server = new RedisServer(
+      port,
+      Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]),
+    );
+    await server.launch();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** SIGTERM (Redis flushes its append-only file and exits), then waits for the exit. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = undefined;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await this.exited;
+  }
+
+  /** Stops it, then starts it again on the same port and directory. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn('redis-server', this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 10_000;
+    while (!(await answersPing(this.port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`redis-server on port ${this.port} did not start: ${stderr.trim() || 'no answer to PING'}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** One PING over a plain socket: true when Redis answers PONG (not LOADING or an error). */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString('utf8').startsWith('+PONG')));
+  });
+}
