@@ -1,0 +1,83 @@
+import type { Redis } from 'ioredis';
+import { JobRunner, nodeQueueName, type JobHandler } from '@warmpod/jobs';
+import type { Logger } from '@warmpod/observability';
+import { NodeSessions, PodRepository } from '@warmpod/store';
+
+/**
+ * A node for scheduler integration tests: registered in the store as the
+ * gRPC registry would, and consuming its real `node-<id>` queue as an agent
+ * does, without runc: a start-pod re-reads the pod (a redelivered job for a
+ * pod already started does nothing), runs it Starting -> Running, and ends it
+ * Succeeded after `lifetimeMs`, which releases its reservation in the same
+ * step, as the agent's exit watch does.
+ */
+export class SimulatedAgent {
+  private readonly runner: JobRunner<'node'>;
+  private readonly pods: PodRepository;
+  private readonly lifetimes = new Set<Promise<void>>();
+  readonly errors: string[] = [];
+  started = 0;
+
+  constructor(
+    readonly nodeId: string,
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly lifetimeMs: number,
+    logger: Logger,
+  ) {
+    this.pods = new PodRepository(redis, prefix);
+    const refuse = (name: string): JobHandler<never> => ({
+      run: async () => {
+        throw new Error(`${name} is not expected in this test`);
+      },
+    });
+    this.runner = new JobRunner({
+      kind: 'node',
+      queueName: nodeQueueName(nodeId),
+      connection: redis,
+      prefix,
+      concurrency: 16,
+      logger,
+      handlers: {
+        'start-pod': { run: (data) => this.start(data.podId) },
+        'stop-pod': refuse('stop-pod'),
+        'pull-image': refuse('pull-image'),
+        'checkpoint-pod': refuse('checkpoint-pod'),
+        'delete-checkpoint': refuse('delete-checkpoint'),
+      },
+    });
+  }
+
+  async register(capacity: { cpu: number; memoryMiB: number; gpu: number }): Promise<void> {
+    const sessions = new NodeSessions(this.redis, this.prefix);
+    const session = `s-${this.nodeId}`;
+    await sessions.register(
+      { id: this.nodeId, labels: {}, capacity, agentUrl: 'http://127.0.0.1:1', capabilities: { runtime: 'runc' } },
+      session,
+    );
+    await sessions.applyInventory(this.nodeId, session, { images: [], runningPods: [], checkpoints: [] });
+    this.runner.start();
+  }
+
+  private async start(podId: string): Promise<void> {
+    const pod = await this.pods.get(podId);
+    if (!pod || pod.phase !== 'Scheduled' || pod.node !== this.nodeId) return;
+    await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled']);
+    await this.pods.transition(podId, 'Running', {});
+    this.started++;
+    const life = new Promise<void>((resolve) => setTimeout(resolve, this.lifetimeMs))
+      .then(async () => {
+        const ended = await this.pods.transition(podId, 'Succeeded', { exitCode: 0 }, this.nodeId);
+        if (!ended.applied) this.errors.push(`${podId} did not end: was ${ended.previous ?? 'missing'}`);
+      })
+      .catch((error: unknown) => void this.errors.push(`${podId}: ${String(error)}`))
+      .finally(() => this.lifetimes.delete(life));
+    this.lifetimes.add(life);
+  }
+
+  /** Waits for the pods it runs to end, then stops consuming. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.lifetimes]);
+    await this.runner.close();
+  }
+}
