@@ -6,6 +6,8 @@ import { RateLimiter } from './auth/rate-limiter';
 import { checkpointProviders } from './checkpoints/checkpoint-providers';
 import { CheckpointsController } from './checkpoints/checkpoints.controller';
 import type { GatewayConfig } from './config';
+import { EventsController } from './events/events.controller';
+import { EventStreams } from './events/event-streams';
 import { HealthController } from './health/health.controller';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
 import { ImagesController } from './images/images.controller';
@@ -37,6 +39,7 @@ export class GatewayModule {
         ImagesController,
         PoolsController,
         CheckpointsController,
+        EventsController,
       ],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
@@ -51,6 +54,7 @@ export class GatewayModule {
         TenantPods,
         PodStopper,
         PodLogs,
+        EventStreams,
         ...pinProviders(config),
         ...poolProviders(config),
         ...checkpointProviders(config),
