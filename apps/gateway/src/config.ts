@@ -33,6 +33,10 @@ const schema = baseConfigSchema.extend({
   // Per token, shared by every replica (a token bucket in Redis). 0 turns the limit off.
   GATEWAY_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
   GATEWAY_RATE_LIMIT_BURST: positiveInt(300, 1_000_000),
+  // Server-Sent Events: a comment line this often keeps proxies from closing a quiet stream.
+  EVENTS_HEARTBEAT_MS: positiveInt(15_000, 300_000),
+  // Open event streams per tenant on one gateway replica; one more is 429.
+  EVENTS_MAX_STREAMS_PER_TENANT: positiveInt(8, 10_000),
 });
 
 export interface GatewayConfig extends BaseConfig {
@@ -53,6 +57,8 @@ export interface GatewayConfig extends BaseConfig {
   nodeReadyWindowMs: number;
   /** Requests per token: `perSecond` refill (0: no limit) into a bucket of `burst`. */
   rateLimit: { perSecond: number; burst: number };
+  /** SSE: heartbeat period and open streams per tenant (per replica). */
+  events: { heartbeatMs: number; maxStreamsPerTenant: number };
 }
 
 export type ReadText = (path: string) => string;
@@ -78,6 +84,7 @@ export function loadGatewayConfig(
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
     rateLimit: { perSecond: c.GATEWAY_RATE_LIMIT_PER_SECOND, burst: c.GATEWAY_RATE_LIMIT_BURST },
+    events: { heartbeatMs: c.EVENTS_HEARTBEAT_MS, maxStreamsPerTenant: c.EVENTS_MAX_STREAMS_PER_TENANT },
   };
 }
 

@@ -6,6 +6,8 @@ import { RateLimiter } from './auth/rate-limiter';
 import { checkpointProviders } from './checkpoints/checkpoint-providers';
 import { CheckpointsController } from './checkpoints/checkpoints.controller';
 import type { GatewayConfig } from './config';
+import { EventsController } from './events/events.controller';
+import { EventStreams } from './events/event-streams';
 import { HealthController } from './health/health.controller';
 import { RedisPolicy } from './health/redis-policy';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
@@ -38,6 +40,7 @@ export class GatewayModule {
         ImagesController,
         PoolsController,
         CheckpointsController,
+        EventsController,
       ],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
@@ -53,6 +56,7 @@ export class GatewayModule {
         TenantPods,
         PodStopper,
         PodLogs,
+        EventStreams,
         ...pinProviders(config),
         ...poolProviders(config),
         ...checkpointProviders(config),

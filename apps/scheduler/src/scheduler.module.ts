@@ -28,6 +28,8 @@ export const CONFIG = Symbol('SchedulerConfig');
 const LOGGER = Symbol('Logger');
 const REDIS = Symbol('Redis');
 const METRICS = Symbol('SchedulerMetrics');
+/** The gRPC handshake of the registry check gives up before the check's own 1 s limit. */
+const GRPC_CHECK_MS = 800;
 
 /** Starts consuming only once Redis answers; on shutdown closes the worker, then the connections. */
 class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -51,9 +53,10 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     this.bus = new JobBus(redis, config.prefix);
   }
 
-  /** What readiness asks: the node registry serves and the scheduling queue is consumed. */
-  get serving(): { registry: boolean; jobs: boolean } {
-    return { registry: this.registry !== undefined, jobs: this.runner?.running ?? false };
+  /** What readiness asks: the node registry answers a gRPC handshake and the scheduling queue is consumed. */
+  get serving(): { registry: (timeoutMs: number) => Promise<boolean>; jobs: boolean } {
+    const registry = this.registry;
+    return { registry: (ms) => registry?.answers(ms) ?? Promise.resolve(false), jobs: this.runner?.running ?? false };
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -150,7 +153,7 @@ export class SchedulerModule {
               metrics.metrics,
               {
                 redis: async () => (await redis.ping()) === 'PONG',
-                registry: () => lifecycle.serving.registry,
+                registry: () => lifecycle.serving.registry(GRPC_CHECK_MS),
                 jobs: () => lifecycle.serving.jobs,
               },
               { host: config.httpHost, port: config.httpPort },

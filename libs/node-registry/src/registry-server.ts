@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
+  Client,
+  credentials,
   Server,
   ServerCredentials,
   status as Status,
@@ -38,6 +40,7 @@ export class NodeRegistryServer implements StreamHost {
   readonly logger: Logger;
   private server?: Server;
   private boundPort = 0;
+  private boundHost = '127.0.0.1';
   private readonly streams = new Set<ReportStream>();
   private readonly byNode = new Map<string, ReportStream>();
 
@@ -64,12 +67,30 @@ export class NodeRegistryServer implements StreamHost {
       server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
     );
     this.server = server;
+    this.boundHost = host;
     this.logger.info({ address: `${host}:${this.boundPort}` }, 'node registry listening');
     return this.boundPort;
   }
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /**
+   * Whether the server completes a gRPC (HTTP/2) handshake on its own
+   * address within `timeoutMs`, as an agent would: readiness asks this, not
+   * merely whether `listen` once succeeded.
+   */
+  answers(timeoutMs: number): Promise<boolean> {
+    if (!this.server) return Promise.resolve(false);
+    const host = this.boundHost === '0.0.0.0' ? '127.0.0.1' : this.boundHost === '::' ? '::1' : this.boundHost;
+    const client = new Client(`${host.includes(':') ? `[${host}]` : host}:${this.boundPort}`, credentials.createInsecure());
+    return new Promise<boolean>((resolve) =>
+      client.waitForReady(Date.now() + timeoutMs, (error) => {
+        client.close();
+        resolve(!error);
+      }),
+    );
   }
 
   /** Nodes with a live report stream on this replica. */

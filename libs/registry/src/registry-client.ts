@@ -61,6 +61,21 @@ export class RegistryClient {
     throw new RegistryError(`registry ${registry} answered HTTP ${res.status} for ${what}`, 'unavailable');
   }
 
+  /**
+   * Whether the registry answers the distribution API's base endpoint
+   * (`GET /v2/`) within `timeoutMs`: 200, or 401 when it wants credentials,
+   * both mean it serves. For readiness; never throws.
+   */
+  async answers(registry: string, timeoutMs: number): Promise<boolean> {
+    try {
+      const res = await fetch(`${this.base(registry)}/`, { signal: AbortSignal.timeout(timeoutMs) });
+      await res.body?.cancel();
+      return res.status === 200 || res.status === 401;
+    } catch {
+      return false;
+    }
+  }
+
   /** HEAD the manifest: the tag's (or digest's) manifest digest, without downloading it. */
   async resolve(ref: ImageReference): Promise<ResolvedManifest> {
     const reference = manifestReference(ref);

@@ -63,7 +63,14 @@ describe('CheckpointRepository on real Redis', () => {
     const first = await repo.create(c);
     assert.deepEqual(first, { created: true, record: { ...c, state: 'pending', sizeBytes: 0, restoreFailures: 0 } });
     assert.deepEqual(await repo.create({ ...c, digest: `sha256:${'e'.repeat(64)}` }), { created: false, record: first.record });
-    assert.deepEqual(await keysUnder(redis, prefix), ['ckpt:ckpt-1', 'node:node-a:ckpts', 'tenant:acme:ckpts']);
+    assert.deepEqual(await keysUnder(redis, prefix), [
+      'ckpt:ckpt-1',
+      'events:all',
+      'events:pod:pod-1',
+      'events:tenant:acme',
+      'node:node-a:ckpts',
+      'tenant:acme:ckpts',
+    ]);
     assert.equal(await repo.latestRestorable('node-a', KEY_A), undefined, 'a pending checkpoint is not restorable');
   });
 
@@ -207,7 +214,8 @@ describe('CheckpointRepository on real Redis', () => {
     await repo.markAvailable('ck', 1);
     assert.equal(await repo.remove('ck'), true);
     assert.equal(await repo.remove('ck'), false);
-    assert.deepEqual(await keysUnder(redis, prefix), []);
+    // Its events stay in the (bounded) event streams: a log of what happened.
+    assert.deepEqual(await keysUnder(redis, prefix), ['events:all', 'events:pod:pod-1', 'events:tenant:acme']);
     assert.equal(await repo.latestRestorable('node-a', KEY_A), undefined);
     assert.deepEqual(await repo.listByTenant('acme'), []);
   });

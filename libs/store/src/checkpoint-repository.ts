@@ -9,6 +9,7 @@ import {
   type CheckpointRecord,
   type CheckpointState,
 } from '@warmpod/domain';
+import { EventLog } from './event-log';
 import { Keys } from './keys';
 import { pipelineReplies, stringHash } from './pipeline-replies';
 import { applyCheckpointEvent, createCheckpoint, latestRestorable, removeCheckpoint } from './scripts/checkpoint-scripts';
@@ -58,6 +59,7 @@ const hashSchema = z.object({
 export class CheckpointRepository {
   private readonly keys: Keys;
   private readonly quarantineAfter: number;
+  private readonly events: EventLog;
 
   constructor(
     private readonly redis: Redis,
@@ -65,6 +67,7 @@ export class CheckpointRepository {
     opts: CheckpointRepositoryOptions = {},
   ) {
     this.keys = new Keys(prefix);
+    this.events = new EventLog(redis, prefix);
     this.quarantineAfter = opts.quarantineAfter ?? DEFAULT_QUARANTINE_AFTER;
   }
 
@@ -85,6 +88,7 @@ export class CheckpointRepository {
     );
     const record = await this.get(checkpoint.id);
     if (!record) throw new Error(`checkpoint ${checkpoint.id} vanished after create`);
+    if (created) await this.announce(record);
     return { created, record };
   }
 
@@ -114,6 +118,7 @@ export class CheckpointRepository {
     if (reply.outcome !== 'applied') return { applied: false, why: reply.outcome, state: reply.from };
     const record = await this.get(id);
     if (!record) return { applied: false, why: 'not-found' };
+    await this.announce(record);
     return { applied: true, from: reply.from, record, quarantined: isQuarantined(record, this.quarantineAfter) };
   }
 
@@ -182,6 +187,12 @@ export class CheckpointRepository {
       },
       { id },
     );
+  }
+
+  /** A checkpoint's state as an event of its tenant and of the pod it was taken of. */
+  private async announce(record: CheckpointRecord): Promise<void> {
+    const data = { state: record.state, pod: record.pod, node: record.node, ...(record.reason ? { reason: record.reason } : {}) };
+    await this.events.append(record.tenant, 'checkpoint', record.id, data, record.pod);
   }
 
   private async getMany(ids: string[]): Promise<CheckpointRecord[]> {

@@ -192,6 +192,29 @@ export class Keys {
     return `${this.prefix}pools:changed`;
   }
 
+  // Events (what SSE clients follow; see event-log.ts)
+
+  /** Stream: every event of every tenant, trimmed to about EVENT_BOUNDS.all (what operators follow). */
+  allEvents(): string {
+    return `${this.prefix}events:all`;
+  }
+  /** Stream: one tenant's events (pods, pins, pools, checkpoints), under the same ids as in `allEvents`. */
+  tenantEvents(tenant: string): string {
+    return `${this.tenantEventsStem()}${tenant}`;
+  }
+  /** What a tenant is appended to for its event stream (the pod scripts learn the tenant from the pod). */
+  tenantEventsStem(): string {
+    return `${this.prefix}events:tenant:`;
+  }
+  /** Stream: one pod's events, expiring a while after its last one. */
+  podEvents(id: string): string {
+    return `${this.podEventsStem()}${id}`;
+  }
+  /** What a pod id is appended to for its event stream. */
+  podEventsStem(): string {
+    return `${this.prefix}events:pod:`;
+  }
+
   // Checkpoints
 
   /** Hash: one checkpoint record. */

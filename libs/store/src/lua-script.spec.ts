@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { z } from 'zod';
 import { defineScript, loadLua, LUA_DIR } from './lua-script';
 import * as checkpointScripts from './scripts/checkpoint-scripts';
+import * as eventScripts from './scripts/event-scripts';
 import * as nodeScripts from './scripts/node-scripts';
 import * as pinScripts from './scripts/pin-scripts';
 import * as podScripts from './scripts/pod-scripts';
@@ -22,7 +23,7 @@ function scratch(files: Record<string, string>): string {
 
 describe('Lua scripts', () => {
   test('every .lua file has a typed wrapper, and every wrapper loaded with its header checked', () => {
-    const wrapped = [checkpointScripts, nodeScripts, pinScripts, podScripts, poolScripts, prepullScripts, rateScripts]
+    const wrapped = [checkpointScripts, eventScripts, nodeScripts, pinScripts, podScripts, poolScripts, prepullScripts, rateScripts]
       .flatMap((m) => Object.values(m))
       .map((s) => s.name)
       .sort();

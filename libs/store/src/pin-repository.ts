@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { EventLog } from './event-log';
 import { Keys } from './keys';
 import { createPin, removePin } from './scripts/pin-scripts';
 
@@ -36,12 +37,14 @@ const recordSchema = z.object({
 /** Pins per tenant; the one active pin per reference; superseded pins kept while nodes rotate. */
 export class PinRepository {
   private readonly keys: Keys;
+  private readonly events: EventLog;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
+    this.events = new EventLog(redis, prefix);
   }
 
   get changesChannel(): string {
@@ -62,6 +65,8 @@ export class PinRepository {
     const active = await this.get(outcome.kind === 'existing' ? outcome.activeId : pin.id);
     if (!active) throw new Error(`active pin ${outcome.kind === 'existing' ? outcome.activeId : pin.id} vanished`);
     if (outcome.kind === 'existing') return { pin: active, created: false };
+    await this.events.append(pin.tenant, 'pin', pin.id, { state: 'active', reference: pin.reference, digest: pin.digest });
+    if (outcome.superseded) await this.events.append(pin.tenant, 'pin', outcome.superseded, { state: 'superseded', supersededBy: pin.id });
     return { pin: active, created: true, ...(outcome.superseded ? { superseded: outcome.superseded } : {}) };
   }
 
@@ -93,11 +98,13 @@ export class PinRepository {
   }
 
   async remove(pin: Pick<PinRecord, 'id' | 'tenant' | 'reference'>): Promise<boolean> {
-    return removePin.run(this.redis, this.indexKeys(pin), {
+    const removed = await removePin.run(this.redis, this.indexKeys(pin), {
       id: pin.id,
       refField: refField(pin.tenant, pin.reference),
       channel: this.keys.pinsChanged(),
     });
+    if (removed) await this.events.append(pin.tenant, 'pin', pin.id, { state: 'removed' });
+    return removed;
   }
 
   private indexKeys(pin: Pick<PinRecord, 'id' | 'tenant'>) {

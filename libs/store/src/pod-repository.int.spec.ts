@@ -71,7 +71,14 @@ describe('PodRepository on real Redis', () => {
       endpoints: [],
       restarts: 0,
     });
-    assert.deepEqual(await keysUnder(redis, prefix), [`pod:${def.id}`, `pod:${def.id}:spec`, 'tenant:acme:pods']);
+    assert.deepEqual(await keysUnder(redis, prefix), [
+      'events:all',
+      `events:pod:${def.id}`,
+      'events:tenant:acme',
+      `pod:${def.id}`,
+      `pod:${def.id}:spec`,
+      'tenant:acme:pods',
+    ]);
   });
 
   test('an unknown pod is undefined', async () => {
@@ -92,7 +99,15 @@ describe('PodRepository on real Redis', () => {
     const first = podDef('acme');
     assert.deepEqual(await pods.create(first, { key: 'key-1', bodyHash: 'hash-a' }), { kind: 'created', podId: first.id });
     const stored = await keysUnder(redis, prefix);
-    assert.deepEqual(stored, [`idem:acme:key-1`, `pod:${first.id}`, `pod:${first.id}:spec`, 'tenant:acme:pods']);
+    assert.deepEqual(stored, [
+      'events:all',
+      `events:pod:${first.id}`,
+      'events:tenant:acme',
+      `idem:acme:key-1`,
+      `pod:${first.id}`,
+      `pod:${first.id}:spec`,
+      'tenant:acme:pods',
+    ]);
     const ttl = await redis.ttl(`${prefix}idem:acme:key-1`);
     assert.ok(ttl > 24 * 3600 - 60 && ttl <= 24 * 3600, `idempotency ttl ${ttl}`);
 
@@ -142,7 +157,15 @@ describe('PodRepository on real Redis', () => {
     const stranger = podDef('acme');
     await pods.create(stranger);
     await pods.remove(stranger, 'key-o');
-    assert.deepEqual(await keysUnder(redis, prefix), [`idem:acme:key-o`, `pod:${owner.id}`, `pod:${owner.id}:spec`, 'tenant:acme:pods']);
+    assert.deepEqual(await keysUnder(redis, prefix), [
+      'events:all',
+      `events:pod:${owner.id}`,
+      'events:tenant:acme',
+      `idem:acme:key-o`,
+      `pod:${owner.id}`,
+      `pod:${owner.id}:spec`,
+      'tenant:acme:pods',
+    ]);
     assert.deepEqual(await pods.create(podDef('acme'), { key: 'key-o', bodyHash: 'h' }), { kind: 'replay', podId: owner.id });
   });
 

@@ -68,6 +68,8 @@ export class PodRepository {
         bodyHash: idempotency?.bodyHash ?? '',
         idemTtlSec: IDEMPOTENCY_TTL_SEC,
         createdIso: def.createdAt,
+        tenant: def.tenant,
+        ...this.eventStreams(),
       },
       { keys: idempotency ? [this.keys.idempotency(def.tenant, idempotency.key)] : [] },
     );
@@ -83,7 +85,12 @@ export class PodRepository {
     await removePod.run(
       this.redis,
       { spec: this.keys.podSpec(def.id), status: this.keys.podStatus(def.id), tenantPods: this.keys.tenantPods(def.tenant) },
-      { podId: def.id },
+      {
+        podId: def.id,
+        allEvents: this.keys.allEvents(),
+        tenantEvents: this.keys.tenantEvents(def.tenant),
+        podEvents: this.keys.podEvents(def.id),
+      },
       { keys: idempotencyKey ? [this.keys.idempotency(def.tenant, idempotencyKey)] : [] },
     );
   }
@@ -129,10 +136,10 @@ export class PodRepository {
         ? await endPodOnNode.run(
             this.redis,
             { status, usage: this.keys.nodeUsage(node), reservations: this.keys.nodeReservations(node) },
-            { to, nowIso, allowedCsv, podId: id, channel: this.keys.capacityFreed(), nodeId: node },
+            { to, nowIso, allowedCsv, podId: id, channel: this.keys.capacityFreed(), nodeId: node, ...this.eventStreams() },
             { args: fields },
           )
-        : await transitionPod.run(this.redis, { status }, { to, nowIso, allowedCsv }, { args: fields });
+        : await transitionPod.run(this.redis, { status }, { to, nowIso, allowedCsv, podId: id, ...this.eventStreams() }, { args: fields });
     return { applied, previous: isPodPhase(previous) ? previous : undefined };
   }
 
@@ -144,6 +151,11 @@ export class PodRepository {
     if (patch.checkpoint !== undefined) fields['checkpoint'] = patch.checkpoint === null ? '' : JSON.stringify(patch.checkpoint);
     if (Object.keys(fields).length === 0) return;
     await annotatePod.run(this.redis, { status: this.keys.podStatus(id) }, {}, { args: Object.entries(fields).flat() });
+  }
+
+  /** Where the pod scripts append a pod's events (see event-log.ts). */
+  private eventStreams(): { allEvents: string; tenantEventsStem: string; podEventsStem: string } {
+    return { allEvents: this.keys.allEvents(), tenantEventsStem: this.keys.tenantEventsStem(), podEventsStem: this.keys.podEventsStem() };
   }
 
   async isStopRequested(id: string): Promise<boolean> {

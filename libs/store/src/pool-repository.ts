@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { EventLog } from './event-log';
 import { Keys } from './keys';
 import {
   parsePool,
@@ -35,12 +36,14 @@ const IDEMPOTENCY_TTL_SEC = 24 * 3600;
  */
 export class PoolRepository {
   private readonly keys: Keys;
+  private readonly events: EventLog;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
+    this.events = new EventLog(redis, prefix);
   }
 
   /** Channel: a pool was created, changed, claimed from or drained (message: pool id). */
@@ -58,7 +61,7 @@ export class PoolRepository {
       template: pool.template,
       nodeSelector: pool.nodeSelector,
     };
-    return createPool.run(
+    const outcome = await createPool.run(
       this.redis,
       {
         pool: this.keys.pool(pool.id),
@@ -77,6 +80,14 @@ export class PoolRepository {
         channel: this.keys.poolsChanged(),
       },
     );
+    if (outcome === 'created')
+      await this.events.append(pool.tenant, 'pool', pool.id, {
+        state: 'active',
+        name: pool.name,
+        size: pool.size,
+        digest: pool.image.digest,
+      });
+    return outcome;
   }
 
   async get(id: string): Promise<PoolRecord | undefined> {
@@ -106,7 +117,7 @@ export class PoolRepository {
    * retired and marked stop-requested in the same step); `applied` false when the pool is not active.
    */
   async update(
-    pool: Pick<PoolRecord, 'id' | 'name'>,
+    pool: Pick<PoolRecord, 'id' | 'name' | 'tenant'>,
     change: { size?: number; image?: PoolImage },
   ): Promise<{ applied: boolean; rotated: boolean }> {
     const id = pool.id;
@@ -121,21 +132,31 @@ export class PoolRepository {
       message: `retired by pool ${pool.name}: the pool moved to ${change.image?.digest.slice(0, 19) ?? ''} before this pod ran`,
       nowMs: Date.now(),
     });
+    if (result >= 0)
+      await this.events.append(pool.tenant, 'pool', id, {
+        state: 'active',
+        name: pool.name,
+        ...(change.size !== undefined ? { size: change.size } : {}),
+        ...(change.image ? { digest: change.image.digest } : {}),
+        rotated: result === 1,
+      });
     return { applied: result >= 0, rotated: result === 1 };
   }
 
   /** Starts draining an active pool; its name is free at once. */
   async drain(pool: Pick<PoolRecord, 'id' | 'tenant' | 'name'>): Promise<boolean> {
-    return drainPool.run(
+    const drained = await drainPool.run(
       this.redis,
       { pool: this.keys.pool(pool.id), names: this.keys.poolNames() },
       { nameField: nameField(pool.tenant, pool.name), id: pool.id, nowIso: new Date().toISOString(), channel: this.keys.poolsChanged() },
     );
+    if (drained) await this.events.append(pool.tenant, 'pool', pool.id, { state: 'draining', name: pool.name });
+    return drained;
   }
 
   /** Removes a drained pool once it has no member and nothing left retiring. */
   async finishDrain(pool: Pick<PoolRecord, 'id' | 'tenant'>): Promise<boolean> {
-    return finishDrain.run(
+    const removed = await finishDrain.run(
       this.redis,
       {
         ...this.memberKeys(pool.id),
@@ -145,6 +166,8 @@ export class PoolRepository {
       },
       { id: pool.id },
     );
+    if (removed) await this.events.append(pool.tenant, 'pool', pool.id, { state: 'removed' });
+    return removed;
   }
 
   async members(id: string): Promise<PoolMember[]> {

@@ -33,7 +33,8 @@ test('a token past its burst gets 429 with Retry-After and the error shape, on e
 
   assert.equal((await call(first.url, 'GET', '/v1/pods', { token: TOKENS.beta })).status, 200, 'another token has its own bucket');
   for (let i = 0; i < 5; i++) {
-    for (const path of ['/healthz', '/readyz', '/docs/json']) assert.equal((await call(first.url, 'GET', path)).status, 200, path);
+    // Probes are never rate limited (readiness may say 503 here: no registry answers this gateway's default).
+    for (const path of ['/healthz', '/readyz', '/docs/json']) assert.notEqual((await call(first.url, 'GET', path)).status, 429, path);
   }
 
   await new Promise((resolve) => setTimeout(resolve, 600));

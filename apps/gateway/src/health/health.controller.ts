@@ -1,20 +1,25 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
-import { messageOf, within } from '@warmpod/observability';
+import { runChecks } from '@warmpod/observability';
+import { RegistryClient } from '@warmpod/registry';
+import type { GatewayConfig } from '../config';
 import { ApiError } from '../http/api-error';
-import { REDIS } from '../providers';
+import { CONFIG, REDIS } from '../providers';
 import { RedisPolicy } from './redis-policy';
 
-const PING_TIMEOUT_MS = 1_000;
+/** The registry check's own limit, under runChecks' 1 s for every check. */
+const REGISTRY_CHECK_MS = 800;
 
-/** Public probes: alive while the process serves; ready while Redis answers and will not evict keys. */
+/** Public probes: alive while the process serves; ready while Redis answers and will not evict keys, and the default registry answers. */
 @ApiTags('health')
 @Controller()
 export class HealthController {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     private readonly policy: RedisPolicy,
+    private readonly registry: RegistryClient,
+    @Inject(CONFIG) private readonly config: GatewayConfig,
   ) {}
 
   @Get('healthz')
@@ -24,15 +29,18 @@ export class HealthController {
   }
 
   @Get('readyz')
-  @ApiOperation({ summary: 'Readiness: 503 with the reason while Redis does not answer or may evict keys' })
-  async readyz(): Promise<{ status: 'ready' }> {
-    try {
-      await within(this.redis.ping(), PING_TIMEOUT_MS, 'ping');
-    } catch (error) {
-      throw new ApiError(503, 'not_ready', `redis: ${messageOf(error)}`);
+  @ApiOperation({ summary: 'Readiness: 503 naming what does not answer (Redis, the default registry), each check time-limited' })
+  async readyz(): Promise<{ status: 'ready'; checks: Record<string, boolean> }> {
+    const { ready, checks } = await runChecks({
+      redis: async () => (await this.redis.ping()) === 'PONG',
+      registry: () => this.registry.answers(this.config.defaultRegistry, REGISTRY_CHECK_MS),
+      redisPolicy: () => Promise.resolve(this.policy.problem === undefined),
+    });
+    if (!ready) {
+      const failing = Object.keys(checks).filter((name) => !checks[name]);
+      const evicting = checks.redis && !checks.redisPolicy ? ` (redis: ${this.policy.problem})` : '';
+      throw new ApiError(503, 'not_ready', `not answering: ${failing.join(', ')}${evicting}`);
     }
-    const problem = this.policy.problem;
-    if (problem) throw new ApiError(503, 'not_ready', `redis: ${problem}`);
-    return { status: 'ready' };
+    return { status: 'ready', checks };
   }
 }

@@ -1,44 +1,73 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { call, closedPort, errorOf, startGateway, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { OwnRedis } from '@warmpod/devkit';
+import { call, closedPort, errorOf, startGateway, Traces, uniquePrefix, type ApiResponse, type TestGateway } from '../testing/harness';
+import { startRegistry, type TestRegistry } from '../testing/registry';
 
 const prefix = uniquePrefix('health');
 let gateway: TestGateway;
-let noRedis: TestGateway;
+let noRegistry: TestGateway;
+let ownRedis: OwnRedis;
+let registry: TestRegistry;
+let dir: string;
 let traces: Traces;
 
 before(async () => {
-  gateway = await startGateway({ WARMPOD_PREFIX: prefix });
-  // Redis "down": nothing listens on this port.
-  noRedis = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_REDIS_URL: `redis://127.0.0.1:${await closedPort()}` });
+  dir = await mkdtemp(join(tmpdir(), 'wp-health-'));
+  registry = await startRegistry(dir);
+  // A Redis of this test's own: the test stops and restarts it.
+  ownRedis = await OwnRedis.start();
+  gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_REDIS_URL: ownRedis.url, WARMPOD_DEFAULT_REGISTRY: registry.host });
+  noRegistry = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: `127.0.0.1:${await closedPort()}` });
   traces = new Traces(prefix);
 });
 
 after(async () => {
-  await Promise.all([gateway?.close(), noRedis?.close()]);
+  await Promise.all([gateway?.close(), noRegistry?.close()]);
+  await Promise.all([ownRedis?.close(), registry?.stop()]);
   await traces?.cleanUp();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Polls /readyz until it answers `status` (deadline 15 s); the last answer. */
+async function readyzUntil(url: string, status: number): Promise<ApiResponse> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const res = await call(url, 'GET', '/readyz', { token: null });
+    if (res.status === status) return res;
+    if (Date.now() > deadline) assert.fail(`/readyz stayed ${res.status} (${JSON.stringify(res.body)}), expected ${status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe('probes', () => {
-  test('/healthz answers while the process serves, Redis or not', async () => {
-    for (const g of [gateway, noRedis]) {
-      const res = await call(g.url, 'GET', '/healthz', { token: null });
-      assert.equal(res.status, 200);
-      assert.deepEqual(res.body, { status: 'ok' });
+  test('/readyz is 200 with every check when Redis and the registry answer', async () => {
+    const res = await readyzUntil(gateway.url, 200);
+    assert.deepEqual(res.body, { status: 'ready', checks: { redis: true, registry: true } });
+  });
+
+  test('/readyz goes 503 while its Redis is stopped, /healthz stays 200, and readiness comes back with Redis', async () => {
+    await ownRedis.stop();
+    try {
+      const down = await readyzUntil(gateway.url, 503);
+      assert.equal(errorOf(down).code, 'not_ready');
+      assert.equal(errorOf(down).message, 'not answering: redis');
+      assert.equal((await call(gateway.url, 'GET', '/healthz', { token: null })).status, 200);
+    } finally {
+      await ownRedis.resume();
     }
+    const back = await readyzUntil(gateway.url, 200);
+    assert.deepEqual(back.body, { status: 'ready', checks: { redis: true, registry: true } });
   });
 
-  test('/readyz is 200 when Redis answers PING', async () => {
-    const res = await call(gateway.url, 'GET', '/readyz', { token: null });
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { status: 'ready' });
-  });
-
-  test('/readyz is 503 with the reason when Redis does not answer', async () => {
-    const res = await call(noRedis.url, 'GET', '/readyz', { token: null });
+  test('/readyz is 503 naming the registry when the default registry does not answer', async () => {
+    const res = await call(noRegistry.url, 'GET', '/readyz', { token: null });
     assert.equal(res.status, 503);
-    assert.equal(errorOf(res).code, 'not_ready');
-    assert.match(errorOf(res).message, /^redis: /);
+    assert.equal(errorOf(res).message, 'not answering: registry');
+    assert.equal((await call(noRegistry.url, 'GET', '/healthz', { token: null })).status, 200);
   });
 });
 

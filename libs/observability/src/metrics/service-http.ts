@@ -44,6 +44,7 @@ function checkWithin(check: () => Promise<boolean> | boolean, ms: number): Promi
  */
 export class ServiceHttp {
   private server?: Server;
+  private boundUrl?: string;
 
   constructor(
     private readonly metrics: ServiceMetrics,
@@ -69,7 +70,13 @@ export class ServiceHttp {
       server.listen(port, host, () => resolve());
     });
     const addr = server.address() as AddressInfo;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+    this.boundUrl = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+    return this.boundUrl;
+  }
+
+  /** The bound URL once listening (the real port when asked for 0). */
+  get url(): string | undefined {
+    return this.boundUrl;
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,18 @@ import { z } from 'zod';
 import { defineScript } from '../lua-script';
 import { done, idempotencyHeld, transitionReply } from './replies';
 
-const POD_ARGS = ['specJson', 'createdMs', 'podId', 'bodyHash', 'idemTtlSec', 'createdIso'] as const;
+const POD_ARGS = [
+  'specJson',
+  'createdMs',
+  'podId',
+  'bodyHash',
+  'idemTtlSec',
+  'createdIso',
+  'tenant',
+  'allEvents',
+  'tenantEventsStem',
+  'podEventsStem',
+] as const;
 
 export const createPod = defineScript('createPod-3', {
   keys: ['spec', 'status', 'tenantPods'],
@@ -18,7 +29,7 @@ export const createPod = defineScript('createPod-3', {
 export const removePod = defineScript('removePod-3', {
   keys: ['spec', 'status', 'tenantPods'],
   restKeys: 'idempotency',
-  args: ['podId'],
+  args: ['podId', 'allEvents', 'tenantEvents', 'podEvents'],
   reply: done,
 });
 
@@ -26,14 +37,14 @@ export const annotatePod = defineScript('annotatePod-1', { keys: ['status'], arg
 
 export const transitionPod = defineScript('transitionPod-1', {
   keys: ['status'],
-  args: ['to', 'nowIso', 'allowedCsv'],
+  args: ['to', 'nowIso', 'allowedCsv', 'podId', 'allEvents', 'tenantEventsStem', 'podEventsStem'],
   restArgs: 'fields',
   reply: transitionReply,
 });
 
 export const endPodOnNode = defineScript('endPodOnNode-3', {
   keys: ['status', 'usage', 'reservations'],
-  args: ['to', 'nowIso', 'allowedCsv', 'podId', 'channel', 'nodeId'],
+  args: ['to', 'nowIso', 'allowedCsv', 'podId', 'channel', 'nodeId', 'allEvents', 'tenantEventsStem', 'podEventsStem'],
   restArgs: 'fields',
   reply: transitionReply,
 });

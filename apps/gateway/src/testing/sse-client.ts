@@ -1,0 +1,109 @@
+/**
+ * A small Server-Sent Events client over fetch, as the spec reads a stream
+ * (fields `id`, `event`, `data`, comments; an event ends at a blank line),
+ * with `Last-Event-ID` on reconnect like EventSource. Test support only.
+ */
+export interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+export class SseClient {
+  readonly events: SseEvent[] = [];
+  comments = 0;
+  lastEventId?: string;
+  private readonly abort = new AbortController();
+  private waiters: Array<() => void> = [];
+  private ended = false;
+
+  /** Opens a stream; a non-200 answer is returned with its JSON body and no stream. */
+  static async open(url: string, token: string, lastEventId?: string): Promise<{ client: SseClient; status: number; body?: unknown }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+    const client = new SseClient();
+    const res = await fetch(url, { headers, signal: client.abort.signal });
+    if (res.status !== 200 || !res.body) return { client, status: res.status, body: await res.json() };
+    if (lastEventId !== undefined) client.lastEventId = lastEventId;
+    void client.read(res.body);
+    return { client, status: 200 };
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    let current: { id?: string; event?: string; data: string[] } = { data: [] };
+    try {
+      for await (const chunk of body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline).replace(/\r$/, '');
+          buffer = buffer.slice(newline + 1);
+          if (line === '') {
+            if (current.data.length > 0) {
+              const event: SseEvent = { event: current.event ?? 'message', data: current.data.join('\n') };
+              if (current.id !== undefined) {
+                event.id = current.id;
+                this.lastEventId = current.id;
+              }
+              this.events.push(event);
+            }
+            current = { data: [] };
+          } else if (line.startsWith(':')) this.comments++;
+          else {
+            const colon = line.indexOf(':');
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+            if (field === 'id') current.id = value;
+            else if (field === 'event') current.event = value;
+            else if (field === 'data') current.data.push(value);
+          }
+          this.wake();
+        }
+      }
+    } catch {
+      // aborted, or the server went away
+    } finally {
+      this.ended = true;
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Waits (deadline) until `check` holds over what arrived. */
+  async until(what: string, check: (c: SseClient) => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check(this)) {
+      if (this.ended) throw new Error(`stream ended before: ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for: ${what} (got ${JSON.stringify(this.events)})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Drops the connection, as a network failure would. */
+  close(): void {
+    this.abort.abort();
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Each event's data parsed as JSON. */
+  data(): Array<Record<string, unknown>> {
+    return this.events.map((e) => JSON.parse(e.data) as Record<string, unknown>);
+  }
+}

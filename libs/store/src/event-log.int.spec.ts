@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { newId, normaliseSpec } from '@warmpod/domain';
+import { dropKeys, keysUnder, redisOptions } from '@warmpod/devkit';
+import { compareEventIds, EventLog, isEventId } from './event-log';
+import { PodRepository, type PodDefinition } from './pod-repository';
+
+const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
+let redis: Redis;
+let counter = 0;
+
+function scope(): { prefix: string; pods: PodRepository; events: EventLog } {
+  const prefix = `${filePrefix}${++counter}:`;
+  return { prefix, pods: new PodRepository(redis, prefix), events: new EventLog(redis, prefix) };
+}
+
+function podDef(tenant: string): PodDefinition {
+  const digest = `sha256:${'d'.repeat(64)}`;
+  return {
+    id: newId('pod', Date.now()),
+    tenant,
+    createdAt: new Date().toISOString(),
+    labels: {},
+    image: { requested: 'team/web:latest', pinned: `registry.local:5000/team/web@${digest}`, digest },
+    spec: normaliseSpec({ image: 'team/web:latest' }),
+  };
+}
+
+before(() => {
+  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
+});
+
+after(async () => {
+  if (!redis) return;
+  await dropKeys(redis, filePrefix);
+  await redis.quit();
+});
+
+describe('EventLog on real Redis', () => {
+  test("a pod's phase changes are events in its stream, its tenant's and the all-events stream, under the same ids", async () => {
+    const { pods, events } = scope();
+    const pod = podDef('acme');
+    await pods.create(pod);
+    await pods.transition(pod.id, 'Scheduled', { node: 'node-a' });
+    await pods.transition(pod.id, 'Running', { startMode: 'cold' }, undefined, ['Scheduled']); // refused: not allowed from Scheduled
+    await pods.transition(pod.id, 'Stopped', { message: 'bye' });
+    const own = await events.after({ kind: 'pod', tenant: 'acme', podId: pod.id }, '0-0', 100);
+    assert.deepEqual(
+      own.map((e) => [e.kind, e.resource, e.data['phase'], e.data['previous']]),
+      [
+        ['pod', pod.id, 'Pending', undefined],
+        ['pod', pod.id, 'Scheduled', 'Pending'],
+        ['pod', pod.id, 'Stopped', 'Scheduled'],
+      ],
+    );
+    assert.equal(own[1]!.data['node'], 'node-a');
+    assert.equal(own[2]!.data['message'], 'bye');
+    assert.ok(own.every((e) => isEventId(e.id) && e.tenant === 'acme'));
+    assert.deepEqual(
+      (await events.after({ kind: 'tenant', tenant: 'acme' }, '0-0', 100)).map((e) => e.id),
+      own.map((e) => e.id),
+    );
+    assert.deepEqual(
+      (await events.after({ kind: 'all' }, own[0]!.id, 100)).map((e) => e.id),
+      own.slice(1).map((e) => e.id),
+    );
+    assert.deepEqual(await events.after({ kind: 'tenant', tenant: 'globex' }, '0-0', 100), []);
+  });
+
+  test('a rolled-back pod leaves no event anywhere', async () => {
+    const { pods, prefix } = scope();
+    const pod = podDef('acme');
+    await pods.create(pod);
+    await pods.remove(pod);
+    assert.deepEqual(await keysUnder(redis, prefix), []);
+  });
+
+  test('append (pins, pools, checkpoints) also reaches the pod it names; follow wakes on a new event', async () => {
+    const { events } = scope();
+    const follower = redis.duplicate();
+    try {
+      const podScope = { kind: 'pod', tenant: 'acme', podId: 'pod-x' } as const;
+      await follower.ping(); // connected, so the read below is under way before the appends
+      const waiting = events.follow(follower, podScope, '$', 10_000, 10);
+      await events.append('acme', 'pin', 'pin-1', { state: 'active' });
+      await events.append('acme', 'checkpoint', 'ckpt-1', { state: 'pending', pod: 'pod-x' }, 'pod-x');
+      const woke = await waiting;
+      assert.deepEqual(
+        woke.map((e) => [e.kind, e.resource]),
+        [['checkpoint', 'ckpt-1']],
+      );
+      assert.equal((await events.after({ kind: 'tenant', tenant: 'acme' }, '0-0', 10)).length, 2);
+    } finally {
+      follower.disconnect();
+    }
+  });
+
+  test('locate: kept, foreign (another tenant or pod), future, trimmed', async () => {
+    const { events, pods } = scope();
+    const mine = await events.append('acme', 'pin', 'pin-1', {});
+    const theirs = await events.append('globex', 'pin', 'pin-2', {});
+    const acme = { kind: 'tenant', tenant: 'acme' } as const;
+    assert.equal(await events.locate(acme, mine), 'kept');
+    assert.equal(await events.locate(acme, theirs), 'foreign');
+    assert.equal(await events.locate({ kind: 'all' }, theirs), 'kept');
+    const pod = podDef('acme');
+    await pods.create(pod);
+    assert.equal(await events.locate({ kind: 'pod', tenant: 'acme', podId: pod.id }, mine), 'foreign', 'a pin event is not the pod’s');
+    const [ms] = (await events.latestId({ kind: 'all' })).split('-');
+    assert.equal(await events.locate(acme, `${Number(ms) + 60_000}-0`), 'future');
+    assert.equal(await events.locate(acme, '1-0'), 'trimmed', 'older than anything kept');
+    assert.ok(compareEventIds(mine, theirs) < 0);
+    assert.ok(compareEventIds('10-0', '9-5') > 0);
+  });
+});
