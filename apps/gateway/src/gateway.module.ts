@@ -23,6 +23,8 @@ import { poolProviders } from './pools/pool-providers';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { MetricsController } from './metrics/metrics.controller';
 import { PoolsController } from './pools/pools.controller';
+import { QuotaController } from './quotas/quota.controller';
+import { TenantLimits } from './quotas/tenant-limits';
 
 @Module({})
 export class GatewayModule {
@@ -37,6 +39,7 @@ export class GatewayModule {
         ImagesController,
         PoolsController,
         CheckpointsController,
+        QuotaController,
       ],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
@@ -51,6 +54,7 @@ export class GatewayModule {
         TenantPods,
         PodStopper,
         PodLogs,
+        TenantLimits,
         ...pinProviders(config),
         ...poolProviders(config),
         ...checkpointProviders(config),

@@ -1,17 +1,29 @@
 import { z } from 'zod';
 import { defineScript } from '../lua-script';
-import { done, idempotencyHeld, transitionReply } from './replies';
+import { done, idempotencyHeld, overQuota, transitionReply } from './replies';
 
-const POD_ARGS = ['specJson', 'createdMs', 'podId', 'bodyHash', 'idemTtlSec', 'createdIso'] as const;
+const POD_ARGS = [
+  'specJson',
+  'createdMs',
+  'podId',
+  'bodyHash',
+  'idemTtlSec',
+  'createdIso',
+  'statusStem',
+  'charge',
+  'limits',
+  'lostBeforeIso',
+] as const;
 
-export const createPod = defineScript('createPod-3', {
-  keys: ['spec', 'status', 'tenantPods'],
+export const createPod = defineScript('createPod-4', {
+  keys: ['spec', 'status', 'tenantPods', 'quotaPods'],
   restKeys: 'idempotency',
   args: POD_ARGS,
   reply: z.union([
     z.tuple([z.literal('created'), z.string()]).transform(([, podId]) => ({ kind: 'created' as const, podId })),
     z.tuple([z.literal('collision'), z.string()]).transform(() => ({ kind: 'collision' as const })),
     z.tuple([z.literal('exists'), idempotencyHeld]).transform(([, held]) => ({ kind: 'exists' as const, ...held })),
+    overQuota,
   ]),
 });
 
