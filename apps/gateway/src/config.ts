@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { baseConfig, baseConfigSchema, ConfigError, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
 import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '@warmpod/registry';
 import { parseTokens, TokenError, type TokenGrant } from './auth/tokens';
+import { DEFAULT_QUOTA_BOOK, parseQuotaBook, QuotaFileError, type QuotaBook } from './quotas/quota-book';
 
 const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -13,6 +14,9 @@ const schema = baseConfigSchema.extend({
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   WARMPOD_TOKENS: z.string().min(1).optional(),
   WARMPOD_TOKENS_FILE: z.string().min(1).optional(),
+  // Tenant quotas (quotas/quota-book.ts); neither: every tenant gets DEFAULT_QUOTA.
+  WARMPOD_QUOTAS: z.string().min(1).optional(),
+  WARMPOD_QUOTAS_FILE: z.string().min(1).optional(),
   WARMPOD_DEFAULT_REGISTRY: z
     .string()
     .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'a registry host, with an optional port')
@@ -44,6 +48,8 @@ export interface GatewayConfig extends BaseConfig {
   port: number;
   /** sha256 (hex) of each bearer token -> its tenant and role. Plain tokens are not kept. */
   tokens: ReadonlyMap<string, TokenGrant>;
+  /** Each tenant's limits, set by the operator. */
+  quotas: QuotaBook;
   /** Registry used when an image reference names none. */
   defaultRegistry: string;
   insecureRegistries: string[];
@@ -74,6 +80,7 @@ export function loadGatewayConfig(
     host: c.GATEWAY_HOST,
     port: c.GATEWAY_PORT,
     tokens: loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText),
+    quotas: loadQuotas(c.WARMPOD_QUOTAS, c.WARMPOD_QUOTAS_FILE, readText),
     defaultRegistry: c.WARMPOD_DEFAULT_REGISTRY,
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',')
       .map((s) => s.trim())
@@ -105,4 +112,21 @@ function loadTokens(inline: string | undefined, file: string | undefined, readTe
     throw error;
   }
   throw new ConfigError('invalid configuration for gateway:\n  set WARMPOD_TOKENS or WARMPOD_TOKENS_FILE (at least one token is required)');
+}
+
+function loadQuotas(inline: string | undefined, file: string | undefined, readText: ReadText): QuotaBook {
+  try {
+    if (inline !== undefined) return parseQuotaBook(inline, 'WARMPOD_QUOTAS');
+    if (file === undefined) return DEFAULT_QUOTA_BOOK;
+    let text: string;
+    try {
+      text = readText(file);
+    } catch (error) {
+      throw new QuotaFileError(`WARMPOD_QUOTAS_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    return parseQuotaBook(text, 'WARMPOD_QUOTAS_FILE');
+  } catch (error) {
+    if (error instanceof QuotaFileError) throw new ConfigError(`invalid configuration for gateway:\n  ${error.message}`);
+    throw error;
+  }
 }

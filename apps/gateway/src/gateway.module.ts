@@ -26,6 +26,8 @@ import { poolProviders } from './pools/pool-providers';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { MetricsController } from './metrics/metrics.controller';
 import { PoolsController } from './pools/pools.controller';
+import { QuotaController } from './quotas/quota.controller';
+import { TenantLimits } from './quotas/tenant-limits';
 
 @Module({})
 export class GatewayModule {
@@ -41,6 +43,7 @@ export class GatewayModule {
         PoolsController,
         CheckpointsController,
         EventsController,
+        QuotaController,
       ],
       providers: [
         ...infrastructureProviders(config, logger, overrides),
@@ -57,6 +60,7 @@ export class GatewayModule {
         PodStopper,
         PodLogs,
         EventStreams,
+        TenantLimits,
         ...pinProviders(config),
         ...poolProviders(config),
         ...checkpointProviders(config),

@@ -12,6 +12,7 @@ export const NODE_REF = { $ref: '#/components/schemas/Node' };
 export const PIN_REF = { $ref: '#/components/schemas/ImagePin' };
 export const PIN_REQUEST_REF = { $ref: '#/components/schemas/PinRequest' };
 export const CHECKPOINT_REF = { $ref: '#/components/schemas/Checkpoint' };
+export const QUOTA_REF = { $ref: '#/components/schemas/Quota' };
 
 const stringMap: SchemaObject = { type: 'object', additionalProperties: { type: 'string' } };
 const resources: SchemaObject = {
@@ -115,6 +116,22 @@ const SCHEMAS: Record<string, SchemaObject> = {
     },
   },
   Checkpoint: CHECKPOINT,
+  Quota: {
+    type: 'object',
+    required: ['tenant', 'quotas'],
+    properties: {
+      tenant: { type: 'string' },
+      quotas: {
+        type: 'object',
+        description: 'pods, cpuMilli, memoryMiB, gpu, pins, pinBytes, poolPods, checkpoints, checkpointBytes',
+        additionalProperties: {
+          type: 'object',
+          required: ['limit', 'used'],
+          properties: { limit: { type: 'integer' }, used: { type: 'integer' } },
+        },
+      },
+    },
+  },
   Node: {
     type: 'object',
     properties: {

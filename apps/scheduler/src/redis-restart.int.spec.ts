@@ -97,6 +97,7 @@ async function admit(pods: PodRepository, bus: JobBus, def: PodDefinition): Prom
   for (;;) {
     try {
       const outcome = await pods.create(def, { key: `k-${def.id}`, bodyHash: 'h' });
+      if (outcome.kind === 'over-quota') throw new Error(`no quota was given, yet ${outcome.refusal.quota} refused the pod`);
       await bus.toScheduler({ name: 'schedule-pod', data: { podId: outcome.podId, requestId: `req-${def.id}` } });
       return refusals;
     } catch {

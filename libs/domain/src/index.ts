@@ -6,3 +6,4 @@ export * from './ids';
 export * from './placement/index';
 export * from './checkpoint/index';
 export * from './pod-start-segments';
+export * from './quota';

@@ -8,11 +8,13 @@ import {
   type CheckpointEvent,
   type CheckpointRecord,
   type CheckpointState,
+  type QuotaValues,
 } from '@warmpod/domain';
 import { EventLog } from './event-log';
 import { Keys } from './keys';
 import { pipelineReplies, stringHash } from './pipeline-replies';
 import { applyCheckpointEvent, createCheckpoint, latestRestorable, removeCheckpoint } from './scripts/checkpoint-scripts';
+import type { OverQuota } from './tenant-quotas';
 
 /** A checkpoint as it is announced, before it is taken: it starts `pending`. */
 export type NewCheckpoint = Pick<
@@ -73,6 +75,20 @@ export class CheckpointRepository {
 
   /** Records a pending checkpoint; a second create of the same id (a job run twice) returns the first. */
   async create(checkpoint: NewCheckpoint): Promise<{ created: boolean; record: CheckpointRecord }> {
+    const outcome = await this.store(checkpoint, '');
+    if ('kind' in outcome) throw new Error('an unchecked checkpoint was refused by a quota');
+    return outcome;
+  }
+
+  /** Like `create`, within the tenant's checkpoint quotas, checked in the same step (over one: nothing written). */
+  async createWithinQuota(
+    checkpoint: NewCheckpoint,
+    limits: QuotaValues,
+  ): Promise<{ created: boolean; record: CheckpointRecord } | OverQuota> {
+    return this.store(checkpoint, `${limits.checkpoints} ${limits.checkpointBytes}`);
+  }
+
+  private async store(checkpoint: NewCheckpoint, limits: string): Promise<{ created: boolean; record: CheckpointRecord } | OverQuota> {
     const createdMs = Date.parse(checkpoint.createdAt);
     if (!Number.isFinite(createdMs)) throw new Error(`createdAt "${checkpoint.createdAt}" is not a date`);
     const fields = { ...checkpoint, state: 'pending', sizeBytes: '0', restoreFailures: '0', createdMs: String(createdMs) };
@@ -83,9 +99,10 @@ export class CheckpointRepository {
         tenantCheckpoints: this.keys.tenantCheckpoints(checkpoint.tenant),
         nodeCheckpoints: this.keys.nodeCheckpoints(checkpoint.node),
       },
-      { id: checkpoint.id, createdMs },
+      { id: checkpoint.id, createdMs, checkpointStem: this.keys.checkpointStem(), limits },
       { args: Object.entries(fields).flat() },
     );
+    if (typeof created === 'object') return created;
     const record = await this.get(checkpoint.id);
     if (!record) throw new Error(`checkpoint ${checkpoint.id} vanished after create`);
     if (created) await this.announce(record);

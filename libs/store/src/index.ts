@@ -25,3 +25,4 @@ export * from './pool-pods';
 export * from './checkpoint-repository';
 export * from './rate-buckets';
 export * from './event-log';
+export * from './tenant-quotas';

@@ -1,7 +1,7 @@
 /**
  * Every Redis key and channel warmpod uses, in one place. Scripts that reach
  * records by id (a pool's members' pod status hashes, an active pin) are
- * given the stem (`podStatusStem`, `pinStem`, `checkpointStem`) and append
+ * given the stem (`podStatusStem`, `pinStem`, `poolStem`, `checkpointStem`) and append
  * the id, so the format is still written only here.
  */
 export class Keys {
@@ -24,6 +24,10 @@ export class Keys {
   /** Zset: a tenant's pod ids by creation time. */
   tenantPods(tenant: string): string {
     return `${this.prefix}tenant:${tenant}:pods`;
+  }
+  /** Hash: pod id -> `cpuMilli memoryMiB gpu restarts` of the tenant's pods charged to its quotas (see tenantUse.lua). */
+  quotaPods(tenant: string): string {
+    return `${this.prefix}tenant:${tenant}:quota-pods`;
   }
   /** String `bodyHash podId`, 24 h. */
   idempotency(tenant: string, key: string): string {
@@ -157,7 +161,11 @@ export class Keys {
 
   /** Hash: the pool's definition, image, digest, size, state, pin. */
   pool(id: string): string {
-    return `${this.prefix}pool:${id}`;
+    return `${this.poolStem()}${id}`;
+  }
+  /** What a pool id is appended to for its hash. */
+  poolStem(): string {
+    return `${this.prefix}pool:`;
   }
   /** Hash: warm pod id -> `digest admittedMs`, for pods not claimed nor retired. */
   poolMembers(id: string): string {

@@ -12,6 +12,7 @@ import * as pinScripts from './scripts/pin-scripts';
 import * as podScripts from './scripts/pod-scripts';
 import * as poolScripts from './scripts/pool-scripts';
 import * as prepullScripts from './scripts/prepull-scripts';
+import * as quotaScripts from './scripts/quota-scripts';
 import * as rateScripts from './scripts/rate-scripts';
 
 function scratch(files: Record<string, string>): string {
@@ -23,7 +24,17 @@ function scratch(files: Record<string, string>): string {
 
 describe('Lua scripts', () => {
   test('every .lua file has a typed wrapper, and every wrapper loaded with its header checked', () => {
-    const wrapped = [checkpointScripts, eventScripts, nodeScripts, pinScripts, podScripts, poolScripts, prepullScripts, rateScripts]
+    const wrapped = [
+      checkpointScripts,
+      eventScripts,
+      nodeScripts,
+      pinScripts,
+      podScripts,
+      poolScripts,
+      prepullScripts,
+      quotaScripts,
+      rateScripts,
+    ]
       .flatMap((m) => Object.values(m))
       .map((s) => s.name)
       .sort();

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { QuotaValues } from '@warmpod/domain';
 import { EventLog } from './event-log';
 import { Keys } from './keys';
 import { createPin, removePin } from './scripts/pin-scripts';
+import type { OverQuota } from './tenant-quotas';
 
 /** A reference pinned for warming: the digest it resolved to, and where it should be. */
 export interface PinRecord {
@@ -22,6 +24,14 @@ export interface PinRecord {
 }
 
 export type NewPin = Omit<PinRecord, 'state' | 'supersedes' | 'supersededBy'>;
+
+/** The active pin after a create, and whether this create made it. */
+export interface CreatedPin {
+  pin: PinRecord;
+  created: boolean;
+  superseded?: string;
+}
+export type StoredPin = CreatedPin & { kind: 'stored' };
 
 const recordSchema = z.object({
   id: z.string(),
@@ -51,8 +61,22 @@ export class PinRepository {
     return this.keys.pinsChanged();
   }
 
-  /** Creates a pin, superseding the active one of the same reference; returns the active pin. */
-  async create(pin: NewPin): Promise<{ pin: PinRecord; created: boolean; superseded?: string }> {
+  /** Creates a pin, superseding the active one of the same reference; returns the active pin. Not charged (a pool's pin: the pool's size is). */
+  async create(pin: NewPin): Promise<CreatedPin> {
+    const outcome = await this.store(pin, '');
+    if (outcome.kind === 'over-quota') throw new Error('an uncharged pin was refused by a quota');
+    return outcome;
+  }
+
+  /**
+   * Like `create`, and charges the pin to its tenant's pin quotas (`bytes`: what it makes a node hold)
+   * in the same step; over one, nothing is written. The pin it supersedes no longer counts.
+   */
+  async createCharged(pin: NewPin, limits: QuotaValues, bytes: number): Promise<StoredPin | OverQuota> {
+    return this.store(pin, `${limits.pins} ${limits.pinBytes} ${bytes}`);
+  }
+
+  private async store(pin: NewPin, quota: string): Promise<StoredPin | OverQuota> {
     const outcome = await createPin.run(this.redis, this.indexKeys(pin), {
       id: pin.id,
       json: JSON.stringify(pin),
@@ -61,13 +85,15 @@ export class PinRepository {
       digest: pin.digest,
       pinStem: this.keys.pinStem(),
       channel: this.keys.pinsChanged(),
+      quota,
     });
+    if (outcome.kind === 'over-quota') return outcome;
     const active = await this.get(outcome.kind === 'existing' ? outcome.activeId : pin.id);
     if (!active) throw new Error(`active pin ${outcome.kind === 'existing' ? outcome.activeId : pin.id} vanished`);
-    if (outcome.kind === 'existing') return { pin: active, created: false };
+    if (outcome.kind === 'existing') return { kind: 'stored', pin: active, created: false };
     await this.events.append(pin.tenant, 'pin', pin.id, { state: 'active', reference: pin.reference, digest: pin.digest });
     if (outcome.superseded) await this.events.append(pin.tenant, 'pin', outcome.superseded, { state: 'superseded', supersededBy: pin.id });
-    return { pin: active, created: true, ...(outcome.superseded ? { superseded: outcome.superseded } : {}) };
+    return { kind: 'stored', pin: active, created: true, ...(outcome.superseded ? { superseded: outcome.superseded } : {}) };
   }
 
   async get(id: string): Promise<PinRecord | undefined> {

@@ -3,17 +3,20 @@ import {
   isPodPhase,
   isTerminal,
   phasesBefore,
+  podCharge,
   type EffectiveCheckpointing,
   type Endpoint,
   type Placement,
   type PodCheckpointStatus,
   type PodPhase,
   type PodRecord,
+  type QuotaValues,
   type StartMode,
 } from '@warmpod/domain';
 import { Keys } from './keys';
 import { decodePod } from './pod-record';
 import { annotatePod, createPod, endPodOnNode, removePod, transitionPod } from './scripts/pod-scripts';
+import { lostBeforeIso, podChargeArg, podLimitsArg, type OverQuota } from './tenant-quotas';
 
 /** The immutable half of a pod: what was asked for, pinned. */
 export type PodDefinition = Pick<PodRecord, 'id' | 'tenant' | 'createdAt' | 'labels' | 'image' | 'spec'>;
@@ -33,7 +36,8 @@ export interface StatusPatch {
   checkpoint?: PodCheckpointStatus | null;
 }
 
-export type CreateOutcome = { kind: 'created'; podId: string } | { kind: 'replay'; podId: string } | { kind: 'conflict'; podId: string };
+export type CreateOutcome =
+  { kind: 'created'; podId: string } | { kind: 'replay'; podId: string } | { kind: 'conflict'; podId: string } | OverQuota;
 
 export interface TransitionOutcome {
   applied: boolean;
@@ -56,11 +60,19 @@ export class PodRepository {
   /**
    * Stores a new Pending pod, honouring an idempotency key: the same key with
    * the same body hash replays the first pod; another body is a conflict.
+   * With `limits`, the pod is charged to its tenant's pod quotas in the same
+   * step (over one: refused, nothing written); without, it is charged
+   * elsewhere (a pool's warm pod, charged as the pool's size).
    */
-  async create(def: PodDefinition, idempotency?: { key: string; bodyHash: string }): Promise<CreateOutcome> {
+  async create(def: PodDefinition, idempotency?: { key: string; bodyHash: string }, limits?: QuotaValues): Promise<CreateOutcome> {
     const outcome = await createPod.run(
       this.redis,
-      { spec: this.keys.podSpec(def.id), status: this.keys.podStatus(def.id), tenantPods: this.keys.tenantPods(def.tenant) },
+      {
+        spec: this.keys.podSpec(def.id),
+        status: this.keys.podStatus(def.id),
+        tenantPods: this.keys.tenantPods(def.tenant),
+        quotaPods: this.keys.quotaPods(def.tenant),
+      },
       {
         specJson: JSON.stringify(def),
         createdMs: Date.parse(def.createdAt),
@@ -70,11 +82,16 @@ export class PodRepository {
         createdIso: def.createdAt,
         tenant: def.tenant,
         ...this.eventStreams(),
+        statusStem: this.keys.podStatusStem(),
+        charge: limits ? podChargeArg(podCharge(def.spec)) : '',
+        limits: limits ? podLimitsArg(limits) : '',
+        lostBeforeIso: lostBeforeIso(),
       },
       { keys: idempotency ? [this.keys.idempotency(def.tenant, idempotency.key)] : [] },
     );
     if (outcome.kind === 'created') return { kind: 'created', podId: def.id };
     if (outcome.kind === 'collision') throw new Error(`pod id ${def.id} already exists`);
+    if (outcome.kind === 'over-quota') return outcome;
     return outcome.bodyHash === idempotency?.bodyHash
       ? { kind: 'replay', podId: outcome.podId }
       : { kind: 'conflict', podId: outcome.podId };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { OverQuota } from './scripts/replies';
 import type { Resources } from '@warmpod/domain';
 
 /** The process-shaping part of a pool's pods (a pod spec without placement fields). */
@@ -63,7 +64,8 @@ export type ClaimOutcome =
   | { kind: 'none' }
   | { kind: 'inactive' }
   | { kind: 'replay'; podId: string }
-  | { kind: 'conflict'; podId: string };
+  | { kind: 'conflict'; podId: string }
+  | OverQuota;
 
 export interface PruneOptions {
   /** How long a member may exist without a pod record (its creator is still writing it). */

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { podCharge, type QuotaValues } from '@warmpod/domain';
 import { EventLog } from './event-log';
 import { Keys } from './keys';
 import {
@@ -26,6 +27,7 @@ import {
   setPoolPin,
   updatePool,
 } from './scripts/pool-scripts';
+import { lostBeforeIso, podChargeArg, podLimitsArg, type OverQuota } from './tenant-quotas';
 
 const IDEMPOTENCY_TTL_SEC = 24 * 3600;
 
@@ -51,8 +53,11 @@ export class PoolRepository {
     return this.keys.poolsChanged();
   }
 
-  /** Stores a new pool unless the tenant already has an active pool of that name. */
-  async create(pool: NewPool): Promise<'created' | 'exists'> {
+  /**
+   * Stores a new pool unless the tenant already has an active pool of that name or, with `limits`,
+   * its size would take the tenant's active pools past their pool-pods quota.
+   */
+  async create(pool: NewPool, limits?: QuotaValues): Promise<'created' | 'exists' | OverQuota> {
     const def = {
       id: pool.id,
       tenant: pool.tenant,
@@ -78,6 +83,8 @@ export class PoolRepository {
         size: pool.size,
         nowIso: pool.createdAt,
         channel: this.keys.poolsChanged(),
+        poolStem: this.keys.poolStem(),
+        poolPodsLimit: limits ? limits.poolPods : '',
       },
     );
     if (outcome === 'created')
@@ -115,13 +122,16 @@ export class PoolRepository {
   /**
    * Resize and/or move to a new image. `rotated` when the digest changed (old pods not Running yet are
    * retired and marked stop-requested in the same step); `applied` false when the pool is not active.
+   * With `limits`, growing past the tenant's pool-pods quota is refused and nothing changes.
    */
   async update(
     pool: Pick<PoolRecord, 'id' | 'name' | 'tenant'>,
     change: { size?: number; image?: PoolImage },
-  ): Promise<{ applied: boolean; rotated: boolean }> {
+    limits?: QuotaValues,
+  ): Promise<{ applied: boolean; rotated: boolean } | OverQuota> {
     const id = pool.id;
-    const result = await updatePool.run(this.redis, this.memberKeys(id), {
+    const keys = { ...this.memberKeys(id), tenantPools: this.keys.tenantPools(pool.tenant) };
+    const result = await updatePool.run(this.redis, keys, {
       size: change.size === undefined ? '' : change.size,
       imageJson: change.image ? imageJson(change.image) : '',
       digest: change.image?.digest ?? '',
@@ -131,7 +141,10 @@ export class PoolRepository {
       statusStem: this.keys.podStatusStem(),
       message: `retired by pool ${pool.name}: the pool moved to ${change.image?.digest.slice(0, 19) ?? ''} before this pod ran`,
       nowMs: Date.now(),
+      poolStem: this.keys.poolStem(),
+      poolPodsLimit: limits ? limits.poolPods : '',
     });
+    if (typeof result === 'object') return result;
     if (result >= 0)
       await this.events.append(pool.tenant, 'pool', id, {
         state: 'active',
@@ -193,11 +206,23 @@ export class PoolRepository {
     );
   }
 
-  /** Hands one Running warm pod to the caller (current digest first), in one step. */
-  async claim(pool: Pick<PoolRecord, 'id' | 'tenant' | 'name'>, idempotency?: { key: string; bodyHash: string }): Promise<ClaimOutcome> {
+  /**
+   * Hands one Running warm pod to the caller (current digest first), in one step; the pod is charged to
+   * the tenant's pod quotas in that step (over one of `limits`: refused, the pod stays in the pool).
+   */
+  async claim(
+    pool: Pick<PoolRecord, 'id' | 'tenant' | 'name' | 'template'>,
+    idempotency?: { key: string; bodyHash: string },
+    limits?: QuotaValues,
+  ): Promise<ClaimOutcome> {
     const reply = await claimWarmPod.run(
       this.redis,
-      { pool: this.keys.pool(pool.id), members: this.keys.poolMembers(pool.id), stats: this.keys.poolStats(pool.id) },
+      {
+        pool: this.keys.pool(pool.id),
+        members: this.keys.poolMembers(pool.id),
+        stats: this.keys.poolStats(pool.id),
+        quotaPods: this.keys.quotaPods(pool.tenant),
+      },
       {
         statusStem: this.keys.podStatusStem(),
         bodyHash: idempotency?.bodyHash ?? '',
@@ -205,6 +230,9 @@ export class PoolRepository {
         message: `claimed from warm pool ${pool.name}`,
         channel: this.keys.poolsChanged(),
         poolId: pool.id,
+        charge: podChargeArg(podCharge({ resources: pool.template.resources, restartPolicy: 'Never' })),
+        limits: limits ? podLimitsArg(limits) : '',
+        lostBeforeIso: lostBeforeIso(),
       },
       { keys: idempotency ? [this.keys.idempotency(pool.tenant, idempotency.key)] : [] },
     );

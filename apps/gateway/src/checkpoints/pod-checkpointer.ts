@@ -12,6 +12,7 @@ import type { Logger } from '@warmpod/observability';
 import { CheckpointRepository, NodeRepository, type NewCheckpoint } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
 import { TenantPods } from '../pods/tenant-pods';
+import { TenantLimits } from '../quotas/tenant-limits';
 import { LOGGER } from '../providers';
 import { CheckpointJobs } from './checkpoint-jobs';
 import { checkpointSupportOf } from './node-support';
@@ -30,12 +31,15 @@ export class PodCheckpointer {
     private readonly checkpoints: CheckpointRepository,
     private readonly jobs: CheckpointJobs,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly limits: TenantLimits,
   ) {}
 
   async checkpoint(tenant: string, podId: string, requestId: string): Promise<CheckpointRecord> {
     const pod = await this.tenantPods.get(tenant, podId);
     const checkpoint = await this.plan(pod);
-    const { record: pending } = await this.checkpoints.create(checkpoint);
+    const stored = await this.checkpoints.createWithinQuota(checkpoint, this.limits.of(tenant));
+    if ('kind' in stored) throw ApiError.overQuota(stored.refusal);
+    const pending = stored.record;
     const job = { name: 'checkpoint-pod', data: { podId: pod.id, requestId, checkpointId: checkpoint.id } } as const;
     try {
       await this.jobs.send(checkpoint.node, job);

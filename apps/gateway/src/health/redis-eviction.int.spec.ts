@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisServer } from '@warmpod/devkit';
 import { call, errorOf, startGateway, uniquePrefix, type ApiResponse, type TestGateway } from '../testing/harness';
+import { startRegistry, type TestRegistry } from '../testing/registry';
 
 /** Polls /readyz until `done` holds (the gateway reconnects on its own time); the last answer. */
 async function readyzUntil(gateway: TestGateway, done: (res: ApiResponse) => boolean): Promise<ApiResponse> {
@@ -26,22 +27,26 @@ describe('a Redis that may evict keys', () => {
   let server: RedisServer;
   let admin: Redis;
   let gateway: TestGateway | undefined;
+  // Readiness also asks the default registry: one that answers, so only Redis decides here.
+  let registry: TestRegistry;
   const prefix = uniquePrefix('eviction');
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wp-gateway-evict-'));
+    registry = await startRegistry(dir);
     server = await RedisServer.start({ dir, settings: { 'maxmemory-policy': 'allkeys-lru' } });
     admin = new Redis(server.url);
   });
 
   after(async () => {
     await gateway?.close();
+    await registry?.stop();
     admin?.disconnect();
     await server?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const env = () => ({ WARMPOD_PREFIX: prefix, WARMPOD_REDIS_URL: server.url });
+  const env = () => ({ WARMPOD_PREFIX: prefix, WARMPOD_REDIS_URL: server.url, WARMPOD_DEFAULT_REGISTRY: registry.host });
 
   test('stops the gateway at boot, with the policy and what to set', async () => {
     await assert.rejects(startGateway(env()), /maxmemory-policy is "allkeys-lru".*set maxmemory-policy noeviction/);

@@ -1,4 +1,4 @@
-import type { FieldProblem } from '@warmpod/domain';
+import type { FieldProblem, QuotaRefusal } from '@warmpod/domain';
 
 /**
  * An error the API answers with on purpose: its status, a stable
@@ -30,6 +30,16 @@ export class ApiError extends Error {
 
   static forbidden(message: string): ApiError {
     return new ApiError(403, 'forbidden', message);
+  }
+
+  /** A request that would take its tenant past a quota: which, its limit, the use before it. */
+  static overQuota(r: QuotaRefusal): ApiError {
+    return new ApiError(
+      403,
+      'quota_exceeded',
+      `the ${r.quota} quota of this tenant would be exceeded: limit ${r.limit}, in use ${r.used}, this request ${r.requested}`,
+      [{ path: `quota.${r.quota}`, message: `limit ${r.limit}, in use ${r.used}, requested ${r.requested}` }],
+    );
   }
 
   static rateLimited(retryAfterSeconds: number): ApiError {

@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { describeIssues, newId, parseImageReference } from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
-import { PinRepository, PrepullStatus, type PinRecord } from '@warmpod/store';
+import { ImageRepository, PinRepository, PrepullStatus, type PinRecord } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
 import { ApiError } from '../http/api-error';
 import { ImageLayersRecorder } from '../pods/image-layers';
 import { PinResolver } from '../pods/pin-resolver';
 import { CONFIG, LOGGER } from '../providers';
+import { TenantLimits } from '../quotas/tenant-limits';
 import { PIN_ID, pinReference, pinRequestSchema } from './pin-request';
 import { toPinResponse, type PinResponse } from './pin-response';
 
@@ -19,7 +20,8 @@ export interface PinOutcome {
 /**
  * A tenant's pins: references resolved once to their digest (rule 1) and
  * recorded for the prepuller to warm (rule 4). Nothing is written until the
- * body is valid and the reference resolved, so a rejected request leaves
+ * body is valid and the reference resolved, and the pin is charged to the
+ * tenant's pin quotas as it is stored, so a rejected request leaves
  * nothing; another tenant's pin is "not found".
  */
 @Injectable()
@@ -31,6 +33,8 @@ export class ImagePins {
     private readonly status: PrepullStatus,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly images: ImageRepository,
+    private readonly limits: TenantLimits,
   ) {}
 
   async pin(tenant: string, body: unknown): Promise<PinOutcome> {
@@ -40,16 +44,23 @@ export class ImagePins {
     // The reference resolved, so it parses.
     const reference = pinReference(parseImageReference(parsed.data.image, this.config.defaultRegistry));
     await this.layers.record(image);
-    const outcome = await this.pins.create({
-      id: newId('pin'),
-      tenant,
-      requested: image.requested,
-      reference,
-      pinned: image.pinned,
-      digest: image.digest,
-      nodeSelector: parsed.data.nodeSelector ?? {},
-      createdAt: new Date().toISOString(),
-    });
+    // What the pin makes each target node hold; 0 when the layers could not be read (the pin still counts).
+    const bytes = (await this.images.get(image.digest))?.sizeBytes ?? 0;
+    const outcome = await this.pins.createCharged(
+      {
+        id: newId('pin'),
+        tenant,
+        requested: image.requested,
+        reference,
+        pinned: image.pinned,
+        digest: image.digest,
+        nodeSelector: parsed.data.nodeSelector ?? {},
+        createdAt: new Date().toISOString(),
+      },
+      this.limits.of(tenant),
+      bytes,
+    );
+    if (outcome.kind === 'over-quota') throw ApiError.overQuota(outcome.refusal);
     if (outcome.created) {
       this.logger.info({ pinId: outcome.pin.id, reference, pinned: image.pinned, supersedes: outcome.superseded }, 'image pinned');
     }

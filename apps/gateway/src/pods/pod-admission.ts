@@ -9,6 +9,7 @@ import { LOGGER } from '../providers';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { bodyHash } from './idempotency';
 import { ImageLayersRecorder } from './image-layers';
+import { TenantLimits } from '../quotas/tenant-limits';
 import { PinResolver } from './pin-resolver';
 
 export interface Admission {
@@ -25,9 +26,11 @@ export interface AdmissionRequest {
 }
 
 /**
- * Admits a pod: validate, pin, store, enqueue, in that order. Nothing is
- * written before the body is valid and the image pinned, and a request that
- * fails after the write is rolled back, so a rejected request leaves nothing.
+ * Admits a pod: validate, pin, store within the tenant's quotas, enqueue, in
+ * that order. Nothing is written before the body is valid and the image
+ * pinned, and a request that fails after the write is rolled back, so a
+ * rejected request leaves nothing. Every door that admits pods (REST, the
+ * queue) comes through here, so each gets the same quota check.
  */
 @Injectable()
 export class PodAdmission {
@@ -39,6 +42,7 @@ export class PodAdmission {
     private readonly pools: PoolClaims,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
+    private readonly limits: TenantLimits,
   ) {}
 
   async admit(req: AdmissionRequest): Promise<Admission> {
@@ -63,7 +67,9 @@ export class PodAdmission {
     if (claim?.kind === 'claimed') return { pod: claim.pod, replay: claim.replay };
     const def = claim?.def ?? (await this.definition(req.tenant, body));
     const idempotency = req.idempotencyKey ? { key: req.idempotencyKey, bodyHash: bodyHash(body) } : undefined;
-    const outcome = await this.pods.create(def, idempotency);
+    // Charged to the tenant's quotas in the same step that stores it: concurrent requests cannot overshoot.
+    const outcome = await this.pods.create(def, idempotency, this.limits.of(req.tenant));
+    if (outcome.kind === 'over-quota') throw ApiError.overQuota(outcome.refusal);
 
     if (outcome.kind === 'conflict') {
       throw new ApiError(409, 'idempotency_conflict', 'this Idempotency-Key was already used with a different request body');

@@ -7,6 +7,7 @@ import { ApiError } from '../http/api-error';
 import { ImageLayersRecorder } from '../pods/image-layers';
 import { PinResolver } from '../pods/pin-resolver';
 import { CONFIG, LOGGER } from '../providers';
+import { TenantLimits } from '../quotas/tenant-limits';
 import { createPoolSchema, normaliseTemplate, parseBody, patchPoolSchema, referenceOf } from './pool-request';
 import { toPoolResponse, type PoolResponse } from './pool-response';
 
@@ -24,6 +25,7 @@ export class PoolAdmin {
     private readonly pods: PodRepository,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly limits: TenantLimits,
   ) {}
 
   async create(tenant: string, body: unknown): Promise<PoolResponse> {
@@ -32,17 +34,21 @@ export class PoolAdmin {
     if (await this.pools.findByName(tenant, req.name)) throw this.duplicate(req.name);
     const image = await this.pinImage(req.image);
     const id = newId('pool');
-    const outcome = await this.pools.create({
-      id,
-      tenant,
-      name: req.name,
-      createdAt: new Date().toISOString(),
-      image,
-      size: req.size,
-      template: normaliseTemplate(req.podTemplate),
-      nodeSelector: req.nodeSelector ?? {},
-    });
+    const outcome = await this.pools.create(
+      {
+        id,
+        tenant,
+        name: req.name,
+        createdAt: new Date().toISOString(),
+        image,
+        size: req.size,
+        template: normaliseTemplate(req.podTemplate),
+        nodeSelector: req.nodeSelector ?? {},
+      },
+      this.limits.of(tenant),
+    );
     if (outcome === 'exists') throw this.duplicate(req.name);
+    if (typeof outcome === 'object') throw ApiError.overQuota(outcome.refusal);
     this.logger.info({ pool: req.name, tenant, pinned: image.pinned, size: req.size }, 'pool created');
     return this.show(await this.mustGet(id));
   }
@@ -64,7 +70,9 @@ export class PoolAdmin {
     const req = parseBody(patchPoolSchema, body, 'pool change');
     const pool = await this.find(tenant, name);
     const image = req.image !== undefined || req.repin ? await this.pinImage(req.image ?? pool.image.requested) : undefined;
-    const result = await this.pools.update(pool, { ...(req.size !== undefined ? { size: req.size } : {}), ...(image ? { image } : {}) });
+    const change = { ...(req.size !== undefined ? { size: req.size } : {}), ...(image ? { image } : {}) };
+    const result = await this.pools.update(pool, change, this.limits.of(tenant));
+    if ('kind' in result) throw ApiError.overQuota(result.refusal);
     if (!result.applied) throw ApiError.notFound('pool');
     if (result.rotated) this.logger.info({ pool: name, tenant, from: pool.image.digest, to: image?.digest }, 'pool re-pinned: rotating');
     return this.show(await this.mustGet(pool.id));

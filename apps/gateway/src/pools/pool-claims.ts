@@ -7,6 +7,7 @@ import { ApiError } from '../http/api-error';
 import { CONFIG, LOGGER } from '../providers';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { bodyHash } from '../pods/idempotency';
+import { TenantLimits } from '../quotas/tenant-limits';
 import { claimProblems, referenceOf } from './pool-request';
 
 /** A claim either got a warm pod, or names the pod to start the normal way (the pool's template, current digest). */
@@ -32,6 +33,7 @@ export class PoolClaims {
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
+    private readonly limits: TenantLimits,
   ) {}
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
@@ -53,7 +55,7 @@ export class PoolClaims {
       ]);
     }
     const idempotency = req.idempotencyKey ? { key: req.idempotencyKey, bodyHash: bodyHash(body) } : undefined;
-    const outcome = await this.pools.claim(pool, idempotency);
+    const outcome = await this.pools.claim(pool, idempotency, this.limits.of(tenant));
     switch (outcome.kind) {
       case 'claimed':
       case 'replay': {
@@ -67,6 +69,8 @@ export class PoolClaims {
         throw new ApiError(409, 'idempotency_conflict', 'this Idempotency-Key was already used with a different request body');
       case 'inactive':
         throw new ApiError(404, 'not_found', `pool "${body.pool}" not found`, [{ path: 'pool', message: 'the pool is being deleted' }]);
+      case 'over-quota':
+        throw ApiError.overQuota(outcome.refusal);
       case 'none':
         this.logger.info({ pool: pool.name, digest: pool.image.digest }, 'no warm pod free: starting one from the pool template');
         return { kind: 'fallback', def: poolPodDefinition(pool, newId('pod')) };

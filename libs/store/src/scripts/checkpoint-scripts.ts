@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { CHECKPOINT_STATES } from '@warmpod/domain';
 import { defineScript } from '../lua-script';
-import { yesNo } from './replies';
+import { overQuota, yesNo } from './replies';
 
 export const createCheckpoint = defineScript('createCheckpoint-3', {
   keys: ['record', 'tenantCheckpoints', 'nodeCheckpoints'],
-  args: ['id', 'createdMs'],
+  args: ['id', 'createdMs', 'checkpointStem', 'limits'],
   restArgs: 'fields',
-  reply: yesNo,
+  reply: z.union([yesNo, overQuota]),
 });
 
 const state = z.enum(CHECKPOINT_STATES);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineScript } from '../lua-script';
-import { done, idempotencyHeld, transitionReply } from './replies';
+import { done, idempotencyHeld, overQuota, transitionReply } from './replies';
 
 const POD_ARGS = [
   'specJson',
@@ -13,16 +13,21 @@ const POD_ARGS = [
   'allEvents',
   'tenantEventsStem',
   'podEventsStem',
+  'statusStem',
+  'charge',
+  'limits',
+  'lostBeforeIso',
 ] as const;
 
-export const createPod = defineScript('createPod-3', {
-  keys: ['spec', 'status', 'tenantPods'],
+export const createPod = defineScript('createPod-4', {
+  keys: ['spec', 'status', 'tenantPods', 'quotaPods'],
   restKeys: 'idempotency',
   args: POD_ARGS,
   reply: z.union([
     z.tuple([z.literal('created'), z.string()]).transform(([, podId]) => ({ kind: 'created' as const, podId })),
     z.tuple([z.literal('collision'), z.string()]).transform(() => ({ kind: 'collision' as const })),
     z.tuple([z.literal('exists'), idempotencyHeld]).transform(([, held]) => ({ kind: 'exists' as const, ...held })),
+    overQuota,
   ]),
 });
 

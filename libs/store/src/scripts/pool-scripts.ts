@@ -1,19 +1,19 @@
 import { z } from 'zod';
 import { defineScript } from '../lua-script';
-import { done, idempotencyHeld, yesNo } from './replies';
+import { done, idempotencyHeld, overQuota, yesNo } from './replies';
 
 const MEMBER_KEYS = ['pool', 'members', 'retiring', 'stats'] as const;
 
 export const createPool = defineScript('createPool-4', {
   keys: ['pool', 'names', 'pools', 'tenantPools'],
-  args: ['id', 'nameField', 'defJson', 'imageJson', 'digest', 'size', 'nowIso', 'channel'],
-  reply: z.tuple([z.enum(['created', 'exists']), z.string()]).transform(([outcome]) => outcome),
+  args: ['id', 'nameField', 'defJson', 'imageJson', 'digest', 'size', 'nowIso', 'channel', 'poolStem', 'poolPodsLimit'],
+  reply: z.union([z.tuple([z.enum(['created', 'exists']), z.string()]).transform(([outcome]) => outcome), overQuota]),
 });
 
-export const updatePool = defineScript('updatePool-4', {
-  keys: MEMBER_KEYS,
-  args: ['size', 'imageJson', 'digest', 'nowIso', 'channel', 'id', 'statusStem', 'message', 'nowMs'],
-  reply: z.union([z.literal(-1), z.literal(0), z.literal(1)]),
+export const updatePool = defineScript('updatePool-5', {
+  keys: [...MEMBER_KEYS, 'tenantPools'],
+  args: ['size', 'imageJson', 'digest', 'nowIso', 'channel', 'id', 'statusStem', 'message', 'nowMs', 'poolStem', 'poolPodsLimit'],
+  reply: z.union([z.literal(-1), z.literal(0), z.literal(1), overQuota]),
 });
 
 export const drainPool = defineScript('drainPool-2', {
@@ -34,15 +34,16 @@ export const admitMember = defineScript('admitMember-3', {
   reply: z.enum(['admitted', 'full', 'stale', 'backoff', 'inactive']),
 });
 
-export const claimWarmPod = defineScript('claimWarmPod-3', {
-  keys: ['pool', 'members', 'stats'],
+export const claimWarmPod = defineScript('claimWarmPod-4', {
+  keys: ['pool', 'members', 'stats', 'quotaPods'],
   restKeys: 'idempotency',
-  args: ['statusStem', 'bodyHash', 'idemTtlSec', 'message', 'channel', 'poolId'],
+  args: ['statusStem', 'bodyHash', 'idemTtlSec', 'message', 'channel', 'poolId', 'charge', 'limits', 'lostBeforeIso'],
   reply: z.union([
     z.tuple([z.literal('claimed'), z.string(), z.string()]).transform(([, podId, digest]) => ({ kind: 'claimed' as const, podId, digest })),
     z.tuple([z.literal('exists'), idempotencyHeld]).transform(([, held]) => ({ kind: 'exists' as const, ...held })),
     z.tuple([z.literal('none')]).transform(() => ({ kind: 'none' as const })),
     z.tuple([z.literal('inactive')]).transform(() => ({ kind: 'inactive' as const })),
+    overQuota,
   ]),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUOTA_NAMES, type QuotaRefusal } from '@warmpod/domain';
 
 /** Reply shapes shared by several scripts. */
 
@@ -32,3 +33,10 @@ export const idempotencyHeld = z
     const [bodyHash = '', podId = ''] = held.split(' ');
     return { bodyHash, podId };
   });
+
+/** `{'over-quota', name, limit, used, requested}`: a quota the request would pass (see tenantUse.lua). */
+export const overQuota = z
+  .tuple([z.literal('over-quota'), z.enum(QUOTA_NAMES), z.number(), z.number(), z.number()])
+  .transform(([, quota, limit, used, requested]) => ({ kind: 'over-quota' as const, refusal: { quota, limit, used, requested } }));
+
+export type OverQuota = { kind: 'over-quota'; refusal: QuotaRefusal };

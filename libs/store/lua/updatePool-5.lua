@@ -4,12 +4,14 @@
   every pod of an older digest that is not Running yet is retired (as
   retireMember-4's superseded case) and marked stop-requested, so an agent
   that has not begun starting it never will: no pod starts on the old
-  digest after the move. Announced on pools:changed.
+  digest after the move. A pool grown past the tenant's pool-pods quota is
+  refused and nothing changes. Announced on pools:changed.
 
   KEYS[1] pool
   KEYS[2] members
   KEYS[3] retiring
   KEYS[4] stats
+  KEYS[5] tenantPools
   ARGV[1] size          '' keeps it
   ARGV[2] imageJson     '' keeps it
   ARGV[3] digest        '' keeps it
@@ -19,11 +21,18 @@
   ARGV[7] statusStem    a member's pod status hash is statusStem .. podId
   ARGV[8] message       set on each pod retired here
   ARGV[9] nowMs
+  ARGV[10] poolStem     a pool's hash is poolStem .. id
+  ARGV[11] poolPodsLimit  '' for no check
 
-  Returns -1 when the pool is not active, 1 when the digest changed, else 0.
+  Returns -1 when the pool is not active, 1 when the digest changed, else 0,
+  or {'over-quota', name, limit, used, requested}.
 ]]
---- @include "terminalPhases"
+--- @include "tenantUse"
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return -1 end
+if ARGV[1] ~= '' and ARGV[11] ~= '' and tonumber(ARGV[1]) > tonumber(redis.call('HGET', KEYS[1], 'size') or '0') then
+  local over = overQuota({'poolPods'}, poolUse(KEYS[5], ARGV[10], ARGV[6]), {ARGV[11]}, {ARGV[1]})
+  if over then return over end
+end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'size', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'image', ARGV[2]) end
 local rotated = 0
