@@ -32,6 +32,7 @@ class Follower {
   readonly lines: Array<{ id: string; event: string; data: Record<string, unknown> }> = [];
   private readonly child: ChildProcess;
   private wake?: () => void;
+  private exit?: string;
 
   constructor(e: E2eCluster, args: string[]) {
     this.child = spawn(WARMPOD, ['events', ...args, '--output', 'json'], { env: env(e), stdio: ['ignore', 'pipe', 'inherit'] });
@@ -39,11 +40,16 @@ class Follower {
       this.lines.push(JSON.parse(line) as Follower['lines'][number]);
       this.wake?.();
     });
+    this.child.once('exit', (code, signal) => {
+      this.exit = `exited with ${code ?? signal}`;
+      this.wake?.();
+    });
   }
 
   async until(what: string, check: (f: Follower) => boolean, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!check(this)) {
+      if (this.exit) assert.fail(`events: ${this.exit} before ${what}`);
       if (Date.now() > deadline) assert.fail(`events: timed out waiting for ${what}; got ${JSON.stringify(this.lines)}`);
       await new Promise<void>((r) => {
         this.wake = r;
@@ -57,6 +63,7 @@ class Follower {
   }
 
   stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
     const exited = new Promise((r) => this.child.once('exit', r));
     this.child.kill('SIGTERM');
     return exited.then(() => undefined);

@@ -22,7 +22,8 @@ export class WarmpodClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  async send(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<Response> {
+  /** One request; `stream` (an event stream) lifts the time limit, which would otherwise cut the body off. */
+  async send(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, stream = false): Promise<Response> {
     const headers: Record<string, string> = { ...extraHeaders, authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {
@@ -30,7 +31,7 @@ export class WarmpodClient {
         method,
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        ...(stream ? {} : { signal: AbortSignal.timeout(this.timeoutMs) }),
       });
     } catch (error) {
       const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);

@@ -174,7 +174,8 @@ const eventData = z.looseObject({ kind: z.string(), resource: z.string() });
 /** `events [POD] [--since ID]`: follows the event stream (the tenant's, or one pod's) until interrupted. */
 export async function events(client: WarmpodClient, out: Output, podId: string | undefined, since?: string): Promise<number> {
   const path = podId ? `/v1/pods/${encodeURIComponent(podId)}/events` : '/v1/events';
-  const res = await client.send('GET', path, undefined, since ? { 'last-event-id': since, accept: 'text/event-stream' } : {});
+  const headers: Record<string, string> = { accept: 'text/event-stream', ...(since ? { 'last-event-id': since } : {}) };
+  const res = await client.send('GET', path, undefined, headers, true);
   if (!res.ok || !res.body) throw await client.failure(res);
   for await (const event of readEvents(res.body)) {
     if (out.json) {

@@ -9,4 +9,4 @@ export * from './slow-init-pod';
 export * from './restore-breakdown';
 export * from './fuzz';
 export * from './redis-server';
-export { OwnRedis } from './own-redis';
+export { OwnRedis, readinessUntil, type Readiness } from './own-redis';

@@ -62,7 +62,8 @@ export class EventStreams implements OnModuleDestroy {
       reply.raw.end();
     };
     this.open.add(end);
-    request.raw.on('close', end);
+    // The response's close: the client went away (or the stream ended); the request's may come as soon as it is read.
+    reply.raw.on('close', end);
     void reply.hijack();
     reply.raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',

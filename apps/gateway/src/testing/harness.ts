@@ -80,10 +80,39 @@ export async function call(base: string, method: string, path: string, opts: Cal
     headers['content-type'] = 'application/json';
     body = opts.raw ?? JSON.stringify(opts.body);
   }
-  const res = await fetch(`${base}${path}`, { method, headers: { ...headers, ...opts.headers }, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
+  const abort = new AbortController();
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...headers, ...opts.headers },
+    ...(body !== undefined ? { body } : {}),
+    signal: abort.signal,
+  });
+  const text = (res.headers.get('content-type') ?? '').startsWith('text/event-stream') ? await streamHead(res, abort) : await res.text();
   const json = (res.headers.get('content-type') ?? '').startsWith('application/json');
   return { status: res.status, headers: res.headers, body: json && text !== '' ? (JSON.parse(text) as unknown) : text };
+}
+
+/**
+ * An event stream never ends by itself: its head, up to the first heartbeat
+ * (the server sends one only once the backlog is written, so the head holds
+ * the whole backlog), then the connection is dropped.
+ */
+async function streamHead(res: Response, abort: AbortController, timeoutMs = 10_000): Promise<string> {
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for await (const chunk of res.body ?? []) {
+      text += decoder.decode(chunk, { stream: true });
+      if (/^: heartbeat$/m.test(text)) return text;
+    }
+  } catch {
+    // aborted: reported below
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  throw new Error(`event stream ${res.url}: no heartbeat within ${timeoutMs} ms (set EVENTS_HEARTBEAT_MS low in tests); got ${text}`);
 }
 
 /** The `{error}` of an error response, typed for assertions. */

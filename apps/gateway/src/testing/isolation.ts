@@ -74,6 +74,8 @@ export class IsolationWorld {
       WARMPOD_PREFIX: prefix,
       WARMPOD_DEFAULT_REGISTRY: registry.host,
       NODE_READY_WINDOW_MS: '600000',
+      // Event streams are read up to their first heartbeat (see harness `call`).
+      EVENTS_HEARTBEAT_MS: '100',
       WARMPOD_TOKENS: JSON.stringify({
         [tokens.a]: { tenant: tenants.a, role: 'tenant' },
         [hashToken(tokens.b)]: { tenant: tenants.b, role: 'tenant' },
