@@ -22,7 +22,7 @@ export class ImagesController {
   @ApiBody({ schema: PIN_REQUEST_REF })
   @ApiResponse({ status: 201, schema: PIN_REF, description: 'pinned (superseding the active pin of the same reference at another digest)' })
   @ApiResponse({ status: 200, schema: PIN_REF, description: 'the same reference at the same digest was already pinned: that pin' })
-  @errors(400, 401, 413, 415, 422, 503)
+  @errors(400, 401, 403, 413, 415, 422, 503)
   async create(@Tenant() tenant: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<PinResponse> {
     const outcome = await this.pins.pin(tenant, body);
     if (!outcome.created) void reply.status(200);

@@ -34,7 +34,7 @@ export class PodsController {
   @ApiBody({ schema: POD_REQUEST_REF })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same body -> same pod; other body -> 409' })
   @ApiResponse({ status: 202, schema: POD_RECORD_REF, description: 'admitted (or replayed: header Idempotent-Replay: true)' })
-  @errors(400, 401, 409, 413, 415, 422, 503)
+  @errors(400, 401, 403, 409, 413, 415, 422, 503)
   async create(
     @Tenant() tenant: string,
     @RequestId() requestId: string,
@@ -83,11 +83,11 @@ export class PodsController {
     description:
       "Records a pending checkpoint and asks the pod's node to take it; follow it with GET /v1/checkpoints/{id}. " +
       'Refused (and nothing recorded) when the pod is not Running (409 pod_not_running), uses more than one GPU ' +
-      "(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node's reason) " +
-      'or a checkpoint of it is still being taken (409 checkpoint_in_progress).',
+      "(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node's reason), " +
+      'a checkpoint of it is still being taken (409 checkpoint_in_progress) or the tenant is at a checkpoint quota (403 quota_exceeded).',
   })
   @ApiResponse({ status: 202, schema: CHECKPOINT_REF, description: 'the checkpoint record, state pending' })
-  @errors(401, 404, 409, 422, 503)
+  @errors(401, 403, 404, 409, 422, 503)
   checkpoint(@Tenant() tenant: string, @RequestId() requestId: string, @Param('id') id: string): Promise<CheckpointRecord> {
     return this.checkpointer.checkpoint(tenant, id, requestId);
   }

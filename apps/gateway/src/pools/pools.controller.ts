@@ -36,7 +36,7 @@ export class PoolsController {
   })
   @ApiBody({ schema: bodySchema(createPoolSchema) })
   @ApiResponse({ status: 201, schema: POOL })
-  @errors(400, 401, 409, 422, 503)
+  @errors(400, 401, 403, 409, 422, 503)
   create(@Tenant() tenant: string, @Body() body: unknown): Promise<PoolResponse> {
     return this.admin.create(tenant, body);
   }
@@ -62,7 +62,7 @@ export class PoolsController {
   @ApiOperation({ summary: 'Resize, or re-pin (re-resolve the image): a new digest rotates the pool once' })
   @ApiBody({ schema: bodySchema(patchPoolSchema) })
   @ApiResponse({ status: 200, schema: POOL })
-  @errors(400, 401, 404, 422, 503)
+  @errors(400, 401, 403, 404, 422, 503)
   update(@Tenant() tenant: string, @Param('name') name: string, @Body() body: unknown): Promise<PoolResponse> {
     return this.admin.update(tenant, name, body);
   }
