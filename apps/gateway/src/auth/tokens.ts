@@ -100,6 +100,11 @@ export class TokenTable {
     }));
   }
 
+  /** Every tenant a token names: whose resources an operator's listings cover. */
+  tenants(): string[] {
+    return [...new Set(this.entries.map((e) => e.caller.tenant))].sort();
+  }
+
   callerFor(token: string): Caller | undefined {
     const presented = sha256(token);
     let found: Caller | undefined;

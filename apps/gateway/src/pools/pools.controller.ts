@@ -2,7 +2,8 @@ import { applyDecorators, Body, Controller, Delete, Get, HttpCode, Param, Patch,
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags, type SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
-import { Tenant } from '../http/request-params';
+import type { Caller as CallerOfToken } from '../auth/tokens';
+import { Caller, Tenant } from '../http/request-params';
 import { ERROR_REF } from '../openapi';
 import { PoolAdmin } from './pool-admin';
 import { createPoolSchema, patchPoolSchema } from './pool-request';
@@ -42,19 +43,19 @@ export class PoolsController {
   }
 
   @Get()
-  @ApiOperation({ summary: "The tenant's pools (draining ones until their pods have stopped)" })
+  @ApiOperation({ summary: "The tenant's pools (an operator's: every tenant's; draining ones until their pods have stopped)" })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: POOL } } } })
   @errors(401)
-  async list(@Tenant() tenant: string): Promise<{ items: PoolResponse[] }> {
-    return { items: await this.admin.list(tenant) };
+  async list(@Caller() caller: CallerOfToken): Promise<{ items: PoolResponse[] }> {
+    return { items: await this.admin.list(caller) };
   }
 
   @Get(':name')
-  @ApiOperation({ summary: 'One pool' })
+  @ApiOperation({ summary: 'One pool of the tenant (an operator: of any tenant; 409 when several tenants have that name)' })
   @ApiResponse({ status: 200, schema: POOL })
-  @errors(401, 404)
-  get(@Tenant() tenant: string, @Param('name') name: string): Promise<PoolResponse> {
-    return this.admin.get(tenant, name);
+  @errors(401, 404, 409)
+  get(@Caller() caller: CallerOfToken, @Param('name') name: string): Promise<PoolResponse> {
+    return this.admin.get(caller, name);
   }
 
   @Patch(':name')
