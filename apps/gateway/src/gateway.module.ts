@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { Logger } from '@warmpod/observability';
 import { BearerAuthGuard } from './auth/bearer-auth.guard';
 import { OperatorGuard } from './auth/operator.guard';
+import { ReadScope } from './auth/read-scope';
 import { RateLimiter } from './auth/rate-limiter';
 import { checkpointProviders } from './checkpoints/checkpoint-providers';
 import { CheckpointsController } from './checkpoints/checkpoints.controller';
@@ -52,6 +53,7 @@ export class GatewayModule {
         GatewayMetrics,
         BearerAuthGuard,
         OperatorGuard,
+        ReadScope,
         NodeViews,
         PinResolver,
         ImageLayersRecorder,

@@ -20,6 +20,8 @@ async function main(): Promise<void> {
     operatorToken,
     nodes: defaultNodes(),
     logLevel: env['LOG_LEVEL'] ?? 'info',
+    // The gateway's tenant quotas; without a file every tenant gets the built-in defaults.
+    ...(env['WARMPOD_QUOTAS_FILE'] ? { env: { WARMPOD_QUOTAS_FILE: resolve(env['WARMPOD_QUOTAS_FILE']) } } : {}),
   });
   const gw = cluster.gatewayUrl;
   const auth = `-H 'Authorization: Bearer ${token}'`;
@@ -31,7 +33,8 @@ warmpod local cluster is up
     .map((n) => n.id)
     .join(', ')}
   token     ${token}   (tenant "dev": pods, images, pools, checkpoints)
-  operator  ${operatorToken}   (operator: cordon/uncordon, every tenant's pods on nodes)
+  operator  ${operatorToken}   (operator: cordon/uncordon, reads every tenant's pods, pins, pools, checkpoints)
+  quotas    ${env['WARMPOD_QUOTAS_FILE'] ? `from ${env['WARMPOD_QUOTAS_FILE']}` : 'built-in defaults for every tenant (WARMPOD_QUOTAS_FILE sets them)'}; GET ${gw}/v1/quota
   logs      .warmpod/cluster/logs/
 
 Run a pod, then read its output:

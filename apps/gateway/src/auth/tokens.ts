@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 /** Tenants name Redis keys and queues, so they keep to a DNS-label shape. */
-const TENANT = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const TENANT = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Visible ASCII without spaces, as RFC 6750 allows in a bearer token. */
 const TOKEN = /^[\x21-\x7e]{8,512}$/;
 /** A token given by its hash: `sha256:` and 64 lower-case hex digits. */
@@ -98,6 +98,11 @@ export class TokenTable {
       // A second hash, so the id reveals nothing a tokens file of hashes does not already.
       caller: { ...grant, tokenId: `tok-${sha256(`warmpod-token-id:${hex}`).toString('hex').slice(0, 16)}` },
     }));
+  }
+
+  /** Every tenant a token names: whose resources an operator's listings cover. */
+  tenants(): string[] {
+    return [...new Set(this.entries.map((e) => e.caller.tenant))].sort();
   }
 
   callerFor(token: string): Caller | undefined {

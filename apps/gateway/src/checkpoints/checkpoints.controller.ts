@@ -2,7 +2,8 @@ import { applyDecorators, Controller, Delete, Get, HttpCode, Param, Query, UseGu
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CHECKPOINT_STATES, type CheckpointRecord } from '@warmpod/domain';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
-import { RequestId, Tenant } from '../http/request-params';
+import type { Caller as CallerOfToken } from '../auth/tokens';
+import { Caller, RequestId, Tenant } from '../http/request-params';
 import { CHECKPOINT_REF, ERROR_REF } from '../openapi';
 import { checkpointFilterFrom } from './list-query';
 import { TenantCheckpoints } from './tenant-checkpoints';
@@ -18,23 +19,26 @@ export class CheckpointsController {
   constructor(private readonly checkpoints: TenantCheckpoints) {}
 
   @Get()
-  @ApiOperation({ summary: "List the tenant's checkpoint records, newest first (deleted ones included: their state says so)" })
+  @ApiOperation({
+    summary:
+      "List the tenant's checkpoint records (an operator's: every tenant's), newest first (deleted ones included: their state says so)",
+  })
   @ApiQuery({ name: 'pod', required: false, description: 'only checkpoints taken of this pod' })
   @ApiQuery({ name: 'node', required: false, description: 'only checkpoints stored on this node' })
   @ApiQuery({ name: 'state', required: false, schema: { type: 'string', enum: [...CHECKPOINT_STATES] } })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: CHECKPOINT_REF } } } })
   @errors(400, 401)
-  async list(@Tenant() tenant: string, @Query() query: unknown): Promise<{ items: CheckpointRecord[] }> {
-    return { items: await this.checkpoints.list(tenant, checkpointFilterFrom(query)) };
+  async list(@Caller() caller: CallerOfToken, @Query() query: unknown): Promise<{ items: CheckpointRecord[] }> {
+    return { items: await this.checkpoints.list(caller, checkpointFilterFrom(query)) };
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One checkpoint record' })
+  @ApiOperation({ summary: "One checkpoint record (an operator may read any tenant's)" })
   @ApiResponse({ status: 200, schema: CHECKPOINT_REF })
   @errors(401, 404)
-  get(@Tenant() tenant: string, @Param('id') id: string): Promise<CheckpointRecord> {
-    return this.checkpoints.get(tenant, id);
+  get(@Caller() caller: CallerOfToken, @Param('id') id: string): Promise<CheckpointRecord> {
+    return this.checkpoints.read(caller, id);
   }
 
   @Delete(':id')

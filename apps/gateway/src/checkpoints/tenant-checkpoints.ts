@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CHECKPOINT_ID, type CheckpointRecord } from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
 import { CheckpointRepository } from '@warmpod/store';
+import { ReadScope } from '../auth/read-scope';
+import type { Caller } from '../auth/tokens';
 import { ApiError } from '../http/api-error';
 import { LOGGER } from '../providers';
 import { CheckpointJobs } from './checkpoint-jobs';
@@ -20,6 +22,7 @@ export class TenantCheckpoints {
     private readonly checkpoints: CheckpointRepository,
     private readonly jobs: CheckpointJobs,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly scope: ReadScope,
   ) {}
 
   async get(tenant: string, id: string): Promise<CheckpointRecord> {
@@ -28,9 +31,22 @@ export class TenantCheckpoints {
     return checkpoint;
   }
 
-  async list(tenant: string, filter: CheckpointFilter): Promise<CheckpointRecord[]> {
-    const records = await this.checkpoints.listByTenant(tenant, { limit: isFiltered(filter) ? FILTER_SCAN : filter.limit });
-    return records.filter((c) => matches(c, filter)).slice(0, filter.limit);
+  /** A record the caller may read (an operator: any tenant's). */
+  async read(caller: Caller, id: string): Promise<CheckpointRecord> {
+    const checkpoint = CHECKPOINT_ID.test(id) ? await this.checkpoints.get(id) : undefined;
+    if (!checkpoint || !this.scope.mayRead(caller, checkpoint.tenant)) throw ApiError.notFound('checkpoint');
+    return checkpoint;
+  }
+
+  /** The records the caller may read, newest first: its tenant's, or for an operator every tenant's. */
+  async list(caller: Caller, filter: CheckpointFilter): Promise<CheckpointRecord[]> {
+    const limit = isFiltered(filter) ? FILTER_SCAN : filter.limit;
+    const perTenant = await Promise.all(this.scope.tenants(caller).map((tenant) => this.checkpoints.listByTenant(tenant, { limit })));
+    return perTenant
+      .flat()
+      .filter((c) => matches(c, filter))
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .slice(0, filter.limit);
   }
 
   /**

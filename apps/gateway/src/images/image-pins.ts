@@ -3,6 +3,8 @@ import { describeIssues, newId, parseImageReference } from '@warmpod/domain';
 import type { Logger } from '@warmpod/observability';
 import { ImageRepository, PinRepository, PrepullStatus, type PinRecord } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
+import { ReadScope } from '../auth/read-scope';
+import type { Caller } from '../auth/tokens';
 import { ApiError } from '../http/api-error';
 import { ImageLayersRecorder } from '../pods/image-layers';
 import { PinResolver } from '../pods/pin-resolver';
@@ -35,6 +37,7 @@ export class ImagePins {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly images: ImageRepository,
     private readonly limits: TenantLimits,
+    private readonly scope: ReadScope,
   ) {}
 
   async pin(tenant: string, body: unknown): Promise<PinOutcome> {
@@ -67,12 +70,17 @@ export class ImagePins {
     return { pin: await this.view(outcome.pin), created: outcome.created };
   }
 
-  async list(tenant: string): Promise<PinResponse[]> {
-    return (await this.status.forTenant(tenant)).map(toPinResponse);
+  /** The caller's tenant's pins (an operator's: every tenant's). */
+  async list(caller: Caller): Promise<PinResponse[]> {
+    const perTenant = await Promise.all(this.scope.tenants(caller).map((tenant) => this.status.forTenant(tenant)));
+    return perTenant.flat().map(toPinResponse);
   }
 
-  async get(tenant: string, id: string): Promise<PinResponse> {
-    return this.view(await this.owned(tenant, id));
+  /** A pin the caller may read (an operator: any tenant's). */
+  async get(caller: Caller, id: string): Promise<PinResponse> {
+    const pin = PIN_ID.test(id) ? await this.pins.get(id) : undefined;
+    if (!pin || !this.scope.mayRead(caller, pin.tenant)) throw ApiError.notFound('pin');
+    return this.view(pin);
   }
 
   async unpin(tenant: string, id: string): Promise<void> {

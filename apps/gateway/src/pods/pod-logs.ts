@@ -6,6 +6,7 @@ import { NodeRepository } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
 import { ApiError } from '../http/api-error';
 import { CONFIG, LOGGER } from '../providers';
+import type { Caller } from '../auth/tokens';
 import { TenantPods } from './tenant-pods';
 
 const tailSchema = z.strictObject({ tail: z.coerce.number().int().min(1).max(10_000).default(200) });
@@ -21,10 +22,10 @@ export class PodLogs {
   ) {}
 
   /** The last `tail` lines as text; empty while the pod is not on a node yet. */
-  async tail(tenant: string, id: string, query: unknown): Promise<string> {
+  async tail(caller: Caller, id: string, query: unknown): Promise<string> {
     const parsed = tailSchema.safeParse(query ?? {});
     if (!parsed.success) throw ApiError.invalidRequest('the query is not valid', describeIssues(parsed.error, 'query'));
-    const pod = await this.tenantPods.get(tenant, id);
+    const pod = await this.tenantPods.read(caller, id);
     if (!pod.node) return '';
     const node = await this.nodes.get(pod.node);
     if (!node) throw new ApiError(503, 'node_unavailable', `node ${pod.node} is not registered`);

@@ -4,7 +4,8 @@ import type { FastifyReply } from 'fastify';
 import type { CheckpointRecord, PodRecord } from '@warmpod/domain';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
 import { PodCheckpointer } from '../checkpoints/pod-checkpointer';
-import { RequestId, Tenant } from '../http/request-params';
+import type { Caller as CallerOfToken } from '../auth/tokens';
+import { Caller, RequestId, Tenant } from '../http/request-params';
 import { CHECKPOINT_REF, ERROR_REF, POD_RECORD_REF, POD_REQUEST_REF } from '../openapi';
 import { idempotencyKeyFrom } from './idempotency';
 import { podFilterFrom } from './list-query';
@@ -34,7 +35,7 @@ export class PodsController {
   @ApiBody({ schema: POD_REQUEST_REF })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same body -> same pod; other body -> 409' })
   @ApiResponse({ status: 202, schema: POD_RECORD_REF, description: 'admitted (or replayed: header Idempotent-Replay: true)' })
-  @errors(400, 401, 409, 413, 415, 422, 503)
+  @errors(400, 401, 403, 409, 413, 415, 422, 503)
   async create(
     @Tenant() tenant: string,
     @RequestId() requestId: string,
@@ -49,22 +50,22 @@ export class PodsController {
   }
 
   @Get()
-  @ApiOperation({ summary: "List the tenant's pods, newest first" })
+  @ApiOperation({ summary: "List the tenant's pods, newest first (an operator's: every tenant's)" })
   @ApiQuery({ name: 'phase', required: false })
   @ApiQuery({ name: 'label', required: false, description: 'key=value; repeat to require several' })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: POD_RECORD_REF } } } })
   @errors(400, 401)
-  async list(@Tenant() tenant: string, @Query() query: unknown): Promise<{ items: PodRecord[] }> {
-    return { items: await this.tenantPods.list(tenant, podFilterFrom(query)) };
+  async list(@Caller() caller: CallerOfToken, @Query() query: unknown): Promise<{ items: PodRecord[] }> {
+    return { items: await this.tenantPods.list(caller, podFilterFrom(query)) };
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One pod' })
+  @ApiOperation({ summary: "One pod (an operator may read any tenant's)" })
   @ApiResponse({ status: 200, schema: POD_RECORD_REF })
   @errors(401, 404)
-  get(@Tenant() tenant: string, @Param('id') id: string): Promise<PodRecord> {
-    return this.tenantPods.get(tenant, id);
+  get(@Caller() caller: CallerOfToken, @Param('id') id: string): Promise<PodRecord> {
+    return this.tenantPods.read(caller, id);
   }
 
   @Delete(':id')
@@ -83,11 +84,11 @@ export class PodsController {
     description:
       "Records a pending checkpoint and asks the pod's node to take it; follow it with GET /v1/checkpoints/{id}. " +
       'Refused (and nothing recorded) when the pod is not Running (409 pod_not_running), uses more than one GPU ' +
-      "(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node's reason) " +
-      'or a checkpoint of it is still being taken (409 checkpoint_in_progress).',
+      "(422 checkpoint_unsupported), its node has no working CRIU (409 node_cannot_checkpoint, with the node's reason), " +
+      'a checkpoint of it is still being taken (409 checkpoint_in_progress) or the tenant is at a checkpoint quota (403 quota_exceeded).',
   })
   @ApiResponse({ status: 202, schema: CHECKPOINT_REF, description: 'the checkpoint record, state pending' })
-  @errors(401, 404, 409, 422, 503)
+  @errors(401, 403, 404, 409, 422, 503)
   checkpoint(@Tenant() tenant: string, @RequestId() requestId: string, @Param('id') id: string): Promise<CheckpointRecord> {
     return this.checkpointer.checkpoint(tenant, id, requestId);
   }
@@ -99,12 +100,12 @@ export class PodsController {
   @ApiResponse({ status: 200, description: 'log text; empty while the pod is not on a node' })
   @errors(400, 401, 404, 503)
   async podLogs(
-    @Tenant() tenant: string,
+    @Caller() caller: CallerOfToken,
     @Param('id') id: string,
     @Query() query: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string> {
-    const text = await this.logs.tail(tenant, id, query);
+    const text = await this.logs.tail(caller, id, query);
     void reply.type('text/plain; charset=utf-8');
     return text;
   }

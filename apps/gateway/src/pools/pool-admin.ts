@@ -3,6 +3,8 @@ import { newId, parseImageReference, POOL_NAME, type PinnedImage } from '@warmpo
 import type { Logger } from '@warmpod/observability';
 import { PodRepository, PoolRepository, type PoolImage, type PoolRecord } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
+import { ReadScope } from '../auth/read-scope';
+import type { Caller } from '../auth/tokens';
 import { ApiError } from '../http/api-error';
 import { ImageLayersRecorder } from '../pods/image-layers';
 import { PinResolver } from '../pods/pin-resolver';
@@ -26,6 +28,7 @@ export class PoolAdmin {
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly limits: TenantLimits,
+    private readonly scope: ReadScope,
   ) {}
 
   async create(tenant: string, body: unknown): Promise<PoolResponse> {
@@ -53,12 +56,24 @@ export class PoolAdmin {
     return this.show(await this.mustGet(id));
   }
 
-  async list(tenant: string): Promise<PoolResponse[]> {
-    return Promise.all((await this.pools.listByTenant(tenant)).map((p) => this.show(p)));
+  /** The caller's tenant's pools (an operator's: every tenant's). */
+  async list(caller: Caller): Promise<PoolResponse[]> {
+    const perTenant = await Promise.all(this.scope.tenants(caller).map((tenant) => this.pools.listByTenant(tenant)));
+    return Promise.all(perTenant.flat().map((p) => this.show(p)));
   }
 
-  async get(tenant: string, name: string): Promise<PoolResponse> {
-    return this.show(await this.find(tenant, name));
+  /**
+   * The caller's tenant's active pool of that name; an operator without one of its own gets the pool of
+   * that name of any tenant (names are per tenant: 409 when several have it).
+   */
+  async get(caller: Caller, name: string): Promise<PoolResponse> {
+    if (caller.role !== 'operator' || !POOL_NAME.test(name)) return this.show(await this.find(caller.tenant, name));
+    const own = await this.pools.findByName(caller.tenant, name);
+    if (own) return this.show(own);
+    const found = (await Promise.all(this.scope.tenants(caller).map((t) => this.pools.findByName(t, name)))).filter((p) => p !== undefined);
+    if (found.length > 1) throw new ApiError(409, 'ambiguous', `${found.length} tenants have a pool named "${name}"`);
+    if (!found[0]) throw ApiError.notFound('pool');
+    return this.show(found[0]);
   }
 
   /**

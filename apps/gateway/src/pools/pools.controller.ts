@@ -2,7 +2,8 @@ import { applyDecorators, Body, Controller, Delete, Get, HttpCode, Param, Patch,
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags, type SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
-import { Tenant } from '../http/request-params';
+import type { Caller as CallerOfToken } from '../auth/tokens';
+import { Caller, Tenant } from '../http/request-params';
 import { ERROR_REF } from '../openapi';
 import { PoolAdmin } from './pool-admin';
 import { createPoolSchema, patchPoolSchema } from './pool-request';
@@ -36,25 +37,25 @@ export class PoolsController {
   })
   @ApiBody({ schema: bodySchema(createPoolSchema) })
   @ApiResponse({ status: 201, schema: POOL })
-  @errors(400, 401, 409, 422, 503)
+  @errors(400, 401, 403, 409, 422, 503)
   create(@Tenant() tenant: string, @Body() body: unknown): Promise<PoolResponse> {
     return this.admin.create(tenant, body);
   }
 
   @Get()
-  @ApiOperation({ summary: "The tenant's pools (draining ones until their pods have stopped)" })
+  @ApiOperation({ summary: "The tenant's pools (an operator's: every tenant's; draining ones until their pods have stopped)" })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: POOL } } } })
   @errors(401)
-  async list(@Tenant() tenant: string): Promise<{ items: PoolResponse[] }> {
-    return { items: await this.admin.list(tenant) };
+  async list(@Caller() caller: CallerOfToken): Promise<{ items: PoolResponse[] }> {
+    return { items: await this.admin.list(caller) };
   }
 
   @Get(':name')
-  @ApiOperation({ summary: 'One pool' })
+  @ApiOperation({ summary: 'One pool of the tenant (an operator: of any tenant; 409 when several tenants have that name)' })
   @ApiResponse({ status: 200, schema: POOL })
-  @errors(401, 404)
-  get(@Tenant() tenant: string, @Param('name') name: string): Promise<PoolResponse> {
-    return this.admin.get(tenant, name);
+  @errors(401, 404, 409)
+  get(@Caller() caller: CallerOfToken, @Param('name') name: string): Promise<PoolResponse> {
+    return this.admin.get(caller, name);
   }
 
   @Patch(':name')
@@ -62,7 +63,7 @@ export class PoolsController {
   @ApiOperation({ summary: 'Resize, or re-pin (re-resolve the image): a new digest rotates the pool once' })
   @ApiBody({ schema: bodySchema(patchPoolSchema) })
   @ApiResponse({ status: 200, schema: POOL })
-  @errors(400, 401, 404, 422, 503)
+  @errors(400, 401, 403, 404, 422, 503)
   update(@Tenant() tenant: string, @Param('name') name: string, @Body() body: unknown): Promise<PoolResponse> {
     return this.admin.update(tenant, name, body);
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_QUOTA, describeIssues, partialQuotaSchema, type QuotaValues } from '@warmpod/domain';
+import { TENANT } from '../auth/tokens';
 
 /** The operator's quotas: limits for tenants it names, and defaults for the rest. */
 export interface QuotaBook {
@@ -10,8 +11,6 @@ export interface QuotaBook {
 export class QuotaFileError extends Error {
   override readonly name = 'QuotaFileError';
 }
-
-const TENANT = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const fileSchema = z.strictObject({
   defaults: partialQuotaSchema.optional(),

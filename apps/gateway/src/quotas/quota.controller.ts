@@ -1,7 +1,7 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
-import type { Caller as CallerOfToken } from '../auth/tokens';
+import { TENANT, type Caller as CallerOfToken } from '../auth/tokens';
 import { ApiError } from '../http/api-error';
 import { Caller } from '../http/request-params';
 import { ERROR_REF, QUOTA_REF } from '../openapi';
@@ -27,7 +27,7 @@ export class QuotaController {
   @ApiResponse({ status: 404, schema: ERROR_REF, description: 'a tenant token naming another tenant' })
   async get(@Caller() caller: CallerOfToken, @Query('tenant') tenant: unknown): Promise<QuotaReport> {
     if (tenant === undefined || tenant === caller.tenant) return this.limits.report(caller.tenant);
-    if (caller.role !== 'operator' || typeof tenant !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(tenant)) {
+    if (caller.role !== 'operator' || typeof tenant !== 'string' || !TENANT.test(tenant)) {
       throw ApiError.notFound('tenant');
     }
     return this.limits.report(tenant);
