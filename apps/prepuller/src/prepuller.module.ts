@@ -1,7 +1,7 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { JobBus } from '@warmpod/jobs';
-import { createLogger, ServiceHttpProvider, ServiceMetrics, type Logger } from '@warmpod/observability';
+import { createLogger, reportConnectionErrors, ServiceHttpProvider, ServiceMetrics, type Logger } from '@warmpod/observability';
 import {
   AbandonedPulls,
   connectRedis,
@@ -103,7 +103,11 @@ export class PrepullerModule {
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: LOGGER, useValue: createLogger({ service: 'prepuller', level: config.logLevel }) },
-        { provide: REDIS, useFactory: () => connectRedis(config.redisUrl, 'warmpod-prepuller') },
+        {
+          provide: REDIS,
+          useFactory: (logger: Logger) => reportConnectionErrors(connectRedis(config.redisUrl, 'warmpod-prepuller'), logger, 'prepuller'),
+          inject: [LOGGER],
+        },
         PrepullerLifecycle,
         {
           // `/metrics` (process metrics), `/healthz`, `/readyz`: ready while Redis answers and the loop runs.

@@ -7,7 +7,7 @@ import {
   type PodPlacementRequest,
   type Resources,
 } from '@warmpod/domain';
-import { messageOf, type Logger } from '@warmpod/observability';
+import { messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
 import {
   ChangeFeed,
   isReady,
@@ -77,7 +77,7 @@ export class PlacementView {
   }
 
   async start(): Promise<void> {
-    this.bulk = this.redis.duplicate({ connectionName: 'warmpod-scheduler-view' });
+    this.bulk = reportConnectionErrors(this.redis.duplicate({ connectionName: 'warmpod-scheduler-view' }), this.logger, 'placement view');
     this.reader = new NodeFactsReader(this.bulk, this.prefix);
     this.feed = new ChangeFeed(this.redis, this.prefix, this.logger);
     // Capacity messages carry the node's usage: no read needed.

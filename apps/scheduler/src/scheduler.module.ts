@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { bullPrefix, JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { NodeRegistryServer } from '@warmpod/node-registry';
-import { createLogger, ServiceHttpProvider, type Logger } from '@warmpod/observability';
+import { createLogger, reportConnectionErrors, ServiceHttpProvider, type Logger } from '@warmpod/observability';
 import {
   connectRedis,
   ImageRepository,
@@ -62,11 +62,15 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationBootstrap(): Promise<void> {
     await waitForRedis(this.redis, 30_000);
     // Agents' reports (whole inventories at times) on a connection of their own, off the placement path.
-    this.registryRedis = connectRedis(this.config.redisUrl, 'warmpod-scheduler-registry');
+    this.registryRedis = reportConnectionErrors(connectRedis(this.config.redisUrl, 'warmpod-scheduler-registry'), this.logger, 'registry');
     this.registry = await startNodeRegistry(this.config, this.registryRedis, this.logger);
     const { prefix, readyWindowMs } = this.config;
     // The handler's reads and scripts: many small commands at once, so they are auto-pipelined.
-    this.placementRedis = connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', { autoPipelining: true });
+    this.placementRedis = reportConnectionErrors(
+      connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', { autoPipelining: true }),
+      this.logger,
+      'placement',
+    );
     const pods = new PodRepository(this.placementRedis, prefix);
     const nodes = new NodeRepository(this.placementRedis, prefix);
     const reservations = new NodeReservations(this.placementRedis, prefix);
@@ -142,7 +146,11 @@ export class SchedulerModule {
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: LOGGER, useValue: createLogger({ service: 'scheduler', level: config.logLevel }) },
-        { provide: REDIS, useFactory: () => connectRedis(config.redisUrl, 'warmpod-scheduler') },
+        {
+          provide: REDIS,
+          useFactory: (logger: Logger) => reportConnectionErrors(connectRedis(config.redisUrl, 'warmpod-scheduler'), logger, 'scheduler'),
+          inject: [LOGGER],
+        },
         { provide: METRICS, useValue: new SchedulerMetrics() },
         SchedulerLifecycle,
         {

@@ -4,7 +4,7 @@ import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown
 import { Queue } from 'bullmq';
 import { bullPrefix, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
-import { createLogger, messageOf, type Logger } from '@warmpod/observability';
+import { createLogger, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, NodeReservations, PodRepository, waitForRedis } from '@warmpod/store';
@@ -56,7 +56,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(STARTUP) private readonly startup: AbortSignal,
   ) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
-    this.redis = connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`);
+    this.redis = reportConnectionErrors(connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`), this.logger, 'agent');
   }
 
   async onApplicationBootstrap(): Promise<void> {

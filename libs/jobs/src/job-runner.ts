@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { runInContext, type Logger } from '@warmpod/observability';
+import { reportConnectionErrors, runInContext, type Logger } from '@warmpod/observability';
 import { JOB_CATALOG, jobNamesOn, jobSubject, type JobData, type JobRef, type JobsOn, type QueueKind } from './catalog';
 import { PermanentJobError } from './errors';
 import { RETRY_POLICIES } from './retry-policy';
@@ -57,7 +57,11 @@ export class JobRunner<K extends QueueKind> {
   start(): void {
     const policy = RETRY_POLICIES[this.opts.kind];
     // BullMQ leaves a connection it is given open on close: keep it to close it ourselves.
-    this.connection = this.opts.connection.duplicate({ maxRetriesPerRequest: null });
+    this.connection = reportConnectionErrors(
+      this.opts.connection.duplicate({ maxRetriesPerRequest: null }),
+      this.opts.logger,
+      `worker ${this.opts.queueName}`,
+    );
     this.worker = new Worker(this.opts.queueName, (job) => this.process(job), {
       connection: this.connection,
       prefix: bullPrefix(this.opts.prefix),

@@ -101,6 +101,13 @@ export class ChangeFeed {
       if (route) routes.set(channelOf(this.keys, topic), route);
     }
     const subscriber = this.redis.duplicate();
+    // Without a listener ioredis prints each failed reconnect to stderr; one warning per outage.
+    let down = false;
+    subscriber.on('error', (error: Error) => {
+      if (!down) this.logger.warn({ err: error.message }, 'change feed connection lost; reconnecting (resubscribes on its own)');
+      down = true;
+    });
+    subscriber.on('ready', () => (down = false));
     this.subscriber = subscriber;
     subscriber.on('message', (channel: string, message: string) => routes.get(channel)?.(message));
     if (routes.size > 0) await subscriber.subscribe(...routes.keys());

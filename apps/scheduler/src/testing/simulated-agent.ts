@@ -9,12 +9,13 @@ import { NodeSessions, PodRepository } from '@warmpod/store';
  * does, without runc: a start-pod re-reads the pod (a redelivered job for a
  * pod already started does nothing), runs it Starting -> Running, and ends it
  * Succeeded after `lifetimeMs`, which releases its reservation in the same
- * step, as the agent's exit watch does.
+ * step, as the agent's exit watch does. It heartbeats every second.
  */
 export class SimulatedAgent {
   private readonly runner: JobRunner<'node'>;
   private readonly pods: PodRepository;
   private readonly lifetimes = new Set<Promise<void>>();
+  private heartbeat?: NodeJS.Timeout;
   readonly errors: string[] = [];
   started = 0;
 
@@ -56,13 +57,18 @@ export class SimulatedAgent {
       session,
     );
     await sessions.applyInventory(this.nodeId, session, { images: [], runningPods: [], checkpoints: [] });
+    // Heartbeats as an agent sends them, so the node stays Ready however long the test runs.
+    this.heartbeat = setInterval(() => {
+      sessions.touch(this.nodeId, session).catch((error: unknown) => this.errors.push(`heartbeat: ${String(error)}`));
+    }, 1_000);
     this.runner.start();
   }
 
   private async start(podId: string): Promise<void> {
     const pod = await this.pods.get(podId);
     if (!pod || pod.phase !== 'Scheduled' || pod.node !== this.nodeId) return;
-    await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled']);
+    // A job redelivered while its first run still goes (a lock lost to a Redis restart) loses this step, as on an agent.
+    if (!(await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled'])).applied) return;
     await this.pods.transition(podId, 'Running', {});
     this.started++;
     const life = new Promise<void>((resolve) => setTimeout(resolve, this.lifetimeMs))
@@ -77,6 +83,7 @@ export class SimulatedAgent {
 
   /** Waits for the pods it runs to end, then stops consuming. */
   async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
     await Promise.all([...this.lifetimes]);
     await this.runner.close();
   }
