@@ -78,6 +78,15 @@ export class LocalCluster {
       SCHEDULER_HTTP_HOST: '127.0.0.1',
       SCHEDULER_HTTP_PORT: String(schedulerHttpPort),
     });
+    // More replicas share the scheduling queue (and could serve agents too: each has a registry of its own).
+    for (let n = 2; n <= (o.schedulerReplicas ?? 1); n++) {
+      spawn(`scheduler-${n}`, app('scheduler'), {
+        SCHEDULER_GRPC_HOST: '127.0.0.1',
+        SCHEDULER_GRPC_PORT: String(await freePort()),
+        SCHEDULER_HTTP_HOST: '127.0.0.1',
+        SCHEDULER_HTTP_PORT: String(await freePort()),
+      });
+    }
     spawn('prepuller', app('prepuller'), { PREPULLER_HTTP_HOST: '127.0.0.1', PREPULLER_HTTP_PORT: String(prepullerHttpPort) });
     for (const node of o.nodes) this.spawnNode(node);
     spawn('gateway', app('gateway'), {
