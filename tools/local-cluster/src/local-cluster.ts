@@ -182,6 +182,11 @@ export class LocalCluster {
     return this.supervisor.get(name)?.pid;
   }
 
+  /** Whether a service's current process runs (a node whose agent left the cluster does not). */
+  serviceRunning(name: string): boolean {
+    return this.supervisor.get(name)?.running ?? false;
+  }
+
   /** Test hook: starts a killed or stopped service again with its original settings. */
   async restartService(name: string): Promise<void> {
     const old = this.service(name);
