@@ -23,7 +23,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('a node drained through the API leaves the cluster', () => {
+describe('a node drained through the API, or its agent sent SIGUSR2, leaves the cluster', () => {
   let e: E2eCluster;
 
   before(async () => {
@@ -75,9 +75,16 @@ describe('a node drained through the API leaves the cluster', () => {
     // A new pod cannot go there any more.
     const after = await createPod(e, { image: 'warmpod/sleeper:latest' });
     assert.equal((await waitForPod(e, after.id, (p) => p.phase === 'Running')).node, 'node-1');
-    for (const id of [movable.id, after.id]) {
-      await e.api(`/v1/pods/${id}`, { method: 'DELETE' });
-      await waitForPod(e, id, (p) => p.phase === 'Stopped');
-    }
+
+    // SIGUSR2 is the agent's own way to leave (SIGTERM would be a restart): the last node goes too.
+    e.cluster.signalService('node-1', 'SIGUSR2');
+    const stranded = await waitForPod(e, movable.id, (p) => p.phase === 'Pending' && p.restarts === 2);
+    assert.equal(stranded.node, undefined, 'no node left to place it on');
+    assert.equal((await waitForPod(e, after.id, (p) => p.phase === 'Stopped')).error, 'node node-1 was drained');
+    await waitFor('node-1 to leave', async () => ((await nodes(e)).length === 0 ? true : undefined));
+    await waitFor('node-1 agent to exit', async () => (e.cluster.serviceRunning('node-1') ? undefined : true));
+    assert.deepEqual(podLeftovers(e, 'node-1', movable.id), []);
+    await e.api(`/v1/pods/${movable.id}`, { method: 'DELETE' });
+    await waitForPod(e, movable.id, (p) => p.phase === 'Stopped');
   });
 });

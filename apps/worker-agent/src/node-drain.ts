@@ -20,5 +20,14 @@ export function decideEvacuation(pod: PodRecord | undefined, nodeId: string): Ev
   return pod.spec.restartPolicy === 'Never' ? 'stop' : 'move';
 }
 
+/**
+ * What a draining node aborts a start under way with: unlike a user's stop,
+ * the start then leaves the pod as it is, for the drainer to move or stop by
+ * its restart policy.
+ */
+export class DrainAbort extends Error {
+  override readonly name = 'DrainAbort';
+}
+
 /** Why a pod left a drained node, as its record shows it. */
 export const drainedReason = (nodeId: string): string => `node ${nodeId} was drained`;

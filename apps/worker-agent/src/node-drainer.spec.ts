@@ -63,6 +63,21 @@ describe('NodeDrainer on a fake node', () => {
     assert.deepEqual(node.rescheduled, [{ podId: pod.id, generation: 1 }]);
   });
 
+  test('a start under way (waiting for its checkpoint condition) is cut short and the pod moved, not ended Stopped', async () => {
+    const node = new FakeNode();
+    node.checkpoints.readinessHangs = true;
+    const pod = node.pods.add(scheduledPod({ checkpoint: true, spec: { restartPolicy: 'OnFailure' } }));
+    node.nodes.reserved.add(pod.id);
+    const starting = node.lifecycle.starter.start(pod.id);
+    for (let i = 0; i < 100 && node.pod(pod.id).phase !== 'Starting'; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(node.pod(pod.id).phase, 'Starting');
+    const counts = await node.lifecycle.drainer.drain(1_000, 1);
+    await starting;
+    assert.equal(counts.move, 1);
+    assert.deepEqual(node.phasesOf(pod.id).slice(-2), ['Lost', 'Pending']);
+    assert.deepEqual(node.rescheduled, [{ podId: pod.id, generation: 1 }]);
+  });
+
   test('past its wait, a pod never placed here is released so the node can leave', async () => {
     const node = new FakeNode();
     const pod = scheduledPod({ phase: 'Pending' });

@@ -1,7 +1,7 @@
 import type { RuncRuntime } from '@warmpod/node-runtime';
 import { messageOf, type Logger } from '@warmpod/observability';
 import type { NodeReservations, PodRepository } from '@warmpod/store';
-import { decideEvacuation, drainedReason, type Evacuation } from './node-drain';
+import { decideEvacuation, DrainAbort, drainedReason, type Evacuation } from './node-drain';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
 import type { PodSandboxes } from './pod-sandbox';
@@ -62,7 +62,7 @@ export class NodeDrainer {
   private evacuate(podId: string, overdue: boolean): Promise<Evacuation | 'failed'> {
     const { nodeId, pods, reservations, locks, starts, logger } = this.deps;
     // A start under way (pull, readiness wait, restore) is cut short rather than waited for.
-    starts.abort(podId, new Error(drainedReason(nodeId)));
+    starts.abort(podId, new DrainAbort(drainedReason(nodeId)));
     return locks.with(podId, async () => {
       try {
         const decision = decideEvacuation(await pods.get(podId), nodeId);

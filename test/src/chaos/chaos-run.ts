@@ -75,6 +75,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const watch = new CapacityWatch(reader, cluster.prefix);
     watch.start();
 
+    const lost: string[] = [];
+    /** Every pod of the round must be Running; then they are deleted, so the next round has the nodes' room again. */
+    const retire = async (): Promise<void> => {
+      const ids = load.acceptedIds();
+      const byId = new Map((await tenantPods(reader, cluster.prefix, TENANT)).map((p) => [p.id, p]));
+      for (const id of ids.filter((x) => byId.get(x)?.phase !== 'Running')) {
+        lost.push(`lost: ${id} ${byId.get(id)?.phase ?? 'no record'} ${byId.get(id)?.error ?? ''}`);
+      }
+      await deleteAll(cluster, ids);
+      for (const id of ids) load.retired.add(id);
+    };
+
     type Fault = [FaultKind, () => Promise<void>];
     /** A burst of submissions with its faults injected once the first pod of it is accepted, then every pod Running. */
     const burst = async (...faults: Fault[]): Promise<void> => {
@@ -99,6 +111,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       } else {
         for (const fault of [scheduler, gateway, agent, store]) await burst(fault);
       }
+      await retire();
     }
     const faultsDone = Date.now();
     await watch.stop();
@@ -112,12 +125,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     const subs = load.submissions;
     report.submitted = subs.filter((s) => s.ids.size > 0).length;
-    const byId = new Map(pods.map((p) => [p.id, p]));
-    const notRunning = load.acceptedIds().filter((id) => byId.get(id)?.phase !== 'Running');
     const unanswered = subs.filter((s) => s.unanswered).map((s) => s.key);
-    report.lost = notRunning.length + unanswered.length;
-    report.details.push(...notRunning.map((id) => `lost: ${id} ${byId.get(id)?.phase ?? 'no record'} ${byId.get(id)?.error ?? ''}`));
-    report.details.push(...unanswered.map((k) => `lost: ${k} never answered`));
+    report.lost = lost.length + unanswered.length;
+    report.details.push(...lost, ...unanswered.map((k) => `lost: ${k} never answered`));
     report.details.push(...subs.filter((s) => s.refused).map((s) => `refused (clean 4xx): ${s.key} ${s.refused}`));
 
     const perKey = new Map<string, number>();

@@ -46,6 +46,7 @@ export class OwnRedis {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
       const up = await probe
         .connect()
         .then(() => probe.ping())

@@ -44,9 +44,12 @@ export class PodLoad {
     await Promise.all(Array.from({ length: opts.parallel ?? 4 }, worker));
   }
 
-  /** Pod ids accepted (one per key unless the gateway doubled one). */
+  /** Pods of earlier rounds, checked and deleted (so a long run stays within the nodes' capacity). */
+  readonly retired = new Set<string>();
+
+  /** Pod ids accepted and not retired (one per key unless the gateway doubled one). */
   acceptedIds(): string[] {
-    return this.submissions.flatMap((s) => [...s.ids]);
+    return this.submissions.flatMap((s) => [...s.ids]).filter((id) => !this.retired.has(id));
   }
 
   /** Sends every accepted key once more: a replay must name the same pod. Returns the keys that got another answer. */

@@ -182,6 +182,11 @@ export class LocalCluster {
     return this.supervisor.get(name)?.pid;
   }
 
+  /** Test hook: sends a signal to a service (SIGUSR2 makes an agent drain its node and leave the cluster). */
+  signalService(name: string, signal: NodeJS.Signals): void {
+    this.service(name).signal(signal);
+  }
+
   /** Whether a service's current process runs (a node whose agent left the cluster does not). */
   serviceRunning(name: string): boolean {
     return this.supervisor.get(name)?.running ?? false;
