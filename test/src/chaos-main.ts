@@ -2,12 +2,12 @@ import { formatReport, losses, runChaos } from './chaos/chaos-run';
 
 /**
  * `npm run chaos`: the long chaos run. `CHAOS_ROUNDS` rounds (default 3) of
- * every fault, `CHAOS_PODS` submissions under each (default 12); prints the
+ * every fault, `CHAOS_PODS` submissions under each (default 8); prints the
  * table and `result:` lines; exits 1 when any loss figure is not 0.
  */
 async function main(): Promise<void> {
   const rounds = Number(process.env['CHAOS_ROUNDS'] ?? 3);
-  const podsPerFault = Number(process.env['CHAOS_PODS'] ?? 12);
+  const podsPerFault = Number(process.env['CHAOS_PODS'] ?? 8);
   if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(podsPerFault) || podsPerFault < 1) {
     throw new Error('CHAOS_ROUNDS and CHAOS_PODS must be positive integers');
   }
