@@ -14,6 +14,8 @@ export interface E2eCluster {
   cluster: LocalCluster;
   token: string;
   otherToken: string;
+  /** An operator's token (cluster operations: cordon, drain). */
+  operatorToken: string;
   workDir: string;
   bridgeTag: string;
   /** Second octet of this run's node subnets (`10.<base>.<n>.0/24`). */
@@ -29,6 +31,10 @@ export interface ClusterSetup {
   nodes?: (bridgeTag: string, subnetBase: number) => ClusterNodeSpec[];
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /** Scheduler replicas (default 1). */
+  schedulerReplicas?: number;
+  /** The Redis this cluster uses (default: the tests' Redis). */
+  redisUrl?: string;
 }
 
 /** A whole local cluster on its own ports, prefix, bridges and subnets. */
@@ -38,20 +44,24 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<E2eCluster
   const workDir = await mkdtemp(join(tmpdir(), 'warmpod-e2e-'));
   const token = `t-${randomBytes(8).toString('hex')}`;
   const otherToken = `o-${randomBytes(8).toString('hex')}`;
+  const operatorToken = `op-${randomBytes(8).toString('hex')}`;
+  const redisUrl = setup.redisUrl ?? REDIS_URL;
   const prefix = `e2e${tag}:`;
   const cluster = await LocalCluster.start({
     root: resolve(__dirname, '..', '..'),
     workDir,
-    redisUrl: REDIS_URL,
+    redisUrl,
     prefix,
     gatewayPort: 0,
     registryPort: 0,
     tokens: { [token]: 'alpha', [otherToken]: 'beta' },
+    operatorToken,
+    ...(setup.schedulerReplicas ? { schedulerReplicas: setup.schedulerReplicas } : {}),
     nodes: (setup.nodes ?? defaultNodes)(`w${tag}`, subnetBase),
     logLevel: 'info',
     env: { HEARTBEAT_MS: '500', NODE_READY_WINDOW_MS: '3000', STOP_GRACE_MS: '2000', ...setup.env },
   }).catch(async (error: unknown) => {
-    await dropPrefix(prefix);
+    await dropPrefix(prefix, redisUrl);
     await rm(workDir, { recursive: true, force: true });
     throw error;
   });
@@ -65,6 +75,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<E2eCluster
     cluster,
     token,
     otherToken,
+    operatorToken,
     workDir,
     bridgeTag: `w${tag}`,
     subnetBase,
@@ -72,7 +83,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<E2eCluster
     api,
     cleanup: async () => {
       const leftovers = await cluster.stop();
-      await dropPrefix(prefix);
+      await dropPrefix(prefix, redisUrl);
       await rm(workDir, { recursive: true, force: true });
       return leftovers;
     },
@@ -115,8 +126,8 @@ export async function createPod(e: E2eCluster, body: unknown, headers: Record<st
 }
 
 /** Deletes every key of a test run's prefix (warmpod's and BullMQ's). */
-export async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
+export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const redis = new Redis(url);
   try {
     await dropKeys(redis, prefix);
   } finally {

@@ -16,7 +16,7 @@ describe('loadGatewayConfig', () => {
     assert.deepEqual(c.insecureRegistries, []);
     assert.equal(c.registryTimeoutMs, 5000);
     assert.equal(c.bodyLimitBytes, 65536);
-    assert.equal(c.nodeReadyWindowMs, 6000);
+    assert.equal(c.nodeReadyWindowMs, 40_000);
     assert.deepEqual([...c.tokens.values()], [{ tenant: 'alpha', role: 'tenant' }]);
     assert.deepEqual(c.rateLimit, { perSecond: 100, burst: 300 });
   });

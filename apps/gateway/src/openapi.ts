@@ -142,6 +142,11 @@ const SCHEMAS: Record<string, SchemaObject> = {
       free: resources,
       health: { type: 'string', enum: ['Ready', 'NotReady'] },
       cordoned: { type: 'boolean' },
+      draining: {
+        type: 'boolean',
+        description: 'leaving the cluster (POST /v1/nodes/{id}/drain): no new pods; gone once its agent deregisters',
+      },
+      drainingAt: { type: 'string', format: 'date-time' },
       capabilities: { type: 'object' },
       cachedDigests: {
         type: 'array',

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { bullPrefix, JobRunner, nodeQueueName } from '@warmpod/jobs';
+import { bullPrefix, JobBus, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
@@ -21,6 +21,10 @@ import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
 
 const CONFIG = Symbol('AgentConfig');
 const STARTUP = Symbol('AgentStartup');
+const LEAVE = Symbol('AgentLeave');
+
+/** Asks the process to leave the cluster (what SIGUSR2 does): `AgentLifecycle.leave()`, then a clean shutdown. */
+export type LeaveRequest = () => void;
 
 /** Start-up was cancelled (SIGTERM or SIGINT while the agent started); what it had set up is cleaned up. */
 export class StartupCancelled extends Error {
@@ -35,7 +39,7 @@ export class StartupCancelled extends Error {
  * (`startup`) stops the long waits, and a start-up that fails or is cancelled
  * runs the same cleanup as a shutdown.
  */
-class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly redis;
   private readonly metrics = new AgentMetrics();
@@ -48,12 +52,18 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private queue?: Queue;
   private images?: NodeImages;
   private kdat?: CriuKdatCache;
+  private bus?: JobBus;
+  private nodes?: NodeRepository;
   private started = false;
+  private leaving?: Promise<void>;
+  /** The node left the cluster: everything of it goes at shutdown, whatever STOP_PODS_ON_EXIT says. */
+  private left = false;
   private cleanedUp?: Promise<void>;
 
   constructor(
     @Inject(CONFIG) private readonly config: AgentConfig,
     @Inject(STARTUP) private readonly startup: AbortSignal,
+    @Inject(LEAVE) private readonly requestLeave: LeaveRequest,
   ) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
     this.redis = reportConnectionErrors(connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`), this.logger, 'agent');
@@ -93,6 +103,9 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.runtime = rt;
     const pods = new PodRepository(this.redis, c.prefix);
     const nodes = new NodeRepository(this.redis, c.prefix);
+    this.nodes = nodes;
+    const bus = new JobBus(this.redis, c.prefix);
+    this.bus = bus;
     const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger });
     this.sandboxes = sandboxes;
     const reportChange = (): void => this.presence?.reportChange();
@@ -117,6 +130,8 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       sandboxes,
       checkpoints,
       stopGraceMs: c.stopGraceMs,
+      reschedule: (podId, generation) =>
+        bus.toScheduler({ name: 'schedule-pod', data: { podId, requestId: `drain-${podId}-${generation}`, generation } }),
       reportChange,
       logger: this.logger,
       metrics: this.metrics,
@@ -179,7 +194,13 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       prefix: c.prefix,
       concurrency: c.concurrency,
       logger: this.logger,
-      handlers: nodeJobHandlers({ ...lifecycle, puller: this.images.puller, checkpoints, onPodStarted: this.images.onPodStarted }),
+      handlers: nodeJobHandlers({
+        ...lifecycle,
+        puller: this.images.puller,
+        checkpoints,
+        onPodStarted: this.images.onPodStarted,
+        onDrain: this.requestLeave,
+      }),
       metrics: this.metrics.jobs,
     });
     this.queue = new Queue(nodeQueueName(c.nodeId), { connection: this.redis, prefix: bullPrefix(c.prefix) });
@@ -187,6 +208,36 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.runner.start();
     this.started = true;
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
+    // A drain this node's previous agent did not finish (it died leaving) is finished now.
+    if ((await nodes.get(c.nodeId))?.drainingAt) this.requestLeave();
+  }
+
+  /**
+   * Leaves the cluster (a drain through the API, or SIGUSR2): the node takes
+   * no new pods (its drain mark, which reservations refuse), its pods are
+   * moved elsewhere or stopped by their restart policy, the job runner
+   * stops and the node's queue is removed, and the node deregisters, so it
+   * is gone rather than lost. A plain SIGTERM never does this: it is a
+   * restart (an upgrade), and the next agent adopts the pods. Runs once.
+   */
+  leave(): Promise<void> {
+    this.leaving ??= this.leaveOnce();
+    return this.leaving;
+  }
+
+  private async leaveOnce(): Promise<void> {
+    const { nodeId } = this.config;
+    if (!this.started || !this.lifecycle || !this.presence || !this.nodes) throw new Error('the agent has not started');
+    await this.nodes.startDrain(nodeId);
+    this.logger.warn('node draining: moving or stopping its pods, then leaving the cluster');
+    await this.lifecycle.drainer.drain();
+    // Jobs still queued here (starts of pods just moved) have nothing left to do: the queue goes with the node.
+    await this.runner?.close();
+    await this.lifecycle.drainer.drain();
+    await this.queue?.obliterate({ force: true });
+    await this.presence.leave();
+    this.left = true;
+    this.logger.warn('node deregistered: it left the cluster');
   }
 
   /** Checkpointing on this node, when CRIU works here; its key carries this runtime's fingerprint. */
@@ -239,11 +290,13 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.runner?.close().catch(warn('closing the job runner'));
     await this.queue?.close().catch(warn('closing the queue'));
     await this.images?.lastUse.flush().catch(warn('recording image use'));
-    if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));
+    const removeAll = c.stopPodsOnExit || this.left;
+    if (removeAll) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));
     await this.presence?.stop().catch(() => undefined);
     await this.http?.close();
     await this.runtime?.ports.closeAll();
-    if (c.stopPodsOnExit && this.runtime && this.sandboxes) {
+    await this.bus?.close().catch(warn('closing the job bus'));
+    if (removeAll && this.runtime && this.sandboxes) {
       // Local nodes leave nothing: what stopAll did not reach (a start cancelled midway, leftovers) goes too.
       const failures = await sweepNode(this.runtime, this.sandboxes);
       if (failures.length > 0) this.logger.warn({ failures }, 'node sweep incomplete');
@@ -256,11 +309,16 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
 @Module({})
 export class AgentModule {
-  /** `startup` aborted while the agent starts cancels its start-up (which then cleans up). */
-  static forConfig(config: AgentConfig, startup: AbortSignal = new AbortController().signal) {
+  /** `startup` aborted while the agent starts cancels its start-up (which then cleans up); `requestLeave` is what a drain job calls. */
+  static forConfig(config: AgentConfig, startup: AbortSignal = new AbortController().signal, requestLeave: LeaveRequest = () => undefined) {
     return {
       module: AgentModule,
-      providers: [{ provide: CONFIG, useValue: config }, { provide: STARTUP, useValue: startup }, AgentLifecycle],
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: STARTUP, useValue: startup },
+        { provide: LEAVE, useValue: requestLeave },
+        AgentLifecycle,
+      ],
     };
   }
 }

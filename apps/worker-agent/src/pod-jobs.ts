@@ -46,6 +46,14 @@ class DeleteCheckpointHandler implements JobHandler<'delete-checkpoint'> {
   }
 }
 
+/** The node is asked to leave: the leave runs outside the job (it closes the runner this job runs in). */
+class DrainNodeHandler implements JobHandler<'drain-node'> {
+  constructor(private readonly onDrain: () => void) {}
+  async run(): Promise<void> {
+    this.onDrain();
+  }
+}
+
 export interface NodeJobServices {
   starter: PodStarter;
   stopper: PodStopper;
@@ -55,6 +63,8 @@ export interface NodeJobServices {
   checkpoints: PodCheckpoints | undefined;
   /** Hears of every start that ran (the image's last use, for the disk budget). */
   onPodStarted?: (podId: string) => void;
+  /** A drain-node job: the agent leaves the cluster. */
+  onDrain: () => void;
 }
 
 export function nodeJobHandlers(s: NodeJobServices): HandlerTable<'node'> {
@@ -64,5 +74,6 @@ export function nodeJobHandlers(s: NodeJobServices): HandlerTable<'node'> {
     'pull-image': new PullImageHandler(s.puller),
     'checkpoint-pod': new CheckpointPodHandler(s.checkpointOnDemand),
     'delete-checkpoint': new DeleteCheckpointHandler(s.checkpoints),
+    'drain-node': new DrainNodeHandler(s.onDrain),
   };
 }

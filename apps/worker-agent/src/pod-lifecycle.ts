@@ -2,6 +2,7 @@ import type { RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, NodeReservations, PodRepository } from '@warmpod/store';
 import { CheckpointOnDemand, type CheckpointOnDemandDeps } from './checkpoint-on-demand';
+import { NodeDrainer, type NodeDrainerDeps } from './node-drainer';
 import { PodAdopter, type PodAdopterDeps } from './pod-adopter';
 import { PodExitWatcher } from './pod-exit-watcher';
 import { PodLocks } from './pod-locks';
@@ -20,6 +21,8 @@ export interface PodLifecycleDeps {
   /** Undefined: this node cannot checkpoint. */
   checkpoints: (StartCheckpoints & NonNullable<CheckpointOnDemandDeps['checkpoints']>) | undefined;
   stopGraceMs: number;
+  /** A pod moved off this node when it drains goes back to the scheduler. */
+  reschedule: NodeDrainerDeps['reschedule'];
   /** Something the node reports changed (image cached, container started or gone, checkpoint taken). */
   reportChange: () => void;
   logger: Logger;
@@ -34,10 +37,13 @@ export interface PodLifecycle {
   checkpointOnDemand: CheckpointOnDemand;
   /** At agent start: what runs on the node, reconciled with the store. */
   adopter: PodAdopter;
+  /** When the node leaves the cluster: its pods moved elsewhere or stopped. */
+  drainer: NodeDrainer;
 }
 
 export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
-  const { nodeId, pods, nodes, reservations, cache, runc, sandboxes, checkpoints, stopGraceMs, reportChange, logger, metrics } = deps;
+  const { nodeId, pods, nodes, reservations, cache, runc, sandboxes, checkpoints, stopGraceMs, reschedule, reportChange, logger, metrics } =
+    deps;
   // Start, stop, exit and on-demand checkpoints of one pod run one at a time.
   const locks = new PodLocks();
   const transitions = new PodTransitions({ nodeId, pods, reservations, reportChange });
@@ -60,5 +66,19 @@ export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
   const stopper = new PodStopper({ nodeId, pods, runc, sandboxes, locks, transitions, exits, starts: starter, stopGraceMs, logger });
   const checkpointOnDemand = new CheckpointOnDemand({ nodeId, pods, checkpoints, locks, reportChange });
   const adopter = new PodAdopter({ nodeId, pods, reservations, runc, sandboxes, locks, transitions, exits, logger });
-  return { starter, stopper, exits, checkpointOnDemand, adopter };
+  const drainer = new NodeDrainer({
+    nodeId,
+    pods,
+    reservations,
+    runc,
+    sandboxes,
+    locks,
+    transitions,
+    exits,
+    starts: starter,
+    reschedule,
+    stopGraceMs,
+    logger,
+  });
+  return { starter, stopper, exits, checkpointOnDemand, adopter, drainer };
 }

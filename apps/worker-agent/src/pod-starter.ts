@@ -20,6 +20,7 @@ import {
   type CheckpointedStart,
 } from './pod-start-plan';
 import type { PodTransitions } from './pod-transitions';
+import { DrainAbort } from './node-drain';
 
 /** How long a restored pod has to pass its condition before the restore counts as failed. */
 const RESTORED_READY_MS = 30_000;
@@ -102,6 +103,8 @@ export class PodStarter {
     } catch (error) {
       await sandboxes.teardown(podId).catch(() => undefined);
       const failure = startFailure(error, signal);
+      // A draining node cut the start short: the drainer, next under this lock, moves or stops the pod by its policy.
+      if (failure === 'stopped' && signal.reason instanceof DrainAbort) return;
       if (failure === 'stopped') {
         await transitions.finish(pod, 'Stopped', {});
         logger.info('start stopped on request');

@@ -43,7 +43,7 @@ describe('job catalog', () => {
 
   test('jobNamesOn lists the jobs of each queue kind', () => {
     assert.deepEqual(jobNamesOn('scheduling'), ['schedule-pod']);
-    assert.deepEqual(jobNamesOn('node'), ['start-pod', 'stop-pod', 'pull-image', 'checkpoint-pod', 'delete-checkpoint']);
+    assert.deepEqual(jobNamesOn('node'), ['start-pod', 'stop-pod', 'pull-image', 'checkpoint-pod', 'delete-checkpoint', 'drain-node']);
     assert.equal(SCHEDULING_QUEUE, 'scheduling');
   });
 

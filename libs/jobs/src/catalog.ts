@@ -83,6 +83,8 @@ export const JOB_CATALOG = {
   'checkpoint-pod': { queue: 'node', schema: z.strictObject({ ...podRef, checkpointId }), ref: z.object({ ...podRef, checkpointId }) },
   /** Remove a checkpoint's files from this node; the record is already marked deleted. */
   'delete-checkpoint': { queue: 'node', schema: z.strictObject({ checkpointId, requestId: podRef.requestId }), ref: CHECKPOINT_REF },
+  /** This node leaves the cluster: its agent moves or stops its pods, then deregisters (POST /v1/nodes/{id}/drain). */
+  'drain-node': { queue: 'node', schema: z.strictObject({ requestId: podRef.requestId }), ref: z.object({ requestId: podRef.requestId }) },
 } as const;
 
 export type JobName = keyof typeof JOB_CATALOG;
@@ -107,6 +109,8 @@ export function jobNamesOn(kind: QueueKind): JobName[] {
 export function jobIdFor(item: JobItem): string {
   if (item.name === 'pull-image') return `${item.name}-${item.data.digest.slice('sha256:'.length)}`;
   if (item.name === 'checkpoint-pod' || item.name === 'delete-checkpoint') return `${item.name}-${item.data.checkpointId}`;
+  // One drain per node queue: asking again while one is queued is a no-op.
+  if (item.name === 'drain-node') return item.name;
   const generation = item.data.generation ? `-g${item.data.generation}` : '';
   return `${item.name}-${item.data.podId}${generation}`;
 }

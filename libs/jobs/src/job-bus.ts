@@ -19,7 +19,7 @@ export class JobBus {
 
   async toNode(
     nodeId: string,
-    item: Extract<JobItem, { name: 'start-pod' | 'stop-pod' | 'checkpoint-pod' | 'delete-checkpoint' }>,
+    item: Extract<JobItem, { name: 'start-pod' | 'stop-pod' | 'checkpoint-pod' | 'delete-checkpoint' | 'drain-node' }>,
   ): Promise<void> {
     await this.add(nodeQueueName(nodeId), 'node', item);
   }

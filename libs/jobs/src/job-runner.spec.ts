@@ -9,7 +9,7 @@ import type { QueueKind } from './catalog';
 const noConnection = undefined as unknown as Redis;
 const logger = createLogger({ service: 'job-runner-spec', level: 'silent' });
 const handler: JobHandler<never> = { run: async () => undefined };
-const checkpointJobs = { 'checkpoint-pod': handler, 'delete-checkpoint': handler };
+const checkpointJobs = { 'checkpoint-pod': handler, 'delete-checkpoint': handler, 'drain-node': handler };
 
 function construct<K extends QueueKind>(kind: K, handlers: Record<string, unknown>): JobRunner<K> {
   return new JobRunner({

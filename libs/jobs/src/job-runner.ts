@@ -66,6 +66,9 @@ export class JobRunner<K extends QueueKind> {
       connection: this.connection,
       prefix: bullPrefix(this.opts.prefix),
       concurrency: this.opts.concurrency,
+      lockDuration: policy.stall.lockDurationMs,
+      stalledInterval: policy.stall.stalledIntervalMs,
+      maxStalledCount: policy.stall.maxStalledCount,
       settings: { backoffStrategy: (attempts: number) => policy.backoffMs(attempts) },
     });
     this.worker.on('failed', (job, error) => {

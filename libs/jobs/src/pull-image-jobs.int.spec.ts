@@ -79,6 +79,7 @@ before(async () => {
       'stop-pod': unused,
       'checkpoint-pod': unused,
       'delete-checkpoint': unused,
+      'drain-node': unused,
       'pull-image': {
         async run(data, meta) {
           runs.push({ data, attempt: meta.attempt, context: currentContext() });

@@ -148,6 +148,8 @@ export const schedulerInstructionSchema = z.discriminatedUnion(
   { error: 'an instruction carries one of ack or stopPods' },
 );
 
+export const deregisterRequestSchema = z.object({ nodeId, sessionId });
+
 export const registerResponseSchema = z.object({ sessionId, heartbeatIntervalMs: z.number().int().min(50).max(600_000) });
 
 export type ResourcesMessage = z.infer<typeof capacity>;
@@ -158,6 +160,7 @@ export type CachedImageMessage = z.infer<typeof cachedImage>;
 export type CheckpointMessage = z.infer<typeof checkpoint>;
 export type RegisterRequest = z.infer<typeof registerRequestSchema>;
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;
+export type DeregisterRequest = z.infer<typeof deregisterRequestSchema>;
 export type InventoryMessage = z.infer<typeof inventory>;
 export type InventoryDeltaMessage = z.infer<typeof delta>;
 export type HeartbeatMessage = z.infer<typeof heartbeat>;

@@ -1,4 +1,4 @@
-import { Client, credentials, Metadata, type ClientUnaryCall } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, status as Status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { messageOf, settledWithin, type Logger } from '@warmpod/observability';
 import type { AgentInventory } from './inventory-diff';
 import {
@@ -9,7 +9,7 @@ import {
   type RegisterResponse,
 } from './messages';
 import { NodeSession } from './node-session';
-import { connectMethod, registerMethod, UndecodableMessage } from './proto';
+import { connectMethod, deregisterMethod, registerMethod, UndecodableMessage } from './proto';
 import { backoffDelay, DEFAULT_BACKOFF, nextAttempt, type ReconnectBackoff } from './reconnect-backoff';
 
 export interface NodeRegistryClientOptions {
@@ -73,6 +73,57 @@ export class NodeRegistryClient {
 
   /** Sends what is still unreported, ends the stream cleanly (half-close, the scheduler answers OK) and stops reconnecting. */
   async stop(): Promise<void> {
+    await this.halt();
+    this.grpc.close();
+    this.markStarted();
+  }
+
+  /**
+   * Leaves the cluster: waits (up to `timeoutMs`) for a session, stops
+   * reporting and reconnecting, then deregisters the node within that last
+   * session, so the scheduler removes it instead of declaring it lost.
+   * Throws when the scheduler refuses (pods still reserved there) or cannot
+   * be reached in time; the client is stopped either way.
+   */
+  async leave(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.sessionId && !this.stopped && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const sessionId = this.sessionId;
+    await this.halt();
+    try {
+      if (!sessionId) throw new Error('deregister: no session with the scheduler');
+      await this.callDeregister(sessionId, deadline);
+    } finally {
+      this.grpc.close();
+      this.markStarted();
+    }
+  }
+
+  /** Retries while the scheduler is unavailable (a replica restarting); any other refusal is final. */
+  private async callDeregister(sessionId: string, deadline: number): Promise<void> {
+    const method = deregisterMethod();
+    const request = { nodeId: this.opts.registration.nodeId, sessionId };
+    for (;;) {
+      const error = await new Promise<ServiceError | null>((resolve) =>
+        this.grpc.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          new Metadata(),
+          { deadline: Math.min(deadline, Date.now() + (this.opts.registerTimeoutMs ?? 5_000)) },
+          (e) => resolve(e),
+        ),
+      );
+      if (!error) return;
+      const retry = (error.code === Status.UNAVAILABLE || error.code === Status.DEADLINE_EXCEEDED) && Date.now() < deadline;
+      if (!retry) throw new Error(`deregister: ${error.details || error.message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** Ends the session and the reconnect loop; the channel stays open. */
+  private async halt(): Promise<void> {
     this.stopped = true;
     this.wake?.();
     this.pendingRegister?.cancel();
@@ -87,8 +138,6 @@ export class NodeRegistryClient {
       if (this.session === session) session.cancel();
     }
     await this.loop;
-    this.grpc.close();
-    this.markStarted();
   }
 
   private async run(): Promise<void> {

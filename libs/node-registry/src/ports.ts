@@ -57,7 +57,11 @@ export interface NodeRegistryStore {
   applyInventory(nodeId: string, sessionId: string, inventory: RegistryInventory): Promise<RegistryWrite>;
   applyDelta(nodeId: string, sessionId: string, delta: RegistryInventoryDelta): Promise<RegistryWrite>;
   touch(nodeId: string, sessionId: string): Promise<RegistryWrite>;
+  /** Removes the node (its agent leaves); `pods-remain` while pods still hold reservations there. */
+  deregister(nodeId: string, sessionId: string): Promise<RegistryDeregistration>;
 }
+
+export type RegistryDeregistration = 'removed' | 'unknown-node' | 'stale-session' | 'node-lost' | 'pods-remain';
 
 /** Where the scheduler expects a pod: its record's phase and node. `PodRepository` implements it. */
 export interface PodPlacementLookup {

@@ -36,7 +36,7 @@ let service: ServiceDefinition | undefined;
 export function nodeRegistryService(): ServiceDefinition {
   if (service) return service;
   const loaded: unknown = loadSync(NODE_REGISTRY_PROTO, PROTO_LOADER_OPTIONS)[SERVICE];
-  if (!loaded || typeof loaded !== 'object' || !('Register' in loaded) || !('Connect' in loaded)) {
+  if (!loaded || typeof loaded !== 'object' || !('Register' in loaded) || !('Connect' in loaded) || !('Deregister' in loaded)) {
     throw new Error(`${NODE_REGISTRY_PROTO} does not define ${SERVICE}`);
   }
   const methods = loaded as Record<string, MethodDefinition<unknown, unknown>>;
@@ -51,6 +51,10 @@ export function nodeRegistryService(): ServiceDefinition {
 
 export function registerMethod(): MethodDefinition<unknown, unknown> {
   return nodeRegistryService()['Register'] as MethodDefinition<unknown, unknown>;
+}
+
+export function deregisterMethod(): MethodDefinition<unknown, unknown> {
+  return nodeRegistryService()['Deregister'] as MethodDefinition<unknown, unknown>;
 }
 
 export function connectMethod(): MethodDefinition<unknown, unknown> {

@@ -11,7 +11,7 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { describeIssues, registerRequestSchema, type RegisterRequest, type RegisterResponse } from './messages';
+import { deregisterRequestSchema, describeIssues, registerRequestSchema, type RegisterRequest, type RegisterResponse } from './messages';
 import type { NodeRegistryStore, PodPlacementLookup, RegisteredNode } from './ports';
 import { nodeRegistryService, UndecodableMessage } from './proto';
 import { ReportStream, type StreamHost } from './report-stream';
@@ -61,6 +61,7 @@ export class NodeRegistryServer implements StreamHost {
     server.addService(nodeRegistryService(), {
       Register: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => this.onRegister(call, callback),
       Connect: (call: ServerDuplexStream<unknown, unknown>) => this.onConnect(call),
+      Deregister: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => this.onDeregister(call, callback),
     });
     const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) =>
@@ -146,6 +147,38 @@ export class NodeRegistryServer implements StreamHost {
         callback(failure, null);
       },
     );
+  }
+
+  private onDeregister(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void {
+    this.deregister(call.request).then(
+      () => callback(null, {}),
+      (error: unknown) => {
+        const failure = isFailure(error) ? error : refuse(Status.INTERNAL, `deregistration failed: ${String(error)}`);
+        this.logger.warn({ code: Status[failure.code], details: failure.details }, 'node deregistration refused');
+        callback(failure, null);
+      },
+    );
+  }
+
+  /** A leaving agent's last call: the node goes from the registry (never declared lost), its stream ends. */
+  private async deregister(raw: unknown): Promise<void> {
+    if (raw instanceof UndecodableMessage) throw refuse(Status.INVALID_ARGUMENT, `malformed deregistration: ${raw.reason}`);
+    const parsed = deregisterRequestSchema.safeParse(raw);
+    if (!parsed.success) throw refuse(Status.INVALID_ARGUMENT, `invalid deregistration: ${describeIssues(parsed.error)}`);
+    const { nodeId, sessionId } = parsed.data;
+    let outcome;
+    try {
+      outcome = await this.store.deregister(nodeId, sessionId);
+    } catch (error) {
+      throw refuse(Status.UNAVAILABLE, `registry store unavailable: ${messageOf(error)}`);
+    }
+    if (outcome === 'unknown-node') throw refuse(Status.NOT_FOUND, `node ${nodeId} is not registered`);
+    if (outcome === 'stale-session' || outcome === 'node-lost') {
+      throw refuse(Status.FAILED_PRECONDITION, `session ${sessionId} no longer holds node ${nodeId} (${outcome})`);
+    }
+    if (outcome === 'pods-remain') throw refuse(Status.FAILED_PRECONDITION, `node ${nodeId} still holds pod reservations`);
+    this.byNode.get(nodeId)?.fail(Status.CANCELLED, 'node deregistered', true);
+    this.logger.info({ node: nodeId }, 'node deregistered');
   }
 
   private async register(raw: unknown): Promise<RegisterResponse> {

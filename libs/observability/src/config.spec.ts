@@ -8,7 +8,7 @@ describe('base config', () => {
   test('defaults every app shares', () => {
     const c = loadConfig(schema, {}, 'test');
     assert.deepEqual(baseConfig(c), { redisUrl: 'redis://127.0.0.1:6379', prefix: 'wp:', logLevel: 'info' });
-    assert.equal(c.NODE_READY_WINDOW_MS, 6_000);
+    assert.equal(c.NODE_READY_WINDOW_MS, 40_000);
   });
 
   test('one prefix rule and one ready window rule, each problem listed', () => {

@@ -36,10 +36,14 @@ export const baseConfigSchema = z.object({
 
 /**
  * The ready window, for the processes that judge a node's readiness from its
- * heartbeat (gateway, scheduler, prepuller): they must agree on it.
+ * heartbeat (gateway, scheduler, prepuller): they must agree on it. The
+ * default (40 s, the kubelet's node-monitor grace period) outlasts an agent
+ * restart, so a DaemonSet upgrade is not a node loss: the chaos run saw an
+ * agent restart take 24 s on a loaded machine, and the former 6 s declared
+ * the node lost and ended its pods.
  */
 export const readyWindowSchema = z.object({
-  NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).max(3_600_000).default(6_000),
+  NODE_READY_WINDOW_MS: z.coerce.number().int().min(500).max(3_600_000).default(40_000),
 });
 
 export interface BaseConfig {

@@ -5,11 +5,11 @@ import type { Resources } from '@warmpod/domain';
  * What a message on `nodes:changed` says changed, one kind per write that
  * announces it: a (re)registration (registerNode.lua), an agent's inventory
  * report or an image it added (applyInventory, applyDelta, addCachedImage),
- * a cordon flag (setCordoned), a declared loss (markNodeLost), a removal
- * (only tests remove nodes; the proto has no call for it). Heartbeats and
+ * a cordon flag (setCordoned), a drain started (drainNode), a declared loss
+ * (markNodeLost), a removal (deregisterNode, when an agent leaves). Heartbeats and
  * capacity are not: capacity has its own channels, which carry the usage.
  */
-export const NODE_CHANGE_KINDS = ['registered', 'inventory', 'cordon', 'lost', 'deregistered'] as const;
+export const NODE_CHANGE_KINDS = ['registered', 'inventory', 'cordon', 'draining', 'lost', 'deregistered'] as const;
 export type NodeChangeKind = (typeof NODE_CHANGE_KINDS)[number];
 
 export interface NodeChange {

@@ -45,6 +45,8 @@ export interface NodeRecord extends NodeRegistration {
   sessionId?: string;
   /** Set when the node was declared lost; cleared when its agent registers again. */
   lostAt?: string;
+  /** Set when the node started draining (it takes no new pods); the node is gone once its agent deregisters. */
+  drainingAt?: string;
 }
 
 export const milli = (cores: number): number => Math.round(cores * 1000);
@@ -90,6 +92,7 @@ export const NODE_FACT_FIELDS = [
   'cordoned',
   'heartbeatAt',
   'lostAt',
+  'drainingAt',
   'checkpoints',
   'registeredAt',
   'imagesRev',
@@ -107,6 +110,7 @@ const factsSchema = z.object({
     .transform((c) => c === 'true'),
   heartbeatAt: z.string().min(1),
   lostAt: z.string().optional(),
+  drainingAt: z.string().optional(),
   checkpoints: optionalJson(checkpointsSchema),
   registeredAt: z.string().optional(),
   imagesRev: z.string().optional(),

@@ -4,7 +4,7 @@ import { Keys } from './keys';
 import { imageArgs, parseImageEntries, readLayers, withLayers, type LayerInfo } from './node-images';
 import { allocatedOf, capacityOf, decodeNodeHash, type NodeRecord } from './node-record';
 import { fieldList, pipelineReplies } from './pipeline-replies';
-import { addCachedImage, setCordoned } from './scripts/node-scripts';
+import { addCachedImage, drainNode, setCordoned } from './scripts/node-scripts';
 
 export type { CachedImage, GpuInfo, LayerInfo, NodeCheckpoint, NodeRecord, NodeRegistration } from './node-record';
 export { isReady } from './node-record';
@@ -56,6 +56,19 @@ export class NodeRepository {
     );
   }
 
+  /**
+   * Starts draining a node (false for an unknown one): no new reservation
+   * from now on, cordoned; its agent then moves or stops its pods and
+   * deregisters. Idempotent.
+   */
+  async startDrain(id: string, now = new Date()): Promise<boolean> {
+    return drainNode.run(
+      this.redis,
+      { nodes: this.keys.nodes(), node: this.keys.node(id) },
+      { nodeId: id, nowIso: now.toISOString(), channel: this.changesChannel, change: nodeChangeMessage(id, 'draining') },
+    );
+  }
+
   async get(id: string): Promise<NodeRecord | undefined> {
     const [raw, usage, images] = await Promise.all([
       this.redis.hgetall(this.keys.node(id)),
@@ -90,6 +103,7 @@ export class NodeRepository {
       ...(r.inventoryAt ? { inventoryAt: r.inventoryAt } : {}),
       ...(r.sessionId ? { sessionId: r.sessionId } : {}),
       ...(r.lostAt ? { lostAt: r.lostAt } : {}),
+      ...(r.drainingAt ? { drainingAt: r.drainingAt } : {}),
     };
   }
 

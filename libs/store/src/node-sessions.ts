@@ -4,10 +4,10 @@ import { nodeChangeMessage } from './change-messages';
 import { Keys } from './keys';
 import { imageArgs, type CachedImage } from './node-images';
 import { registrationFields, type NodeCheckpoint, type NodeRegistration } from './node-record';
-import { applyDelta, applyInventory, registerNode, touchNode } from './scripts/node-scripts';
-import type { SessionWrite } from './scripts/replies';
+import { applyDelta, applyInventory, deregisterNode, registerNode, touchNode } from './scripts/node-scripts';
+import type { Deregistration, SessionWrite } from './scripts/replies';
 
-export type { SessionWrite } from './scripts/replies';
+export type { Deregistration, SessionWrite } from './scripts/replies';
 
 /** What an agent reports on connect: replaces everything known about the node's contents. */
 export interface NodeInventory {
@@ -84,6 +84,24 @@ export class NodeSessions {
       this.redis,
       { nodes: this.keys.nodes(), node: this.keys.node(id) },
       { nodeId: id, sessionId, nowIso: new Date().toISOString() },
+    );
+  }
+
+  /**
+   * Takes the node out of the registry within its session (its agent
+   * leaves the cluster); refused while any pod still holds a reservation there.
+   */
+  async deregister(id: string, sessionId: string): Promise<Deregistration> {
+    return deregisterNode.run(
+      this.redis,
+      {
+        nodes: this.keys.nodes(),
+        node: this.keys.node(id),
+        images: this.keys.nodeImages(id),
+        usage: this.keys.nodeUsage(id),
+        reservations: this.keys.nodeReservations(id),
+      },
+      { nodeId: id, sessionId, channel: this.keys.nodesChanged(), change: nodeChangeMessage(id, 'deregistered') },
     );
   }
 

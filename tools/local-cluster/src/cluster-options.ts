@@ -29,6 +29,11 @@ export interface LocalClusterOptions {
   logLevel: string;
   /** Extra environment for every service (e.g. a shorter heartbeat in tests). */
   env?: Record<string, string>;
+  /**
+   * Scheduler replicas (default 1): `scheduler`, `scheduler-2`, ... each with
+   * its own gRPC and HTTP ports; agents register with the first.
+   */
+  schedulerReplicas?: number;
   /** The criu host nodes checkpoint with; default the bootstrap's private CRIU >= 4.2 (`criuPrefixPaths`). */
   criuPath?: string;
 }

@@ -78,6 +78,15 @@ export class LocalCluster {
       SCHEDULER_HTTP_HOST: '127.0.0.1',
       SCHEDULER_HTTP_PORT: String(schedulerHttpPort),
     });
+    // More replicas share the scheduling queue (and could serve agents too: each has a registry of its own).
+    for (let n = 2; n <= (o.schedulerReplicas ?? 1); n++) {
+      spawn(`scheduler-${n}`, app('scheduler'), {
+        SCHEDULER_GRPC_HOST: '127.0.0.1',
+        SCHEDULER_GRPC_PORT: String(await freePort()),
+        SCHEDULER_HTTP_HOST: '127.0.0.1',
+        SCHEDULER_HTTP_PORT: String(await freePort()),
+      });
+    }
     spawn('prepuller', app('prepuller'), { PREPULLER_HTTP_HOST: '127.0.0.1', PREPULLER_HTTP_PORT: String(prepullerHttpPort) });
     for (const node of o.nodes) this.spawnNode(node);
     spawn('gateway', app('gateway'), {
@@ -171,6 +180,16 @@ export class LocalCluster {
   /** The pid of a service's current process (a supervised restart gets a new one). */
   servicePid(name: string): number | undefined {
     return this.supervisor.get(name)?.pid;
+  }
+
+  /** Test hook: sends a signal to a service (SIGUSR2 makes an agent drain its node and leave the cluster). */
+  signalService(name: string, signal: NodeJS.Signals): void {
+    this.service(name).signal(signal);
+  }
+
+  /** Whether a service's current process runs (a node whose agent left the cluster does not). */
+  serviceRunning(name: string): boolean {
+    return this.supervisor.get(name)?.running ?? false;
   }
 
   /** Test hook: starts a killed or stopped service again with its original settings. */

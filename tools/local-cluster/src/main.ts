@@ -42,6 +42,8 @@ Run a pod, then read its output:
   curl -s ${gw}/v1/pods/POD_ID/logs ${auth}
 Cordon a node (operators only):
   curl -s -X POST ${gw}/v1/nodes/node-1/cordon -H 'Authorization: Bearer ${operatorToken}'
+Drain a node (it moves or stops its pods, then leaves the cluster; its agent exits):
+  curl -s -X POST ${gw}/v1/nodes/node-2/drain -H 'Authorization: Bearer ${operatorToken}'
 
 A service that dies is started again. Ctrl-C stops everything.`);
 

@@ -36,6 +36,11 @@ export class ServiceProcess {
     await this.exited;
   }
 
+  /** Sends a signal without waiting (e.g. SIGUSR2: an agent leaves the cluster). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }

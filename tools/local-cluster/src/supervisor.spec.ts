@@ -61,4 +61,28 @@ describe('Supervisor: a service that dies is started again, like a DaemonSet pod
       for (const s of supervisor.services()) await s.kill();
     }
   });
+
+  test('a service that ends with code 0 on its own finished on purpose (a node that left): not restarted', async () => {
+    const supervisor = new Supervisor({ initialDelayMs: 10 });
+    const notices: RestartNotice[] = [];
+    supervisor.onRestart((n) => notices.push(n));
+    const exiting = join(dir, 'exit.js');
+    await writeFile(exiting, 'process.exit(Number(process.env.CODE));\n');
+    const left = ServiceProcess.spawn('left', exiting, { CODE: '0' }, join(dir, 'left.log'));
+    const failed = ServiceProcess.spawn('failed', exiting, { CODE: '3' }, join(dir, 'failed.log'));
+    supervisor.watch(left);
+    supervisor.watch(failed);
+    try {
+      // The supervisor hears of an exit before this later listener does.
+      await Promise.all([left, failed].map((s) => new Promise((resolve) => s.onExit(resolve))));
+      assert.deepEqual(
+        notices.map((n) => [n.name, n.code]),
+        [['failed', 3]],
+      );
+      assert.equal(supervisor.get('left'), left);
+    } finally {
+      supervisor.stop();
+      for (const s of supervisor.services()) await s.kill();
+    }
+  });
 });

@@ -22,7 +22,9 @@ export interface SupervisorOptions {
  * service that dies unexpectedly is started again with its original
  * settings, after a backoff that grows while it keeps dying quickly. A
  * service held down (a test hook killing a node on purpose) or a cluster
- * stopping is left alone.
+ * stopping is left alone, and so is one that ended with code 0 on its own:
+ * a service exits 0 only when it finished on purpose (an agent whose node
+ * was drained left the cluster).
  */
 export class Supervisor {
   private readonly current = new Map<string, ServiceProcess>();
@@ -56,6 +58,7 @@ export class Supervisor {
     const startedAt = Date.now();
     service.onExit((code) => {
       if (this.stopped || this.held.has(service.name) || this.current.get(service.name) !== service) return;
+      if (code === 0) return;
       const attempt = Date.now() - startedAt >= this.stableAfterMs ? 1 : (this.attempts.get(service.name) ?? 0) + 1;
       this.attempts.set(service.name, attempt);
       const delayMs = Math.min(this.maxDelayMs, this.initialDelayMs * 2 ** (attempt - 1));

@@ -9,6 +9,8 @@ export interface NodeResponse {
   free: Resources;
   health: 'Ready' | 'NotReady';
   cordoned: boolean;
+  /** Leaving the cluster: no new pods; the node is gone once its agent has moved or stopped its pods and deregistered. */
+  draining: boolean;
   capabilities: Record<string, string | boolean>;
   cachedDigests: Array<{ digest: string; sizeBytes: number }>;
   /** Cached images with their layers (what placement counts as present bytes). */
@@ -23,6 +25,8 @@ export interface NodeResponse {
   heartbeatAt: string;
   /** Set when the node stopped heartbeating and its pods were declared Lost. */
   lostAt?: string;
+  /** When the node started draining. */
+  drainingAt?: string;
 }
 
 const clamp = (n: number): number => Math.max(0, n);
@@ -52,6 +56,7 @@ export function toNodeResponse(node: NodeRecord, readyWindowMs: number, now = Da
     },
     health: !node.lostAt && isReady(node, readyWindowMs, now) ? 'Ready' : 'NotReady',
     cordoned: node.cordoned,
+    draining: node.drainingAt !== undefined,
     // CPU flags are for checkpoint compatibility, not for reading: kept out of the listing.
     capabilities: Object.fromEntries(Object.entries(node.capabilities).filter(([k]) => k !== 'cpuFlags')),
     cachedDigests: node.cachedDigests,
@@ -62,5 +67,6 @@ export function toNodeResponse(node: NodeRecord, readyWindowMs: number, now = Da
     hidden: { runningPods: allPods.length - runningPods.length, checkpoints: allCheckpoints.length - checkpoints.length },
     heartbeatAt: node.heartbeatAt,
     ...(node.lostAt ? { lostAt: node.lostAt } : {}),
+    ...(node.drainingAt ? { drainingAt: node.drainingAt } : {}),
   };
 }

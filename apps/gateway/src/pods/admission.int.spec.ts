@@ -116,6 +116,18 @@ describe('Idempotency-Key', () => {
     assert.deepEqual(await traces.snapshot(), before, 'a replay and a conflict store and enqueue nothing');
   });
 
+  test('a replay of a pod whose admission died before it was queued queues it (no pod stays Pending without a job)', async () => {
+    const headers = { 'idempotency-key': 'idem-died' };
+    const created = pod(await call(gateway.url, 'POST', '/v1/pods', { body, headers }));
+    // What a gateway killed between storing the pod and queueing it leaves: the record, no job.
+    await (await traces.scheduling.getJob(`schedule-pod-${created.id}`))!.remove();
+    const replay = await call(gateway.url, 'POST', '/v1/pods', { body, headers });
+    assert.equal(replay.status, 202);
+    assert.equal(pod(replay).id, created.id);
+    const job = await traces.scheduling.getJob(`schedule-pod-${created.id}`);
+    assert.equal(job?.data.podId, created.id, 'queued again by the replay');
+  });
+
   test('keys are per tenant', async () => {
     const headers = { 'idempotency-key': 'idem-shared' };
     const a = await call(gateway.url, 'POST', '/v1/pods', { body, headers });

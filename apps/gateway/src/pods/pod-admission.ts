@@ -77,6 +77,12 @@ export class PodAdmission {
     if (outcome.kind === 'replay') {
       const pod = await this.pods.get(outcome.podId);
       if (!pod) throw new ApiError(409, 'idempotency_conflict', 'the pod created with this Idempotency-Key no longer exists');
+      // The first request may have died between storing the pod and queueing it (a gateway killed mid-admission):
+      // queue it again. Safe: the job id dedupes a queued one, and the scheduler leaves a pod that is not Pending alone.
+      if (pod.phase === 'Pending') {
+        const generation = pod.restarts > 0 ? { generation: pod.restarts } : {};
+        await this.jobs.toScheduler({ name: 'schedule-pod', data: { podId: pod.id, requestId: req.requestId, ...generation } });
+      }
       return { pod, replay: true };
     }
 

@@ -15,6 +15,8 @@ export class FakeCheckpoints {
   /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
   readyAfterRestore = true;
   readyAfterStart = true;
+  /** The readiness wait never ends on its own, only when the start is aborted. */
+  readinessHangs = false;
   readonly taken: CheckpointRecord[] = [];
   readonly restoredFrom: string[] = [];
   readonly restoreFailures: Array<{ id: string; reason: string }> = [];
@@ -45,8 +47,12 @@ export class FakeCheckpoints {
     _launched: LaunchedPod,
     _condition: unknown,
     _deadline: number,
-    opts: { restored: boolean },
+    opts: { restored: boolean; signal?: AbortSignal },
   ): Promise<void> {
+    const signal = opts.signal;
+    if (this.readinessHangs && signal) {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('readiness wait aborted')), { once: true }));
+    }
     if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
   }
 

@@ -72,6 +72,9 @@ export class FakePods implements FakedPods {
     if (patch.exitCode !== undefined && patch.exitCode !== null) pod.exitCode = patch.exitCode;
     if (patch.error) pod.error = patch.error;
     if (patch.checkpoint) pod.checkpoint = patch.checkpoint;
+    if (patch.node === null) delete pod.node;
+    if (patch.message) pod.message = patch.message;
+    if (patch.restarts !== undefined) pod.restarts = patch.restarts;
     return { applied: true, previous };
   }
 
@@ -271,6 +274,8 @@ export class FakeNode {
   readonly sandboxes = new FakeSandboxes(this.runc);
   readonly checkpoints = new FakeCheckpoints();
   changes = 0;
+  /** Pods handed back to the scheduler (a drain moved them), with their new generation. */
+  readonly rescheduled: Array<{ podId: string; generation: number }> = [];
   lifecycle: PodLifecycle;
 
   constructor(private readonly opts: { canCheckpoint?: boolean } = {}) {
@@ -309,6 +314,7 @@ export class FakeNode {
       sandboxes: this.sandboxes,
       checkpoints: opts.canCheckpoint === false ? undefined : this.checkpoints,
       stopGraceMs: 0,
+      reschedule: async (podId, generation) => void this.rescheduled.push({ podId, generation }),
       reportChange: () => this.changes++,
       logger: createLogger({ service: 'fake-node', level: 'silent' }),
     });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineScript } from '../lua-script';
-import { done, sessionReply, yesNo } from './replies';
+import { done, sessionReply, yesNo, type Deregistration } from './replies';
 
 /** What every session report carries before its images (see applyInventory-3.lua). */
 const REPORT_ARGS = ['nodeId', 'sessionId', 'nowIso', 'channel', 'runningPodsJson', 'checkpointsJson', 'usageJson', 'change'] as const;
@@ -45,6 +45,25 @@ export const setCordoned = defineScript('setCordoned-2', {
   keys: ['nodes', 'node'],
   args: ['nodeId', 'cordoned', 'channel', 'change'],
   reply: yesNo,
+});
+
+export const drainNode = defineScript('drainNode-2', {
+  keys: ['nodes', 'node'],
+  args: ['nodeId', 'nowIso', 'channel', 'change'],
+  reply: yesNo,
+});
+
+/** 1 removed, 0 unknown node, -1 stale session, -2 node lost, -3 pods still reserved there. */
+export const deregisterNode = defineScript('deregisterNode-5', {
+  keys: ['nodes', 'node', 'images', 'usage', 'reservations'],
+  args: ['nodeId', 'sessionId', 'channel', 'change'],
+  reply: z.union([
+    z.literal(1).transform((): Deregistration => 'removed'),
+    z.literal(0).transform((): Deregistration => 'unknown-node'),
+    z.literal(-1).transform((): Deregistration => 'stale-session'),
+    z.literal(-2).transform((): Deregistration => 'node-lost'),
+    z.literal(-3).transform((): Deregistration => 'pods-remain'),
+  ]),
 });
 
 export const markNodeLost = defineScript('markNodeLost-1', {

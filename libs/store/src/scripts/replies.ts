@@ -17,6 +17,9 @@ export const transitionReply = z
 /** Outcome of a write made within an agent session. */
 export type SessionWrite = 'applied' | 'unknown-node' | 'stale-session' | 'node-lost';
 
+/** How a deregistration ended: removed, or why not (`pods-remain`: the node still holds reservations). */
+export type Deregistration = 'removed' | 'unknown-node' | 'stale-session' | 'node-lost' | 'pods-remain';
+
 /** A session-scoped node write: 1 applied, 0 unknown node, -1 stale session, -2 node lost. */
 export const sessionReply = z.union([
   z.literal(1).transform((): SessionWrite => 'applied'),
