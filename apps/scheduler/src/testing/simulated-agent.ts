@@ -45,6 +45,7 @@ export class SimulatedAgent {
         'pull-image': refuse('pull-image'),
         'checkpoint-pod': refuse('checkpoint-pod'),
         'delete-checkpoint': refuse('delete-checkpoint'),
+        'drain-node': refuse('drain-node'),
       },
     });
   }

@@ -33,6 +33,8 @@ export function validPayload(name: JobName): Record<string, unknown> {
       return { podId, requestId, checkpointId };
     case 'delete-checkpoint':
       return { checkpointId, requestId };
+    case 'drain-node':
+      return { requestId };
   }
 }
 
