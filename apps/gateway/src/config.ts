@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { baseConfig, baseConfigSchema, ConfigError, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
 import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '@warmpod/registry';
 import { parseTokens, TokenError, type TokenGrant } from './auth/tokens';
+import { intakeConfigFrom, intakeConfigShape, type IntakeConfig } from './intake/intake-config';
 
 const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -33,6 +34,7 @@ const schema = baseConfigSchema.extend({
   // Per token, shared by every replica (a token bucket in Redis). 0 turns the limit off.
   GATEWAY_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
   GATEWAY_RATE_LIMIT_BURST: positiveInt(300, 1_000_000),
+  ...intakeConfigShape,
 });
 
 export interface GatewayConfig extends BaseConfig {
@@ -53,6 +55,8 @@ export interface GatewayConfig extends BaseConfig {
   nodeReadyWindowMs: number;
   /** Requests per token: `perSecond` refill (0: no limit) into a bucket of `burst`. */
   rateLimit: { perSecond: number; burst: number };
+  /** The queue door (BullMQ intake queues per tenant). */
+  intake: IntakeConfig;
 }
 
 export type ReadText = (path: string) => string;
@@ -63,11 +67,18 @@ export function loadGatewayConfig(
   readText: ReadText = (path) => readFileSync(path, 'utf8'),
 ): GatewayConfig {
   const c = loadConfig(schema, env, 'gateway');
+  const tokens = loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText);
+  const intake = intakeConfigFrom(c, {
+    redisUrl: c.WARMPOD_REDIS_URL,
+    bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    tenants: new Set([...tokens.values()].map((g) => g.tenant)),
+  });
+  if (typeof intake === 'string') throw new ConfigError(`invalid configuration for gateway:\n  ${intake}`);
   return {
     ...baseConfig(c),
     host: c.GATEWAY_HOST,
     port: c.GATEWAY_PORT,
-    tokens: loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText),
+    tokens,
     defaultRegistry: c.WARMPOD_DEFAULT_REGISTRY,
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',')
       .map((s) => s.trim())
@@ -78,6 +89,7 @@ export function loadGatewayConfig(
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
     rateLimit: { perSecond: c.GATEWAY_RATE_LIMIT_PER_SECOND, burst: c.GATEWAY_RATE_LIMIT_BURST },
+    intake,
   };
 }
 

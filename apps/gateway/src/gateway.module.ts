@@ -9,6 +9,7 @@ import type { GatewayConfig } from './config';
 import { HealthController } from './health/health.controller';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
 import { ImagesController } from './images/images.controller';
+import { intakeProviders } from './intake/intake-providers';
 import { pinProviders } from './images/pin-providers';
 import { NodeViews } from './nodes/node-views';
 import { NodesController } from './nodes/nodes.controller';
@@ -54,6 +55,7 @@ export class GatewayModule {
         ...pinProviders(config),
         ...poolProviders(config),
         ...checkpointProviders(config),
+        ...intakeProviders(),
       ],
     };
   }

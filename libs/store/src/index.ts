@@ -24,3 +24,4 @@ export * from './pool-repository';
 export * from './pool-pods';
 export * from './checkpoint-repository';
 export * from './rate-buckets';
+export * from './redis-acl';
