@@ -22,6 +22,8 @@ export interface ProducerConnection {
   url: string;
   /** The BullMQ prefix of the tenant's intake queue. */
   queuePrefix: string;
+  /** The BullMQ prefix for the tenant's own queues (a flow's parent), which warmpod's consumer can update. */
+  ownQueuesPrefix: string;
 }
 
 export interface RunPodOptions {

@@ -27,7 +27,14 @@ export async function intakeUsers(prefix: string, tenants: string[]): Promise<In
   return {
     consumerUrl: redisUrlAs(REDIS_URL, consumer),
     producers: Object.fromEntries(
-      producers.map((p) => [p.tenant, { url: redisUrlAs(REDIS_URL, p.user), queuePrefix: keys.intakePrefix(p.tenant) }]),
+      producers.map((p) => [
+        p.tenant,
+        {
+          url: redisUrlAs(REDIS_URL, p.user),
+          queuePrefix: keys.intakePrefix(p.tenant),
+          ownQueuesPrefix: keys.tenantQueuesPrefix(p.tenant),
+        },
+      ]),
     ),
     remove: async () => {
       const redis = connectRedis(REDIS_URL, 'intake-test-admin', 'producer');
@@ -42,7 +49,12 @@ export async function intakeUsers(prefix: string, tenants: string[]): Promise<In
 
 /** A producer on a queue with the default (unrestricted) user: for prefixes whose test needs no ACL. */
 export function adminClient(prefix: string, tenant: string): WarmpodQueueClient {
-  return new WarmpodQueueClient({ url: REDIS_URL, queuePrefix: new Keys(prefix).intakePrefix(tenant) });
+  const keys = new Keys(prefix);
+  return new WarmpodQueueClient({
+    url: REDIS_URL,
+    queuePrefix: keys.intakePrefix(tenant),
+    ownQueuesPrefix: keys.tenantQueuesPrefix(tenant),
+  });
 }
 
 /** Waits for a job to finish; resolves with how it ended (never rejects on the job's failure). */

@@ -1,42 +1,35 @@
-import { FlowProducer, type ConnectionOptions, type Job, type JobNode } from 'bullmq';
+import { FlowProducer, type Job, type JobNode } from 'bullmq';
 import { INTAKE_QUEUE, RUN_POD, runPodResultSchema, type RunPodData, type RunPodResult } from '../intake-contract';
-import { RUN_POD_JOB_OPTIONS } from '../queue-client';
+import { RUN_POD_JOB_OPTIONS, type ProducerConnection } from '../queue-client';
 
 /**
  * Example: a BullMQ flow whose parent waits for three pods. The parent lives
- * on one of the tenant's own queues (under its own-queues prefix, which
+ * on one of the tenant's own queues (under `ownQueuesPrefix`, which
  * warmpod's consumer may update when a child completes); the children are
- * run-pod jobs on the tenant's intake queue. A child that fails fails the
- * parent. The parent's processor reads its children's pod records with
- * `podResultsOf`.
+ * run-pod jobs on the tenant's intake queue, their ids `<name>-pod-<i>`.
+ * A child that fails fails the parent. The parent's processor reads its
+ * children's pod records with `podResultsOf`. The caller owns `flow` (a
+ * FlowProducer on the producer's URL) and closes it after waiting.
  */
-export interface ThreePodFlow {
-  connection: ConnectionOptions;
-  /** The tenant's intake queue prefix. */
-  intakePrefix: string;
-  /** The tenant's own-queues prefix and the parent's queue there. */
-  parentPrefix: string;
-  parentQueue: string;
-}
-
-export async function addThreePodFlow(flow: ThreePodFlow, name: string, pods: [RunPodData, RunPodData, RunPodData]): Promise<JobNode> {
-  const producer = new FlowProducer({ connection: flow.connection });
-  try {
-    return await producer.add({
-      name,
-      queueName: flow.parentQueue,
-      prefix: flow.parentPrefix,
-      children: pods.map((data, i) => ({
-        name: RUN_POD,
-        queueName: INTAKE_QUEUE,
-        prefix: flow.intakePrefix,
-        data,
-        opts: { ...RUN_POD_JOB_OPTIONS, jobId: `${name}-pod-${i}`, failParentOnFailure: true },
-      })),
-    });
-  } finally {
-    await producer.close();
-  }
+export function addThreePodFlow(
+  flow: FlowProducer,
+  producer: ProducerConnection,
+  parentQueue: string,
+  name: string,
+  pods: [RunPodData, RunPodData, RunPodData],
+): Promise<JobNode> {
+  return flow.add({
+    name,
+    queueName: parentQueue,
+    prefix: producer.ownQueuesPrefix,
+    children: pods.map((data, i) => ({
+      name: RUN_POD,
+      queueName: INTAKE_QUEUE,
+      prefix: producer.queuePrefix,
+      data,
+      opts: { ...RUN_POD_JOB_OPTIONS, jobId: `${name}-pod-${i}`, failParentOnFailure: true },
+    })),
+  });
 }
 
 /** In the parent's processor: the pod records its run-pod children completed with, validated. */
