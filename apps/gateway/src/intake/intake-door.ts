@@ -72,7 +72,7 @@ export class IntakeDoor implements OnApplicationBootstrap, BeforeApplicationShut
     const control = new Queue(CONTROL_QUEUE, { connection: this.redis(), prefix });
     await this.applyLimits(intake);
     const workers = [
-      this.worker(INTAKE_QUEUE, prefix, this.config.intake.maxInFlight, (job, token) => this.process(tenant, job, token)),
+      this.worker(INTAKE_QUEUE, prefix, this.config.intake.maxInFlight, (job, token) => this.process(tenant, intake, job, token)),
       this.worker(CONTROL_QUEUE, prefix, 4, (job) => this.control(tenant, intake, job)),
     ];
     const events = new QueueEvents(INTAKE_QUEUE, { connection: this.blockingConnection(), prefix });
@@ -108,8 +108,9 @@ export class IntakeDoor implements OnApplicationBootstrap, BeforeApplicationShut
     else await intake.removeGlobalRateLimit();
   }
 
-  private async process(tenant: string, job: Job, token: string): Promise<unknown> {
+  private async process(tenant: string, intake: Queue, job: Job, token: string): Promise<unknown> {
     if (job.name !== RUN_POD) throw refusal(400, 'unknown_job', `"${job.name}" is not a job of the intake queue (${RUN_POD})`);
+    await this.refuseForeignParent(tenant, intake, job);
     const ctx = { requestId: `job-${tenant}-${String(job.id)}`.slice(0, 128), bindings: { tenant, job: job.name, jobId: String(job.id) } };
     return runInContext(ctx, async () => {
       try {
@@ -122,6 +123,22 @@ export class IntakeDoor implements OnApplicationBootstrap, BeforeApplicationShut
         throw new DelayedError();
       }
     });
+  }
+
+  /**
+   * The consumer's user reaches every tenant's own queues (a child's completion
+   * updates its parent there), so a job whose parent fields (the producer can
+   * write its own job's hash) name another tenant's job is cut off from it and
+   * refused before anything would touch that parent.
+   */
+  private async refuseForeignParent(tenant: string, intake: Queue, job: Job): Promise<void> {
+    const own = [`${this.keys.intakePrefix(tenant)}:`, `${this.keys.tenantQueuesPrefix(tenant)}:`];
+    const parent = job.parentKey ?? (job.parent ? `${job.parent.queueKey}:${job.parent.id}` : undefined);
+    if (parent === undefined || own.some((p) => parent.startsWith(p))) return;
+    await this.redis().hdel(intake.toKey(String(job.id)), 'parentKey', 'parent');
+    throw refusal(403, 'forbidden_parent', `the job's parent ${parent} is not one of tenant "${tenant}"'s queues`, [
+      { path: 'parent', message: "a parent on the tenant's own queues only" },
+    ]);
   }
 
   private async control(tenant: string, intake: Queue, job: Job): Promise<unknown> {

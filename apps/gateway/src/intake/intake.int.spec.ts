@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { INTAKE_QUEUE, runPodProgressSchema, WarmpodJobError, WarmpodQueueClient } from '@warmpod/client';
 import { connectRedis, Keys } from '@warmpod/store';
-import { closedPort, startGateway, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { closedPort, REDIS_URL, startGateway, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import { adminClient, eventually, intakeUsers, queueAs, settle, type IntakeUsers } from '../testing/intake';
 import { BODY_REJECTIONS, VALID_POD } from '../testing/pod-rejections';
 import { startRegistry, type TestRegistry } from '../testing/registry';
@@ -169,6 +169,33 @@ describe('tenancy is enforced by Redis ACL users', () => {
       await Promise.all([intoBeta.close(), betaControl.close()]);
       raw.disconnect();
       await betaJob.remove();
+    }
+  });
+
+  test("a job whose parent fields name another tenant's job is refused, and that parent is not touched", async () => {
+    const betaParentKey = `${new Keys(prefix).tenantQueuesPrefix('beta')}:reports:1`;
+    const admin = connectRedis(REDIS_URL, 'acl-probe', 'producer');
+    await admin.hset(betaParentKey, 'name', 'report');
+    const raw = connectRedis(users.producers['alpha']!.url, 'acl-probe', 'producer');
+    try {
+      const job = await alpha.queue.add('run-pod', VALID_POD, { delay: 3_600_000, jobId: 'sneaky-1' });
+      // The producer may write its own job's hash: it points the job at beta's parent, then lets it run.
+      await raw.hset(
+        alpha.queue.toKey('sneaky-1'),
+        'parentKey',
+        betaParentKey,
+        'parent',
+        JSON.stringify({ id: '1', queueKey: betaParentKey.slice(0, -2) }),
+      );
+      await job.promote();
+      const outcome = await settle(alpha, job);
+      assert.ok(!outcome.ok);
+      assert.equal(errorOf(outcome.reason).code, 'forbidden_parent');
+      assert.deepEqual(await admin.hgetall(betaParentKey), { name: 'report' });
+    } finally {
+      raw.disconnect();
+      await admin.del(betaParentKey);
+      admin.disconnect();
     }
   });
 
