@@ -4,6 +4,7 @@ import { baseConfig, baseConfigSchema, ConfigError, loadConfig, readyWindowSchem
 import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '@warmpod/registry';
 import { parseTokens, TokenError, type TokenGrant } from './auth/tokens';
 import { DEFAULT_QUOTA_BOOK, parseQuotaBook, QuotaFileError, type QuotaBook } from './quotas/quota-book';
+import { intakeConfigFrom, intakeConfigShape, type IntakeConfig } from './intake/intake-config';
 
 const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -41,6 +42,7 @@ const schema = baseConfigSchema.extend({
   EVENTS_HEARTBEAT_MS: positiveInt(15_000, 300_000),
   // Open event streams per tenant on one gateway replica; one more is 429.
   EVENTS_MAX_STREAMS_PER_TENANT: positiveInt(8, 10_000),
+  ...intakeConfigShape,
 });
 
 export interface GatewayConfig extends BaseConfig {
@@ -65,6 +67,8 @@ export interface GatewayConfig extends BaseConfig {
   rateLimit: { perSecond: number; burst: number };
   /** SSE: heartbeat period and open streams per tenant (per replica). */
   events: { heartbeatMs: number; maxStreamsPerTenant: number };
+  /** The queue door (BullMQ intake queues per tenant). */
+  intake: IntakeConfig;
 }
 
 export type ReadText = (path: string) => string;
@@ -75,11 +79,18 @@ export function loadGatewayConfig(
   readText: ReadText = (path) => readFileSync(path, 'utf8'),
 ): GatewayConfig {
   const c = loadConfig(schema, env, 'gateway');
+  const tokens = loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText);
+  const intake = intakeConfigFrom(c, {
+    redisUrl: c.WARMPOD_REDIS_URL,
+    bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    tenants: new Set([...tokens.values()].map((g) => g.tenant)),
+  });
+  if (typeof intake === 'string') throw new ConfigError(`invalid configuration for gateway:\n  ${intake}`);
   return {
     ...baseConfig(c),
     host: c.GATEWAY_HOST,
     port: c.GATEWAY_PORT,
-    tokens: loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText),
+    tokens,
     quotas: loadQuotas(c.WARMPOD_QUOTAS, c.WARMPOD_QUOTAS_FILE, readText),
     defaultRegistry: c.WARMPOD_DEFAULT_REGISTRY,
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',')
@@ -92,6 +103,7 @@ export function loadGatewayConfig(
     nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
     rateLimit: { perSecond: c.GATEWAY_RATE_LIMIT_PER_SECOND, burst: c.GATEWAY_RATE_LIMIT_BURST },
     events: { heartbeatMs: c.EVENTS_HEARTBEAT_MS, maxStreamsPerTenant: c.EVENTS_MAX_STREAMS_PER_TENANT },
+    intake,
   };
 }
 

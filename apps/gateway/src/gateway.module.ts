@@ -13,6 +13,7 @@ import { HealthController } from './health/health.controller';
 import { RedisPolicy } from './health/redis-policy';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
 import { ImagesController } from './images/images.controller';
+import { intakeProviders } from './intake/intake-providers';
 import { pinProviders } from './images/pin-providers';
 import { NodeViews } from './nodes/node-views';
 import { NodesController } from './nodes/nodes.controller';
@@ -66,6 +67,7 @@ export class GatewayModule {
         ...pinProviders(config),
         ...poolProviders(config),
         ...checkpointProviders(config),
+        ...intakeProviders(),
       ],
     };
   }

@@ -3,6 +3,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { OpenAPIObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CHECKPOINT_STATES, podRequestSchema, POD_PHASES, type CheckpointOffCode } from '@warmpod/domain';
+import { runPodDataSchema, runPodResultSchema } from '@warmpod/client';
 import { pinRequestSchema } from './images/pin-request';
 
 export const POD_REQUEST_REF = { $ref: '#/components/schemas/PodRequest' };
@@ -208,6 +209,13 @@ function requestJsonSchema(schema: z.ZodType): SchemaObject {
   return json as SchemaObject;
 }
 
+/** A response shape generated from the zod schema its consumer validates it with (the queue door's result). */
+function responseJsonSchema(schema: z.ZodType): SchemaObject {
+  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'output' }) as Record<string, unknown>;
+  delete json['$schema'];
+  return json as SchemaObject;
+}
+
 /** The pod request body, generated from the same zod schema that validates it. */
 function podRequestJsonSchema(): SchemaObject {
   const schema = z.toJSONSchema(podRequestSchema, { target: 'openapi-3.0', io: 'input' }) as Record<string, unknown>;
@@ -255,6 +263,9 @@ export function setupOpenApi(app: INestApplication): void {
       PodRequest: podRequestJsonSchema(),
       ImagePin: IMAGE_PIN,
       PinRequest: requestJsonSchema(pinRequestSchema),
+      // The queue door's run-pod job data and result (README "From a job queue"; docs/queue-door.schema.json).
+      RunPodJob: requestJsonSchema(runPodDataSchema),
+      RunPodResult: responseJsonSchema(runPodResultSchema),
     },
   };
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });

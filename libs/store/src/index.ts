@@ -26,3 +26,4 @@ export * from './checkpoint-repository';
 export * from './rate-buckets';
 export * from './event-log';
 export * from './tenant-quotas';
+export * from './redis-acl';

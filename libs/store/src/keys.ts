@@ -45,6 +45,28 @@ export class Keys {
     return `${this.prefix}ratelimit:${tokenId}`;
   }
 
+  // The queue door (BullMQ builds the keys under these prefixes; the ACL users are fenced by them)
+
+  /** BullMQ prefix of a tenant's intake queue (`pods`): its producer's Redis user may touch only this and its own queues. */
+  intakePrefix(tenant: string): string {
+    return `${this.intakeStem()}${tenant}`;
+  }
+  /** What every intake prefix starts with (the door's consumer user reaches all of them). */
+  intakeStem(): string {
+    return `${this.prefix}intake:`;
+  }
+  /** BullMQ prefix for a tenant's own queues (a flow's parent waiting for its pods), reachable by the door's consumer. */
+  tenantQueuesPrefix(tenant: string): string {
+    return `${this.tenantQueuesStem()}${tenant}`;
+  }
+  tenantQueuesStem(): string {
+    return `${this.prefix}tq:`;
+  }
+  /** SCAN pattern of every intake queue's meta hash (finds queues of tenants the door does not serve). */
+  intakeQueueMetas(queue: string): string {
+    return `${this.intakeStem()}*:${queue}:meta`;
+  }
+
   // Nodes and capacity
 
   /** Set of registered node ids. */

@@ -112,6 +112,13 @@ export class PodRepository {
     );
   }
 
+  /** The pod an idempotency key made (within its 24 h), if any. */
+  async podIdForKey(tenant: string, key: string): Promise<string | undefined> {
+    const value = await this.redis.get(this.keys.idempotency(tenant, key));
+    const podId = value?.split(' ')[1];
+    return podId === undefined || podId === '' ? undefined : podId;
+  }
+
   async get(id: string): Promise<PodRecord | undefined> {
     const [specJson, status] = await Promise.all([this.redis.get(this.keys.podSpec(id)), this.redis.hgetall(this.keys.podStatus(id))]);
     if (!specJson || !status['phase']) return undefined;

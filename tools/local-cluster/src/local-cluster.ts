@@ -4,6 +4,7 @@ import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '
 import { agentEnv } from './agent-env';
 import { criuPrefixPaths, gatewayTokens, type ClusterNodeSpec, type LocalClusterOptions } from './cluster-options';
 import { sweepHostNode } from './node-sweep';
+import { setUpQueueDoor, type LocalQueueDoor } from './queue-door';
 import { ServiceProcess } from './service-process';
 import { Supervisor, type RestartNotice } from './supervisor';
 
@@ -31,6 +32,12 @@ export class LocalCluster {
   /** The scheduler's and the prepuller's `/metrics`, `/healthz` and `/readyz` (agents: their agentUrl). */
   schedulerHttpUrl = '';
   prepullerHttpUrl = '';
+  /** The queue door's Redis users; `producers` says how each tenant's producer connects. */
+  private queueDoor?: LocalQueueDoor;
+
+  get producers(): LocalQueueDoor['producers'] {
+    return this.queueDoor?.producers ?? {};
+  }
 
   private constructor(readonly opts: LocalClusterOptions) {}
 
@@ -89,7 +96,9 @@ export class LocalCluster {
     }
     spawn('prepuller', app('prepuller'), { PREPULLER_HTTP_HOST: '127.0.0.1', PREPULLER_HTTP_PORT: String(prepullerHttpPort) });
     for (const node of o.nodes) this.spawnNode(node);
+    this.queueDoor = await setUpQueueDoor(o.redisUrl, o.prefix, [...new Set(Object.values(o.tokens))]);
     spawn('gateway', app('gateway'), {
+      ...this.queueDoor.gatewayEnv,
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
       WARMPOD_TOKENS: gatewayTokens(o),
@@ -235,6 +244,8 @@ export class LocalCluster {
     ).flat();
     await this.registry?.stop();
     this.registry = undefined;
+    await this.queueDoor?.remove();
+    this.queueDoor = undefined;
     return leftovers;
   }
 }

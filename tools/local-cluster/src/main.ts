@@ -40,6 +40,10 @@ warmpod local cluster is up
 Run a pod, then read its output:
   curl -s -X POST ${gw}/v1/pods ${auth} -H 'Content-Type: application/json' -d '{"image":"warmpod/hello:latest"}'
   curl -s ${gw}/v1/pods/POD_ID/logs ${auth}
+From a job queue (BullMQ; README "From a job queue"): tenant "dev" produces as its own Redis user
+  url       ${cluster.producers['dev']?.url ?? '(none)'}
+  prefix    ${cluster.producers['dev']?.queuePrefix ?? '(none)'}   (queue "pods": run-pod jobs; queue "control": cancel jobs)
+  own       ${cluster.producers['dev']?.ownQueuesPrefix ?? '(none)'}   (your own queues, e.g. a flow's parent)
 Cordon a node (operators only):
   curl -s -X POST ${gw}/v1/nodes/node-1/cordon -H 'Authorization: Bearer ${operatorToken}'
 Drain a node (it moves or stops its pods, then leaves the cluster; its agent exits):

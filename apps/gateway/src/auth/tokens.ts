@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 /** Tenants name Redis keys and queues, so they keep to a DNS-label shape. */
 export const TENANT = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const TENANT_NAME = TENANT;
 /** Visible ASCII without spaces, as RFC 6750 allows in a bearer token. */
 const TOKEN = /^[\x21-\x7e]{8,512}$/;
 /** A token given by its hash: `sha256:` and 64 lower-case hex digits. */

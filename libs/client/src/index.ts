@@ -1,0 +1,4 @@
+export * from './intake-contract';
+export * from './queue-client';
+export * from './json-schema';
+export * from './examples/three-pod-flow';

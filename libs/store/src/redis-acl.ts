@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import { Keys } from './keys';
+
+/**
+ * Redis ACL users, built in one place: who may touch which keys with which
+ * commands. Redis checks every command, including each one a Lua script
+ * runs (BullMQ's are scripts), against the user's key patterns, so a
+ * producer's reach is enforced by Redis, not by warmpod trusting it.
+ */
+export interface AclUser {
+  name: string;
+  password: string;
+  /** Glob patterns of the keys the user may read and write. */
+  keys: string[];
+  /** SCAN lists key names whatever the patterns: only users allowed to see every name get it. */
+  mayScan: boolean;
+}
+
+/**
+ * What a BullMQ client needs (scripts, reads and writes of its keys, the
+ * blocking pops and stream reads of workers and QueueEvents, CLIENT SETNAME,
+ * INFO for its version check), without anything dangerous (KEYS, FLUSH*,
+ * CONFIG, DEBUG, SORT, MIGRATE, CLIENT KILL ...), pub/sub (no channels), or
+ * RANDOMKEY (a key name outside the patterns).
+ */
+const BULLMQ_COMMANDS = [
+  '+@read',
+  '+@write',
+  '+@scripting',
+  '+@connection',
+  '+@transaction',
+  '+@blocking',
+  '-@dangerous',
+  '-@admin',
+  '-@pubsub',
+  '-randomkey',
+  '+info',
+  '+client|setname',
+  '+client|getname',
+  '+client|id',
+];
+
+/** Escapes a literal for a Redis glob pattern. */
+export function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** A prefix as part of a user name that can sit in a redis:// URL. */
+function slug(prefix: string): string {
+  return prefix.replace(/[^A-Za-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'default';
+}
+
+/**
+ * A tenant's producer: its intake queue (BullMQ prefix `intakePrefix`) and
+ * its own queues (`tenantQueuesPrefix`, for a flow's parent), nothing else:
+ * not another tenant's queues, not warmpod's records or internal queues.
+ */
+export function intakeProducerUser(prefix: string, tenant: string, password: string): AclUser {
+  const keys = new Keys(prefix);
+  return {
+    name: `warmpod-${slug(prefix)}-producer-${tenant}`,
+    password,
+    keys: [`${globLiteral(keys.intakePrefix(tenant))}:*`, `${globLiteral(keys.tenantQueuesPrefix(tenant))}:*`],
+    mayScan: false,
+  };
+}
+
+/**
+ * The queue door's consumer: every intake queue and every tenant's own
+ * queues (completing a child updates its parent there), none of warmpod's
+ * records: admission writes those over the gateway's own connection.
+ */
+export function intakeConsumerUser(prefix: string, password: string): AclUser {
+  const keys = new Keys(prefix);
+  return {
+    name: `warmpod-${slug(prefix)}-intake`,
+    password,
+    keys: [`${globLiteral(keys.intakeStem())}*`, `${globLiteral(keys.tenantQueuesStem())}*`],
+    mayScan: true,
+  };
+}
+
+/** The ACL SETUSER rules of a user; `reset` first, so applying it again replaces the old password and rights. */
+export function aclRules(user: AclUser): string[] {
+  return [
+    'reset',
+    'on',
+    `>${user.password}`,
+    ...user.keys.map((k) => `~${k}`),
+    'resetchannels',
+    ...BULLMQ_COMMANDS,
+    ...(user.mayScan ? [] : ['-scan']),
+  ];
+}
+
+/** `redis://user:password@host:port/db` from the URL warmpod's services use. */
+export function redisUrlAs(baseUrl: string, user: Pick<AclUser, 'name' | 'password'>): string {
+  const url = new URL(baseUrl);
+  url.username = encodeURIComponent(user.name);
+  url.password = encodeURIComponent(user.password);
+  return url.toString();
+}
+
+/** Creates or replaces the users (needs a connection allowed to run ACL). */
+export async function applyAclUsers(admin: Redis, users: AclUser[]): Promise<void> {
+  for (const user of users) await admin.call('ACL', 'SETUSER', user.name, ...aclRules(user));
+}
+
+export async function removeAclUsers(admin: Redis, names: string[]): Promise<void> {
+  if (names.length > 0) await admin.call('ACL', 'DELUSER', ...names);
+}
