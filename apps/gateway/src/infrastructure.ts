@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { JobBus } from '@warmpod/jobs';
 import { settledWithin, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
-import { connectRedis, ImageRepository, NodeRepository, PodRepository, TenantQuotas } from '@warmpod/store';
+import { connectRedis, ImageRepository, NodeRepository, PodBacklog, PodRepository, TenantQuotas } from '@warmpod/store';
 import { TokenTable } from './auth/tokens';
 import type { GatewayConfig } from './config';
 import { CONFIG, LOGGER, REDIS } from './providers';
@@ -39,6 +39,7 @@ export function infrastructureProviders(config: GatewayConfig, logger: Logger, o
       inject: [REDIS],
     },
     { provide: PodRepository, useFactory: (redis: Redis) => new PodRepository(redis, config.prefix), inject: [REDIS] },
+    { provide: PodBacklog, useFactory: (redis: Redis) => new PodBacklog(redis, config.prefix), inject: [REDIS] },
     { provide: NodeRepository, useFactory: (redis: Redis) => new NodeRepository(redis, config.prefix), inject: [REDIS] },
     { provide: ImageRepository, useFactory: (redis: Redis) => new ImageRepository(redis, config.prefix), inject: [REDIS] },
     { provide: TenantQuotas, useFactory: (redis: Redis) => new TenantQuotas(redis, config.prefix), inject: [REDIS] },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PodRecord } from '@warmpod/domain';
 import { JobBus } from '@warmpod/jobs';
-import { PodRepository } from '@warmpod/store';
+import { PodBacklog, PodRepository } from '@warmpod/store';
 import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import { startRegistry, type TestRegistry } from '../testing/registry';
 
@@ -191,6 +191,15 @@ describe('tenancy, listing and stopping', () => {
     const again = await call(gateway.url, 'DELETE', `/v1/pods/${created.id}`);
     assert.equal(again.status, 202, 'stopping a stopped pod is a no-op');
     assert.equal(pod(again).phase, 'Stopped');
+  });
+
+  test('DELETE of a Pending pod waiting for room takes it out of the backlog too', async () => {
+    const created = pod(await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app' } }));
+    const backlog = new PodBacklog(traces.redis, prefix);
+    // What the scheduler writes when nothing fits.
+    await backlog.add(created.id, `schedule-pod-${created.id}`);
+    assert.equal((await call(gateway.url, 'DELETE', `/v1/pods/${created.id}`)).status, 202);
+    assert.deepEqual((await backlog.page('0', 100)).entries, []);
   });
 });
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { isTerminal, type PodRecord } from '@warmpod/domain';
 import { JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
-import { PodRepository } from '@warmpod/store';
+import { PodBacklog, PodRepository } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
 import { LOGGER } from '../providers';
 import { TenantPods } from './tenant-pods';
@@ -17,6 +17,7 @@ export class PodStopper {
     private readonly tenantPods: TenantPods,
     private readonly pods: PodRepository,
     private readonly jobs: JobBus,
+    private readonly backlog: PodBacklog,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -34,6 +35,8 @@ export class PodStopper {
         await this.jobs
           .withdraw(SCHEDULING_QUEUE, { name: 'schedule-pod', data: { podId: id, requestId } })
           .catch((error: unknown) => this.logger.debug({ podId: id, err: error }, 'schedule-pod job not withdrawn'));
+        // A pod waiting for room is listed in the backlog: it waits no more (the chaos run found such entries left).
+        await this.backlog.remove(id).catch((error: unknown) => this.logger.warn({ podId: id, err: error }, 'backlog entry not removed'));
         return this.tenantPods.get(tenant, id);
       }
       // Scheduled in the meantime: it has a node now, stop it there.

@@ -73,9 +73,9 @@ export async function reserve(s: Pick<NodeScope, 'reservations'>, node: string, 
 }
 
 /**
- * Takes a node out of the registry as a clean shutdown would, if there were
- * such a call (the proto has none; only tests remove nodes). Layer records
- * are shared by digest and stay.
+ * Takes a node out of the registry without a session or the reservation
+ * check of `NodeSessions.deregister` (what a leaving agent calls): for
+ * fixtures only. Layer records are shared by digest and stay.
  */
 export async function deregister(prefix: string, id: string): Promise<void> {
   const keys = new Keys(prefix);
