@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { runtimeKey } from '@warmpod/domain';
 import { bullPrefix, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger, messageOf, type Logger } from '@warmpod/observability';
@@ -15,6 +16,8 @@ import { detectCapabilities, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
 import { createNodeRuntime, runcOptions, sweepNode } from './node-sweep';
 import { nodeJobHandlers } from './pod-jobs';
+import { CheckpointArtifacts } from './checkpoint-artifacts';
+import { CheckpointPusher } from './checkpoint-pusher';
 import { PodCheckpoints } from './pod-checkpoints';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
 import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
@@ -48,6 +51,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private queue?: Queue;
   private images?: NodeImages;
   private kdat?: CriuKdatCache;
+  private pusher?: CheckpointPusher;
   private started = false;
   private cleanedUp?: Promise<void>;
 
@@ -102,7 +106,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       this.kdat = new CriuKdatCache({ dir: c.dataDir, criuPath: c.criu.path, logger: this.logger });
       await this.step(this.kdat.provide());
     }
-    const checkpoints = this.checkpointsFor(caps, sandboxes);
+    const checkpoints = this.checkpointsFor(caps, sandboxes, registry);
     if (checkpoints) {
       const orphans = await this.step(checkpoints.sweepOrphans());
       if (orphans > 0) this.logger.warn({ orphans }, 'removed checkpoint files without a live record');
@@ -186,11 +190,13 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.metrics.jobs.watch('node', this.queue);
     this.runner.start();
     this.started = true;
+    // Checkpoints whose push failed (or that an earlier run never pushed) travel from now on.
+    this.pusher?.start();
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
   }
 
   /** Checkpointing on this node, when CRIU works here; its key carries this runtime's fingerprint. */
-  private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes): PodCheckpoints | undefined {
+  private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes, registry: RegistryClient): PodCheckpoints | undefined {
     if (!caps.criuOk || !isCriuMode(caps.criuMode)) return undefined;
     const c = this.config;
     // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
@@ -211,7 +217,29 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),
     };
     const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
+    let travel;
+    if (c.checkpointRegistry) {
+      const artifacts = new CheckpointArtifacts({
+        registry,
+        host: c.checkpointRegistry,
+        runtime: fingerprint,
+        runtimeKey: runtimeKey(fingerprint),
+        store: tools.store,
+        diskBudgetBytes: c.checkpointRetention.diskBudgetBytes,
+      });
+      const pusher = new CheckpointPusher({
+        nodeId: c.nodeId,
+        records,
+        store: tools.store,
+        artifacts,
+        retryMs: c.checkpointPushRetryMs,
+        logger: this.logger,
+      });
+      this.pusher = pusher;
+      travel = { artifacts, pusher };
+    }
     return new PodCheckpoints({
+      ...(travel ? { travel } : {}),
       nodeId: c.nodeId,
       runtime: fingerprint,
       records,
@@ -237,6 +265,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     const c = this.config;
     const warn = (what: string) => (e: unknown) => this.logger.warn({ err: messageOf(e) }, `${what} failed`);
     await this.runner?.close().catch(warn('closing the job runner'));
+    await this.pusher?.stop().catch(warn('stopping checkpoint pushes'));
     await this.queue?.close().catch(warn('closing the queue'));
     await this.images?.lastUse.flush().catch(warn('recording image use'));
     if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));

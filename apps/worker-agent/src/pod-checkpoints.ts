@@ -16,6 +16,8 @@ import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoin
 import { messageOf, type Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
 import type { AgentMetrics } from './agent-metrics';
+import { CheckpointFetchError, type CheckpointArtifacts } from './checkpoint-artifacts';
+import type { CheckpointPusher } from './checkpoint-pusher';
 import type { LaunchedPod, PodSandboxes, RestoreSource } from './pod-sandbox';
 
 export interface CheckpointTools {
@@ -28,6 +30,20 @@ export interface CheckpointTools {
 /** A restorable checkpoint of this node, its record and its files. */
 export interface RestoreCandidate extends RestoreSource {
   record: CheckpointRecord;
+}
+
+/** A compatible checkpoint another node took and pushed: `fetch` brings it here first. */
+export interface RemoteCheckpoint {
+  record: CheckpointRecord;
+  remote: true;
+}
+
+export type RestorePlan = RestoreCandidate | RemoteCheckpoint;
+
+/** The registry side of checkpoints; absent when no checkpoint registry is configured. */
+export interface CheckpointTravel {
+  artifacts: Pick<CheckpointArtifacts, 'fetch' | 'delete'>;
+  pusher: Pick<CheckpointPusher, 'push'>;
 }
 
 /** A checkpoint could not be taken; the record says so already, the pod runs on. */
@@ -52,6 +68,7 @@ export interface PodCheckpointsDeps {
   retention: RetentionPolicy;
   logger: Logger;
   metrics?: Pick<AgentMetrics, 'checkpointed'>;
+  travel?: CheckpointTravel;
 }
 
 /** Consecutive successful probes before a pod counts as ready: one lucky probe is not readiness. */
@@ -80,9 +97,11 @@ export class PodCheckpoints {
   private readonly retention: RetentionPolicy;
   private readonly logger: Logger;
   private readonly metrics: PodCheckpointsDeps['metrics'];
+  private readonly travel: CheckpointTravel | undefined;
 
   constructor(deps: PodCheckpointsDeps) {
     this.metrics = deps.metrics;
+    this.travel = deps.travel;
     this.nodeId = deps.nodeId;
     this.runtime = deps.runtime;
     this.records = deps.records;
@@ -111,12 +130,48 @@ export class PodCheckpoints {
   }
 
   /**
-   * The newest restorable checkpoint of this pod's key on this node. A record
-   * whose files are gone (deleted by hand, disk lost) is marked deleted and
-   * the next one is tried: a missing checkpoint is a normal start, not an error.
+   * The newest restorable checkpoint of this pod's key on this node; else
+   * the newest one another node of the same runtime pushed to the registry
+   * (a copy fetched earlier is used as it is). A record whose files are gone
+   * (deleted by hand, disk lost) is marked deleted and the next one is
+   * tried: a missing checkpoint is a normal start, not an error.
    */
-  async findRestorable(pod: PodRecord): Promise<RestoreCandidate | undefined> {
+  async findRestorable(pod: PodRecord): Promise<RestorePlan | undefined> {
     if (!this.capable) return undefined;
+    return (await this.findLocal(pod)) ?? (await this.findRemote(pod));
+  }
+
+  private async findRemote(pod: PodRecord): Promise<RestorePlan | undefined> {
+    if (!this.travel) return undefined;
+    const specKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
+    const record = await this.records.latestArtifact(specKey, this.keyOf(pod));
+    if (!record || record.tenant !== pod.tenant) return undefined;
+    const copy = await this.tools.store.get(record.tenant, record.id).catch(() => undefined);
+    if (copy) return { record, imagesDir: copy.imagesDir, layerArchivePath: copy.layerArchivePath, sourcePodId: copy.podId };
+    return { record, remote: true };
+  }
+
+  /**
+   * Fetches a pushed checkpoint into this node's store and records the copy
+   * (so a delete reaches it). CheckpointFetchError says whether the artifact
+   * itself was at fault; nothing of a failed fetch stays.
+   */
+  async fetch(record: CheckpointRecord, signal?: AbortSignal): Promise<RestoreCandidate> {
+    if (!this.travel) throw new CheckpointFetchError('this node has no checkpoint registry', false);
+    const started = Date.now();
+    const stored = await this.travel.artifacts.fetch(record, signal);
+    if (!(await this.records.addCopy(record.id, this.nodeId))) {
+      await this.tools.store.delete(record.tenant, record.id).catch(() => undefined);
+      throw new CheckpointFetchError(`checkpoint ${record.id} was deleted while it was fetched`, false);
+    }
+    this.logger.info(
+      { checkpointId: record.id, sizeBytes: stored.sizeBytes, ms: Date.now() - started },
+      'checkpoint fetched from the registry',
+    );
+    return { record, imagesDir: stored.imagesDir, layerArchivePath: stored.layerArchivePath, sourcePodId: stored.podId };
+  }
+
+  private async findLocal(pod: PodRecord): Promise<RestoreCandidate | undefined> {
     const key = this.keyOf(pod);
     for (let i = 0; i < 5; i++) {
       const record = await this.records.latestRestorable(this.nodeId, key);
@@ -210,6 +265,8 @@ export class PodCheckpoints {
       );
     }
     this.logger.info({ checkpointId: id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint available');
+    // Off the start path: the pod is exposed without waiting for its checkpoint to travel.
+    void this.travel?.pusher.push(id).catch(() => undefined);
     await this.applyRetention().catch((e: unknown) => this.logger.warn({ err: messageOf(e) }, 'checkpoint retention failed'));
     return moved.record;
   }
@@ -252,12 +309,20 @@ export class PodCheckpoints {
     if (moved.applied && moved.quarantined) await this.applyRetention().catch(() => undefined);
   }
 
-  /** The delete-checkpoint job: files first, then the record says deleted. Safe to run twice. */
+  /**
+   * The delete-checkpoint job: files first (the node's own or a fetched
+   * copy), then the registry artifact, then the record says deleted. Safe to
+   * run twice, on every node that holds it.
+   */
   async remove(checkpointId: string): Promise<void> {
     const record = await this.records.get(checkpointId);
     if (!record) return;
-    if (record.node !== this.nodeId) throw new Error(`checkpoint ${checkpointId} is on ${record.node}, not ${this.nodeId}`);
     await this.tools.store.delete(record.tenant, record.id);
+    if (record.node !== this.nodeId) {
+      await this.records.removeCopy(record.id, this.nodeId);
+      return;
+    }
+    if (record.artifact && this.travel) await this.travel.artifacts.delete(record.tenant, record.artifact);
     if (record.state !== 'deleted') await this.records.markDeleted(record.id, 'deleted on request');
   }
 
@@ -273,7 +338,21 @@ export class PodCheckpoints {
     }
     if (decision.delete.length > 0)
       this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
-    return decision.delete.length;
+    return decision.delete.length + (await this.dropDeadCopies());
+  }
+
+  /** Fetched copies of checkpoints no start may restore any more (deleted, quarantined): removed. */
+  private async dropDeadCopies(): Promise<number> {
+    let dropped = 0;
+    for (const stored of await this.tools.store.list()) {
+      const record = await this.records.get(stored.id);
+      if (record?.node === this.nodeId) continue;
+      if (record && isRestorable(record, this.retention.quarantineAfter)) continue;
+      await this.tools.store.delete(stored.tenant, stored.id);
+      if (record) await this.records.removeCopy(record.id, this.nodeId);
+      dropped++;
+    }
+    return dropped;
   }
 
   /**
@@ -282,8 +361,15 @@ export class PodCheckpoints {
    */
   async inventory(): Promise<CheckpointMessage[]> {
     if (!this.runtime) return [];
+    const onDisk = await this.tools.store.list();
     const records = await this.records.listByNode(this.nodeId);
-    const stored = new Set((await this.tools.store.list()).map((s) => `${s.tenant}/${s.id}`));
+    // Fetched copies count as this node's: a later pod of the spec restores here without fetching.
+    for (const s of onDisk) {
+      if (records.some((r) => r.id === s.id)) continue;
+      const copy = await this.records.get(s.id);
+      if (copy) records.push(copy);
+    }
+    const stored = new Set(onDisk.map((s) => `${s.tenant}/${s.id}`));
     return (
       records
         .filter((r) => isRestorable(r, this.retention.quarantineAfter) && stored.has(`${r.tenant}/${r.id}`))
@@ -299,7 +385,9 @@ export class PodCheckpoints {
     let removed = 0;
     for (const stored of await this.tools.store.list()) {
       const record = await this.records.get(stored.id);
+      // Its own checkpoints, and copies it fetched (the copy set says so), stay while the record lives.
       if (record && record.state !== 'deleted' && record.node === this.nodeId) continue;
+      if (record && record.state !== 'deleted' && (await this.records.copiesOf(record.id)).includes(this.nodeId)) continue;
       await this.tools.store.delete(stored.tenant, stored.id);
       removed++;
     }

@@ -35,6 +35,10 @@ export class FakeCheckpoints {
     return this.candidate;
   }
 
+  async fetch(): Promise<RestoreCandidate> {
+    throw new Error('the fake node holds no remote checkpoints');
+  }
+
   async findRestorable(): Promise<RestoreCandidate | undefined> {
     this.lookups++;
     return this.capable ? this.candidate : undefined;
