@@ -1,6 +1,7 @@
 import {
   checkpointKey,
   checkpointSpecKey,
+  DEFAULT_QUARANTINE_AFTER,
   isRestorable,
   newId,
   runtimeKey,
@@ -16,9 +17,9 @@ import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoin
 import { messageOf, type Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
 import type { AgentMetrics } from './agent-metrics';
-import { CheckpointFetchError, type CheckpointArtifacts } from './checkpoint-artifacts';
-import type { CheckpointPusher } from './checkpoint-pusher';
-import type { LaunchedPod, PodSandboxes, RestoreSource } from './pod-sandbox';
+import { CheckpointFetchError } from './checkpoint-artifacts';
+import { CheckpointCopies, type CheckpointTravel, type RestoreCandidate, type RestorePlan } from './checkpoint-copies';
+import type { LaunchedPod, PodSandboxes } from './pod-sandbox';
 
 export interface CheckpointTools {
   checkpointer: RuncCheckpointer;
@@ -27,24 +28,7 @@ export interface CheckpointTools {
   probe: ReadinessProbe;
 }
 
-/** A restorable checkpoint of this node, its record and its files. */
-export interface RestoreCandidate extends RestoreSource {
-  record: CheckpointRecord;
-}
-
-/** A compatible checkpoint another node took and pushed: `fetch` brings it here first. */
-export interface RemoteCheckpoint {
-  record: CheckpointRecord;
-  remote: true;
-}
-
-export type RestorePlan = RestoreCandidate | RemoteCheckpoint;
-
-/** The registry side of checkpoints; absent when no checkpoint registry is configured. */
-export interface CheckpointTravel {
-  artifacts: Pick<CheckpointArtifacts, 'fetch' | 'delete'>;
-  pusher: Pick<CheckpointPusher, 'push'>;
-}
+export type { CheckpointTravel, RemoteCheckpoint, RestoreCandidate, RestorePlan } from './checkpoint-copies';
 
 /** A checkpoint could not be taken; the record says so already, the pod runs on. */
 export class CheckpointFailedError extends Error {
@@ -98,10 +82,21 @@ export class PodCheckpoints {
   private readonly logger: Logger;
   private readonly metrics: PodCheckpointsDeps['metrics'];
   private readonly travel: CheckpointTravel | undefined;
+  private readonly copies: CheckpointCopies | undefined;
 
   constructor(deps: PodCheckpointsDeps) {
     this.metrics = deps.metrics;
     this.travel = deps.travel;
+    this.copies = deps.travel
+      ? new CheckpointCopies({
+          nodeId: deps.nodeId,
+          records: deps.records,
+          store: deps.tools.store,
+          travel: deps.travel,
+          quarantineAfter: deps.retention.quarantineAfter ?? DEFAULT_QUARANTINE_AFTER,
+          logger: deps.logger,
+        })
+      : undefined;
     this.nodeId = deps.nodeId;
     this.runtime = deps.runtime;
     this.records = deps.records;
@@ -138,37 +133,13 @@ export class PodCheckpoints {
    */
   async findRestorable(pod: PodRecord): Promise<RestorePlan | undefined> {
     if (!this.capable) return undefined;
-    return (await this.findLocal(pod)) ?? (await this.findRemote(pod));
+    return (await this.findLocal(pod)) ?? (await this.copies?.find(pod, this.keyOf(pod)));
   }
 
-  private async findRemote(pod: PodRecord): Promise<RestorePlan | undefined> {
-    if (!this.travel) return undefined;
-    const specKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
-    const record = await this.records.latestArtifact(specKey, this.keyOf(pod));
-    if (!record || record.tenant !== pod.tenant) return undefined;
-    const copy = await this.tools.store.get(record.tenant, record.id).catch(() => undefined);
-    if (copy) return { record, imagesDir: copy.imagesDir, layerArchivePath: copy.layerArchivePath, sourcePodId: copy.podId };
-    return { record, remote: true };
-  }
-
-  /**
-   * Fetches a pushed checkpoint into this node's store and records the copy
-   * (so a delete reaches it). CheckpointFetchError says whether the artifact
-   * itself was at fault; nothing of a failed fetch stays.
-   */
-  async fetch(record: CheckpointRecord, signal?: AbortSignal): Promise<RestoreCandidate> {
-    if (!this.travel) throw new CheckpointFetchError('this node has no checkpoint registry', false);
-    const started = Date.now();
-    const stored = await this.travel.artifacts.fetch(record, signal);
-    if (!(await this.records.addCopy(record.id, this.nodeId))) {
-      await this.tools.store.delete(record.tenant, record.id).catch(() => undefined);
-      throw new CheckpointFetchError(`checkpoint ${record.id} was deleted while it was fetched`, false);
-    }
-    this.logger.info(
-      { checkpointId: record.id, sizeBytes: stored.sizeBytes, ms: Date.now() - started },
-      'checkpoint fetched from the registry',
-    );
-    return { record, imagesDir: stored.imagesDir, layerArchivePath: stored.layerArchivePath, sourcePodId: stored.podId };
+  /** Fetches a checkpoint another node pushed (see CheckpointCopies.fetch). */
+  fetch(record: CheckpointRecord, signal?: AbortSignal): Promise<RestoreCandidate> {
+    if (!this.copies) return Promise.reject(new CheckpointFetchError('this node has no checkpoint registry', false));
+    return this.copies.fetch(record, signal);
   }
 
   private async findLocal(pod: PodRecord): Promise<RestoreCandidate | undefined> {
@@ -335,24 +306,11 @@ export class PodCheckpoints {
       if (!record) continue;
       await this.tools.store.delete(record.tenant, id);
       await this.records.markDeleted(id, `retention: ${reason}`);
+      await this.copies?.deleteArtifact(record);
     }
     if (decision.delete.length > 0)
       this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
-    return decision.delete.length + (await this.dropDeadCopies());
-  }
-
-  /** Fetched copies of checkpoints no start may restore any more (deleted, quarantined): removed. */
-  private async dropDeadCopies(): Promise<number> {
-    let dropped = 0;
-    for (const stored of await this.tools.store.list()) {
-      const record = await this.records.get(stored.id);
-      if (record?.node === this.nodeId) continue;
-      if (record && isRestorable(record, this.retention.quarantineAfter)) continue;
-      await this.tools.store.delete(stored.tenant, stored.id);
-      if (record) await this.records.removeCopy(record.id, this.nodeId);
-      dropped++;
-    }
-    return dropped;
+    return decision.delete.length + ((await this.copies?.dropDead()) ?? 0);
   }
 
   /**
