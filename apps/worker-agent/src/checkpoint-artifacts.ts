@@ -48,6 +48,29 @@ export class CheckpointFetchError extends Error {
   }
 }
 
+/** Blobs moved at once: a checkpoint is dozens of small CRIU files, and each is a request or three. */
+const TRANSFERS = 6;
+
+/**
+ * Runs `work` on every item, at most `limit` at a time; once one fails no
+ * more start, every started one is awaited (so nothing writes after the
+ * caller cleans up), then the first error is thrown.
+ */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      await work(item).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+
 async function fileDigest(path: string): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
@@ -72,12 +95,13 @@ export class CheckpointArtifacts {
     const { registry, host } = this.deps;
     const repo = checkpointRepository(record.tenant);
     const criuFiles: CheckpointArtifactFile[] = [];
-    for (const name of (await readdir(stored.imagesDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)) {
+    const names = (await readdir(stored.imagesDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+    await eachLimited(names, TRANSFERS, async (name) => {
       const path = join(stored.imagesDir, name);
       const blob = await fileDigest(path);
       await registry.pushBlob(host, repo, blob, path);
       criuFiles.push({ name, ...blob });
-    }
+    });
     const rootfsDiff = await fileDigest(stored.layerArchivePath);
     await registry.pushBlob(host, repo, rootfsDiff, stored.layerArchivePath);
     const contentBytes = criuFiles.reduce((sum, f) => sum + f.size, rootfsDiff.size);
@@ -158,12 +182,12 @@ export class CheckpointArtifacts {
         throw new CheckpointFetchError(`checkpoint ${record.id}: its artifact belongs to another checkpoint, tenant or runtime`, true);
       }
       await mkdir(draft.imagesDir, { mode: 0o700 });
-      for (const file of parts.criuFiles) {
+      await eachLimited(parts.criuFiles, TRANSFERS, async (file) => {
         signal?.throwIfAborted();
         await registry.fetchBlob(host, repo, file.digest, file.size, join(draft.imagesDir, file.name)).catch((e: unknown) => {
           throw fail(`CRIU image ${file.name}`, e);
         });
-      }
+      });
       signal?.throwIfAborted();
       await registry.fetchBlob(host, repo, parts.rootfsDiff.digest, parts.rootfsDiff.size, draft.layerArchivePath).catch((e: unknown) => {
         throw fail('writable layer', e);
