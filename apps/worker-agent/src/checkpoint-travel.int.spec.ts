@@ -229,7 +229,7 @@ describe('checkpoints that travel (real registry and Redis)', () => {
     }
   });
 
-  test('registry down while pushing: the checkpoint stays restorable on its node, the failure is recorded, a later pass pushes it', async () => {
+  test('registry down while pushing: the checkpoint stays restorable on its node, the failure is recorded, a later pass pushes it; down while fetching: only a fallback', async () => {
     const down = node('node-a', { host: `127.0.0.1:${await freePort()}` });
     const p = pod('tenant-down');
     const id = await taken(down, p);
@@ -246,6 +246,13 @@ describe('checkpoints that travel (real registry and Redis)', () => {
     const pushed = await records.get(id);
     assert.match(pushed?.artifact ?? '', /^sha256:/);
     assert.equal(pushed?.pushError, undefined, 'the recorded failure is cleared once pushed');
+
+    // Down while a node fetches: not the checkpoint's fault (no restore failure counted), nothing left.
+    const cut = node('node-b', { host: `127.0.0.1:${await freePort()}` });
+    await assert.rejects(cut.checkpoints.fetch(pushed!), (e: unknown) => {
+      return e instanceof CheckpointFetchError && !e.damaged && /did not answer/.test(e.message);
+    });
+    assert.deepEqual(await leftovers(cut, p.tenant), []);
   });
 
   test("tenant isolation: another tenant's pod of the same spec never finds it, and a record pointing at another tenant's artifact does not fetch", async () => {
