@@ -6,13 +6,16 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { criuPrefixPaths } from '@warmpod/local-cluster';
 import { checkpointCases, crossRuntimeCases, type CheckpointNode } from './checkpoint-cases';
+import { travelCases } from './checkpoint-travel-cases';
 import { clusterLeftovers, leftoverKeys, podLeftovers, startCluster, type E2eCluster } from './support';
 
 // Checkpoints on the host nodes `npm start` runs: CRIU >= 4.2 from the
 // bootstrap's private prefix, at native speed, in the mode each agent measured.
 // node-2 runs another CRIU (trixie's 4.1.1 from the tests' second prefix,
 // scripts/test.sh: ensure_test_criu): another runtime on the same host, where
-// node-1's checkpoints must never be restored.
+// node-1's checkpoints must never be restored. node-3 runs node-1's CRIU: a
+// node of the same runtime, where node-1's checkpoints travel through the
+// registry (checkpoint-travel-cases).
 
 interface NodeJson {
   id: string;
@@ -22,6 +25,7 @@ interface NodeJson {
 
 const NODE = 'node-1';
 const OTHER_RUNTIME_NODE = 'node-2';
+const SAME_RUNTIME_NODE = 'node-3';
 const EXPOSE_PORTS = 16;
 /** The tests' second CRIU runtime; its version exactly (scripts/criu-prefix.sh pins 4.1.1). */
 const SECOND_CRIU = criuPrefixPaths(resolve(__dirname, '..', '..'), 'criu-4.1');
@@ -31,8 +35,8 @@ const secondRuntime: string | false = existsSync(SECOND_CRIU.criu)
   : `the second CRIU runtime is not installed (${SECOND_CRIU.criu}): run \`bash -c 'source scripts/bootstrap.sh && ensure_test_criu'\``;
 
 /** The directories of a checkpoint on a host node (one per tenant holding that id: at most one). */
-async function checkpointDirs(e: E2eCluster, checkpointId: string): Promise<string[]> {
-  const root = join(e.workDir, 'nodes', NODE, 'checkpoints');
+async function checkpointDirs(e: E2eCluster, checkpointId: string, node = NODE): Promise<string[]> {
+  const root = join(e.workDir, 'nodes', node, 'checkpoints');
   const tenants = await readdir(root).catch((): string[] => []);
   const found: string[] = [];
   for (const tenant of tenants) {
@@ -83,6 +87,15 @@ describe('checkpoints on the host nodes of the local cluster', () => {
           subnet: `10.${base}.2.0/24`,
           env: secondRuntimeEnv,
         },
+        {
+          id: SAME_RUNTIME_NODE,
+          cpu: 2,
+          memoryMiB: 4096,
+          gpu: 0,
+          labels: { zone: 'c' },
+          bridge: `${tag}-${SAME_RUNTIME_NODE}`,
+          subnet: `10.${base}.3.0/24`,
+        },
       ],
     });
   });
@@ -97,7 +110,7 @@ describe('checkpoints on the host nodes of the local cluster', () => {
 
   test('GET /v1/nodes: both host nodes can checkpoint, node-1 with CRIU >= 4.2, node-2 with the second runtime, in the mode they measured', async () => {
     const nodes = ((await (await e.api('/v1/nodes')).json()) as { items: NodeJson[] }).items;
-    assert.equal(nodes.length, 2, JSON.stringify(nodes));
+    assert.equal(nodes.length, 3, JSON.stringify(nodes));
     for (const node of nodes) {
       const caps = node.capabilities;
       assert.equal(caps['criuOk'], true, `${node.id}: ${String(caps['criuReason'])}`);
@@ -108,6 +121,7 @@ describe('checkpoints on the host nodes of the local cluster', () => {
     const caps = (id: string) => nodes.find((n) => n.id === id)?.capabilities ?? {};
     const version = (id: string) => String(caps(id)['criuVersion']);
     assert.ok(versionAtLeast(version(NODE), [4, 2]), `${NODE} runs CRIU ${version(NODE)}`);
+    assert.equal(version(SAME_RUNTIME_NODE), version(NODE), `${SAME_RUNTIME_NODE} runs ${NODE}'s CRIU`);
     if (secondRuntime) assert.ok(versionAtLeast(version(OTHER_RUNTIME_NODE), [4, 2]));
     else assert.equal(version(OTHER_RUNTIME_NODE), SECOND_CRIU_VERSION, 'node-2 runs the second runtime');
     timings.criuMode = String(caps(NODE)['criuMode']);
@@ -132,4 +146,10 @@ describe('checkpoints on the host nodes of the local cluster', () => {
   };
   checkpointCases(() => ({ e, node: hostNode }), timings);
   crossRuntimeCases(() => ({ e, from: hostNode, to: { id: OTHER_RUNTIME_NODE, selector: { zone: 'b' } } }), timings, secondRuntime);
+  const sameRuntimeNode = {
+    id: SAME_RUNTIME_NODE,
+    selector: { zone: 'c' },
+    holdsCheckpoint: async (checkpointId: string) => (await checkpointDirs(e, checkpointId, SAME_RUNTIME_NODE)).length > 0,
+  };
+  travelCases(() => ({ e, from: hostNode, to: sameRuntimeNode }), timings);
 });

@@ -45,6 +45,17 @@ const CHECKPOINT: SchemaObject = {
     createdAt: { type: 'string', format: 'date-time' },
     restoreFailures: { type: 'integer', description: 'failed restores; quarantined (never restored again) after k' },
     reason: { type: 'string', description: 'why the checkpoint or its last restore failed, or why it was deleted' },
+    artifact: {
+      type: 'string',
+      pattern: '^sha256:[0-9a-f]{64}$',
+      description:
+        'manifest digest of its OCI artifact in the registry, once pushed: any node of the same runtime may fetch and restore it',
+    },
+    artifactBytes: { type: 'integer', description: 'bytes a node fetches to restore it from the registry' },
+    pushError: {
+      type: 'string',
+      description: 'why the last push to the registry failed (it stays usable on its node; the push is retried)',
+    },
   },
 };
 

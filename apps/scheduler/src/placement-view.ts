@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   PlacementIndex,
+  runtimeKeyOfCapabilities,
   type CachedImage,
   type PlacementNode,
   type PlacementRanking,
@@ -296,5 +297,10 @@ export function toPlacementNode(
     images,
     checkpointKeys: (node.checkpoints ?? []).filter((c) => c.state === 'available').map((c) => c.key),
     capabilities: node.capabilities['criuOk'] === true ? ['criu-restore'] : [],
+    ...withRuntime(runtimeKeyOfCapabilities(node.capabilities)),
   };
+}
+
+function withRuntime(runtimeKey: string | undefined): { runtimeKey?: string } {
+  return runtimeKey === undefined ? {} : { runtimeKey };
 }

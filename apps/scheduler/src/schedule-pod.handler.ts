@@ -8,11 +8,12 @@ import {
   type EffectiveCheckpointing,
   type ImageLayer,
   type PlacementRanking,
+  type PodPlacementRequest,
   type PodRecord,
 } from '@warmpod/domain';
 import type { JobBus, JobData, JobHandler, PodRef } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
-import type { ImageRepository, NodeReservations, PodRepository, PrepullHints } from '@warmpod/store';
+import type { CheckpointRepository, ImageRepository, NodeReservations, PodRepository, PrepullHints } from '@warmpod/store';
 import type { Backlog } from './backlog';
 import type { PlacementView } from './placement-view';
 import type { SchedulerMetrics } from './scheduler-metrics';
@@ -30,6 +31,8 @@ export interface SchedulerPorts {
   hints: PrepullHints;
   view: PlacementView;
   images: ImageRepository;
+  /** Pushed checkpoints a node of the same runtime could fetch; absent: only checkpoints on nodes count. */
+  checkpoints?: Pick<CheckpointRepository, 'artifactsOf'>;
 }
 
 const LAYER_CACHE = 10_000;
@@ -86,7 +89,7 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
 
   private async place(pod: PodRecord): Promise<string | undefined> {
     const { pods, reservations, hints, view } = this.ports;
-    const { ranking, checkpointing } = this.plan(pod, await this.layersOf(pod.image.digest));
+    const { ranking, checkpointing } = this.plan(pod, await this.layersOf(pod.image.digest), await this.fetchableOf(pod));
     if (!ranking.candidates.some((c) => c.bytesToFetch === 0)) await hints.hint(pod.image.pinned);
     for (const candidate of ranking.candidates) {
       // The view may lag; the reservation is the real, atomic check.
@@ -123,7 +126,11 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
    * now, checkpointing is off with that reason and the pod starts anywhere:
    * a checkpoint is worth having, but not worth waiting for.
    */
-  private plan(pod: PodRecord, layers: readonly ImageLayer[]): { ranking: PlacementRanking; checkpointing: EffectiveCheckpointing } {
+  private plan(
+    pod: PodRecord,
+    layers: readonly ImageLayer[],
+    fetchableCheckpoints: PodPlacementRequest['fetchableCheckpoints'] = [],
+  ): { ranking: PlacementRanking; checkpointing: EffectiveCheckpointing } {
     const request = { digest: pod.image.digest, layers, resources: pod.spec.resources, nodeSelector: pod.spec.nodeSelector };
     const wanted = pod.spec.checkpoint;
     const policy = this.policy(pod.tenant);
@@ -132,9 +139,23 @@ export class SchedulePodHandler implements JobHandler<'schedule-pod'> {
     // Off before the cluster is asked (not requested, policy, GPUs): plan as for any pod.
     if (!asked.enabled) return { ranking: this.ports.view.plan(request), checkpointing: asked };
     const checkpointKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
-    const criu = this.ports.view.plan({ ...request, requireCapability: CRIU_CAPABILITY, checkpointKey });
+    const criu = this.ports.view.plan({ ...request, requireCapability: CRIU_CAPABILITY, checkpointKey, fetchableCheckpoints });
     const checkpointing = effectiveCheckpointing(wanted, pod.spec.resources, facts(criu.feasible));
     return { ranking: checkpointing.enabled ? criu : this.ports.view.plan(request), checkpointing };
+  }
+
+  /** The pod's pushed checkpoints, by runtime and size: nodes of those runtimes rank next after nodes holding one. */
+  private async fetchableOf(pod: PodRecord): Promise<PodPlacementRequest['fetchableCheckpoints']> {
+    if (!pod.spec.checkpoint?.enabled || !this.ports.checkpoints) return [];
+    const specKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
+    const records = await this.ports.checkpoints.artifactsOf(specKey).catch((error: unknown) => {
+      this.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'pushed checkpoints not read; ranking without them',
+      );
+      return [];
+    });
+    return records.map((r) => ({ runtime: r.runtime, sizeBytes: r.artifactBytes ?? r.sizeBytes }));
   }
 
   private async layersOf(digest: string): Promise<readonly ImageLayer[]> {

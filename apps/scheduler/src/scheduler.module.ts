@@ -6,6 +6,7 @@ import type { NodeRegistryServer } from '@warmpod/node-registry';
 import { createLogger, reportConnectionErrors, ServiceHttpProvider, type Logger } from '@warmpod/observability';
 import {
   connectRedis,
+  CheckpointRepository,
   ImageRepository,
   NodeLiveness,
   NodeRepository,
@@ -104,6 +105,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       hints: new PrepullHints(this.placementRedis, prefix),
       view: this.view,
       images: new ImageRepository(this.placementRedis, prefix),
+      checkpoints: new CheckpointRepository(this.placementRedis, prefix),
     };
     this.runner = new JobRunner({
       kind: 'scheduling',

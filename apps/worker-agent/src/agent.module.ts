@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { runtimeKey } from '@warmpod/domain';
 import { bullPrefix, JobBus, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
@@ -15,6 +16,8 @@ import { detectCapabilities, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
 import { createNodeRuntime, runcOptions, sweepNode } from './node-sweep';
 import { nodeJobHandlers } from './pod-jobs';
+import { CheckpointArtifacts } from './checkpoint-artifacts';
+import { CheckpointPusher } from './checkpoint-pusher';
 import { PodCheckpoints } from './pod-checkpoints';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
 import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
@@ -54,6 +57,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
   private kdat?: CriuKdatCache;
   private bus?: JobBus;
   private nodes?: NodeRepository;
+  private pusher?: CheckpointPusher;
   private started = false;
   private leaving?: Promise<void>;
   /** The node left the cluster: everything of it goes at shutdown, whatever STOP_PODS_ON_EXIT says. */
@@ -115,7 +119,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       this.kdat = new CriuKdatCache({ dir: c.dataDir, criuPath: c.criu.path, logger: this.logger });
       await this.step(this.kdat.provide());
     }
-    const checkpoints = this.checkpointsFor(caps, sandboxes);
+    const checkpoints = this.checkpointsFor(caps, sandboxes, registry);
     if (checkpoints) {
       const orphans = await this.step(checkpoints.sweepOrphans());
       if (orphans > 0) this.logger.warn({ orphans }, 'removed checkpoint files without a live record');
@@ -207,6 +211,8 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     this.metrics.jobs.watch('node', this.queue);
     this.runner.start();
     this.started = true;
+    // Checkpoints whose push failed (or that an earlier run never pushed) travel from now on.
+    this.pusher?.start();
     this.logger.info({ agentUrl, capacity: c.capacity }, 'node ready');
     // A drain this node's previous agent did not finish (it died leaving) is finished now.
     if ((await nodes.get(c.nodeId))?.drainingAt) this.requestLeave();
@@ -241,7 +247,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** Checkpointing on this node, when CRIU works here; its key carries this runtime's fingerprint. */
-  private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes): PodCheckpoints | undefined {
+  private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes, registry: RegistryClient): PodCheckpoints | undefined {
     if (!caps.criuOk || !isCriuMode(caps.criuMode)) return undefined;
     const c = this.config;
     // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
@@ -262,7 +268,29 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),
     };
     const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
+    let travel;
+    if (c.checkpointRegistry) {
+      const artifacts = new CheckpointArtifacts({
+        registry,
+        host: c.checkpointRegistry,
+        runtime: fingerprint,
+        runtimeKey: runtimeKey(fingerprint),
+        store: tools.store,
+        diskBudgetBytes: c.checkpointRetention.diskBudgetBytes,
+      });
+      const pusher = new CheckpointPusher({
+        nodeId: c.nodeId,
+        records,
+        store: tools.store,
+        artifacts,
+        retryMs: c.checkpointPushRetryMs,
+        logger: this.logger,
+      });
+      this.pusher = pusher;
+      travel = { artifacts, pusher };
+    }
     return new PodCheckpoints({
+      ...(travel ? { travel } : {}),
       nodeId: c.nodeId,
       runtime: fingerprint,
       records,
@@ -288,6 +316,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     const c = this.config;
     const warn = (what: string) => (e: unknown) => this.logger.warn({ err: messageOf(e) }, `${what} failed`);
     await this.runner?.close().catch(warn('closing the job runner'));
+    await this.pusher?.stop().catch(warn('stopping checkpoint pushes'));
     await this.queue?.close().catch(warn('closing the queue'));
     await this.images?.lastUse.flush().catch(warn('recording image use'));
     const removeAll = c.stopPodsOnExit || this.left;

@@ -71,6 +71,13 @@ const schema = baseConfigSchema.extend({
     .positive()
     .default(20 * 2 ** 30),
   CHECKPOINT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(3),
+  /** `host:port` of the registry checkpoints travel through (pushed after they are taken, fetched by nodes of the same runtime); unset: they stay on their node. */
+  CHECKPOINT_REGISTRY: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'CHECKPOINT_REGISTRY must be host[:port]')
+    .optional(),
+  /** How often a checkpoint whose push failed (registry down) is pushed again. */
+  CHECKPOINT_PUSH_RETRY_MS: z.coerce.number().int().min(100).default(30_000),
   /** The criu this node checkpoints with (runc's `--criu`, the capability check); the local cluster's is a private CRIU >= 4.2. */
   WARMPOD_CRIU_PATH: z
     .string()
@@ -115,6 +122,8 @@ export function agentConfig(env: Record<string, string | undefined>) {
       diskBudgetBytes: c.CHECKPOINT_DISK_BUDGET_BYTES,
       quarantineAfter: c.CHECKPOINT_QUARANTINE_AFTER,
     },
+    checkpointRegistry: c.CHECKPOINT_REGISTRY,
+    checkpointPushRetryMs: c.CHECKPOINT_PUSH_RETRY_MS,
     criu: {
       path: c.WARMPOD_CRIU_PATH,
       probeTimeoutMs: c.CRIU_PROBE_TIMEOUT_MS,

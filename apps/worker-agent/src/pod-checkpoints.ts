@@ -1,6 +1,7 @@
 import {
   checkpointKey,
   checkpointSpecKey,
+  DEFAULT_QUARANTINE_AFTER,
   isRestorable,
   newId,
   runtimeKey,
@@ -16,7 +17,9 @@ import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoin
 import { messageOf, type Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
 import type { AgentMetrics } from './agent-metrics';
-import type { LaunchedPod, PodSandboxes, RestoreSource } from './pod-sandbox';
+import { CheckpointFetchError } from './checkpoint-artifacts';
+import { CheckpointCopies, type CheckpointTravel, type RestoreCandidate, type RestorePlan } from './checkpoint-copies';
+import type { LaunchedPod, PodSandboxes } from './pod-sandbox';
 
 export interface CheckpointTools {
   checkpointer: RuncCheckpointer;
@@ -25,10 +28,7 @@ export interface CheckpointTools {
   probe: ReadinessProbe;
 }
 
-/** A restorable checkpoint of this node, its record and its files. */
-export interface RestoreCandidate extends RestoreSource {
-  record: CheckpointRecord;
-}
+export type { CheckpointTravel, RemoteCheckpoint, RestoreCandidate, RestorePlan } from './checkpoint-copies';
 
 /** A checkpoint could not be taken; the record says so already, the pod runs on. */
 export class CheckpointFailedError extends Error {
@@ -52,6 +52,7 @@ export interface PodCheckpointsDeps {
   retention: RetentionPolicy;
   logger: Logger;
   metrics?: Pick<AgentMetrics, 'checkpointed'>;
+  travel?: CheckpointTravel;
 }
 
 /** Consecutive successful probes before a pod counts as ready: one lucky probe is not readiness. */
@@ -80,9 +81,22 @@ export class PodCheckpoints {
   private readonly retention: RetentionPolicy;
   private readonly logger: Logger;
   private readonly metrics: PodCheckpointsDeps['metrics'];
+  private readonly travel: CheckpointTravel | undefined;
+  private readonly copies: CheckpointCopies | undefined;
 
   constructor(deps: PodCheckpointsDeps) {
     this.metrics = deps.metrics;
+    this.travel = deps.travel;
+    this.copies = deps.travel
+      ? new CheckpointCopies({
+          nodeId: deps.nodeId,
+          records: deps.records,
+          store: deps.tools.store,
+          travel: deps.travel,
+          quarantineAfter: deps.retention.quarantineAfter ?? DEFAULT_QUARANTINE_AFTER,
+          logger: deps.logger,
+        })
+      : undefined;
     this.nodeId = deps.nodeId;
     this.runtime = deps.runtime;
     this.records = deps.records;
@@ -111,12 +125,24 @@ export class PodCheckpoints {
   }
 
   /**
-   * The newest restorable checkpoint of this pod's key on this node. A record
-   * whose files are gone (deleted by hand, disk lost) is marked deleted and
-   * the next one is tried: a missing checkpoint is a normal start, not an error.
+   * The newest restorable checkpoint of this pod's key on this node; else
+   * the newest one another node of the same runtime pushed to the registry
+   * (a copy fetched earlier is used as it is). A record whose files are gone
+   * (deleted by hand, disk lost) is marked deleted and the next one is
+   * tried: a missing checkpoint is a normal start, not an error.
    */
-  async findRestorable(pod: PodRecord): Promise<RestoreCandidate | undefined> {
+  async findRestorable(pod: PodRecord): Promise<RestorePlan | undefined> {
     if (!this.capable) return undefined;
+    return (await this.findLocal(pod)) ?? (await this.copies?.find(pod, this.keyOf(pod)));
+  }
+
+  /** Fetches a checkpoint another node pushed (see CheckpointCopies.fetch). */
+  fetch(record: CheckpointRecord, signal?: AbortSignal): Promise<RestoreCandidate> {
+    if (!this.copies) return Promise.reject(new CheckpointFetchError('this node has no checkpoint registry', false));
+    return this.copies.fetch(record, signal);
+  }
+
+  private async findLocal(pod: PodRecord): Promise<RestoreCandidate | undefined> {
     const key = this.keyOf(pod);
     for (let i = 0; i < 5; i++) {
       const record = await this.records.latestRestorable(this.nodeId, key);
@@ -210,6 +236,8 @@ export class PodCheckpoints {
       );
     }
     this.logger.info({ checkpointId: id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint available');
+    // Off the start path: the pod is exposed without waiting for its checkpoint to travel.
+    void this.travel?.pusher.push(id).catch(() => undefined);
     await this.applyRetention().catch((e: unknown) => this.logger.warn({ err: messageOf(e) }, 'checkpoint retention failed'));
     return moved.record;
   }
@@ -252,12 +280,20 @@ export class PodCheckpoints {
     if (moved.applied && moved.quarantined) await this.applyRetention().catch(() => undefined);
   }
 
-  /** The delete-checkpoint job: files first, then the record says deleted. Safe to run twice. */
+  /**
+   * The delete-checkpoint job: files first (the node's own or a fetched
+   * copy), then the registry artifact, then the record says deleted. Safe to
+   * run twice, on every node that holds it.
+   */
   async remove(checkpointId: string): Promise<void> {
     const record = await this.records.get(checkpointId);
     if (!record) return;
-    if (record.node !== this.nodeId) throw new Error(`checkpoint ${checkpointId} is on ${record.node}, not ${this.nodeId}`);
     await this.tools.store.delete(record.tenant, record.id);
+    if (record.node !== this.nodeId) {
+      await this.records.removeCopy(record.id, this.nodeId);
+      return;
+    }
+    if (record.artifact && this.travel) await this.travel.artifacts.delete(record.tenant, record.artifact);
     if (record.state !== 'deleted') await this.records.markDeleted(record.id, 'deleted on request');
   }
 
@@ -270,10 +306,11 @@ export class PodCheckpoints {
       if (!record) continue;
       await this.tools.store.delete(record.tenant, id);
       await this.records.markDeleted(id, `retention: ${reason}`);
+      await this.copies?.deleteArtifact(record);
     }
     if (decision.delete.length > 0)
       this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
-    return decision.delete.length;
+    return decision.delete.length + ((await this.copies?.dropDead()) ?? 0);
   }
 
   /**
@@ -282,8 +319,15 @@ export class PodCheckpoints {
    */
   async inventory(): Promise<CheckpointMessage[]> {
     if (!this.runtime) return [];
+    const onDisk = await this.tools.store.list();
     const records = await this.records.listByNode(this.nodeId);
-    const stored = new Set((await this.tools.store.list()).map((s) => `${s.tenant}/${s.id}`));
+    // Fetched copies count as this node's: a later pod of the spec restores here without fetching.
+    for (const s of onDisk) {
+      if (records.some((r) => r.id === s.id)) continue;
+      const copy = await this.records.get(s.id);
+      if (copy) records.push(copy);
+    }
+    const stored = new Set(onDisk.map((s) => `${s.tenant}/${s.id}`));
     return (
       records
         .filter((r) => isRestorable(r, this.retention.quarantineAfter) && stored.has(`${r.tenant}/${r.id}`))
@@ -299,7 +343,9 @@ export class PodCheckpoints {
     let removed = 0;
     for (const stored of await this.tools.store.list()) {
       const record = await this.records.get(stored.id);
+      // Its own checkpoints, and copies it fetched (the copy set says so), stay while the record lives.
       if (record && record.state !== 'deleted' && record.node === this.nodeId) continue;
+      if (record && record.state !== 'deleted' && (await this.records.copiesOf(record.id)).includes(this.nodeId)) continue;
       await this.tools.store.delete(stored.tenant, stored.id);
       removed++;
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PermanentJobError } from '@warmpod/jobs';
 import { NodeRuntimeError } from '@warmpod/node-runtime';
+import { CheckpointFetchError } from './checkpoint-artifacts';
 import { FakeNode, scheduledPod } from './testing/fake-node';
 
 /** Lets queued promise work run (locks, exit watches). */
@@ -64,6 +65,35 @@ describe('PodStarter on a fake node: how a pod starts', () => {
     assert.equal(running.checkpoint?.taken, node.checkpoints.taken[0]?.id, 'the fallback start takes a fresh checkpoint');
     assert.ok(node.sandboxes.teardowns.includes(pod.id), 'the failed attempt is torn down');
     assert.equal(node.sandboxes.launches, 1);
+  });
+
+  test('a checkpoint another node pushed is fetched during Restoring, then restored', async () => {
+    const node = new FakeNode();
+    const pod = node.pods.add(scheduledPod({ checkpoint: true }));
+    const remote = node.checkpoints.offerRemote(scheduledPod({ checkpoint: true }));
+    await node.lifecycle.starter.start(pod.id);
+    assert.deepEqual(node.phasesOf(pod.id), ['Scheduled', 'Pulling', 'Restoring', 'Running']);
+    assert.deepEqual(node.checkpoints.fetched, [remote.record.id]);
+    assert.equal(node.pod(pod.id).startMode, 'restored');
+    assert.deepEqual(node.checkpoints.restoredFrom, [remote.record.id]);
+  });
+
+  test('a damaged artifact counts on the checkpoint; a registry that is down only falls back: both start normally in the same job', async () => {
+    for (const damaged of [true, false]) {
+      const node = new FakeNode();
+      const pod = node.pods.add(scheduledPod({ checkpoint: true }));
+      const remote = node.checkpoints.offerRemote(scheduledPod({ checkpoint: true }));
+      const why = damaged ? 'CRIU image pages-1.img failed verification' : 'registry 127.0.0.1:5000 did not answer';
+      node.checkpoints.fetchBehaviour = new CheckpointFetchError(why, damaged);
+      await node.lifecycle.starter.start(pod.id);
+      assert.deepEqual(node.phasesOf(pod.id), ['Scheduled', 'Pulling', 'Restoring', 'Starting', 'Running']);
+      const running = node.pod(pod.id);
+      assert.equal(running.startMode, 'fallback');
+      assert.equal(running.checkpoint?.restoredFrom, remote.record.id);
+      assert.equal(running.checkpoint?.error, `restore from ${remote.record.id} failed: ${why}`);
+      assert.equal(node.checkpoints.restoreFailures.length, damaged ? 1 : 0, `damaged: ${damaged}`);
+      assert.equal(node.sandboxes.restores, 0, 'nothing restored from a checkpoint that was not fetched');
+    }
   });
 
   test('a restored pod that never gets ready counts as a failed restore too', async () => {

@@ -4,7 +4,8 @@ import type { EnsuredImage, ImageCache, RuncRuntime } from '@warmpod/node-runtim
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, PodRepository } from '@warmpod/store';
 import type { AgentMetrics } from './agent-metrics';
-import { CheckpointFailedError, type PodCheckpoints, type RestoreCandidate } from './pod-checkpoints';
+import { CheckpointFetchError } from './checkpoint-artifacts';
+import { CheckpointFailedError, type PodCheckpoints, type RestorePlan } from './pod-checkpoints';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
 import type { PodSandboxes, RestoreTools } from './pod-sandbox';
@@ -26,7 +27,10 @@ import { DrainAbort } from './node-drain';
 const RESTORED_READY_MS = 30_000;
 
 /** What a start needs of this node's checkpoints. */
-export type StartCheckpoints = Pick<PodCheckpoints, 'capable' | 'findRestorable' | 'waitReady' | 'take' | 'restored' | 'restoreFailed'> & {
+export type StartCheckpoints = Pick<
+  PodCheckpoints,
+  'capable' | 'findRestorable' | 'fetch' | 'waitReady' | 'take' | 'restored' | 'restoreFailed'
+> & {
   readonly restoreTools: RestoreTools;
 };
 
@@ -166,7 +170,7 @@ export class PodStarter {
   private async restore(
     pod: PodRecord,
     image: EnsuredImage,
-    candidate: RestoreCandidate,
+    candidate: RestorePlan,
     { condition }: CheckpointedStart,
     checkpoints: StartCheckpoints,
     signal: AbortSignal,
@@ -175,7 +179,9 @@ export class PodStarter {
     await transitions.advance(pod.id, 'Restoring');
     const started = Date.now();
     try {
-      const launched = await sandboxes.restore(pod, image, candidate, checkpoints.restoreTools, signal);
+      // Taken on another node of this runtime: fetched (verified by digest) as part of the restore.
+      const source = 'remote' in candidate ? await checkpoints.fetch(candidate.record, signal) : candidate;
+      const launched = await sandboxes.restore(pod, image, source, checkpoints.restoreTools, signal);
       reportChange();
       await checkpoints.waitReady(pod, launched, condition, Date.now() + RESTORED_READY_MS, { restored: true, signal });
       const endpoints = await sandboxes.expose(pod, launched.ip);
@@ -188,7 +194,9 @@ export class PodStarter {
       if (isStopOnRequest(error, signal)) throw error;
       metrics?.restored(started, 'failure');
       const status = restoreFailedStatus(candidate.record.id, error);
-      await checkpoints.restoreFailed(candidate.record, status.error);
+      // A registry that is down or a full disk says nothing about the checkpoint: only this start falls back.
+      if (!(error instanceof CheckpointFetchError) || error.damaged) await checkpoints.restoreFailed(candidate.record, status.error);
+      else this.deps.logger.warn({ checkpointId: candidate.record.id, err: messageOf(error) }, 'checkpoint not fetched; starting normally');
       reportChange();
       return status;
     }

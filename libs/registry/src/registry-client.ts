@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
@@ -44,13 +44,15 @@ export class RegistryClient {
     return `${plain ? 'http' : 'https'}://${registry}/v2`;
   }
 
-  private async request(registry: string, path: string, init: RequestInit, what: string): Promise<Response> {
+  /** `path` is under /v2 of the registry, or a full URL the registry handed out (an upload location). */
+  private async request(registry: string, path: string, init: RequestInit, what: string, action = 'fetching'): Promise<Response> {
     let res: Response;
+    const url = /^https?:\/\//.test(path) ? path : `${this.base(registry)}${path}`;
     try {
-      res = await fetch(`${this.base(registry)}${path}`, { ...init, signal: AbortSignal.timeout(this.opts.timeoutMs) });
+      res = await fetch(url, { ...init, signal: AbortSignal.timeout(this.opts.timeoutMs) });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-      throw new RegistryError(`registry ${registry} did not answer (${cause}) while fetching ${what}`, 'unavailable');
+      throw new RegistryError(`registry ${registry} did not answer (${cause}) while ${action} ${what}`, 'unavailable');
     }
     if (res.ok) return res;
     await res.body?.cancel();
@@ -163,6 +165,86 @@ export class RegistryClient {
       await rm(partial, { force: true });
       if (error instanceof RegistryError) throw error;
       throw new RegistryError(`${what} download failed: ${error instanceof Error ? error.message : String(error)}`, 'unavailable');
+    }
+  }
+
+  /** Whether the repository holds the blob (HEAD); content-addressed, so an upload of it can be skipped. */
+  async hasBlob(registry: string, repository: string, digest: string): Promise<boolean> {
+    try {
+      await this.request(
+        registry,
+        `/${repository}/blobs/${digest}`,
+        { method: 'HEAD' },
+        `blob ${digest.slice(0, 19)} of ${repository}`,
+        'checking',
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryError && error.kind === 'not-found') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Uploads a file (streamed) or bytes as a blob, in one POST and one PUT
+   * carrying the digest, which the registry verifies; skipped when the
+   * repository already has it.
+   */
+  async pushBlob(registry: string, repository: string, blob: { digest: string; size: number }, source: string | Buffer): Promise<void> {
+    if (await this.hasBlob(registry, repository, blob.digest)) return;
+    const what = `blob ${blob.digest.slice(0, 19)} to ${repository}`;
+    const started = await this.request(registry, `/${repository}/blobs/uploads/`, { method: 'POST' }, what, 'pushing');
+    await started.body?.cancel();
+    const location = started.headers.get('location');
+    if (!location) throw new RegistryError(`registry ${registry} started an upload of ${what} without a Location`, 'invalid');
+    const url = new URL(location, `${this.base(registry)}/`);
+    url.searchParams.set('digest', blob.digest);
+    if (typeof source === 'string' && (await stat(source)).size !== blob.size) {
+      throw new RegistryError(`${what}: ${source} is not ${blob.size} bytes any more`, 'invalid');
+    }
+    const body = typeof source === 'string' ? Readable.toWeb(createReadStream(source)) : source;
+    const init: RequestInit & { duplex: 'half' } = {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
+      body: body as NonNullable<RequestInit['body']>,
+      duplex: 'half',
+    };
+    const done = await this.request(registry, url.toString(), init, what, 'pushing');
+    await done.body?.cancel();
+  }
+
+  /** PUTs a manifest by its own digest (no tag) and returns that digest. */
+  async putManifest(registry: string, repository: string, body: Buffer, mediaType: string): Promise<string> {
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const what = `manifest ${repository}@${digest}`;
+    const res = await this.request(
+      registry,
+      `/${repository}/manifests/${digest}`,
+      { method: 'PUT', headers: { 'content-type': mediaType }, body },
+      what,
+      'pushing',
+    );
+    await res.body?.cancel();
+    const stored = res.headers.get('docker-content-digest');
+    if (stored && stored !== digest) throw new RegistryError(`registry ${registry} stored ${what} as ${stored}`, 'invalid');
+    return digest;
+  }
+
+  /** Deletes a manifest by digest; false when the registry had none. */
+  async deleteManifest(registry: string, repository: string, digest: string): Promise<boolean> {
+    try {
+      const res = await this.request(
+        registry,
+        `/${repository}/manifests/${digest}`,
+        { method: 'DELETE' },
+        `manifest ${repository}@${digest}`,
+        'deleting',
+      );
+      await res.body?.cancel();
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryError && error.kind === 'not-found') return false;
+      throw error;
     }
   }
 }

@@ -5,6 +5,7 @@ import {
   checkpointStatesBefore,
   DEFAULT_QUARANTINE_AFTER,
   isQuarantined,
+  isRestorable,
   type CheckpointEvent,
   type CheckpointRecord,
   type CheckpointState,
@@ -13,7 +14,16 @@ import {
 import { EventLog } from './event-log';
 import { Keys } from './keys';
 import { pipelineReplies, stringHash } from './pipeline-replies';
-import { applyCheckpointEvent, createCheckpoint, latestRestorable, removeCheckpoint } from './scripts/checkpoint-scripts';
+import {
+  addCheckpointCopy,
+  applyCheckpointEvent,
+  createCheckpoint,
+  latestArtifact,
+  latestRestorable,
+  notePushFailure,
+  removeCheckpoint,
+  setCheckpointArtifact,
+} from './scripts/checkpoint-scripts';
 import type { OverQuota } from './tenant-quotas';
 
 /** A checkpoint as it is announced, before it is taken: it starts `pending`. */
@@ -55,6 +65,12 @@ const hashSchema = z.object({
   updatedAt: z.string().optional(),
   restoreFailures: z.coerce.number().int().nonnegative(),
   reason: z.string().optional(),
+  artifact: z
+    .string()
+    .regex(/^sha256:[a-f0-9]{64}$/)
+    .optional(),
+  artifactBytes: z.coerce.number().int().nonnegative().optional(),
+  pushError: z.string().optional(),
 });
 
 /** The checkpoint index: one record per checkpoint, looked up by (node, key) for restores and by tenant for the API. */
@@ -177,6 +193,61 @@ export class CheckpointRepository {
     return parseRecord(hash);
   }
 
+  /**
+   * Records the pushed artifact and offers the checkpoint to every node of
+   * its runtime; false when it is no longer restorable (deleted meanwhile:
+   * the caller deletes the artifact it pushed).
+   */
+  async setArtifact(id: string, artifact: string, artifactBytes: number, now = new Date()): Promise<boolean> {
+    const record = this.keys.checkpoint(id);
+    const specKey = await this.redis.hget(record, 'specKey');
+    if (!specKey) return false;
+    const reply = await setCheckpointArtifact.run(
+      this.redis,
+      { record, artifacts: this.keys.checkpointArtifacts(specKey) },
+      { artifact, artifactBytes: String(artifactBytes), nowIso: now.toISOString() },
+    );
+    return reply.outcome === 'applied';
+  }
+
+  /** Why the last push failed; the checkpoint stays usable on its node. */
+  async notePushFailure(id: string, reason: string): Promise<void> {
+    await notePushFailure.run(this.redis, { record: this.keys.checkpoint(id) }, { reason: reason.slice(0, 2000) });
+  }
+
+  /** The newest restorable, pushed checkpoint of a full key, from any node (what a node without one fetches). */
+  async latestArtifact(specKey: string, key: string): Promise<CheckpointRecord | undefined> {
+    const hash = await latestArtifact.run(
+      this.redis,
+      { artifacts: this.keys.checkpointArtifacts(specKey) },
+      { checkpointStem: this.keys.checkpointStem(), k: this.quarantineAfter, key },
+    );
+    return parseRecord(hash);
+  }
+
+  /**
+   * Restorable, pushed checkpoints of a spec key, newest first, at most
+   * `limit`: which runtimes could fetch one and how many bytes it is (placement).
+   */
+  async artifactsOf(specKey: string, limit = 16): Promise<CheckpointRecord[]> {
+    const ids = await this.redis.zrevrange(this.keys.checkpointArtifacts(specKey), 0, limit - 1);
+    return (await this.getMany(ids)).filter((r) => r.artifact !== undefined && isRestorable(r, this.quarantineAfter));
+  }
+
+  /** Records a fetched copy on `node`; false when the checkpoint is no longer restorable. */
+  addCopy(id: string, node: string): Promise<boolean> {
+    return addCheckpointCopy.run(this.redis, { record: this.keys.checkpoint(id), copies: this.keys.checkpointCopies(id) }, { node });
+  }
+
+  async removeCopy(id: string, node: string): Promise<void> {
+    await this.redis.srem(this.keys.checkpointCopies(id), node);
+  }
+
+  /** Nodes holding a fetched copy (a delete removes their files too). */
+  async copiesOf(id: string): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.checkpointCopies(id))).sort();
+  }
+
   /** A tenant's checkpoints, newest first, deleted ones included (their state says so). */
   async listByTenant(tenant: string, opts: { offset?: number; limit?: number } = {}): Promise<CheckpointRecord[]> {
     const offset = opts.offset ?? 0;
@@ -194,16 +265,21 @@ export class CheckpointRepository {
     const record = this.keys.checkpoint(id);
     const [tenant, node, key] = await this.redis.hmget(record, 'tenant', 'node', 'key');
     if (!tenant || !node || !key) return false;
-    return removeCheckpoint.run(
-      this.redis,
-      {
-        record,
-        tenantCheckpoints: this.keys.tenantCheckpoints(tenant),
-        nodeCheckpoints: this.keys.nodeCheckpoints(node),
-        restorable: this.keys.restorableCheckpoints(node, key),
-      },
-      { id },
-    );
+    return removeCheckpoint
+      .run(
+        this.redis,
+        {
+          record,
+          tenantCheckpoints: this.keys.tenantCheckpoints(tenant),
+          nodeCheckpoints: this.keys.nodeCheckpoints(node),
+          restorable: this.keys.restorableCheckpoints(node, key),
+        },
+        { id },
+      )
+      .then(async (removed) => {
+        await this.redis.del(this.keys.checkpointCopies(id));
+        return removed;
+      });
   }
 
   /** A checkpoint's state as an event of its tenant and of the pod it was taken of. */
@@ -225,6 +301,10 @@ export class CheckpointRepository {
 
 function parseRecord(hash: Record<string, string>): CheckpointRecord | undefined {
   if (!hash['id']) return undefined;
-  const { reason, ...rest } = hashSchema.parse(hash);
-  return reason === undefined || reason === '' ? rest : { ...rest, reason };
+  const { reason, pushError, ...rest } = hashSchema.parse(hash);
+  return {
+    ...rest,
+    ...(reason === undefined || reason === '' ? {} : { reason }),
+    ...(pushError === undefined || pushError === '' ? {} : { pushError }),
+  };
 }

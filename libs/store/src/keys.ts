@@ -267,4 +267,12 @@ export class Keys {
   restorableCheckpoints(node: string, key: string): string {
     return `${this.prefix}node:${node}:ckpt-key:${key}`;
   }
+  /** Zset: checkpoints of one spec key pushed to the registry, by creation time (what any compatible node may fetch). */
+  checkpointArtifacts(specKey: string): string {
+    return `${this.prefix}ckpt-artifacts:${specKey}`;
+  }
+  /** Set: the nodes holding a fetched copy of a checkpoint (besides the node that took it). */
+  checkpointCopies(id: string): string {
+    return `${this.prefix}ckpt:${id}:copies`;
+  }
 }

@@ -19,6 +19,9 @@ export const checkpointSchema = z.object({
   sizeBytes: z.number().optional(),
   createdAt: z.string(),
   updatedAt: z.string().optional(),
+  /** Manifest digest of its OCI artifact, once pushed to the registry. */
+  artifact: z.string().optional(),
+  artifactBytes: z.number().optional(),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { startBenchCluster } from './bench-cluster';
-import { breakdownTable, checkpointResults, REMOTE_NOT_MEASURED, runsTable, summaryTable } from './checkpoint-report';
+import { breakdownTable, checkpointResults, runsTable, summaryTable } from './checkpoint-report';
 import { measureKind, pullFirst, type KindRuns, type PodKind } from './checkpoint-runs';
 import { printResults } from './result-lines';
 
@@ -23,6 +23,9 @@ const STATE_MIB = Number(process.env['STATE_MIB'] ?? 256);
 const STATE_INIT_SECONDS = 5;
 const NODE = 'node-1';
 const LABEL = { 'warmpod.io/bench': 'checkpoint' };
+/** Same CRIU as node-1: its restores fetch node-1's checkpoints from the registry. */
+const REMOTE_NODE = 'node-2';
+const REMOTE_LABEL = { 'warmpod.io/bench': 'checkpoint-remote' };
 
 function kinds(): PodKind[] {
   if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`RUNS must be a whole number >= 1, not ${process.argv[2]}`);
@@ -63,6 +66,15 @@ async function main(): Promise<void> {
         // The agent logs each restore's steps (CRIU's phases among them) at info: the breakdown reads them.
         env: { LOG_LEVEL: 'info' },
       },
+      {
+        id: REMOTE_NODE,
+        cpu: 2,
+        memoryMiB: 4096,
+        gpu: 0,
+        labels: REMOTE_LABEL,
+        bridge: `wck${tag}r`,
+        subnet: `10.${200 + (Number.parseInt(tag, 16) % 50)}.2.0/24`,
+      },
     ],
     logLevel: process.env['BENCH_VERBOSE'] ? 'info' : 'warn',
   });
@@ -73,17 +85,19 @@ async function main(): Promise<void> {
       call,
       registryHost: cluster.registryHost,
       nodeSelector: LABEL,
+      remoteNodeSelector: REMOTE_LABEL,
       nodeLogPath: join(workDir, 'logs', `${NODE}.log`),
       log: (line: string) => console.error(line),
     };
     // Cold starts are measured with the image on the node, as restores find it.
     await pullFirst(ctx);
+    await pullFirst(ctx, REMOTE_LABEL);
     for (const kind of podKinds) results.push(await measureKind(ctx, kind, RUNS));
     console.log(
-      `checkpoint benchmark: ${RUNS} runs per pod, one host node (runc + CRIU), ${((performance.now() - started) / 60_000).toFixed(1)} min`,
+      `checkpoint benchmark: ${RUNS} runs per pod, two host nodes of one runtime (runc + CRIU; the second fetches from the registry), ${((performance.now() - started) / 60_000).toFixed(1)} min`,
     );
     console.log(summaryTable(results, RUNS));
-    console.log(`\nRemote restore: ${REMOTE_NOT_MEASURED} (issue #10 item 6); no result line for it (result lines carry numbers only).\n`);
+    console.log('');
     console.log(runsTable(results));
     console.log('');
     console.log(breakdownTable(results));

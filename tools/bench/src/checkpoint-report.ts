@@ -8,7 +8,8 @@ export const TARGET_RESTORE_OVER_COLD = 0.1;
 export const TARGET_RESTORE_P50_MS = 500;
 /** CRIU's often-quoted single-thread restore speed, for comparison. */
 const CRIU_REFERENCE_MB_PER_S = 1000;
-export const REMOTE_NOT_MEASURED = 'not measured: checkpoints do not travel between nodes yet';
+/** Target of issue #10 for the restore of the 5 s pod on a node that fetches the checkpoint. */
+export const TARGET_REMOTE_OVER_COLD = 0.2;
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
@@ -40,6 +41,7 @@ export function summaryTable(results: readonly KindRuns[], runs: number): string
   const header = ['measure (host node, median)', ...results.map((r) => r.kind.name), 'target'];
   const first = results[0];
   const ratio = (r: KindRuns) => median(r.restoreMs) / median(r.coldMs);
+  const remoteRatio = (r: KindRuns) => median(r.remoteMs) / median(r.coldMs);
   const row = (label: string, cell: (r: KindRuns) => string, target = ''): string[] => [label, ...results.map(cell), target];
   const rows = [
     header,
@@ -54,7 +56,13 @@ export function summaryTable(results: readonly KindRuns[], runs: number): string
       (r) => pct(ratio(r)),
       first ? `<= ${pct(TARGET_RESTORE_OVER_COLD)} (${first.kind.name}): ${met(ratio(first) <= TARGET_RESTORE_OVER_COLD)}` : '',
     ),
-    row('restore -> ready, another node (fetches the artifact)', () => 'not measured', `<= 20%: ${REMOTE_NOT_MEASURED}`),
+    row('restore -> ready, another node (fetches the artifact)', (r) => s(median(r.remoteMs))),
+    row(
+      'restore / cold, another node',
+      (r) => pct(remoteRatio(r)),
+      first ? `<= ${pct(TARGET_REMOTE_OVER_COLD)} (${first.kind.name}): ${met(remoteRatio(first) <= TARGET_REMOTE_OVER_COLD)}` : '',
+    ),
+    row('push to the registry (available -> artifact recorded)', (r) => s(median(r.pushMs))),
     row('checkpoint on demand (pod keeps running)', (r) => s(median(r.checkpointMs))),
     row('checkpoint size (CRIU images + writable layer)', (r) => mib(median(r.sizes))),
     row('restored pods serving the cold pod’s in-memory token', (r) => `${r.stateKept}/${runs}`),
@@ -73,6 +81,7 @@ export function runsTable(results: readonly KindRuns[]): string {
     rows.push(
       [r.kind.name, 'cold -> ready (s)', r.coldMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')],
       [r.kind.name, 'restore -> ready (s)', r.restoreMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')],
+      [r.kind.name, 'remote restore -> ready (s)', r.remoteMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')],
       [r.kind.name, 'checkpoint (s)', r.checkpointMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')],
       [r.kind.name, 'size (MiB)', r.sizes.map((b) => (b / 2 ** 20).toFixed(2)).join(', ')],
     );
@@ -107,10 +116,7 @@ export function breakdownTable(results: readonly KindRuns[]): string {
   return markdownTable([header, ...rows]);
 }
 
-/**
- * Headline figures. Remote restore has no line: it is not measured, and
- * result lines carry numbers only (the table says so).
- */
+/** Headline figures, one number each. */
 export function checkpointResults(results: readonly KindRuns[]): BenchResults {
   const out: BenchResults = {};
   for (const r of results) {
@@ -119,6 +125,9 @@ export function checkpointResults(results: readonly KindRuns[]): BenchResults {
       [`cold_p50_ms_${k}`]: median(r.coldMs),
       [`restore_p50_ms_${k}`]: median(r.restoreMs),
       [`restore_over_cold_${k}`]: median(r.restoreMs) / median(r.coldMs),
+      [`remote_restore_p50_ms_${k}`]: median(r.remoteMs),
+      [`remote_restore_over_cold_${k}`]: median(r.remoteMs) / median(r.coldMs),
+      [`push_ms_${k}`]: median(r.pushMs),
       [`checkpoint_ms_${k}`]: median(r.checkpointMs),
       [`checkpoint_mib_${k}`]: median(r.sizes) / 2 ** 20,
       [`state_kept_count_${k}`]: r.stateKept,

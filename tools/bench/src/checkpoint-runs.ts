@@ -36,6 +36,10 @@ export interface KindRuns {
   kind: PodKind;
   coldMs: number[];
   restoreMs: number[];
+  /** Restore to ready on a node of the same runtime that fetched the artifact from the registry first. */
+  remoteMs: number[];
+  /** Checkpoint pushed -> artifact recorded (after the on-demand checkpoint was available). */
+  pushMs: number[];
   checkpointMs: number[];
   sizes: number[];
   breakdowns: RestoreBreakdown[];
@@ -49,6 +53,8 @@ export interface CheckpointBenchContext {
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
   registryHost: string;
   nodeSelector: Record<string, string>;
+  /** A second node of the same runtime: restores there fetch the checkpoint from the registry. */
+  remoteNodeSelector: Record<string, string>;
   /** The agent log of the node the pods run on (the bench's own cluster). */
   nodeLogPath: string;
   log(line: string): void;
@@ -59,9 +65,9 @@ const READY_TIMEOUT_MS = 600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One plain pod of the sample image to Running and gone: the node has the image before any measured cold start. */
-export async function pullFirst(ctx: CheckpointBenchContext): Promise<void> {
+export async function pullFirst(ctx: CheckpointBenchContext, nodeSelector = ctx.nodeSelector): Promise<void> {
   const pod = podSchema.parse(
-    await ctx.call<unknown>('POST', '/v1/pods', { image: `${ctx.registryHost}/warmpod/http:latest`, nodeSelector: ctx.nodeSelector }),
+    await ctx.call<unknown>('POST', '/v1/pods', { image: `${ctx.registryHost}/warmpod/http:latest`, nodeSelector }),
   );
   let phase = pod.phase;
   while (phase !== 'Running') {
@@ -79,19 +85,19 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
   const getPod = async (id: string): Promise<Pod> => podSchema.parse(await call<unknown>('GET', `/v1/pods/${id}`));
   const getCheckpoint = async (id: string): Promise<Checkpoint> =>
     checkpointSchema.parse(await call<unknown>('GET', `/v1/checkpoints/${id}`));
-  const spec = (enabled: boolean) => ({
+  const spec = (enabled: boolean, nodeSelector = ctx.nodeSelector) => ({
     image: `${ctx.registryHost}/warmpod/http:latest`,
     command: slowInitCommand(kind.initSeconds, { stateMiB: kind.stateMiB }),
     ports: [SLOW_INIT_PORT],
-    nodeSelector: ctx.nodeSelector,
+    nodeSelector,
     ...(kind.resources ? { resources: kind.resources } : {}),
     checkpoint: { enabled, condition: { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH }, timeoutSeconds: 300 },
   });
 
   /** Request -> Running -> the state page answers from the host: what a client waits for. */
-  const startUntilReady = async (enabled: boolean) => {
+  const startUntilReady = async (enabled: boolean, nodeSelector = ctx.nodeSelector) => {
     const sent = performance.now();
-    let pod = podSchema.parse(await call<unknown>('POST', '/v1/pods', spec(enabled)));
+    let pod = podSchema.parse(await call<unknown>('POST', '/v1/pods', spec(enabled, nodeSelector)));
     while (pod.phase !== 'Running') {
       if (ENDED.includes(pod.phase)) throw new Error(`pod ${pod.id} ended ${pod.phase}`);
       await sleep(20);
@@ -115,7 +121,18 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
     while (!ENDED.includes((await getPod(id)).phase)) await sleep(50);
   };
 
-  const out: KindRuns = { kind, coldMs: [], restoreMs: [], checkpointMs: [], sizes: [], breakdowns: [], stateKept: 0, heldKiB: [] };
+  const out: KindRuns = {
+    kind,
+    coldMs: [],
+    restoreMs: [],
+    remoteMs: [],
+    pushMs: [],
+    checkpointMs: [],
+    sizes: [],
+    breakdowns: [],
+    stateKept: 0,
+    heldKiB: [],
+  };
   for (let i = 0; i < runs; i++) {
     const cold = await startUntilReady(false);
     if (cold.pod.startMode === 'restored') throw new Error('a pod without checkpointing was restored');
@@ -140,11 +157,28 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
     if (restored.state.memory === cold.state.memory) out.stateKept++;
     if (restored.state.heldKiB !== undefined) out.heldKiB.push(restored.state.heldKiB);
     out.breakdowns.push(await breakdownOf(ctx, restored.pod, restored.answeredAt, restored.ms));
+    await remove(restored.pod.id);
+
+    // The same spec on the other node: it holds nothing, so the restore fetches the artifact first.
+    const available = Date.parse(ck.updatedAt ?? ck.createdAt);
+    while (!(ck = await getCheckpoint(id)).artifact) {
+      if (Date.now() - available > READY_TIMEOUT_MS) throw new Error(`checkpoint ${id} was never pushed`);
+      await sleep(50);
+    }
+    out.pushMs.push(Date.parse(ck.updatedAt ?? ck.createdAt) - available);
+    const remote = await startUntilReady(true, ctx.remoteNodeSelector);
+    if (remote.pod.startMode !== 'restored' || remote.pod.checkpoint?.restoredFrom !== id) {
+      throw new Error(
+        `run ${i}: expected a remote restore from ${id}, got ${remote.pod.startMode} ${JSON.stringify(remote.pod.checkpoint)}`,
+      );
+    }
+    out.remoteMs.push(remote.ms);
     ctx.log(
       `${kind.name} #${i + 1}: cold ${(cold.ms / 1000).toFixed(2)} s, checkpoint ${out.checkpointMs.at(-1)} ms ` +
-        `(${(ck.sizeBytes / 2 ** 20).toFixed(2)} MiB), restore ${(restored.ms / 1000).toFixed(2)} s`,
+        `(${((out.sizes.at(-1) ?? 0) / 2 ** 20).toFixed(2)} MiB), restore ${(restored.ms / 1000).toFixed(2)} s, ` +
+        `remote restore ${(remote.ms / 1000).toFixed(2)} s`,
     );
-    await remove(restored.pod.id);
+    await remove(remote.pod.id);
     // One checkpoint at a time: the next run restores from its own, and the disk does not fill up.
     await call('DELETE', `/v1/checkpoints/${id}`);
   }

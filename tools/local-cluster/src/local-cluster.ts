@@ -119,6 +119,8 @@ export class LocalCluster {
     const env = {
       WARMPOD_CRIU_PATH: o.criuPath ?? criu.criu,
       CRIU_CAPABILITY_CACHE: criu.capabilityCache,
+      // Checkpoints travel through the cluster's own registry: any node of the same runtime may restore them.
+      CHECKPOINT_REGISTRY: this.registryHost,
       ...agentEnv(o, node, this.schedulerGrpcUrl),
     };
     this.supervisor.watch(ServiceProcess.spawn(node.id, this.agentScript(), env, join(o.workDir, 'logs', `${node.id}.log`)));
@@ -147,7 +149,8 @@ export class LocalCluster {
   /** Polls until the gateway is ready and every host node reports Ready. */
   private waitUntilReady(token: string): Promise<void> {
     const ready = (nodes: NodeListing[]) => this.nodes.every((spec) => nodes.some((n) => n.id === spec.id && n.health === 'Ready'));
-    return this.waitForNodes(ready, 60_000, 'local cluster', token);
+    // Each agent measures CRIU at start (seconds per mode, more on a busy 2-core machine): three nodes need more than a minute there.
+    return this.waitForNodes(ready, 120_000, 'local cluster', token);
   }
 
   /** Polls GET /v1/nodes until `done`; fails at once when a service dies. */

@@ -51,7 +51,8 @@ export class TenantCheckpoints {
 
   /**
    * Marks the checkpoint deleted first, so no restore can pick it from then
-   * on, then asks its node to remove the files. Deleting it again sends the
+   * on, then asks its node (and every node holding a fetched copy) to remove
+   * the files and the registry artifact. Deleting it again sends the
    * removal again (a no-op on the node when the files are gone), which is
    * also how a removal that could not be queued is retried.
    */
@@ -62,10 +63,12 @@ export class TenantCheckpoints {
       if (!outcome.applied && outcome.why === 'not-found') throw ApiError.notFound('checkpoint');
       // not-allowed means another request deleted it meanwhile: the same end state.
     }
+    // Its node removes the files and the registry artifact; nodes that fetched a copy remove theirs.
+    const nodes = [checkpoint.node, ...(await this.checkpoints.copiesOf(id)).filter((n) => n !== checkpoint.node)];
     try {
-      await this.jobs.send(checkpoint.node, { name: 'delete-checkpoint', data: { checkpointId: id, requestId } });
+      for (const node of nodes) await this.jobs.send(node, { name: 'delete-checkpoint', data: { checkpointId: id, requestId } });
     } catch (error) {
-      this.logger.error({ checkpointId: id, node: checkpoint.node, err: error }, 'could not enqueue delete-checkpoint');
+      this.logger.error({ checkpointId: id, nodes, err: error }, 'could not enqueue delete-checkpoint');
       throw new ApiError(
         503,
         'queue_unavailable',

@@ -1,7 +1,7 @@
 import { messageOf } from '@warmpod/observability';
 /** Checkpoints of the fake node (testing/fake-node.ts) whose outcomes a spec chooses. Test code only. */
 import { newId, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
-import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
+import { CheckpointFailedError, type RestoreCandidate, type RestorePlan } from '../pod-checkpoints';
 import type { LaunchedPod } from '../pod-sandbox';
 
 /** The fake node's id. */
@@ -10,7 +10,10 @@ export const NODE = 'node-a';
 export class FakeCheckpoints {
   capable = true;
   /** What findRestorable offers; a lookup is counted either way. */
-  candidate?: RestoreCandidate;
+  candidate?: RestorePlan;
+  /** What fetching a remote candidate does: undefined fetches it, an error fails the fetch. */
+  fetchBehaviour?: Error;
+  readonly fetched: string[] = [];
   lookups = 0;
   /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
   readyAfterRestore = true;
@@ -37,7 +40,19 @@ export class FakeCheckpoints {
     return this.candidate;
   }
 
-  async findRestorable(): Promise<RestoreCandidate | undefined> {
+  /** A compatible checkpoint another node pushed: it must be fetched first. */
+  offerRemote(of: PodRecord): RestorePlan {
+    this.candidate = { record: { ...checkpointRecord(of, newId('ckpt')), node: 'node-b' }, remote: true };
+    return this.candidate;
+  }
+
+  async fetch(record: CheckpointRecord): Promise<RestoreCandidate> {
+    if (this.fetchBehaviour) throw this.fetchBehaviour;
+    this.fetched.push(record.id);
+    return { record, imagesDir: '/ck/fetched/images', layerArchivePath: '/ck/fetched/layer.tar', sourcePodId: record.pod };
+  }
+
+  async findRestorable(): Promise<RestorePlan | undefined> {
     this.lookups++;
     return this.capable ? this.candidate : undefined;
   }

@@ -107,3 +107,18 @@ function podShape(input: Omit<CheckpointKeyInput, 'runtime'>) {
     },
   };
 }
+
+/**
+ * The runtime key of a node from the capabilities it registered with
+ * (`criuOk`, `arch`, `cpuFlags` space-separated, `kernel`, `criuVersion`,
+ * `criuMode`, `runcVersion`); undefined where CRIU does not work. The agent
+ * keys its checkpoints by the same fields, so equal keys mean a checkpoint
+ * of one node restores on the other.
+ */
+export function runtimeKeyOfCapabilities(caps: Readonly<Record<string, string | boolean>>): string | undefined {
+  const text = (name: string): string | undefined => (typeof caps[name] === 'string' && caps[name] !== '' ? caps[name] : undefined);
+  const [arch, kernel, criuVersion, criuMode, runcVersion] = ['arch', 'kernel', 'criuVersion', 'criuMode', 'runcVersion'].map(text);
+  if (caps['criuOk'] !== true || !arch || !kernel || !criuVersion || !criuMode || !runcVersion) return undefined;
+  const cpuFlags = (text('cpuFlags') ?? '').split(' ').filter(Boolean);
+  return runtimeKey({ arch, cpuFlags, kernel, criuVersion, criuMode, runcVersion });
+}

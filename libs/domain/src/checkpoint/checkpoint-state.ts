@@ -27,6 +27,12 @@ export interface CheckpointRecord {
   restoreFailures: number;
   /** Why it failed (checkpoint or last restore), or why it was deleted. */
   reason?: string;
+  /** Manifest digest of its OCI artifact in the registry, once pushed: any node of the same runtime may fetch it. */
+  artifact?: string;
+  /** Bytes a node fetches to restore it from the registry. */
+  artifactBytes?: number;
+  /** Why the last push to the registry failed (it stays restorable on its node, and the push is retried). */
+  pushError?: string;
 }
 
 export function isCheckpointState(value: string): value is CheckpointState {

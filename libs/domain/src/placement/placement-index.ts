@@ -22,13 +22,21 @@ export class PlacementIndex {
   private readonly digests = new NodeSets(64);
   private readonly layers = new NodeSets(64);
   private readonly checkpoints = new NodeSets(64);
+  private readonly runtimes = new NodeSets(64);
+  private readonly runtimeOf: Array<string | undefined> = [];
   private readonly caches: Array<Map<string, CachedImage>> = [];
   private readonly layerRefs: Array<Map<string, number>> = [];
   private readonly checkpointKeys: Array<Set<string>> = [];
   private readonly imageSizes = new Map<string, number>();
   /** Node-status view for the kube baseline: built on its first use, or at construction. */
   private status?: NodeImageStatus;
-  private readonly warmIndexes: WarmIndexes = { digests: this.digests, layers: this.layers, checkpoints: this.checkpoints };
+  private readonly warmIndexes: WarmIndexes = {
+    digests: this.digests,
+    layers: this.layers,
+    checkpoints: this.checkpoints,
+    runtimes: this.runtimes,
+    runtimeOf: this.runtimeOf,
+  };
   private present = new Float64Array(64);
   private readonly random: () => number;
 
@@ -71,6 +79,7 @@ export class PlacementIndex {
     const keys = new Set(node.checkpointKeys);
     for (const key of [...this.checkpointKeys[slot]]) if (!keys.has(key)) this.dropCheckpoint(slot, key);
     for (const key of keys) this.putCheckpoint(slot, key);
+    this.setRuntime(slot, node.runtimeKey);
     this.status?.update(slot, this.caches[slot].values());
   }
 
@@ -79,6 +88,7 @@ export class PlacementIndex {
     if (slot === undefined) return false;
     for (const digest of [...this.caches[slot].keys()]) this.dropImage(slot, digest);
     for (const key of [...this.checkpointKeys[slot]]) this.dropCheckpoint(slot, key);
+    this.setRuntime(slot, undefined);
     this.status?.clear(slot);
     this.table.clearLocal(slot);
     this.table.setAllocated(slot, { cpu: 0, memoryMiB: 0, gpu: 0 });
@@ -243,12 +253,21 @@ export class PlacementIndex {
     this.checkpoints.remove(key, slot);
   }
 
+  private setRuntime(slot: number, runtime: string | undefined): void {
+    const before = this.runtimeOf[slot];
+    if (before === runtime) return;
+    if (before !== undefined) this.runtimes.remove(before, slot);
+    if (runtime !== undefined) this.runtimes.add(runtime, slot);
+    this.runtimeOf[slot] = runtime;
+  }
+
   private ensureSlots(slots: number): void {
     if (this.present.length >= slots) return;
     this.present = new Float64Array(slots);
     this.digests.ensureCapacity(slots);
     this.layers.ensureCapacity(slots);
     this.checkpoints.ensureCapacity(slots);
+    this.runtimes.ensureCapacity(slots);
   }
 
   private withSlot(id: string, apply: (slot: number) => void): boolean {

@@ -23,6 +23,8 @@ export function formatBytes(bytes: number): string {
 
 export interface WarmFacts {
   checkpoint: boolean;
+  /** Bytes of a compatible checkpoint the node would fetch from the registry (its runtime matches). */
+  checkpointToFetch?: number;
   digest: boolean;
   totalBytes: number;
   bytesToFetch: number;
@@ -35,6 +37,10 @@ export function warmWhy(f: WarmFacts): string {
     return f.digest
       ? 'compatible checkpoint on the node (restore), pinned digest in cache'
       : `compatible checkpoint on the node (restore), ${formatBytes(f.bytesToFetch)} of image to fetch`;
+  }
+  if (f.checkpointToFetch !== undefined) {
+    const image = f.digest ? 'pinned digest in cache' : `${formatBytes(f.bytesToFetch)} of image to fetch`;
+    return `compatible checkpoint in the registry (fetch ${formatBytes(f.checkpointToFetch)}, restore), ${image}`;
   }
   if (f.digest) return 'pinned digest already in node cache';
   const present = f.totalBytes - f.bytesToFetch;

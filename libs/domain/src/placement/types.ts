@@ -24,6 +24,8 @@ export interface PlacementNode {
   allocated: Resources;
   images: readonly CachedImage[];
   checkpointKeys: readonly string[];
+  /** `runtimeKey` of the node's checkpoint runtime (CRIU works there); what a pushed checkpoint must match to be fetched. */
+  runtimeKey?: string;
   /** Named capabilities a pod can require, e.g. `criu-restore`. */
   capabilities?: readonly string[];
 }
@@ -37,6 +39,8 @@ export interface PodPlacementRequest {
   nodeSelector: Readonly<Record<string, string>>;
   /** Key of a checkpoint this pod could restore from. */
   checkpointKey?: string;
+  /** Compatible checkpoints pushed to the registry: the runtime each was taken under and its size (nodes of that runtime may fetch it). */
+  fetchableCheckpoints?: ReadonlyArray<{ runtime: string; sizeBytes: number }>;
   requireCapability?: string;
 }
 
@@ -65,6 +69,8 @@ export interface PlacementCandidate {
   why: string;
   /** Bytes of the image's layers not yet on the node (0 when the digest is cached). */
   bytesToFetch: number;
+  /** Bytes of a checkpoint the node would fetch from the registry to restore. */
+  checkpointBytesToFetch?: number;
 }
 
 export const REJECTION_REASONS = [

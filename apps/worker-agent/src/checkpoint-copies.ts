@@ -1,0 +1,95 @@
+import { checkpointSpecKey, isRestorable, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
+import type { CheckpointStore } from '@warmpod/node-runtime';
+import { messageOf, type Logger } from '@warmpod/observability';
+import type { CheckpointRepository } from '@warmpod/store';
+import { CheckpointFetchError, type CheckpointArtifacts } from './checkpoint-artifacts';
+import type { CheckpointPusher } from './checkpoint-pusher';
+import type { RestoreSource } from './pod-sandbox';
+
+/** A restorable checkpoint on this node (its own or a fetched copy), its record and its files. */
+export interface RestoreCandidate extends RestoreSource {
+  record: CheckpointRecord;
+}
+
+/** A compatible checkpoint another node took and pushed: `fetch` brings it here first. */
+export interface RemoteCheckpoint {
+  record: CheckpointRecord;
+  remote: true;
+}
+
+export type RestorePlan = RestoreCandidate | RemoteCheckpoint;
+
+/** The registry side of checkpoints; absent when no checkpoint registry is configured. */
+export interface CheckpointTravel {
+  artifacts: Pick<CheckpointArtifacts, 'fetch' | 'delete'>;
+  pusher: Pick<CheckpointPusher, 'push'>;
+}
+
+export interface CheckpointCopiesDeps {
+  nodeId: string;
+  records: Pick<CheckpointRepository, 'latestArtifact' | 'addCopy' | 'removeCopy' | 'get'>;
+  store: Pick<CheckpointStore, 'get' | 'delete' | 'list'>;
+  travel: CheckpointTravel;
+  quarantineAfter: number;
+  logger: Logger;
+}
+
+/**
+ * Checkpoints other nodes took, on this node: finding a pushed one of a
+ * pod's full key, fetching it (recorded as a copy so a delete reaches it),
+ * dropping copies no start may restore any more, and deleting artifacts.
+ */
+export class CheckpointCopies {
+  constructor(private readonly deps: CheckpointCopiesDeps) {}
+
+  /** The newest pushed checkpoint of the pod's full key (same tenant, digest, spec, runtime); a copy held here is used as is. */
+  async find(pod: PodRecord, key: string): Promise<RestorePlan | undefined> {
+    const { records, store } = this.deps;
+    const specKey = checkpointSpecKey({ tenant: pod.tenant, digest: pod.image.digest, spec: pod.spec });
+    const record = await records.latestArtifact(specKey, key);
+    if (!record || record.tenant !== pod.tenant) return undefined;
+    const copy = await store.get(record.tenant, record.id).catch(() => undefined);
+    if (copy) return { record, imagesDir: copy.imagesDir, layerArchivePath: copy.layerArchivePath, sourcePodId: copy.podId };
+    return { record, remote: true };
+  }
+
+  /**
+   * Fetches a pushed checkpoint into this node's store and records the copy.
+   * CheckpointFetchError says whether the artifact itself was at fault;
+   * nothing of a failed fetch stays.
+   */
+  async fetch(record: CheckpointRecord, signal?: AbortSignal): Promise<RestoreCandidate> {
+    const { records, store, travel, nodeId, logger } = this.deps;
+    const started = Date.now();
+    const stored = await travel.artifacts.fetch(record, signal);
+    if (!(await records.addCopy(record.id, nodeId))) {
+      await store.delete(record.tenant, record.id).catch(() => undefined);
+      throw new CheckpointFetchError(`checkpoint ${record.id} was deleted while it was fetched`, false);
+    }
+    logger.info({ checkpointId: record.id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint fetched from the registry');
+    return { record, imagesDir: stored.imagesDir, layerArchivePath: stored.layerArchivePath, sourcePodId: stored.podId };
+  }
+
+  /** Fetched copies of checkpoints no start may restore any more (deleted, quarantined): removed. */
+  async dropDead(): Promise<number> {
+    const { records, store, nodeId, quarantineAfter } = this.deps;
+    let dropped = 0;
+    for (const stored of await store.list()) {
+      const record = await records.get(stored.id);
+      if (record?.node === nodeId) continue;
+      if (record && isRestorable(record, quarantineAfter)) continue;
+      await store.delete(stored.tenant, stored.id);
+      if (record) await records.removeCopy(record.id, nodeId);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /** The registry artifact of a checkpoint of this node that is gone; a failure is logged, the blobs are the registry's to collect. */
+  async deleteArtifact(record: CheckpointRecord): Promise<void> {
+    if (!record.artifact) return;
+    await this.deps.travel.artifacts.delete(record.tenant, record.artifact).catch((error: unknown) => {
+      this.deps.logger.warn({ checkpointId: record.id, err: messageOf(error) }, 'checkpoint artifact not deleted from the registry');
+    });
+  }
+}
