@@ -4,7 +4,7 @@ import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown
 import { Queue } from 'bullmq';
 import { bullPrefix, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
-import { createLogger, messageOf, type Logger } from '@warmpod/observability';
+import { ClusterTls, createLogger, identityName, messageOf, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, NodeReservations, PodRepository, waitForRedis } from '@warmpod/store';
@@ -44,6 +44,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private lifecycle?: PodLifecycle;
   private presence?: NodeRegistryClient;
   private http?: AgentHttp;
+  private tls?: ClusterTls;
   private runner?: JobRunner<'node'>;
   private queue?: Queue;
   private images?: NodeImages;
@@ -86,6 +87,11 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     // `criu check` and the probe take seconds (more on a slow machine): they run while Redis and the runtime come up.
     const capabilities = detectCapabilities({ ...c.criu, workDir: join(c.dataDir, 'criu-probe') }, this.logger);
     capabilities.catch(() => undefined);
+    this.tls = await this.step(ClusterTls.load(c.tls, { reloadMs: c.tls.reloadMs, logger: this.logger }));
+    const identity = this.tls.current.identity;
+    if (identity?.kind !== 'node' || identity.name !== c.nodeId) {
+      throw new Error(`${c.tls.certFile} names ${identity ? identityName(identity) : 'no cluster identity'}, not node:${c.nodeId}`);
+    }
     await this.step(waitForRedis(this.redis, 30_000));
     await this.step(mkdir(c.dataDir, { recursive: true, mode: 0o700 }));
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
@@ -140,6 +146,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.
     this.presence = nodePresence({
       target: c.schedulerGrpcUrl,
+      tls: this.tls,
       registration: {
         nodeId: c.nodeId,
         labels: c.labels,
@@ -242,6 +249,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     if (c.stopPodsOnExit) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));
     await this.presence?.stop().catch(() => undefined);
     await this.http?.close();
+    this.tls?.close();
     await this.runtime?.ports.closeAll();
     if (c.stopPodsOnExit && this.runtime && this.sandboxes) {
       // Local nodes leave nothing: what stopAll did not reach (a start cancelled midway, leftovers) goes too.

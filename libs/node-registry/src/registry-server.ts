@@ -8,10 +8,11 @@ import {
   type ServerUnaryCall,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { messageOf, type Logger } from '@warmpod/observability';
+import { messageOf, type ClusterTls, type Logger } from '@warmpod/observability';
 import { describeIssues, registerRequestSchema, type RegisterRequest, type RegisterResponse } from './messages';
 import type { NodeRegistryStore, PodPlacementLookup, RegisteredNode } from './ports';
 import { nodeRegistryService, UndecodableMessage } from './proto';
+import { checkCaller, registryServerCredentials, type AuthContext, type CallerCheck, type CallerRefusal } from './registry-tls';
 import { ReportStream, type StreamHost } from './report-stream';
 
 export interface NodeRegistryServerOptions {
@@ -22,6 +23,14 @@ export interface NodeRegistryServerOptions {
   heartbeatIntervalMs: number;
   /** Largest message accepted (a full inventory of a big cache); default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * The cluster TLS material: agents must present a certificate from the
+   * cluster CA naming their node, and speak only for it. Without it the
+   * registry is plaintext and trusts every caller (only the lib's own tests).
+   */
+  tls?: ClusterTls;
+  /** A caller was refused for its credentials (counted by the scheduler). */
+  onRefused?: (reason: CallerRefusal) => void;
 }
 
 type RegisterFailure = Pick<StatusObject, 'code' | 'details'>;
@@ -61,11 +70,33 @@ export class NodeRegistryServer implements StreamHost {
     });
     const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+      server.bindAsync(address, this.credentials(), (error, bound) => (error ? reject(error) : resolve(bound))),
     );
     this.server = server;
-    this.logger.info({ address: `${host}:${this.boundPort}` }, 'node registry listening');
+    this.logger.info({ address: `${host}:${this.boundPort}`, tls: this.opts.tls !== undefined }, 'node registry listening');
     return this.boundPort;
+  }
+
+  private credentials(): ServerCredentials {
+    if (this.opts.tls) return registryServerCredentials(this.opts.tls);
+    this.logger.warn('node registry without TLS: any caller can register as any node');
+    return ServerCredentials.createInsecure();
+  }
+
+  /**
+   * Checks the caller's certificate (when TLS is on): the node it names, or
+   * the refusal to answer with (logged and counted). `nodeId` is the node the
+   * call speaks for, when known: it must be the certificate's.
+   */
+  checkCaller(auth: AuthContext | null, peer: string, nodeId?: string): CallerCheck {
+    if (!this.opts.tls) return nodeId === undefined ? {} : { node: nodeId };
+    const check = checkCaller(auth, nodeId);
+    if (check.refusal) {
+      const { reason, code, details } = check.refusal;
+      this.logger.warn({ peer, reason, code: Status[code], details, node: nodeId }, 'node registry refused a caller');
+      this.opts.onRefused?.(reason);
+    }
+    return check;
   }
 
   get port(): number {
@@ -109,6 +140,11 @@ export class NodeRegistryServer implements StreamHost {
   }
 
   private onConnect(call: ServerDuplexStream<unknown, unknown>): void {
+    const caller = this.checkCaller(call.getAuthContext(), call.getPeer());
+    if (caller.refusal) {
+      call.emit('error', { code: caller.refusal.code, details: caller.refusal.details });
+      return;
+    }
     try {
       this.streams.add(new ReportStream(call, this));
     } catch (error) {
@@ -117,21 +153,27 @@ export class NodeRegistryServer implements StreamHost {
   }
 
   private onRegister(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void {
-    this.register(call.request).then(
+    this.register(call.request, (nodeId) => this.checkCaller(call.getAuthContext(), call.getPeer(), nodeId)).then(
       (response) => callback(null, response),
       (error: unknown) => {
         const failure = isFailure(error) ? error : refuse(Status.INTERNAL, `registration failed: ${String(error)}`);
+        if (failure.code === Status.UNAUTHENTICATED || failure.code === Status.PERMISSION_DENIED) return callback(failure, null);
         this.logger.warn({ code: Status[failure.code], details: failure.details }, 'node registration refused');
         callback(failure, null);
       },
     );
   }
 
-  private async register(raw: unknown): Promise<RegisterResponse> {
+  private async register(raw: unknown, authorize: (nodeId?: string) => CallerCheck): Promise<RegisterResponse> {
+    // Credentials first: a caller without them learns nothing about what a valid registration looks like.
+    const caller = authorize();
+    if (caller.refusal) throw refuse(caller.refusal.code, caller.refusal.details);
     if (raw instanceof UndecodableMessage) throw refuse(Status.INVALID_ARGUMENT, `malformed registration: ${raw.reason}`);
     const parsed = registerRequestSchema.safeParse(raw);
     if (!parsed.success) throw refuse(Status.INVALID_ARGUMENT, `invalid registration: ${describeIssues(parsed.error)}`);
     const request = parsed.data;
+    const speaksFor = caller.node === undefined ? { node: request.nodeId } : authorize(request.nodeId);
+    if (speaksFor.refusal) throw refuse(speaksFor.refusal.code, speaksFor.refusal.details);
     const sessionId = randomUUID();
     try {
       await this.store.register(toRegisteredNode(request), sessionId);

@@ -52,3 +52,32 @@ export interface BaseConfig {
 export function baseConfig(c: z.infer<typeof baseConfigSchema>): BaseConfig {
   return { redisUrl: c.WARMPOD_REDIS_URL, prefix: c.WARMPOD_PREFIX, logLevel: c.LOG_LEVEL };
 }
+
+/**
+ * The cluster TLS material of a process that speaks inside the cluster
+ * (scheduler, agent, gateway): PEM files issued by the cluster CA, re-read
+ * every `WARMPOD_TLS_RELOAD_MS` so a rotation needs no restart. The CA file
+ * may hold several CAs (old and new while the CA rotates).
+ */
+export const clusterTlsSchema = z.object({
+  WARMPOD_TLS_CA_FILE: z.string().min(1, 'WARMPOD_TLS_CA_FILE is the cluster CA bundle (PEM)'),
+  WARMPOD_TLS_CERT_FILE: z.string().min(1, "WARMPOD_TLS_CERT_FILE is this process's certificate (PEM)"),
+  WARMPOD_TLS_KEY_FILE: z.string().min(1, "WARMPOD_TLS_KEY_FILE is this process's private key (PEM)"),
+  WARMPOD_TLS_RELOAD_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
+});
+
+export interface ClusterTlsConfig {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  reloadMs: number;
+}
+
+export function clusterTlsConfig(c: z.infer<typeof clusterTlsSchema>): ClusterTlsConfig {
+  return {
+    caFile: c.WARMPOD_TLS_CA_FILE,
+    certFile: c.WARMPOD_TLS_CERT_FILE,
+    keyFile: c.WARMPOD_TLS_KEY_FILE,
+    reloadMs: c.WARMPOD_TLS_RELOAD_MS,
+  };
+}

@@ -4,3 +4,4 @@ export * from './config';
 export * from './errors';
 export * from './within';
 export * from './metrics';
+export * from './tls';

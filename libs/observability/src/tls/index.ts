@@ -1,0 +1,2 @@
+export * from './cluster-identity';
+export * from './cluster-tls';
