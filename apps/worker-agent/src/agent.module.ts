@@ -141,6 +141,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       },
       undefined,
       this.metrics.metrics,
+      this.tls,
     );
     const agentUrl = await this.step(this.http.listen(c.agentHost, c.agentPort, c.advertiseHost));
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.

@@ -81,3 +81,20 @@ export function clusterTlsConfig(c: z.infer<typeof clusterTlsSchema>): ClusterTl
     reloadMs: c.WARMPOD_TLS_RELOAD_MS,
   };
 }
+
+/** The same files for a process that may run without them (the gateway: it then cannot read from agents). */
+export const optionalClusterTlsSchema = clusterTlsSchema.partial({
+  WARMPOD_TLS_CA_FILE: true,
+  WARMPOD_TLS_CERT_FILE: true,
+  WARMPOD_TLS_KEY_FILE: true,
+});
+
+/** The files when all three are set, undefined when none is; some of them is a configuration error. */
+export function optionalClusterTlsConfig(c: z.infer<typeof optionalClusterTlsSchema>): ClusterTlsConfig | undefined {
+  const { WARMPOD_TLS_CA_FILE: caFile, WARMPOD_TLS_CERT_FILE: certFile, WARMPOD_TLS_KEY_FILE: keyFile } = c;
+  if (caFile && certFile && keyFile) return { caFile, certFile, keyFile, reloadMs: c.WARMPOD_TLS_RELOAD_MS };
+  if (caFile || certFile || keyFile) {
+    throw new ConfigError('WARMPOD_TLS_CA_FILE, WARMPOD_TLS_CERT_FILE and WARMPOD_TLS_KEY_FILE are set together or not at all');
+  }
+  return undefined;
+}
