@@ -8,3 +8,4 @@ export { DEFAULT_REDIS_URL, redisOptions, redisUrl, type RedisAddress } from './
 export * from './slow-init-pod';
 export * from './restore-breakdown';
 export * from './cluster-pki';
+export * from './leaf-cert';
