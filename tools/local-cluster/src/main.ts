@@ -33,6 +33,7 @@ warmpod local cluster is up
   token     ${token}   (tenant "dev": pods, images, pools, checkpoints)
   operator  ${operatorToken}   (operator: cordon/uncordon, every tenant's pods on nodes)
   logs      .warmpod/cluster/logs/
+  pki       .warmpod/cluster/pki/   (cluster CA: the parts speak mutual TLS to each other)
 
 Run a pod, then read its output:
   curl -s -X POST ${gw}/v1/pods ${auth} -H 'Content-Type: application/json' -d '{"image":"warmpod/hello:latest"}'

@@ -64,6 +64,6 @@ export class PodLogs implements OnModuleInit, OnApplicationShutdown {
     const timeoutMs = this.config.agentTimeoutMs;
     if (this.tls) return clusterGet(url, this.tls.current, { kind: 'node', name: nodeId }, timeoutMs);
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    return { status: res.status, body: await res.text() };
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', body: await res.text() };
   }
 }

@@ -4,6 +4,7 @@ import type { TlsMaterial } from './cluster-tls';
 
 export interface ClusterResponse {
   status: number;
+  contentType: string;
   body: string;
 }
 
@@ -30,7 +31,13 @@ export function clusterGet(url: string, material: TlsMaterial, server: ClusterId
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: res.headers['content-type'] ?? '',
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
         res.on('error', reject);
       },
     );
