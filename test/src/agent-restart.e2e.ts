@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HTTP_SAMPLE_BODY } from '@warmpod/devkit';
 import {
+  agentGet,
   clusterLeftovers,
   createPod,
   leftoverKeys,
@@ -137,7 +138,7 @@ describe('an agent restart loses no pod', () => {
     });
     // It adopts before it registers: once it says it is ready (and its /readyz agrees), its pods must be whole.
     const agentUrl = await waitFor('the restarted agent to be ready', async () => readyAgents(e)[1]);
-    const readyz = await fetch(`${agentUrl}/readyz`);
+    const readyz = await agentGet(e, NODE, `${agentUrl}/readyz`);
     assert.equal(readyz.status, 200, await readyz.clone().text());
     assert.deepEqual(await readyz.json(), { ready: true, checks: { registered: true, redis: true, jobs: true } });
     assert.equal((await node(e, NODE))?.health, 'Ready');

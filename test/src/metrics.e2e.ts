@@ -4,13 +4,16 @@ import { Redis } from 'ioredis';
 import { redisUrl } from '@warmpod/devkit';
 import { parseExposition, sampleValue, type Sample } from '@warmpod/observability';
 import { NodeRepository } from '@warmpod/store';
-import { clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster, type PodJson } from './support';
+import { agentGet, clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster, type PodJson } from './support';
 
 const ended = (p: { phase: string }) => ['Succeeded', 'Failed', 'Stopped', 'Lost'].includes(p.phase);
 const POD_ID_IN_LABEL = /pod-[A-Za-z0-9]/;
 
-async function scrape(url: string): Promise<Sample[]> {
-  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+/** `/metrics` of a service, or of a node agent (`node`: over its mutual TLS API). */
+async function scrape(url: string, agent?: { e: E2eCluster; node: string }): Promise<Sample[]> {
+  const res = agent
+    ? await agentGet(agent.e, agent.node, `${url}/metrics`)
+    : await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
   assert.equal(res.status, 200, `${url}/metrics`);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const samples = parseExposition(await res.text());
@@ -58,7 +61,7 @@ describe('metrics: real pods, real endpoints, the counts match what happened', (
   test('every service serves /metrics with process metrics; scheduler and prepuller serve /healthz and /readyz', async () => {
     const urls = { gateway: e.cluster.gatewayUrl, scheduler: e.cluster.schedulerHttpUrl, prepuller: e.cluster.prepullerHttpUrl, ...agents };
     for (const [name, url] of Object.entries(urls)) {
-      const samples = await scrape(url);
+      const samples = await scrape(url, name in agents ? { e, node: name } : undefined);
       assert.ok(sampleValue(samples, 'process_resident_memory_bytes') > 0, `${name} has process metrics`);
       assert.ok(
         samples.some((s) => s.name === 'nodejs_eventloop_lag_seconds'),
@@ -78,7 +81,7 @@ describe('metrics: real pods, real endpoints, the counts match what happened', (
   });
 
   test('two pods of one image: one cold start with a pull, one warm-cache start; placements and cache hits counted', async () => {
-    const agentBefore = await Promise.all(Object.values(agents).map(scrape));
+    const agentBefore = await Promise.all(Object.entries(agents).map(([node, url]) => scrape(url, { e, node })));
     const sum = (all: Sample[][], name: string, labels: Record<string, string>) =>
       all.reduce((n, s) => n + sampleValue(s, name, labels), 0);
     const schedBefore = await scrape(e.cluster.schedulerHttpUrl);
@@ -99,7 +102,7 @@ describe('metrics: real pods, real endpoints, the counts match what happened', (
     assert.equal(pods[1]!.node, pods[0]!.node);
 
     await eventually(async () => {
-      const after = await Promise.all(Object.values(agents).map(scrape));
+      const after = await Promise.all(Object.entries(agents).map(([node, url]) => scrape(url, { e, node })));
       const delta = (labels: Record<string, string>, name = 'warmpod_pod_start_duration_seconds_count') =>
         sum(after, name, labels) - sum(agentBefore, name, labels);
       for (const segment of ['placement', 'dispatch', 'pull', 'start', 'total'])

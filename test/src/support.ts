@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { defaultNodes, LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
-import { dropKeys, redisUrl } from '@warmpod/devkit';
+import { ClusterPki, dropKeys, redisUrl } from '@warmpod/devkit';
+import { clusterGet, readTlsMaterial, type TlsMaterial } from '@warmpod/observability';
 
 const REDIS_URL = redisUrl();
 
@@ -160,4 +161,21 @@ export function clusterLeftovers(e: E2eCluster): string[] {
   if (sh('ip', ['-o', 'link', 'show']).includes(e.bridgeTag)) found.push('bridge');
   if (readFileSync('/proc/self/mountinfo', 'utf8').includes(e.workDir)) found.push('mount');
   return found;
+}
+
+const operatorCerts = new Map<string, Promise<TlsMaterial>>();
+
+/**
+ * GET from a node agent's API (HTTPS, mutual TLS) as an operator: a
+ * certificate of the cluster's own CA, and the agent must present the
+ * certificate of `nodeId`.
+ */
+export async function agentGet(e: E2eCluster, nodeId: string, url: string): Promise<Response> {
+  let material = operatorCerts.get(e.workDir);
+  if (!material) {
+    material = ClusterPki.open(join(e.workDir, 'pki')).then(async (pki) => readTlsMaterial(await pki.issue('operator:e2e')));
+    operatorCerts.set(e.workDir, material);
+  }
+  const res = await clusterGet(url, await material, { kind: 'node', name: nodeId }, 5_000);
+  return new Response(res.body, { status: res.status, headers: { 'content-type': res.contentType } });
 }

@@ -1,6 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { baseConfig, baseConfigSchema, ConfigError, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
+import {
+  baseConfig,
+  baseConfigSchema,
+  ConfigError,
+  loadConfig,
+  optionalClusterTlsConfig,
+  optionalClusterTlsSchema,
+  readyWindowSchema,
+  type BaseConfig,
+  type ClusterTlsConfig,
+} from '@warmpod/observability';
 import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '@warmpod/registry';
 import { parseTokens, TokenError, type TokenGrant } from './auth/tokens';
 import { DEFAULT_QUOTA_BOOK, parseQuotaBook, QuotaFileError, type QuotaBook } from './quotas/quota-book';
@@ -10,6 +20,8 @@ const positiveInt = (fallback: number, max = 2 ** 31 - 1) => z.coerce.number().i
 
 const schema = baseConfigSchema.extend({
   ...readyWindowSchema.shape,
+  // The gateway's client certificate (CN service:gateway) for node agents' APIs; without it pod logs cannot be read.
+  ...optionalClusterTlsSchema.shape,
   GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   // 0 asks the OS for a free port (tests run the gateway in-process).
   GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
@@ -60,6 +72,8 @@ export interface GatewayConfig extends BaseConfig {
   registryTimeoutMs: number;
   /** How long the gateway waits for a node agent (pod logs). */
   agentTimeoutMs: number;
+  /** Its cluster certificate for the agents' APIs (mutual TLS). */
+  clusterTls?: ClusterTlsConfig;
   bodyLimitBytes: number;
   /** A node is Ready when it heartbeated within this window. */
   nodeReadyWindowMs: number;
@@ -99,6 +113,7 @@ export function loadGatewayConfig(
     nodePlatform: c.WARMPOD_NODE_PLATFORM,
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     agentTimeoutMs: c.AGENT_TIMEOUT_MS,
+    clusterTls: optionalClusterTlsConfig(c),
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     nodeReadyWindowMs: c.NODE_READY_WINDOW_MS,
     rateLimit: { perSecond: c.GATEWAY_RATE_LIMIT_PER_SECOND, burst: c.GATEWAY_RATE_LIMIT_BURST },

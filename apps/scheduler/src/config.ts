@@ -1,8 +1,19 @@
 import { z } from 'zod';
-import { baseConfig, baseConfigSchema, loadConfig, readyWindowSchema, type BaseConfig } from '@warmpod/observability';
+import {
+  baseConfig,
+  baseConfigSchema,
+  clusterTlsConfig,
+  clusterTlsSchema,
+  loadConfig,
+  readyWindowSchema,
+  type BaseConfig,
+  type ClusterTlsConfig,
+} from '@warmpod/observability';
 
 const schema = baseConfigSchema.extend({
   ...readyWindowSchema.shape,
+  // The node registry serves TLS with this certificate (CN service:scheduler) and trusts agents of this CA bundle.
+  ...clusterTlsSchema.shape,
   SCHEDULER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
   /** Where the node registry (gRPC) listens; port 0 picks a free one. */
   SCHEDULER_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
@@ -25,6 +36,7 @@ export interface SchedulerConfig extends BaseConfig {
   httpPort: number;
   heartbeatMs: number;
   checkpointOffTenants: string[];
+  tls: ClusterTlsConfig;
 }
 
 export function schedulerConfig(env: Record<string, string | undefined>): SchedulerConfig {
@@ -38,6 +50,7 @@ export function schedulerConfig(env: Record<string, string | undefined>): Schedu
     httpHost: c.SCHEDULER_HTTP_HOST,
     httpPort: c.SCHEDULER_HTTP_PORT,
     heartbeatMs: c.HEARTBEAT_MS,
+    tls: clusterTlsConfig(c),
     checkpointOffTenants: c.CHECKPOINT_OFF_TENANTS.split(',')
       .map((t) => t.trim())
       .filter(Boolean),

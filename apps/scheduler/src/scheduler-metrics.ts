@@ -34,6 +34,11 @@ export class SchedulerMetrics {
     'Pods placed on a node that had their image already (hit) or still had to fetch some of it (miss)',
     ['result'],
   );
+  private readonly registryRefusals = this.metrics.counter(
+    'warmpod_node_registry_refusals_total',
+    'Callers the node registry refused for their credentials: unauthenticated (no valid certificate of the cluster CA), not-a-node, other-node (speaking for a node the certificate does not name)',
+    ['reason'],
+  );
   private nodes?: { repo: Pick<NodeRepository, 'heartbeats'>; readyWindowMs: number };
 
   constructor() {
@@ -59,5 +64,9 @@ export class SchedulerMetrics {
 
   cacheResult(result: CacheResult): void {
     this.cache.inc({ result });
+  }
+
+  registryRefused(reason: string): void {
+    this.registryRefusals.inc({ reason });
   }
 }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { bullPrefix, JobBus, JobRunner, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import type { NodeRegistryServer } from '@warmpod/node-registry';
-import { createLogger, reportConnectionErrors, ServiceHttpProvider, type Logger } from '@warmpod/observability';
+import { ClusterTls, createLogger, reportConnectionErrors, ServiceHttpProvider, type Logger } from '@warmpod/observability';
 import {
   connectRedis,
   CheckpointRepository,
@@ -36,6 +36,7 @@ const GRPC_CHECK_MS = 800;
 class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private runner?: JobRunner<'scheduling'>;
   private registry?: NodeRegistryServer;
+  private tls?: ClusterTls;
   private readonly bus: JobBus;
   private backlog?: Backlog;
   private monitor?: NodeMonitor;
@@ -64,7 +65,11 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     await waitForRedis(this.redis, 30_000);
     // Agents' reports (whole inventories at times) on a connection of their own, off the placement path.
     this.registryRedis = reportConnectionErrors(connectRedis(this.config.redisUrl, 'warmpod-scheduler-registry'), this.logger, 'registry');
-    this.registry = await startNodeRegistry(this.config, this.registryRedis, this.logger);
+    this.tls = await ClusterTls.load(this.config.tls, { reloadMs: this.config.tls.reloadMs, logger: this.logger });
+    this.registry = await startNodeRegistry(this.config, this.registryRedis, this.logger, {
+      tls: this.tls,
+      onRefused: (reason) => this.metrics.registryRefused(reason),
+    });
     const { prefix, readyWindowMs } = this.config;
     // The handler's reads and scripts: many small commands at once, so they are auto-pipelined.
     this.placementRedis = reportConnectionErrors(
@@ -126,6 +131,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationShutdown(): Promise<void> {
     // Agents first: their streams end and they reconnect to whichever scheduler serves next.
     await this.registry?.close();
+    this.tls?.close();
     await this.runner?.close();
     await this.monitor?.stop();
     await this.backlog?.stop();

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AgentHttp, tailFile } from './agent-http';
+import { AgentHttp, agentApiAccess, tailFile } from './agent-http';
 
 describe('agent log reads', () => {
   let dir: string;
@@ -19,15 +19,13 @@ describe('agent log reads', () => {
     assert.equal(await tailFile(join(dir, 'missing.log'), 10), '');
   });
 
-  test('the HTTP endpoint serves logs by pod id and refuses anything else', async () => {
+  test('without TLS the endpoint answers probes only: logs need a caller certificate (agent-http.int.spec.ts)', async () => {
     const http = new AgentHttp((podId) => join(dir, `${podId}.log`));
     const base = await http.listen('127.0.0.1', 0);
     try {
-      const ok = await fetch(`${base}/pods/pod-aaaaaaaaaaaaaaaaaaaa/logs?tail=1`);
-      assert.equal(ok.status, 200);
-      assert.equal(await ok.text(), 'three\n');
-      const traversal = await fetch(`${base}/pods/..%2F..%2Fetc%2Fpasswd/logs`);
-      assert.equal(traversal.status, 404);
+      const logs = await fetch(`${base}/pods/pod-aaaaaaaaaaaaaaaaaaaa/logs?tail=1`);
+      assert.equal(logs.status, 401);
+      assert.doesNotMatch(await logs.text(), /three/);
       assert.equal((await fetch(`${base}/healthz`)).status, 200);
     } finally {
       await http.close();
@@ -79,4 +77,16 @@ describe('agent health and readiness', () => {
       await http.close();
     }
   });
+});
+
+test('agent API access: probes and metrics are open; the rest only for the gateway and operators', () => {
+  const as = (identity?: Parameters<typeof agentApiAccess>[1]['identity']) => ({ authorized: true, identity });
+  for (const path of ['/healthz', '/readyz', '/metrics']) assert.equal(agentApiAccess(path, { authorized: false }), 200);
+  const logs = '/pods/pod-aaaaaaaaaaaaaaaaaaaa/logs';
+  assert.equal(agentApiAccess(logs, { authorized: false }), 401);
+  assert.equal(agentApiAccess(logs, as({ kind: 'service', name: 'gateway' })), 200);
+  assert.equal(agentApiAccess(logs, as({ kind: 'operator', name: 'alice' })), 200);
+  assert.equal(agentApiAccess(logs, as({ kind: 'node', name: 'node-2' })), 403);
+  assert.equal(agentApiAccess(logs, as({ kind: 'service', name: 'scheduler' })), 403);
+  assert.equal(agentApiAccess(logs, as(undefined)), 403);
 });

@@ -1,8 +1,10 @@
 import { open, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { POD_ID } from '@warmpod/domain';
-import { runChecks, serveMetrics, type ServiceMetrics } from '@warmpod/observability';
+import { peerIdentity, runChecks, serveMetrics, type ClusterIdentity, type ClusterTls, type ServiceMetrics } from '@warmpod/observability';
 
 const MAX_TAIL_BYTES = 4 * 1024 * 1024;
 
@@ -38,6 +40,28 @@ const STALL_REPORTED_MS = 10_000;
 /** Each readiness check must answer within this long. */
 const CHECK_TIMEOUT_MS = 1_000;
 
+/** Paths anyone who reaches the port may read: the kubelet's probes and Prometheus (bounded labels, no pod or tenant ids). */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Who may read the rest (pod logs): the gateway, which checked the tenant,
+ * and operators. A caller needs a certificate of the cluster CA (TLS
+ * verified it: `authorized`); 401 without one, 403 when it names anyone
+ * else (another node, the scheduler).
+ */
+export function agentApiAccess(path: string, caller: { authorized: boolean; identity?: ClusterIdentity }): 200 | 401 | 403 {
+  if (OPEN_PATHS.has(path)) return 200;
+  if (!caller.authorized) return 401;
+  const who = caller.identity;
+  return (who?.kind === 'service' && who.name === 'gateway') || who?.kind === 'operator' ? 200 : 403;
+}
+
+function callerOf(req: IncomingMessage): { authorized: boolean; identity?: ClusterIdentity } {
+  const socket = req.socket;
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return { authorized: false };
+  return { authorized: true, identity: peerIdentity(socket.getPeerCertificate()) };
+}
+
 /** Readiness checks by name (registered, redis, jobs): true when it holds; a rejection or a timeout counts as false. */
 export type ReadinessChecks = Record<string, () => Promise<boolean> | boolean>;
 
@@ -45,10 +69,14 @@ export type ReadinessChecks = Record<string, () => Promise<boolean> | boolean>;
  * The node-local HTTP API: pod logs (the gateway proxies them: they live on
  * the node), `/healthz` (the process is alive and its event loop responsive:
  * restart it when not) and `/readyz` (it can do its work: every readiness
- * check holds), `/metrics` (Prometheus). Plain node:http because it serves four routes and nothing else.
+ * check holds), `/metrics` (Prometheus). Plain node:http(s) because it serves four routes and nothing else.
+ * With `tls` it serves HTTPS with the node's certificate (rotated without a
+ * restart) and asks callers for theirs (`agentApiAccess`); without it
+ * (tests) only the open paths answer.
  */
 export class AgentHttp {
-  private server?: Server;
+  private server?: Server | TlsServer;
+  private unfollowTls?: () => void;
   private ticker?: NodeJS.Timeout;
   private lastTick = Date.now();
   private lastStall?: { at: number; ms: number };
@@ -58,6 +86,7 @@ export class AgentHttp {
     private readonly readiness: ReadinessChecks = {},
     private readonly stallReportedMs = STALL_REPORTED_MS,
     private readonly metrics?: ServiceMetrics,
+    private readonly tls?: ClusterTls,
   ) {}
 
   /** The last event loop stall still worth reporting, in ms; undefined when the loop kept up. */
@@ -81,10 +110,14 @@ export class AgentHttp {
 
   /** Returns the URL the gateway uses: `advertiseHost` (default: host) and the bound port. */
   async listen(host: string, port: number, advertiseHost = host): Promise<string> {
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       const url = new URL(req.url ?? '/', 'http://agent');
       const logs = /^\/pods\/([^/]+)\/logs$/.exec(url.pathname);
-      if (req.method === 'GET' && url.pathname === '/healthz') {
+      const access = agentApiAccess(url.pathname, callerOf(req));
+      if (access !== 200) {
+        const why = access === 401 ? 'a client certificate of the cluster CA is required' : 'only the gateway and operators may read this';
+        res.writeHead(access, { 'content-type': 'text/plain' }).end(`${why}\n`);
+      } else if (req.method === 'GET' && url.pathname === '/healthz') {
         const stall = this.recentStallMs();
         if (stall !== undefined) res.writeHead(503, { 'content-type': 'text/plain' }).end(`event loop stalled for ${stall} ms\n`);
         else res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -103,7 +136,17 @@ export class AgentHttp {
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       }
-    });
+    };
+    const tls = this.tls;
+    if (tls) {
+      const { ca, cert, key } = tls.current;
+      // Asked, not required by the handshake: probes come without one; every other path checks it.
+      const server = createTlsServer({ ca, cert, key, requestCert: true, rejectUnauthorized: false }, handler);
+      this.unfollowTls = tls.onChange((m) => server.setSecureContext({ ca: m.ca, cert: m.cert, key: m.key }));
+      this.server = server;
+    } else {
+      this.server = createServer(handler);
+    }
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, () => resolve());
@@ -111,11 +154,12 @@ export class AgentHttp {
     this.lastTick = Date.now();
     this.ticker = setInterval(() => this.tick(), TICK_MS).unref();
     const addr = this.server.address() as AddressInfo;
-    return `http://${advertiseHost}:${addr.port}`;
+    return `${tls ? 'https' : 'http'}://${advertiseHost}:${addr.port}`;
   }
 
   async close(): Promise<void> {
     clearInterval(this.ticker);
+    this.unfollowTls?.();
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));

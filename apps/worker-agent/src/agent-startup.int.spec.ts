@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { dropKeys } from '@warmpod/devkit';
+import { ClusterPki, dropKeys } from '@warmpod/devkit';
 
 const needsRoot = process.getuid?.() === 0 ? false : 'the agent manages netns, mounts and cgroups: root only';
 const MAIN = join(__dirname, 'main.js');
@@ -29,7 +29,9 @@ let silent: { port: number; close: () => void };
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wp-agent-startup-'));
   silent = await silentPort();
+  const pki = await ClusterPki.open(join(dir, 'pki'));
   env = {
+    ...ClusterPki.env(await pki.issue('node:startup-test')),
     PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     NODE_ID: 'startup-test',
     NODE_DATA_DIR: join(dir, 'node'),

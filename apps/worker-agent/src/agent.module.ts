@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { runtimeKey } from '@warmpod/domain';
 import { bullPrefix, JobBus, JobRunner, nodeQueueName } from '@warmpod/jobs';
 import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
-import { createLogger, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
+import { ClusterTls, createLogger, identityName, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, NodeReservations, PodRepository, waitForRedis } from '@warmpod/store';
@@ -51,6 +51,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
   private lifecycle?: PodLifecycle;
   private presence?: NodeRegistryClient;
   private http?: AgentHttp;
+  private tls?: ClusterTls;
   private runner?: JobRunner<'node'>;
   private queue?: Queue;
   private images?: NodeImages;
@@ -100,6 +101,11 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     // `criu check` and the probe take seconds (more on a slow machine): they run while Redis and the runtime come up.
     const capabilities = detectCapabilities({ ...c.criu, workDir: join(c.dataDir, 'criu-probe') }, this.logger);
     capabilities.catch(() => undefined);
+    this.tls = await this.step(ClusterTls.load(c.tls, { reloadMs: c.tls.reloadMs, logger: this.logger }));
+    const identity = this.tls.current.identity;
+    if (identity?.kind !== 'node' || identity.name !== c.nodeId) {
+      throw new Error(`${c.tls.certFile} names ${identity ? identityName(identity) : 'no cluster identity'}, not node:${c.nodeId}`);
+    }
     await this.step(waitForRedis(this.redis, 30_000));
     await this.step(mkdir(c.dataDir, { recursive: true, mode: 0o700 }));
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
@@ -154,11 +160,13 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       },
       undefined,
       this.metrics.metrics,
+      this.tls,
     );
     const agentUrl = await this.step(this.http.listen(c.agentHost, c.agentPort, c.advertiseHost));
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.
     this.presence = nodePresence({
       target: c.schedulerGrpcUrl,
+      tls: this.tls,
       registration: {
         nodeId: c.nodeId,
         labels: c.labels,
@@ -323,6 +331,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     if (removeAll) await this.lifecycle?.stopper.stopAll().catch(warn('stopping pods'));
     await this.presence?.stop().catch(() => undefined);
     await this.http?.close();
+    this.tls?.close();
     await this.runtime?.ports.closeAll();
     await this.bus?.close().catch(warn('closing the job bus'));
     if (removeAll && this.runtime && this.sandboxes) {

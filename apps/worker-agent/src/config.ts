@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { isValidNodeId, NODE_ID_RULE } from '@warmpod/domain';
-import { baseConfig, baseConfigSchema, loadConfig } from '@warmpod/observability';
+import { baseConfig, baseConfigSchema, clusterTlsConfig, clusterTlsSchema, loadConfig } from '@warmpod/observability';
 
 const labels = z
   .string()
@@ -17,6 +17,8 @@ const labels = z
   });
 
 const schema = baseConfigSchema.extend({
+  // This node's certificate (CN node:<NODE_ID>): its identity to the scheduler's registry and its agent API's server certificate.
+  ...clusterTlsSchema.shape,
   NODE_ID: z.string().refine(isValidNodeId, `NODE_ID must be ${NODE_ID_RULE}`),
   NODE_DATA_DIR: z.string().min(1),
   NODE_LABELS: labels,
@@ -110,6 +112,7 @@ export function agentConfig(env: Record<string, string | undefined>) {
     advertiseHost: c.ADVERTISE_HOST,
     gpuModel: c.NODE_GPU_MODEL,
     schedulerGrpcUrl: c.SCHEDULER_GRPC_URL,
+    tls: clusterTlsConfig(c),
     stopGraceMs: c.STOP_GRACE_MS,
     concurrency: c.AGENT_CONCURRENCY,
     stopPodsOnExit: c.STOP_PODS_ON_EXIT === 'true',

@@ -10,7 +10,7 @@ import {
   type RegisterRequest,
 } from '@warmpod/node-registry';
 import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
-import type { Logger } from '@warmpod/observability';
+import type { ClusterTls, Logger } from '@warmpod/observability';
 
 const run = promisify(execFile);
 
@@ -63,6 +63,8 @@ type ListedLayer = string | { digest: string; sizeBytes: number };
 
 export interface NodePresenceOptions {
   target: string;
+  /** This node's certificate (it must name the node) and the cluster CA. */
+  tls: ClusterTls;
   registration: RegisterRequest;
   cache: { list(): Promise<Array<{ digest: string; sizeBytes: number; layers: ListedLayer[] }>> };
   runc: Pick<RuncRuntime, 'list'>;
@@ -91,6 +93,7 @@ export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
     inventory,
     onStopPods: opts.discard,
     logger: opts.logger,
+    tls: opts.tls,
   });
 }
 

@@ -6,3 +6,4 @@ export { unexpectedReason } from './report-stream';
 export { NodeRegistryClient, type NodeRegistryClientOptions } from './node-registry-client';
 export { changes, snapshot, type AgentInventory, type SentState } from './inventory-diff';
 export { backoffDelay, type ReconnectBackoff } from './reconnect-backoff';
+export { checkCaller, registryChannelCredentials, registryServerCredentials, type CallerRefusal } from './registry-tls';

@@ -1,5 +1,5 @@
 import { Client, credentials, Metadata, status as Status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { messageOf, settledWithin, type Logger } from '@warmpod/observability';
+import { messageOf, settledWithin, type ClusterTls, type Logger, type TlsMaterial } from '@warmpod/observability';
 import type { AgentInventory } from './inventory-diff';
 import {
   describeIssues,
@@ -11,6 +11,7 @@ import {
 import { NodeSession } from './node-session';
 import { connectMethod, deregisterMethod, registerMethod, UndecodableMessage } from './proto';
 import { backoffDelay, DEFAULT_BACKOFF, nextAttempt, type ReconnectBackoff } from './reconnect-backoff';
+import { registryChannelCredentials } from './registry-tls';
 
 export interface NodeRegistryClientOptions {
   /** The scheduler's registry, `host:port` (a `grpc://` prefix is accepted). */
@@ -26,6 +27,12 @@ export interface NodeRegistryClientOptions {
   /** Reconnection delays: doubled per failed attempt, capped, with jitter. */
   backoff?: ReconnectBackoff;
   registerTimeoutMs?: number;
+  /**
+   * This node's cluster TLS material (its certificate names the node; the
+   * scheduler must present `service:scheduler`). A rotation reconnects with
+   * the new certificate. Without it the channel is plaintext (tests only).
+   */
+  tls?: ClusterTls;
 }
 
 /**
@@ -35,7 +42,7 @@ export interface NodeRegistryClientOptions {
  * capped exponential backoff; it never throws.
  */
 export class NodeRegistryClient {
-  private readonly grpc: Client;
+  private grpc: Client;
   private readonly backoff: ReconnectBackoff;
   private stopped = false;
   private loop?: Promise<void>;
@@ -44,14 +51,45 @@ export class NodeRegistryClient {
   private wake?: () => void;
   private markStarted!: () => void;
   private readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
+  private unfollowTls?: () => void;
 
   constructor(private readonly opts: NodeRegistryClientOptions) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
-    this.grpc = new Client(opts.target.replace(/^grpc:\/\//, ''), credentials.createInsecure(), {
-      // The channel's own reconnect backoff must not outlast ours.
-      'grpc.initial_reconnect_backoff_ms': Math.min(this.backoff.initialMs, 1_000),
-      'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
-    });
+    this.grpc = this.channel(opts.tls?.current);
+    this.unfollowTls = opts.tls?.onChange((material) => this.rotate(material));
+  }
+
+  private channel(material: TlsMaterial | undefined): Client {
+    return new Client(
+      this.opts.target.replace(/^grpc:\/\//, ''),
+      material ? registryChannelCredentials(material) : credentials.createInsecure(),
+      {
+        // The channel's own reconnect backoff must not outlast ours.
+        'grpc.initial_reconnect_backoff_ms': Math.min(this.backoff.initialMs, 1_000),
+        'grpc.max_reconnect_backoff_ms': this.backoff.maxMs,
+        // The scheduler is checked by its certificate's identity, not a host name; an IP is no TLS server name.
+        ...(material && { 'grpc.ssl_target_name_override': 'scheduler' }),
+      },
+    );
+  }
+
+  /**
+   * New TLS material: a connection keeps the certificate it was opened with,
+   * so the session is ended and the node registers again over a new channel
+   * (the scheduler sees the new certificate; the node stays registered).
+   */
+  private rotate(material: TlsMaterial): void {
+    if (this.stopped) return;
+    this.opts.logger.info(
+      { fingerprint: material.fingerprint, validTo: material.validTo },
+      'reconnecting to the scheduler with the rotated certificate',
+    );
+    const old = this.grpc;
+    this.grpc = this.channel(material);
+    this.pendingRegister?.cancel();
+    this.session?.cancel();
+    old.close();
+    this.wake?.();
   }
 
   /** Starts the session loop; resolves once the scheduler accepted a first inventory (or `stop()` was called). */
@@ -125,6 +163,7 @@ export class NodeRegistryClient {
   /** Ends the session and the reconnect loop; the channel stays open. */
   private async halt(): Promise<void> {
     this.stopped = true;
+    this.unfollowTls?.();
     this.wake?.();
     this.pendingRegister?.cancel();
     const reporting = this.session?.reporter;

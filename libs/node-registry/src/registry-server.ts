@@ -10,10 +10,18 @@ import {
   type ServerUnaryCall,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { messageOf, type Logger } from '@warmpod/observability';
+import { messageOf, type ClusterTls, type Logger } from '@warmpod/observability';
 import { deregisterRequestSchema, describeIssues, registerRequestSchema, type RegisterRequest, type RegisterResponse } from './messages';
 import type { NodeRegistryStore, PodPlacementLookup, RegisteredNode } from './ports';
 import { nodeRegistryService, UndecodableMessage } from './proto';
+import {
+  checkCaller,
+  registryChannelCredentials,
+  registryServerCredentials,
+  type AuthContext,
+  type CallerCheck,
+  type CallerRefusal,
+} from './registry-tls';
 import { ReportStream, type StreamHost } from './report-stream';
 
 export interface NodeRegistryServerOptions {
@@ -24,6 +32,14 @@ export interface NodeRegistryServerOptions {
   heartbeatIntervalMs: number;
   /** Largest message accepted (a full inventory of a big cache); default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * The cluster TLS material: agents must present a certificate from the
+   * cluster CA naming their node, and speak only for it. Without it the
+   * registry is plaintext and trusts every caller (only the lib's own tests).
+   */
+  tls?: ClusterTls;
+  /** A caller was refused for its credentials (counted by the scheduler). */
+  onRefused?: (reason: CallerRefusal) => void;
 }
 
 type RegisterFailure = Pick<StatusObject, 'code' | 'details'>;
@@ -65,12 +81,34 @@ export class NodeRegistryServer implements StreamHost {
     });
     const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+      server.bindAsync(address, this.credentials(), (error, bound) => (error ? reject(error) : resolve(bound))),
     );
     this.server = server;
     this.boundHost = host;
-    this.logger.info({ address: `${host}:${this.boundPort}` }, 'node registry listening');
+    this.logger.info({ address: `${host}:${this.boundPort}`, tls: this.opts.tls !== undefined }, 'node registry listening');
     return this.boundPort;
+  }
+
+  private credentials(): ServerCredentials {
+    if (this.opts.tls) return registryServerCredentials(this.opts.tls);
+    this.logger.warn('node registry without TLS: any caller can register as any node');
+    return ServerCredentials.createInsecure();
+  }
+
+  /**
+   * Checks the caller's certificate (when TLS is on): the node it names, or
+   * the refusal to answer with (logged and counted). `nodeId` is the node the
+   * call speaks for, when known: it must be the certificate's.
+   */
+  checkCaller(auth: AuthContext | null, peer: string, nodeId?: string): CallerCheck {
+    if (!this.opts.tls) return nodeId === undefined ? {} : { node: nodeId };
+    const check = checkCaller(auth, nodeId);
+    if (check.refusal) {
+      const { reason, code, details } = check.refusal;
+      this.logger.warn({ peer, reason, code: Status[code], details, node: nodeId }, 'node registry refused a caller');
+      this.opts.onRefused?.(reason);
+    }
+    return check;
   }
 
   get port(): number {
@@ -85,7 +123,9 @@ export class NodeRegistryServer implements StreamHost {
   answers(timeoutMs: number): Promise<boolean> {
     if (!this.server) return Promise.resolve(false);
     const host = this.boundHost === '0.0.0.0' ? '127.0.0.1' : this.boundHost === '::' ? '::1' : this.boundHost;
-    const client = new Client(`${host.includes(':') ? `[${host}]` : host}:${this.boundPort}`, credentials.createInsecure());
+    // Over TLS the handshake is made with the server's own material (it names the scheduler, from the cluster CA).
+    const channel = this.opts.tls ? registryChannelCredentials(this.opts.tls.current) : credentials.createInsecure();
+    const client = new Client(`${host.includes(':') ? `[${host}]` : host}:${this.boundPort}`, channel);
     return new Promise<boolean>((resolve) =>
       client.waitForReady(Date.now() + timeoutMs, (error) => {
         client.close();
@@ -131,6 +171,11 @@ export class NodeRegistryServer implements StreamHost {
   }
 
   private onConnect(call: ServerDuplexStream<unknown, unknown>): void {
+    const caller = this.checkCaller(call.getAuthContext(), call.getPeer());
+    if (caller.refusal) {
+      call.emit('error', { code: caller.refusal.code, details: caller.refusal.details });
+      return;
+    }
     try {
       this.streams.add(new ReportStream(call, this));
     } catch (error) {
@@ -139,10 +184,11 @@ export class NodeRegistryServer implements StreamHost {
   }
 
   private onRegister(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void {
-    this.register(call.request).then(
+    this.register(call.request, (nodeId) => this.checkCaller(call.getAuthContext(), call.getPeer(), nodeId)).then(
       (response) => callback(null, response),
       (error: unknown) => {
         const failure = isFailure(error) ? error : refuse(Status.INTERNAL, `registration failed: ${String(error)}`);
+        if (failure.code === Status.UNAUTHENTICATED || failure.code === Status.PERMISSION_DENIED) return callback(failure, null);
         this.logger.warn({ code: Status[failure.code], details: failure.details }, 'node registration refused');
         callback(failure, null);
       },
@@ -150,10 +196,11 @@ export class NodeRegistryServer implements StreamHost {
   }
 
   private onDeregister(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void {
-    this.deregister(call.request).then(
+    this.deregister(call.request, (nodeId) => this.checkCaller(call.getAuthContext(), call.getPeer(), nodeId)).then(
       () => callback(null, {}),
       (error: unknown) => {
         const failure = isFailure(error) ? error : refuse(Status.INTERNAL, `deregistration failed: ${String(error)}`);
+        if (failure.code === Status.UNAUTHENTICATED || failure.code === Status.PERMISSION_DENIED) return callback(failure, null);
         this.logger.warn({ code: Status[failure.code], details: failure.details }, 'node deregistration refused');
         callback(failure, null);
       },
@@ -161,11 +208,16 @@ export class NodeRegistryServer implements StreamHost {
   }
 
   /** A leaving agent's last call: the node goes from the registry (never declared lost), its stream ends. */
-  private async deregister(raw: unknown): Promise<void> {
+  private async deregister(raw: unknown, authorize: (nodeId?: string) => CallerCheck): Promise<void> {
+    const caller = authorize();
+    if (caller.refusal) throw refuse(caller.refusal.code, caller.refusal.details);
     if (raw instanceof UndecodableMessage) throw refuse(Status.INVALID_ARGUMENT, `malformed deregistration: ${raw.reason}`);
     const parsed = deregisterRequestSchema.safeParse(raw);
     if (!parsed.success) throw refuse(Status.INVALID_ARGUMENT, `invalid deregistration: ${describeIssues(parsed.error)}`);
     const { nodeId, sessionId } = parsed.data;
+    // Only the node's own certificate may take it out of the registry.
+    const speaksFor = caller.node === undefined ? { node: nodeId } : authorize(nodeId);
+    if (speaksFor.refusal) throw refuse(speaksFor.refusal.code, speaksFor.refusal.details);
     let outcome;
     try {
       outcome = await this.store.deregister(nodeId, sessionId);
@@ -181,11 +233,16 @@ export class NodeRegistryServer implements StreamHost {
     this.logger.info({ node: nodeId }, 'node deregistered');
   }
 
-  private async register(raw: unknown): Promise<RegisterResponse> {
+  private async register(raw: unknown, authorize: (nodeId?: string) => CallerCheck): Promise<RegisterResponse> {
+    // Credentials first: a caller without them learns nothing about what a valid registration looks like.
+    const caller = authorize();
+    if (caller.refusal) throw refuse(caller.refusal.code, caller.refusal.details);
     if (raw instanceof UndecodableMessage) throw refuse(Status.INVALID_ARGUMENT, `malformed registration: ${raw.reason}`);
     const parsed = registerRequestSchema.safeParse(raw);
     if (!parsed.success) throw refuse(Status.INVALID_ARGUMENT, `invalid registration: ${describeIssues(parsed.error)}`);
     const request = parsed.data;
+    const speaksFor = caller.node === undefined ? { node: request.nodeId } : authorize(request.nodeId);
+    if (speaksFor.refusal) throw refuse(speaksFor.refusal.code, speaksFor.refusal.details);
     const sessionId = randomUUID();
     try {
       await this.store.register(toRegisteredNode(request), sessionId);

@@ -4,6 +4,7 @@ import { messageOf, type Logger } from '@warmpod/observability';
 import { describeIssues, nodeReportSchema, type CachedImageMessage, type NodeReport, type SchedulerInstructionOut } from './messages';
 import type { NodeRegistryStore, PodPlacementLookup, RegistryImage, RegistryWrite } from './ports';
 import { UndecodableMessage } from './proto';
+import type { AuthContext, CallerCheck } from './registry-tls';
 
 /** What a stream needs from the server that owns it. */
 export interface StreamHost {
@@ -14,6 +15,8 @@ export interface StreamHost {
   bind(stream: ReportStream): void;
   /** The stream ended, for whatever reason. */
   unbind(stream: ReportStream): void;
+  /** Whether the caller's certificate may speak for `nodeId` (refusals logged and counted). */
+  checkCaller(auth: AuthContext | null, peer: string, nodeId?: string): CallerCheck;
 }
 
 /** Reports are taken one at a time; the client is paused while this many wait. */
@@ -105,6 +108,11 @@ export class ReportStream {
         Status.INVALID_ARGUMENT,
         `this stream carries node ${this.nodeId} in session ${this.sessionId}; another node or session needs its own stream`,
       );
+    }
+    if (!this.inventoried) {
+      // A stream speaks for one node (checked below for every later report): the one its certificate names.
+      const refusal = this.host.checkCaller(this.call.getAuthContext(), this.call.getPeer(), report.nodeId).refusal;
+      if (refusal) return this.fail(refusal.code, refusal.details);
     }
     if (!this.inventoried && report.body !== 'inventory') {
       return this.fail(Status.FAILED_PRECONDITION, `the first report of a stream must be a full inventory, not a ${report.body}`);

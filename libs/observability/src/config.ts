@@ -56,3 +56,49 @@ export interface BaseConfig {
 export function baseConfig(c: z.infer<typeof baseConfigSchema>): BaseConfig {
   return { redisUrl: c.WARMPOD_REDIS_URL, prefix: c.WARMPOD_PREFIX, logLevel: c.LOG_LEVEL };
 }
+
+/**
+ * The cluster TLS material of a process that speaks inside the cluster
+ * (scheduler, agent, gateway): PEM files issued by the cluster CA, re-read
+ * every `WARMPOD_TLS_RELOAD_MS` so a rotation needs no restart. The CA file
+ * may hold several CAs (old and new while the CA rotates).
+ */
+export const clusterTlsSchema = z.object({
+  WARMPOD_TLS_CA_FILE: z.string().min(1, 'WARMPOD_TLS_CA_FILE is the cluster CA bundle (PEM)'),
+  WARMPOD_TLS_CERT_FILE: z.string().min(1, "WARMPOD_TLS_CERT_FILE is this process's certificate (PEM)"),
+  WARMPOD_TLS_KEY_FILE: z.string().min(1, "WARMPOD_TLS_KEY_FILE is this process's private key (PEM)"),
+  WARMPOD_TLS_RELOAD_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
+});
+
+export interface ClusterTlsConfig {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  reloadMs: number;
+}
+
+export function clusterTlsConfig(c: z.infer<typeof clusterTlsSchema>): ClusterTlsConfig {
+  return {
+    caFile: c.WARMPOD_TLS_CA_FILE,
+    certFile: c.WARMPOD_TLS_CERT_FILE,
+    keyFile: c.WARMPOD_TLS_KEY_FILE,
+    reloadMs: c.WARMPOD_TLS_RELOAD_MS,
+  };
+}
+
+/** The same files for a process that may run without them (the gateway: it then cannot read from agents). */
+export const optionalClusterTlsSchema = clusterTlsSchema.partial({
+  WARMPOD_TLS_CA_FILE: true,
+  WARMPOD_TLS_CERT_FILE: true,
+  WARMPOD_TLS_KEY_FILE: true,
+});
+
+/** The files when all three are set, undefined when none is; some of them is a configuration error. */
+export function optionalClusterTlsConfig(c: z.infer<typeof optionalClusterTlsSchema>): ClusterTlsConfig | undefined {
+  const { WARMPOD_TLS_CA_FILE: caFile, WARMPOD_TLS_CERT_FILE: certFile, WARMPOD_TLS_KEY_FILE: keyFile } = c;
+  if (caFile && certFile && keyFile) return { caFile, certFile, keyFile, reloadMs: c.WARMPOD_TLS_RELOAD_MS };
+  if (caFile || certFile || keyFile) {
+    throw new ConfigError('WARMPOD_TLS_CA_FILE, WARMPOD_TLS_CERT_FILE and WARMPOD_TLS_KEY_FILE are set together or not at all');
+  }
+  return undefined;
+}

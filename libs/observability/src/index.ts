@@ -5,3 +5,4 @@ export * from './errors';
 export * from './within';
 export * from './metrics';
 export * from './connection-errors';
+export * from './tls';

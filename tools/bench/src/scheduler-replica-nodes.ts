@@ -1,6 +1,10 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { NodeRegistryClient, type AgentInventory, type CachedImageMessage, type RegisterRequest } from '@warmpod/node-registry';
-import { createLogger } from '@warmpod/observability';
+import { ClusterTls, createLogger, type Logger } from '@warmpod/observability';
+import { signLeaf, type ClusterPki } from '@warmpod/devkit';
 import { Keys, NodeRepository, NodeReservations } from '@warmpod/store';
 import type { SyntheticCluster, SyntheticNode } from './scheduler-cluster';
 
@@ -29,6 +33,7 @@ export class SimulatedNodes {
   private readonly nodes: NodeRepository;
   private readonly reservations: NodeReservations;
   private readonly keys: Keys;
+  private readonly tls: ClusterTls[] = [];
   readonly registered: SyntheticNode[];
 
   constructor(
@@ -36,6 +41,8 @@ export class SimulatedNodes {
     private readonly redis: Redis,
     prefix: string,
     private readonly grpcPorts: number[],
+    /** The replicas' cluster CA: every node gets a certificate naming it, as a real agent has. */
+    private readonly pki: ClusterPki,
   ) {
     this.nodes = new NodeRepository(redis, prefix);
     this.reservations = new NodeReservations(redis, prefix);
@@ -53,6 +60,7 @@ export class SimulatedNodes {
   /** Registers every ready node through gRPC; resolves once each one's first inventory was accepted. */
   async registerAll(timeoutMs: number): Promise<void> {
     const logger = createLogger({ service: 'bench-node', level: 'error' });
+    const certificates = await this.certificates(logger);
     const indexOf = new Map(this.cluster.nodes.map((n, i) => [n.id, i]));
     let next = 0;
     let failure: Error | undefined;
@@ -68,6 +76,7 @@ export class SimulatedNodes {
           onStopPods: async () => undefined,
           logger,
           registerTimeoutMs: 30_000,
+          tls: await certificates(node.id),
         });
         this.clients[i] = client;
         const started = client.start();
@@ -103,6 +112,26 @@ export class SimulatedNodes {
   /** Ends every stream cleanly (the scheduler answers OK) and stops reconnecting. */
   async stop(): Promise<void> {
     await Promise.all(this.clients.map((c) => c?.stop()));
+    for (const tls of this.tls) tls.close();
+  }
+
+  /** Node certificates signed in-process (thousands of nodes: an openssl run each would take minutes). */
+  private async certificates(logger: Logger): Promise<(nodeId: string) => Promise<ClusterTls>> {
+    const ca = {
+      cert: new X509Certificate(await readFile(this.pki.caFile)),
+      key: createPrivateKey(await readFile(join(this.pki.dir, 'ca.key'))),
+    };
+    const dir = join(this.pki.dir, 'bench-nodes');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return async (nodeId) => {
+      const leaf = signLeaf(`node:${nodeId}`, ca);
+      const paths = { caFile: this.pki.caFile, certFile: join(dir, `${nodeId}.crt`), keyFile: join(dir, `${nodeId}.key`) };
+      await writeFile(paths.keyFile, leaf.key, { mode: 0o600 });
+      await writeFile(paths.certFile, leaf.cert);
+      const tls = await ClusterTls.load(paths, { reloadMs: 3_600_000, logger });
+      this.tls.push(tls);
+      return tls;
+    };
   }
 
   private inventoryOf(i: number): () => Promise<AgentInventory> {

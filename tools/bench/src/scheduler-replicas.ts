@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { ClusterPki } from '@warmpod/devkit';
 import { connectRedis, waitForRedis } from '@warmpod/store';
 import type { SyntheticCluster } from './scheduler-cluster';
 import { PodDriver } from './scheduler-replica-driver';
@@ -94,9 +95,12 @@ export async function runReplicaPhase(input: ReplicaPhaseInput): Promise<Replica
   try {
     const phaseStarted = Date.now();
     await waitForRedis(redis, 10_000);
-    replicas = await SchedulerReplicas.start(input.replicas, { redisUrl: input.redisUrl, prefix, logDir, ...REPLICA_SETTINGS });
+    // The replicas' node registries require mutual TLS, as in a cluster: one CA for them and the simulated nodes.
+    const pki = await ClusterPki.open(join(logDir, 'pki'));
+    const env = ClusterPki.env(await pki.issue('service:scheduler'));
+    replicas = await SchedulerReplicas.start(input.replicas, { redisUrl: input.redisUrl, prefix, logDir, env, ...REPLICA_SETTINGS });
     const registering = Date.now();
-    nodes = new SimulatedNodes(input.cluster, redis, prefix, replicas.grpcPorts);
+    nodes = new SimulatedNodes(input.cluster, redis, prefix, replicas.grpcPorts, pki);
     await nodes.registerAll(REGISTRATION_TIMEOUT_MS);
     const missing = await nodes.missingInRedis();
     if (missing.length > 0)

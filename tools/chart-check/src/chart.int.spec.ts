@@ -24,6 +24,9 @@ const MATRIX = [
 const EXTERNAL_SECRETS = {
   'warmpod-redis/url': 'redis://redis.example.internal:6379',
   'warmpod-tokens/tokens': '{"ci-token-0123456789":{"tenant":"team-a","role":"tenant"}}',
+  ...Object.fromEntries(
+    ['scheduler', 'gateway'].flatMap((s) => ['ca.crt', 'tls.crt', 'tls.key'].map((k) => [`warmpod-${s}-tls/${k}`, `${s} ${k} (PEM)`])),
+  ),
 };
 const MINIMAL = { 'redis.url': 'redis://127.0.0.1:6379', 'auth.tokens': { 'ci-token-0123456789': { tenant: 'team-a', role: 'tenant' } } };
 

@@ -10,3 +10,5 @@ export * from './restore-breakdown';
 export * from './fuzz';
 export * from './redis-server';
 export { OwnRedis, readinessUntil, type Readiness } from './own-redis';
+export * from './cluster-pki';
+export * from './leaf-cert';

@@ -1,5 +1,16 @@
 import { join } from 'node:path';
+import { ClusterPki } from '@warmpod/devkit';
 import type { ClusterNodeSpec, LocalClusterOptions } from './cluster-options';
+
+/** The cluster CA of a local cluster: made once under its work dir, reused by later runs. */
+export function pkiDir(o: Pick<LocalClusterOptions, 'workDir'>): string {
+  return join(o.workDir, 'pki');
+}
+
+/** The certificate of a node's agent (CN `node:<id>`), issued by the launcher before it starts the agent. */
+export function nodeCertEnv(o: Pick<LocalClusterOptions, 'workDir'>, nodeId: string): Record<string, string> {
+  return ClusterPki.env(ClusterPki.issuedPaths(pkiDir(o), `node:${nodeId}`));
+}
 
 /** The environment a node agent of this cluster gets, on the host (a VM node rewrites the addresses). */
 export function agentEnv(o: LocalClusterOptions, node: ClusterNodeSpec, schedulerGrpcUrl: string): Record<string, string> {
@@ -20,6 +31,7 @@ export function agentEnv(o: LocalClusterOptions, node: ClusterNodeSpec, schedule
     NODE_SUBNET: node.subnet,
     NODE_CGROUP_PARENT: `warmpod-${o.prefix.replace(/[^A-Za-z0-9]/g, '')}-${node.id}`,
     SCHEDULER_GRPC_URL: schedulerGrpcUrl,
+    ...nodeCertEnv(o, node.id),
     ...node.env,
   };
 }

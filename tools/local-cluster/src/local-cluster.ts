@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
-import { agentEnv } from './agent-env';
+import { ClusterPki, freePort, LocalRegistry, sampleImages, type SampleImageDigests } from '@warmpod/devkit';
+import { agentEnv, pkiDir } from './agent-env';
 import { criuPrefixPaths, gatewayTokens, type ClusterNodeSpec, type LocalClusterOptions } from './cluster-options';
 import { sweepHostNode } from './node-sweep';
 import { setUpQueueDoor, type LocalQueueDoor } from './queue-door';
@@ -27,6 +27,7 @@ export class LocalCluster {
   private readonly nodes: ClusterNodeSpec[] = [];
   private schedulerGrpcUrl = '';
   private schedulerGrpcPort = 0;
+  private pki?: ClusterPki;
   images?: SampleImageDigests;
   gatewayUrl = '';
   /** The scheduler's and the prepuller's `/metrics`, `/healthz` and `/readyz` (agents: their agentUrl). */
@@ -61,6 +62,9 @@ export class LocalCluster {
     const o = this.opts;
     const logs = join(o.workDir, 'logs');
     await mkdir(logs, { recursive: true });
+    // The cluster CA (made once) and fresh certificates for this run: services and agents speak mTLS.
+    this.pki = await ClusterPki.open(pkiDir(o), 'warmpod local cluster CA');
+    const [schedulerCert, gatewayCert] = [await this.pki.issue('service:scheduler'), await this.pki.issue('service:gateway')];
     this.registry = await LocalRegistry.start({ storageDir: join(o.workDir, 'registry'), port: o.registryPort });
     this.images = await sampleImages(this.registry.host, join(o.workDir, 'images'));
 
@@ -80,6 +84,7 @@ export class LocalCluster {
     this.schedulerHttpUrl = `http://127.0.0.1:${schedulerHttpPort}`;
     this.prepullerHttpUrl = `http://127.0.0.1:${prepullerHttpPort}`;
     spawn('scheduler', app('scheduler'), {
+      ...ClusterPki.env(schedulerCert),
       SCHEDULER_GRPC_HOST: '127.0.0.1',
       SCHEDULER_GRPC_PORT: String(this.schedulerGrpcPort),
       SCHEDULER_HTTP_HOST: '127.0.0.1',
@@ -95,10 +100,11 @@ export class LocalCluster {
       });
     }
     spawn('prepuller', app('prepuller'), { PREPULLER_HTTP_HOST: '127.0.0.1', PREPULLER_HTTP_PORT: String(prepullerHttpPort) });
-    for (const node of o.nodes) this.spawnNode(node);
+    for (const node of o.nodes) await this.spawnNode(node);
     this.queueDoor = await setUpQueueDoor(o.redisUrl, o.prefix, [...new Set(Object.values(o.tokens))]);
     spawn('gateway', app('gateway'), {
       ...this.queueDoor.gatewayEnv,
+      ...ClusterPki.env(gatewayCert),
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
       WARMPOD_TOKENS: gatewayTokens(o),
@@ -111,10 +117,12 @@ export class LocalCluster {
   /**
    * Starts one node agent with its own data dir, bridge, subnet and cgroup
    * parent, checkpointing with the project's CRIU >= 4.2 (the service or node
-   * environment may name another).
+   * environment may name another). Its certificate names the node.
    */
-  private spawnNode(node: ClusterNodeSpec): void {
+  private async spawnNode(node: ClusterNodeSpec): Promise<void> {
     const o = this.opts;
+    if (!this.pki) throw new Error('cluster CA not open');
+    await this.pki.issue(`node:${node.id}`);
     const criu = criuPrefixPaths(o.root);
     const env = {
       WARMPOD_CRIU_PATH: o.criuPath ?? criu.criu,
@@ -138,7 +146,7 @@ export class LocalCluster {
   async addNode(spec: ClusterNodeSpec): Promise<void> {
     if (!this.schedulerGrpcUrl) throw new Error('cluster not started');
     if (this.hasNode(spec.id)) throw new Error(`node ${spec.id} already exists`);
-    this.spawnNode(spec);
+    await this.spawnNode(spec);
     await this.waitUntilReady(Object.keys(this.opts.tokens)[0]!);
   }
 

@@ -36,6 +36,7 @@ warmpod local cluster is up
   operator  ${operatorToken}   (operator: cordon/uncordon, reads every tenant's pods, pins, pools, checkpoints)
   quotas    ${env['WARMPOD_QUOTAS_FILE'] ? `from ${env['WARMPOD_QUOTAS_FILE']}` : 'built-in defaults for every tenant (WARMPOD_QUOTAS_FILE sets them)'}; GET ${gw}/v1/quota
   logs      .warmpod/cluster/logs/
+  pki       .warmpod/cluster/pki/   (cluster CA: the parts speak mutual TLS to each other)
 
 Run a pod, then read its output:
   curl -s -X POST ${gw}/v1/pods ${auth} -H 'Content-Type: application/json' -d '{"image":"warmpod/hello:latest"}'

@@ -137,3 +137,35 @@ securityContext:
 {{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* The Secret holding a service's cluster certificate: the operator's, or the one the chart generates. */}}
+{{- define "warmpod.tlsSecret" -}}
+{{- $own := index .root.Values.tls (printf "%sSecret" .service) -}}
+{{- if $own }}{{ $own }}{{ else }}{{ printf "%s-%s-tls" (include "warmpod.fullname" .root) .service }}{{ end -}}
+{{- end -}}
+
+{{/* The WARMPOD_TLS_* variables pointing at a mounted certificate directory. */}}
+{{- define "warmpod.tlsEnv" -}}
+- name: WARMPOD_TLS_CA_FILE
+  value: {{ printf "%s/ca.crt" .dir | quote }}
+- name: WARMPOD_TLS_CERT_FILE
+  value: {{ printf "%s/tls.crt" .dir | quote }}
+- name: WARMPOD_TLS_KEY_FILE
+  value: {{ printf "%s/tls.key" .dir | quote }}
+- name: WARMPOD_TLS_RELOAD_MS
+  value: {{ .root.Values.tls.reloadMs | quote }}
+{{- end -}}
+
+{{/* A Secret volume of a service's certificate (items listed: the apps read these three files). */}}
+{{- define "warmpod.tlsVolume" -}}
+- name: cluster-tls
+  secret:
+    secretName: {{ include "warmpod.tlsSecret" . }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end -}}

@@ -1,0 +1,3 @@
+export * from './cluster-identity';
+export * from './cluster-tls';
+export * from './cluster-https';
