@@ -3,18 +3,18 @@ import { after, before, test } from 'node:test';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
-import { OwnRedis, readinessUntil } from '@warmpod/devkit';
+import { readinessUntil, RedisServer } from '@warmpod/devkit';
 import { ServiceHttpProvider } from '@warmpod/observability';
 import { prepullerConfig } from './config';
 import { PrepullerModule } from './prepuller.module';
 
-let redis: OwnRedis;
+let redis: RedisServer;
 let app: INestApplicationContext;
 let url: string;
 
 before(async () => {
   // A Redis of this test's own: the test stops and restarts it.
-  redis = await OwnRedis.start();
+  redis = await RedisServer.start();
   const config = prepullerConfig({
     WARMPOD_REDIS_URL: redis.url,
     WARMPOD_PREFIX: `wptest-readiness-${process.pid}:`,

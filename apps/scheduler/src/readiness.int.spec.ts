@@ -1,21 +1,29 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
-import { OwnRedis, readinessUntil } from '@warmpod/devkit';
+import { ClusterPki, readinessUntil, RedisServer } from '@warmpod/devkit';
 import { ServiceHttpProvider } from '@warmpod/observability';
 import { schedulerConfig } from './config';
 import { SchedulerModule } from './scheduler.module';
 
-let redis: OwnRedis;
+let redis: RedisServer;
 let app: INestApplicationContext;
 let url: string;
+let pkiDir: string;
 
 before(async () => {
   // A Redis of this test's own: the test stops and restarts it.
-  redis = await OwnRedis.start();
+  redis = await RedisServer.start();
+  // The registry serves mTLS only: a cluster CA and the scheduler's certificate of the test's own.
+  pkiDir = await mkdtemp(join(tmpdir(), 'wp-sched-ready-'));
+  const cert = await (await ClusterPki.open(pkiDir)).issue('service:scheduler');
   const config = schedulerConfig({
+    ...ClusterPki.env(cert),
     WARMPOD_REDIS_URL: redis.url,
     WARMPOD_PREFIX: `wptest-readiness-${process.pid}:`,
     SCHEDULER_GRPC_PORT: '0',
@@ -29,6 +37,7 @@ before(async () => {
 after(async () => {
   await app?.close();
   await redis?.close();
+  if (pkiDir) await rm(pkiDir, { recursive: true, force: true });
 });
 
 test('scheduler: /readyz goes 503 while its Redis is stopped, naming it, and comes back with it; /healthz stays 200', async () => {

@@ -12,7 +12,7 @@ import { newId, normaliseSpec, type PodRecord } from '@warmpod/domain';
 import { bullPrefix, JobBus, SCHEDULING_QUEUE } from '@warmpod/jobs';
 import { createLogger } from '@warmpod/observability';
 import { connectRedis, Keys, PodRepository, type PodDefinition } from '@warmpod/store';
-import { RedisServer } from '@warmpod/devkit';
+import { ClusterPki, RedisServer } from '@warmpod/devkit';
 import { schedulerConfig } from './config';
 import { SchedulerModule } from './scheduler.module';
 import { SimulatedAgent } from './testing/simulated-agent';
@@ -54,7 +54,10 @@ before(async () => {
   // Admissions: a command fails after one reconnect attempt, as on the gateway's producer connection.
   producer = connectRedis(server.url, 'redis-restart-producer', 'producer');
   producer.on('error', () => undefined);
+  // The registry serves mTLS only: the scheduler's certificate from a CA of the test's own (the agents here are simulated on the store).
+  const cert = await (await ClusterPki.open(join(dir, 'pki'))).issue('service:scheduler');
   const config = schedulerConfig({
+    ...ClusterPki.env(cert),
     WARMPOD_REDIS_URL: server.url,
     WARMPOD_PREFIX: prefix,
     SCHEDULER_GRPC_PORT: '0',

@@ -2,10 +2,10 @@ import { cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { RedisServer } from '@warmpod/devkit';
 import { defaultNodes } from '@warmpod/local-cluster';
 import { startCluster, type E2eCluster } from '../support';
 import { CapacityWatch, findOrphans, runningOvercommits, tenantPods, type Orphans } from './chaos-audit';
-import { OwnRedis } from './own-redis';
 import { PodLoad } from './pod-load';
 
 export type FaultKind = 'scheduler-kill' | 'gateway-kill' | 'agent-kill' | 'redis-restart';
@@ -48,7 +48,7 @@ const SETTLE_MS = 90_000;
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
-  const redis = await OwnRedis.start();
+  const redis = await RedisServer.start();
   const nodes = defaultNodes;
   let e: E2eCluster | undefined;
   const report: ChaosReport = {
@@ -170,7 +170,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log(`cluster stopped and swept in ${((Date.now() - stopping) / 1000).toFixed(1)} s`);
     }
     reader.disconnect();
-    await redis.stop();
+    await redis.close();
     report.durationMs = Date.now() - started;
   }
   return report;

@@ -9,6 +9,6 @@ export * from './slow-init-pod';
 export * from './restore-breakdown';
 export * from './fuzz';
 export * from './redis-server';
-export { OwnRedis, readinessUntil, type Readiness } from './own-redis';
+export { readinessUntil, type Readiness } from './readiness';
 export * from './cluster-pki';
 export * from './leaf-cert';

@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from './local-registry';
 
 export interface RedisServerOptions {
-  /** Where its append-only file lives; a restart reads it back from here. */
-  dir: string;
+  /** Where its append-only file lives; a restart reads it back from here. Absent: a temporary folder, removed by `close`. */
+  dir?: string;
   /** 0 or absent: a free loopback port. */
   port?: number;
   /** Settings replacing the defaults below (e.g. another maxmemory-policy). */
@@ -23,14 +26,16 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly args: string[],
+    private readonly ownDir: string | undefined,
   ) {}
 
-  static async start(opts: RedisServerOptions): Promise<RedisServer> {
+  static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
     const port = opts.port || (await freePort());
+    const ownDir = opts.dir === undefined ? await mkdtemp(join(tmpdir(), 'wp-redis-')) : undefined;
     const settings = {
       bind: '127.0.0.1',
       port: String(port),
-      dir: opts.dir,
+      dir: opts.dir ?? ownDir!,
       save: '',
       appendonly: 'yes',
       appendfsync: 'everysec',
@@ -40,6 +45,7 @@ export class RedisServer {
     const server = new RedisServer(
       port,
       Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]),
+      ownDir,
     );
     await server.launch();
     return server;
@@ -60,6 +66,17 @@ export class RedisServer {
     this.child = undefined;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await this.exited;
+  }
+
+  /** Starts it again (same port and directory) after a `stop`; nothing when it runs. */
+  async resume(): Promise<void> {
+    if (!this.child) await this.launch();
+  }
+
+  /** Stops it and removes the folder it made for itself. */
+  async close(): Promise<void> {
+    await this.stop();
+    if (this.ownDir) await rm(this.ownDir, { recursive: true, force: true });
   }
 
   /** Stops it, then starts it again on the same port and directory. */

@@ -3,14 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { OwnRedis } from '@warmpod/devkit';
+import { RedisServer } from '@warmpod/devkit';
 import { call, closedPort, errorOf, startGateway, Traces, uniquePrefix, type ApiResponse, type TestGateway } from '../testing/harness';
 import { startRegistry, type TestRegistry } from '../testing/registry';
 
 const prefix = uniquePrefix('health');
 let gateway: TestGateway;
 let noRegistry: TestGateway;
-let ownRedis: OwnRedis;
+let ownRedis: RedisServer;
 let registry: TestRegistry;
 let dir: string;
 let traces: Traces;
@@ -19,7 +19,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wp-health-'));
   registry = await startRegistry(dir);
   // A Redis of this test's own: the test stops and restarts it.
-  ownRedis = await OwnRedis.start();
+  ownRedis = await RedisServer.start();
   gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_REDIS_URL: ownRedis.url, WARMPOD_DEFAULT_REGISTRY: registry.host });
   noRegistry = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: `127.0.0.1:${await closedPort()}` });
   traces = new Traces(prefix);
