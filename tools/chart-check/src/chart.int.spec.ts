@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { dropKeys } from '@warmpod/devkit';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dropKeys, LocalRegistry } from '@warmpod/devkit';
 import { CHART_DIR, Helm, REPO_ROOT, type K8sObject } from './helm';
 import { typeMapsOf, validateObject, type TypeMaps } from './k8s-fields';
 import { configLoaderOf, COMPONENTS, resolveEnv, secretValues, wiringProblems, workloadsOf } from './wiring';
@@ -247,18 +249,26 @@ describe("probes hit what the apps serve (the apps' own code, started with the c
       .map((p) => p?.httpGet?.path)
       .filter((p) => p !== undefined);
     assert.deepEqual([...new Set(paths)].sort(), ['/healthz', '/readyz']);
-    await withApp(
-      'gateway',
-      (port) => ({ GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port) }),
-      async (port) => {
-        for (const path of paths) {
-          const status = await waitFor(`gateway ${path}`, () =>
-            fetch(`http://127.0.0.1:${port}${path}`).then((r) => (r.status === 200 ? r.status : undefined)),
-          );
-          assert.equal(status, 200, path);
-        }
-      },
-    );
+    // The gateway is ready only while its default registry answers: a registry of the test's own stands in for the cluster's.
+    const storageDir = await mkdtemp(join(tmpdir(), 'wp-chart-registry-'));
+    const registry = await LocalRegistry.start({ storageDir });
+    try {
+      await withApp(
+        'gateway',
+        (port) => ({ GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: String(port), WARMPOD_DEFAULT_REGISTRY: registry.host }),
+        async (port) => {
+          for (const path of paths) {
+            const status = await waitFor(`gateway ${path}`, () =>
+              fetch(`http://127.0.0.1:${port}${path}`).then((r) => (r.status === 200 ? r.status : undefined)),
+            );
+            assert.equal(status, 200, path);
+          }
+        },
+      );
+    } finally {
+      await registry.stop();
+      await rm(storageDir, { recursive: true, force: true });
+    }
   });
 
   for (const [component, portEnv] of [

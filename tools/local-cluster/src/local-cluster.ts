@@ -93,6 +93,7 @@ export class LocalCluster {
     // More replicas share the scheduling queue (and could serve agents too: each has a registry of its own).
     for (let n = 2; n <= (o.schedulerReplicas ?? 1); n++) {
       spawn(`scheduler-${n}`, app('scheduler'), {
+        ...ClusterPki.env(schedulerCert),
         SCHEDULER_GRPC_HOST: '127.0.0.1',
         SCHEDULER_GRPC_PORT: String(await freePort()),
         SCHEDULER_HTTP_HOST: '127.0.0.1',

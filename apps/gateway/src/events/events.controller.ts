@@ -63,7 +63,8 @@ export class EventsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const pod = await this.tenantPods.get(caller.tenant, id);
+    // An operator reads any tenant's pod, as on GET /v1/pods/{id}.
+    const pod = await this.tenantPods.read(caller, id);
     return this.streams.serve(caller.tenant, { kind: 'pod', tenant: pod.tenant, podId: pod.id }, request, reply);
   }
 }
