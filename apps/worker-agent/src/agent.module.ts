@@ -115,6 +115,7 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       cache: rt.cache,
       runc: rt.runc,
       sandboxes,
+      probe: new ReadinessProbe({ runcRoot: runcOptions(c, this.logger).runcRoot, logger: this.logger }),
       checkpoints,
       stopGraceMs: c.stopGraceMs,
       reportChange,
@@ -208,7 +209,6 @@ class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       checkpointer: new RuncCheckpointer({ ...runtimeOptions, criuPath: c.criu.path, criuMode: caps.criuMode }),
       archive: new WritableLayerArchive({ logger: this.logger }),
       store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
-      probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),
     };
     const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
     return new PodCheckpoints({

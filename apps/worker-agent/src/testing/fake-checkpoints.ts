@@ -1,8 +1,6 @@
-import { messageOf } from '@warmpod/observability';
 /** Checkpoints of the fake node (testing/fake-node.ts) whose outcomes a spec chooses. Test code only. */
 import { newId, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
 import { CheckpointFailedError, type RestoreCandidate } from '../pod-checkpoints';
-import type { LaunchedPod } from '../pod-sandbox';
 
 /** The fake node's id. */
 export const NODE = 'node-a';
@@ -12,9 +10,6 @@ export class FakeCheckpoints {
   /** What findRestorable offers; a lookup is counted either way. */
   candidate?: RestoreCandidate;
   lookups = 0;
-  /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
-  readyAfterRestore = true;
-  readyAfterStart = true;
   readonly taken: CheckpointRecord[] = [];
   readonly restoredFrom: string[] = [];
   readonly restoreFailures: Array<{ id: string; reason: string }> = [];
@@ -40,23 +35,12 @@ export class FakeCheckpoints {
     return this.capable ? this.candidate : undefined;
   }
 
-  async waitReady(
-    _pod: PodRecord,
-    _launched: LaunchedPod,
-    _condition: unknown,
-    _deadline: number,
-    opts: { restored: boolean },
-  ): Promise<void> {
-    if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
-  }
+  /** Set: the next checkpoint fails with this reason. */
+  failTake?: string;
 
-  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
+  async take(pod: PodRecord, opts: { checkpointId?: string } = {}): Promise<CheckpointRecord> {
     const id = opts.checkpointId ?? newId('ckpt');
-    try {
-      await opts.ready?.();
-    } catch (error) {
-      throw new CheckpointFailedError(id, messageOf(error));
-    }
+    if (this.failTake) throw new CheckpointFailedError(id, this.failTake);
     const record = checkpointRecord(pod, id);
     this.taken.push(record);
     return record;
