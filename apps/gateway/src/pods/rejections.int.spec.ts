@@ -131,6 +131,43 @@ const REJECTIONS: Rejection[] = [
   { name: 'port 0', request: { body: { ...valid, ports: [0] } }, status: 400, code: 'invalid_request', path: 'ports.0' },
   { name: 'port 70000', request: { body: { ...valid, ports: [80, 70000] } }, status: 400, code: 'invalid_request', path: 'ports.1' },
   { name: 'a duplicated port', request: { body: { ...valid, ports: [80, 80] } }, status: 400, code: 'invalid_request', path: 'ports' },
+  {
+    name: 'a readiness condition on a port the pod does not expose',
+    request: { body: { ...valid, ports: [8080], readiness: { condition: { type: 'http', port: 9090, path: '/healthz' } } } },
+    status: 400,
+    code: 'invalid_request',
+    path: 'readiness.condition.port',
+    message: /port 9090 is not one of the pod's ports \(8080\)/,
+  },
+  {
+    name: 'a readiness interval as long as its timeout',
+    request: {
+      body: { ...valid, ports: [8080], readiness: { condition: { type: 'tcp', port: 8080 }, intervalMs: 2000, timeoutSeconds: 2 } },
+    },
+    status: 400,
+    code: 'invalid_request',
+    path: 'readiness.intervalMs',
+  },
+  {
+    name: 'a readiness threshold that cannot pass within its timeout',
+    request: {
+      body: {
+        ...valid,
+        ports: [8080],
+        readiness: { condition: { type: 'tcp', port: 8080 }, intervalMs: 1000, successThreshold: 20, timeoutSeconds: 10 },
+      },
+    },
+    status: 400,
+    code: 'invalid_request',
+    path: 'readiness.successThreshold',
+  },
+  {
+    name: 'an exec readiness condition with an empty command',
+    request: { body: { ...valid, readiness: { condition: { type: 'exec', command: [] } } } },
+    status: 400,
+    code: 'invalid_request',
+    path: 'readiness.condition.command',
+  },
   { name: 'a tag that does not exist', request: { body: { image: 'team/app:nope' } }, status: 422, code: 'image_not_found', path: 'image' },
   {
     name: 'a repository that does not exist',
