@@ -7,3 +7,4 @@ export { dropKeys, keysUnder } from './redis-keys';
 export { DEFAULT_REDIS_URL, redisOptions, redisUrl, type RedisAddress } from './test-redis';
 export * from './slow-init-pod';
 export * from './restore-breakdown';
+export * from './slow-http-image';
