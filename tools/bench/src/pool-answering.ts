@@ -8,7 +8,9 @@ import { median } from './stats';
  * request to the first successful HTTP request at the pod's endpoint, what
  * a client waits for. For one image per kind (ready at once, slow init),
  * with a readiness condition, so pools hand out only ready pods; and the
- * slow image without one, the warm-in-name-only baseline.
+ * slow image without one, the warm-in-name-only baseline. Each run claims
+ * from a new pool of one as soon as the pool counts its pod ready, as a
+ * client of a pool that just refilled would.
  */
 
 export interface AnsweringCase {
@@ -34,7 +36,6 @@ interface Pod {
   endpoints: Array<{ address: string }>;
 }
 
-const POOL_SIZE = 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ENDED = ['Succeeded', 'Failed', 'Stopped', 'Lost'];
 
@@ -66,26 +67,27 @@ export async function measureAnswering(bench: BenchCluster, c: AnsweringCase, ru
     resources: { cpu: 0.1, memoryMiB: 32 },
     ...(c.withReadiness ? { readiness: { condition: { type: 'http', port: 8080, path: '/' }, intervalMs: 50, timeoutSeconds: 120 } } : {}),
   };
-  const poolReady = async (n: number): Promise<void> => {
+  const poolReady = async (pool: string): Promise<void> => {
     const deadline = Date.now() + 180_000;
-    while ((await call<{ ready: number }>('GET', `/v1/pools/${name}`)).ready < n) {
-      if (Date.now() > deadline) throw new Error(`pool ${name} never had ${n} ready`);
+    while ((await call<{ ready: number }>('GET', `/v1/pools/${pool}`)).ready < 1) {
+      if (Date.now() > deadline) throw new Error(`pool ${pool} never had a ready pod`);
       await sleep(10);
     }
   };
-  await call('POST', '/v1/pools', { name, image, size: POOL_SIZE, podTemplate: template });
   const result: AnsweringResult = { ...c, claimMs: [], coldMs: [], fallbacks: 0, claimFirstTry: 0 };
   for (let i = 0; i < runs; i++) {
-    // Full and settled (for a pool without readiness: and its pods' init done), so runs do not share the CPU with refills.
-    await poolReady(POOL_SIZE);
-    if (!c.withReadiness) await sleep(c.initSeconds * 1000 + 500);
+    // A pool of one, new each run, claimed as soon as it counts its pod ready (without readiness: as soon as it runs).
+    const pool = `${name}-${i}`;
+    await call('POST', '/v1/pools', { name: pool, image, size: 1, podTemplate: template });
+    await poolReady(pool);
     const sent = performance.now();
-    const claimed = await call<Pod>('POST', '/v1/pods', { image, pool: name });
+    const claimed = await call<Pod>('POST', '/v1/pods', { image, pool });
     if (claimed.startMode !== 'warm-pool') result.fallbacks++;
     const address = (await untilExposed(call, claimed)).endpoints[0]!.address;
     const tries = await firstAnswer(address, Date.now() + 120_000);
     result.claimMs.push(performance.now() - sent);
     if (tries === 1) result.claimFirstTry++;
+    await call('DELETE', `/v1/pools/${pool}`);
 
     const coldSent = performance.now();
     const cold = await call<Pod>('POST', '/v1/pods', { image, ...template });
@@ -96,8 +98,9 @@ export async function measureAnswering(bench: BenchCluster, c: AnsweringCase, ru
     for (const id of [claimed.id, cold.id]) {
       while (!ENDED.includes((await call<Pod>('GET', `/v1/pods/${id}`)).phase)) await sleep(10);
     }
+    // The drained pool (and its refill) gone before the next run.
+    while ((await call<{ items: Array<{ name: string }> }>('GET', '/v1/pools')).items.some((p) => p.name === pool)) await sleep(20);
   }
-  await call('DELETE', `/v1/pools/${name}`);
   return result;
 }
 
