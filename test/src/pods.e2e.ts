@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildImage } from '@warmpod/devkit';
+import { buildImage, buildSlowHttpImage, SLOW_HTTP_BODY } from '@warmpod/devkit';
 import { join } from 'node:path';
 import { clusterLeftovers, createPod, leftoverKeys, podLeftovers, startCluster, waitForPod, type E2eCluster } from './support';
 
@@ -65,6 +65,69 @@ describe('pods end to end on a local cluster', () => {
     assert.match(await res.text(), /warmpod http sample/);
     await e.api(`/v1/pods/${pod.id}`, { method: 'DELETE' });
     await waitForPod(e, pod.id, ended);
+  });
+
+  test('a pod whose port opens late is exposed only once it is ready: wait=Ready answers then, and so does its endpoint', async () => {
+    const INIT_S = 3;
+    await buildSlowHttpImage({
+      registryHost: e.cluster.registryHost,
+      name: 'e2e/slow-http',
+      workDir: join(e.workDir, 'slow-http'),
+      initSeconds: INIT_S,
+    });
+    const pod = await createPod(e, {
+      image: 'e2e/slow-http:latest',
+      ports: [8080],
+      readiness: { condition: { type: 'http', port: 8080, path: '/' }, intervalMs: 50, timeoutSeconds: 60 },
+    });
+    const waited = e.api(`/v1/pods/${pod.id}?wait=Ready&timeoutSeconds=60`);
+    // Every record seen on the way: no endpoint while the pod initialises.
+    const seen: Array<{ phase: string; endpoints: number }> = [];
+    await waitForPod(
+      e,
+      pod.id,
+      (p) => {
+        seen.push({ phase: p.phase, endpoints: p.endpoints.length });
+        return p.phase === 'Running' || ended(p);
+      },
+      90_000,
+    );
+    const res = await waited;
+    assert.equal(res.headers.get('warmpod-wait'), 'ready');
+    const ready = (await res.json()) as typeof pod;
+    // The first request after the wait answers: no retry, no connection refused.
+    const answer = await fetch(`http://${ready.endpoints[0]!.address}/`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(answer.status, 200);
+    assert.match(await answer.text(), new RegExp(SLOW_HTTP_BODY));
+
+    assert.equal(ready.phase, 'Running', JSON.stringify(ready));
+    assert.ok(
+      seen.some((s) => s.phase === 'Starting'),
+      `seen Starting while it initialised: ${JSON.stringify(seen)}`,
+    );
+    assert.deepEqual(
+      seen.filter((s) => s.phase !== 'Running' && s.endpoints > 0),
+      [],
+      'no endpoint before the pod was ready',
+    );
+    assert.equal(ready.timeline['Ready'], ready.ready);
+    // Its port opened INIT_S after the container started (which is after Starting): readiness cannot have held before.
+    assert.ok(Date.parse(ready.ready!) - Date.parse(ready.timeline['Starting']!) >= INIT_S * 1000, JSON.stringify(ready.timeline));
+    await e.api(`/v1/pods/${pod.id}`, { method: 'DELETE' });
+    await waitForPod(e, pod.id, ended);
+  });
+
+  test('a readiness that never holds fails the pod with the reason (restartPolicy Never)', async () => {
+    const pod = await createPod(e, {
+      image: 'warmpod/http:latest',
+      ports: [8080],
+      readiness: { condition: { type: 'http', port: 8080, path: '/missing' }, intervalMs: 100, timeoutSeconds: 2 },
+    });
+    const failed = await waitForPod(e, pod.id, ended, 60_000);
+    assert.equal(failed.phase, 'Failed');
+    assert.match(failed.error ?? '', /^readiness http :8080\/missing not met within 2 s: .*answered 404/);
+    assert.equal(failed.ready, undefined);
+    assert.deepEqual(podLeftovers(e, failed.node!, pod.id), []);
   });
 
   test('DELETE of a running pod stops it and cleans container, network, mounts and capacity', async () => {

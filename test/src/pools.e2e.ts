@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildImage } from '@warmpod/devkit';
+import { buildImage, buildSlowHttpImage, SLOW_HTTP_BODY } from '@warmpod/devkit';
 import { startCluster, type E2eCluster, type PodJson } from './support';
 
 /**
@@ -17,6 +17,7 @@ interface PoolJson {
   size: number;
   desired: number;
   ready: number;
+  starting: number;
   rotation?: { from: string; to: string; oldPods: number };
   pods: Array<{ id: string; node?: string; digest: string; phase: string; current: boolean; free: boolean }>;
   retiring: string[];
@@ -217,6 +218,56 @@ describe('warm pools end to end', () => {
     for (const id of members) {
       const pod = (await (await e.api(`/v1/pods/${id}`)).json()) as PodJson;
       assert.equal(pod.phase, 'Stopped');
+    }
+  });
+
+  test('a pool of a slow-init image counts and hands out only ready pods: a claim answers at once', async () => {
+    await buildSlowHttpImage({
+      registryHost: e.cluster.registryHost,
+      name: 'e2e/slow-pool',
+      workDir: join(e.workDir, 'slow-pool'),
+      initSeconds: 3,
+    });
+    const readiness = { condition: { type: 'http', port: 8080, path: '/' }, intervalMs: 50, timeoutSeconds: 60 };
+    const created = await e.api('/v1/pools', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'slow',
+        image: 'e2e/slow-pool:latest',
+        size: 1,
+        podTemplate: { ports: [8080], resources: { cpu: 0.1, memoryMiB: 32 }, readiness },
+      }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const seen: Array<{ ready: number; starting: number }> = [];
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const p = (await (await e.api('/v1/pools/slow')).json()) as PoolJson;
+      seen.push({ ready: p.ready, starting: p.starting });
+      if (p.ready === 1) break;
+      assert.ok(Date.now() < deadline, `pool never ready: ${JSON.stringify(p)}`);
+      await sleep(50);
+    }
+    assert.ok(
+      seen.some((s) => s.starting === 1 && s.ready === 0),
+      `its pod was seen starting, not counted ready, while it initialised: ${JSON.stringify(seen.slice(-5))}`,
+    );
+    const res = await e.api('/v1/pods', { method: 'POST', body: JSON.stringify({ image: 'e2e/slow-pool:latest', pool: 'slow' }) });
+    const pod = (await res.json()) as PodJson;
+    assert.equal(res.status, 202, JSON.stringify(pod));
+    assert.equal(pod.startMode, 'warm-pool');
+    assert.equal(pod.phase, 'Running');
+    assert.ok(pod.ready, 'a claimed pod carries the time it became ready');
+    // Claimed, then called at once: the first request answers.
+    const answer = await fetch(`http://${pod.endpoints[0]!.address}/`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(answer.status, 200);
+    assert.match(await answer.text(), new RegExp(SLOW_HTTP_BODY));
+    await e.api(`/v1/pods/${pod.id}`, { method: 'DELETE' });
+    assert.equal((await e.api('/v1/pools/slow', { method: 'DELETE' })).status, 202);
+    const gone = Date.now() + 30_000;
+    while (((await (await e.api('/v1/pools')).json()) as { items: PoolJson[] }).items.length > 0) {
+      assert.ok(Date.now() < gone, 'the slow pool drains');
+      await sleep(100);
     }
   });
 });

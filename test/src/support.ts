@@ -104,6 +104,8 @@ export interface PodJson {
   placement?: { node: string; why: string };
   timeline: Record<string, string>;
   restarts?: number;
+  /** When its readiness held (Running means ready). */
+  ready?: string;
 }
 
 /** Polls a pod until `done` holds; the deadline bounds a state we can observe, not a guess. */

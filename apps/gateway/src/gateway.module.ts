@@ -24,6 +24,7 @@ import { PodLogs } from './pods/pod-logs';
 import { PodStopper } from './pods/pod-stopper';
 import { PodsController } from './pods/pods.controller';
 import { TenantPods } from './pods/tenant-pods';
+import { PodWait } from './pods/pod-wait';
 import { poolProviders } from './pools/pool-providers';
 import { GatewayMetrics } from './metrics/gateway-metrics';
 import { MetricsController } from './metrics/metrics.controller';
@@ -60,6 +61,7 @@ export class GatewayModule {
         ImageLayersRecorder,
         PodAdmission,
         TenantPods,
+        PodWait,
         PodStopper,
         PodLogs,
         EventStreams,

@@ -102,7 +102,16 @@ const SCHEMAS: Record<string, SchemaObject> = {
       pool: { type: 'string', description: 'the warm pool the pod came from or was started for' },
       restarts: { type: 'integer', description: 'times the pod was placed again after losing its node' },
       message: { type: 'string' },
-      timeline: { type: 'object', additionalProperties: { type: 'string', format: 'date-time' } },
+      timeline: {
+        type: 'object',
+        description: 'when each phase began, and Ready: when its readiness held',
+        additionalProperties: { type: 'string', format: 'date-time' },
+      },
+      ready: {
+        type: 'string',
+        format: 'date-time',
+        description: 'when the pod became ready (its readiness held; at once without one): Running means ready, ports exposed only then',
+      },
       endpoints: { type: 'array', items: { type: 'object' } },
       exitCode: { type: 'integer' },
       error: { type: 'string' },

@@ -74,6 +74,7 @@ export class NodeMonitor {
       startMode: null,
       exitCode: null,
       error: null,
+      readyAt: null,
       message: `placed again after node ${nodeId} was lost`,
       restarts: generation,
     });

@@ -138,6 +138,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       cache: rt.cache,
       runc: rt.runc,
       sandboxes,
+      probe: new ReadinessProbe({ runcRoot: runcOptions(c, this.logger).runcRoot, logger: this.logger }),
       checkpoints,
       stopGraceMs: c.stopGraceMs,
       reschedule: (podId, generation) =>
@@ -273,7 +274,6 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       checkpointer: new RuncCheckpointer({ ...runtimeOptions, criuPath: c.criu.path, criuMode: caps.criuMode }),
       archive: new WritableLayerArchive({ logger: this.logger }),
       store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
-      probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger: this.logger }),
     };
     const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
     let travel;

@@ -14,7 +14,7 @@ import {
   type PodRecord,
   type RuntimeFingerprint,
 } from '@warmpod/domain';
-import { CheckpointStore, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
+import { CheckpointStore, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { checkpointRepository, RegistryClient, RegistryError } from '@warmpod/registry';
 import { CheckpointRepository } from '@warmpod/store';
@@ -70,7 +70,6 @@ function node(id: string, opts: { host?: string; diskBudgetBytes?: number } = {}
       checkpointer: new RuncCheckpointer(runtimeOptions),
       archive: new WritableLayerArchive({ logger }),
       store,
-      probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger }),
     },
     sandboxes: { upperDir: (podId: string) => join(dir, id, 'pods', podId, 'upper') },
     retention: { keepPerKey: 5, maxAgeMs: 3_600_000, diskBudgetBytes, quarantineAfter: 3 },

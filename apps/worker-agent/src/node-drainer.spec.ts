@@ -65,7 +65,7 @@ describe('NodeDrainer on a fake node', () => {
 
   test('a start under way (waiting for its checkpoint condition) is cut short and the pod moved, not ended Stopped', async () => {
     const node = new FakeNode();
-    node.checkpoints.readinessHangs = true;
+    node.probe.afterStart = 'hang';
     const pod = node.pods.add(scheduledPod({ checkpoint: true, spec: { restartPolicy: 'OnFailure' } }));
     node.nodes.reserved.add(pod.id);
     const starting = node.lifecycle.starter.start(pod.id);

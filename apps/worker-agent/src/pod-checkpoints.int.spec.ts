@@ -14,7 +14,7 @@ import {
   type PodRecord,
   type RuntimeFingerprint,
 } from '@warmpod/domain';
-import { CheckpointStore, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
+import { CheckpointStore, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { CheckpointRepository } from '@warmpod/store';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
@@ -77,7 +77,6 @@ function checkpoints(runtime: RuntimeFingerprint | null = RUNTIME, keepPerKey = 
     checkpointer: new RuncCheckpointer(runtimeOptions),
     archive: new WritableLayerArchive({ logger }),
     store: files,
-    probe: new ReadinessProbe({ runcRoot: runtimeOptions.runcRoot, logger }),
   };
   return new PodCheckpoints({
     nodeId: NODE,

@@ -6,26 +6,24 @@ import {
   newId,
   runtimeKey,
   selectCheckpointsToDelete,
-  type CheckpointCondition,
   type CheckpointRecord,
   type PodRecord,
   type RetentionPolicy,
   type RuntimeFingerprint,
 } from '@warmpod/domain';
 import type { CheckpointMessage } from '@warmpod/node-registry';
-import type { CheckpointStore, ReadinessProbe, RuncCheckpointer, StoredCheckpoint, WritableLayerArchive } from '@warmpod/node-runtime';
+import type { CheckpointStore, RuncCheckpointer, StoredCheckpoint, WritableLayerArchive } from '@warmpod/node-runtime';
 import { messageOf, type Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
 import type { AgentMetrics } from './agent-metrics';
 import { CheckpointFetchError } from './checkpoint-artifacts';
 import { CheckpointCopies, type CheckpointTravel, type RestoreCandidate, type RestorePlan } from './checkpoint-copies';
-import type { LaunchedPod, PodSandboxes } from './pod-sandbox';
+import type { PodSandboxes } from './pod-sandbox';
 
 export interface CheckpointTools {
   checkpointer: RuncCheckpointer;
   archive: WritableLayerArchive;
   store: CheckpointStore;
-  probe: ReadinessProbe;
 }
 
 export type { CheckpointTravel, RemoteCheckpoint, RestoreCandidate, RestorePlan } from './checkpoint-copies';
@@ -54,17 +52,6 @@ export interface PodCheckpointsDeps {
   metrics?: Pick<AgentMetrics, 'checkpointed'>;
   travel?: CheckpointTravel;
 }
-
-/** Consecutive successful probes before a pod counts as ready: one lucky probe is not readiness. */
-const READY_PROBES = 3;
-/**
- * A restored pod was ready when it was checkpointed: two probes in a row
- * confirm it. Each probe is a fresh connection (and answer) of its own, so
- * a short pause between them confirms as much as a long one and the client
- * waits less.
- */
-const RESTORED_READY_PROBES = 2;
-const RESTORED_PROBE_INTERVAL_MS = 10;
 
 /**
  * This node's checkpoints: which one a start may restore from, taking one of
@@ -162,33 +149,17 @@ export class PodCheckpoints {
     return undefined;
   }
 
-  /** Waits until the pod's condition holds several probes in a row, or the deadline passes. */
-  async waitReady(
-    pod: PodRecord,
-    launched: LaunchedPod,
-    condition: CheckpointCondition,
-    deadline: number,
-    opts: { restored: boolean; signal?: AbortSignal },
-  ): Promise<void> {
-    await this.tools.probe.waitUntilReady({ podId: pod.id, ip: launched.ip, rootfsDir: launched.rootfsDir }, condition, {
-      deadline,
-      ...(opts.restored
-        ? { successThreshold: RESTORED_READY_PROBES, intervalMs: RESTORED_PROBE_INTERVAL_MS }
-        : { successThreshold: READY_PROBES }),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-  }
-
   /**
    * Checkpoints a running pod, leaving it running: CRIU images and the
    * writable layer, taken while the pod is paused so the two agree, stored
-   * under the tenant, then recorded available. `ready` (the pod's condition)
-   * is awaited first; then the pending record is written (an on-demand
-   * request wrote it already: `checkpointId`). On any failure the draft is
+   * under the tenant, then recorded available. The caller waited for the
+   * pod's readiness (PodReadiness); the pending record is written now, so its
+   * createdAt is when the checkpoint began (an on-demand request wrote it
+   * already: `checkpointId`). On any failure the draft is
    * removed, the record says checkpoint_failed with the reason, and
    * CheckpointFailedError is thrown.
    */
-  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
+  async take(pod: PodRecord, opts: { checkpointId?: string } = {}): Promise<CheckpointRecord> {
     const id = opts.checkpointId ?? newId('ckpt');
     if (!this.runtime) throw new CheckpointFailedError(id, 'this node cannot checkpoint: criu check failed');
     const fail = async (error: unknown): Promise<never> => {
@@ -197,11 +168,6 @@ export class PodCheckpoints {
       this.logger.warn({ checkpointId: id, err: reason }, 'no checkpoint taken; the pod keeps running');
       throw new CheckpointFailedError(id, reason);
     };
-    // The record is written once the pod is ready, so its createdAt is when the checkpoint began.
-    const ready = await opts.ready?.().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
     const { record } = await this.records.create({
       id,
       key: this.keyOf(pod),
@@ -213,7 +179,6 @@ export class PodCheckpoints {
       digest: pod.image.digest,
       createdAt: new Date().toISOString(),
     });
-    if (ready !== undefined) return fail(ready);
     if (record.state === 'available') return record; // a job run twice
     if (record.state !== 'pending')
       throw new CheckpointFailedError(id, `checkpoint ${id} is ${record.state}${record.reason ? `: ${record.reason}` : ''}`);

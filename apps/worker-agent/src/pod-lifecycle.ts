@@ -1,4 +1,4 @@
-import type { RuncRuntime } from '@warmpod/node-runtime';
+import type { ReadinessProbe, RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
 import type { NodeRepository, NodeReservations, PodRepository } from '@warmpod/store';
 import { CheckpointOnDemand, type CheckpointOnDemandDeps } from './checkpoint-on-demand';
@@ -6,6 +6,7 @@ import { NodeDrainer, type NodeDrainerDeps } from './node-drainer';
 import { PodAdopter, type PodAdopterDeps } from './pod-adopter';
 import { PodExitWatcher } from './pod-exit-watcher';
 import { PodLocks } from './pod-locks';
+import { PodReadiness } from './pod-readiness';
 import { PodStarter, type PodStarterDeps, type StartCheckpoints } from './pod-starter';
 import { PodStopper } from './pod-stopper';
 import { PodTransitions } from './pod-transitions';
@@ -18,6 +19,8 @@ export interface PodLifecycleDeps {
   cache: PodStarterDeps['cache'];
   runc: Pick<RuncRuntime, 'waitExit' | 'stop' | 'list'> & PodAdopterDeps['runc'];
   sandboxes: PodStarterDeps['sandboxes'] & PodAdopterDeps['sandboxes'];
+  /** Probes every pod's readiness condition (and a checkpointing pod's, which is the same). */
+  probe: Pick<ReadinessProbe, 'waitUntilReady'>;
   /** Undefined: this node cannot checkpoint. */
   checkpoints: (StartCheckpoints & NonNullable<CheckpointOnDemandDeps['checkpoints']>) | undefined;
   stopGraceMs: number;
@@ -42,8 +45,22 @@ export interface PodLifecycle {
 }
 
 export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
-  const { nodeId, pods, nodes, reservations, cache, runc, sandboxes, checkpoints, stopGraceMs, reschedule, reportChange, logger, metrics } =
-    deps;
+  const {
+    nodeId,
+    pods,
+    nodes,
+    reservations,
+    cache,
+    runc,
+    sandboxes,
+    probe,
+    checkpoints,
+    stopGraceMs,
+    reschedule,
+    reportChange,
+    logger,
+    metrics,
+  } = deps;
   // Start, stop, exit and on-demand checkpoints of one pod run one at a time.
   const locks = new PodLocks();
   const transitions = new PodTransitions({ nodeId, pods, reservations, reportChange });
@@ -55,6 +72,7 @@ export function podLifecycle(deps: PodLifecycleDeps): PodLifecycle {
     cache,
     runc,
     sandboxes,
+    readiness: new PodReadiness({ probe, runc }),
     checkpoints,
     locks,
     transitions,

@@ -39,7 +39,6 @@ describe('start plan', () => {
     const pod = scheduledPod({ checkpoint: true });
     assert.deepEqual(planStart({ pod, attempt: 1, cached: true, canCheckpoint: true }).checkpointed, {
       condition: { type: 'tcp', port: 8080 },
-      timeoutSeconds: 5,
       tryRestore: true,
     });
     assert.equal(planStart({ pod, attempt: 1, cached: true, canCheckpoint: false }).checkpointed, undefined);

@@ -1,4 +1,11 @@
-import { isTerminal, type CheckpointCondition, type PodCheckpointStatus, type PodRecord } from '@warmpod/domain';
+import {
+  isTerminal,
+  podReadiness,
+  type CheckpointCondition,
+  type PodCheckpointStatus,
+  type PodRecord,
+  type RestartPolicy,
+} from '@warmpod/domain';
 import { PermanentJobError } from '@warmpod/jobs';
 import { NodeRuntimeError, RestoreAbortedError } from '@warmpod/node-runtime';
 import { RegistryError } from '@warmpod/registry';
@@ -30,10 +37,10 @@ export interface StartFacts {
   canCheckpoint: boolean;
 }
 
-/** A start whose ports stay closed until the condition holds and the checkpoint is taken (rule 3). */
+/** A start whose ports stay closed until the pod is ready and the checkpoint is taken (rule 3). */
 export interface CheckpointedStart {
+  /** The pod's readiness condition: what confirms a restored pod. */
   condition: CheckpointCondition;
-  timeoutSeconds: number;
   /** Look for a restorable checkpoint first. */
   tryRestore: boolean;
 }
@@ -56,18 +63,36 @@ export function planStart({ pod, attempt, cached, canCheckpoint }: StartFacts): 
     clearLeftovers: attempt > 1 || pod.phase === 'Starting' || pod.phase === 'Restoring',
     plainMode: cached ? 'warm-cache' : 'cold',
   };
-  const spec = pod.spec.checkpoint;
+  // The pod's readiness is when its checkpoint is taken (and what confirms a restore).
+  const readiness = podReadiness(pod.spec);
   // Enablement was decided by the scheduler (`checkpointing`); the agent obeys it when it can.
-  if (!pod.checkpointing?.enabled || !spec?.condition || !canCheckpoint) return plan;
+  if (!pod.checkpointing?.enabled || !readiness || !canCheckpoint) return plan;
   return {
     ...plan,
     checkpointed: {
-      condition: spec.condition,
-      timeoutSeconds: spec.timeoutSeconds,
+      condition: readiness.condition,
       // A retried job that finds the pod Starting already fell back (or never restored): it starts normally.
       tryRestore: pod.phase !== 'Starting',
     },
   };
+}
+
+/** At most this many starts again in one start job for a pod whose readiness never holds (OnFailure, Always). */
+export const READINESS_RESTARTS_MAX = 3;
+
+/**
+ * Whether a pod that did not get ready is started again (its restart
+ * policy, as the kubelet restarts containers): Always does, OnFailure does
+ * unless it exited 0, Never does not; after `READINESS_RESTARTS_MAX` tries
+ * the pod fails with the reason.
+ */
+export function readinessRestart(
+  policy: RestartPolicy,
+  notReady: { kind: 'timeout' } | { kind: 'exited'; exitCode: number },
+  restartsSoFar: number,
+): boolean {
+  if (policy === 'Never' || restartsSoFar >= READINESS_RESTARTS_MAX) return false;
+  return policy === 'Always' || notReady.kind === 'timeout' || notReady.exitCode !== 0;
 }
 
 /** How a checkpointed start that did not restore reports itself: a fallback when a restore was tried and failed. */

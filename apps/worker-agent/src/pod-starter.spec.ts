@@ -100,7 +100,7 @@ describe('PodStarter on a fake node: how a pod starts', () => {
     const node = new FakeNode();
     const pod = node.pods.add(scheduledPod({ checkpoint: true }));
     node.checkpoints.offer(scheduledPod({ checkpoint: true }));
-    node.checkpoints.readyAfterRestore = false;
+    node.probe.afterRestore = 'never';
     await node.lifecycle.starter.start(pod.id);
     assert.equal(node.checkpoints.restoreFailures.length, 1);
     assert.match(node.checkpoints.restoreFailures[0]?.reason ?? '', /connection refused/);
@@ -159,15 +159,29 @@ describe('PodStarter on a fake node: how a pod starts', () => {
     assert.equal(running.endpoints.length, 1);
   });
 
-  test('a condition that never holds is recorded; the pod runs and is exposed anyway', async () => {
+  test('a checkpoint condition that never holds is a readiness failure: no checkpoint, never exposed, Failed with the reason', async () => {
     const node = new FakeNode();
     const pod = node.pods.add(scheduledPod({ checkpoint: true }));
-    node.checkpoints.readyAfterStart = false;
+    node.probe.afterStart = 'never';
+    await assert.rejects(node.lifecycle.starter.start(pod.id), PermanentJobError);
+    const failed = node.pod(pod.id);
+    assert.equal(failed.phase, 'Failed');
+    assert.match(failed.error ?? '', /^readiness tcp :8080 not met within 5 s: not ready by the deadline .*connection refused$/);
+    assert.equal(node.checkpoints.taken.length, 0);
+    assert.deepEqual(node.probe.exposedWhileProbed, []);
+    assert.equal(failed.endpoints.length, 0);
+    assert.deepEqual(node.nodes.released, [pod.id]);
+  });
+
+  test('a checkpoint that fails once the pod is ready is recorded; the pod is ready, exposed and runs', async () => {
+    const node = new FakeNode();
+    const pod = node.pods.add(scheduledPod({ checkpoint: true }));
+    node.checkpoints.failTake = 'criu: dump failed';
     await node.lifecycle.starter.start(pod.id);
     const running = node.pod(pod.id);
     assert.equal(running.phase, 'Running');
-    assert.equal(running.startMode, 'cold');
-    assert.match(running.checkpoint?.error ?? '', /^checkpoint failed: condition tcp not met within 5 s: connection refused$/);
+    assert.equal(running.checkpoint?.error, 'checkpoint failed: criu: dump failed');
+    assert.ok(running.ready);
     assert.equal(running.endpoints.length, 1);
   });
 

@@ -1,4 +1,4 @@
-import { isTerminal, type Endpoint, type PodCheckpointStatus, type PodRecord, type StartMode } from '@warmpod/domain';
+import { isTerminal, podReadiness, type Endpoint, type PodCheckpointStatus, type PodRecord, type StartMode } from '@warmpod/domain';
 import { PermanentJobError } from '@warmpod/jobs';
 import type { EnsuredImage, ImageCache, RuncRuntime } from '@warmpod/node-runtime';
 import type { Logger } from '@warmpod/observability';
@@ -8,11 +8,13 @@ import { CheckpointFetchError } from './checkpoint-artifacts';
 import { CheckpointFailedError, type PodCheckpoints, type RestorePlan } from './pod-checkpoints';
 import type { PodExitWatcher } from './pod-exit-watcher';
 import type { PodLocks } from './pod-locks';
-import type { PodSandboxes, RestoreTools } from './pod-sandbox';
+import type { PodReadiness } from './pod-readiness';
+import type { LaunchedPod, PodSandboxes, RestoreTools } from './pod-sandbox';
 import {
   isStopOnRequest,
   messageOf,
   planStart,
+  readinessRestart,
   restoreFailedStatus,
   startEntry,
   startFailure,
@@ -23,24 +25,20 @@ import {
 import type { PodTransitions } from './pod-transitions';
 import { DrainAbort } from './node-drain';
 
-/** How long a restored pod has to pass its condition before the restore counts as failed. */
-const RESTORED_READY_MS = 30_000;
-
 /** What a start needs of this node's checkpoints. */
-export type StartCheckpoints = Pick<
-  PodCheckpoints,
-  'capable' | 'findRestorable' | 'fetch' | 'waitReady' | 'take' | 'restored' | 'restoreFailed'
-> & {
+export type StartCheckpoints = Pick<PodCheckpoints, 'capable' | 'findRestorable' | 'fetch' | 'take' | 'restored' | 'restoreFailed'> & {
   readonly restoreTools: RestoreTools;
 };
 
 export interface PodStarterDeps {
   nodeId: string;
-  pods: Pick<PodRepository, 'get' | 'transition' | 'isStopRequested'>;
+  pods: Pick<PodRepository, 'get' | 'transition' | 'isStopRequested' | 'annotate'>;
   nodes: Pick<NodeRepository, 'addCachedDigest'>;
   cache: Pick<ImageCache, 'has' | 'ensure' | 'list'>;
   runc: Pick<RuncRuntime, 'waitExit'>;
   sandboxes: Pick<PodSandboxes, 'launch' | 'restore' | 'expose' | 'teardown'>;
+  /** Every pod's readiness wait (a checkpointing pod's condition is its readiness). */
+  readiness: Pick<PodReadiness, 'waitStarted' | 'confirmRestored'>;
   /** Undefined: this node cannot checkpoint. */
   checkpoints: StartCheckpoints | undefined;
   locks: PodLocks;
@@ -123,7 +121,7 @@ export class PodStarter {
   }
 
   private async run(pod: PodRecord, attempt: number, signal: AbortSignal): Promise<void> {
-    const { cache, sandboxes, checkpoints, transitions, reportChange } = this.deps;
+    const { cache, sandboxes, checkpoints, transitions } = this.deps;
     const plan = planStart({ pod, attempt, cached: await cache.has(pod.image.digest), canCheckpoint: checkpoints?.capable ?? false });
     if (plan.pull) await transitions.advance(pod.id, 'Pulling');
     const pullStarted = Date.now();
@@ -134,22 +132,65 @@ export class PodStarter {
     if (plan.pull) this.deps.metrics?.pulled('pod', pullStarted, 'success', image.bytesFetched);
     if (plan.pull) await this.recordCached(image);
     if (plan.clearLeftovers) await sandboxes.teardown(pod.id);
-    if (!plan.checkpointed || !checkpoints) {
-      await transitions.advance(pod.id, 'Starting');
-      const { endpoints } = await sandboxes.launch(pod, image);
-      reportChange();
-      await this.running(pod, plan.plainMode, endpoints);
-      return;
-    }
-    const candidate = plan.checkpointed.tryRestore ? await checkpoints.findRestorable(pod) : undefined;
+    const checkpointed = checkpoints ? plan.checkpointed : undefined;
+    const candidate = checkpointed?.tryRestore ? await checkpoints?.findRestorable(pod) : undefined;
     let status: PodCheckpointStatus = {};
-    if (candidate) {
-      const failed = await this.restore(pod, image, candidate, plan.checkpointed, checkpoints, signal);
+    if (candidate && checkpointed && checkpoints) {
+      const failed = await this.restore(pod, image, candidate, checkpointed, checkpoints, signal);
       if (failed === undefined) return;
       status = failed;
     }
     await transitions.advance(pod.id, 'Starting');
-    await this.startThenCheckpoint(pod, image, plan.checkpointed, checkpoints, signal, status);
+    const launched = await this.launchUntilReady(pod, image, signal);
+    if (!launched) return;
+    const readyAt = new Date().toISOString();
+    if (checkpointed && checkpoints) status = await this.checkpoint(pod, checkpoints, status);
+    const endpoints = await sandboxes.expose(pod, launched.ip);
+    const mode = checkpointed ? unrestoredMode(status) : plan.plainMode;
+    await this.running(pod, mode, endpoints, readyAt, checkpointed ? status : undefined);
+    if (status.taken) this.deps.reportChange();
+  }
+
+  /**
+   * Launches the pod with its ports closed and waits for its readiness (none:
+   * ready at once). A readiness that never holds is handled by the restart
+   * policy: Never fails the pod with the reason; OnFailure and Always start
+   * it again here, `restarts` counted, a few times before it fails. A pod
+   * that exits before it is ready and is not restarted ends as its exit
+   * says (undefined is returned).
+   */
+  private async launchUntilReady(pod: PodRecord, image: EnsuredImage, signal: AbortSignal): Promise<LaunchedPod | undefined> {
+    const { pods, sandboxes, readiness, transitions, reportChange, logger } = this.deps;
+    const wanted = podReadiness(pod.spec);
+    let restarts = pod.restarts;
+    for (let tries = 0; ; tries++) {
+      const launched = await sandboxes.launch(pod, image, { expose: false });
+      reportChange();
+      const notReady = wanted ? await readiness.waitStarted(pod, launched, wanted, signal) : undefined;
+      if (!notReady) return launched;
+      logger.warn({ reason: notReady.reason, restarts }, 'pod not ready');
+      await sandboxes.teardown(pod.id);
+      reportChange();
+      if (!readinessRestart(pod.spec.restartPolicy, notReady, tries)) {
+        if (notReady.kind === 'timeout') throw new PermanentJobError(notReady.reason);
+        const phase = notReady.exitCode === 0 ? 'Succeeded' : 'Failed';
+        await transitions.finish(pod, phase, { exitCode: notReady.exitCode, ...(phase === 'Failed' ? { error: notReady.reason } : {}) });
+        return undefined;
+      }
+      restarts++;
+      await pods.annotate(pod.id, { restarts, message: `started again (${restarts}): ${notReady.reason}` });
+    }
+  }
+
+  /** Takes the pod's checkpoint now that it is ready (rule 3); a failure is recorded and the pod runs on. */
+  private async checkpoint(pod: PodRecord, checkpoints: StartCheckpoints, status: PodCheckpointStatus): Promise<PodCheckpointStatus> {
+    try {
+      const taken = await checkpoints.take(pod);
+      return { ...status, taken: taken.id };
+    } catch (error) {
+      if (!(error instanceof CheckpointFailedError)) throw error;
+      return withCheckpointFailure(status, error.message);
+    }
   }
 
   /** New on this node: recorded now so placement sees it before the next inventory delta. */
@@ -183,11 +224,12 @@ export class PodStarter {
       const source = 'remote' in candidate ? await checkpoints.fetch(candidate.record, signal) : candidate;
       const launched = await sandboxes.restore(pod, image, source, checkpoints.restoreTools, signal);
       reportChange();
-      await checkpoints.waitReady(pod, launched, condition, Date.now() + RESTORED_READY_MS, { restored: true, signal });
+      await this.deps.readiness.confirmRestored(pod, launched, condition, signal);
+      const readyAt = new Date().toISOString();
       const endpoints = await sandboxes.expose(pod, launched.ip);
       await checkpoints.restored(candidate.record);
       metrics?.restored(started, 'success');
-      await this.running(pod, 'restored', endpoints, { restoredFrom: candidate.record.id });
+      await this.running(pod, 'restored', endpoints, readyAt, { restoredFrom: candidate.record.id });
       return undefined;
     } catch (error) {
       await sandboxes.teardown(pod.id).catch(() => undefined);
@@ -202,55 +244,15 @@ export class PodStarter {
     }
   }
 
-  /**
-   * A normal start whose ports stay closed until the pod's condition holds
-   * and its checkpoint is taken (rule 3). A condition that never holds or a
-   * checkpoint that fails is recorded; the pod is exposed and runs anyway.
-   * A pod that exits meanwhile ends the wait at once; its exit watch records how it ended.
-   */
-  private async startThenCheckpoint(
+  private async running(
     pod: PodRecord,
-    image: EnsuredImage,
-    { condition, timeoutSeconds }: CheckpointedStart,
-    checkpoints: StartCheckpoints,
-    signal: AbortSignal,
-    status: PodCheckpointStatus,
+    startMode: StartMode,
+    endpoints: Endpoint[],
+    readyAt: string,
+    checkpoint?: PodCheckpointStatus,
   ): Promise<void> {
-    const { runc, sandboxes, reportChange } = this.deps;
-    const launched = await sandboxes.launch(pod, image, { expose: false });
-    reportChange();
-    const waiting = new AbortController();
-    const stopWaiting = AbortSignal.any([signal, waiting.signal]);
-    void runc.waitExit(pod.id, { signal: stopWaiting }).then(
-      (code) => waiting.abort(new Error(`the pod exited with ${code} before its condition held`)),
-      () => undefined,
-    );
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    let outcome: PodCheckpointStatus = { ...status };
-    try {
-      const taken = await checkpoints.take(pod, {
-        ready: () =>
-          checkpoints.waitReady(pod, launched, condition, deadline, { restored: false, signal: stopWaiting }).catch((error: unknown) => {
-            if (signal.aborted) throw error;
-            throw new Error(`condition ${condition.type} not met within ${timeoutSeconds} s: ${messageOf(error)}`);
-          }),
-      });
-      outcome.taken = taken.id;
-    } catch (error) {
-      if (signal.aborted) throw error;
-      if (!(error instanceof CheckpointFailedError)) throw error;
-      outcome = withCheckpointFailure(status, error.message);
-    } finally {
-      waiting.abort();
-    }
-    const endpoints = await sandboxes.expose(pod, launched.ip);
-    await this.running(pod, unrestoredMode(status), endpoints, outcome);
-    if (outcome.taken) reportChange();
-  }
-
-  private async running(pod: PodRecord, startMode: StartMode, endpoints: Endpoint[], checkpoint?: PodCheckpointStatus): Promise<void> {
     const { pods, sandboxes, exits, logger } = this.deps;
-    const moved = await pods.transition(pod.id, 'Running', { startMode, endpoints, ...(checkpoint ? { checkpoint } : {}) });
+    const moved = await pods.transition(pod.id, 'Running', { startMode, endpoints, readyAt, ...(checkpoint ? { checkpoint } : {}) });
     if (!moved.applied) {
       logger.info({ phase: moved.previous }, 'pod changed phase while starting; tearing down');
       await sandboxes.teardown(pod.id);

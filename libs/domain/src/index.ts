@@ -1,6 +1,7 @@
 export * from './image-reference';
 export * from './pod-phase';
 export * from './pod-spec';
+export * from './readiness-spec';
 export * from './pod';
 export * from './ids';
 export * from './placement/index';

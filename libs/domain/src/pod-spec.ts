@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkpointSpecSchema, type CheckpointSpec } from './checkpoint/checkpoint-spec';
+import { readinessIssues, readinessSpecSchema, type ReadinessSpec } from './readiness-spec';
 
 /** Limits chosen so that a typo (memory in bytes, cpu in millicores) is refused. */
 export const LIMITS = {
@@ -43,8 +44,8 @@ export type Resources = z.infer<typeof resourcesSchema>;
 
 export const DEFAULT_RESOURCES: Resources = { cpu: 0.1, memoryMiB: 128, gpu: 0 };
 
-/** The body of `POST /v1/pods`. Unknown fields are refused, not ignored. */
-export const podRequestSchema = z.strictObject({
+/** The fields of `POST /v1/pods`, without the rules across them (pool templates pick from these). */
+export const podRequestFields = z.strictObject({
   image: z.string().min(1, 'image is required'),
   command: argList.optional(),
   args: argList.optional(),
@@ -69,6 +70,13 @@ export const podRequestSchema = z.strictObject({
   pool: z.string().regex(POOL_NAME, 'pool names are lower-case DNS labels of at most 63 characters').optional(),
   /** Checkpoint the ready state and restore later pods of the same spec from it (rule 3). */
   checkpoint: checkpointSpecSchema.optional(),
+  /** When the pod is ready: its ports are exposed and it turns Running only then. */
+  readiness: readinessSpecSchema.optional(),
+});
+
+/** The body of `POST /v1/pods`. Unknown fields are refused, not ignored. */
+export const podRequestSchema = podRequestFields.superRefine((req, ctx) => {
+  for (const issue of readinessIssues(req)) ctx.addIssue({ code: 'custom', ...issue });
 });
 export type PodRequest = z.infer<typeof podRequestSchema>;
 
@@ -83,6 +91,8 @@ export interface PodSpec {
   restartPolicy: RestartPolicy;
   /** As requested (defaults applied); whether it happens is the pod record's `checkpointing`. */
   checkpoint?: CheckpointSpec;
+  /** As requested; what a start waits for is `podReadiness` (this, or the checkpoint condition). */
+  readiness?: ReadinessSpec;
 }
 
 export type RestartPolicy = 'Never' | 'OnFailure' | 'Always';
@@ -97,6 +107,7 @@ export function normaliseSpec(req: PodRequest): PodSpec {
     nodeSelector: req.nodeSelector ?? {},
     restartPolicy: req.restartPolicy ?? 'Never',
     ...(req.checkpoint ? { checkpoint: req.checkpoint } : {}),
+    ...(req.readiness ? { readiness: req.readiness } : {}),
   };
 }
 

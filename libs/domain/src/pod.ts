@@ -35,7 +35,10 @@ export interface PodRecord {
   startMode?: StartMode;
   /** Why a pod is still Pending, or what the last step said. */
   message?: string;
-  timeline: Partial<Record<PodPhase, string>>;
+  /** When each phase began, and `Ready`: when the pod's readiness held (its ports were exposed then). */
+  timeline: Partial<Record<PodPhase | 'Ready', string>>;
+  /** When the pod became ready (its readiness held; at once without one). */
+  ready?: string;
   endpoints: Endpoint[];
   exitCode?: number;
   error?: string;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkpointSpecSchema, POD_PHASES, type PodRecord } from '@warmpod/domain';
+import { checkpointSpecSchema, POD_PHASES, readinessSpecSchema, type PodRecord } from '@warmpod/domain';
 
 /**
  * The pod record as stored: the immutable definition (JSON under
@@ -25,6 +25,7 @@ export const podDefinitionSchema = z.object({
     nodeSelector: stringMap,
     restartPolicy: z.enum(['Never', 'OnFailure', 'Always']),
     checkpoint: checkpointSpecSchema.optional(),
+    readiness: readinessSpecSchema.optional(),
   }),
   /** Set on pods a warm pool started (see pool-pods.ts). */
   pool: z.string().optional(),
@@ -71,6 +72,9 @@ const statusSchema = z.object({
   ),
 });
 
+/** The status field holding when the pod became ready, beside the phases' `t:<Phase>`. */
+export const READY_FIELD = 't:Ready';
+
 /** The whole record; throws with the pod id when either half is not what warmpod writes. */
 export function decodePod(id: string, specJson: string, status: Record<string, string>): PodRecord {
   let json: unknown;
@@ -90,6 +94,9 @@ export function decodePod(id: string, specJson: string, status: Record<string, s
     const t = status[`t:${phase}`];
     if (t) timeline[phase] = t;
   }
+  // Written with the Running transition by the agent (StatusPatch.readyAt).
+  const ready = status[READY_FIELD] || undefined;
+  if (ready) timeline.Ready = ready;
   return {
     ...definition,
     ...(pool !== undefined ? { pool } : {}),
@@ -99,6 +106,7 @@ export function decodePod(id: string, specJson: string, status: Record<string, s
     ...(st.startMode ? { startMode: st.startMode } : {}),
     ...(st.message ? { message: st.message } : {}),
     timeline,
+    ...(ready ? { ready } : {}),
     endpoints: st.endpoints ?? [],
     ...(st.exitCode !== undefined ? { exitCode: st.exitCode } : {}),
     ...(st.error ? { error: st.error } : {}),

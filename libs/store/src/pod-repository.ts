@@ -14,7 +14,7 @@ import {
   type StartMode,
 } from '@warmpod/domain';
 import { Keys } from './keys';
-import { decodePod } from './pod-record';
+import { decodePod, READY_FIELD } from './pod-record';
 import { annotatePod, createPod, endPodOnNode, removePod, transitionPod } from './scripts/pod-scripts';
 import { lostBeforeIso, podChargeArg, podLimitsArg, type OverQuota } from './tenant-quotas';
 
@@ -34,6 +34,8 @@ export interface StatusPatch {
   restarts?: number;
   checkpointing?: EffectiveCheckpointing | null;
   checkpoint?: PodCheckpointStatus | null;
+  /** When the pod's readiness held (ISO); shown as `ready` and `timeline.Ready`. */
+  readyAt?: string | null;
 }
 
 export type CreateOutcome =
@@ -151,7 +153,7 @@ export class PodRepository {
     const fields: string[] = [];
     for (const [key, value] of Object.entries(patch)) {
       if (value === undefined) continue;
-      fields.push(key, value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value));
+      fields.push(key === 'readyAt' ? READY_FIELD : key, value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value));
     }
     const status = this.keys.podStatus(id);
     const nowIso = new Date().toISOString();
@@ -168,8 +170,9 @@ export class PodRepository {
   }
 
   /** Sets status fields without a phase change (e.g. why a pod is still Pending). */
-  async annotate(id: string, patch: Pick<StatusPatch, 'message' | 'stopRequested' | 'checkpoint'>): Promise<void> {
+  async annotate(id: string, patch: Pick<StatusPatch, 'message' | 'stopRequested' | 'checkpoint' | 'restarts'>): Promise<void> {
     const fields: Record<string, string> = {};
+    if (patch.restarts !== undefined) fields['restarts'] = String(patch.restarts);
     if (patch.message !== undefined && patch.message !== null) fields['message'] = patch.message;
     if (patch.stopRequested !== undefined) fields['stopRequested'] = String(patch.stopRequested);
     if (patch.checkpoint !== undefined) fields['checkpoint'] = patch.checkpoint === null ? '' : JSON.stringify(patch.checkpoint);

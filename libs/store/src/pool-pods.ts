@@ -33,6 +33,7 @@ export function poolPodDefinition(
       resources: { ...pool.template.resources },
       nodeSelector: { ...pool.nodeSelector, ...extraSelector },
       restartPolicy: 'Never',
+      ...(pool.template.readiness ? { readiness: pool.template.readiness } : {}),
     },
     pool: pool.name,
   };

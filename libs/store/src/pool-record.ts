@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { readinessSpecSchema, type ReadinessSpec, type Resources } from '@warmpod/domain';
 import type { OverQuota } from './scripts/replies';
-import type { Resources } from '@warmpod/domain';
 
 /** The process-shaping part of a pool's pods (a pod spec without placement fields). */
 export interface PoolTemplate {
@@ -9,6 +9,8 @@ export interface PoolTemplate {
   env: Record<string, string>;
   ports: number[];
   resources: Resources;
+  /** When a warm pod is ready: the pool counts and hands out only pods whose readiness held. */
+  readiness?: ReadinessSpec;
 }
 
 /** The pool's image: what was asked for, its normalised reference, and the digest it is pinned to now. */
@@ -85,6 +87,7 @@ const defSchema = z.object({
     env: z.record(z.string(), z.string()),
     ports: z.array(z.number()),
     resources: z.object({ cpu: z.number(), memoryMiB: z.number(), gpu: z.number() }),
+    readiness: readinessSpecSchema.optional(),
   }),
   nodeSelector: z.record(z.string(), z.string()),
 });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { buildImage } from '@warmpod/devkit';
 import { defaultNodes } from '@warmpod/local-cluster';
 import { startBenchCluster } from './bench-cluster';
+import { answeringResults, answeringRows, measureAnswering, type AnsweringCase, type AnsweringResult } from './pool-answering';
 import { printResults } from './result-lines';
 import { median, percentile, table } from './stats';
 
@@ -9,9 +10,18 @@ import { median, percentile, table } from './stats';
  * `npm run bench:pool`: on a local cluster, (1) claim-to-Running latency of
  * warm pods against a cold start of the same image on a node that already
  * holds it (warm cache), in the same run; (2) how long a pool of 8 takes to
- * rotate after its tag is rebuilt and re-pinned, and how many pods it starts.
+ * rotate after its tag is rebuilt and re-pinned, and how many pods it starts;
+ * (3) claim -> answering (first successful request) against cold start ->
+ * answering, for an image ready at once and one that initialises for 3 s
+ * (pool-answering.ts).
  */
 const RUNS = Number(process.argv[2] ?? 40);
+const ANSWER_RUNS = Number(process.argv[3] ?? 8);
+const ANSWER_CASES: AnsweringCase[] = [
+  { label: 'ready at once', initSeconds: 0, withReadiness: true },
+  { label: '3 s init', initSeconds: 3, withReadiness: true },
+  { label: '3 s init, no readiness (before)', initSeconds: 3, withReadiness: false },
+];
 const ROTATION_SIZE = 8;
 const CLAIM_POOL_SIZE = 4;
 
@@ -34,7 +44,8 @@ interface Pool {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
-  const { cluster, workDir, call: request, close } = await startBenchCluster({ name: 'pool', nodes: defaultNodes('wpb', 79) });
+  const bench = await startBenchCluster({ name: 'pool', nodes: defaultNodes('wpb', 79) });
+  const { cluster, workDir, call: request, close } = bench;
   try {
     const call = async <T>(method: string, path: string, body?: unknown): Promise<{ json: T }> => ({
       json: await request<T>(method, path, body),
@@ -115,6 +126,12 @@ async function main(): Promise<void> {
     const oldStartsAfter = (after.stats.started[v1] ?? 0) - (before.stats.started[v1] ?? 0);
     const retiredOld = after.stats.retired[v1] ?? 0;
 
+    await call('DELETE', '/v1/pools/rot');
+
+    // 3. Claim -> answering against cold start -> answering.
+    const answering: AnsweringResult[] = [];
+    for (const c of ANSWER_CASES) answering.push(await measureAnswering(bench, c, ANSWER_RUNS));
+
     const f = (n: number) => `${n.toFixed(1)} ms`;
     const claimP50 = median(claimMs);
     const coldP50 = median(coldMs);
@@ -136,6 +153,7 @@ async function main(): Promise<void> {
         ['new-digest starts', String(newStarts), `target ${ROTATION_SIZE}`],
         ['old-digest starts after re-pin', String(oldStartsAfter), 'target 0'],
         ['old pods retired', String(retiredOld), `each once (target ${ROTATION_SIZE})`],
+        ...answeringRows(answering),
       ]),
     );
     printResults({
@@ -151,8 +169,8 @@ async function main(): Promise<void> {
       rotation_new_digest_starts_count: newStarts,
       rotation_old_digest_starts_count: oldStartsAfter,
       rotation_old_retired_count: retiredOld,
+      ...answeringResults(answering),
     });
-    await call('DELETE', '/v1/pools/rot');
   } finally {
     await close();
   }

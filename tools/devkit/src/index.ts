@@ -12,3 +12,4 @@ export * from './redis-server';
 export { readinessUntil, type Readiness } from './readiness';
 export * from './cluster-pki';
 export * from './leaf-cert';
+export * from './slow-http-image';

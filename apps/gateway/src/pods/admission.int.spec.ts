@@ -236,3 +236,61 @@ describe('a pod that cannot be queued', () => {
     assert.equal(stored?.phase, 'Pending');
   });
 });
+
+describe('GET /v1/pods/{id}?wait=Ready: a bounded long poll', () => {
+  const admit = async (): Promise<PodRecord> => pod(await call(gateway.url, 'POST', '/v1/pods', { body: { image: 'team/app' } }));
+
+  test('answers once the pod is ready (Running), with its ready time and Warmpod-Wait: ready', async () => {
+    const admitted = await admit();
+    const pods = new PodRepository(traces.redis, prefix);
+    const waiting = call(gateway.url, 'GET', `/v1/pods/${admitted.id}?wait=Ready&timeoutSeconds=20`);
+    // The agent's steps, as the store takes them; the wait sees none of them before Running.
+    for (const phase of ['Scheduled', 'Starting'] as const) assert.equal((await pods.transition(admitted.id, phase)).applied, true);
+    const readyAt = new Date().toISOString();
+    assert.equal((await pods.transition(admitted.id, 'Running', { readyAt })).applied, true);
+    const res = await waiting;
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('warmpod-wait'), 'ready');
+    assert.equal(pod(res).phase, 'Running');
+    assert.equal(pod(res).ready, readyAt);
+    assert.equal(pod(res).timeline.Ready, readyAt);
+  });
+
+  test('a pod that ends answers ended; one that is not ready in time answers its record with timeout', async () => {
+    const ends = await admit();
+    const waiting = call(gateway.url, 'GET', `/v1/pods/${ends.id}?wait=Ready`);
+    await new PodRepository(traces.redis, prefix).transition(ends.id, 'Stopped');
+    const ended = await waiting;
+    assert.equal(ended.headers.get('warmpod-wait'), 'ended');
+    assert.equal(pod(ended).phase, 'Stopped');
+
+    const slow = await admit();
+    const timedOut = await call(gateway.url, 'GET', `/v1/pods/${slow.id}?wait=Ready&timeoutSeconds=1`);
+    assert.equal(timedOut.status, 200);
+    assert.equal(timedOut.headers.get('warmpod-wait'), 'timeout');
+    assert.equal(pod(timedOut).phase, 'Pending');
+    const plain = await call(gateway.url, 'GET', `/v1/pods/${slow.id}`);
+    assert.equal(plain.headers.get('warmpod-wait'), null, 'no wait asked, none reported');
+  });
+
+  test('a bad wait query is a 400 with its path; an unknown pod a 404 at once', async () => {
+    const any = await admit();
+    for (const [query, path] of [
+      ['wait=Running', 'query.wait'],
+      ['wait=Ready&timeoutSeconds=61', 'query.timeoutSeconds'],
+      ['wait=Ready&timeoutSeconds=0', 'query.timeoutSeconds'],
+      ['timeoutSeconds=5', 'query.timeoutSeconds'],
+      ['wait=Ready&colour=red', 'query.colour'],
+    ] as const) {
+      const res = await call(gateway.url, 'GET', `/v1/pods/${any.id}?${query}`);
+      assert.equal(res.status, 400, query);
+      assert.deepEqual(
+        errorOf(res).details.map((d) => d.path),
+        [path],
+        query,
+      );
+    }
+    const missing = await call(gateway.url, 'GET', `/v1/pods/pod-${'0'.repeat(20)}?wait=Ready`);
+    assert.equal(missing.status, 404);
+  });
+});

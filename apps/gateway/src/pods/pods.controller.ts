@@ -12,6 +12,7 @@ import { podFilterFrom } from './list-query';
 import { PodAdmission } from './pod-admission';
 import { PodLogs } from './pod-logs';
 import { PodStopper } from './pod-stopper';
+import { POD_WAIT_DEFAULT_SECONDS, POD_WAIT_MAX_SECONDS, PodWait } from './pod-wait';
 import { TenantPods } from './tenant-pods';
 
 const errors = (...statuses: number[]) => applyDecorators(...statuses.map((status) => ApiResponse({ status, schema: ERROR_REF })));
@@ -27,6 +28,7 @@ export class PodsController {
     private readonly stopper: PodStopper,
     private readonly logs: PodLogs,
     private readonly checkpointer: PodCheckpointer,
+    private readonly waiter: PodWait,
   ) {}
 
   @Post()
@@ -61,11 +63,37 @@ export class PodsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: "One pod (an operator may read any tenant's)" })
-  @ApiResponse({ status: 200, schema: POD_RECORD_REF })
-  @errors(401, 404)
-  get(@Caller() caller: CallerOfToken, @Param('id') id: string): Promise<PodRecord> {
-    return this.tenantPods.read(caller, id);
+  @ApiOperation({
+    summary: "One pod (an operator may read any tenant's); with wait=Ready, once it is ready (a bounded long poll)",
+    description:
+      'With `wait=Ready` the answer is held until the pod is ready (Running: its readiness held and its ports are exposed), ' +
+      `has ended (it never will be), or \`timeoutSeconds\` (default ${POD_WAIT_DEFAULT_SECONDS}, at most ${POD_WAIT_MAX_SECONDS}) passed; ` +
+      'the record as it is then comes back with 200 and the header `Warmpod-Wait: ready | ended | timeout`.',
+  })
+  @ApiQuery({ name: 'wait', required: false, schema: { type: 'string', enum: ['Ready'] } })
+  @ApiQuery({
+    name: 'timeoutSeconds',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: POD_WAIT_MAX_SECONDS, default: POD_WAIT_DEFAULT_SECONDS },
+  })
+  @ApiResponse({
+    status: 200,
+    schema: POD_RECORD_REF,
+    headers: { 'Warmpod-Wait': { description: 'with wait=Ready: ready, ended or timeout', schema: { type: 'string' } } },
+  })
+  @errors(400, 401, 404)
+  async get(
+    @Caller() caller: CallerOfToken,
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<PodRecord> {
+    // A client that hangs up ends its wait.
+    const gone = new AbortController();
+    reply.raw.once('close', () => gone.abort());
+    const { pod, outcome } = await this.waiter.get(caller, id, query, gone.signal);
+    if (outcome) void reply.header('warmpod-wait', outcome);
+    return pod;
   }
 
   @Delete(':id')

@@ -1,12 +1,25 @@
 import { z } from 'zod';
-import { DEFAULT_RESOURCES, describeIssues, podRequestSchema, POOL_NAME, type FieldProblem, type ImageReference } from '@warmpod/domain';
+import {
+  DEFAULT_RESOURCES,
+  describeIssues,
+  podRequestFields,
+  podRequestSchema,
+  POOL_NAME,
+  readinessIssues,
+  type FieldProblem,
+  type ImageReference,
+} from '@warmpod/domain';
 import type { PoolTemplate } from '@warmpod/store';
 import { ApiError } from '../http/api-error';
 
 export const POOL_SIZE_MAX = 256;
 
-/** The process-shaping fields of a pod, as in `POST /v1/pods` (checkpointing comes with a later issue). */
-const podTemplateSchema = podRequestSchema.pick({ command: true, args: true, env: true, ports: true, resources: true });
+/** The process-shaping fields of a pod and its readiness, as in `POST /v1/pods` (checkpointing comes with a later issue). */
+const podTemplateSchema = podRequestFields
+  .pick({ command: true, args: true, env: true, ports: true, resources: true, readiness: true })
+  .superRefine((template, ctx) => {
+    for (const issue of readinessIssues(template)) ctx.addIssue({ code: 'custom', ...issue });
+  });
 
 const poolName = z.string().regex(POOL_NAME, 'pool names are lower-case DNS labels of at most 63 characters');
 const poolSize = z
@@ -48,6 +61,7 @@ export function normaliseTemplate(t: CreatePoolRequest['podTemplate']): PoolTemp
     env: t.env ?? {},
     ports: t.ports ?? [],
     resources: t.resources ?? DEFAULT_RESOURCES,
+    ...(t.readiness ? { readiness: t.readiness } : {}),
   };
 }
 

@@ -41,6 +41,7 @@ describe('pool response', () => {
       { [`started:${NEW}`]: 3, [`retired:${OLD}`]: 1, 'ended:Failed': 2 },
     );
     assert.equal(res.ready, 1);
+    assert.equal(res.starting, 1, 'p4, not yet Running (ready): starting, not claimable');
     assert.equal(res.desired, 2);
     assert.deepEqual(res.rotation, { from: OLD, to: NEW, since: pool.pinnedAt, oldPods: 1 });
     assert.deepEqual(res.pods[0], { id: 'p1', node: 'n1', digest: OLD, phase: 'Running', current: false, free: true });

@@ -1,4 +1,4 @@
-import type { PodPhase, PodRecord } from '@warmpod/domain';
+import { isTerminal, type PodPhase, type PodRecord } from '@warmpod/domain';
 import type { PoolMember, PoolRecord, PoolTemplate } from '@warmpod/store';
 
 export interface WarmPodView {
@@ -19,8 +19,10 @@ export interface PoolResponse {
   image: { requested: string; pinned: string; digest: string };
   size: number;
   desired: number;
-  /** Warm pods of the current digest that are Running and free. */
+  /** Warm pods of the current digest that are ready (Running: their readiness held) and free: what claims get. */
   ready: number;
+  /** Warm pods of the current digest still starting (placed, pulling, waiting for their readiness): not claimable yet. */
+  starting: number;
   podTemplate: PoolTemplate;
   nodeSelector: Record<string, string>;
   generation: number;
@@ -74,6 +76,7 @@ export function toPoolResponse(
     size: pool.size,
     desired: pool.state === 'active' ? pool.size : 0,
     ready: pods.filter((p) => p.current && p.free).length,
+    starting: pods.filter((p) => p.current && p.phase !== 'Running' && (p.phase === 'Creating' || !isTerminal(p.phase))).length,
     podTemplate: pool.template,
     nodeSelector: pool.nodeSelector,
     generation: pool.generation,

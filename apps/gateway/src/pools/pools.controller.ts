@@ -20,7 +20,9 @@ function bodySchema(schema: z.ZodType): SchemaObject {
 
 const POOL: SchemaObject = {
   type: 'object',
-  description: 'pinned digest, desired and ready counts, each warm pod with node, digest and phase, rotation progress, counters',
+  description:
+    'pinned digest, desired, ready (Running: readiness held; what claims get) and starting counts, ' +
+    'each warm pod with node, digest and phase, rotation progress, counters',
 };
 
 @ApiTags('pools')

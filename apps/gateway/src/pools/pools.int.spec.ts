@@ -82,6 +82,25 @@ describe('POST /v1/pools', () => {
         ['podTemplate.resources.cpu', 'podTemplate.resources.memoryMiB'],
       ],
       [{ name: 'ok', image: 'team/pool', size: 1, podTemplate: {}, extra: true }, ['extra']],
+      [
+        { name: 'ok', image: 'team/pool', size: 1, podTemplate: { ports: [80], readiness: { condition: { type: 'tcp', port: 81 } } } },
+        ['podTemplate.readiness.condition.port'],
+      ],
+      [
+        { name: 'ok', image: 'team/pool', size: 1, podTemplate: { readiness: { condition: { type: 'exec', command: [] } } } },
+        ['podTemplate.readiness.condition.command'],
+      ],
+      [
+        {
+          name: 'ok',
+          image: 'team/pool',
+          size: 1,
+          podTemplate: {
+            readiness: { condition: { type: 'file', path: '/ready' }, intervalMs: 500, successThreshold: 5, timeoutSeconds: 1 },
+          },
+        },
+        ['podTemplate.readiness.successThreshold'],
+      ],
     ];
     for (const [body, paths] of cases) {
       const res = await call(gateway.url, 'POST', '/v1/pools', { body });

@@ -1,8 +1,6 @@
-import { messageOf } from '@warmpod/observability';
 /** Checkpoints of the fake node (testing/fake-node.ts) whose outcomes a spec chooses. Test code only. */
 import { newId, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
 import { CheckpointFailedError, type RestoreCandidate, type RestorePlan } from '../pod-checkpoints';
-import type { LaunchedPod } from '../pod-sandbox';
 
 /** The fake node's id. */
 export const NODE = 'node-a';
@@ -15,11 +13,6 @@ export class FakeCheckpoints {
   fetchBehaviour?: Error;
   readonly fetched: string[] = [];
   lookups = 0;
-  /** Whether the pod's condition holds (for a restored pod, and for a fresh one). */
-  readyAfterRestore = true;
-  readyAfterStart = true;
-  /** The readiness wait never ends on its own, only when the start is aborted. */
-  readinessHangs = false;
   readonly taken: CheckpointRecord[] = [];
   readonly restoredFrom: string[] = [];
   readonly restoreFailures: Array<{ id: string; reason: string }> = [];
@@ -57,27 +50,12 @@ export class FakeCheckpoints {
     return this.capable ? this.candidate : undefined;
   }
 
-  async waitReady(
-    _pod: PodRecord,
-    _launched: LaunchedPod,
-    _condition: unknown,
-    _deadline: number,
-    opts: { restored: boolean; signal?: AbortSignal },
-  ): Promise<void> {
-    const signal = opts.signal;
-    if (this.readinessHangs && signal) {
-      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('readiness wait aborted')), { once: true }));
-    }
-    if (!(opts.restored ? this.readyAfterRestore : this.readyAfterStart)) throw new Error('connection refused');
-  }
+  /** Set: the next checkpoint fails with this reason. */
+  failTake?: string;
 
-  async take(pod: PodRecord, opts: { checkpointId?: string; ready?: () => Promise<void> } = {}): Promise<CheckpointRecord> {
+  async take(pod: PodRecord, opts: { checkpointId?: string } = {}): Promise<CheckpointRecord> {
     const id = opts.checkpointId ?? newId('ckpt');
-    try {
-      await opts.ready?.();
-    } catch (error) {
-      throw new CheckpointFailedError(id, messageOf(error));
-    }
+    if (this.failTake) throw new CheckpointFailedError(id, this.failTake);
     const record = checkpointRecord(pod, id);
     this.taken.push(record);
     return record;

@@ -5,7 +5,17 @@
  * Test code only.
  */
 import { canTransition, newId, normaliseSpec, type Endpoint, type PodPhase, type PodRecord, type PodRequest } from '@warmpod/domain';
-import type { CachedImageEntry, EnsuredImage, RuncContainer, ShimState, WaitOptions } from '@warmpod/node-runtime';
+import {
+  ReadinessTimeoutError,
+  type CachedImageEntry,
+  type EnsuredImage,
+  type ReadinessTarget,
+  type RuncContainer,
+  type ShimState,
+  type StableResult,
+  type WaitOptions,
+  type WaitReadyOptions,
+} from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import type { StatusPatch, TransitionOutcome } from '@warmpod/store';
 import { podLifecycle, type PodLifecycle, type PodLifecycleDeps } from '../pod-lifecycle';
@@ -75,12 +85,16 @@ export class FakePods implements FakedPods {
     if (patch.node === null) delete pod.node;
     if (patch.message) pod.message = patch.message;
     if (patch.restarts !== undefined) pod.restarts = patch.restarts;
+    if (patch.readyAt) pod.ready = pod.timeline.Ready = patch.readyAt;
     return { applied: true, previous };
   }
 
-  async annotate(id: string, patch: Pick<StatusPatch, 'checkpoint'>): Promise<void> {
+  async annotate(id: string, patch: Pick<StatusPatch, 'checkpoint' | 'restarts' | 'message'>): Promise<void> {
     const pod = this.records.get(id);
-    if (pod && patch.checkpoint) pod.checkpoint = patch.checkpoint;
+    if (!pod) return;
+    if (patch.checkpoint) pod.checkpoint = patch.checkpoint;
+    if (patch.restarts !== undefined) pod.restarts = patch.restarts;
+    if (patch.message) pod.message = patch.message;
   }
 
   async isStopRequested(id: string): Promise<boolean> {
@@ -265,6 +279,34 @@ export class FakeSandboxes {
   }
 }
 
+/** What a readiness probe finds: ready, never ready (timeout), or nothing until the container exits or the start is aborted. */
+export type ProbeBehaviour = 'ready' | 'never' | 'hang';
+
+/** Readiness of the fake node's pods; records whether a pod's ports were open while it was probed. */
+export class FakeProbe {
+  /** For a freshly started pod, and for a restored one (FakeSandboxes gives those 10.0.0.3). */
+  afterStart: ProbeBehaviour = 'ready';
+  afterRestore: ProbeBehaviour = 'ready';
+  /** Outcomes of the next fresh starts' waits, in order, before `afterStart` applies. */
+  readonly nextStarts: ProbeBehaviour[] = [];
+  readonly probed: string[] = [];
+  readonly exposedWhileProbed: string[] = [];
+
+  constructor(private readonly sandboxes: FakeSandboxes) {}
+
+  async waitUntilReady(target: ReadinessTarget, _condition: unknown, opts: WaitReadyOptions): Promise<StableResult> {
+    this.probed.push(target.podId);
+    if (this.sandboxes.exposed.has(target.podId)) this.exposedWhileProbed.push(target.podId);
+    const behaviour = target.ip === '10.0.0.3' ? this.afterRestore : (this.nextStarts.shift() ?? this.afterStart);
+    if (behaviour === 'never')
+      throw new ReadinessTimeoutError('not ready by the deadline after 3 probes; last failure: connection refused', 3);
+    if (behaviour === 'hang') {
+      await new Promise((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(opts.signal?.reason), { once: true }));
+    }
+    return { attempts: 1, ms: 0 };
+  }
+}
+
 /** One fake node and the real lifecycle pieces running on it. */
 export class FakeNode {
   readonly pods = new FakePods();
@@ -273,6 +315,7 @@ export class FakeNode {
   readonly runc = new FakeRunc();
   readonly sandboxes = new FakeSandboxes(this.runc);
   readonly checkpoints = new FakeCheckpoints();
+  readonly probe = new FakeProbe(this.sandboxes);
   changes = 0;
   /** Pods handed back to the scheduler (a drain moved them), with their new generation. */
   readonly rescheduled: Array<{ podId: string; generation: number }> = [];
@@ -312,6 +355,7 @@ export class FakeNode {
       cache: this.cache,
       runc: this.runc,
       sandboxes: this.sandboxes,
+      probe: this.probe,
       checkpoints: opts.canCheckpoint === false ? undefined : this.checkpoints,
       stopGraceMs: 0,
       reschedule: async (podId, generation) => void this.rescheduled.push({ podId, generation }),

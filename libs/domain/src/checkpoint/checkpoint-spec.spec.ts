@@ -44,11 +44,8 @@ describe('checkpointSpecSchema', () => {
     });
   });
 
-  test('disabled needs no condition; enabled does', () => {
+  test('disabled needs no condition (whether enabled does depends on readiness: readiness-spec.spec)', () => {
     assert.deepEqual(parse({ enabled: false }), { enabled: false, timeoutSeconds: 300 });
-    assert.deepEqual(problems({ enabled: true }), [
-      { path: 'checkpoint.condition', message: 'condition is required when checkpointing is enabled' },
-    ]);
     assert.deepEqual(problems({}), [{ path: 'checkpoint.enabled', message: 'is required' }]);
     assert.deepEqual(problems({ enabled: 'yes' }), [{ path: 'checkpoint.enabled', message: 'enabled must be true or false' }]);
   });

@@ -66,25 +66,19 @@ export type CheckpointCondition = z.infer<typeof checkpointConditionSchema>;
 
 /**
  * The `checkpoint` section of `POST /v1/pods`. `enabled` is the request, not
- * the outcome: `effectiveCheckpointing` decides whether it happens.
+ * the outcome: `effectiveCheckpointing` decides whether it happens. Whether
+ * a condition is needed depends on the pod's readiness: `readinessIssues`.
  */
-export const checkpointSpecSchema = z
-  .strictObject({
-    enabled: z.boolean({ error: (issue) => (issue.input === undefined ? 'is required' : 'enabled must be true or false') }),
-    condition: checkpointConditionSchema.optional(),
-    timeoutSeconds: z
-      .number()
-      .int('timeoutSeconds must be a whole number of seconds')
-      .min(CHECKPOINT_LIMITS.timeoutSecondsMin, `timeoutSeconds must be at least ${CHECKPOINT_LIMITS.timeoutSecondsMin}`)
-      .max(CHECKPOINT_LIMITS.timeoutSecondsMax, `timeoutSeconds must be at most ${CHECKPOINT_LIMITS.timeoutSecondsMax} (one hour)`)
-      .default(CHECKPOINT_LIMITS.timeoutSecondsDefault),
-  })
-  .superRefine((spec, ctx) => {
-    if (spec.enabled && spec.condition === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['condition'], message: 'condition is required when checkpointing is enabled' });
-    }
-  });
-
+export const checkpointSpecSchema = z.strictObject({
+  enabled: z.boolean({ error: (issue) => (issue.input === undefined ? 'is required' : 'enabled must be true or false') }),
+  condition: checkpointConditionSchema.optional(),
+  timeoutSeconds: z
+    .number()
+    .int('timeoutSeconds must be a whole number of seconds')
+    .min(CHECKPOINT_LIMITS.timeoutSecondsMin, `timeoutSeconds must be at least ${CHECKPOINT_LIMITS.timeoutSecondsMin}`)
+    .max(CHECKPOINT_LIMITS.timeoutSecondsMax, `timeoutSeconds must be at most ${CHECKPOINT_LIMITS.timeoutSecondsMax} (one hour)`)
+    .default(CHECKPOINT_LIMITS.timeoutSecondsDefault),
+});
 /** The request as written by the client (defaults not yet applied). */
 export type CheckpointRequest = z.input<typeof checkpointSpecSchema>;
 /** The normalised section: defaults applied. */
