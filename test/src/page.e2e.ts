@@ -25,6 +25,8 @@ async function launch(profile: string): Promise<BrowserContext> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // No name resolves: only the gateway's loopback address is reachable.
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
     ],
   });
 }
@@ -34,12 +36,18 @@ describe('the cluster page in headless Chromium against a local cluster', () => 
   let profile: string;
   let browser: BrowserContext;
   let page: Page;
+  /** Requests the page made anywhere but the gateway: none expected. */
+  const elsewhere: string[] = [];
 
   before(async () => {
     mkdirSync(REPORTS, { recursive: true });
     profile = await mkdtemp(join(tmpdir(), 'warmpod-chromium-'));
     e = await startCluster();
     browser = await launch(profile);
+    browser.on('request', (request) => {
+      const { hostname } = new URL(request.url());
+      if (hostname !== '127.0.0.1') elsewhere.push(request.url());
+    });
     page = await browser.newPage();
   });
 
@@ -104,6 +112,19 @@ describe('the cluster page in headless Chromium against a local cluster', () => 
       { timeout: 15_000 },
     );
 
+    // A warm pool of one: its row fills up.
+    const poolRes = await e.api('/v1/pools', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'page',
+        image: 'warmpod/sleeper:latest',
+        size: 1,
+        podTemplate: { resources: { cpu: 0.1, memoryMiB: 32 } },
+      }),
+    });
+    assert.equal(poolRes.status, 201, await poolRes.clone().text());
+    await page.waitForSelector('tr[data-pool="page"][data-ready="1"][data-size="1"]', { timeout: 60_000 });
+
     const pod = await createPod(e, { image: 'warmpod/sleeper:latest' });
     await page.waitForSelector(`tr[data-pod="${pod.id}"]`, { timeout: 15_000 });
     await page.waitForSelector(`tr[data-pod="${pod.id}"][data-phase="Running"]`, { timeout: 60_000 });
@@ -124,5 +145,6 @@ describe('the cluster page in headless Chromium against a local cluster', () => 
     assert.ok(del.status < 300, `DELETE answered ${del.status}`);
     await page.waitForSelector(`tr[data-pod="${pod.id}"]:not([data-phase="Running"])`, { timeout: 30_000 });
     await waitForPod(e, pod.id, (p) => !['Running', 'Stopping'].includes(p.phase), 30_000);
+    assert.deepEqual(elsewhere, []);
   });
 });

@@ -99,7 +99,7 @@ function renderPools() {
           `<span class="badge ${esc(m.phase)}" title="${esc(m.id)}">${esc(m.node || '?')} ${esc(m.phase)}${m.current ? '' : ' (old)'}</span>`,
       )
       .join('');
-    return `<tr data-pool="${esc(p.name)}">
+    return `<tr data-pool="${esc(p.name)}" data-ready="${p.ready}" data-size="${p.size}">
       <td><b>${esc(p.name)}</b><br /><span class="small">${esc(p.image.requested)}</span></td>
       <td><span class="badge ${esc(p.state)}">${esc(p.state)}</span></td>
       <td>${bar(p.ready, p.size || p.desired)} <span class="small">${p.ready}/${p.size} ready</span></td>
@@ -169,6 +169,8 @@ async function flush() {
   due.clear();
   try {
     await Promise.all(parts.map((p) => loaders[p]()));
+    // The gateway answers again: an earlier "could not reach" no longer holds.
+    if (token && $('message').className === 'error') show('');
   } catch (error) {
     fail(error);
   }
@@ -184,7 +186,7 @@ function fail(error) {
     $('login').hidden = false;
     $('forget').hidden = true;
   } else {
-    show(`Could not reach the gateway: ${error.message}`);
+    show(`The gateway did not answer as expected: ${error.message}. Retrying.`);
   }
 }
 
