@@ -1,17 +1,25 @@
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '@warmpod/observability';
 import type { GatewayConfig } from './config';
 import { GatewayModule } from './gateway.module';
+import { installClusterPage } from './http/cluster-page';
 import { ApiErrorFilter } from './http/error.filter';
 import { installJsonBody } from './http/json-body';
 import { NestPinoLogger } from './http/nest-logger';
 import { installRequestContext, requestIdOf } from './http/request-context';
 import type { InfrastructureOverrides } from './infrastructure';
 import { setupOpenApi } from './openapi';
+
+/**
+ * The page's files (apps/gateway/ui), served as they are: no build step. Resolved from
+ * here, a top-level file of dist/, so the image bundle (bin/ beside ui/) finds them too.
+ */
+const CLUSTER_PAGE_ROOT = resolve(__dirname, '..', 'ui');
 
 export interface GatewayOverrides extends InfrastructureOverrides {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -47,6 +55,7 @@ export async function createGateway(config: GatewayConfig, overrides: GatewayOve
     installRequestContext(fastify, logger);
     app.useGlobalFilters(new ApiErrorFilter(logger));
     setupOpenApi(app);
+    await installClusterPage(app, CLUSTER_PAGE_ROOT);
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close();
