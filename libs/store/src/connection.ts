@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 
@@ -17,9 +18,11 @@ export function connectRedis(
   url: string,
   name: string,
   role: 'worker' | 'producer' = 'worker',
-  options: { autoPipelining?: boolean } = {},
+  options: { autoPipelining?: boolean; tlsCaFile?: string | undefined } = {},
 ): Redis {
+  // rediss:// turns TLS on; the operator's CA verifies Redis's certificate.
   return new Redis(url, {
+    ...(options.tlsCaFile ? { tls: { ca: readFileSync(options.tlsCaFile) } } : {}),
     connectionName: name,
     // Batches the commands of one event-loop turn into one write. Only for
     // plain commands and scripts: never hand such a connection to a BullMQ Worker.
