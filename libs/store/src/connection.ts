@@ -22,7 +22,7 @@ export function connectRedis(
 ): Redis {
   // rediss:// turns TLS on; the operator's CA verifies Redis's certificate.
   return new Redis(url, {
-    ...(options.tlsCaFile ? { tls: { ca: readFileSync(options.tlsCaFile) } } : {}),
+    ...(options.tlsCaFile ? { tls: { ca: readCa(options.tlsCaFile) } } : {}),
     connectionName: name,
     // Batches the commands of one event-loop turn into one write. Only for
     // plain commands and scripts: never hand such a connection to a BullMQ Worker.
@@ -31,6 +31,14 @@ export function connectRedis(
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   });
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`the Redis TLS CA file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /**

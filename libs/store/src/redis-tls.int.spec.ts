@@ -48,6 +48,10 @@ describe('TLS to Redis: rediss:// with the CA that signed its certificate', () =
     } finally {
       trusted.disconnect();
     }
+    assert.throws(
+      () => connectRedis(url, 'tls-test-missing', 'producer', { tlsCaFile: join(dir, 'missing.crt') }),
+      /CA file .* cannot be read/,
+    );
     const untrusted = connectRedis(url, 'tls-test-untrusted', 'producer', { tlsCaFile: otherCaFile });
     const refusal = new Promise<Error>((resolve) => untrusted.once('error', resolve));
     try {
