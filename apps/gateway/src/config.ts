@@ -94,14 +94,15 @@ export function loadGatewayConfig(
 ): GatewayConfig {
   const c = loadConfig(schema, env, 'gateway');
   const tokens = loadTokens(c.WARMPOD_TOKENS, c.WARMPOD_TOKENS_FILE, readText);
+  const base = baseConfig(c, readText);
   const intake = intakeConfigFrom(c, {
-    redisUrl: c.WARMPOD_REDIS_URL,
+    redisUrl: base.redisUrl,
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     tenants: new Set([...tokens.values()].map((g) => g.tenant)),
   });
   if (typeof intake === 'string') throw new ConfigError(`invalid configuration for gateway:\n  ${intake}`);
   return {
-    ...baseConfig(c),
+    ...base,
     host: c.GATEWAY_HOST,
     port: c.GATEWAY_PORT,
     tokens,

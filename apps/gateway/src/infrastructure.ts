@@ -22,7 +22,7 @@ export function infrastructureProviders(config: GatewayConfig, logger: Logger, o
     {
       provide: REDIS,
       useFactory: (): Redis => {
-        const redis = connectRedis(config.redisUrl, 'gateway', 'producer');
+        const redis = connectRedis(config.redisUrl, 'gateway', 'producer', { tlsCaFile: config.redisTlsCaFile });
         // ioredis reconnects by itself; without a listener it would print to stderr.
         redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
         return redis;

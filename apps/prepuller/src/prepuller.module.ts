@@ -105,7 +105,12 @@ export class PrepullerModule {
         { provide: LOGGER, useValue: createLogger({ service: 'prepuller', level: config.logLevel }) },
         {
           provide: REDIS,
-          useFactory: (logger: Logger) => reportConnectionErrors(connectRedis(config.redisUrl, 'warmpod-prepuller'), logger, 'prepuller'),
+          useFactory: (logger: Logger) =>
+            reportConnectionErrors(
+              connectRedis(config.redisUrl, 'warmpod-prepuller', 'worker', { tlsCaFile: config.redisTlsCaFile }),
+              logger,
+              'prepuller',
+            ),
           inject: [LOGGER],
         },
         PrepullerLifecycle,

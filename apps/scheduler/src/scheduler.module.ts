@@ -64,7 +64,11 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationBootstrap(): Promise<void> {
     await waitForRedis(this.redis, 30_000);
     // Agents' reports (whole inventories at times) on a connection of their own, off the placement path.
-    this.registryRedis = reportConnectionErrors(connectRedis(this.config.redisUrl, 'warmpod-scheduler-registry'), this.logger, 'registry');
+    this.registryRedis = reportConnectionErrors(
+      connectRedis(this.config.redisUrl, 'warmpod-scheduler-registry', 'worker', { tlsCaFile: this.config.redisTlsCaFile }),
+      this.logger,
+      'registry',
+    );
     this.tls = await ClusterTls.load(this.config.tls, { reloadMs: this.config.tls.reloadMs, logger: this.logger });
     this.registry = await startNodeRegistry(this.config, this.registryRedis, this.logger, {
       tls: this.tls,
@@ -73,7 +77,10 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     const { prefix, readyWindowMs } = this.config;
     // The handler's reads and scripts: many small commands at once, so they are auto-pipelined.
     this.placementRedis = reportConnectionErrors(
-      connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', { autoPipelining: true }),
+      connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', {
+        autoPipelining: true,
+        tlsCaFile: this.config.redisTlsCaFile,
+      }),
       this.logger,
       'placement',
     );
@@ -156,7 +163,12 @@ export class SchedulerModule {
         { provide: LOGGER, useValue: createLogger({ service: 'scheduler', level: config.logLevel }) },
         {
           provide: REDIS,
-          useFactory: (logger: Logger) => reportConnectionErrors(connectRedis(config.redisUrl, 'warmpod-scheduler'), logger, 'scheduler'),
+          useFactory: (logger: Logger) =>
+            reportConnectionErrors(
+              connectRedis(config.redisUrl, 'warmpod-scheduler', 'worker', { tlsCaFile: config.redisTlsCaFile }),
+              logger,
+              'scheduler',
+            ),
           inject: [LOGGER],
         },
         { provide: METRICS, useValue: new SchedulerMetrics() },

@@ -71,7 +71,11 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     @Inject(LEAVE) private readonly requestLeave: LeaveRequest,
   ) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
-    this.redis = reportConnectionErrors(connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`), this.logger, 'agent');
+    this.redis = reportConnectionErrors(
+      connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`, 'worker', { tlsCaFile: config.redisTlsCaFile }),
+      this.logger,
+      'agent',
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {

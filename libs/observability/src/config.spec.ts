@@ -11,6 +11,35 @@ describe('base config', () => {
     assert.equal(c.NODE_READY_WINDOW_MS, 40_000);
   });
 
+  test("the service's Redis user and its password from a file go into the URL; a half-given credential or TLS is refused", () => {
+    const files: Record<string, string> = { '/s/pw': 'p@ss:w/rd\n', '/s/empty': '' };
+    const read = (path: string) => {
+      const text = files[path];
+      if (text === undefined) throw new Error('ENOENT');
+      return text;
+    };
+    const env = { WARMPOD_REDIS_URL: 'rediss://redis.svc:6380/1', WARMPOD_REDIS_USERNAME: 'warmpod-wp-gateway' };
+    const c = baseConfig(
+      loadConfig(schema, { ...env, WARMPOD_REDIS_PASSWORD_FILE: '/s/pw', WARMPOD_REDIS_TLS_CA_FILE: '/s/ca' }, 't'),
+      read,
+    );
+    const url = new URL(c.redisUrl);
+    assert.deepEqual(
+      [url.protocol, url.username, decodeURIComponent(url.password), url.pathname],
+      ['rediss:', 'warmpod-wp-gateway', 'p@ss:w/rd', '/1'],
+    );
+    assert.equal(c.redisTlsCaFile, '/s/ca');
+    const fails = (over: Record<string, string>, message: RegExp) =>
+      assert.throws(
+        () => baseConfig(loadConfig(schema, { ...env, ...over }, 't'), read),
+        (e: unknown) => e instanceof ConfigError && message.test(e.message),
+      );
+    fails({}, /needs WARMPOD_REDIS_PASSWORD_FILE/);
+    fails({ WARMPOD_REDIS_PASSWORD_FILE: '/s/none' }, /cannot read \/s\/none/);
+    fails({ WARMPOD_REDIS_PASSWORD_FILE: '/s/empty' }, /is empty/);
+    fails({ WARMPOD_REDIS_PASSWORD_FILE: '/s/pw', WARMPOD_REDIS_URL: 'redis://x:6379', WARMPOD_REDIS_TLS_CA_FILE: '/s/ca' }, /not rediss/);
+  });
+
   test('one prefix rule and one ready window rule, each problem listed', () => {
     assert.equal(loadConfig(schema, { WARMPOD_PREFIX: 'team.a:' }, 'test').WARMPOD_PREFIX, 'team.a:');
     assert.throws(

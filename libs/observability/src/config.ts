@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -32,6 +33,14 @@ export const baseConfigSchema = z.object({
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and ":_.-", at most 64')
     .default('wp:'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** This service's own Redis ACL user; its password comes from a file (a mounted Secret), never the environment. */
+  WARMPOD_REDIS_USERNAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits and "._-"')
+    .optional(),
+  WARMPOD_REDIS_PASSWORD_FILE: z.string().min(1).optional(),
+  /** CA bundle (PEM) that signed Redis's certificate, for a rediss:// URL. */
+  WARMPOD_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
 });
 
 /**
@@ -47,14 +56,52 @@ export const readyWindowSchema = z.object({
 });
 
 export interface BaseConfig {
+  /** With this service's user and password in it when the deployment gives them. */
   redisUrl: string;
+  /** CA bundle for TLS to Redis (the URL is then rediss://). */
+  redisTlsCaFile?: string;
   /** Prefix of every Redis key and BullMQ queue of this deployment. */
   prefix: string;
   logLevel: string;
 }
 
-export function baseConfig(c: z.infer<typeof baseConfigSchema>): BaseConfig {
-  return { redisUrl: c.WARMPOD_REDIS_URL, prefix: c.WARMPOD_PREFIX, logLevel: c.LOG_LEVEL };
+export function baseConfig(
+  c: z.infer<typeof baseConfigSchema>,
+  readText: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): BaseConfig {
+  return {
+    redisUrl: redisUrlWithCredentials(c, readText),
+    ...(c.WARMPOD_REDIS_TLS_CA_FILE ? { redisTlsCaFile: c.WARMPOD_REDIS_TLS_CA_FILE } : {}),
+    prefix: c.WARMPOD_PREFIX,
+    logLevel: c.LOG_LEVEL,
+  };
+}
+
+/**
+ * The Redis URL with the service's user and the password read from its file
+ * (read once at boot: a new password takes a restart, as for any Secret
+ * given by file). A user without a password, or a CA without rediss://, is
+ * a configuration error rather than a surprise at the first command.
+ */
+function redisUrlWithCredentials(c: z.infer<typeof baseConfigSchema>, readText: (path: string) => string): string {
+  const url = new URL(c.WARMPOD_REDIS_URL);
+  if (c.WARMPOD_REDIS_TLS_CA_FILE && url.protocol !== 'rediss:')
+    throw new ConfigError('WARMPOD_REDIS_TLS_CA_FILE is set but WARMPOD_REDIS_URL is not rediss://');
+  if (c.WARMPOD_REDIS_USERNAME && !c.WARMPOD_REDIS_PASSWORD_FILE)
+    throw new ConfigError('WARMPOD_REDIS_USERNAME needs WARMPOD_REDIS_PASSWORD_FILE (the password, from a Secret)');
+  if (!c.WARMPOD_REDIS_PASSWORD_FILE) return c.WARMPOD_REDIS_URL;
+  let password: string;
+  try {
+    password = readText(c.WARMPOD_REDIS_PASSWORD_FILE).replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new ConfigError(
+      `WARMPOD_REDIS_PASSWORD_FILE: cannot read ${c.WARMPOD_REDIS_PASSWORD_FILE}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (!password) throw new ConfigError(`WARMPOD_REDIS_PASSWORD_FILE: ${c.WARMPOD_REDIS_PASSWORD_FILE} is empty`);
+  if (c.WARMPOD_REDIS_USERNAME) url.username = encodeURIComponent(c.WARMPOD_REDIS_USERNAME);
+  url.password = encodeURIComponent(password);
+  return url.toString();
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 
@@ -17,9 +18,11 @@ export function connectRedis(
   url: string,
   name: string,
   role: 'worker' | 'producer' = 'worker',
-  options: { autoPipelining?: boolean } = {},
+  options: { autoPipelining?: boolean; tlsCaFile?: string | undefined } = {},
 ): Redis {
+  // rediss:// turns TLS on; the operator's CA verifies Redis's certificate.
   return new Redis(url, {
+    ...(options.tlsCaFile ? { tls: { ca: readCa(options.tlsCaFile) } } : {}),
     connectionName: name,
     // Batches the commands of one event-loop turn into one write. Only for
     // plain commands and scripts: never hand such a connection to a BullMQ Worker.
@@ -28,6 +31,14 @@ export function connectRedis(
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   });
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`the Redis TLS CA file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /**
@@ -50,23 +61,38 @@ export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<voi
 }
 
 const policyReply = z.tuple([z.literal('maxmemory-policy'), z.string()]);
+const INFO_POLICY = /^maxmemory_policy:(\S+)\s*$/m;
+
+/**
+ * The eviction policy, as `INFO memory` says it (what BullMQ's own check
+ * reads; the services' ACL users may run INFO but not CONFIG), else as
+ * `CONFIG GET` says it; undefined when neither will.
+ */
+async function evictionPolicy(redis: Redis): Promise<string | undefined> {
+  try {
+    const fromInfo = INFO_POLICY.exec(await redis.info('memory'))?.[1];
+    if (fromInfo) return fromInfo;
+  } catch {
+    // INFO refused or renamed: CONFIG may still answer.
+  }
+  try {
+    const parsed = policyReply.safeParse(await redis.config('GET', 'maxmemory-policy'));
+    return parsed.success ? parsed.data[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Refuses a Redis whose `maxmemory-policy` may evict keys: an evicted pod
  * record, reservation or queued job is lost silently (BullMQ's production
- * guide asks for `noeviction`). A Redis that will not say (CONFIG renamed or
- * refused, as on some managed services) is taken on trust: resolves 'unknown'.
+ * guide asks for `noeviction`). A Redis that will not say (INFO and CONFIG
+ * renamed or refused, as on some managed services) is taken on trust:
+ * resolves 'unknown'.
  */
 export async function assertNoEviction(redis: Redis): Promise<'noeviction' | 'unknown'> {
-  let reply: unknown;
-  try {
-    reply = await redis.config('GET', 'maxmemory-policy');
-  } catch {
-    return 'unknown';
-  }
-  const parsed = policyReply.safeParse(reply);
-  if (!parsed.success) return 'unknown';
-  const policy = parsed.data[1];
+  const policy = await evictionPolicy(redis);
+  if (policy === undefined) return 'unknown';
   if (policy !== 'noeviction') {
     throw new Error(
       `Redis maxmemory-policy is "${policy}": it may evict warmpod's records, reservations and queued jobs; ` +

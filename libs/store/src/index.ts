@@ -27,3 +27,4 @@ export * from './rate-buckets';
 export * from './event-log';
 export * from './tenant-quotas';
 export * from './redis-acl';
+export * from './service-users';

@@ -62,6 +62,14 @@ export class Keys {
   tenantQueuesStem(): string {
     return `${this.prefix}tq:`;
   }
+  /**
+   * What the keys of warmpod's own BullMQ queues whose names start with
+   * `nameStart` begin with (libs/jobs: BullMQ prefix = the prefix without its
+   * trailing colons); the prepuller's Redis user may write node queues only.
+   */
+  internalQueueKeys(nameStart: string): string {
+    return `${this.prefix.replace(/:+$/, '')}:${nameStart}`;
+  }
   /** SCAN pattern of every intake queue's meta hash (finds queues of tenants the door does not serve). */
   intakeQueueMetas(queue: string): string {
     return `${this.intakeStem()}*:${queue}:meta`;

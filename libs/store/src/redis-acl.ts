@@ -12,6 +12,10 @@ export interface AclUser {
   password: string;
   /** Glob patterns of the keys the user may read and write. */
   keys: string[];
+  /** Glob patterns of keys the user may only read (Redis 7 `%R~`). */
+  readKeys?: string[];
+  /** Glob patterns of the pub/sub channels the user may publish and subscribe to; none: no pub/sub at all. */
+  channels?: string[];
   /** SCAN lists key names whatever the patterns: only users allowed to see every name get it. */
   mayScan: boolean;
 }
@@ -46,7 +50,7 @@ export function globLiteral(text: string): string {
 }
 
 /** A prefix as part of a user name that can sit in a redis:// URL. */
-function slug(prefix: string): string {
+export function slug(prefix: string): string {
   return prefix.replace(/[^A-Za-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'default';
 }
 
@@ -87,8 +91,12 @@ export function aclRules(user: AclUser): string[] {
     'on',
     `>${user.password}`,
     ...user.keys.map((k) => `~${k}`),
+    ...(user.readKeys ?? []).map((k) => `%R~${k}`),
     'resetchannels',
+    ...(user.channels ?? []).map((c) => `&${c}`),
     ...BULLMQ_COMMANDS,
+    // After -@pubsub: only the plain channel commands come back, and only when the user has channels.
+    ...(user.channels?.length ? ['+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe'] : []),
     ...(user.mayScan ? [] : ['-scan']),
   ];
 }

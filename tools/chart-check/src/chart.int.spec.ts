@@ -24,7 +24,9 @@ const MATRIX = [
 ];
 /** What the operator's own Secrets hold in the existing-secrets case. */
 const EXTERNAL_SECRETS = {
-  'warmpod-redis/url': 'redis://redis.example.internal:6379',
+  'warmpod-redis/url': 'rediss://redis.example.internal:6380',
+  'warmpod-redis-ca/ca.crt': 'redis CA (PEM)',
+  ...Object.fromEntries(['gateway', 'scheduler', 'prepuller', 'worker-agent'].map((s) => [`warmpod-redis-users/${s}`, `${s} password`])),
   'warmpod-tokens/tokens': '{"ci-token-0123456789":{"tenant":"team-a","role":"tenant"}}',
   ...Object.fromEntries(
     ['scheduler', 'gateway'].flatMap((s) => ['ca.crt', 'tls.crt', 'tls.key'].map((k) => [`warmpod-${s}-tls/${k}`, `${s} ${k} (PEM)`])),

@@ -5,6 +5,7 @@ import { agentEnv, pkiDir } from './agent-env';
 import { criuPrefixPaths, gatewayTokens, type ClusterNodeSpec, type LocalClusterOptions } from './cluster-options';
 import { sweepHostNode } from './node-sweep';
 import { setUpQueueDoor, type LocalQueueDoor } from './queue-door';
+import { setUpServiceUsers, type LocalServiceUsers } from './service-users';
 import { ServiceProcess } from './service-process';
 import { Supervisor, type RestartNotice } from './supervisor';
 
@@ -35,6 +36,8 @@ export class LocalCluster {
   prepullerHttpUrl = '';
   /** The queue door's Redis users; `producers` says how each tenant's producer connects. */
   private queueDoor?: LocalQueueDoor;
+  /** Each service's own Redis user (fresh passwords each run, removed at stop). */
+  private serviceUsers?: LocalServiceUsers;
 
   get producers(): LocalQueueDoor['producers'] {
     return this.queueDoor?.producers ?? {};
@@ -68,6 +71,8 @@ export class LocalCluster {
     this.registry = await LocalRegistry.start({ storageDir: join(o.workDir, 'registry'), port: o.registryPort });
     this.images = await sampleImages(this.registry.host, join(o.workDir, 'images'));
 
+    // Each service reaches Redis as its own ACL user; the launcher keeps the default user for setting them up.
+    const users = (this.serviceUsers = await setUpServiceUsers(o.redisUrl, o.prefix, join(o.workDir, 'redis-users')));
     const gatewayPort = o.gatewayPort || (await freePort());
     const common = { WARMPOD_REDIS_URL: o.redisUrl, WARMPOD_PREFIX: o.prefix, LOG_LEVEL: o.logLevel, ...o.env };
     const app = (name: string) => join(o.root, 'apps', name, 'dist', 'main.js');
@@ -84,6 +89,7 @@ export class LocalCluster {
     this.schedulerHttpUrl = `http://127.0.0.1:${schedulerHttpPort}`;
     this.prepullerHttpUrl = `http://127.0.0.1:${prepullerHttpPort}`;
     spawn('scheduler', app('scheduler'), {
+      ...users.envOf('scheduler'),
       ...ClusterPki.env(schedulerCert),
       SCHEDULER_GRPC_HOST: '127.0.0.1',
       SCHEDULER_GRPC_PORT: String(this.schedulerGrpcPort),
@@ -94,16 +100,22 @@ export class LocalCluster {
     for (let n = 2; n <= (o.schedulerReplicas ?? 1); n++) {
       spawn(`scheduler-${n}`, app('scheduler'), {
         ...ClusterPki.env(schedulerCert),
+        ...users.envOf('scheduler'),
         SCHEDULER_GRPC_HOST: '127.0.0.1',
         SCHEDULER_GRPC_PORT: String(await freePort()),
         SCHEDULER_HTTP_HOST: '127.0.0.1',
         SCHEDULER_HTTP_PORT: String(await freePort()),
       });
     }
-    spawn('prepuller', app('prepuller'), { PREPULLER_HTTP_HOST: '127.0.0.1', PREPULLER_HTTP_PORT: String(prepullerHttpPort) });
+    spawn('prepuller', app('prepuller'), {
+      ...users.envOf('prepuller'),
+      PREPULLER_HTTP_HOST: '127.0.0.1',
+      PREPULLER_HTTP_PORT: String(prepullerHttpPort),
+    });
     for (const node of o.nodes) await this.spawnNode(node);
     this.queueDoor = await setUpQueueDoor(o.redisUrl, o.prefix, [...new Set(Object.values(o.tokens))]);
     spawn('gateway', app('gateway'), {
+      ...users.envOf('gateway'),
       ...this.queueDoor.gatewayEnv,
       ...ClusterPki.env(gatewayCert),
       GATEWAY_HOST: '127.0.0.1',
@@ -131,6 +143,7 @@ export class LocalCluster {
       // Checkpoints travel through the cluster's own registry: any node of the same runtime may restore them.
       CHECKPOINT_REGISTRY: this.registryHost,
       ...agentEnv(o, node, this.schedulerGrpcUrl),
+      ...this.serviceUsers?.envOf('worker-agent'),
     };
     this.supervisor.watch(ServiceProcess.spawn(node.id, this.agentScript(), env, join(o.workDir, 'logs', `${node.id}.log`)));
     this.nodes.push(node);
@@ -258,6 +271,8 @@ export class LocalCluster {
     this.registry = undefined;
     await this.queueDoor?.remove();
     this.queueDoor = undefined;
+    await this.serviceUsers?.remove();
+    this.serviceUsers = undefined;
     return leftovers;
   }
 }

@@ -53,7 +53,7 @@ export class IntakeDoor implements OnApplicationBootstrap, BeforeApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     const { tenants, maxInFlight, rate } = this.config.intake;
     if (tenants.length === 0) return;
-    this.connection = connectRedis(this.config.intake.redisUrl, 'gateway-intake', 'producer');
+    this.connection = connectRedis(this.config.intake.redisUrl, 'gateway-intake', 'producer', { tlsCaFile: this.config.redisTlsCaFile });
     this.connection.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'intake redis connection error'));
     for (const tenant of tenants) this.doors.set(tenant, await this.open(tenant));
     await this.sweep();

@@ -19,7 +19,7 @@ const MAX_LABELS = 64;
 export async function withKubeNode(config: AgentConfig, env: Record<string, string | undefined>): Promise<AgentConfig> {
   if (!env['KUBERNETES_SERVICE_HOST']) return config;
   const logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId, part: 'kube-node' } });
-  const redis = connectRedis(config.redisUrl, `warmpod-agent-kube-${config.nodeId}`);
+  const redis = connectRedis(config.redisUrl, `warmpod-agent-kube-${config.nodeId}`, 'worker', { tlsCaFile: config.redisTlsCaFile });
   const cordon = new CordonSync(config.nodeId, new NodeRepository(redis, config.prefix), logger);
   // Set once the first read returns; later views are compared with it.
   const seen: { first?: NodeView } = {};

@@ -78,21 +78,74 @@ imagePullSecrets:
 {{- printf "%s-config" (include "warmpod.fullname" .) -}}
 {{- end -}}
 
+{{/* Redis env of a service (dict root, service): the URL, and its own ACL user and the TLS CA when configured. */}}
 {{- define "warmpod.redisEnv" -}}
+{{- $v := .root.Values }}
 - name: WARMPOD_REDIS_URL
   valueFrom:
     secretKeyRef:
-      {{- if and .Values.redis.existingSecret (not .Values.redis.bundled.enabled) }}
-      name: {{ .Values.redis.existingSecret }}
-      key: {{ .Values.redis.existingSecretKey }}
+      {{- if and $v.redis.existingSecret (not $v.redis.bundled.enabled) }}
+      name: {{ $v.redis.existingSecret }}
+      key: {{ $v.redis.existingSecretKey }}
       {{- else }}
-      name: {{ include "warmpod.secretName" . }}
+      name: {{ include "warmpod.secretName" .root }}
       key: redis-url
       {{- end }}
+{{- if $v.redis.users.existingSecret }}
+- name: WARMPOD_REDIS_USERNAME
+  value: {{ include "warmpod.redisUser" . | quote }}
+- name: WARMPOD_REDIS_PASSWORD_FILE
+  value: /etc/warmpod/redis/password
+{{- end }}
+{{- if $v.redis.tls.caSecret }}
+- name: WARMPOD_REDIS_TLS_CA_FILE
+  value: /etc/warmpod/redis-ca/ca.crt
+{{- end }}
 - name: WARMPOD_PREFIX
-  value: {{ .Values.prefix | quote }}
+  value: {{ $v.prefix | quote }}
 - name: LOG_LEVEL
-  value: {{ .Values.logLevel | quote }}
+  value: {{ $v.logLevel | quote }}
+{{- end -}}
+
+{{/* A service's Redis user name: redis.users.names.<service>, or what libs/store serviceUserName makes of the prefix. */}}
+{{- define "warmpod.redisUser" -}}
+{{- $slug := regexReplaceAll "[^A-Za-z0-9-]+" .root.Values.prefix "-" | trimAll "-" | default "default" }}
+{{- index .root.Values.redis.users.names .service | default (printf "warmpod-%s-%s" $slug .service) -}}
+{{- end -}}
+
+{{/* Mounts of a service's Redis password (its own key of redis.users.existingSecret) and of the Redis CA. */}}
+{{- define "warmpod.redisMounts" -}}
+{{- if .root.Values.redis.users.existingSecret }}
+- name: redis-user
+  mountPath: /etc/warmpod/redis
+  readOnly: true
+{{- end }}
+{{- if .root.Values.redis.tls.caSecret }}
+- name: redis-ca
+  mountPath: /etc/warmpod/redis-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "warmpod.redisVolumes" -}}
+{{- $r := .root.Values.redis }}
+{{- if $r.users.existingSecret }}
+- name: redis-user
+  secret:
+    secretName: {{ $r.users.existingSecret }}
+    defaultMode: 0400
+    items:
+      - key: {{ .service }}
+        path: password
+{{- end }}
+{{- if $r.tls.caSecret }}
+- name: redis-ca
+  secret:
+    secretName: {{ $r.tls.caSecret }}
+    items:
+      - key: {{ $r.tls.caSecretKey }}
+        path: ca.crt
+{{- end }}
 {{- end -}}
 
 {{- define "warmpod.redisUrl" -}}
