@@ -66,9 +66,11 @@ ensure_redis() {
   mkdir -p "$dir"
   log "starting Redis on $host:$port"
   # As BullMQ's production guide asks: an append-only file (a restart loses at most a second)
-  # and no eviction (the services refuse a Redis that may evict their records).
+  # and no eviction (the services refuse a Redis that may evict their records). The ACL
+  # users the local cluster creates are saved to an aclfile: AOF does not keep them.
+  touch "$dir/users.acl"
   redis-server --daemonize yes --bind "$host" --port "$port" --save "" \
-    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --aclfile "$dir/users.acl" \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   for _ in $(seq 1 50); do redis_answers "$host" "$port" && break; sleep 0.1; done
   redis_answers "$host" "$port" || { log "Redis did not start: see $dir/redis.log"; return 1; }

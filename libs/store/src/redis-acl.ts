@@ -109,11 +109,30 @@ export function redisUrlAs(baseUrl: string, user: Pick<AclUser, 'name' | 'passwo
   return url.toString();
 }
 
-/** Creates or replaces the users (needs a connection allowed to run ACL). */
+/** Creates or replaces the users (needs a connection allowed to run ACL), and saves them where Redis keeps its users. */
 export async function applyAclUsers(admin: Redis, users: AclUser[]): Promise<void> {
   for (const user of users) await admin.call('ACL', 'SETUSER', user.name, ...aclRules(user));
+  await saveAclUsers(admin);
 }
 
 export async function removeAclUsers(admin: Redis, names: string[]): Promise<void> {
-  if (names.length > 0) await admin.call('ACL', 'DELUSER', ...names);
+  if (names.length === 0) return;
+  await admin.call('ACL', 'DELUSER', ...names);
+  await saveAclUsers(admin);
+}
+
+/**
+ * ACL SETUSER lives in memory only (neither RDB nor AOF keeps it): a Redis
+ * started with an `aclfile` (as the bootstrap's and the tests' are) gets the
+ * users written there, so a restart keeps them. One without an aclfile keeps
+ * them until it restarts; false then.
+ */
+export async function saveAclUsers(admin: Redis): Promise<boolean> {
+  try {
+    await admin.call('ACL', 'SAVE');
+    return true;
+  } catch (error) {
+    if (/not configured to use an ACL file/i.test(error instanceof Error ? error.message : String(error))) return false;
+    throw error;
+  }
 }

@@ -193,12 +193,30 @@ async function settle(e: E2eCluster, redis: Redis, load: PodLoad, log: (line: st
 }
 
 async function deleteAll(e: E2eCluster, ids: string[]): Promise<void> {
-  for (const id of ids) await e.api(`/v1/pods/${id}`, { method: 'DELETE' });
   const deadline = Date.now() + 60_000;
+  for (const id of ids) await untilAnswered(() => e.api(`/v1/pods/${id}`, { method: 'DELETE' }), deadline);
   while (Date.now() < deadline) {
-    const phases = await Promise.all(ids.map(async (id) => ((await (await e.api(`/v1/pods/${id}`)).json()) as { phase: string }).phase));
+    const phases = await Promise.all(
+      ids.map(async (id) => ((await (await untilAnswered(() => e.api(`/v1/pods/${id}`), deadline)).json()) as { phase: string }).phase),
+    );
     if (phases.every((p) => ['Stopped', 'Succeeded', 'Failed', 'Lost'].includes(p))) return;
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * A killed gateway may still be coming back when a round ends (the load can
+ * finish before the kill lands): a refused connection is tried again until
+ * `deadline`, as a client would.
+ */
+async function untilAnswered(call: () => Promise<Response>, deadline: number): Promise<Response> {
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 

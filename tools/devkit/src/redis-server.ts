@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,12 @@ export class RedisServer {
       appendonly: 'yes',
       appendfsync: 'everysec',
       'maxmemory-policy': 'noeviction',
+      // Where ACL SAVE keeps users: ACL users survive a restart only through this file.
+      aclfile: join(opts.dir ?? ownDir!, 'users.acl'),
       ...opts.settings,
     };
+    // Redis refuses to start with an aclfile that does not exist.
+    if (settings.aclfile) await appendFile(settings.aclfile, '');
     const server = new RedisServer(
       port,
       Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]),
