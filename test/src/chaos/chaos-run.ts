@@ -65,6 +65,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   };
   const reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   reader.on('error', () => undefined);
+  // Stopped in `finally` too: a sampler left running keeps a failed run's process alive for ever.
+  let watch: CapacityWatch | undefined;
   try {
     // The default ready window (the e2e clusters shorten it to see losses quickly): an agent restart is not a node loss.
     e = await startCluster({ redisUrl: redis.url, schedulerReplicas: 2, nodes, env: { NODE_READY_WINDOW_MS: '40000' } });
@@ -72,8 +74,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const cluster = e;
     const nodeIds = nodes('x', 0).map((n) => n.id);
     const load = new PodLoad(cluster, `c${Date.now().toString(36)}`);
-    const watch = new CapacityWatch(reader, cluster.prefix);
-    watch.start();
+    const sampler = new CapacityWatch(reader, cluster.prefix);
+    watch = sampler;
+    sampler.start();
 
     const lost: string[] = [];
     /** Every pod of the round must be Running; then they are deleted, so the next round has the nodes' room again. */
@@ -114,12 +117,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       await retire();
     }
     const faultsDone = Date.now();
-    await watch.stop();
-    report.samples = watch.samples;
+    watch = undefined;
+    await sampler.stop();
+    report.samples = sampler.samples;
 
     const pods = await tenantPods(reader, cluster.prefix, TENANT);
     const capacity = new Map(nodes('x', 0).map((n) => [n.id, { cpu: n.cpu, memoryMiB: n.memoryMiB }]));
-    const overcommits = [...watch.violations, ...runningOvercommits(pods, capacity)];
+    const overcommits = [...sampler.violations, ...runningOvercommits(pods, capacity)];
     report.overcommits = overcommits.length;
     report.details.push(...overcommits.map((o) => `overcommit: ${o}`));
 
@@ -154,6 +158,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     report.orphans = orphans.counts;
     report.details.push(...orphans.details);
   } finally {
+    await watch?.stop();
     if (e && (losses(report) > 0 || report.details.length > 0)) {
       // The services' logs go with the cluster's work dir: a failed run keeps a copy to read.
       const kept = join(tmpdir(), `warmpod-chaos-logs-${Date.now()}`);
