@@ -89,6 +89,8 @@ const schema = baseConfigSchema.extend({
   CRIU_PROBE_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   /** Where the measured CRIU mode is kept for this boot, kernel and criu (default `<data dir>/criu-capability.json`). */
   CRIU_CAPABILITY_CACHE: z.string().min(1).optional(),
+  // Set by the kubelet in every pod: the agent then reads and watches its Node.
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
 });
 
 export type AgentConfig = ReturnType<typeof agentConfig>;
@@ -99,6 +101,7 @@ export function agentConfig(env: Record<string, string | undefined>) {
     ...baseConfig(c),
     nodeId: c.NODE_ID,
     dataDir: c.NODE_DATA_DIR,
+    inKubernetes: Boolean(c.KUBERNETES_SERVICE_HOST),
     // Every node carries its own id as a label, so a pod (e.g. a warm-pool pod) can be sent to one node.
     labels: { ...c.NODE_LABELS, 'warmpod.io/node': c.NODE_ID },
     capacity: { cpu: c.NODE_CPU, memoryMiB: c.NODE_MEMORY_MIB, gpu: c.NODE_GPU },

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const config = agentConfig(process.env);
   if (process.argv.includes('--sweep')) return sweep(config);
   // In a cluster, the agent's own Node object shapes its labels, capacity and cordon.
-  const nodeConfig = await withKubeNode(config, process.env);
+  const nodeConfig = await withKubeNode(config);
 
   const startup = new AbortController();
   let app: INestApplicationContext | undefined;

@@ -9,15 +9,15 @@ import { CordonSync } from './cordon-sync';
 const MAX_LABELS = 64;
 
 /**
- * In a Kubernetes cluster (KUBERNETES_SERVICE_HOST set), the agent's config
+ * In a Kubernetes cluster (`inKubernetes`: KUBERNETES_SERVICE_HOST set), the agent's config
  * as its Node shapes it: the Node's labels added, capacity capped at the
  * Node's allocatable; then the Node is watched and its cordon (unschedulable,
  * NoSchedule/NoExecute taints, deletion) mirrored into warmpod. Outside a
  * cluster, or without permission to read the Node, the config is returned as is.
  * Label and capacity changes seen later apply at the agent's next start.
  */
-export async function withKubeNode(config: AgentConfig, env: Record<string, string | undefined>): Promise<AgentConfig> {
-  if (!env['KUBERNETES_SERVICE_HOST']) return config;
+export async function withKubeNode(config: AgentConfig): Promise<AgentConfig> {
+  if (!config.inKubernetes) return config;
   const logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId, part: 'kube-node' } });
   const redis = connectRedis(config.redisUrl, `warmpod-agent-kube-${config.nodeId}`, 'worker', { tlsCaFile: config.redisTlsCaFile });
   const cordon = new CordonSync(config.nodeId, new NodeRepository(redis, config.prefix), logger);
