@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { POD_ID } from '@warmpod/domain';
 import { peerIdentity, runChecks, serveMetrics, type ClusterIdentity, type ClusterTls, type ServiceMetrics } from '@warmpod/observability';
+import { BLOB_PATH, serveBlob, type BlobServerPorts } from './blob-peers/blob-server';
 
 const MAX_TAIL_BYTES = 4 * 1024 * 1024;
 
@@ -44,15 +45,16 @@ const CHECK_TIMEOUT_MS = 1_000;
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * Who may read the rest (pod logs): the gateway, which checked the tenant,
- * and operators. A caller needs a certificate of the cluster CA (TLS
- * verified it: `authorized`); 401 without one, 403 when it names anyone
- * else (another node, the scheduler).
+ * Who may read the rest. Image blobs (`/blobs/<digest>`): the cluster's
+ * other nodes only. Pod logs: the gateway, which checked the tenant, and
+ * operators. A caller needs a certificate of the cluster CA (TLS verified
+ * it: `authorized`); 401 without one, 403 when it names anyone else.
  */
 export function agentApiAccess(path: string, caller: { authorized: boolean; identity?: ClusterIdentity }): 200 | 401 | 403 {
   if (OPEN_PATHS.has(path)) return 200;
   if (!caller.authorized) return 401;
   const who = caller.identity;
+  if (path.startsWith('/blobs/')) return who?.kind === 'node' ? 200 : 403;
   return (who?.kind === 'service' && who.name === 'gateway') || who?.kind === 'operator' ? 200 : 403;
 }
 
@@ -69,7 +71,7 @@ export type ReadinessChecks = Record<string, () => Promise<boolean> | boolean>;
  * The node-local HTTP API: pod logs (the gateway proxies them: they live on
  * the node), `/healthz` (the process is alive and its event loop responsive:
  * restart it when not) and `/readyz` (it can do its work: every readiness
- * check holds), `/metrics` (Prometheus). Plain node:http(s) because it serves four routes and nothing else.
+ * check holds), `/metrics` (Prometheus). Image blobs for the cluster's other nodes (`/blobs/<digest>`, see `blob-peers/`). Plain node:http(s) because it serves five routes and nothing else.
  * With `tls` it serves HTTPS with the node's certificate (rotated without a
  * restart) and asks callers for theirs (`agentApiAccess`); without it
  * (tests) only the open paths answer.
@@ -87,6 +89,8 @@ export class AgentHttp {
     private readonly stallReportedMs = STALL_REPORTED_MS,
     private readonly metrics?: ServiceMetrics,
     private readonly tls?: ClusterTls,
+    /** Image blobs for peer nodes; without it `/blobs/` answers 404. */
+    private readonly blobs?: BlobServerPorts,
   ) {}
 
   /** The last event loop stall still worth reporting, in ms; undefined when the loop kept up. */
@@ -113,10 +117,17 @@ export class AgentHttp {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       const url = new URL(req.url ?? '/', 'http://agent');
       const logs = /^\/pods\/([^/]+)\/logs$/.exec(url.pathname);
+      const blob = BLOB_PATH.exec(url.pathname);
       const access = agentApiAccess(url.pathname, callerOf(req));
       if (access !== 200) {
-        const why = access === 401 ? 'a client certificate of the cluster CA is required' : 'only the gateway and operators may read this';
+        const who = url.pathname.startsWith('/blobs/') ? 'only nodes of the cluster' : 'only the gateway and operators';
+        const why = access === 401 ? 'a client certificate of the cluster CA is required' : `${who} may read this`;
         res.writeHead(access, { 'content-type': 'text/plain' }).end(`${why}\n`);
+      } else if ((req.method === 'GET' || req.method === 'HEAD') && blob && this.blobs) {
+        serveBlob(req, res, blob[1]!, this.blobs).catch((error: Error) => {
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`);
+          else res.destroy();
+        });
       } else if (req.method === 'GET' && url.pathname === '/healthz') {
         const stall = this.recentStallMs();
         if (stall !== undefined) res.writeHead(503, { 'content-type': 'text/plain' }).end(`event loop stalled for ${stall} ms\n`);

@@ -10,6 +10,7 @@ import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
 import { CheckpointRepository, connectRedis, NodeRepository, NodeReservations, PodRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
+import { nodeBlobSources, PeerBlobMetrics } from './blob-peers/index';
 import { AgentMetrics } from './agent-metrics';
 import type { AgentConfig } from './config';
 import { detectCapabilities, nodePresence } from './node-presence';
@@ -113,11 +114,13 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     await this.step(waitForRedis(this.redis, 30_000));
     await this.step(mkdir(c.dataDir, { recursive: true, mode: 0o700 }));
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
-    const rt = createNodeRuntime(c, registry, this.logger);
-    this.runtime = rt;
     const pods = new PodRepository(this.redis, c.prefix);
     const nodes = new NodeRepository(this.redis, c.prefix);
     this.nodes = nodes;
+    const peerBlobs = new PeerBlobMetrics(this.metrics.metrics, this.logger);
+    const blobSource = nodeBlobSources({ nodeId: c.nodeId, registry, peers: c.peerBlobs, tls: this.tls, nodes, events: peerBlobs });
+    const rt = createNodeRuntime(c, registry, this.logger, blobSource);
+    this.runtime = rt;
     const bus = new JobBus(this.redis, c.prefix);
     this.bus = bus;
     const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger });
@@ -166,6 +169,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       undefined,
       this.metrics.metrics,
       this.tls,
+      { held: (digest) => rt.cache.heldBlob(digest), served: (bytes, outcome) => peerBlobs.served(bytes, outcome) },
     );
     const agentUrl = await this.step(this.http.listen(c.agentHost, c.agentPort, c.advertiseHost));
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.

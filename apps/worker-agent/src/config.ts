@@ -61,6 +61,14 @@ const schema = baseConfigSchema.extend({
     .int()
     .positive()
     .default(2 ** 40),
+  /** Blobs one pull downloads at the same time (its share of the node's bandwidth). */
+  NODE_FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(4),
+  /** Ask the cluster's other nodes for a blob before the registry (over the agents' mutual TLS). */
+  NODE_PEER_BLOBS: z.enum(['true', 'false']).default('true'),
+  /** A peer that sends no bytes for this long is left for the next peer or the registry. */
+  NODE_PEER_STALL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /** Peers asked for one blob before the registry. */
+  NODE_PEER_MAX_TRIES: z.coerce.number().int().min(1).max(16).default(2),
   /** Checkpoint retention on this node: newest N per key, max age, disk budget; quarantine after k failed restores. */
   CHECKPOINT_KEEP_PER_KEY: z.coerce.number().int().min(1).default(2),
   CHECKPOINT_MAX_AGE_HOURS: z.coerce
@@ -122,6 +130,8 @@ export function agentConfig(env: Record<string, string | undefined>) {
     insecureRegistries: c.WARMPOD_INSECURE_REGISTRIES.split(',').filter(Boolean),
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     imageBudgetBytes: c.NODE_IMAGE_BUDGET_BYTES,
+    fetchConcurrency: c.NODE_FETCH_CONCURRENCY,
+    peerBlobs: c.NODE_PEER_BLOBS === 'true' ? { stallMs: c.NODE_PEER_STALL_MS, maxPeers: c.NODE_PEER_MAX_TRIES } : undefined,
     checkpointRetention: {
       keepPerKey: c.CHECKPOINT_KEEP_PER_KEY,
       maxAgeMs: c.CHECKPOINT_MAX_AGE_HOURS * 3_600_000,

@@ -1,6 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ImageCache, PodNetwork, PodRootfs, PortExposer, RuncRuntime, type RuncRuntimeOptions } from '@warmpod/node-runtime';
+import {
+  ImageCache,
+  PodNetwork,
+  PodRootfs,
+  PortExposer,
+  RuncRuntime,
+  type BlobSource,
+  type RuncRuntimeOptions,
+} from '@warmpod/node-runtime';
 import { messageOf, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { AgentConfig } from './config';
@@ -11,10 +19,16 @@ export function runcOptions(c: AgentConfig, logger: Logger): RuncRuntimeOptions 
   return { runcRoot: join(c.dataDir, 'runc'), stateDir: join(c.dataDir, 'shim'), cgroupParent: c.cgroupParent, logger };
 }
 
-/** The node's runtime adapters from its config. */
-export function createNodeRuntime(c: AgentConfig, registry: RegistryClient, logger: Logger): NodeRuntime {
+/** The node's runtime adapters from its config; `blobSource`: where pulls take blobs (default: the registry). */
+export function createNodeRuntime(c: AgentConfig, registry: RegistryClient, logger: Logger, blobSource?: BlobSource): NodeRuntime {
   return {
-    cache: new ImageCache({ dataDir: join(c.dataDir, 'images'), registry, logger }),
+    cache: new ImageCache({
+      dataDir: join(c.dataDir, 'images'),
+      registry,
+      logger,
+      fetchConcurrency: c.fetchConcurrency,
+      ...(blobSource ? { blobSource } : {}),
+    }),
     rootfs: new PodRootfs({ logger }),
     network: new PodNetwork({ nodeId: c.nodeId, bridge: c.bridge, subnet: c.subnet, dataDir: join(c.dataDir, 'cni'), logger }),
     runc: new RuncRuntime(runcOptions(c, logger)),

@@ -16,6 +16,7 @@ import {
   type ImageManifest,
   type RegistryClient,
 } from '@warmpod/registry';
+import { BlobSourceChain, heldImageBlob, RegistryBlobSource, type BlobSource, type HeldBlob } from './blob-sources/index';
 import { runCommand } from './command';
 import { NodeRuntimeError } from './errors';
 import { exists, Mutex, randomSuffix } from './files';
@@ -32,6 +33,8 @@ export interface ImageCacheOptions {
   arch?: string;
   /** Blobs downloaded at the same time by one pull. */
   fetchConcurrency?: number;
+  /** Where blobs come from (peers, then the registry); default: the registry alone. */
+  blobSource?: BlobSource;
 }
 
 export interface PullProgress {
@@ -89,9 +92,11 @@ export class ImageCache {
   private readonly configs = new Map<string, ImageConfig>();
   private readonly gcLock = new Mutex();
   private ready?: Promise<void>;
+  private readonly blobSource: BlobSource;
 
   constructor(private readonly opts: ImageCacheOptions) {
     this.arch = opts.arch ?? ociArchitecture();
+    this.blobSource = opts.blobSource ?? new BlobSourceChain([new RegistryBlobSource(opts.registry)]);
     this.layout = new OciLayout(join(opts.dataDir, 'layout'));
     this.unpackedDir = join(opts.dataDir, 'unpacked');
   }
@@ -143,6 +148,12 @@ export class ImageCache {
       });
     }
     return entries;
+  }
+
+  /** A config or layer blob of a cached image, for a peer node; undefined for anything else. */
+  async heldBlob(digest: string): Promise<HeldBlob | undefined> {
+    await this.init();
+    return heldImageBlob(this.layout, digest);
   }
 
   /** Drops the image and every blob no other cached image uses. Pods using it must be gone. */
@@ -222,7 +233,7 @@ export class ImageCache {
       return absent;
     });
     try {
-      const bytesFetched = await this.fetchBlobs(registry, repository, manifest, missing, progress);
+      const bytesFetched = await this.fetchBlobs({ registry, repository, image: digest }, manifest, missing, progress);
       for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
       const imageConfig = imageConfigSchema.parse(JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8')));
       if (imageConfig.architecture && imageConfig.architecture !== this.arch) {
@@ -272,8 +283,7 @@ export class ImageCache {
   }
 
   private async fetchBlobs(
-    registry: string,
-    repository: string,
+    from: { registry: string; repository: string; image: string },
     manifest: ImageManifest,
     missing: Descriptor[],
     progress: PullProgressListener,
@@ -299,7 +309,7 @@ export class ImageCache {
       for (let blob = queue.shift(); blob; blob = queue.shift()) {
         let seen = 0;
         // Awaited first: `fetched += await ...` would read `fetched` before other workers add to it.
-        const bytes = await this.fetchBlobOnce(registry, repository, blob, (n) => {
+        const bytes = await this.fetchBlobOnce(from, blob, (n) => {
           seen += n;
           state.bytesDone += n;
           progress({ ...state });
@@ -315,11 +325,16 @@ export class ImageCache {
   }
 
   /** One download per blob at a time, however many pulls need it. Returns bytes this call fetched. */
-  private fetchBlobOnce(registry: string, repository: string, blob: Descriptor, onBytes: (n: number) => void): Promise<number> {
+  private fetchBlobOnce(
+    from: { registry: string; repository: string; image: string },
+    blob: Descriptor,
+    onBytes: (n: number) => void,
+  ): Promise<number> {
     const running = this.blobFetches.get(blob.digest);
     if (running) return running.then(() => 0);
-    const fetch = this.opts.registry
-      .fetchBlob(registry, repository, blob.digest, blob.size, this.layout.blobPath(blob.digest), onBytes)
+    const destination = this.layout.blobPath(blob.digest);
+    const fetch = this.blobSource
+      .fetch({ ...from, digest: blob.digest, size: blob.size, destination, onBytes })
       .then(() => blob.size)
       .finally(() => this.blobFetches.delete(blob.digest));
     this.blobFetches.set(blob.digest, fetch);

@@ -1,5 +1,6 @@
 export * from './errors';
 export * from './image-cache';
+export * from './blob-sources/index';
 export * from './runtime-spec';
 export * from './pod-rootfs';
 export * from './pod-network';

@@ -1,0 +1,77 @@
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { HeldBlob } from '@warmpod/node-runtime';
+
+/** `/blobs/sha256:<hex>`: the only shape of a blob path peers may ask for. */
+export const BLOB_PATH = /^\/blobs\/(sha256:[a-f0-9]{64})$/;
+
+/** The byte range a `Range` header asks for within `size` bytes; undefined: the whole blob; 'invalid': unsatisfiable. */
+export function byteRange(header: string | undefined, size: number): { start: number; end: number } | 'invalid' | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return 'invalid';
+  if (m[1] === '') {
+    // A suffix: the last n bytes.
+    const n = Number(m[2]);
+    return n === 0 || size === 0 ? 'invalid' : { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start >= size || end < start ? 'invalid' : { start, end };
+}
+
+/** Where a blob request is answered from, and what it reports. */
+export interface BlobServerPorts {
+  held(digest: string): Promise<HeldBlob | undefined>;
+  served?(bytes: number, outcome: 'complete' | 'aborted'): void;
+}
+
+/**
+ * Serves a verified image blob the node holds to a peer node (access was
+ * checked before): by digest only, 404 for anything the cache does not list
+ * as an image's config or layer. Streams the file with backpressure
+ * (`pipeline`); a single `Range` is honoured (206). The file is opened
+ * before the answer starts, so a garbage collection meanwhile cannot cut it.
+ */
+export async function serveBlob(req: IncomingMessage, res: ServerResponse, digest: string, ports: BlobServerPorts): Promise<void> {
+  const blob = await ports.held(digest);
+  if (!blob) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(`this node holds no image blob ${digest}\n`);
+    return;
+  }
+  const range = byteRange(req.headers.range, blob.size);
+  if (range === 'invalid') {
+    res.writeHead(416, { 'content-range': `bytes */${blob.size}` }).end();
+    return;
+  }
+  const { start, end } = range ?? { start: 0, end: blob.size - 1 };
+  const length = blob.size === 0 ? 0 : end - start + 1;
+  const file = createReadStream(blob.path, blob.size === 0 ? {} : { start, end });
+  try {
+    await new Promise<void>((resolve, reject) => file.once('open', () => resolve()).once('error', reject));
+  } catch {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(`blob ${digest} is no longer on this node\n`);
+    return;
+  }
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(length),
+    'docker-content-digest': digest,
+    'accept-ranges': 'bytes',
+  };
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${blob.size}`;
+  res.writeHead(range ? 206 : 200, headers);
+  if (req.method === 'HEAD') {
+    file.destroy();
+    res.end();
+    return;
+  }
+  try {
+    await pipeline(file, res);
+    ports.served?.(length, 'complete');
+  } catch {
+    // The peer went away (or the disk failed): it falls back on its side.
+    ports.served?.(0, 'aborted');
+  }
+}
