@@ -17,6 +17,10 @@ const schema = baseConfigSchema
     PREPULL_PER_NODE: int(2, 1, 1_000),
     /** Pull starts per second per registry host (token bucket, per replica). */
     PREPULL_REGISTRY_RATE: z.coerce.number().positive().max(10_000).default(10),
+    /** Pulls of a digest no node holds yet (these go to the registry); the rest wait for a holder. */
+    PREPULL_SEED_NODES: int(1, 1, 1_000),
+    /** Pulls in flight per node holding the digest (they take its blobs from the holders); 0: no spreading, all pulls at once. */
+    PREPULL_PEER_FANOUT: int(3, 0, 1_000),
     /** A failed pull is not dispatched again before this, unless its pin changes. */
     PREPULL_RETRY_AFTER_MS: int(60_000, 100, 86_400_000),
     /** Safety pass interval (change messages drive everything else). */
@@ -67,6 +71,8 @@ export interface PrepullerConfig extends BaseConfig {
   resyncMs: number;
   debounceMs: number;
   hintTtlMs: number;
+  /** How first copies spread through the nodes; absent: all at once. */
+  spread?: { seeds: number; fanout: number };
   /** Absent when the Kubernetes driver is off. */
   kubernetes?: { namespace: string; pauseImage: string; noopCommand: string[] };
 }
@@ -84,6 +90,7 @@ export function prepullerConfig(env: Record<string, string | undefined>): Prepul
     resyncMs: c.PREPULL_RESYNC_MS,
     debounceMs: c.PREPULL_DEBOUNCE_MS,
     hintTtlMs: c.PREPULL_HINT_TTL_MS,
+    ...(c.PREPULL_PEER_FANOUT > 0 ? { spread: { seeds: c.PREPULL_SEED_NODES, fanout: c.PREPULL_PEER_FANOUT } } : {}),
     ...(c.PREPULL_KUBERNETES === 'true'
       ? {
           kubernetes: {

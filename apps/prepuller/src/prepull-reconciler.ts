@@ -19,6 +19,7 @@ import { desiredPulls, protectedDigests, type PullLookup, type PullWant } from '
 import { planHints } from './hint-plan';
 import type { PullDispatcher } from './pull-dispatcher';
 import { planPulls } from './pull-plan';
+import { spreadFirstCopies, type SpreadSettings } from './pull-spread';
 import type { RegistryRateLimiter } from './registry-rate';
 import { rotation } from './rotation';
 
@@ -39,6 +40,8 @@ export interface PrepullSettings {
   readyWindowMs: number;
   retryAfterMs: number;
   hintTtlMs: number;
+  /** First copies spread as a tree through the nodes (peers serve blobs); absent: every wanted pull starts at once. */
+  spread?: SpreadSettings;
 }
 
 /** What one pass did, and when the next one is due at the latest. */
@@ -130,7 +133,9 @@ export class PrepullReconciler {
       }
     }
 
-    const claimed = await this.claimAll([...plan.toClaim, ...hintPulls], snap.inflight, passId, (at) => {
+    const spread = this.settings.spread;
+    const toClaim = spread ? spreadFirstCopies(plan.toClaim, nodesById, snap.pulls, spread) : plan.toClaim;
+    const claimed = await this.claimAll([...toClaim, ...hintPulls], snap.inflight, passId, (at) => {
       wakeAt = Math.min(wakeAt ?? at, at);
     });
     return {

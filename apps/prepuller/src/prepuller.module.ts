@@ -41,7 +41,7 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     await waitForRedis(this.redis, 30_000);
-    const { prefix, budget, readyWindowMs, retryAfterMs, hintTtlMs } = this.config;
+    const { prefix, budget, readyWindowMs, retryAfterMs, hintTtlMs, spread } = this.config;
     const nodes = new NodeRepository(this.redis, prefix);
     const reconciler = new PrepullReconciler(
       {
@@ -55,7 +55,7 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
         dispatcher: new BusPullDispatcher(this.bus),
         limiter: new RegistryRateLimiter(this.config.registryRatePerSecond),
       },
-      { budget, readyWindowMs, retryAfterMs, hintTtlMs },
+      { budget, readyWindowMs, retryAfterMs, hintTtlMs, ...(spread ? { spread } : {}) },
       this.logger,
     );
     const { debounceMs, resyncMs } = this.config;

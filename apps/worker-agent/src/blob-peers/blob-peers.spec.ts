@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { NodeRecord } from '@warmpod/store';
+import { agentApiAccess } from '../agent-http';
+import { BLOB_PATH, byteRange } from './blob-server';
+import { blobHolders } from './peer-directory';
+
+const hex = (c: string): string => `sha256:${c.repeat(64)}`;
+const node = (id: string, over: Partial<NodeRecord> = {}): NodeRecord => ({
+  id,
+  labels: {},
+  capacity: { cpu: 1, memoryMiB: 1, gpu: 0 },
+  agentUrl: `https://${id}:1`,
+  capabilities: {},
+  registeredAt: '',
+  heartbeatAt: '',
+  cordoned: false,
+  allocated: { cpu: 0, memoryMiB: 0, gpu: 0 },
+  cachedDigests: [],
+  ...over,
+});
+const holding = (image: string, layers: string[]): Partial<NodeRecord> => ({
+  cachedImages: [{ digest: image, sizeBytes: 1, layers: layers.map((digest) => ({ digest, sizeBytes: 1 })) }],
+});
+
+describe('blob access and paths', () => {
+  test('only node certificates of the cluster read blobs', () => {
+    const path = `/blobs/${hex('a')}`;
+    assert.equal(agentApiAccess(path, { authorized: true, identity: { kind: 'node', name: 'n2' } }), 200);
+    assert.equal(agentApiAccess(path, { authorized: true, identity: { kind: 'service', name: 'gateway' } }), 403);
+    assert.equal(agentApiAccess(path, { authorized: true, identity: { kind: 'operator', name: 'ops' } }), 403);
+    assert.equal(agentApiAccess(path, { authorized: true }), 403);
+    assert.equal(agentApiAccess(path, { authorized: false }), 401);
+  });
+
+  test('a blob path names one sha256 digest, nothing else', () => {
+    assert.equal(BLOB_PATH.exec(`/blobs/${hex('a')}`)?.[1], hex('a'));
+    for (const bad of [`/blobs/${hex('A')}`, '/blobs/sha256:abc', `/blobs/${hex('a')}/x`, `/blobs/sha512:${'a'.repeat(128)}`]) {
+      assert.equal(BLOB_PATH.exec(bad), null, bad);
+    }
+  });
+
+  test('byte ranges: whole, from-to, open-ended, suffix, unsatisfiable', () => {
+    assert.equal(byteRange(undefined, 10), undefined);
+    assert.deepEqual(byteRange('bytes=2-5', 10), { start: 2, end: 5 });
+    assert.deepEqual(byteRange('bytes=2-', 10), { start: 2, end: 9 });
+    assert.deepEqual(byteRange('bytes=8-20', 10), { start: 8, end: 9 });
+    assert.deepEqual(byteRange('bytes=-3', 10), { start: 7, end: 9 });
+    for (const bad of ['bytes=10-', 'bytes=5-2', 'bytes=-', 'items=1-2', 'bytes=1-2,4-5', 'bytes=-0'])
+      assert.equal(byteRange(bad, 10), 'invalid', bad);
+  });
+});
+
+describe('blobHolders', () => {
+  test('whole-image holders first, then layer holders; never itself, lost, draining or plain-HTTP nodes', () => {
+    const image = hex('1');
+    const layer = hex('2');
+    const nodes = [
+      node('self', holding(image, [layer])),
+      node('whole', holding(image, [layer])),
+      node('layer', holding(hex('9'), [layer])),
+      node('lost', { ...holding(image, [layer]), lostAt: 'x' }),
+      node('draining', { ...holding(image, [layer]), drainingAt: 'x' }),
+      node('plain', { ...holding(image, [layer]), agentUrl: 'http://plain:1' }),
+      node('other', holding(hex('8'), [hex('7')])),
+    ];
+    assert.deepEqual(
+      blobHolders(nodes, 'self', image, layer).map((p) => p.node),
+      ['whole', 'layer'],
+    );
+    assert.deepEqual(
+      blobHolders(nodes, 'self', hex('5'), hex('7')).map((p) => p.node),
+      ['other'],
+    );
+  });
+});
