@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { buildImage, dropKeys, redisUrl, RegistryProxy } from '@warmpod/devkit';
 import { LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
+import { counterDelta, imageBlobBytes, peerCounters, wideRows } from './prepull-peers';
 import { printResults } from './result-lines';
 import { table } from './stats';
 
@@ -191,8 +192,18 @@ async function main(): Promise<void> {
     const solo = await warm('bench/solo', ['node-1'], { idx: '1' });
     if (solo.pin.digest !== soloDigest) throw new Error('solo pin resolved to another digest');
     const soloGets = blobGets();
+    // (b) registry egress of the wide pin: the proxy's blob GETs in that step, and what agents took from and served to peers.
+    const redis = new Redis(redisUrl());
+    const caFile = join(workDir, 'pki', 'ca.crt');
+    const peersBefore = await peerCounters(redis, prefix, caFile, all);
+    const wideFrom = proxy.requests.length;
     const wide = await warm('bench/wide', all);
     const wideGets = blobGets() - soloGets;
+    const wideRegistry = proxy.requests.slice(wideFrom).filter((r) => r.kind === 'blob' && r.method === 'GET');
+    const widePeers = counterDelta(peersBefore, await peerCounters(redis, prefix, caFile, all));
+    redis.disconnect();
+    const wideImageBytes = await imageBlobBytes(cluster.registryHost, 'bench/wide', wide.pin.digest);
+    const wideEgress = wideRegistry.reduce((sum, r) => sum + r.bytes, 0);
 
     await build('bench/wide', 'wide', 'two');
     const beforeRepin = proxy.requests.length;
@@ -275,6 +286,15 @@ async function main(): Promise<void> {
       repin_blob_gets_count: repinRequests.length,
       repin_fetched_kb: repinBytes / 1000,
       most_gets_of_one_blob_count: Math.max(0, ...perNode.map((p) => p.most)),
+    });
+    console.log(`\n(b) ${NODES} nodes through one pin: registry and peers per node (image ${(wideImageBytes / MB).toFixed(1)} MB)\n`);
+    console.log(table([['node', 'from the registry', 'between nodes'], ...wideRows(all, wideRegistry, widePeers)]));
+    const peerBlobs = [...widePeers.values()];
+    printResults({
+      registry_egress_over_image_size: wideEgress / wideImageBytes,
+      wide_registry_blob_gets_count: wideRegistry.length,
+      wide_peer_blobs_count: peerBlobs.reduce((sum, p) => sum + p.fetched, 0),
+      wide_peer_mb: peerBlobs.reduce((sum, p) => sum + p.fetchedBytes, 0) / MB,
     });
   } finally {
     await proxy?.stop();
