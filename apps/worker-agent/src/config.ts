@@ -67,6 +67,12 @@ const schema = baseConfigSchema.extend({
   NODE_PEER_BLOBS: z.enum(['true', 'false']).default('true'),
   /** A peer that sends no bytes for this long is left for the next peer or the registry. */
   NODE_PEER_STALL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /** A peer sending slower than this over a stall window is left too. */
+  NODE_PEER_MIN_BYTES_PER_SEC: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(256 * 1024),
   /** Peers asked for one blob before the registry. */
   NODE_PEER_MAX_TRIES: z.coerce.number().int().min(1).max(16).default(2),
   /** Checkpoint retention on this node: newest N per key, max age, disk budget; quarantine after k failed restores. */
@@ -131,7 +137,10 @@ export function agentConfig(env: Record<string, string | undefined>) {
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     imageBudgetBytes: c.NODE_IMAGE_BUDGET_BYTES,
     fetchConcurrency: c.NODE_FETCH_CONCURRENCY,
-    peerBlobs: c.NODE_PEER_BLOBS === 'true' ? { stallMs: c.NODE_PEER_STALL_MS, maxPeers: c.NODE_PEER_MAX_TRIES } : undefined,
+    peerBlobs:
+      c.NODE_PEER_BLOBS === 'true'
+        ? { stallMs: c.NODE_PEER_STALL_MS, minBytesPerSecond: c.NODE_PEER_MIN_BYTES_PER_SEC, maxPeers: c.NODE_PEER_MAX_TRIES }
+        : undefined,
     checkpointRetention: {
       keepPerKey: c.CHECKPOINT_KEEP_PER_KEY,
       maxAgeMs: c.CHECKPOINT_MAX_AGE_HOURS * 3_600_000,

@@ -10,7 +10,7 @@ export interface NodeBlobSourcesDeps {
   nodeId: string;
   registry: Pick<RegistryClient, 'fetchBlob'>;
   /** Peers' blobs: off (undefined) means the registry alone. */
-  peers?: { stallMs: number; maxPeers: number };
+  peers?: { stallMs: number; minBytesPerSecond?: number; maxPeers: number };
   tls: Pick<ClusterTls, 'current'>;
   nodes: Pick<NodeRepository, 'list'>;
   events: PeerBlobMetrics;
@@ -25,6 +25,7 @@ export function nodeBlobSources(d: NodeBlobSourcesDeps): BlobSource {
     transport: new HttpsPeerTransport(d.tls),
     events: d.events,
     stallMs: d.peers.stallMs,
+    minBytesPerSecond: d.peers.minBytesPerSecond ?? 0,
     maxPeers: d.peers.maxPeers,
   });
   return new BlobSourceChain([peers, registry]);

@@ -34,6 +34,8 @@ export interface PeerBlobSourceOptions {
   events: PeerBlobEvents;
   /** A peer that sends no bytes (headers included) for this long is left for the next source. */
   stallMs: number;
+  /** A peer slower than this over a `stallMs` window is left too (0: only a stall counts). */
+  minBytesPerSecond?: number;
   /** Peers asked for one blob before the registry is. */
   maxPeers: number;
 }
@@ -80,6 +82,7 @@ export class PeerBlobSource implements BlobSource {
       destination: r.destination,
       onBytes: r.onBytes,
       stallMs: this.o.stallMs,
+      minBytesPerSecond: this.o.minBytesPerSecond ?? 0,
       from: `peer ${peer.node}`,
     });
   }
