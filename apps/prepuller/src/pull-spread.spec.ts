@@ -36,4 +36,13 @@ describe('spreadFirstCopies', () => {
     assert.deepEqual(spreadFirstCopies(rest, ns, lookup(pullOf('n2', A, 'ready')), S), rest.slice(0, 4));
     assert.deepEqual(spreadFirstCopies(rest, ns, lookup(pullOf('n2', A, 'queued')), S), rest.slice(0, 1));
   });
+
+  test('a seed that has fetched every blob (still unpacking) already feeds others', () => {
+    const ns = nodes(nodeOf('n1'), nodeOf('n2'), nodeOf('n3'), nodeOf('n4'));
+    const rest = ['n2', 'n3', 'n4'].map((n) => want(n, A));
+    const fetching = pullOf('n1', A, 'pulling', { bytesDone: 50, bytesTotal: 100 });
+    const unpacking = pullOf('n1', A, 'pulling', { bytesDone: 100, bytesTotal: 100 });
+    assert.deepEqual(spreadFirstCopies(rest, ns, lookup(fetching), S), []);
+    assert.deepEqual(spreadFirstCopies(rest, ns, lookup(unpacking), S), rest.slice(0, 2));
+  });
 });

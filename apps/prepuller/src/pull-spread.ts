@@ -1,4 +1,4 @@
-import { isInFlight, isReadyOn, type PrepullNode } from '@warmpod/store';
+import { hasAllBlobs, isInFlight, isReadyOn, type PrepullNode } from '@warmpod/store';
 import { pullOf, type PullLookup } from './desired-state';
 
 /** How the first copies of a digest spread: a tree through the nodes, not a star on the registry. */
@@ -12,8 +12,9 @@ export interface SpreadSettings {
 /**
  * Holds back pulls so that registry egress stays near one copy per layer:
  * while no node holds a digest only `seeds` pulls of it run (from the
- * registry); once `h` nodes hold it, up to `h * fanout` run, and those nodes
- * ask the holders first. The candidates left out wait for the next pass (a
+ * registry); once `h` nodes hold it (ready, or every blob fetched while it
+ * still unpacks), up to `h * fanout` run, and those nodes ask the holders
+ * first. The candidates left out wait for the next pass (a
  * pull ending wakes it). Order within a digest is kept.
  */
 export function spreadFirstCopies<T extends { node: string; digest: string }>(
@@ -30,7 +31,7 @@ export function spreadFirstCopies<T extends { node: string; digest: string }>(
       let inFlight = 0;
       for (const node of nodes.values()) {
         const pull = pullOf(pulls, node.id, digest);
-        if (isReadyOn(node, digest, pull)) holders++;
+        if (isReadyOn(node, digest, pull) || hasAllBlobs(pull)) holders++;
         else if (isInFlight(pull)) inFlight++;
       }
       left = (holders === 0 ? s.seeds : holders * s.fanout) - inFlight;

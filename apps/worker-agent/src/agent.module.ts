@@ -8,7 +8,15 @@ import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpo
 import { ClusterTls, createLogger, identityName, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
 import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
-import { CheckpointRepository, connectRedis, NodeRepository, NodeReservations, PodRepository, waitForRedis } from '@warmpod/store';
+import {
+  CheckpointRepository,
+  connectRedis,
+  NodeRepository,
+  NodeReservations,
+  PodRepository,
+  PullRepository,
+  waitForRedis,
+} from '@warmpod/store';
 import { AgentHttp } from './agent-http';
 import { nodeBlobSources, PeerBlobMetrics } from './blob-peers/index';
 import { AgentMetrics } from './agent-metrics';
@@ -118,7 +126,16 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     const nodes = new NodeRepository(this.redis, c.prefix);
     this.nodes = nodes;
     const peerBlobs = new PeerBlobMetrics(this.metrics.metrics, this.logger);
-    const blobSource = nodeBlobSources({ nodeId: c.nodeId, registry, peers: c.peerBlobs, tls: this.tls, nodes, events: peerBlobs });
+    const pullRecords = new PullRepository(this.redis, c.prefix);
+    const blobSource = nodeBlobSources({
+      nodeId: c.nodeId,
+      registry,
+      peers: c.peerBlobs,
+      tls: this.tls,
+      nodes,
+      pulls: pullRecords,
+      events: peerBlobs,
+    });
     const rt = createNodeRuntime(c, registry, this.logger, blobSource);
     this.runtime = rt;
     const bus = new JobBus(this.redis, c.prefix);

@@ -60,7 +60,7 @@ export function parseCapacityUsage(message: string): CapacityUsage | undefined {
   return { nodeId, allocated: { cpu: Number(cpuMilli) / 1000, memoryMiB: Number(memoryMiB), gpu: Number(gpu) }, usageRev: Number(rev) };
 }
 
-/** A pull claimed, finished or abandoned (`pulls:changed`, message `node digest`). */
+/** A pull claimed, finished or abandoned, or all its blobs fetched (`pulls:changed`, message `node digest`). */
 export interface PullChange {
   nodeId: string;
   digest: string;

@@ -47,6 +47,11 @@ export function isReadyOn(node: Pick<PrepullNode, 'cachedImages'>, digest: strin
   return inventoryHolds(node, digest) || pull?.state === 'ready';
 }
 
+/** A pull still running whose blobs are all on the node (it unpacks): a peer can take them from there. */
+export function hasAllBlobs(pull: Pick<PullStatus, 'state' | 'bytesDone' | 'bytesTotal'> | undefined): boolean {
+  return pull?.state === 'pulling' && pull.bytesTotal > 0 && pull.bytesDone >= pull.bytesTotal;
+}
+
 /** A pull that holds a budget slot. */
 export function isInFlight(pull: Pick<PullStatus, 'state'> | undefined): boolean {
   return pull?.state === 'queued' || pull?.state === 'pulling';

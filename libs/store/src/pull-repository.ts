@@ -86,6 +86,8 @@ export class PullRepository {
         nowIso: new Date().toISOString(),
       },
     );
+    // Every blob is on the node (unpacking may go on): its peers can take them from it now, so the prepuller hears of it.
+    if (p.bytesTotal > 0 && p.bytesDone >= p.bytesTotal) await this.redis.publish(this.keys.pullsChanged(), `${node} ${digest}`);
   }
 
   /** Ends a pull; gives its budget slot back (once). */

@@ -72,5 +72,11 @@ describe('blobHolders', () => {
       blobHolders(nodes, 'self', hex('5'), hex('7')).map((p) => p.node),
       ['other'],
     );
+    // A node still unpacking the image has every blob: after whole-image holders, before layer holders.
+    const withUnpacking = [...nodes, node('unpacking')];
+    assert.deepEqual(
+      blobHolders(withUnpacking, 'self', image, layer, new Set(['unpacking', 'lost'])).map((p) => p.node),
+      ['whole', 'unpacking', 'layer'],
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { BlobSourceChain, PeerBlobSource, RegistryBlobSource, type BlobSource } from '@warmpod/node-runtime';
 import type { ClusterTls } from '@warmpod/observability';
 import type { RegistryClient } from '@warmpod/registry';
-import type { NodeRepository } from '@warmpod/store';
+import type { NodeRepository, PullRepository } from '@warmpod/store';
 import { StorePeerDirectory } from './peer-directory';
 import type { PeerBlobMetrics } from './peer-metrics';
 import { HttpsPeerTransport } from './peer-transport';
@@ -13,6 +13,7 @@ export interface NodeBlobSourcesDeps {
   peers?: { stallMs: number; minBytesPerSecond?: number; maxPeers: number };
   tls: Pick<ClusterTls, 'current'>;
   nodes: Pick<NodeRepository, 'list'>;
+  pulls: Pick<PullRepository, 'forDigest'>;
   events: PeerBlobMetrics;
 }
 
@@ -21,7 +22,7 @@ export function nodeBlobSources(d: NodeBlobSourcesDeps): BlobSource {
   const registry = new RegistryBlobSource(d.registry);
   if (!d.peers) return new BlobSourceChain([registry]);
   const peers = new PeerBlobSource({
-    directory: new StorePeerDirectory(d.nodes, d.nodeId),
+    directory: new StorePeerDirectory(d.nodes, d.pulls, d.nodeId),
     transport: new HttpsPeerTransport(d.tls),
     events: d.events,
     stallMs: d.peers.stallMs,

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { buildImage, ClusterPki, LocalRegistry, redisOptions, RegistryProxy, type IssuedCert } from '@warmpod/devkit';
 import { createLogger } from '@warmpod/observability';
-import { NodeRepository, NodeSessions } from '@warmpod/store';
+import { NodeRepository, NodeSessions, PullRepository } from '@warmpod/store';
 import { announce, peerTestNode, stalledPeer, type PeerTestCluster, type PeerTestNode } from '../testing/peer-node';
 
 /** Blobs between real agents' HTTPS APIs (cluster PKI), real caches, a real registry behind counting proxies, and Redis. */
@@ -88,7 +88,14 @@ before(async () => {
   registry = await LocalRegistry.start({ storageDir: join(dir, 'registry') });
   const pki = await ClusterPki.open(join(dir, 'ca'));
   const logger = createLogger({ service: 'peer-blobs-int', level: 'silent' });
-  cluster = { dir, pki, sessions: new NodeSessions(redis, prefix), nodes: new NodeRepository(redis, prefix), logger };
+  cluster = {
+    dir,
+    pki,
+    sessions: new NodeSessions(redis, prefix),
+    nodes: new NodeRepository(redis, prefix),
+    pulls: new PullRepository(redis, prefix),
+    logger,
+  };
 });
 
 after(async () => {

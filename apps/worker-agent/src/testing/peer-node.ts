@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ImageCache } from '@warmpod/node-runtime';
 import { ClusterTls, ServiceMetrics, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
-import type { NodeRepository, NodeSessions } from '@warmpod/store';
+import type { NodeRepository, NodeSessions, PullRepository } from '@warmpod/store';
 import type { ClusterPki } from '@warmpod/devkit';
 import { AgentHttp } from '../agent-http';
 import { nodeBlobSources } from '../blob-peers/blob-sources';
@@ -27,6 +27,7 @@ export interface PeerTestCluster {
   pki: ClusterPki;
   sessions: NodeSessions;
   nodes: NodeRepository;
+  pulls: PullRepository;
   logger: Logger;
 }
 
@@ -40,7 +41,15 @@ export async function peerTestNode(c: PeerTestCluster, id: string, stallMs = 5_0
   const metrics = new ServiceMetrics('worker-agent');
   const events = new PeerBlobMetrics(metrics, c.logger);
   const registry = new RegistryClient({ insecureRegistries: [], timeoutMs: 10_000 });
-  const blobSource = nodeBlobSources({ nodeId: id, registry, peers: { stallMs, maxPeers: 2 }, tls, nodes: c.nodes, events });
+  const blobSource = nodeBlobSources({
+    nodeId: id,
+    registry,
+    peers: { stallMs, maxPeers: 2 },
+    tls,
+    nodes: c.nodes,
+    pulls: c.pulls,
+    events,
+  });
   const cache = new ImageCache({ dataDir: join(c.dir, 'nodes', id), registry, logger: c.logger, blobSource });
   const http = new AgentHttp(() => join(c.dir, 'no-logs'), {}, undefined, metrics, tls, {
     held: (digest) => cache.heldBlob(digest),
