@@ -141,6 +141,8 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
         PREPULL_PER_NODE: '1',
         PREPULL_RETRY_AFTER_MS: '1500',
         PREPULL_RESYNC_MS: '2000',
+        // Every pull starts at once, through the slow registry link these tests watch (peers would serve the second node at loopback speed).
+        PREPULL_PEER_FANOUT: '0',
       },
     });
     // Pins name the registry through this proxy: a slow link (progress can be seen), and faults on demand.
