@@ -75,6 +75,25 @@ describe('streamVerified', () => {
   });
 });
 
+describe('streamVerified judges the sender per window', () => {
+  test('a sender that trickles bytes far below the floor is cut off as too slow', async () => {
+    let sent = 0;
+    const trickle = new Readable({
+      read() {
+        // One byte every 10 ms: a few hundred bytes a second, against a floor of 1 MB/s.
+        setTimeout(() => this.push(sent < BLOB.length ? BLOB.subarray(sent, ++sent) : null), 10);
+      },
+    });
+    const c = counting();
+    await assert.rejects(
+      streamVerified(trickle, { ...opts(join(dir, 'slow'), c.onBytes), stallMs: 100, minBytesPerSecond: 1_000_000 }),
+      (error: unknown) => error instanceof BlobUnavailableError && /too slow/.test(error.message),
+    );
+    trickle.destroy();
+    assert.equal(c.total(), 0);
+  });
+});
+
 describe('BlobSourceChain', () => {
   const request = (): BlobRequest => ({
     registry: 'r',
