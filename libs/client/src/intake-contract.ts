@@ -14,6 +14,8 @@ export const INTAKE_QUEUE = 'pods';
  * the rate limiter, so a cancel never waits behind the jobs it cancels.
  */
 export const CONTROL_QUEUE = 'control';
+/** Every queue under a tenant's intake prefix: its producer's Redis user reaches these and no other there. */
+export const INTAKE_QUEUES = [INTAKE_QUEUE, CONTROL_QUEUE] as const;
 
 export const RUN_POD = 'run-pod';
 export const CANCEL = 'cancel';

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
   CHECKPOINT_STATES,
+  checkpointEventTarget,
   checkpointStatesBefore,
   DEFAULT_QUARANTINE_AFTER,
   isQuarantined,
@@ -41,14 +42,6 @@ export interface CheckpointRepositoryOptions {
   /** Restore failures after which a checkpoint is never offered again (default 3). */
   quarantineAfter?: number;
 }
-
-const TARGET: Record<CheckpointEvent['type'], CheckpointState> = {
-  checkpointed: 'available',
-  'checkpoint-failed': 'checkpoint_failed',
-  restored: 'available',
-  'restore-failed': 'restore_failed',
-  deleted: 'deleted',
-};
 
 const hashSchema = z.object({
   id: z.string(),
@@ -133,7 +126,7 @@ export class CheckpointRepository {
 
   /** Applies one event in one Lua step (see `applyCheckpointEvent` for the rules). */
   async apply(id: string, event: CheckpointEvent, now = new Date()): Promise<CheckpointTransition> {
-    const to = TARGET[event.type];
+    const to = checkpointEventTarget(event.type);
     const reason = 'reason' in event && event.reason !== undefined ? event.reason : '';
     const sizeBytes = event.type === 'checkpointed' ? String(event.sizeBytes) : '';
     const where = await this.restorableOf(id);

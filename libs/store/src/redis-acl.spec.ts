@@ -3,10 +3,11 @@ import { describe, test } from 'node:test';
 import { aclRules, globLiteral, intakeConsumerUser, intakeProducerUser, redisUrlAs } from './redis-acl';
 
 describe('Redis ACL users', () => {
-  test("a tenant's producer reaches its intake queue and its own queues only, and may not list key names", () => {
-    const user = intakeProducerUser('wp:', 'alpha', 's3cret');
+  test("a tenant's producer reaches its intake queues and its own queues only, and may not list key names", () => {
+    const user = intakeProducerUser('wp:', 'alpha', 's3cret', ['pods', 'control']);
     assert.equal(user.name, 'warmpod-wp-producer-alpha');
-    assert.deepEqual(user.keys, ['wp:intake:alpha:*', 'wp:tq:alpha:*']);
+    assert.deepEqual(user.keys, ['wp:intake:alpha:pods:*', 'wp:intake:alpha:control:*', 'wp:tq:alpha:*']);
+    assert.throws(() => intakeProducerUser('wp:', 'alpha', 's3cret', []), /tenant "alpha": no intake queue/);
     const rules = aclRules(user);
     assert.deepEqual(rules.slice(0, 3), ['reset', 'on', '>s3cret']);
     for (const rule of ['resetchannels', '-@dangerous', '-@admin', '-@pubsub', '-scan', '-randomkey'])
@@ -23,8 +24,8 @@ describe('Redis ACL users', () => {
 
   test('glob characters in a prefix are literal; user names fit a redis:// URL', () => {
     assert.equal(globLiteral('a*b?[c]\\'), 'a\\*b\\?\\[c\\]\\\\');
-    const user = intakeProducerUser('t[1]:', 'b', 'p@ss:word');
-    assert.deepEqual(user.keys, ['t\\[1\\]:intake:b:*', 't\\[1\\]:tq:b:*']);
+    const user = intakeProducerUser('t[1]:', 'b', 'p@ss:word', ['q*']);
+    assert.deepEqual(user.keys, ['t\\[1\\]:intake:b:q\\*:*', 't\\[1\\]:tq:b:*']);
     const url = new URL(redisUrlAs('redis://127.0.0.1:6379/2', user));
     assert.equal(decodeURIComponent(url.username), user.name);
     assert.equal(decodeURIComponent(url.password), 'p@ss:word');

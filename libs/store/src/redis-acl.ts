@@ -55,16 +55,25 @@ export function slug(prefix: string): string {
 }
 
 /**
- * A tenant's producer: its intake queue (BullMQ prefix `intakePrefix`) and
- * its own queues (`tenantQueuesPrefix`, for a flow's parent), nothing else:
- * not another tenant's queues, not warmpod's records or internal queues.
+ * A tenant's producer: the queues of its intake prefix (`intakePrefix`) named
+ * in `queues` (the door's intake and control queues; no other queue under
+ * that prefix, so nothing there looks like another tenant's queue) and its
+ * own queues (`tenantQueuesPrefix`, for a flow's parent), nothing else: not
+ * another tenant's queues, not warmpod's records or internal queues.
+ *
+ * The queues' `meta` hashes (where the door sets pods in flight and the rate
+ * limit) stay writable: BullMQ's add scripts take `meta` (and `active`) among
+ * their KEYS, and Redis asks read and write rights on every key an EVALSHA
+ * names. See ARCHITECTURE.md (queue door) for what a producer can do with that.
  */
-export function intakeProducerUser(prefix: string, tenant: string, password: string): AclUser {
+export function intakeProducerUser(prefix: string, tenant: string, password: string, queues: readonly string[]): AclUser {
+  if (queues.length === 0) throw new Error(`intake producer user of tenant "${tenant}": no intake queue named`);
   const keys = new Keys(prefix);
+  const intake = globLiteral(keys.intakePrefix(tenant));
   return {
     name: `warmpod-${slug(prefix)}-producer-${tenant}`,
     password,
-    keys: [`${globLiteral(keys.intakePrefix(tenant))}:*`, `${globLiteral(keys.tenantQueuesPrefix(tenant))}:*`],
+    keys: [...queues.map((q) => `${intake}:${globLiteral(q)}:*`), `${globLiteral(keys.tenantQueuesPrefix(tenant))}:*`],
     mayScan: false,
   };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { checkpointSchema, itemsOf, nodeSchema, pinSchema, podSchema, poolSchema, type Pin, type Pod } from './api-schemas';
 import { CliError, EXIT, type WarmpodClient } from './client';
-import { readEvents } from './sse';
+import { readSseEvents } from '@warmpod/client/sse';
 
 /** Where a command writes: lines for people, or one JSON document per answer (`--output json`). */
 export interface Output {
@@ -177,7 +177,7 @@ export async function events(client: WarmpodClient, out: Output, podId: string |
   const headers: Record<string, string> = { accept: 'text/event-stream', ...(since ? { 'last-event-id': since } : {}) };
   const res = await client.send('GET', path, undefined, headers, true);
   if (!res.ok || !res.body) throw await client.failure(res);
-  for await (const event of readEvents(res.body)) {
+  for await (const event of readSseEvents(res.body)) {
     if (out.json) {
       out.line(JSON.stringify({ id: event.id, event: event.event, data: JSON.parse(event.data) as unknown }));
       continue;

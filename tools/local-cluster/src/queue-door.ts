@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ProducerConnection } from '@warmpod/client';
+import { INTAKE_QUEUES, type ProducerConnection } from '@warmpod/client';
 import { applyAclUsers, connectRedis, intakeConsumerUser, intakeProducerUser, Keys, redisUrlAs, removeAclUsers } from '@warmpod/store';
 
 /** The queue door of a local cluster: Redis ACL users made for its tenants, and what the gateway and producers get. */
@@ -20,7 +20,7 @@ export interface LocalQueueDoor {
 export async function setUpQueueDoor(redisUrl: string, prefix: string, tenants: string[]): Promise<LocalQueueDoor> {
   const secret = () => randomBytes(18).toString('base64url');
   const consumer = intakeConsumerUser(prefix, secret());
-  const producers = tenants.map((tenant) => ({ tenant, user: intakeProducerUser(prefix, tenant, secret()) }));
+  const producers = tenants.map((tenant) => ({ tenant, user: intakeProducerUser(prefix, tenant, secret(), INTAKE_QUEUES) }));
   const names = [consumer.name, ...producers.map((p) => p.user.name)];
   const admin = connectRedis(redisUrl, 'local-cluster-acl', 'producer');
   try {

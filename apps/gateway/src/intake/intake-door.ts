@@ -9,6 +9,7 @@ import { CONFIG, LOGGER } from '../providers';
 import { CancelJob } from './cancel-job';
 import { refusal } from './job-failure';
 import { RunPodJob } from './run-pod-job';
+import { strayTenantOf } from './stray-tenant';
 
 /** One tenant's queues: intake (limited) and control (cancels), their workers, and the removal watch. */
 interface TenantDoor {
@@ -129,7 +130,10 @@ export class IntakeDoor implements OnApplicationBootstrap, BeforeApplicationShut
    * The consumer's user reaches every tenant's own queues (a child's completion
    * updates its parent there), so a job whose parent fields (the producer can
    * write its own job's hash) name another tenant's job is cut off from it and
-   * refused before anything would touch that parent.
+   * refused before anything would touch that parent. Rewriting them after this
+   * check is harmless: BullMQ writes a parent through a child only once it has
+   * removed the child's key from that parent's own sets, and only an add under
+   * the parent's tenant's user puts it there (ARCHITECTURE.md, queue door).
    */
   private async refuseForeignParent(tenant: string, intake: Queue, job: Job): Promise<void> {
     const own = [`${this.keys.intakePrefix(tenant)}:`, `${this.keys.tenantQueuesPrefix(tenant)}:`];
@@ -154,15 +158,14 @@ export class IntakeDoor implements OnApplicationBootstrap, BeforeApplicationShut
   private async sweep(): Promise<void> {
     try {
       for (const door of this.doors.values()) await this.applyLimits(door.intake);
-      const stem = this.keys.intakeStem();
-      const suffix = `:${INTAKE_QUEUE}:meta`;
       let cursor = '0';
       do {
         const [next, found] = await this.redis().scan(cursor, 'MATCH', this.keys.intakeQueueMetas(INTAKE_QUEUE), 'COUNT', 500);
         cursor = next;
         for (const key of found) {
-          const tenant = key.slice(stem.length, key.length - suffix.length);
-          if (this.doors.has(tenant) || this.strays.has(tenant) || this.strays.size >= MAX_STRAYS || this.closing.signal.aborted) continue;
+          const tenant = strayTenantOf(this.keys, key);
+          if (tenant === undefined || this.doors.has(tenant) || this.strays.has(tenant)) continue;
+          if (this.strays.size >= MAX_STRAYS || this.closing.signal.aborted) continue;
           this.strays.set(tenant, this.strayWorker(tenant));
         }
       } while (cursor !== '0');

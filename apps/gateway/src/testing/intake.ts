@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
-import { INTAKE_QUEUE, WarmpodQueueClient, type ProducerConnection } from '@warmpod/client';
+import { INTAKE_QUEUE, INTAKE_QUEUES, WarmpodQueueClient, type ProducerConnection } from '@warmpod/client';
 import { applyAclUsers, connectRedis, intakeConsumerUser, intakeProducerUser, Keys, redisUrlAs, removeAclUsers } from '@warmpod/store';
 import { REDIS_URL } from './harness';
 
@@ -16,7 +16,7 @@ export interface IntakeUsers {
 export async function intakeUsers(prefix: string, tenants: string[]): Promise<IntakeUsers> {
   const secret = () => randomBytes(16).toString('hex');
   const consumer = intakeConsumerUser(prefix, secret());
-  const producers = tenants.map((t) => ({ tenant: t, user: intakeProducerUser(prefix, t, secret()) }));
+  const producers = tenants.map((t) => ({ tenant: t, user: intakeProducerUser(prefix, t, secret(), INTAKE_QUEUES) }));
   const admin = connectRedis(REDIS_URL, 'intake-test-admin', 'producer');
   try {
     await applyAclUsers(admin, [consumer, ...producers.map((p) => p.user)]);

@@ -1,13 +1,9 @@
 /**
- * A small Server-Sent Events client over fetch, as the spec reads a stream
- * (fields `id`, `event`, `data`, comments; an event ends at a blank line),
- * with `Last-Event-ID` on reconnect like EventSource. Test support only.
+ * Test support: an SSE connection over fetch with the bearer token, reading
+ * with `@warmpod/client`'s parser, recording what arrives and waiting on it;
+ * `lastEventId` is what a resume sends as `Last-Event-ID`.
  */
-export interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
+import { readSse, type SseEvent } from '@warmpod/client';
 
 export class SseClient {
   readonly events: SseEvent[] = [];
@@ -30,37 +26,14 @@ export class SseClient {
   }
 
   private async read(body: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    let current: { id?: string; event?: string; data: string[] } = { data: [] };
     try {
-      for await (const chunk of body) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, newline).replace(/\r$/, '');
-          buffer = buffer.slice(newline + 1);
-          if (line === '') {
-            if (current.data.length > 0) {
-              const event: SseEvent = { event: current.event ?? 'message', data: current.data.join('\n') };
-              if (current.id !== undefined) {
-                event.id = current.id;
-                this.lastEventId = current.id;
-              }
-              this.events.push(event);
-            }
-            current = { data: [] };
-          } else if (line.startsWith(':')) this.comments++;
-          else {
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'id') current.id = value;
-            else if (field === 'event') current.event = value;
-            else if (field === 'data') current.data.push(value);
-          }
-          this.wake();
+      for await (const item of readSse(body)) {
+        if (item.kind === 'comment') this.comments++;
+        else if (item.kind === 'event') {
+          this.events.push(item.event);
+          if (item.event.id !== undefined) this.lastEventId = item.event.id;
         }
+        this.wake();
       }
     } catch {
       // aborted, or the server went away

@@ -92,6 +92,11 @@ const TARGET: Record<CheckpointEvent['type'], CheckpointState> = {
   deleted: 'deleted',
 };
 
+/** The state an event moves a checkpoint to (the Redis index's Lua step is told the same). */
+export function checkpointEventTarget(event: CheckpointEvent['type']): CheckpointState {
+  return TARGET[event];
+}
+
 /**
  * Applies an event to a record, pure. The Redis index applies the same rules
  * in one Lua step (its allowed-from lists come from `checkpointStatesBefore`).
