@@ -119,7 +119,7 @@ export class PrepullerModule {
           provide: ServiceHttpProvider,
           useFactory: (redis: Redis, lifecycle: PrepullerLifecycle) =>
             new ServiceHttpProvider(
-              new ServiceMetrics('prepuller'),
+              new ServiceMetrics('prepuller', { enabled: config.observability.metrics }),
               { redis: async () => (await redis.ping()) === 'PONG', reconciling: () => lifecycle.reconciling },
               { host: config.httpHost, port: config.httpPort },
             ),

@@ -171,7 +171,7 @@ export class SchedulerModule {
             ),
           inject: [LOGGER],
         },
-        { provide: METRICS, useValue: new SchedulerMetrics() },
+        { provide: METRICS, useValue: new SchedulerMetrics({ metrics: config.observability.metrics }) },
         SchedulerLifecycle,
         {
           // `/metrics`, `/healthz`, `/readyz`: ready while Redis answers, the registry serves and the queue is consumed.

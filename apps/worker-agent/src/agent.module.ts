@@ -45,7 +45,7 @@ export class StartupCancelled extends Error {
 export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly redis;
-  private readonly metrics = new AgentMetrics();
+  private readonly metrics: AgentMetrics;
   private runtime?: NodeRuntime;
   private sandboxes?: PodSandboxes;
   private lifecycle?: PodLifecycle;
@@ -71,6 +71,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     @Inject(LEAVE) private readonly requestLeave: LeaveRequest,
   ) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
+    this.metrics = new AgentMetrics({ metrics: config.observability.metrics });
     this.redis = reportConnectionErrors(
       connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`, 'worker', { tlsCaFile: config.redisTlsCaFile }),
       this.logger,
