@@ -45,7 +45,7 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     const nodes = new NodeRepository(this.redis, prefix);
     const reconciler = new PrepullReconciler(
       {
-        pins: new PinRepository(this.redis, prefix),
+        pins: new PinRepository(this.redis, prefix, { events: this.config.observability.events }),
         nodes,
         pulls: new PullRepository(this.redis, prefix),
         hints: new PrepullHintBook(this.redis, prefix),
@@ -70,7 +70,12 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     if (this.config.kubernetes) {
       // Off by default: also warm the kubelet caches, one DaemonSet per pinned digest.
       const api = await connectDaemonSetApi((kc) => kc.loadFromDefault());
-      const driver = new KubernetesPrepullDriver(api, new PinRepository(this.redis, prefix), this.config.kubernetes, this.logger);
+      const driver = new KubernetesPrepullDriver(
+        api,
+        new PinRepository(this.redis, prefix, { events: this.config.observability.events }),
+        this.config.kubernetes,
+        this.logger,
+      );
       this.kubernetes = driver;
       this.loop.onPass(() => driver.request());
     }

@@ -116,7 +116,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
     const rt = createNodeRuntime(c, registry, this.logger);
     this.runtime = rt;
-    const pods = new PodRepository(this.redis, c.prefix);
+    const pods = new PodRepository(this.redis, c.prefix, { events: c.observability.events });
     const nodes = new NodeRepository(this.redis, c.prefix);
     this.nodes = nodes;
     const bus = new JobBus(this.redis, c.prefix);
@@ -280,7 +280,10 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       archive: new WritableLayerArchive({ logger: this.logger }),
       store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
     };
-    const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
+    const records = new CheckpointRepository(this.redis, c.prefix, {
+      quarantineAfter: c.checkpointRetention.quarantineAfter,
+      events: c.observability.events,
+    });
     let travel;
     if (c.checkpointRegistry) {
       const artifacts = new CheckpointArtifacts({
