@@ -105,10 +105,13 @@ export class PodChanges implements OnModuleInit, OnModuleDestroy {
 
   private async follow(connection: Redis): Promise<void> {
     let last: string | undefined;
+    let failing = false;
     while (!this.stopped) {
       try {
         last ??= await this.log.latestId({ kind: 'all' });
         const events = await this.log.follow(connection, { kind: 'all' }, last, BLOCK_MS, BATCH);
+        if (failing) this.logger.info('pod change follower: reading events again');
+        failing = false;
         for (const event of events) {
           last = event.id;
           const podId = event.kind === 'pod' ? event.resource : undefined;
@@ -116,7 +119,10 @@ export class PodChanges implements OnModuleInit, OnModuleDestroy {
         }
       } catch (error) {
         if (this.stopped) return;
-        this.logger.warn({ err: messageOf(error) }, 'pod change follower: read failed; waiters re-read on their timer meanwhile');
+        // Once per outage, not once per retry.
+        if (!failing)
+          this.logger.warn({ err: messageOf(error) }, 'pod change follower: read failed; waiters re-read on their timer meanwhile');
+        failing = true;
         await sleep(RETRY_MS);
       }
     }
