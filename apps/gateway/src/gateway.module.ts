@@ -9,6 +9,7 @@ import { CheckpointsController } from './checkpoints/checkpoints.controller';
 import type { GatewayConfig } from './config';
 import { EventsController } from './events/events.controller';
 import { EventStreams } from './events/event-streams';
+import { PodChanges } from './events/pod-changes';
 import { HealthController } from './health/health.controller';
 import { RedisPolicy } from './health/redis-policy';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
@@ -65,6 +66,7 @@ export class GatewayModule {
         PodStopper,
         PodLogs,
         EventStreams,
+        PodChanges,
         TenantLimits,
         ...pinProviders(config),
         ...poolProviders(config),

@@ -38,7 +38,11 @@ export function infrastructureProviders(config: GatewayConfig, logger: Logger, o
       useFactory: (redis: Redis) => (overrides.jobBus ?? ((r, p) => new JobBus(r, p)))(redis, config.prefix),
       inject: [REDIS],
     },
-    { provide: PodRepository, useFactory: (redis: Redis) => new PodRepository(redis, config.prefix), inject: [REDIS] },
+    {
+      provide: PodRepository,
+      useFactory: (redis: Redis) => new PodRepository(redis, config.prefix, { events: config.observability.events }),
+      inject: [REDIS],
+    },
     { provide: PodBacklog, useFactory: (redis: Redis) => new PodBacklog(redis, config.prefix), inject: [REDIS] },
     { provide: NodeRepository, useFactory: (redis: Redis) => new NodeRepository(redis, config.prefix), inject: [REDIS] },
     { provide: ImageRepository, useFactory: (redis: Redis) => new ImageRepository(redis, config.prefix), inject: [REDIS] },

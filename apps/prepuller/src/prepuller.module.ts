@@ -45,7 +45,7 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     const nodes = new NodeRepository(this.redis, prefix);
     const reconciler = new PrepullReconciler(
       {
-        pins: new PinRepository(this.redis, prefix),
+        pins: new PinRepository(this.redis, prefix, { events: this.config.observability.events }),
         nodes,
         pulls: new PullRepository(this.redis, prefix),
         hints: new PrepullHintBook(this.redis, prefix),
@@ -70,7 +70,12 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     if (this.config.kubernetes) {
       // Off by default: also warm the kubelet caches, one DaemonSet per pinned digest.
       const api = await connectDaemonSetApi((kc) => kc.loadFromDefault());
-      const driver = new KubernetesPrepullDriver(api, new PinRepository(this.redis, prefix), this.config.kubernetes, this.logger);
+      const driver = new KubernetesPrepullDriver(
+        api,
+        new PinRepository(this.redis, prefix, { events: this.config.observability.events }),
+        this.config.kubernetes,
+        this.logger,
+      );
       this.kubernetes = driver;
       this.loop.onPass(() => driver.request());
     }
@@ -119,7 +124,7 @@ export class PrepullerModule {
           provide: ServiceHttpProvider,
           useFactory: (redis: Redis, lifecycle: PrepullerLifecycle) =>
             new ServiceHttpProvider(
-              new ServiceMetrics('prepuller'),
+              new ServiceMetrics('prepuller', { enabled: config.observability.metrics }),
               { redis: async () => (await redis.ping()) === 'PONG', reconciling: () => lifecycle.reconciling },
               { host: config.httpHost, port: config.httpPort },
             ),

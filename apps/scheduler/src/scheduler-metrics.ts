@@ -20,28 +20,35 @@ export function nodeState(node: { heartbeatAt: string; lostAt?: string }, readyW
  * nodes by state and the scheduling queue (read on scrape), job failures.
  */
 export class SchedulerMetrics {
-  readonly metrics = new ServiceMetrics('scheduler');
-  readonly jobs = new JobMetrics(this.metrics);
-  private readonly placementSeconds = this.metrics.histogram(
-    'warmpod_placement_duration_seconds',
-    'Time to place one pod (rank, reserve, record), by outcome',
-    ['outcome'],
-    STEP_SECONDS_BUCKETS,
-  );
-  private readonly placements = this.metrics.counter('warmpod_placements_total', 'Placement attempts, by outcome', ['outcome']);
-  private readonly cache = this.metrics.counter(
-    'warmpod_placement_cache_total',
-    'Pods placed on a node that had their image already (hit) or still had to fetch some of it (miss)',
-    ['result'],
-  );
-  private readonly registryRefusals = this.metrics.counter(
-    'warmpod_node_registry_refusals_total',
-    'Callers the node registry refused for their credentials: unauthenticated (no valid certificate of the cluster CA), not-a-node, other-node (speaking for a node the certificate does not name)',
-    ['reason'],
-  );
+  readonly metrics: ServiceMetrics;
+  readonly jobs;
+  private readonly placementSeconds;
+  private readonly placements;
+  private readonly cache;
+  private readonly registryRefusals;
   private nodes?: { repo: Pick<NodeRepository, 'heartbeats'>; readyWindowMs: number };
 
-  constructor() {
+  /** `metrics: false` (WARMPOD_METRICS=off): the calls below count into nothing served. */
+  constructor(opts: { metrics?: boolean } = {}) {
+    this.metrics = new ServiceMetrics('scheduler', { enabled: opts.metrics ?? true });
+    this.jobs = new JobMetrics(this.metrics);
+    this.placementSeconds = this.metrics.histogram(
+      'warmpod_placement_duration_seconds',
+      'Time to place one pod (rank, reserve, record), by outcome',
+      ['outcome'],
+      STEP_SECONDS_BUCKETS,
+    );
+    this.placements = this.metrics.counter('warmpod_placements_total', 'Placement attempts, by outcome', ['outcome']);
+    this.cache = this.metrics.counter(
+      'warmpod_placement_cache_total',
+      'Pods placed on a node that had their image already (hit) or still had to fetch some of it (miss)',
+      ['result'],
+    );
+    this.registryRefusals = this.metrics.counter(
+      'warmpod_node_registry_refusals_total',
+      'Callers the node registry refused for their credentials: unauthenticated (no valid certificate of the cluster CA), not-a-node, other-node (speaking for a node the certificate does not name)',
+      ['reason'],
+    );
     this.metrics.gauge('warmpod_nodes', 'Registered nodes by state, read on scrape', ['state'], async (gauge) => {
       if (!this.nodes) return;
       const { repo, readyWindowMs } = this.nodes;

@@ -75,6 +75,8 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       onRefused: (reason) => this.metrics.registryRefused(reason),
     });
     const { prefix, readyWindowMs } = this.config;
+    // WARMPOD_EVENTS=off: the pod, pool and checkpoint writes here append no events.
+    const events = { events: this.config.observability.events };
     // The handler's reads and scripts: many small commands at once, so they are auto-pipelined.
     this.placementRedis = reportConnectionErrors(
       connectRedis(this.config.redisUrl, 'warmpod-scheduler-placement', 'worker', {
@@ -84,7 +86,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       this.logger,
       'placement',
     );
-    const pods = new PodRepository(this.placementRedis, prefix);
+    const pods = new PodRepository(this.placementRedis, prefix, events);
     const nodes = new NodeRepository(this.placementRedis, prefix);
     const reservations = new NodeReservations(this.placementRedis, prefix);
     this.schedulingQueue = new Queue(SCHEDULING_QUEUE, { connection: this.redis, prefix: bullPrefix(prefix) });
@@ -97,7 +99,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     this.view.onNodeGainedRoom(() => backlog.nodeGainedRoom());
     await this.view.start();
     // Warm pools live here: see pools/pool-controller.ts for why.
-    this.pools = await startPoolController(this.redis, prefix, this.view, this.bus, this.logger);
+    this.pools = await startPoolController(this.redis, { prefix, ...events }, this.view, this.bus, this.logger);
     this.monitor = new NodeMonitor(
       nodes,
       reservations,
@@ -117,7 +119,7 @@ class SchedulerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
       hints: new PrepullHints(this.placementRedis, prefix),
       view: this.view,
       images: new ImageRepository(this.placementRedis, prefix),
-      checkpoints: new CheckpointRepository(this.placementRedis, prefix),
+      checkpoints: new CheckpointRepository(this.placementRedis, prefix, events),
     };
     this.runner = new JobRunner({
       kind: 'scheduling',
@@ -171,7 +173,7 @@ export class SchedulerModule {
             ),
           inject: [LOGGER],
         },
-        { provide: METRICS, useValue: new SchedulerMetrics() },
+        { provide: METRICS, useValue: new SchedulerMetrics({ metrics: config.observability.metrics }) },
         SchedulerLifecycle,
         {
           // `/metrics`, `/healthz`, `/readyz`: ready while Redis answers, the registry serves and the queue is consumed.

@@ -11,45 +11,58 @@ export type Outcome = 'success' | 'failure';
  * bounded: start mode, segment, trigger, outcome; never a pod, image or checkpoint id.
  */
 export class AgentMetrics {
-  readonly metrics = new ServiceMetrics('worker-agent');
+  readonly metrics: ServiceMetrics;
   /** This node's queue: its depth, and its failed job runs. */
-  readonly jobs = new JobMetrics(this.metrics);
-  private readonly podStart = this.metrics.histogram(
-    'warmpod_pod_start_duration_seconds',
-    'Pod start duration by start mode and segment (placement, dispatch, pull, restore, start; total: Pending to Running), from the pod timeline, observed when the pod reaches Running',
-    ['mode', 'segment'],
-    WAIT_SECONDS_BUCKETS,
-  );
-  private readonly pullSeconds = this.metrics.histogram(
-    'warmpod_image_pull_duration_seconds',
-    'Image pull duration (fetch, verify, unpack) on this node',
-    ['trigger', 'outcome'],
-    WAIT_SECONDS_BUCKETS,
-  );
-  private readonly pullBytes = this.metrics.histogram(
-    'warmpod_image_pull_bytes',
-    'Bytes fetched from the registry per successful image pull (layers already on the node are not fetched again)',
-    ['trigger'],
-    PULL_BYTES_BUCKETS,
-  );
-  private readonly checkpointSeconds = this.metrics.histogram(
-    'warmpod_checkpoint_duration_seconds',
-    'Time to take a checkpoint (pause, archive the writable layer, CRIU dump, store), by outcome',
-    ['outcome'],
-    WAIT_SECONDS_BUCKETS,
-  );
-  private readonly checkpoints = this.metrics.counter('warmpod_checkpoints_total', 'Checkpoints attempted, by outcome', ['outcome']);
-  private readonly restoreSeconds = this.metrics.histogram(
-    'warmpod_restore_duration_seconds',
-    'Time from the start of a restore to a restored pod confirmed ready, or to the failure',
-    ['outcome'],
-    WAIT_SECONDS_BUCKETS,
-  );
-  private readonly restores = this.metrics.counter(
-    'warmpod_restores_total',
-    'Restores attempted, by outcome (a failure falls back to a normal start)',
-    ['outcome'],
-  );
+  readonly jobs;
+  private readonly podStart;
+  private readonly pullSeconds;
+  private readonly pullBytes;
+  private readonly checkpointSeconds;
+  private readonly checkpoints;
+  private readonly restoreSeconds;
+  private readonly restores;
+
+  /** `metrics: false` (WARMPOD_METRICS=off): the calls below count into nothing served. */
+  constructor(opts: { metrics?: boolean } = {}) {
+    this.metrics = new ServiceMetrics('worker-agent', { enabled: opts.metrics ?? true });
+    this.jobs = new JobMetrics(this.metrics);
+    this.podStart = this.metrics.histogram(
+      'warmpod_pod_start_duration_seconds',
+      'Pod start duration by start mode and segment (placement, dispatch, pull, restore, start; total: Pending to Running), from the pod timeline, observed when the pod reaches Running',
+      ['mode', 'segment'],
+      WAIT_SECONDS_BUCKETS,
+    );
+    this.pullSeconds = this.metrics.histogram(
+      'warmpod_image_pull_duration_seconds',
+      'Image pull duration (fetch, verify, unpack) on this node',
+      ['trigger', 'outcome'],
+      WAIT_SECONDS_BUCKETS,
+    );
+    this.pullBytes = this.metrics.histogram(
+      'warmpod_image_pull_bytes',
+      'Bytes fetched from the registry per successful image pull (layers already on the node are not fetched again)',
+      ['trigger'],
+      PULL_BYTES_BUCKETS,
+    );
+    this.checkpointSeconds = this.metrics.histogram(
+      'warmpod_checkpoint_duration_seconds',
+      'Time to take a checkpoint (pause, archive the writable layer, CRIU dump, store), by outcome',
+      ['outcome'],
+      WAIT_SECONDS_BUCKETS,
+    );
+    this.checkpoints = this.metrics.counter('warmpod_checkpoints_total', 'Checkpoints attempted, by outcome', ['outcome']);
+    this.restoreSeconds = this.metrics.histogram(
+      'warmpod_restore_duration_seconds',
+      'Time from the start of a restore to a restored pod confirmed ready, or to the failure',
+      ['outcome'],
+      WAIT_SECONDS_BUCKETS,
+    );
+    this.restores = this.metrics.counter(
+      'warmpod_restores_total',
+      'Restores attempted, by outcome (a failure falls back to a normal start)',
+      ['outcome'],
+    );
+  }
 
   /** A pod reached Running: each segment of its start, and its total, under its start mode. */
   podRunning(pod: Pick<PodRecord, 'timeline'>, mode: StartMode): void {

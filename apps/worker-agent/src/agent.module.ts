@@ -54,7 +54,7 @@ export class StartupCancelled extends Error {
 export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly redis;
-  private readonly metrics = new AgentMetrics();
+  private readonly metrics: AgentMetrics;
   private runtime?: NodeRuntime;
   private sandboxes?: PodSandboxes;
   private lifecycle?: PodLifecycle;
@@ -80,6 +80,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     @Inject(LEAVE) private readonly requestLeave: LeaveRequest,
   ) {
     this.logger = createLogger({ service: 'worker-agent', level: config.logLevel, base: { node: config.nodeId } });
+    this.metrics = new AgentMetrics({ metrics: config.observability.metrics });
     this.redis = reportConnectionErrors(
       connectRedis(config.redisUrl, `warmpod-agent-${config.nodeId}`, 'worker', { tlsCaFile: config.redisTlsCaFile }),
       this.logger,
@@ -122,7 +123,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     await this.step(waitForRedis(this.redis, 30_000));
     await this.step(mkdir(c.dataDir, { recursive: true, mode: 0o700 }));
     const registry = new RegistryClient({ insecureRegistries: c.insecureRegistries, timeoutMs: c.registryTimeoutMs });
-    const pods = new PodRepository(this.redis, c.prefix);
+    const pods = new PodRepository(this.redis, c.prefix, { events: c.observability.events });
     const nodes = new NodeRepository(this.redis, c.prefix);
     this.nodes = nodes;
     const peerBlobs = new PeerBlobMetrics(this.metrics.metrics, this.logger);
@@ -300,7 +301,10 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       archive: new WritableLayerArchive({ logger: this.logger }),
       store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
     };
-    const records = new CheckpointRepository(this.redis, c.prefix, { quarantineAfter: c.checkpointRetention.quarantineAfter });
+    const records = new CheckpointRepository(this.redis, c.prefix, {
+      quarantineAfter: c.checkpointRetention.quarantineAfter,
+      events: c.observability.events,
+    });
     let travel;
     if (c.checkpointRegistry) {
       const artifacts = new CheckpointArtifacts({

@@ -7,7 +7,12 @@ describe('base config', () => {
 
   test('defaults every app shares', () => {
     const c = loadConfig(schema, {}, 'test');
-    assert.deepEqual(baseConfig(c), { redisUrl: 'redis://127.0.0.1:6379', prefix: 'wp:', logLevel: 'info' });
+    assert.deepEqual(baseConfig(c), {
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'wp:',
+      logLevel: 'info',
+      observability: { metrics: true, events: true },
+    });
     assert.equal(c.NODE_READY_WINDOW_MS, 40_000);
   });
 
@@ -38,6 +43,18 @@ describe('base config', () => {
     fails({ WARMPOD_REDIS_PASSWORD_FILE: '/s/none' }, /cannot read \/s\/none/);
     fails({ WARMPOD_REDIS_PASSWORD_FILE: '/s/empty' }, /is empty/);
     fails({ WARMPOD_REDIS_PASSWORD_FILE: '/s/pw', WARMPOD_REDIS_URL: 'redis://x:6379', WARMPOD_REDIS_TLS_CA_FILE: '/s/ca' }, /not rediss/);
+  });
+
+  test('metrics and events are switched off by `off` only; any other word is refused, naming the setting', () => {
+    const off = baseConfig(loadConfig(schema, { WARMPOD_METRICS: 'off', WARMPOD_EVENTS: 'off' }, 'test'));
+    assert.deepEqual(off.observability, { metrics: false, events: false });
+    const on = baseConfig(loadConfig(schema, { WARMPOD_METRICS: 'on', WARMPOD_EVENTS: 'off' }, 'test'));
+    assert.deepEqual(on.observability, { metrics: true, events: false });
+    assert.throws(
+      () => loadConfig(schema, { WARMPOD_METRICS: 'false', WARMPOD_EVENTS: '0' }, 'test'),
+      (e: unknown) =>
+        e instanceof ConfigError && /WARMPOD_METRICS: on or off/.test(e.message) && /WARMPOD_EVENTS: on or off/.test(e.message),
+    );
   });
 
   test('one prefix rule and one ready window rule, each problem listed', () => {

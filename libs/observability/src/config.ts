@@ -20,11 +20,19 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** A switch that is on unless set to `off` (only `on` and `off` are accepted). */
+function onOff() {
+  return z
+    .enum(['on', 'off'], { error: 'on or off' })
+    .default('on')
+    .transform((v) => v === 'on');
+}
+
 /**
  * What every warmpod process is configured with, one rule each: the Redis it
  * shares with the others, the deployment's key and queue prefix (the same in
- * every process, so the same rule everywhere), and its log level. Each app's
- * schema extends this one.
+ * every process, so the same rule everywhere), its log level, and whether
+ * it keeps metrics and writes events. Each app's schema extends this one.
  */
 export const baseConfigSchema = z.object({
   WARMPOD_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
@@ -41,6 +49,10 @@ export const baseConfigSchema = z.object({
   WARMPOD_REDIS_PASSWORD_FILE: z.string().min(1).optional(),
   /** CA bundle (PEM) that signed Redis's certificate, for a rediss:// URL. */
   WARMPOD_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  /** `off`: no Prometheus metrics (nothing collected, `/metrics` answers 404). */
+  WARMPOD_METRICS: onOff(),
+  /** `off`: nothing is appended to the event log (SSE streams and the cluster page get no events); set alike in every service. */
+  WARMPOD_EVENTS: onOff(),
 });
 
 /**
@@ -63,6 +75,12 @@ export interface BaseConfig {
   /** Prefix of every Redis key and BullMQ queue of this deployment. */
   prefix: string;
   logLevel: string;
+  /**
+   * What this process spends on being watched: Prometheus metrics, and
+   * event log writes (the pod scripts' and the pin, pool and checkpoint
+   * events). Both on by default; `bench:start` measures them off.
+   */
+  observability: { metrics: boolean; events: boolean };
 }
 
 export function baseConfig(
@@ -74,6 +92,7 @@ export function baseConfig(
     ...(c.WARMPOD_REDIS_TLS_CA_FILE ? { redisTlsCaFile: c.WARMPOD_REDIS_TLS_CA_FILE } : {}),
     prefix: c.WARMPOD_PREFIX,
     logLevel: c.LOG_LEVEL,
+    observability: { metrics: c.WARMPOD_METRICS, events: c.WARMPOD_EVENTS },
   };
 }
 

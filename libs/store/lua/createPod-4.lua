@@ -3,7 +3,8 @@
   used answers with what it holds and nothing is written) and, when the pod
   is charged, the tenant's pod quotas: a pod over any of them is refused and
   nothing is written, so concurrent requests cannot overshoot a limit. The
-  pod's first event (Pending) is appended in the same step; the status hash
+  pod's first event (Pending) is appended in the same step (unless the
+  event log is off: ARGV[8] ''); the status hash
   keeps the tenant so later transitions find the tenant's event stream.
 
   KEYS[1] spec          string: the pod's immutable JSON definition
@@ -18,7 +19,7 @@
   ARGV[5] idemTtlSec
   ARGV[6] createdIso
   ARGV[7] tenant
-  ARGV[8] allEvents         stream of every event
+  ARGV[8] allEvents         stream of every event; '' when the event log is off: no event is appended
   ARGV[9] tenantEventsStem  the tenant is appended for its stream
   ARGV[10] podEventsStem    the pod id is appended for its stream
   ARGV[11] statusStem    a pod's status hash is statusStem .. podId

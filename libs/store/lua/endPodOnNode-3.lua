@@ -13,7 +13,7 @@
   ARGV[4] podId
   ARGV[5] channel       capacity:freed
   ARGV[6] nodeId
-  ARGV[7] allEvents         stream of every event
+  ARGV[7] allEvents         stream of every event; '' when the event log is off: no event is appended
   ARGV[8] tenantEventsStem  the tenant is appended for its stream
   ARGV[9] podEventsStem     the pod id is appended for its stream
   ARGV[10...] fields  field, value, ...: set with the phase ('' deletes)

@@ -8,7 +8,8 @@
   ARGV[2] nowIso
   ARGV[3] allowedCsv
   ARGV[4] podId
-  ARGV[5] allEvents         stream of every event (built from the prefix; the tenant is read from the pod)
+  ARGV[5] allEvents         stream of every event (built from the prefix; the tenant is read from the pod);
+                            '' when the event log is off: no event is appended
   ARGV[6] tenantEventsStem  the tenant is appended for its stream
   ARGV[7] podEventsStem     the pod id is appended for its stream
   ARGV[8...] fields  field, value, ...: set with the phase ('' deletes)

@@ -12,7 +12,7 @@ import {
   type CheckpointState,
   type QuotaValues,
 } from '@warmpod/domain';
-import { EventLog } from './event-log';
+import { EventLog, type EventLogOptions } from './event-log';
 import { Keys } from './keys';
 import { pipelineReplies, stringHash } from './pipeline-replies';
 import {
@@ -38,7 +38,7 @@ export type CheckpointTransition =
   | { applied: false; why: 'not-found' }
   | { applied: false; why: 'not-allowed' | 'quarantined'; state: CheckpointState };
 
-export interface CheckpointRepositoryOptions {
+export interface CheckpointRepositoryOptions extends EventLogOptions {
   /** Restore failures after which a checkpoint is never offered again (default 3). */
   quarantineAfter?: number;
 }
@@ -78,7 +78,7 @@ export class CheckpointRepository {
     opts: CheckpointRepositoryOptions = {},
   ) {
     this.keys = new Keys(prefix);
-    this.events = new EventLog(redis, prefix);
+    this.events = new EventLog(redis, prefix, opts);
     this.quarantineAfter = opts.quarantineAfter ?? DEFAULT_QUARANTINE_AFTER;
   }
 

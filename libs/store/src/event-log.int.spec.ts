@@ -11,9 +11,14 @@ const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 let redis: Redis;
 let counter = 0;
 
-function scope(): { prefix: string; pods: PodRepository; events: EventLog } {
+function scope(opts: { events?: boolean } = {}): { prefix: string; pods: PodRepository; events: EventLog } {
   const prefix = `${filePrefix}${++counter}:`;
-  return { prefix, pods: new PodRepository(redis, prefix), events: new EventLog(redis, prefix) };
+  return { prefix, pods: new PodRepository(redis, prefix, opts), events: new EventLog(redis, prefix, opts) };
+}
+
+/** An appended event's id (the log is on in these tests). */
+async function appended(id: Promise<string | undefined>): Promise<string> {
+  return (await id) ?? assert.fail('the event log is on, yet append returned no id');
 }
 
 function podDef(tenant: string): PodDefinition {
@@ -99,8 +104,8 @@ describe('EventLog on real Redis', () => {
 
   test('locate: kept, foreign (another tenant or pod), future, trimmed', async () => {
     const { events, pods } = scope();
-    const mine = await events.append('acme', 'pin', 'pin-1', {});
-    const theirs = await events.append('globex', 'pin', 'pin-2', {});
+    const mine = await appended(events.append('acme', 'pin', 'pin-1', {}));
+    const theirs = await appended(events.append('globex', 'pin', 'pin-2', {}));
     const acme = { kind: 'tenant', tenant: 'acme' } as const;
     assert.equal(await events.locate(acme, mine), 'kept');
     assert.equal(await events.locate(acme, theirs), 'foreign');
@@ -113,5 +118,28 @@ describe('EventLog on real Redis', () => {
     assert.equal(await events.locate(acme, '1-0'), 'trimmed', 'older than anything kept');
     assert.ok(compareEventIds(mine, theirs) < 0);
     assert.ok(compareEventIds('10-0', '9-5') > 0);
+  });
+
+  test('switched off (WARMPOD_EVENTS=off): the pod scripts and append write no event, and the pod records are the same', async () => {
+    const { pods, events, prefix } = scope({ events: false });
+    const pod = podDef('acme');
+    assert.deepEqual(await pods.create(pod), { kind: 'created', podId: pod.id });
+    assert.equal((await pods.transition(pod.id, 'Scheduled', { node: 'node-a' })).applied, true);
+    assert.equal((await pods.transition(pod.id, 'Running', { startMode: 'cold' }, undefined, ['Scheduled'])).applied, false);
+    // A phase that ends a pod placed on a node goes through endPodOnNode-3.
+    assert.deepEqual(await pods.transition(pod.id, 'Stopped', { message: 'bye' }, 'node-a'), { applied: true, previous: 'Scheduled' });
+    assert.equal(await events.append('acme', 'pin', 'pin-1', { state: 'active' }, pod.id), undefined);
+    const stored = await pods.get(pod.id);
+    assert.equal(stored?.phase, 'Stopped');
+    assert.equal(stored?.node, 'node-a');
+    assert.equal(stored?.message, 'bye');
+    assert.deepEqual(Object.keys(stored?.timeline ?? {}).sort(), ['Pending', 'Scheduled', 'Stopped']);
+    const streams = (await keysUnder(redis, prefix)).filter((key) => key.startsWith(`${prefix}events:`));
+    assert.deepEqual(streams, [], 'no event stream was written');
+    assert.deepEqual(await events.after({ kind: 'all' }, '0-0', 10), []);
+    const rolledBack = podDef('acme');
+    await pods.create(rolledBack);
+    await pods.remove(rolledBack);
+    assert.equal(await pods.get(rolledBack.id), undefined, 'a rollback still works with no events to remove');
   });
 });

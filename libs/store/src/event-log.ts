@@ -14,6 +14,11 @@ export type EventKind = (typeof EVENT_KINDS)[number];
  */
 export const EVENT_BOUNDS = { all: 10_000, tenant: 1_000, pod: 200, podTtlSeconds: 86_400 } as const;
 
+/** `events: false` (WARMPOD_EVENTS=off): nothing is appended; reading finds what was written before, if anything. */
+export interface EventLogOptions {
+  events?: boolean;
+}
+
 /** Whose events a follower reads: every tenant's (operators), one tenant's, or one pod's. */
 export type EventScope = { kind: 'all' } | { kind: 'tenant'; tenant: string } | { kind: 'pod'; tenant: string; podId: string };
 
@@ -93,25 +98,46 @@ export function inScope(event: StoredEvent, scope: EventScope): boolean {
  * for pins, pools and checkpoints), read by the gateway's SSE endpoints.
  * Every event is in the all-events stream and its tenant's, under one id;
  * a pod's also in the pod's stream. Each stream is bounded (EVENT_BOUNDS).
+ * Switched off (EventLogOptions), it appends nothing: the pod scripts get ''
+ * for the all-events stream (`podEventArgs`) and `append` returns at once.
  */
 export class EventLog {
   private readonly keys: Keys;
+  readonly enabled: boolean;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    opts: EventLogOptions = {},
   ) {
     this.keys = new Keys(prefix);
+    this.enabled = opts.events ?? true;
   }
 
-  /** Appends an event of a pin, pool or checkpoint; `podId` also puts it on that pod's stream. Returns its id. */
-  append(
+  /**
+   * Where the pod scripts append a pod's events: the all-events stream ('':
+   * the log is off, they append nothing) and the stems of the tenant's and the pod's streams.
+   */
+  podEventArgs(): { allEvents: string; tenantEventsStem: string; podEventsStem: string } {
+    return {
+      allEvents: this.enabled ? this.keys.allEvents() : '',
+      tenantEventsStem: this.keys.tenantEventsStem(),
+      podEventsStem: this.keys.podEventsStem(),
+    };
+  }
+
+  /**
+   * Appends an event of a pin, pool or checkpoint; `podId` also puts it on
+   * that pod's stream. Returns its id; undefined when the log is off.
+   */
+  async append(
     tenant: string,
     kind: Exclude<EventKind, 'pod'>,
     resource: string,
     data: Record<string, unknown>,
     podId?: string,
-  ): Promise<string> {
+  ): Promise<string | undefined> {
+    if (!this.enabled) return undefined;
     return appendEvent.run(
       this.redis,
       { allEvents: this.keys.allEvents(), tenantEvents: this.keys.tenantEvents(tenant) },

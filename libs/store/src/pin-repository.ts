@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { QuotaValues } from '@warmpod/domain';
-import { EventLog } from './event-log';
+import { EventLog, type EventLogOptions } from './event-log';
 import { Keys } from './keys';
 import { createPin, removePin } from './scripts/pin-scripts';
 import type { OverQuota } from './tenant-quotas';
@@ -49,12 +49,14 @@ export class PinRepository {
   private readonly keys: Keys;
   private readonly events: EventLog;
 
+  /** `opts.events: false`: no event is appended (WARMPOD_EVENTS=off). */
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    opts: EventLogOptions = {},
   ) {
     this.keys = new Keys(prefix);
-    this.events = new EventLog(redis, prefix);
+    this.events = new EventLog(redis, prefix, opts);
   }
 
   get changesChannel(): string {

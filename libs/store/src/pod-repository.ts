@@ -13,6 +13,7 @@ import {
   type QuotaValues,
   type StartMode,
 } from '@warmpod/domain';
+import { EventLog, type EventLogOptions } from './event-log';
 import { Keys } from './keys';
 import { decodePod, READY_FIELD } from './pod-record';
 import { annotatePod, createPod, endPodOnNode, removePod, transitionPod } from './scripts/pod-scripts';
@@ -51,12 +52,16 @@ const IDEMPOTENCY_TTL_SEC = 24 * 3600;
 
 export class PodRepository {
   private readonly keys: Keys;
+  private readonly events: EventLog;
 
+  /** `opts.events: false`: the pod scripts append no events (WARMPOD_EVENTS=off). */
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    opts: EventLogOptions = {},
   ) {
     this.keys = new Keys(prefix);
+    this.events = new EventLog(redis, prefix, opts);
   }
 
   /**
@@ -182,7 +187,7 @@ export class PodRepository {
 
   /** Where the pod scripts append a pod's events (see event-log.ts). */
   private eventStreams(): { allEvents: string; tenantEventsStem: string; podEventsStem: string } {
-    return { allEvents: this.keys.allEvents(), tenantEventsStem: this.keys.tenantEventsStem(), podEventsStem: this.keys.podEventsStem() };
+    return this.events.podEventArgs();
   }
 
   async isStopRequested(id: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { podCharge, type QuotaValues } from '@warmpod/domain';
-import { EventLog } from './event-log';
+import { EventLog, type EventLogOptions } from './event-log';
 import { Keys } from './keys';
 import {
   parsePool,
@@ -40,12 +40,14 @@ export class PoolRepository {
   private readonly keys: Keys;
   private readonly events: EventLog;
 
+  /** `opts.events: false`: no event is appended (WARMPOD_EVENTS=off). */
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    opts: EventLogOptions = {},
   ) {
     this.keys = new Keys(prefix);
-    this.events = new EventLog(redis, prefix);
+    this.events = new EventLog(redis, prefix, opts);
   }
 
   /** Channel: a pool was created, changed, claimed from or drained (message: pool id). */

@@ -11,6 +11,8 @@ const REDIS_URL = redisUrl();
 export interface BenchCluster {
   cluster: LocalCluster;
   workDir: string;
+  /** The bench tenant's bearer token. */
+  token: string;
   /** One gateway call as the bench tenant; a status >= 300 throws with the body. */
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
   /** Stops the cluster and removes its work dir and Redis keys. */
@@ -55,5 +57,5 @@ export async function startBenchCluster(opts: {
     const redis = new Redis(REDIS_URL);
     await dropKeys(redis, prefix).finally(() => redis.disconnect());
   };
-  return { cluster, workDir, call, close };
+  return { cluster, workDir, token, call, close };
 }

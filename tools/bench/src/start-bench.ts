@@ -1,94 +1,121 @@
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { redisUrl } from '@warmpod/devkit';
 import { defaultNodes } from '@warmpod/local-cluster';
 import { bareRuncRuns } from './bare-runc';
-import { startBenchCluster } from './bench-cluster';
+import { startBenchCluster, type BenchCluster } from './bench-cluster';
 import { printResults } from './result-lines';
-import { median, percentile, table } from './stats';
+import { metricsStatus, SCRAPE_EVERY_MS, StartObservers } from './start-observers';
+import { BENCH_POD, STEP_NOTES, StartSample } from './start-sample';
+import { median, table } from './stats';
 
 /**
- * `npm run bench:start`: request-to-Running latency of N pods of a small
- * image on warm nodes, side by side with bare `runc run` of the same image.
+ * `npm run bench:start [PODS]`: request-to-Running latency of warm starts of
+ * a small image, on two local clusters side by side: one as deployed
+ * (metrics and events on, scraped and followed), one with WARMPOD_METRICS
+ * and WARMPOD_EVENTS off. Rounds interleave them (one pod on each, the order
+ * alternating), so the machine's noise falls on both alike. Bare `runc run`
+ * of the same image is the floor.
  */
-const PODS = Number(process.argv[2] ?? 100);
-const BARE_RUNS = 50;
-const STEP_NOTES: Record<string, string> = {
-  admission: 'request sent -> Pending (auth, validation, registry HEAD, store)',
-  placement: 'Pending -> Scheduled (queue hop, plan, reservation)',
-  'hand-off to node': 'Scheduled -> Starting (queue hop, cache check)',
-  'node start': 'Starting -> Running (overlay, netns+CNI, runc, ports)',
-};
-
-interface Pod {
-  id: string;
-  phase: string;
-  node?: string;
-  timeline: Record<string, string>;
-}
+const PODS = Number(process.argv[2] ?? 50);
+const BARE_RUNS = 30;
+const QUIET = { WARMPOD_METRICS: 'off', WARMPOD_EVENTS: 'off' };
 
 async function main(): Promise<void> {
-  const { cluster, workDir, call, close } = await startBenchCluster({ name: 'start', nodes: defaultNodes('wb', 77) });
+  if (!Number.isInteger(PODS) || PODS < 1) throw new Error(`PODS (the first argument) must be a positive integer, got ${process.argv[2]}`);
+  const clusters: BenchCluster[] = [];
   try {
-    const api = (path: string, body?: unknown): Promise<Pod> => call<Pod>(body ? 'POST' : 'GET', path, body);
-    const runOne = async (body: Record<string, unknown>): Promise<{ ms: number; pod: Pod; sent: number }> => {
-      const sent = Date.now();
-      const { id } = await api('/v1/pods', body);
-      for (;;) {
-        const pod = await api(`/v1/pods/${id}`);
-        const running = pod.timeline['Running'];
-        if (running) return { ms: Date.parse(running) - sent, pod, sent };
-        if (['Failed', 'Stopped', 'Lost'].includes(pod.phase)) throw new Error(`bench pod ${id} ended ${pod.phase}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
-    const body = { image: 'warmpod/hello:latest', command: ['sh', '-c', 'exit 0'] };
-    // Warm both nodes' caches first: the benchmark measures warm starts.
-    for (const zone of ['a', 'b']) await runOne({ ...body, nodeSelector: { zone } });
-
-    const latencies: number[] = [];
-    const steps: Record<string, number[]> = { admission: [], placement: [], 'hand-off to node': [], 'node start': [] };
-    for (let i = 0; i < PODS; i++) {
-      const { ms, pod, sent } = await runOne(body);
-      latencies.push(ms);
-      const t = (phase: string) => Date.parse(pod.timeline[phase]!);
-      steps['admission']!.push(t('Pending') - sent);
-      steps['placement']!.push(t('Scheduled') - t('Pending'));
-      steps['hand-off to node']!.push(t('Starting') - t('Scheduled'));
-      steps['node start']!.push(t('Running') - t('Starting'));
+    // One after the other: two clusters booting at once on a small machine time out.
+    const observed = await startBenchCluster({ name: 'start', nodes: defaultNodes('wb', 77) });
+    clusters.push(observed);
+    const unobserved = await startBenchCluster({ name: 'start-quiet', nodes: defaultNodes('wq', 76), env: QUIET });
+    clusters.push(unobserved);
+    const [on, off] = [await metricsStatus(observed), await metricsStatus(unobserved)];
+    if (!on.every((s) => s === 200) || !off.every((s) => s === 404)) {
+      throw new Error(`the switch did not take: /metrics answered ${on.join(',')} with metrics on, ${off.join(',')} off`);
     }
 
-    const digestHex = cluster.images!.hello.slice('sha256:'.length);
-    const bare = bareRuncRuns(join(workDir, 'nodes', 'node-1', 'images', 'unpacked', digestHex), BARE_RUNS);
+    const [obs, quiet] = [new StartSample(observed), new StartSample(unobserved)];
+    // Warm both nodes' caches of both clusters first: the benchmark measures warm starts.
+    for (const zone of ['a', 'b']) for (const side of [obs, quiet]) await side.start({ ...BENCH_POD, nodeSelector: { zone } });
+    const observers = new StartObservers(observed);
+    await observers.start();
+    try {
+      for (let i = 0; i < PODS; i++) for (const side of i % 2 === 0 ? [obs, quiet] : [quiet, obs]) await side.measure();
+    } finally {
+      await observers.stop();
+    }
+    const eventsWritten = {
+      observed: await streamLength(`${observed.cluster.opts.prefix}events:all`),
+      unobserved: await streamLength(`${unobserved.cluster.opts.prefix}events:all`),
+    };
 
-    const p50 = median(latencies);
-    const bareMedian = median(bare);
-    const f = (n: number) => `${n.toFixed(1)} ms`;
-    console.log(
-      table([
-        ['measure', 'value', 'note'],
-        ['pods', String(PODS), 'sequential, warm cache, small busybox image'],
-        ['request->Running p50', f(p50), 'POST /v1/pods to the Running timestamp'],
-        ['request->Running p95', f(percentile(latencies, 95)), ''],
-        ['request->Running p99', f(percentile(latencies, 99)), 'target < 1000 ms'],
-        ['bare runc run -d median', f(bareMedian), `${BARE_RUNS} runs of the same image, same machine, same run`],
-        ['ratio p50 / bare runc', (p50 / bareMedian).toFixed(2), 'target <= 1.25'],
-        ...Object.entries(steps).map(([step, sample]): [string, string, string] => [`  ${step} p50`, f(median(sample)), STEP_NOTES[step]!]),
-      ]),
-    );
-    printResults({
-      start_pods_count: PODS,
-      start_p50_ms: p50,
-      start_p95_ms: percentile(latencies, 95),
-      start_p99_ms: percentile(latencies, 99),
-      bare_runc_p50_ms: bareMedian,
-      start_over_bare_runc: p50 / bareMedian,
-      admission_p50_ms: median(steps['admission']!),
-      placement_p50_ms: median(steps['placement']!),
-      hand_off_p50_ms: median(steps['hand-off to node']!),
-      node_start_p50_ms: median(steps['node start']!),
-    });
+    const digestHex = observed.cluster.images!.hello.slice('sha256:'.length);
+    const bare = median(bareRuncRuns(join(observed.workDir, 'nodes', 'node-1', 'images', 'unpacked', digestHex), BARE_RUNS));
+    report(obs, quiet, bare, { eventsWritten, observers });
   } finally {
-    await close();
+    for (const c of clusters.reverse()) await c.close();
   }
+}
+
+/** Entries of a stream (0 when it does not exist). */
+async function streamLength(key: string): Promise<number> {
+  const redis = new Redis(redisUrl());
+  try {
+    return await redis.xlen(key);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function report(
+  obs: StartSample,
+  quiet: StartSample,
+  bare: number,
+  seen: { eventsWritten: { observed: number; unobserved: number }; observers: StartObservers },
+): void {
+  const f = (n: number) => `${n.toFixed(1)} ms`;
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  const row = (measure: string, a: number, b: number, note = ''): string[] => [measure, f(a), f(b), ratio(a, b), note];
+  console.log(
+    table([
+      ['measure', 'observed', 'unobserved', 'ratio', 'note'],
+      ['pods', String(PODS), String(PODS), '', 'each side; sequential, interleaved, warm cache, small busybox image'],
+      row('request->Running p50', obs.p(50), quiet.p(50), 'POST /v1/pods to the Running timestamp'),
+      row('request->Running p90', obs.p(90), quiet.p(90)),
+      row('request->Running p99', obs.p(99), quiet.p(99), 'target < 1000 ms'),
+      ...Object.keys(STEP_NOTES).map((step) => row(`  ${step} p50`, obs.stepMedian(step), quiet.stepMedian(step), STEP_NOTES[step])),
+      [
+        'events written',
+        String(seen.eventsWritten.observed),
+        String(seen.eventsWritten.unobserved),
+        '',
+        'entries of the all-events stream',
+      ],
+      ['events followed', String(seen.observers.events), '-', '', 'one SSE follower of /v1/events'],
+      ['scrapes', String(seen.observers.scrapes), '-', '', `gateway, scheduler, prepuller /metrics every ${SCRAPE_EVERY_MS / 1000} s`],
+      ['bare runc run -d median', f(bare), '', '', `${BARE_RUNS} runs of the same image, same machine, same run`],
+      ['p50 / bare runc', ratio(obs.p(50), bare), ratio(quiet.p(50), bare), '', 'target <= 1.25'],
+    ]),
+  );
+  printResults({
+    start_pods_count: PODS,
+    start_p50_ms: obs.p(50),
+    start_p95_ms: obs.p(95),
+    start_p99_ms: obs.p(99),
+    start_p50_ms_observed: obs.p(50),
+    start_p50_ms_unobserved: quiet.p(50),
+    start_p90_ms_observed: obs.p(90),
+    start_p90_ms_unobserved: quiet.p(90),
+    observability_overhead_ratio: obs.p(50) / quiet.p(50),
+    observability_overhead_p90_ratio: obs.p(90) / quiet.p(90),
+    bare_runc_p50_ms: bare,
+    start_over_bare_runc: obs.p(50) / bare,
+    admission_p50_ms: obs.stepMedian('admission'),
+    placement_p50_ms: obs.stepMedian('placement'),
+    hand_off_p50_ms: obs.stepMedian('hand-off to node'),
+    node_start_p50_ms: obs.stepMedian('node start'),
+  });
 }
 
 main().catch((error: unknown) => {

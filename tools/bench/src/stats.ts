@@ -8,9 +8,11 @@ export function percentile(sample: readonly number[], p: number): number {
 
 export const median = (sample: readonly number[]): number => percentile(sample, 50);
 
-export function table(rows: Array<[string, string, string]>): string {
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: [string, string, string]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+/** A Markdown-style table; every row as wide as the header. */
+export function table(rows: ReadonlyArray<readonly string[]>): string {
+  const columns = rows[0]!.length;
+  const widths = Array.from({ length: columns }, (_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) => `| ${widths.map((w, i) => (r[i] ?? '').padEnd(w)).join(' | ')} |`;
   const sep = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
   return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
 }

@@ -10,7 +10,11 @@ import { TenantCheckpoints } from './tenant-checkpoints';
 /** The checkpoint index and the services over it, on the gateway's Redis connection. */
 export function checkpointProviders(config: GatewayConfig): Provider[] {
   return [
-    { provide: CheckpointRepository, useFactory: (redis: Redis) => new CheckpointRepository(redis, config.prefix), inject: [REDIS] },
+    {
+      provide: CheckpointRepository,
+      useFactory: (redis: Redis) => new CheckpointRepository(redis, config.prefix, { events: config.observability.events }),
+      inject: [REDIS],
+    },
     CheckpointJobs,
     PodCheckpointer,
     TenantCheckpoints,

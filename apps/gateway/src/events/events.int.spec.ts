@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { EventLog, PodRepository, type PodDefinition } from '@warmpod/store';
+import { PodChanges } from './pod-changes';
 import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import { SseClient } from '../testing/sse-client';
 
@@ -173,6 +174,26 @@ describe('GET /v1/events', () => {
       const op = doc.paths[path]?.['get'];
       assert.ok(op, path);
       for (const status of ['200', '400', '429']) assert.ok(op.responses[status], `${path} ${status}`);
+    }
+  });
+});
+
+describe('PodChanges (what ?wait=Ready and the queue door wait on)', () => {
+  test("a watcher of a pod wakes on the pod's next event, not on its timer", { timeout: 30_000 }, async () => {
+    const changes = gateway.app.get(PodChanges);
+    assert.equal(changes.live, true);
+    const pod = await storedPod('alpha');
+    const watch = changes.watch(pod.id);
+    try {
+      // Far beyond the test's own time limit: only the event can end this wait.
+      const woke = watch.next(600_000);
+      await pods.transition(pod.id, 'Scheduled', { node: 'node-a' });
+      await woke;
+      // A change between two waits is kept for the next one.
+      await pods.transition(pod.id, 'Stopped', { message: 'bye' });
+      await watch.next(600_000);
+    } finally {
+      watch.close();
     }
   });
 });

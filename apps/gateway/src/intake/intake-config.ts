@@ -21,7 +21,7 @@ export const intakeConfigShape = {
     .min(1)
     .max(16 * 1024 * 1024)
     .optional(),
-  /** How often a run-pod job reads its pod's phase. */
+  /** How often a run-pod job re-reads its pod's phase when the event log is off (else its events wake it). */
   INTAKE_POLL_MS: count(200, 60_000).pipe(z.number().min(10)),
   /** How often the door looks for intake queues of tenants it does not serve (their jobs fail) and re-asserts its limits. */
   INTAKE_SWEEP_MS: count(5_000, 3_600_000).pipe(z.number().min(100)),

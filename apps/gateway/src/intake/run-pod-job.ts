@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { describeIssues, type PodRecord } from '@warmpod/domain';
@@ -8,6 +7,7 @@ import { PodRepository } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
 import { PodAdmission } from '../pods/pod-admission';
 import { PodStopper } from '../pods/pod-stopper';
+import { PodChanges, SAFETY_REREAD_MS } from '../events/pod-changes';
 import { CONFIG, LOGGER } from '../providers';
 import { jobFailure, refusal } from './job-failure';
 import { podOutcome } from './pod-outcome';
@@ -24,7 +24,8 @@ export function idempotencyKeyOfJob(jobId: string): string {
  * A run-pod job: admission through the same `PodAdmission` as POST /v1/pods
  * (the job id as idempotency key, so a job run again, or added again with the
  * same id, finds its pod), then the pod followed to `waitFor`, each phase
- * reported as the job's progress.
+ * reported as the job's progress: woken by the pod's events (PodChanges),
+ * re-read every `INTAKE_POLL_MS` when the event log is off.
  */
 @Injectable()
 export class RunPodJob {
@@ -32,6 +33,7 @@ export class RunPodJob {
     private readonly admission: PodAdmission,
     private readonly pods: PodRepository,
     private readonly stopper: PodStopper,
+    private readonly changes: PodChanges,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -48,20 +50,28 @@ export class RunPodJob {
       throw jobFailure(error);
     }
     const deadline = Date.parse(pod.createdAt) + options.timeoutSeconds * 1_000;
+    const rereadMs = this.changes.live ? SAFETY_REREAD_MS : this.config.intake.pollMs;
     let reported: string | undefined;
-    for (;;) {
-      if (pod.phase !== reported) {
-        reported = pod.phase;
-        await job.updateProgress(progressOf(pod));
+    // Watching before each read: a change after the read wakes the wait.
+    const watch = this.changes.watch(pod.id);
+    try {
+      for (;;) {
+        const next = await this.pods.get(pod.id);
+        if (!next) throw refusal(410, 'pod_gone', `pod ${pod.id} no longer exists`);
+        pod = next;
+        if (pod.phase !== reported) {
+          reported = pod.phase;
+          await job.updateProgress(progressOf(pod));
+        }
+        const outcome = podOutcome(pod, options.waitFor);
+        if (outcome.kind === 'done') return resultOf(pod);
+        if (outcome.kind === 'fail') throw refusal(409, outcome.code, outcome.message);
+        if (Date.now() >= deadline) return this.timedOut(tenant, pod, options, requestId);
+        await watch.next(Math.min(rereadMs, Math.max(deadline - Date.now(), 1)), signal);
+        signal.throwIfAborted();
       }
-      const outcome = podOutcome(pod, options.waitFor);
-      if (outcome.kind === 'done') return resultOf(pod);
-      if (outcome.kind === 'fail') throw refusal(409, outcome.code, outcome.message);
-      if (Date.now() >= deadline) return this.timedOut(tenant, pod, options, requestId);
-      await sleep(Math.min(this.config.intake.pollMs, Math.max(deadline - Date.now(), 1)), undefined, { signal });
-      const next = await this.pods.get(pod.id);
-      if (!next) throw refusal(410, 'pod_gone', `pod ${pod.id} no longer exists`);
-      pod = next;
+    } finally {
+      watch.close();
     }
   }
 

@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { secondsSince, ServiceMetrics, STEP_SECONDS_BUCKETS, WAIT_SECONDS_BUCKETS, within } from '@warmpod/observability';
 import { PoolRepository } from '@warmpod/store';
+import type { GatewayConfig } from '../config';
+import { CONFIG } from '../providers';
 
 /** How a `POST /v1/pods` ended: a new Pending pod, a warm pod claimed, an idempotent replay, or refused. */
 export type AdmissionOutcome = 'admitted' | 'claimed' | 'replay' | 'rejected';
@@ -14,25 +16,30 @@ const MAX_POOLS_READ = 500;
  * The gateway's own metrics (with the process defaults), at `/metrics` on
  * its API port: admissions, pool claims and warm pool sizes. A warm-pool
  * start is observed here, where it happens: the claim hands out a Running pod.
+ * With WARMPOD_METRICS=off nothing is kept and `/metrics` answers 404.
  */
 @Injectable()
 export class GatewayMetrics {
-  readonly metrics = new ServiceMetrics('gateway');
-  private readonly admissionSeconds = this.metrics.histogram(
-    'warmpod_pod_admission_duration_seconds',
-    'Time to admit a pod request (validate, pin the digest, record, enqueue; or claim a warm pod), by outcome',
-    ['outcome'],
-    STEP_SECONDS_BUCKETS,
-  );
-  private readonly claims = this.metrics.counter('warmpod_pool_claims_total', 'Pool claims, by outcome', ['outcome']);
-  private readonly podStart = this.metrics.histogram(
-    'warmpod_pod_start_duration_seconds',
-    'Pod start duration by start mode and segment; the gateway observes warm-pool starts (the claim) only',
-    ['mode', 'segment'],
-    WAIT_SECONDS_BUCKETS,
-  );
+  readonly metrics: ServiceMetrics;
+  private readonly admissionSeconds;
+  private readonly claims;
+  private readonly podStart;
 
-  constructor(pools: PoolRepository) {
+  constructor(@Inject(CONFIG) config: GatewayConfig, pools: PoolRepository) {
+    this.metrics = new ServiceMetrics('gateway', { enabled: config.observability.metrics });
+    this.admissionSeconds = this.metrics.histogram(
+      'warmpod_pod_admission_duration_seconds',
+      'Time to admit a pod request (validate, pin the digest, record, enqueue; or claim a warm pod), by outcome',
+      ['outcome'],
+      STEP_SECONDS_BUCKETS,
+    );
+    this.claims = this.metrics.counter('warmpod_pool_claims_total', 'Pool claims, by outcome', ['outcome']);
+    this.podStart = this.metrics.histogram(
+      'warmpod_pod_start_duration_seconds',
+      'Pod start duration by start mode and segment; the gateway observes warm-pool starts (the claim) only',
+      ['mode', 'segment'],
+      WAIT_SECONDS_BUCKETS,
+    );
     this.metrics.gauge('warmpod_warm_pools', 'Warm pools, read on scrape', [], async (gauge) => {
       gauge.set((await within(pools.ids(), 1_000, 'pool ids')).length);
     });

@@ -9,7 +9,11 @@ import { PoolClaims } from './pool-claims';
 /** The pool store and services, on the gateway's Redis connection. */
 export function poolProviders(config: GatewayConfig): Provider[] {
   return [
-    { provide: PoolRepository, useFactory: (redis: Redis) => new PoolRepository(redis, config.prefix), inject: [REDIS] },
+    {
+      provide: PoolRepository,
+      useFactory: (redis: Redis) => new PoolRepository(redis, config.prefix, { events: config.observability.events }),
+      inject: [REDIS],
+    },
     PoolAdmin,
     PoolClaims,
   ];

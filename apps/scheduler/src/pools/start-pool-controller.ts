@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { JobBus } from '@warmpod/jobs';
 import type { Logger } from '@warmpod/observability';
-import { NodeRepository, PinRepository, PodRepository, PoolRepository } from '@warmpod/store';
+import { NodeRepository, PinRepository, PodRepository, PoolRepository, type EventLogOptions } from '@warmpod/store';
 import type { PlacementView } from '../placement-view';
 import { DEFAULT_POOL_CONTROLLER_OPTIONS, PoolController, type PoolControllerOptions } from './pool-controller';
 import { PoolPins } from './pool-pins';
@@ -18,10 +18,14 @@ export const DEFAULT_POOL_TIMINGS: PoolTimings = {
   resendScheduleMs: 10_000,
 };
 
-/** Builds this replica's pool controller on the scheduler's connection, bus and placement view, and starts it. */
+/**
+ * Builds this replica's pool controller on the scheduler's connection, bus
+ * and placement view, and starts it; `store` is the key prefix and whether
+ * its pods and pools append events.
+ */
 export async function startPoolController(
   redis: Redis,
-  prefix: string,
+  store: { prefix: string } & EventLogOptions,
   view: PlacementView,
   bus: JobBus,
   logger: Logger,
@@ -29,14 +33,15 @@ export async function startPoolController(
   options: PoolControllerOptions = DEFAULT_POOL_CONTROLLER_OPTIONS,
 ): Promise<PoolController> {
   const log = logger.child({ component: 'pools' });
-  const pools = new PoolRepository(redis, prefix);
-  const pods = new PodRepository(redis, prefix);
+  const { prefix } = store;
+  const pools = new PoolRepository(redis, prefix, store);
+  const pods = new PodRepository(redis, prefix, store);
   const nodes = new NodeRepository(redis, prefix);
   const reconciler = new PoolReconciler(
     {
       pools,
       pods,
-      pins: new PoolPins(new PinRepository(redis, prefix), pools, log),
+      pins: new PoolPins(new PinRepository(redis, prefix, store), pools, log),
       launcher: new PoolPodLauncher(pools, pods, bus, timings.graceMs, log),
       retirer: new PoolPodRetirer(pools, pods, bus, log),
       warmNodes: new WarmNodes(view, nodes),

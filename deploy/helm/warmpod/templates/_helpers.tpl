@@ -105,6 +105,10 @@ imagePullSecrets:
   value: {{ $v.prefix | quote }}
 - name: LOG_LEVEL
   value: {{ $v.logLevel | quote }}
+- name: WARMPOD_METRICS
+  value: {{ ternary "on" "off" $v.metrics.enabled | quote }}
+- name: WARMPOD_EVENTS
+  value: {{ ternary "on" "off" $v.events.enabled | quote }}
 {{- end -}}
 
 {{/* A service's Redis user name: redis.users.names.<service>, or what libs/store serviceUserName makes of the prefix. */}}

@@ -55,3 +55,28 @@ test('helpers keep the conventions and a service serves its metrics, health and 
     await http.close();
   }
 });
+
+test('metrics switched off: the same calls work, nothing is registered or sampled, and /metrics answers 404', async () => {
+  const metrics = new ServiceMetrics('quiet-service', { enabled: false });
+  assert.equal(metrics.enabled, false);
+  metrics.counter('warmpod_things_total', 'things', ['kind']).inc({ kind: 'a' });
+  metrics.histogram('warmpod_wait_seconds', 'waits', ['mode'], WAIT_SECONDS_BUCKETS).observe({ mode: 'cold' }, 0.3);
+  let collected = false;
+  metrics.gauge('warmpod_answer', 'collected on scrape', [], (g) => {
+    collected = true;
+    g.set(42);
+  });
+  assert.deepEqual(metrics.registry.getMetricsAsArray(), [], 'no metric, not even the default process ones');
+  const http = new ServiceHttp(metrics, { redis: () => true });
+  const url = await http.listen('127.0.0.1', 0);
+  try {
+    const res = await fetch(`${url}/metrics`);
+    assert.equal(res.status, 404);
+    assert.match(await res.text(), /WARMPOD_METRICS=off/);
+    assert.equal(collected, false, 'a gauge read on scrape is never read');
+    assert.equal((await fetch(`${url}/healthz`)).status, 200, 'the probes stay');
+    assert.equal((await fetch(`${url}/readyz`)).status, 200);
+  } finally {
+    await http.close();
+  }
+});

@@ -13,19 +13,33 @@ export const PULL_BYTES_BUCKETS = Array.from({ length: 8 }, (_, i) => 2 ** (20 +
  * service, with Node's default process metrics (CPU, memory, event loop lag,
  * GC) and helpers that fix the conventions: names under `warmpod_`, units
  * in the name, counters ending `_total`, bounded label sets.
+ *
+ * Off (`WARMPOD_METRICS=off`), the metrics still exist, so callers need no
+ * branch, but they belong to no registry: nothing reads them, no default
+ * process metrics are sampled, no gauge is read, and `/metrics` answers 404.
  */
 export class ServiceMetrics {
   readonly registry = new Registry();
+  readonly enabled: boolean;
   private collectorUp?: Gauge<'metric'>;
 
-  constructor(readonly service: string) {
+  constructor(
+    readonly service: string,
+    opts: { enabled?: boolean } = {},
+  ) {
+    this.enabled = opts.enabled ?? true;
     this.registry.setDefaultLabels({ service });
-    collectDefaultMetrics({ register: this.registry });
+    if (this.enabled) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where a metric is registered: this registry, or none when metrics are off. */
+  private get registers(): Registry[] {
+    return this.enabled ? [this.registry] : [];
   }
 
   counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
     if (!name.endsWith('_total')) throw new Error(`counter ${name} must end in _total`);
-    return new Counter({ name, help, labelNames, registers: [this.registry] });
+    return new Counter({ name, help, labelNames, registers: this.registers });
   }
 
   /**
@@ -39,18 +53,18 @@ export class ServiceMetrics {
     labelNames: readonly L[] = [],
     collect?: (g: Gauge<L>) => Promise<void> | void,
   ): Gauge<L> {
-    if (!collect) return new Gauge({ name, help, labelNames, registers: [this.registry] });
+    if (!collect) return new Gauge({ name, help, labelNames, registers: this.registers });
     const up = (this.collectorUp ??= new Gauge({
       name: 'warmpod_metric_collect_up',
       help: 'Whether a metric read on scrape could be read (1) or not (0) at the last scrape',
       labelNames: ['metric'],
-      registers: [this.registry],
+      registers: this.registers,
     }));
     return new Gauge({
       name,
       help,
       labelNames,
-      registers: [this.registry],
+      registers: this.registers,
       async collect(this: Gauge<L>) {
         try {
           await collect(this);
@@ -65,7 +79,7 @@ export class ServiceMetrics {
 
   histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]): Histogram<L> {
     if (!/_(seconds|bytes)$/.test(name)) throw new Error(`histogram ${name} must name its unit (_seconds or _bytes)`);
-    return new Histogram({ name, help, labelNames, buckets: [...buckets], registers: [this.registry] });
+    return new Histogram({ name, help, labelNames, buckets: [...buckets], registers: this.registers });
   }
 
   /** The exposition text of every metric, and its content type. */

@@ -6,11 +6,21 @@ import type { ServiceMetrics } from './registry';
 /** Readiness checks by name: true when it holds; a rejection or a timeout counts as false. */
 export type HealthChecks = Record<string, () => Promise<boolean> | boolean>;
 
+/** The body of `/metrics` when metrics are off (every service answers it with 404). */
+export const METRICS_OFF = 'metrics are off (WARMPOD_METRICS=off)\n';
+
 /** Each readiness check must answer within this long. */
 const CHECK_TIMEOUT_MS = 1_000;
 
-/** Writes the metrics exposition; a collector that fails makes a 500 with the reason, never a hang. */
+/**
+ * Writes the metrics exposition; a collector that fails makes a 500 with the
+ * reason, never a hang. Metrics switched off: 404, saying so.
+ */
 export function serveMetrics(metrics: ServiceMetrics, res: ServerResponse): void {
+  if (!metrics.enabled) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end(METRICS_OFF);
+    return;
+  }
   metrics.exposition().then(
     ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
     (error: unknown) =>

@@ -19,7 +19,10 @@ end
 -- The event of a pod whose status hash is `status` after a phase change:
 -- the phase, the one before and the fields a follower asks about. Pods
 -- stored before events existed have no `tenant` field and announce nothing.
+-- `allKey` '' is the event log switched off (WARMPOD_EVENTS=off): nothing
+-- is read or written.
 local function appendPodEvent(allKey, tenantStem, podStem, status, podId, previous)
+  if allKey == '' then return nil end
   local s = redis.call('HMGET', status, 'tenant', 'phase', 'node', 'startMode', 'message', 'exitCode', 'error')
   if not s[1] then return nil end
   local data = {phase = s[2], at = redis.call('HGET', status, 't:' .. s[2])}

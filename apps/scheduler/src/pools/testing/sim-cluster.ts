@@ -154,7 +154,7 @@ export class SimCluster {
     const bus = new JobBus(redis, this.prefix);
     const controller = await startPoolController(
       redis,
-      this.prefix,
+      { prefix: this.prefix },
       view,
       bus,
       this.logger,
