@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LocalRegistry, RedisServer, sampleImages } from '@warmpod/devkit';
@@ -50,6 +50,7 @@ async function main(): Promise<void> {
       }
       await redis.close();
       await registry.stop();
+      await rm(work, { recursive: true, force: true });
       step('stop and clean-up');
       if (failures.length > 0) throw new Error(failures.join('; '));
     })());

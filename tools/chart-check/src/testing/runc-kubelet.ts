@@ -50,6 +50,8 @@ export class RuncKubelet {
   private readonly misses = new Map<string, number>();
   readonly cgroupParent: string;
   private readonly runcRoot: string;
+  private starting: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   constructor(private readonly opts: KubeletOptions) {
     this.cgroupParent = `warmpod-chartrun-${process.pid}`;
@@ -62,7 +64,15 @@ export class RuncKubelet {
     this.livenessTimer ??= setInterval(() => void this.checkLiveness(), 5_000);
   }
 
-  async start(c: ContainerPlan): Promise<void> {
+  /** One start at a time; `stop` waits for it, so a Ctrl-C in the middle of a start leaves nothing either. */
+  start(c: ContainerPlan): Promise<void> {
+    const next = this.starting.then(() => this.startNow(c));
+    this.starting = next.catch(() => undefined);
+    return next;
+  }
+
+  private async startNow(c: ContainerPlan): Promise<void> {
+    if (this.closed) throw new Error(`not starting ${c.pod}/${c.name}: the kubelet is stopping`);
     const t0 = Date.now();
     const id = `${c.pod}-${c.name}`.replace(/[^A-Za-z0-9_.-]/g, '-');
     const dir = join(this.opts.workDir, 'pods', id);
@@ -94,6 +104,7 @@ export class RuncKubelet {
       cgroupsPath: `/${this.cgroupParent}/${id}`,
     });
     await writeFile(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+    if (this.closed) throw new Error(`not starting ${id}: the kubelet is stopping`);
     const log = await open(running.logFile, 'a');
     try {
       const child = spawn('runc', ['--root', this.runcRoot, 'run', '--detach', '--bundle', dir, id], { stdio: ['ignore', log.fd, log.fd] });
@@ -143,6 +154,7 @@ export class RuncKubelet {
       const status = await this.state(r.id);
       if (status !== 'running') throw new Error(`${r.id} is ${status} before it was ready: ${await this.tail(r)}`);
       if (!probe || (await probeOnce(probe))) return;
+      if (this.closed) throw new Error(`${r.id}: stopped before it was ready`);
       if (Date.now() > deadline) {
         throw new Error(
           `${r.id}: ${probe.kind} probe ${probe.scheme}://127.0.0.1:${probe.port}${probe.path} did not answer 2xx: ${await this.tail(r)}`,
@@ -180,7 +192,9 @@ export class RuncKubelet {
 
   /** Stops every container, last started first; keeps going past failures and throws them at the end. */
   async stop(): Promise<void> {
+    this.closed = true;
     if (this.livenessTimer) clearInterval(this.livenessTimer);
+    await this.starting;
     const errors: string[] = [];
     for (const r of [...this.running].reverse()) {
       try {
