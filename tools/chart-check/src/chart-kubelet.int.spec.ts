@@ -3,17 +3,18 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildImage, freePort, LocalRegistry } from '@warmpod/devkit';
 import type { K8sObject } from './helm';
 import { ImageUnpacker } from './testing/image-unpack';
 import { planPods } from './testing/pod-plan';
-import { RuncKubelet } from './testing/runc-kubelet';
+import { mountsUnder, RuncKubelet } from './testing/runc-kubelet';
 
 /**
  * The harness's kubelet for real, lean: what `npm run chart:run` does with
  * warmpod's images (minutes to build), done here with a busybox image of a
  * few seconds on rendered-style objects: env from a Secret and the downward
- * API, a Secret volume, an emptyDir, a hostPath, a readiness probe on a named
+ * API, a Secret volume, an emptyDir, a hostPath (a Bidirectional one whose mounts reach the host), a readiness probe on a named
  * port, a Service name in /etc/hosts, a DaemonSet on two nodes; then stop,
  * and nothing left.
  */
@@ -96,7 +97,20 @@ function objects(): K8sObject[] {
       metadata: { name: 'per-node' },
       spec: {
         template: {
-          spec: { hostNetwork: true, hostPID: true, containers: [container('sleeper', { securityContext: { privileged: true } })] },
+          spec: {
+            hostNetwork: true,
+            hostPID: true,
+            containers: [
+              container('mounter', {
+                securityContext: { privileged: true },
+                // A mount made in the container under a Bidirectional hostPath must reach the host.
+                command: ['sh', '-c', 'mkdir -p /shared/$NODE && busybox mount -t tmpfs tmpfs /shared/$NODE && exec sleep 3600'],
+                env: [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                volumeMounts: [{ name: 'shared', mountPath: '/shared', mountPropagation: 'Bidirectional' }],
+              }),
+            ],
+            volumes: [{ name: 'shared', hostPath: { path: join(dir, 'shared') } }],
+          },
         },
       },
     },
@@ -116,6 +130,7 @@ describe('the harness kubelet runs rendered pods as runc containers', () => {
     const lines: string[] = [];
     const kubelet = new RuncKubelet({
       workDir: join(dir, 'kubelet'),
+      nodeRoot: dir,
       plan,
       images: new ImageUnpacker(join(dir, 'images'), { insecure: true }),
       log: (l) => lines.push(l),
@@ -131,10 +146,21 @@ describe('the harness kubelet runs rendered pods as runc containers', () => {
       assert.equal(await get('/secret.txt'), 'hello from a secret');
       assert.match(await get('/hosts.txt'), /^127\.0\.0\.1 web web\.ns web\.ns\.svc web\.ns\.svc\.cluster\.local$/m);
       assert.equal(await readFile(join(dir, 'node-a', 'from-pod.txt'), 'utf8'), 'written by the pod\n');
+      const shared = ['node-a.example.internal', 'node-b.example.internal'].map((n) => join(dir, 'shared', n));
+      const deadline = Date.now() + 10_000;
+      while (!(await Promise.all(shared.map(async (p) => (await mountsUnder(p)).includes(p)))).every(Boolean)) {
+        assert.ok(Date.now() < deadline, `the pods' mounts did not reach the host: ${(await mountsUnder(join(dir, 'shared'))).join(', ')}`);
+        await sleep(100);
+      }
     } finally {
       await kubelet.stop();
     }
     assert.deepEqual(await kubelet.leftovers(), []);
+    assert.deepEqual(await mountsUnder(dir), []);
+    assert.ok(
+      lines.some((l) => l.startsWith(`left under ${join(dir, 'shared')} by its pods`)),
+      lines.join('\n'),
+    );
   });
 
   test('a container that exits before it is ready fails the start with its output, and is still cleaned up', async () => {

@@ -129,6 +129,7 @@ export class ChartCluster {
       workDir: join(workDir, 'kubelet'),
       plan: this.plan,
       images: new ImageUnpacker(join(workDir, 'images'), { insecure: true }),
+      nodeRoot: workDir,
       log,
     });
     this.gatewayUrl = `http://127.0.0.1:${ports.gateway}`;

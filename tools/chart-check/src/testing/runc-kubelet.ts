@@ -18,6 +18,13 @@ export interface KubeletOptions {
   images: ImageUnpacker;
   log: (line: string) => void;
   readyTimeoutMs?: number;
+  /**
+   * Host folders this machine-as-node owns (its data dirs). A Bidirectional
+   * hostPath under one that is not a mount point is bound onto itself and
+   * made shared, as a node's root is (systemd), so mounts a container makes
+   * there reach the host; `stop` unbinds it.
+   */
+  nodeRoot?: string;
   /** How long a container gets after SIGTERM before SIGKILL (the pod's grace period, capped for a test). */
   stopGraceMs?: number;
 }
@@ -51,6 +58,7 @@ export class RuncKubelet {
   readonly cgroupParent: string;
   private readonly runcRoot: string;
   private starting: Promise<unknown> = Promise.resolve();
+  private readonly shared: string[] = [];
   private closed = false;
 
   constructor(private readonly opts: KubeletOptions) {
@@ -121,6 +129,12 @@ export class RuncKubelet {
   private async volume(m: ContainerPlan['mounts'][number], filesDir: string, c: ContainerPlan): Promise<string> {
     if (m.kind === 'host') {
       await mkdir(m.hostPath, { recursive: true });
+      const root = this.opts.nodeRoot;
+      if (m.propagation === 'rshared' && root && m.hostPath.startsWith(`${root}/`) && !(await isMountPoint(m.hostPath))) {
+        await runTool('mount', ['--bind', m.hostPath, m.hostPath]);
+        this.shared.push(m.hostPath);
+        await runTool('mount', ['--make-rshared', m.hostPath]);
+      }
       return m.hostPath;
     }
     if (m.kind === 'empty') {
@@ -214,6 +228,15 @@ export class RuncKubelet {
       }
     }
     this.running.length = 0;
+    // What the containers mounted under a shared host folder and left there, then the folder's own binding.
+    for (const path of this.shared.reverse()) {
+      const left = (await mountsUnder(path)).filter((m) => m !== path);
+      if (left.length > 0) this.opts.log(`left under ${path} by its pods: ${left.join(', ')} (unmounted)`);
+      await runTool('umount', ['-R', path]).catch((error: unknown) =>
+        errors.push(`${path}: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+    this.shared.length = 0;
     await rm(join(this.opts.workDir, 'volumes'), { recursive: true, force: true });
     await rmdir(join('/sys/fs/cgroup', this.cgroupParent)).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') errors.push(`cgroup ${this.cgroupParent}: ${error.message}`);
