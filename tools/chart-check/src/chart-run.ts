@@ -1,6 +1,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { WarmpodQueueClient } from '@warmpod/client';
 import { LocalRegistry, RedisServer, sampleImages } from '@warmpod/devkit';
 import { buildImages, formatBytes, SERVICES } from '@warmpod/images';
 import { REPO_ROOT } from './helm';
@@ -95,6 +96,16 @@ async function main(): Promise<void> {
       for (const c of cluster.plan?.containers ?? []) log(`--- ${c.pod} ---\n${await cluster.logOf(c.pod)}`);
       throw new Error(`the smoke pod did not succeed on ${cluster.nodeName}`);
     }
+    // The same through the queue door (gateway.intake.*): a run-pod job on team-a's intake queue, as its own Redis user.
+    const client = new WarmpodQueueClient(cluster.producer!);
+    try {
+      const viaQueue = await client.runPod({ image: 'warmpod/hello:latest' }, { waitFor: 'Ended', jobId: `chart-run-${process.pid}` });
+      log(`queue door: pod ${viaQueue.id} ${viaQueue.phase} on ${viaQueue.node ?? 'no node'}`);
+      if (viaQueue.phase !== 'Succeeded' || viaQueue.node !== cluster.nodeName) throw new Error('the queue-door pod did not succeed');
+    } finally {
+      await client.close();
+    }
+    step('queue-door pod (job to Succeeded)');
     if (samples.hello === '') throw new Error('no sample image');
     const problems = cluster.problems();
     if (problems.length > 0) throw new Error(`probes: ${problems.join('; ')}`);

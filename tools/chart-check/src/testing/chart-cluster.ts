@@ -2,7 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClusterPki, freePort, runTool } from '@warmpod/devkit';
-import { applyAclUsers, connectRedis, serviceUser, WARMPOD_SERVICES } from '@warmpod/store';
+import {
+  applyAclUsers,
+  connectRedis,
+  intakeConsumerUser,
+  intakeProducerUser,
+  Keys,
+  redisUrlAs,
+  serviceUser,
+  WARMPOD_SERVICES,
+} from '@warmpod/store';
 import { Helm } from '../helm';
 import { ImageUnpacker } from './image-unpack';
 import { planPods, type Plan } from './pod-plan';
@@ -38,6 +47,8 @@ export class ChartCluster {
   private helm?: Helm;
   gatewayUrl = '';
   plan?: Plan;
+  /** The queue door of tenant team-a as its producer sees it (its own ACL user). */
+  producer?: { url: string; queuePrefix: string; ownQueuesPrefix: string };
 
   constructor(private readonly o: ChartClusterOptions) {}
 
@@ -68,14 +79,25 @@ export class ChartCluster {
     await copyFile(nodeCert.certFile, join(nodePki, 'tls.crt'));
     await copyFile(nodeCert.keyFile, join(nodePki, 'tls.key'));
     const prefix = `cr${randomBytes(3).toString('hex')}:`;
-    const users = WARMPOD_SERVICES.map((s) => serviceUser(prefix, s, randomBytes(18).toString('base64url')));
+    const password = () => randomBytes(18).toString('base64url');
+    const users = WARMPOD_SERVICES.map((s) => serviceUser(prefix, s, password()));
+    // The queue door: its consumer (the gateway's INTAKE_REDIS_URL) and team-a's producer, each its own user.
+    const consumer = intakeConsumerUser(prefix, password());
+    const producer = intakeProducerUser(prefix, 'team-a', password());
     const admin = connectRedis(this.o.redisUrl, 'chart-run-acl', 'producer');
     try {
-      await applyAclUsers(admin, users);
+      await applyAclUsers(admin, [...users, consumer, producer]);
     } finally {
       admin.disconnect();
     }
     WARMPOD_SERVICES.forEach((s, i) => (secrets[`chartrun-redis-users/${s}`] = users[i]!.password));
+    secrets['chartrun-intake/url'] = redisUrlAs(this.o.redisUrl, consumer);
+    const keys = new Keys(prefix);
+    this.producer = {
+      url: redisUrlAs(this.o.redisUrl, producer),
+      queuePrefix: keys.intakePrefix('team-a'),
+      ownQueuesPrefix: keys.tenantQueuesPrefix('team-a'),
+    };
     const ports = {
       gateway: await freePort(),
       grpc: await freePort(),
@@ -98,6 +120,7 @@ export class ChartCluster {
       'gateway.defaultRegistry': this.o.registry,
       'gateway.insecureRegistries': [this.o.registry],
       'gateway.intake.tenants': ['team-a'],
+      'gateway.intake.redis': { existingSecret: 'chartrun-intake', existingSecretKey: 'url' },
       'scheduler.grpcPort': ports.grpc,
       'scheduler.httpPort': ports.scheduler,
       'prepuller.httpPort': ports.prepuller,
