@@ -32,8 +32,26 @@ describe('newId', () => {
 });
 
 describe('node ids', () => {
-  test('a DNS label: lower-case letters, digits and inner dashes, at most 63, never a dot', () => {
-    for (const good of ['n1', 'node-a', 'a'.repeat(63)]) assert.equal(isValidNodeId(good), true, good);
-    for (const bad of ['', 'Node', 'node_a', 'node.a', '-a', 'a-', 'a'.repeat(64)]) assert.equal(isValidNodeId(bad), false, bad);
+  test('a DNS subdomain of at most 63: Kubernetes Node names such as ip-10-0-0-1.ec2.internal', () => {
+    const good = ['n1', 'node-a', 'a'.repeat(63), 'node.a', 'ip-10-0-0-1.ec2.internal', '1.2.3', `${'a'.repeat(30)}.${'b'.repeat(32)}`];
+    for (const id of good) assert.equal(isValidNodeId(id), true, id);
+    const bad = [
+      '',
+      'Node',
+      'node_a',
+      '-a',
+      'a-',
+      'a'.repeat(64),
+      `${'a'.repeat(31)}.${'b'.repeat(32)}`,
+      '.a',
+      'a.',
+      'a..b',
+      'a.-b',
+      'a-.b',
+      'a:b',
+      'a/b',
+      'Ip-10.ec2.internal',
+    ];
+    for (const id of bad) assert.equal(isValidNodeId(id), false, id);
   });
 });

@@ -17,13 +17,18 @@ export function newId(prefix: string, now = Date.now()): string {
 }
 
 /**
- * A node id is a DNS label (lower-case letters, digits, "-", at most 63): it
- * names a queue (`node-<id>`), a Redis key, a label value and a network
- * namespace (`<node>.<pod>`, so never a dot). Every place that takes a node
- * id checks it with this one rule.
+ * A node id is the Kubernetes Node's name: a DNS subdomain (dot-separated DNS
+ * labels of lower-case letters, digits and inner "-", like
+ * `ip-10-0-0-1.ec2.internal`), here at most 63 characters because it is also a
+ * label value (`warmpod.io/node`) and part of a certificate CN (`node:<id>`).
+ * It names a queue (`node-<id>`, never a ':' as BullMQ wants), Redis keys,
+ * metric labels and URL paths; netns names use the node's bridge instead, so
+ * the dots never meet the `wp.<bridge>.<pod>` separator. Every place that
+ * takes a node id checks it with this one rule.
  */
-export const NODE_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const NODE_ID_RULE = 'a DNS label (a-z, 0-9, "-", at most 63 characters)';
+const NODE_LABEL = '[a-z0-9](?:[-a-z0-9]*[a-z0-9])?';
+export const NODE_ID = new RegExp(`^(?=.{1,63}$)${NODE_LABEL}(?:\\.${NODE_LABEL})*$`);
+export const NODE_ID_RULE = 'a DNS subdomain (a-z, 0-9, "-" inside labels, "." between them, at most 63 characters)';
 
 export function isValidNodeId(nodeId: string): boolean {
   return NODE_ID.test(nodeId);

@@ -26,15 +26,16 @@ describe('job catalog', () => {
     );
   });
 
-  test('nodeQueueName accepts DNS-label node ids', () => {
+  test('nodeQueueName accepts node ids that are DNS subdomains, and the name has no ":"', () => {
     assert.equal(nodeQueueName('n1'), 'node-n1');
+    assert.equal(nodeQueueName('ip-10-0-0-1.ec2.internal'), 'node-ip-10-0-0-1.ec2.internal');
     assert.equal(nodeQueueName('local-0'), 'node-local-0');
     assert.equal(nodeQueueName('a'), 'node-a');
     assert.equal(nodeQueueName('a'.repeat(63)), `node-${'a'.repeat(63)}`);
   });
 
   test('nodeQueueName refuses anything else, naming the id', () => {
-    for (const bad of ['', 'N1', '-a', 'a-', 'a:b', 'a.b', 'a_b', 'a b', 'a'.repeat(64)]) {
+    for (const bad of ['', 'N1', '-a', 'a-', 'a:b', 'a..b', '.a', 'a_b', 'a b', 'a'.repeat(64)]) {
       assert.throws(() => nodeQueueName(bad), { message: `invalid node id "${bad}"` }, JSON.stringify(bad));
       assert.equal(isValidNodeId(bad), false, JSON.stringify(bad));
     }

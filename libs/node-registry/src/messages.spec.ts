@@ -39,7 +39,8 @@ describe('registration schema', () => {
   });
 
   test('refuses each insane field by name', () => {
-    assert.match(registerError({ ...valid, nodeId: 'Node_1' }), /^nodeId: must be a DNS label/);
+    assert.match(registerError({ ...valid, nodeId: 'Node_1' }), /^nodeId: must be a DNS subdomain/);
+    assert.deepEqual(registerRequestSchema.parse({ ...valid, nodeId: 'ip-10-0-0-1.ec2.internal' }).nodeId, 'ip-10-0-0-1.ec2.internal');
     assert.match(registerError({ ...valid, nodeId: 'a'.repeat(64) }), /^nodeId:/);
     assert.equal(isValidNodeId('n-1'), true);
     assert.match(

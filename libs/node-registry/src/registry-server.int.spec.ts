@@ -118,7 +118,7 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
   test('malformed registrations are refused with INVALID_ARGUMENT naming the field; the server keeps serving', async () => {
     const s = await fx.scope();
     const client = fx.client(s.target);
-    await assert.rejects(register(client, registration('Node_A')), isStatus(Status.INVALID_ARGUMENT, /nodeId: must be a DNS label/));
+    await assert.rejects(register(client, registration('Node_A')), isStatus(Status.INVALID_ARGUMENT, /nodeId: must be a DNS subdomain/));
     await assert.rejects(
       register(client, registration('node-a', { capacity: { cpu: -1, memoryMib: 1024, gpu: 0 }, gpus: [] })),
       isStatus(Status.INVALID_ARGUMENT, /capacity\.cpu: must be greater than 0/),

@@ -26,6 +26,7 @@ const MATRIX = [
 const EXTERNAL_SECRETS = {
   'warmpod-redis/url': 'rediss://redis.example.internal:6380',
   'warmpod-redis-ca/ca.crt': 'redis CA (PEM)',
+  'warmpod-intake-redis/intake-redis-url': 'rediss://warmpod-wp-intake:secret@redis.example.internal:6380',
   ...Object.fromEntries(['gateway', 'scheduler', 'prepuller', 'worker-agent'].map((s) => [`warmpod-redis-users/${s}`, `${s} password`])),
   'warmpod-tokens/tokens': '{"ci-token-0123456789":{"tenant":"team-a","role":"tenant"}}',
   ...Object.fromEntries(
@@ -90,6 +91,14 @@ describe('rendered objects are valid Kubernetes objects (types, required and unk
     assert.ok(kinds('metrics-netpol-values.yaml').has('NetworkPolicy/wp-warmpod-redis'));
     assert.ok(kinds('digests-values.yaml').has('Role/wp-warmpod-prepuller-daemonsets'));
     assert.ok(!kinds('external-redis-values.yaml').has('Role/wp-warmpod-prepuller-daemonsets'));
+    const gatewayEnv = (file: string) =>
+      workloadsOf(rendered.get(file)!)
+        .find((w) => w.component === 'gateway')!
+        .container.env.map((e) => e.name)
+        .filter((n) => n.startsWith('INTAKE_'));
+    assert.deepEqual(gatewayEnv('external-redis-values.yaml'), []);
+    assert.ok(gatewayEnv('replicas-values.yaml').includes('INTAKE_DATA_LIMIT_BYTES'));
+    assert.ok(gatewayEnv('existing-secrets-values.yaml').includes('INTAKE_REDIS_URL'));
   });
 });
 
@@ -172,6 +181,12 @@ describe('wrong values fail with their path', () => {
       'a bad token tenant',
       { 'redis.url': MINIMAL['redis.url'], 'auth.tokens': { 'ci-token-0123456789': { tenant: 'Team A', role: 'tenant' } } },
       /auth\.tokens\.ci-token-0123456789\.tenant: Does not match pattern/,
+    ],
+    ['a bad intake tenant', { ...MINIMAL, 'gateway.intake.tenants': ['Team A'] }, /gateway\.intake\.tenants\.0: Does not match pattern/],
+    [
+      'an intake rate window of 0',
+      { ...MINIMAL, 'gateway.intake.rate': { max: 5, durationMs: 0 } },
+      /gateway\.intake\.rate\.durationMs: Must be greater than or equal to 1/,
     ],
     ['a driver without pause image', { ...MINIMAL, 'prepuller.kubernetes.enabled': true }, /prepuller\.kubernetes\.pauseImage is required/],
   ];

@@ -13,8 +13,12 @@ export const COMPONENTS: Record<string, { app: string; portField?: string }> = {
   agent: { app: 'apps/worker-agent', portField: 'agentPort' },
 };
 
-/** What the downward API would give (a node name that is a DNS label, as the agent's NODE_ID requires). */
-const FIELD_SAMPLES: Record<string, string> = { 'spec.nodeName': 'node-a', 'status.hostIP': '10.0.0.7', 'metadata.namespace': 'warmpod' };
+/** What the downward API would give (a cloud provider's Node name, dots included, as the agent's NODE_ID takes it). */
+const FIELD_SAMPLES: Record<string, string> = {
+  'spec.nodeName': 'ip-10-0-0-7.ec2.internal',
+  'status.hostIP': '10.0.0.7',
+  'metadata.namespace': 'warmpod',
+};
 
 const envVar = z
   .object({

@@ -3,3 +3,4 @@ export * from './bundle';
 export * from './image-plan';
 export * from './node-binary';
 export * from './oci-layout';
+export * from './build-images';

@@ -129,6 +129,28 @@ describe('GET /v1/nodes', () => {
     assert.equal(errorOf(unknown).code, 'not_found');
   });
 
+  test('a node named like a cloud Node (ip-10-0-0-1.ec2.internal) is listed, cordoned and drained by that name', async () => {
+    const id = 'ip-10-0-0-1.ec2.internal';
+    await sessions.register({ id, labels: {}, capacity: { cpu: 2, memoryMiB: 2048, gpu: 0 }, agentUrl, capabilities: {} }, 's-dots');
+    const listed = ((await call(gateway.url, 'GET', '/v1/nodes')).body as { items: NodeResponse[] }).items.map((n) => n.id);
+    assert.ok(listed.includes(id), JSON.stringify(listed));
+    const operator = { token: TOKENS.operator };
+    const cordoned = await call(gateway.url, 'POST', `/v1/nodes/${id}/cordon`, operator);
+    assert.equal(cordoned.status, 200);
+    assert.equal((cordoned.body as NodeResponse).id, id);
+    assert.equal((await nodes.get(id))?.cordoned, true);
+    const drained = await call(gateway.url, 'POST', `/v1/nodes/${id}/drain`, operator);
+    assert.equal(drained.status, 202);
+    // The drain job is on the node's own queue, named after the dotted id.
+    const queue = new Queue(nodeQueueName(id), { connection: traces.redis, prefix: bullPrefix(prefix) });
+    try {
+      assert.equal((await queue.getJob('drain-node'))?.name, 'drain-node');
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
   test('a tenant may not cordon or uncordon: 403 in the error shape, and the node is unchanged', async () => {
     for (const action of ['cordon', 'uncordon']) {
       const res = await call(gateway.url, 'POST', `/v1/nodes/node-a/${action}`, { token: TOKENS.beta });

@@ -111,6 +111,35 @@ imagePullSecrets:
   value: {{ ternary "on" "off" $v.events.enabled | quote }}
 {{- end -}}
 
+{{/* The gateway's queue door settings (gateway.intake), only when it serves some tenant. */}}
+{{- define "warmpod.intakeEnv" -}}
+{{- if .tenants }}
+- name: INTAKE_TENANTS
+  value: {{ join "," .tenants | quote }}
+- name: INTAKE_MAX_IN_FLIGHT
+  value: {{ .maxInFlight | quote }}
+- name: INTAKE_RATE_MAX
+  value: {{ .rate.max | quote }}
+- name: INTAKE_RATE_DURATION_MS
+  value: {{ .rate.durationMs | quote }}
+{{- if .dataLimitBytes }}
+- name: INTAKE_DATA_LIMIT_BYTES
+  value: {{ .dataLimitBytes | quote }}
+{{- end }}
+- name: INTAKE_POLL_MS
+  value: {{ .pollMs | quote }}
+- name: INTAKE_SWEEP_MS
+  value: {{ .sweepMs | quote }}
+{{- if .redis.existingSecret }}
+- name: INTAKE_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .redis.existingSecret }}
+      key: {{ .redis.existingSecretKey }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* A service's Redis user name: redis.users.names.<service>, or what libs/store serviceUserName makes of the prefix. */}}
 {{- define "warmpod.redisUser" -}}
 {{- $slug := regexReplaceAll "[^A-Za-z0-9-]+" .root.Values.prefix "-" | trimAll "-" | default "default" }}
