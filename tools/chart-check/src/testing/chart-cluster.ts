@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClusterPki, freePort, runTool } from '@warmpod/devkit';
+import { INTAKE_QUEUES } from '@warmpod/client';
 import {
   applyAclUsers,
   connectRedis,
@@ -83,7 +84,7 @@ export class ChartCluster {
     const users = WARMPOD_SERVICES.map((s) => serviceUser(prefix, s, password()));
     // The queue door: its consumer (the gateway's INTAKE_REDIS_URL) and team-a's producer, each its own user.
     const consumer = intakeConsumerUser(prefix, password());
-    const producer = intakeProducerUser(prefix, 'team-a', password());
+    const producer = intakeProducerUser(prefix, 'team-a', password(), INTAKE_QUEUES);
     const admin = connectRedis(this.o.redisUrl, 'chart-run-acl', 'producer');
     try {
       await applyAclUsers(admin, [...users, consumer, producer]);
