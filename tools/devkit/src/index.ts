@@ -13,3 +13,4 @@ export { readinessUntil, type Readiness } from './readiness';
 export * from './cluster-pki';
 export * from './leaf-cert';
 export * from './slow-http-image';
+export * from './tar-writer';
