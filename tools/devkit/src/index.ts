@@ -14,3 +14,4 @@ export * from './cluster-pki';
 export * from './leaf-cert';
 export * from './slow-http-image';
 export * from './tar-writer';
+export * from './layered-image';
