@@ -137,7 +137,8 @@ async function main(): Promise<void> {
     nodes: nodeSpecs(),
     // Info, into the log files: the agents' own pull times are read back from them.
     logLevel: 'info',
-    env: { PREPULL_CLUSTER_BUDGET: String(BUDGET), PREPULL_PER_NODE: '1' },
+    // A whole blob must arrive within the registry timeout: a GB image's layers, 4 nodes at once, on 2 CPUs take longer than the default.
+    env: { PREPULL_CLUSTER_BUDGET: String(BUDGET), PREPULL_PER_NODE: '1', REGISTRY_TIMEOUT_MS: '600000' },
   });
   let proxy: RegistryProxy | undefined;
   try {
