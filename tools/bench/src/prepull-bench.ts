@@ -41,6 +41,8 @@ function nodeSpecs(): ClusterNodeSpec[] {
     labels: { idx: String(i + 1) },
     bridge: `wpb-node-${i + 1}`,
     subnet: `10.78.${i + 1}.0/24`,
+    // A whole blob must arrive within the agent's registry timeout: a GB image's layers, 4 nodes at once, on 2 CPUs take longer than the default.
+    env: { REGISTRY_TIMEOUT_MS: '600000' },
   }));
 }
 
@@ -137,8 +139,7 @@ async function main(): Promise<void> {
     nodes: nodeSpecs(),
     // Info, into the log files: the agents' own pull times are read back from them.
     logLevel: 'info',
-    // A whole blob must arrive within the registry timeout: a GB image's layers, 4 nodes at once, on 2 CPUs take longer than the default.
-    env: { PREPULL_CLUSTER_BUDGET: String(BUDGET), PREPULL_PER_NODE: '1', REGISTRY_TIMEOUT_MS: '600000' },
+    env: { PREPULL_CLUSTER_BUDGET: String(BUDGET), PREPULL_PER_NODE: '1' },
   });
   let proxy: RegistryProxy | undefined;
   try {
