@@ -210,13 +210,10 @@ export async function buildImage(opts: BuildImageOptions): Promise<string> {
     ];
     await runTool('umoci', config);
     await runTool(
-      'skopeo', [
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      `oci:${layout}:${ref}`,
-      `docker://${opts.registryHost}/${opts.name}:${opts.tag}`,
-    ], BIG_IMAGE_MS);
+      'skopeo',
+      ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${ref}`, `docker://${opts.registryHost}/${opts.name}:${opts.tag}`],
+      BIG_IMAGE_MS,
+    );
   });
   return resolveDigest(opts.registryHost, opts.name, opts.tag);
 }
