@@ -155,7 +155,7 @@ export class PodSandboxes {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
     const [rootfsDir, net] = await settleAll([
-      (beforeMount ? beforeMount() : Promise.resolve()).then(() => this.rt.rootfs.mount(dir, join(image.bundleDir, 'rootfs'))),
+      (beforeMount ? beforeMount() : Promise.resolve()).then(() => this.rt.rootfs.mount(dir, image.lowers)),
       this.rt.network.attach(pod.id),
     ]);
     const spec = buildRuntimeSpec({

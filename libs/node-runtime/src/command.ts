@@ -4,6 +4,8 @@ export interface CommandOptions {
   /** Written to the child's stdin (CNI plugins read their config there). */
   input?: string;
   env?: NodeJS.ProcessEnv;
+  /** Working directory (overlay mounts resolve relative lower directories against it). */
+  cwd?: string;
   timeoutMs?: number;
 }
 
@@ -28,7 +30,7 @@ export class CommandError extends Error {
 /** Runs a tool with an argument vector, never through a shell. */
 export function runCommand(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));

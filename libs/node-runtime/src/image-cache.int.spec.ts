@@ -56,7 +56,7 @@ test('a cold ensure pulls, unpacks and reports progress', { skip: needsRoot }, a
   assert.equal(last.layersDone, last.layersTotal);
   assert.equal(image.bytesFetched, last.bytesTotal);
   assert.ok(await exists(join(image.bundleDir, 'config.json')));
-  assert.ok(await exists(join(image.bundleDir, 'rootfs', 'bin', 'busybox')));
+  assert.ok(await exists(join(image.lowers.dir, image.lowers.names.at(-1)!, 'bin', 'busybox')), 'the base layer is unpacked');
   assert.deepEqual(image.imageConfig.config?.Cmd?.slice(0, 2), ['sh', '-c']);
   const index = JSON.parse(await readFile(join(layoutDir(), 'index.json'), 'utf8')) as {
     manifests: Array<{ annotations: Record<string, string> }>;

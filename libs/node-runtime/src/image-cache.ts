@@ -17,10 +17,14 @@ import {
   type RegistryClient,
 } from '@warmpod/registry';
 import { BlobSourceChain, heldImageBlob, RegistryBlobSource, type BlobSource, type HeldBlob } from './blob-sources/index';
-import { runCommand } from './command';
 import { NodeRuntimeError } from './errors';
 import { exists, Mutex, randomSuffix } from './files';
+import { baseRuntimeConfig } from './layers/base-config';
+import { bundleLowers, MAX_IMAGE_LAYERS, readBundleLayers, writeImageBundle } from './layers/image-bundle';
+import { imageDiffIds } from './layers/image-layers';
+import { LayerStore } from './layers/layer-store';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
+import type { ImageLowers } from './pod-rootfs';
 
 // Moved to @warmpod/registry with the platform rule; still exported from here for the cache's users.
 export { ociArchitecture } from '@warmpod/registry';
@@ -48,8 +52,10 @@ export type PullProgressListener = (progress: PullProgress) => void;
 export interface EnsuredImage {
   /** The pinned digest (an index digest when the pin named an index). */
   digest: string;
-  /** umoci bundle: config.json (base runtime config) and rootfs/. */
+  /** The image's bundle: config.json (base runtime config) and the links to its layers. */
   bundleDir: string;
+  /** What a pod's overlay stacks: the image's layer directories, top first. */
+  lowers: ImageLowers;
   imageConfig: ImageConfig;
   /** Bytes downloaded by this call; 0 on a cache hit. */
   bytesFetched: number;
@@ -71,20 +77,22 @@ interface ResolvedImage {
   manifestBlobs: Array<{ digest: string; body: Buffer }>;
 }
 
-/** The base runtime config umoci wrote into an unpacked bundle, for buildRuntimeSpec. */
+/** The base runtime config written into an image's bundle, for buildRuntimeSpec. */
 export async function readBundleConfig(bundleDir: string): Promise<unknown> {
   return JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8'));
 }
 
 /**
  * The node's digest-addressed image cache: blobs in one OCI layout (a layer
- * shared by several images is stored and fetched once), each pinned image
- * unpacked once into a bundle whose rootfs pods use as their overlay lower.
+ * shared by several images is stored and fetched once), each layer unpacked
+ * once into the layer store, and per pinned image a small bundle (base
+ * runtime config, links to its layers) whose layers pods stack as overlay lowers.
  */
 export class ImageCache {
   readonly arch: string;
   private readonly layout: OciLayout;
   private readonly unpackedDir: string;
+  private readonly layers: LayerStore;
   private readonly pulls = new Map<string, { promise: Promise<EnsuredImage>; listeners: Set<PullProgressListener> }>();
   private readonly blobFetches = new Map<string, Promise<number>>();
   /** Blobs that running pulls rely on; garbage collection keeps them. */
@@ -99,6 +107,7 @@ export class ImageCache {
     this.blobSource = opts.blobSource ?? new BlobSourceChain([new RegistryBlobSource(opts.registry)]);
     this.layout = new OciLayout(join(opts.dataDir, 'layout'));
     this.unpackedDir = join(opts.dataDir, 'unpacked');
+    this.layers = new LayerStore(join(opts.dataDir, 'layers'));
   }
 
   bundleDir(digest: string): string {
@@ -129,7 +138,7 @@ export class ImageCache {
   }
 
   async has(digest: string): Promise<boolean> {
-    return exists(this.bundleDir(digest));
+    return exists(join(this.bundleDir(digest), 'layers.json'));
   }
 
   async list(): Promise<CachedImageEntry[]> {
@@ -177,9 +186,12 @@ export class ImageCache {
     this.ready ??= (async () => {
       await this.layout.init();
       await mkdir(this.unpackedDir, { recursive: true });
-      // Leftovers of a crash mid-unpack or mid-remove are never valid entries.
+      await this.layers.init();
+      // Leftovers of a crash mid-unpack or mid-remove are never valid entries, nor are
+      // whole-root bundles of earlier versions (no layers.json): those images are pulled again.
       for (const name of await readdir(this.unpackedDir)) {
-        if (name.includes('.tmp-') || name.startsWith('.trash-')) await rm(join(this.unpackedDir, name), { recursive: true, force: true });
+        const stale = name.includes('.tmp-') || name.startsWith('.trash-') || !(await readBundleLayers(join(this.unpackedDir, name)));
+        if (stale) await rm(join(this.unpackedDir, name), { recursive: true, force: true });
       }
     })();
     return this.ready;
@@ -210,7 +222,8 @@ export class ImageCache {
 
   private async cachedImage(digest: string): Promise<EnsuredImage | undefined> {
     const bundleDir = this.bundleDir(digest);
-    if (!(await exists(bundleDir))) return undefined;
+    const diffIds = await readBundleLayers(bundleDir);
+    if (!diffIds) return undefined;
     let imageConfig = this.configs.get(digest);
     if (!imageConfig) {
       const ref = await this.layout.findRef(digestHex(digest));
@@ -219,7 +232,7 @@ export class ImageCache {
       imageConfig = imageConfigSchema.parse(JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8')));
       this.configs.set(digest, imageConfig);
     }
-    return { digest, bundleDir, imageConfig, bytesFetched: 0, alreadyCached: true };
+    return { digest, bundleDir, lowers: bundleLowers(bundleDir, diffIds.length), imageConfig, bytesFetched: 0, alreadyCached: true };
   }
 
   private async pull(registry: string, repository: string, digest: string, progress: PullProgressListener): Promise<EnsuredImage> {
@@ -235,20 +248,27 @@ export class ImageCache {
     try {
       const bytesFetched = await this.fetchBlobs({ registry, repository, image: digest }, manifest, missing, progress);
       for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
-      const imageConfig = imageConfigSchema.parse(JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8')));
+      const configJson: unknown = JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8'));
+      const imageConfig = imageConfigSchema.parse(configJson);
       if (imageConfig.architecture && imageConfig.architecture !== this.arch) {
         throw new Error(`image is built for ${imageConfig.architecture}, this node runs ${this.arch}`);
       }
+      const diffIds = imageDiffIds(configJson, manifest.layers.length);
+      if (diffIds.length > MAX_IMAGE_LAYERS)
+        throw new Error(`image has ${diffIds.length} layers; overlayfs stacks at most ${MAX_IMAGE_LAYERS}`);
+      await this.gcLock.run(async () => this.claim(diffIds, +1));
+      claimed.push(...diffIds);
       const hex = digestHex(digest);
       await this.layout.putRef(hex, descriptor);
       try {
-        await this.unpack(hex);
+        await this.unpackLayers(digest, manifest, diffIds, imageConfig);
       } catch (error) {
         await this.layout.dropRef(hex);
         throw error;
       }
       this.configs.set(digest, imageConfig);
-      return { digest, bundleDir: this.bundleDir(digest), imageConfig, bytesFetched, alreadyCached: false };
+      const bundleDir = this.bundleDir(digest);
+      return { digest, bundleDir, lowers: bundleLowers(bundleDir, diffIds.length), imageConfig, bytesFetched, alreadyCached: false };
     } finally {
       this.claim(claimed, -1);
     }
@@ -341,18 +361,20 @@ export class ImageCache {
     return fetch;
   }
 
-  private async unpack(hex: string): Promise<void> {
-    const target = join(this.unpackedDir, hex);
-    const tmp = `${target}.tmp-${randomSuffix()}`;
-    try {
-      await runCommand('umoci', ['unpack', '--image', `${this.layout.dir}:${hex}`, tmp], { timeoutMs: 10 * 60_000 });
-      await rename(tmp, target);
-    } catch (error) {
-      await rm(tmp, { recursive: true, force: true });
-      // Another cache instance on the same directory finished first: same content.
-      if ((error as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (error as NodeJS.ErrnoException).code === 'EEXIST') return;
-      throw error;
+  /** Unpacks the layers the store lacks, bottom first (a layer may hard-link into those below), then writes the bundle. */
+  private async unpackLayers(digest: string, manifest: ImageManifest, diffIds: string[], imageConfig: ImageConfig): Promise<void> {
+    const dirs: string[] = [];
+    for (const [i, layer] of manifest.layers.entries()) {
+      const diffId = diffIds[i]!;
+      await this.layers.ensure(
+        { digest: layer.digest, mediaType: layer.mediaType, diffId, blobPath: this.layout.blobPath(layer.digest) },
+        [...dirs].reverse(),
+      );
+      dirs.push(this.layers.path(diffId));
     }
+    const baseConfig = await baseRuntimeConfig(imageConfig, [...dirs].reverse());
+    const layers = dirs.map((dir, i) => ({ dir, diffId: diffIds[i]! }));
+    await writeImageBundle(this.bundleDir(digest), layers, baseConfig);
   }
 
   private claim(digests: string[], delta: 1 | -1): void {
@@ -367,7 +389,7 @@ export class ImageCache {
     return imageManifestSchema.parse(JSON.parse((await this.layout.readBlob(digest)).toString('utf8')));
   }
 
-  /** Deletes blobs that no cached image and no running pull refers to. */
+  /** Deletes blobs and layer directories that no cached image and no running pull refers to. */
   private collectGarbage(): Promise<void> {
     return this.gcLock.run(async () => {
       const live = new Set<string>();
@@ -380,6 +402,15 @@ export class ImageCache {
       }
       for (const digest of await this.layout.blobDigests()) {
         if (!live.has(digest) && !this.claims.has(digest) && !this.blobFetches.has(digest)) await this.layout.removeBlob(digest);
+      }
+      // A layer stays while any cached image's bundle names it: the pods running an image and
+      // the pins protecting it keep the image cached (see the agent's budget), hence its layers.
+      const liveLayers = new Set<string>();
+      for (const name of await readdir(this.unpackedDir)) {
+        for (const diffId of (await readBundleLayers(join(this.unpackedDir, name))) ?? []) liveLayers.add(diffId);
+      }
+      for (const diffId of await this.layers.list()) {
+        if (!liveLayers.has(diffId) && !this.claims.has(diffId) && !this.layers.busy(diffId)) await this.layers.remove(diffId);
       }
     });
   }

@@ -55,7 +55,7 @@ async function runPod(image: EnsuredImage, podProcess: Partial<Pick<PodSpec, 'co
   const podId = `pod-${names.suffix}-${++podCount}`;
   const podDir = join(dir, 'pods', podId);
   let t = process.hrtime.bigint();
-  const merged = await rootfs.mount(podDir, join(image.bundleDir, 'rootfs'));
+  const merged = await rootfs.mount(podDir, image.lowers);
   timings.mount!.push(elapsedMs(t));
   cleanup.add(`unmount ${podId}`, () => rootfs.unmount(podDir));
   t = process.hrtime.bigint();
@@ -145,9 +145,11 @@ test('a failing command reports its exit code and keeps its writes in the upper 
   assert.equal(await runtime.waitExit(pod.podId), 3);
   assert.match(await readFile(pod.logPath, 'utf8'), /failing/);
   assert.equal(await readFile(join(pod.podDir, 'upper', 'marker'), 'utf8'), 'written\n');
-  assert.equal(await exists(join(images.hello.bundleDir, 'rootfs', 'marker')), false, 'the image rootfs is untouched');
+  for (const name of images.hello.lowers.names) {
+    assert.equal(await exists(join(images.hello.lowers.dir, name, 'marker')), false, 'the image layers are untouched');
+  }
   const merged = join(pod.podDir, 'merged');
-  assert.equal(await rootfs.mount(pod.podDir, join(images.hello.bundleDir, 'rootfs')), merged, 'mounting twice is a no-op');
+  assert.equal(await rootfs.mount(pod.podDir, images.hello.lowers), merged, 'mounting twice is a no-op');
   assert.equal((await readMounts()).filter((m) => m.mountPoint === merged).length, 1);
   await rootfs.unmount(pod.podDir);
   await rootfs.unmount(pod.podDir);

@@ -12,9 +12,16 @@ export interface PodRootfsOptions {
 /** overlayfs option strings are comma- and colon-separated: such paths cannot be passed. */
 const UNSAFE_OVERLAY_PATH = /[,:\s\\]/;
 
+/** An image's layer directories: `names` (top layer first) relative to `dir`. */
+export interface ImageLowers {
+  dir: string;
+  names: readonly string[];
+}
+
 /**
- * A pod's root filesystem: an overlay whose lower layer is the cached image
- * rootfs (shared, never written) and whose upper layer lives in the pod's
+ * A pod's root filesystem: an overlay whose lower layers are the cached
+ * image's layer directories (shared, never written; or one plain directory)
+ * and whose upper layer lives in the pod's
  * directory, so each pod's writes stay its own (and can be checkpointed).
  */
 export class PodRootfs {
@@ -29,13 +36,16 @@ export class PodRootfs {
   }
 
   /** Mounts the overlay and returns the merged directory; mounting twice is a no-op. */
-  async mount(podDir: string, lowerRootfs: string): Promise<string> {
+  async mount(podDir: string, lowers: string | ImageLowers): Promise<string> {
     const dir = resolve(podDir);
-    const lower = resolve(lowerRootfs);
+    // Relative names keep a deep image's option string within the page the kernel reads.
+    const cwd = typeof lowers === 'string' ? undefined : resolve(lowers.dir);
+    const lower = typeof lowers === 'string' ? resolve(lowers) : lowers.names.join(':');
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
     const merged = PodRootfs.mergedDir(dir);
-    for (const path of [lower, upper, work]) {
+    const names = typeof lowers === 'string' ? [lower] : [resolve(lowers.dir), ...lowers.names];
+    for (const path of [...names, upper, work]) {
       if (UNSAFE_OVERLAY_PATH.test(path)) {
         throw new NodeRuntimeError('mount pod rootfs', `path "${path}" contains a character overlayfs options cannot carry`);
       }
@@ -45,11 +55,11 @@ export class PodRootfs {
     const target = await realpath(merged);
     if (await isMountPoint(target)) return merged;
     try {
-      await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+      await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target], { cwd });
     } catch (error) {
       throw new NodeRuntimeError('mount pod rootfs', `overlay on ${merged}: ${messageOf(error)}`, undefined, { cause: error });
     }
-    this.logger.debug({ merged, lower }, 'pod rootfs mounted');
+    this.logger.debug({ merged, lower: cwd ?? lower }, 'pod rootfs mounted');
     return merged;
   }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,7 +18,10 @@ export function bareRuncRuns(unpackedBundle: string, runs: number): number[] {
   };
   base.process.terminal = false;
   base.process.args = ['sh', '-c', 'exit 0'];
-  base.root = { path: join(unpackedBundle, 'rootfs'), readonly: true };
+  // The image's layers are separate directories: a bare run needs a one-layer image.
+  const layers = readdirSync(join(unpackedBundle, 'lower'));
+  if (layers.length !== 1) throw new Error(`bare runc baseline needs a one-layer image, this one has ${layers.length}`);
+  base.root = { path: realpathSync(join(unpackedBundle, 'lower', layers[0]!)), readonly: true };
   const times: number[] = [];
   try {
     for (let i = 0; i < runs; i++) {

@@ -31,6 +31,7 @@ export interface BuildImageOptions {
 export const BUSYBOX_APPLETS = ['sh', 'echo', 'cat', 'ls', 'sleep', 'httpd', 'wget', 'env', 'date', 'mkdir', 'touch', 'nc', 'ip'] as const;
 
 const BASE_TAG = 'busybox-base';
+const BIG_IMAGE_MS = 15 * 60_000;
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
@@ -113,9 +114,10 @@ async function addLayer(
 ): Promise<void> {
   const bundle = join(workDir, `bundle-${randomBytes(4).toString('hex')}`);
   try {
-    await runTool('umoci', ['unpack', '--image', `${layout}:${from}`, bundle]);
+    // Generous: a benchmark's image of a GB or more takes minutes to unpack and re-hash here.
+    await runTool('umoci', ['unpack', '--image', `${layout}:${from}`, bundle], BIG_IMAGE_MS);
     await change(join(bundle, 'rootfs'));
-    await runTool('umoci', ['repack', '--image', `${layout}:${to}`, bundle]);
+    await runTool('umoci', ['repack', '--image', `${layout}:${to}`, bundle], BIG_IMAGE_MS);
   } finally {
     await rm(bundle, { recursive: true, force: true });
   }
@@ -207,13 +209,11 @@ export async function buildImage(opts: BuildImageOptions): Promise<string> {
       ...(opts.env ?? []).map((e) => `--config.env=${e}`),
     ];
     await runTool('umoci', config);
-    await runTool('skopeo', [
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      `oci:${layout}:${ref}`,
-      `docker://${opts.registryHost}/${opts.name}:${opts.tag}`,
-    ]);
+    await runTool(
+      'skopeo',
+      ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${ref}`, `docker://${opts.registryHost}/${opts.name}:${opts.tag}`],
+      BIG_IMAGE_MS,
+    );
   });
   return resolveDigest(opts.registryHost, opts.name, opts.tag);
 }

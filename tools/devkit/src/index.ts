@@ -13,3 +13,5 @@ export { readinessUntil, type Readiness } from './readiness';
 export * from './cluster-pki';
 export * from './leaf-cert';
 export * from './slow-http-image';
+export * from './tar-writer';
+export * from './layered-image';

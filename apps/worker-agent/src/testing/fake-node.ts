@@ -131,7 +131,14 @@ export class FakeImageCache {
     const alreadyCached = this.digests.has(digest);
     if (!alreadyCached) this.fetches++;
     this.digests.add(digest);
-    return { digest, bundleDir: `/images/${digest}`, imageConfig: {}, bytesFetched: alreadyCached ? 0 : 1000, alreadyCached };
+    return {
+      digest,
+      bundleDir: `/images/${digest}`,
+      lowers: { dir: `/images/${digest}/lower`, names: ['0'] },
+      imageConfig: {},
+      bytesFetched: alreadyCached ? 0 : 1000,
+      alreadyCached,
+    };
   }
   async list(): Promise<CachedImageEntry[]> {
     return [...this.digests].map((digest) => ({ digest, sizeBytes: 1000, layers: [] }));

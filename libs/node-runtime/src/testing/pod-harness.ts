@@ -80,7 +80,7 @@ export class PodHarness {
     const podDir = join(this.dir, 'pods', podId);
     this.cleanup.add(`unmount ${podId}`, () => this.rootfs.unmount(podDir));
     if (beforeMount) await beforeMount(podDir);
-    const merged = await this.rootfs.mount(podDir, join(image.bundleDir, 'rootfs'));
+    const merged = await this.rootfs.mount(podDir, image.lowers);
     const { ip, netnsPath } = await this.network.attach(podId);
     this.cleanup.add(`detach ${podId}`, () => this.network.detach(podId));
     const spec = buildRuntimeSpec({

@@ -119,8 +119,7 @@ async function restoreOnce(
   let step = performance.now();
   const unpack = (): Promise<unknown> =>
     archive.unpack(stored.layerArchivePath, join(podDir, 'upper')).then(() => (t.unpackMs = since(step)));
-  const mount = (): Promise<string> =>
-    harness.rootfs.mount(podDir, join(image.bundleDir, 'rootfs')).then((m) => ((t.mountMs = since(mounting)), m));
+  const mount = (): Promise<string> => harness.rootfs.mount(podDir, image.lowers).then((m) => ((t.mountMs = since(mounting)), m));
   const attach = () => harness.network.attach(podId).then((n) => ((t.netnsMs = since(step)), n));
   let mounting = step;
   let merged: string;
