@@ -8,6 +8,7 @@ import { needsRoot, projectCriuPath } from '../testing/int-fixture';
 import { PodHarness } from '../testing/pod-harness';
 import { CheckpointStore } from './checkpoint-store';
 import { CriuCapability, type CriuCapabilityResult } from './criu-capability';
+import { cpuLimitTarget } from './restore-cpu';
 import { CriuOperationError, RestoreAbortedError, RuncCheckpointer } from './runc-checkpointer';
 import { WritableLayerArchive } from './writable-layer-archive';
 
@@ -345,6 +346,15 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       new RegExp(`:${harness.runtime.cgroupsPath(target.podId)}$`, 'm'),
       "the restored process runs in the new pod's cgroup",
     );
+    // runc restored it without the quota (CRIU runs in the pod's cgroup); the pod's own limit is set after.
+    const cpu = await cpuLimitTarget(harness.runtime.cgroupsPath(target.podId));
+    if (cpu !== undefined) {
+      const quota =
+        cpu.version === 2
+          ? (await readFile(join(cpu.dir, 'cpu.max'), 'utf8')).trim()
+          : `${(await readFile(join(cpu.dir, 'cpu.cfs_quota_us'), 'utf8')).trim()} ${(await readFile(join(cpu.dir, 'cpu.cfs_period_us'), 'utf8')).trim()}`;
+      assert.equal(quota, '50000 100000', "the restored pod runs under its spec's CPU quota (0.5 CPU)");
+    }
     await waitFor('the restored counter to move on', async () => ((await count(target.podDir)) > atCheckpoint ? true : undefined));
     assert.equal(await readFile(join(target.merged, 'started'), 'utf8'), 'started\n', 'file written before the checkpoint is back');
     assert.equal(await exists(sourceCgroup), false, 'no cgroup of the source pod recreated by the restore is left');

@@ -13,6 +13,7 @@ import { criuRestorePhases, type CriuRestorePhases } from './criu-phases';
 import { criuEnvironment, type CriuMode } from './criu-mode';
 import { imagesDamage, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
+import { applyCpuLimit, cpuLimitTarget, untilUntraced, writeRestoreBundle, type CpuLimit } from './restore-cpu';
 import { killRestoreLeftovers, pidNs, unmountUnder } from './restore-leftovers';
 
 export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
@@ -49,12 +50,14 @@ export interface RestoreOptions {
 
 /**
  * Where a restore's time went (ms): checksum verify, `runc restore` until the
- * pid file, cgroup adoption; and CRIU's phases inside `runcMs`, from its
+ * pid file, until CRIU resumed the tasks (then the CPU quota is set), cgroup adoption; and CRIU's phases inside `runcMs`, from its
  * restore.log (read while the processes are adopted; absent when not found).
  */
 export interface RestoreSteps extends CriuRestorePhases {
   verifyMs: number;
   runcMs: number;
+  /** Pid file -> CRIU let go of the tasks and the pod's CPU quota is set. */
+  resumeMs: number;
   adoptMs: number;
 }
 
@@ -193,6 +196,16 @@ export class RuncCheckpointer {
     await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
     await mkdir(dirname(resolve(logPath)), { recursive: true });
     const started = Date.now();
+    // CRIU runs inside the pod's cgroup (writeRestoreBundle): without a cpu controller to set the quota afterwards, under it.
+    const cpuTarget = await cpuLimitTarget(this.runtime.cgroupsPath(podId));
+    let runFrom: { dir: string; cpu: CpuLimit | undefined } = { dir: resolve(bundleDir), cpu: undefined };
+    if (cpuTarget !== undefined) {
+      try {
+        runFrom = await writeRestoreBundle(resolve(bundleDir));
+      } catch (error) {
+        throw new NodeRuntimeError(op, messageOf(error), podId, { cause: error });
+      }
+    }
     const failed = new AbortController();
     const timeoutMs = this.opts.restoreTimeoutMs ?? 120_000;
     const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
@@ -214,7 +227,7 @@ export class RuncCheckpointer {
       ...this.criuRuncArgs,
       'restore',
       '--bundle',
-      resolve(bundleDir),
+      runFrom.dir,
       '--image-path',
       images,
       '--work-path',
@@ -245,12 +258,17 @@ export class RuncCheckpointer {
     try {
       const pid = await restored;
       const runcMs = Date.now() - started;
+      if (runFrom.cpu !== undefined && cpuTarget !== undefined) {
+        await untilUntraced(pid, 10_000);
+        await applyCpuLimit(cpuTarget, runFrom.cpu);
+      }
+      const cpuMs = Date.now() - started - runcMs;
       const [, phases] = await Promise.all([
         adoptRestoredProcesses(pid, this.runtime.cgroupsPath(podId), this.logger),
         criuRestorePhases(join(work, 'restore.log')),
       ]);
       const ms = Date.now() - started;
-      const steps: RestoreSteps = { verifyMs, runcMs, adoptMs: ms - runcMs, ...phases };
+      const steps: RestoreSteps = { verifyMs, runcMs, resumeMs: cpuMs, adoptMs: ms - runcMs - cpuMs, ...phases };
       this.logger.info({ podId, pid, ms, ...steps }, 'container restored');
       return { pid, ms, steps };
     } catch (error) {

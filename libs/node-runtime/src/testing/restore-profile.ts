@@ -5,7 +5,7 @@
  * time of every step (CRIU's phases from its restore.log included) and
  * checking each restored pod serves the checkpointed in-memory state.
  *
- *   node libs/node-runtime/dist/testing/restore-profile.js [N] [INIT_SECONDS] [LOG_DIR]
+ *   node libs/node-runtime/dist/testing/restore-profile.js [N] [INIT_SECONDS] [LOG_DIR] [CPU]
  *
  * Needs root. It checkpoints with the project's CRIU (the bootstrap's
  * `.warmpod/criu`, else `criu` on PATH), given to runc as `--criu` like the
@@ -13,7 +13,7 @@
  */
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CheckpointCondition } from '@warmpod/domain';
+import { DEFAULT_RESOURCES, type CheckpointCondition } from '@warmpod/domain';
 import {
   markdownTable,
   parseSlowInitState,
@@ -37,7 +37,9 @@ const N = Number(process.argv[2] ?? 5);
 const INIT_SECONDS = Number(process.argv[3] ?? 2);
 const CONDITION: CheckpointCondition = { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH };
 
-const KEEP_LOGS = process.argv[4];
+const KEEP_LOGS = process.argv[4] || undefined;
+/** The pods' CPU limit in cores: by default a pod's default (0.1), as the agent runs most pods. */
+const CPU = Number(process.argv[5] ?? DEFAULT_RESOURCES.cpu);
 
 const harness = new PodHarness();
 
@@ -145,7 +147,7 @@ async function restoreOnce(
     rootfsPath: merged,
     netnsPath: net.netnsPath,
     cgroupsPath: harness.runtime.cgroupsPath(podId),
-    resources: { cpu: 0.5, memoryMiB: 64 },
+    resources: { cpu: CPU, memoryMiB: 64 },
     hostname: podId,
     podId,
   });
