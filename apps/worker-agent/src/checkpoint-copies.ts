@@ -1,9 +1,10 @@
 import { checkpointSpecKey, isRestorable, type CheckpointRecord, type PodRecord } from '@warmpod/domain';
 import type { CheckpointStore } from '@warmpod/node-runtime';
-import { messageOf, type Logger } from '@warmpod/observability';
+import type { Logger } from '@warmpod/observability';
 import type { CheckpointRepository } from '@warmpod/store';
 import { CheckpointFetchError, type CheckpointArtifacts } from './checkpoint-artifacts';
 import type { CheckpointPusher } from './checkpoint-pusher';
+import type { CheckpointRegistrySweep } from './checkpoint-registry-sweep';
 import type { RestoreSource } from './pod-sandbox';
 
 /** A restorable checkpoint on this node (its own or a fetched copy), its record and its files. */
@@ -23,6 +24,7 @@ export type RestorePlan = RestoreCandidate | RemoteCheckpoint;
 export interface CheckpointTravel {
   artifacts: Pick<CheckpointArtifacts, 'fetch' | 'delete'>;
   pusher: Pick<CheckpointPusher, 'push'>;
+  sweep: Pick<CheckpointRegistrySweep, 'deleteArtifact'>;
 }
 
 export interface CheckpointCopiesDeps {
@@ -85,11 +87,12 @@ export class CheckpointCopies {
     return dropped;
   }
 
-  /** The registry artifact of a checkpoint of this node that is gone; a failure is logged, the blobs are the registry's to collect. */
-  async deleteArtifact(record: CheckpointRecord): Promise<void> {
-    if (!record.artifact) return;
-    await this.deps.travel.artifacts.delete(record.tenant, record.artifact).catch((error: unknown) => {
-      this.deps.logger.warn({ checkpointId: record.id, err: messageOf(error) }, 'checkpoint artifact not deleted from the registry');
-    });
+  /**
+   * The registry artifact of a checkpoint of this node that is gone: noted,
+   * then deleted; a registry that is down leaves it to the sweep's next pass.
+   * The blobs are the registry's garbage collection's.
+   */
+  deleteArtifact(record: CheckpointRecord): Promise<void> {
+    return this.deps.travel.sweep.deleteArtifact(record);
   }
 }

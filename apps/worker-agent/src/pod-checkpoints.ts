@@ -258,7 +258,7 @@ export class PodCheckpoints {
       await this.records.removeCopy(record.id, this.nodeId);
       return;
     }
-    if (record.artifact && this.travel) await this.travel.artifacts.delete(record.tenant, record.artifact);
+    await this.copies?.deleteArtifact(record);
     if (record.state !== 'deleted') await this.records.markDeleted(record.id, 'deleted on request');
   }
 

@@ -203,6 +203,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const pidFile = join(stubDir, 'restore.pid');
     await writeFile(stub, `#!/bin/sh\nfor a in "$@"; do [ "$a" = restore ] && { echo $$ > '${pidFile}'; exec sleep 60; }; done\nexit 0\n`);
     await chmod(stub, 0o755);
+    await writeFile(join(stubDir, 'config.json'), JSON.stringify({ linux: { resources: { cpu: { quota: 10000, period: 100000 } } } }));
     const stubbed = new RuncCheckpointer({ ...harness.runtimeOptions, runcPath: stub });
     const images = join(harness.dir, 'stub-images');
     await mkdir(images, { recursive: true });
@@ -250,6 +251,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       ].join('\n'),
     );
     await chmod(stub, 0o755);
+    await writeFile(join(stubDir, 'config.json'), JSON.stringify({ linux: { resources: { cpu: { quota: 10000, period: 100000 } } } }));
     const stubbed = new RuncCheckpointer({ ...harness.runtimeOptions, runcPath: stub });
     const images = join(harness.dir, 'stub-images');
     await mkdir(images, { recursive: true });

@@ -192,10 +192,6 @@ export class RuncCheckpointer {
     const verifyMs = Date.now() - verifying;
     if (opts.signal?.aborted) throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal.reason });
 
-    await mkdir(work, { recursive: true, mode: 0o700 });
-    await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
-    await mkdir(dirname(resolve(logPath)), { recursive: true });
-    const started = Date.now();
     // CRIU runs inside the pod's cgroup (writeRestoreBundle): without a cpu controller to set the quota afterwards, under it.
     const cpuTarget = await cpuLimitTarget(this.runtime.cgroupsPath(podId));
     let runFrom: { dir: string; cpu: CpuLimit | undefined } = { dir: resolve(bundleDir), cpu: undefined };
@@ -206,6 +202,10 @@ export class RuncCheckpointer {
         throw new NodeRuntimeError(op, messageOf(error), podId, { cause: error });
       }
     }
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
+    await mkdir(dirname(resolve(logPath)), { recursive: true });
+    const started = Date.now();
     const failed = new AbortController();
     const timeoutMs = this.opts.restoreTimeoutMs ?? 120_000;
     const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
