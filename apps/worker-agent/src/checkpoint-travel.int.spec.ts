@@ -353,4 +353,37 @@ describe('checkpoints that travel (real registry and Redis)', () => {
     await client.fetchManifest(registry.host, checkpointRepository('tenant-hygiene'), await artifactOf('node-live'));
     assert.deepEqual(await a.sweep.run(later), { orphaned: 0, deleted: 0, failed: 0 }, 'a second pass has nothing to do');
   });
+
+  test('fetched copies stay within the disk budget: the least recently used is evicted first, never one a restore holds', async () => {
+    const a = node('node-a');
+    const b = node('node-d', { diskBudgetBytes: 5 * MiB });
+    const tenant = 'tenant-lru';
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const id = await taken(a, pod(tenant));
+      assert.equal(await a.pusher.push(id), true);
+      ids.push(id);
+    }
+    const record = async (id: string) => (await records.get(id))!;
+    const onB = async () => (await b.store.list()).map((c) => c.id).sort();
+    await b.checkpoints.fetch(await record(ids[0]!));
+    await b.checkpoints.fetch(await record(ids[1]!));
+    // A restore used the first copy after the second was fetched: the second is now the least recently used.
+    (await b.checkpoints.hold(await record(ids[0]!)))();
+    await b.checkpoints.fetch(await record(ids[2]!));
+    assert.deepEqual(await onB(), [ids[0]!, ids[2]!].sort(), 'two ~2 MiB copies fit 5 MiB: the LRU one made room');
+    assert.deepEqual(await records.copiesOf(ids[1]!), [], 'the evicted copy left the copy set');
+    assert.deepEqual(await records.copiesOf(ids[0]!), ['node-d']);
+
+    // Both copies held by restores under way: nothing may go, so the fetch is refused (not the checkpoint's fault).
+    const releases = [await b.checkpoints.hold(await record(ids[0]!)), await b.checkpoints.hold(await record(ids[2]!))];
+    await assert.rejects(b.checkpoints.fetch(await record(ids[3]!)), (e: unknown) => {
+      return e instanceof CheckpointFetchError && !e.damaged && /budget/.test(e.message);
+    });
+    assert.deepEqual(await onB(), [ids[0]!, ids[2]!].sort());
+    for (const release of releases) release();
+    await b.checkpoints.fetch(await record(ids[3]!));
+    assert.equal((await onB()).length, 2, 'released: the fetch evicts one and fits');
+    assert.ok((await onB()).includes(ids[3]!));
+  });
 });
