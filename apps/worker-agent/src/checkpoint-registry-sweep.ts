@@ -36,7 +36,7 @@ export interface SweepOutcome {
  * registry, again on every pass until the registry confirms it. Any agent
  * may run it; every step is safe to run twice or on two agents at once.
  * Deleting a manifest frees its blobs only at the registry's garbage
- * collection (docs/operations.md).
+ * collection (README, Deploy to Kubernetes: checkpoint artifacts).
  */
 export class CheckpointRegistrySweep {
   constructor(private readonly deps: CheckpointRegistrySweepDeps) {}
