@@ -89,6 +89,26 @@ export async function applyCpuLimit(target: CpuLimitTarget, limit: CpuLimit): Pr
   await writeFile(join(target.dir, 'cpu.cfs_quota_us'), String(limit.quota));
 }
 
+/**
+ * Lifts the CPU quota of a cgroup and returns the one it had (undefined:
+ * none). CRIU's parasite code runs inside the dumped tasks, so a dump of a
+ * 0.1-CPU pod is throttled like its restore; the agent dumps a paused pod,
+ * whose tasks run only CRIU's code meanwhile.
+ */
+export async function liftCpuLimit(target: CpuLimitTarget): Promise<CpuLimit | undefined> {
+  if (target.version === 2) {
+    const [quota, period] = (await readFile(join(target.dir, 'cpu.max'), 'utf8')).trim().split(/\s+/);
+    if (quota === undefined || quota === 'max') return undefined;
+    await writeFile(join(target.dir, 'cpu.max'), `max ${period ?? 100_000}`);
+    return { quota: Number(quota), period: Number(period ?? 100_000) };
+  }
+  const quota = Number((await readFile(join(target.dir, 'cpu.cfs_quota_us'), 'utf8')).trim());
+  if (!(quota > 0)) return undefined;
+  const period = Number((await readFile(join(target.dir, 'cpu.cfs_period_us'), 'utf8')).trim());
+  await writeFile(join(target.dir, 'cpu.cfs_quota_us'), '-1');
+  return { quota, period };
+}
+
 const TRACER = /^TracerPid:\s*(\d+)$/m;
 
 /**

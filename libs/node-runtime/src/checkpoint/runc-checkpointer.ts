@@ -13,7 +13,15 @@ import { criuRestorePhases, type CriuRestorePhases } from './criu-phases';
 import { criuEnvironment, type CriuMode } from './criu-mode';
 import { imagesDamage, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
-import { applyCpuLimit, cpuLimitTarget, untilUntraced, writeRestoreBundle, type CpuLimit } from './restore-cpu';
+import {
+  applyCpuLimit,
+  cpuLimitTarget,
+  liftCpuLimit,
+  untilUntraced,
+  writeRestoreBundle,
+  type CpuLimit,
+  type CpuLimitTarget,
+} from './restore-cpu';
 import { killRestoreLeftovers, pidNs, unmountUnder } from './restore-leftovers';
 
 export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
@@ -137,9 +145,13 @@ export class RuncCheckpointer {
     if (opts.leaveRunning) args.push('--leave-running');
     if (opts.tcpEstablished) args.push('--tcp-established');
     if (opts.fileLocks) args.push('--file-locks');
+    // CRIU's parasite runs in the pod's tasks: not under its quota (restored right after, whatever happened).
+    const cpuTarget = await cpuLimitTarget(this.runtime.cgroupsPath(podId));
+    const lifted = cpuTarget === undefined ? undefined : await liftCpuLimit(cpuTarget).catch(() => undefined);
     try {
       await runCommand(this.runc, [...args, podId], { timeoutMs: this.opts.checkpointTimeoutMs ?? 300_000, env: this.criuEnv });
     } catch (error) {
+      if (cpuTarget !== undefined && lifted !== undefined) await this.restoreCpuLimit(podId, cpuTarget, lifted);
       const log = await readCriuLog(join(work, 'dump.log'));
       await Promise.all([rm(images, { recursive: true, force: true }), rm(work, { recursive: true, force: true })]);
       if (opts.leaveRunning) await this.thawIfFrozen(podId);
@@ -148,6 +160,7 @@ export class RuncCheckpointer {
       this.logger.warn({ podId, criuErrors: log.errors, runc: runcSaid.slice(-500) }, 'checkpoint failed');
       throw new CriuOperationError(op, detail, podId, log.errors, log.tail, { cause: error });
     }
+    if (cpuTarget !== undefined && lifted !== undefined) await this.restoreCpuLimit(podId, cpuTarget, lifted);
     await rm(work, { recursive: true, force: true });
     try {
       await writeImagesManifest(images);
@@ -359,6 +372,12 @@ export class RuncCheckpointer {
     await this.runtime.remove(podId);
     if (podCgroupDir !== undefined) await removeIfUnused(podCgroupDir, this.logger);
     if (sourceCgroupDir !== undefined) await removeIfUnused(sourceCgroupDir, this.logger);
+  }
+
+  private async restoreCpuLimit(podId: string, target: CpuLimitTarget, limit: CpuLimit): Promise<void> {
+    await applyCpuLimit(target, limit).catch((e: unknown) =>
+      this.logger.error({ podId, err: messageOf(e) }, "could not set the pod's CPU quota again after its checkpoint"),
+    );
   }
 
   private async thawIfFrozen(podId: string): Promise<void> {
