@@ -31,6 +31,11 @@ export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
   criuPath?: string;
   /** How CRIU runs on this node, as CriuCapability measured it; default: the environment decides. */
   criuMode?: CriuMode;
+  /**
+   * false: CRIU restores under the pod's CPU quota, as restores ran before
+   * (the restore profiler compares); default true (see writeRestoreBundle).
+   */
+  liftCpuQuota?: boolean;
 }
 
 export interface CheckpointOptions {
@@ -208,7 +213,7 @@ export class RuncCheckpointer {
     // CRIU runs inside the pod's cgroup (writeRestoreBundle): without a cpu controller to set the quota afterwards, under it.
     const cpuTarget = await cpuLimitTarget(this.runtime.cgroupsPath(podId));
     let runFrom: { dir: string; cpu: CpuLimit | undefined } = { dir: resolve(bundleDir), cpu: undefined };
-    if (cpuTarget !== undefined) {
+    if (cpuTarget !== undefined && this.opts.liftCpuQuota !== false) {
       try {
         runFrom = await writeRestoreBundle(resolve(bundleDir));
       } catch (error) {
