@@ -124,7 +124,14 @@ export class CheckpointCopies {
       throw new CheckpointFetchError(`checkpoint ${record.id} was deleted while it was fetched`, false);
     }
     logger.info({ checkpointId: record.id, sizeBytes: stored.sizeBytes, ms: Date.now() - started }, 'checkpoint fetched from the registry');
-    return { record, imagesDir: stored.imagesDir, layerArchivePath: stored.layerArchivePath, sourcePodId: stored.podId };
+    // Every blob was checked against its digest as it was written: a second read of 256 MiB would only cost.
+    return {
+      record,
+      imagesDir: stored.imagesDir,
+      layerArchivePath: stored.layerArchivePath,
+      sourcePodId: stored.podId,
+      imagesVerified: true,
+    };
   }
 
   /** Fetched copies of checkpoints no start may restore any more (deleted, quarantined): removed. */

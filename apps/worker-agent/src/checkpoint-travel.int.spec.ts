@@ -193,8 +193,10 @@ describe('checkpoints that travel (real registry and Redis)', () => {
       await contentOf(original.imagesDir, original.layerArchivePath),
     );
     assert.deepEqual(await records.copiesOf(id), ['node-b']);
+    assert.equal(fetched.imagesVerified, true, 'just verified blob by blob: the restore does not read it all again');
     const again = await b.checkpoints.findRestorable(later);
     assert.ok(again && !('remote' in again), 'the copy is used from then on');
+    assert.notEqual(again.imagesVerified, true, 'a copy kept on disk is verified again by each restore');
     assert.deepEqual(
       (await b.checkpoints.inventory()).map((c) => c.id),
       [id],
