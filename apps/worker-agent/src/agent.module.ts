@@ -27,6 +27,7 @@ import { createNodeRuntime, runcOptions, sweepNode } from './node-sweep';
 import { nodeJobHandlers } from './pod-jobs';
 import { CheckpointArtifacts } from './checkpoint-artifacts';
 import { CheckpointPusher } from './checkpoint-pusher';
+import { CheckpointRegistrySweep } from './checkpoint-registry-sweep';
 import { PodCheckpoints } from './pod-checkpoints';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
 import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
@@ -315,16 +316,24 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
         store: tools.store,
         diskBudgetBytes: c.checkpointRetention.diskBudgetBytes,
       });
+      const sweep = new CheckpointRegistrySweep({
+        records,
+        nodes: new NodeRepository(this.redis, c.prefix),
+        artifacts,
+        nodeGoneAfterMs: c.checkpointNodeGoneAfterMs,
+        logger: this.logger,
+      });
       const pusher = new CheckpointPusher({
         nodeId: c.nodeId,
         records,
         store: tools.store,
         artifacts,
+        sweep,
         retryMs: c.checkpointPushRetryMs,
         logger: this.logger,
       });
       this.pusher = pusher;
-      travel = { artifacts, pusher };
+      travel = { artifacts, pusher, sweep };
     }
     return new PodCheckpoints({
       ...(travel ? { travel } : {}),

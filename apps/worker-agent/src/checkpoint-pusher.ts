@@ -6,11 +6,13 @@ import type { CheckpointArtifacts } from './checkpoint-artifacts';
 
 export interface CheckpointPusherDeps {
   nodeId: string;
-  records: Pick<CheckpointRepository, 'get' | 'listByNode' | 'setArtifact' | 'notePushFailure'>;
+  records: Pick<CheckpointRepository, 'get' | 'listByNode' | 'setArtifact' | 'notePushFailure' | 'queueArtifactDelete'>;
   store: Pick<CheckpointStore, 'get'>;
   artifacts: Pick<CheckpointArtifacts, 'push' | 'delete'>;
   /** How often checkpoints whose push failed (registry down) are tried again. */
   retryMs: number;
+  /** Run after each retry pass: checkpoints of gone nodes, artifacts noted for deletion (CheckpointRegistrySweep). */
+  sweep?: { run(): Promise<unknown> };
   logger: Logger;
 }
 
@@ -50,6 +52,8 @@ export class CheckpointPusher {
       if (this.stopped) return;
       void this.pushPending()
         .catch((error: unknown) => this.deps.logger.warn({ err: messageOf(error) }, 'checkpoint push pass failed'))
+        .then(() => this.deps.sweep?.run())
+        .catch((error: unknown) => this.deps.logger.warn({ err: messageOf(error) }, 'checkpoint registry sweep failed'))
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(pass, this.deps.retryMs);
         });
@@ -74,7 +78,8 @@ export class CheckpointPusher {
     try {
       const { artifact, bytes } = await artifacts.push(record, stored);
       if (!(await records.setArtifact(id, artifact, bytes))) {
-        // Deleted while it was pushed: the artifact goes too.
+        // Deleted while it was pushed: the artifact goes too (else the sweep deletes it).
+        await records.queueArtifactDelete(record.tenant, artifact);
         await artifacts.delete(record.tenant, artifact).catch(() => undefined);
         return false;
       }

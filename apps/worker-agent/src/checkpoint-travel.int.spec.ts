@@ -17,10 +17,11 @@ import {
 import { CheckpointStore, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { checkpointRepository, RegistryClient, RegistryError } from '@warmpod/registry';
-import { CheckpointRepository } from '@warmpod/store';
+import { CheckpointRepository, NodeLiveness, NodeRepository, NodeSessions } from '@warmpod/store';
 import { dropKeys, freePort, LocalRegistry, redisOptions } from '@warmpod/devkit';
 import { CheckpointArtifacts, CheckpointFetchError } from './checkpoint-artifacts';
 import { CheckpointPusher } from './checkpoint-pusher';
+import { CheckpointRegistrySweep } from './checkpoint-registry-sweep';
 import { PodCheckpoints } from './pod-checkpoints';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
@@ -46,8 +47,11 @@ interface TestNode {
   store: CheckpointStore;
   artifacts: CheckpointArtifacts;
   pusher: CheckpointPusher;
+  sweep: CheckpointRegistrySweep;
   checkpoints: PodCheckpoints;
 }
+
+const GONE_AFTER_MS = 3_600_000;
 
 function node(id: string, opts: { host?: string; diskBudgetBytes?: number } = {}): TestNode {
   const store = new CheckpointStore({ dataDir: join(dir, id), logger });
@@ -60,7 +64,14 @@ function node(id: string, opts: { host?: string; diskBudgetBytes?: number } = {}
     store,
     diskBudgetBytes,
   });
-  const pusher = new CheckpointPusher({ nodeId: id, records, store, artifacts, retryMs: 60_000, logger });
+  const sweep = new CheckpointRegistrySweep({
+    records,
+    nodes: new NodeRepository(redis, prefix),
+    artifacts,
+    nodeGoneAfterMs: GONE_AFTER_MS,
+    logger,
+  });
+  const pusher = new CheckpointPusher({ nodeId: id, records, store, artifacts, sweep, retryMs: 60_000, logger });
   const runtimeOptions = { runcRoot: join(dir, id, 'runc'), cgroupParent: 'warmpod-travel-test', logger };
   const checkpoints = new PodCheckpoints({
     nodeId: id,
@@ -74,9 +85,9 @@ function node(id: string, opts: { host?: string; diskBudgetBytes?: number } = {}
     sandboxes: { upperDir: (podId: string) => join(dir, id, 'pods', podId, 'upper') },
     retention: { keepPerKey: 5, maxAgeMs: 3_600_000, diskBudgetBytes, quarantineAfter: 3 },
     logger,
-    travel: { artifacts, pusher },
+    travel: { artifacts, pusher, sweep },
   });
-  return { id, store, artifacts, pusher, checkpoints };
+  return { id, store, artifacts, pusher, sweep, checkpoints };
 }
 
 function pod(tenant = 'acme'): PodRecord {
@@ -182,8 +193,10 @@ describe('checkpoints that travel (real registry and Redis)', () => {
       await contentOf(original.imagesDir, original.layerArchivePath),
     );
     assert.deepEqual(await records.copiesOf(id), ['node-b']);
+    assert.equal(fetched.imagesVerified, true, 'just verified blob by blob: the restore does not read it all again');
     const again = await b.checkpoints.findRestorable(later);
     assert.ok(again && !('remote' in again), 'the copy is used from then on');
+    assert.notEqual(again.imagesVerified, true, 'a copy kept on disk is verified again by each restore');
     assert.deepEqual(
       (await b.checkpoints.inventory()).map((c) => c.id),
       [id],
@@ -279,5 +292,100 @@ describe('checkpoints that travel (real registry and Redis)', () => {
       return e instanceof CheckpointFetchError && !e.damaged && /needs \d+ bytes.*budget/.test(e.message);
     });
     assert.deepEqual(await leftovers(small, p.tenant), []);
+  });
+
+  test('registry hygiene: a delete while the registry is down is noted and done by the next sweep; checkpoints of a node gone long enough are deleted with their artifacts, a live or briefly lost node keeps its own', async () => {
+    const notFound = (tenant: string, artifact: string) =>
+      assert.rejects(client.fetchManifest(registry.host, checkpointRepository(tenant), artifact), (e: unknown) => {
+        return e instanceof RegistryError && e.kind === 'not-found';
+      });
+    // A delete-checkpoint job while the registry is down: files and record go, the artifact is noted.
+    const a = node('node-a');
+    const p = pod('tenant-hygiene');
+    const id = await taken(a, p);
+    assert.equal(await a.pusher.push(id), true);
+    const artifact = (await records.get(id))!.artifact!;
+    const down = node('node-a', { host: `127.0.0.1:${await freePort()}` });
+    await records.markDeleted(id, 'deleted by the user');
+    await down.checkpoints.remove(id);
+    assert.equal(await a.store.get(p.tenant, id), undefined);
+    assert.deepEqual(await records.artifactDeletes(), [{ tenant: p.tenant, artifact }], 'noted while the registry is down');
+    assert.deepEqual(await down.sweep.run(), { orphaned: 0, deleted: 0, failed: 1 }, 'still down: kept for the next pass');
+    assert.deepEqual(await a.sweep.run(), { orphaned: 0, deleted: 1, failed: 0 });
+    await notFound(p.tenant, artifact);
+    assert.deepEqual(await records.artifactDeletes(), []);
+
+    // Three nodes with a pushed checkpoint each: one live, one lost a minute ago, one that left an hour ago.
+    const sessions = new NodeSessions(redis, prefix);
+    const liveness = new NodeLiveness(redis, prefix);
+    const registration = (nodeId: string) => ({
+      id: nodeId,
+      labels: {},
+      capacity: { cpu: 1, memoryMiB: 512, gpu: 0 },
+      agentUrl: 'http://127.0.0.1:1',
+      capabilities: {},
+    });
+    const ids: Record<string, string> = {};
+    for (const nodeId of ['node-live', 'node-lost', 'node-left']) {
+      const n = node(nodeId);
+      ids[nodeId] = await taken(n, { ...pod('tenant-hygiene'), node: nodeId });
+      assert.equal(await n.pusher.push(ids[nodeId]!), true);
+    }
+    // The nodes of the tests before are alive too.
+    for (const live of ['node-live', 'node-a', 'node-b', 'node-c']) await sessions.register(registration(live), `s-${live}`);
+    await sessions.register(registration('node-lost'), 's-lost');
+    assert.equal(await liveness.markLost('node-lost', new Date(Date.now() + 1000)), true);
+    const artifactOf = async (nodeId: string) => (await records.get(ids[nodeId]!))!.artifact!;
+    const leftArtifact = await artifactOf('node-left');
+    const lostArtifact = await artifactOf('node-lost');
+
+    // Within the grace: nothing is deleted (a node may come back from a restart).
+    assert.equal((await a.sweep.run()).orphaned, 0);
+    // Past it: the lost node's and the unregistered node's checkpoints go, artifacts included; the live node's stay.
+    const later = Date.now() + GONE_AFTER_MS + 60_000;
+    assert.deepEqual(await a.sweep.run(later), { orphaned: 2, deleted: 2, failed: 0 });
+    for (const gone of ['node-lost', 'node-left']) {
+      const record = await records.get(ids[gone]!);
+      assert.equal(record?.state, 'deleted');
+      assert.match(record?.reason ?? '', new RegExp(`its node ${gone} is gone`));
+    }
+    await notFound('tenant-hygiene', leftArtifact);
+    await notFound('tenant-hygiene', lostArtifact);
+    assert.equal((await records.get(ids['node-live']!))?.state, 'available');
+    await client.fetchManifest(registry.host, checkpointRepository('tenant-hygiene'), await artifactOf('node-live'));
+    assert.deepEqual(await a.sweep.run(later), { orphaned: 0, deleted: 0, failed: 0 }, 'a second pass has nothing to do');
+  });
+
+  test('fetched copies stay within the disk budget: the least recently used is evicted first, never one a restore holds', async () => {
+    const a = node('node-a');
+    const b = node('node-d', { diskBudgetBytes: 5 * MiB });
+    const tenant = 'tenant-lru';
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const id = await taken(a, pod(tenant));
+      assert.equal(await a.pusher.push(id), true);
+      ids.push(id);
+    }
+    const record = async (id: string) => (await records.get(id))!;
+    const onB = async () => (await b.store.list()).map((c) => c.id).sort();
+    await b.checkpoints.fetch(await record(ids[0]!));
+    await b.checkpoints.fetch(await record(ids[1]!));
+    // A restore used the first copy after the second was fetched: the second is now the least recently used.
+    (await b.checkpoints.hold(await record(ids[0]!)))();
+    await b.checkpoints.fetch(await record(ids[2]!));
+    assert.deepEqual(await onB(), [ids[0]!, ids[2]!].sort(), 'two ~2 MiB copies fit 5 MiB: the LRU one made room');
+    assert.deepEqual(await records.copiesOf(ids[1]!), [], 'the evicted copy left the copy set');
+    assert.deepEqual(await records.copiesOf(ids[0]!), ['node-d']);
+
+    // Both copies held by restores under way: nothing may go, so the fetch is refused (not the checkpoint's fault).
+    const releases = [await b.checkpoints.hold(await record(ids[0]!)), await b.checkpoints.hold(await record(ids[2]!))];
+    await assert.rejects(b.checkpoints.fetch(await record(ids[3]!)), (e: unknown) => {
+      return e instanceof CheckpointFetchError && !e.damaged && /budget/.test(e.message);
+    });
+    assert.deepEqual(await onB(), [ids[0]!, ids[2]!].sort());
+    for (const release of releases) release();
+    await b.checkpoints.fetch(await record(ids[3]!));
+    assert.equal((await onB()).length, 2, 'released: the fetch evicts one and fits');
+    assert.ok((await onB()).includes(ids[3]!));
   });
 });

@@ -92,8 +92,10 @@ const schema = baseConfigSchema.extend({
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'CHECKPOINT_REGISTRY must be host[:port]')
     .optional(),
-  /** How often a checkpoint whose push failed (registry down) is pushed again. */
+  /** How often a checkpoint whose push failed (registry down) is pushed again; the registry sweep runs after each pass. */
   CHECKPOINT_PUSH_RETRY_MS: z.coerce.number().int().min(100).default(30_000),
+  /** A node lost or unregistered this long is gone: any agent deletes its checkpoints and their registry artifacts. */
+  CHECKPOINT_NODE_GONE_HOURS: z.coerce.number().positive().default(24),
   /** The criu this node checkpoints with (runc's `--criu`, the capability check); the local cluster's is a private CRIU >= 4.2. */
   WARMPOD_CRIU_PATH: z
     .string()
@@ -149,6 +151,7 @@ export function agentConfig(env: Record<string, string | undefined>) {
     },
     checkpointRegistry: c.CHECKPOINT_REGISTRY,
     checkpointPushRetryMs: c.CHECKPOINT_PUSH_RETRY_MS,
+    checkpointNodeGoneAfterMs: c.CHECKPOINT_NODE_GONE_HOURS * 3_600_000,
     criu: {
       path: c.WARMPOD_CRIU_PATH,
       probeTimeoutMs: c.CRIU_PROBE_TIMEOUT_MS,

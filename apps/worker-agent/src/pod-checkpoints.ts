@@ -80,6 +80,7 @@ export class PodCheckpoints {
           records: deps.records,
           store: deps.tools.store,
           travel: deps.travel,
+          diskBudgetBytes: deps.retention.diskBudgetBytes,
           quarantineAfter: deps.retention.quarantineAfter ?? DEFAULT_QUARANTINE_AFTER,
           logger: deps.logger,
         })
@@ -121,6 +122,11 @@ export class PodCheckpoints {
   async findRestorable(pod: PodRecord): Promise<RestorePlan | undefined> {
     if (!this.capable) return undefined;
     return (await this.findLocal(pod)) ?? (await this.copies?.find(pod, this.keyOf(pod)));
+  }
+
+  /** A restore reads from this checkpoint until the release: a fetched copy is not evicted meanwhile (CheckpointCopies.hold). */
+  async hold(record: CheckpointRecord): Promise<() => void> {
+    return (await this.copies?.hold(record)) ?? (() => undefined);
   }
 
   /** Fetches a checkpoint another node pushed (see CheckpointCopies.fetch). */
@@ -258,7 +264,7 @@ export class PodCheckpoints {
       await this.records.removeCopy(record.id, this.nodeId);
       return;
     }
-    if (record.artifact && this.travel) await this.travel.artifacts.delete(record.tenant, record.artifact);
+    await this.copies?.deleteArtifact(record);
     if (record.state !== 'deleted') await this.records.markDeleted(record.id, 'deleted on request');
   }
 
@@ -275,7 +281,7 @@ export class PodCheckpoints {
     }
     if (decision.delete.length > 0)
       this.logger.info({ deleted: decision.delete.length, keptBytes: decision.keptBytes }, 'checkpoint retention');
-    return decision.delete.length + ((await this.copies?.dropDead()) ?? 0);
+    return decision.delete.length + ((await this.copies?.dropDead()) ?? 0) + ((await this.copies?.makeRoom(0)) ?? 0);
   }
 
   /**

@@ -37,6 +37,8 @@ export interface RestoreSource {
   layerArchivePath: string;
   /** The pod the checkpoint was taken of (its cgroup may need removing). */
   sourcePodId: string;
+  /** Its files were verified by digest moments ago (a fetch in this same start): not read again before the restore. */
+  imagesVerified?: boolean;
 }
 
 export interface RestoreTools {
@@ -111,7 +113,7 @@ export class PodSandboxes {
       // The layer must be in the upperdir before the overlay mounts; the netns and the images' checksums do not wait for it.
       const [prepared] = await settleAll([
         this.prepare(pod, image, () => tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id))),
-        tools.checkpointer.verifyImages(pod.id, source.imagesDir),
+        source.imagesVerified ? Promise.resolve() : tools.checkpointer.verifyImages(pod.id, source.imagesDir),
       ]);
       const { ip, rootfsDir } = prepared;
       signal?.throwIfAborted();

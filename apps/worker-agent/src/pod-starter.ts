@@ -26,7 +26,10 @@ import type { PodTransitions } from './pod-transitions';
 import { DrainAbort } from './node-drain';
 
 /** What a start needs of this node's checkpoints. */
-export type StartCheckpoints = Pick<PodCheckpoints, 'capable' | 'findRestorable' | 'fetch' | 'take' | 'restored' | 'restoreFailed'> & {
+export type StartCheckpoints = Pick<
+  PodCheckpoints,
+  'capable' | 'findRestorable' | 'hold' | 'fetch' | 'take' | 'restored' | 'restoreFailed'
+> & {
   readonly restoreTools: RestoreTools;
 };
 
@@ -220,9 +223,16 @@ export class PodStarter {
     await transitions.advance(pod.id, 'Restoring');
     const started = Date.now();
     try {
-      // Taken on another node of this runtime: fetched (verified by digest) as part of the restore.
-      const source = 'remote' in candidate ? await checkpoints.fetch(candidate.record, signal) : candidate;
-      const launched = await sandboxes.restore(pod, image, source, checkpoints.restoreTools, signal);
+      // No eviction removes the files while they are fetched or read (runc restore).
+      const release = await checkpoints.hold(candidate.record);
+      let launched;
+      try {
+        // Taken on another node of this runtime: fetched (verified by digest) as part of the restore.
+        const source = 'remote' in candidate ? await checkpoints.fetch(candidate.record, signal) : candidate;
+        launched = await sandboxes.restore(pod, image, source, checkpoints.restoreTools, signal);
+      } finally {
+        release();
+      }
       reportChange();
       await this.deps.readiness.confirmRestored(pod, launched, condition, signal);
       const readyAt = new Date().toISOString();

@@ -7,6 +7,7 @@ import {
   DEFAULT_QUARANTINE_AFTER,
   isQuarantined,
   isRestorable,
+  isValidNodeId,
   type CheckpointEvent,
   type CheckpointRecord,
   type CheckpointState,
@@ -65,6 +66,19 @@ const hashSchema = z.object({
   artifactBytes: z.coerce.number().int().nonnegative().optional(),
   pushError: z.string().optional(),
 });
+
+const garbageSchema = z.object({
+  tenant: z.string().min(1),
+  artifact: z.string().regex(/^sha256:[a-f0-9]{64}$/),
+});
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The checkpoint index: one record per checkpoint, looked up by (node, key) for restores and by tenant for the API. */
 export class CheckpointRepository {
@@ -239,6 +253,46 @@ export class CheckpointRepository {
   /** Nodes holding a fetched copy (a delete removes their files too). */
   async copiesOf(id: string): Promise<string[]> {
     return (await this.redis.smembers(this.keys.checkpointCopies(id))).sort();
+  }
+
+  /**
+   * Notes a registry artifact to delete (its checkpoint is gone): it stays
+   * noted until `artifactDeleted`, so a registry that is down only delays it.
+   */
+  async queueArtifactDelete(tenant: string, artifact: string): Promise<void> {
+    await this.redis.sadd(this.keys.checkpointArtifactGarbage(), JSON.stringify({ tenant, artifact }));
+  }
+
+  /** Artifacts noted for deletion, at most `limit`; an entry that does not parse is dropped. */
+  async artifactDeletes(limit = 100): Promise<Array<{ tenant: string; artifact: string }>> {
+    const members = await this.redis.srandmember(this.keys.checkpointArtifactGarbage(), limit);
+    const out: Array<{ tenant: string; artifact: string }> = [];
+    for (const member of members) {
+      const parsed = garbageSchema.safeParse(safeJson(member));
+      if (parsed.success) out.push(parsed.data);
+      else await this.redis.srem(this.keys.checkpointArtifactGarbage(), member);
+    }
+    return out;
+  }
+
+  /** The registry confirmed the delete (or had nothing): forgotten. */
+  async artifactDeleted(tenant: string, artifact: string): Promise<void> {
+    await this.redis.srem(this.keys.checkpointArtifactGarbage(), JSON.stringify({ tenant, artifact }));
+  }
+
+  /** Every node that holds or held checkpoints (a SCAN: for periodic sweeps, not a hot path). */
+  async nodesWithCheckpoints(): Promise<string[]> {
+    const nodes = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.nodeCheckpointsPattern(), 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) {
+        const node = this.keys.nodeOfCheckpointsKey(key);
+        if (node !== undefined && isValidNodeId(node)) nodes.add(node);
+      }
+    } while (cursor !== '0');
+    return [...nodes].sort();
   }
 
   /** A tenant's checkpoints, newest first, deleted ones included (their state says so). */

@@ -279,6 +279,19 @@ export class Keys {
   checkpointArtifacts(specKey: string): string {
     return `${this.prefix}ckpt-artifacts:${specKey}`;
   }
+  /** SCAN pattern of every node's checkpoint zset (`nodeCheckpoints`): nodes that hold or held checkpoints. */
+  nodeCheckpointsPattern(): string {
+    return `${this.prefix}node:*:ckpts`;
+  }
+  /** The node id in a key `nodeCheckpointsPattern` matched. */
+  nodeOfCheckpointsKey(key: string): string | undefined {
+    const head = `${this.prefix}node:`;
+    return key.startsWith(head) && key.endsWith(':ckpts') ? key.slice(head.length, -':ckpts'.length) : undefined;
+  }
+  /** Set: registry artifacts (JSON `{tenant, artifact}`) of checkpoints that are gone, until their delete is confirmed. */
+  checkpointArtifactGarbage(): string {
+    return `${this.prefix}ckpt-artifact-garbage`;
+  }
   /** Set: the nodes holding a fetched copy of a checkpoint (besides the node that took it). */
   checkpointCopies(id: string): string {
     return `${this.prefix}ckpt:${id}:copies`;

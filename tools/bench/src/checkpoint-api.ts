@@ -32,6 +32,8 @@ const restoredLineSchema = z.object({
   msg: z.literal('container restored'),
   podId: z.string(),
   runcMs: z.number(),
+  /** Absent in logs of agents before the CPU quota was set after the restore. */
+  resumeMs: ms,
   adoptMs: z.number(),
   criuKdatMs: ms,
   criuForkMs: ms,
@@ -55,10 +57,10 @@ export function restoreStepsFromLog(log: string): Map<string, AgentRestoreSteps>
     }
     const parsed = restoredLineSchema.safeParse(json);
     if (!parsed.success) continue;
-    const { runcMs, adoptMs, criuKdatMs, criuForkMs, criuMountsMs, criuTasksMs, criuResumeMs, criuTotalMs } = parsed.data;
+    const { runcMs, resumeMs, adoptMs, criuKdatMs, criuForkMs, criuMountsMs, criuTasksMs, criuResumeMs, criuTotalMs } = parsed.data;
     const criu = { criuKdatMs, criuForkMs, criuMountsMs, criuTasksMs, criuResumeMs, criuTotalMs };
     const phases = Object.fromEntries(Object.entries(criu).filter(([, v]) => v !== undefined));
-    found.set(parsed.data.podId, { runcMs, adoptMs, ...phases });
+    found.set(parsed.data.podId, { runcMs, adoptMs, ...(resumeMs === undefined ? {} : { resumeMs }), ...phases });
   }
   return found;
 }

@@ -100,6 +100,7 @@ const STEPS: Array<[keyof RestoreBreakdown, string]> = [
   ['criuResumeMs', '    criu: network unlock -> resumed'],
   ['criuTotalMs', '    criu: total (its log)'],
   ['runcOwnMs', '    runc itself (rest)'],
+  ['resumeMs', '  pid file -> tasks resumed, CPU quota set'],
   ['adoptMs', '  adopt restored processes'],
   ['agentRestMs', '  rest: unpack ‖ mount ‖ netns ‖ verify, spec, readiness, expose'],
   ['runningToAnswerMs', 'Running -> state page answers the client'],

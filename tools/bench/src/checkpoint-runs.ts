@@ -26,6 +26,7 @@ export interface RestoreBreakdown {
   criuResumeMs?: number;
   criuTotalMs?: number;
   runcOwnMs?: number;
+  resumeMs?: number;
   adoptMs?: number;
   agentRestMs?: number;
   runningToAnswerMs: number;
@@ -200,11 +201,11 @@ async function breakdownOf(ctx: CheckpointBenchContext, running: Pod, answeredAt
   };
   const steps = restoreStepsFromLog(await readFile(ctx.nodeLogPath, 'utf8').catch(() => '')).get(running.id);
   if (!steps) return b;
-  const { runcMs, adoptMs, criuTotalMs } = steps;
+  const { runcMs, resumeMs, adoptMs, criuTotalMs } = steps;
   return {
     ...b,
     ...steps,
     ...(criuTotalMs === undefined ? {} : { runcOwnMs: runcMs - criuTotalMs }),
-    agentRestMs: b.restoringToRunningMs - runcMs - adoptMs,
+    agentRestMs: b.restoringToRunningMs - runcMs - (resumeMs ?? 0) - adoptMs,
   };
 }

@@ -52,9 +52,10 @@ function registryConfig(storageDir: string, port: number): string {
 /** A distribution registry on loopback, owned by the caller: tests and `npm start`. */
 export class LocalRegistry {
   private constructor(
-    private readonly child: ChildProcess,
+    private child: ChildProcess,
     readonly port: number,
-    private readonly exited: Promise<void>,
+    private exited: Promise<void>,
+    private readonly opts: LocalRegistryOptions,
   ) {}
 
   get host(): string {
@@ -94,7 +95,7 @@ export class LocalRegistry {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let spawnError: Error | undefined;
     child.once('error', (e) => (spawnError = e));
-    const registry = new LocalRegistry(child, port, exited);
+    const registry = new LocalRegistry(child, port, exited, opts);
 
     const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
     for (;;) {
@@ -121,6 +122,41 @@ export class LocalRegistry {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The registry's garbage collection: deleted manifests (checkpoints gone)
+   * free their blobs only here. It must not run while anything pushes (a
+   * blob uploaded but not yet referenced would be swept), so the registry is
+   * stopped, `garbage-collect` runs, and it serves again on the same port;
+   * clients see a short outage (agents retry pushes, a fetch falls back).
+   * Never with `--delete-untagged`: checkpoint artifacts are pushed by digest
+   * without a tag and would all go. Returns the blobs it deleted.
+   */
+  async garbageCollect(): Promise<{ blobsDeleted: number; ms: number }> {
+    const started = Date.now();
+    await this.stop();
+    const configPath = join(this.opts.storageDir, 'config.yml');
+    let output = '';
+    try {
+      output = await new Promise<string>((resolve, reject) => {
+        const gc = spawn(this.opts.binary ?? 'docker-registry', ['garbage-collect', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        gc.stdout.on('data', (b: Buffer) => (text += b.toString()));
+        gc.stderr.on('data', (b: Buffer) => (text += b.toString()));
+        gc.once('error', reject);
+        gc.once('exit', (code) =>
+          code === 0 ? resolve(text) : reject(new Error(`registry garbage-collect exited with ${code}: ${text.slice(-1000)}`)),
+        );
+      });
+    } finally {
+      // Serving again whatever the collection did: the cluster must not lose its registry.
+      const again = await LocalRegistry.startOnce(this.opts, this.port);
+      this.child = again.child;
+      this.exited = again.exited;
+    }
+    const blobsDeleted = output.split('\n').filter((line) => /blob eligible for deletion/.test(line)).length;
+    return { blobsDeleted, ms: Date.now() - started };
   }
 
   /** Stops the process this instance started and waits for it to exit. */

@@ -21,6 +21,7 @@ export const RESTORE_STEPS = [
   ['criuResumeMs', '  criu: network unlock -> resumed'],
   ['criuTotalMs', '  criu: total (log)'],
   ['runcOwnMs', '  runc itself (rest)'],
+  ['resumeMs', 'pid file -> tasks resumed, CPU quota set'],
   ['adoptMs', 'adopt restored processes'],
   ['firstProbeMs', 'readiness: first success'],
   ['readyMs', 'readiness: confirmed'],

@@ -34,6 +34,12 @@ export interface LocalClusterOptions {
    * its own gRPC and HTTP ports; agents register with the first.
    */
   schedulerReplicas?: number;
+  /**
+   * Every this many ms the registry is stopped for its garbage collection
+   * (`LocalRegistry.garbageCollect`): the blobs of deleted checkpoint
+   * artifacts go. Unset or 0: never.
+   */
+  registryGcIntervalMs?: number;
   /** The criu host nodes checkpoint with; default the bootstrap's private CRIU >= 4.2 (`criuPrefixPaths`). */
   criuPath?: string;
 }

@@ -25,6 +25,8 @@ const STOP_GRACE_MS = 20_000;
 export class LocalCluster {
   private readonly supervisor = new Supervisor();
   private registry?: LocalRegistry;
+  private registryGcTimer?: NodeJS.Timeout;
+  private registryGc?: Promise<unknown>;
   private readonly nodes: ClusterNodeSpec[] = [];
   private schedulerGrpcUrl = '';
   private schedulerGrpcPort = 0;
@@ -44,6 +46,20 @@ export class LocalCluster {
   }
 
   private constructor(readonly opts: LocalClusterOptions) {}
+
+  /** One garbage collection of the registry (a few seconds' outage); one at a time, logged, never thrown. */
+  collectRegistryGarbage(): Promise<unknown> {
+    const registry = this.registry;
+    if (!registry || this.registryGc) return this.registryGc ?? Promise.resolve();
+    this.registryGc = registry
+      .garbageCollect()
+      .then(({ blobsDeleted, ms }) =>
+        console.log(`[local-cluster] registry garbage collection: ${blobsDeleted} blob(s) deleted in ${ms} ms`),
+      )
+      .catch((error: unknown) => console.error(`[local-cluster] registry garbage collection failed: ${String(error)}`))
+      .finally(() => (this.registryGc = undefined));
+    return this.registryGc;
+  }
 
   get registryHost(): string {
     if (!this.registry) throw new Error('registry not started');
@@ -70,6 +86,7 @@ export class LocalCluster {
     const [schedulerCert, gatewayCert] = [await this.pki.issue('service:scheduler'), await this.pki.issue('service:gateway')];
     this.registry = await LocalRegistry.start({ storageDir: join(o.workDir, 'registry'), port: o.registryPort });
     this.images = await sampleImages(this.registry.host, join(o.workDir, 'images'));
+    if (o.registryGcIntervalMs) this.registryGcTimer = setInterval(() => void this.collectRegistryGarbage(), o.registryGcIntervalMs);
 
     // Each service reaches Redis as its own ACL user; the launcher keeps the default user for setting them up.
     const users = (this.serviceUsers = await setUpServiceUsers(o.redisUrl, o.prefix, join(o.workDir, 'redis-users')));
@@ -254,6 +271,7 @@ export class LocalCluster {
    * left running).
    */
   async stop(): Promise<string[]> {
+    clearInterval(this.registryGcTimer);
     this.supervisor.stop();
     const services = this.supervisor.services();
     const gateway = services.filter((s) => s.name === 'gateway');
@@ -267,6 +285,7 @@ export class LocalCluster {
         ),
       )
     ).flat();
+    await this.registryGc;
     await this.registry?.stop();
     this.registry = undefined;
     await this.queueDoor?.remove();

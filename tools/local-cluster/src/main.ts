@@ -16,6 +16,8 @@ async function main(): Promise<void> {
     prefix: env['WARMPOD_PREFIX'] ?? 'wp:',
     gatewayPort: Number(env['GATEWAY_PORT'] ?? 8080),
     registryPort: Number(env['REGISTRY_PORT'] ?? 5000),
+    // Blobs of deleted checkpoint artifacts: freed hourly by default (0 turns it off).
+    registryGcIntervalMs: Number(env['WARMPOD_REGISTRY_GC_MINUTES'] ?? 60) * 60_000,
     tokens: { [token]: 'dev' },
     operatorToken,
     nodes: defaultNodes(),

@@ -39,6 +39,14 @@ export class FakeCheckpoints {
     return this.candidate;
   }
 
+  /** Checkpoints held by a restore now (hold without its release yet). */
+  readonly held = new Set<string>();
+
+  async hold(record: CheckpointRecord): Promise<() => void> {
+    this.held.add(record.id);
+    return () => this.held.delete(record.id);
+  }
+
   async fetch(record: CheckpointRecord): Promise<RestoreCandidate> {
     if (this.fetchBehaviour) throw this.fetchBehaviour;
     this.fetched.push(record.id);

@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { messageOf, type Logger } from '@warmpod/observability';
@@ -140,6 +140,25 @@ export class CheckpointStore {
       }
     }
     return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /** Notes that a restore used the checkpoint (meta.json's mtime): what least-recently-used eviction orders by. */
+  async markUsed(tenant: string, id: string, at = new Date()): Promise<void> {
+    checkName('tenant', tenant);
+    checkName('checkpoint id', id);
+    await utimes(join(this.root, tenant, id, META), at, at).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
+  }
+
+  /** When a restore last used the checkpoint (else when it was committed); undefined when it is not here. */
+  async lastUsed(tenant: string, id: string): Promise<Date | undefined> {
+    checkName('tenant', tenant);
+    checkName('checkpoint id', id);
+    return stat(join(this.root, tenant, id, META)).then(
+      (s) => s.mtime,
+      () => undefined,
+    );
   }
 
   /** Bytes all committed checkpoints take (what retention compares with the disk budget). */

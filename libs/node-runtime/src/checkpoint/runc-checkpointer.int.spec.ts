@@ -8,6 +8,7 @@ import { needsRoot, projectCriuPath } from '../testing/int-fixture';
 import { PodHarness } from '../testing/pod-harness';
 import { CheckpointStore } from './checkpoint-store';
 import { CriuCapability, type CriuCapabilityResult } from './criu-capability';
+import { cpuLimitTarget } from './restore-cpu';
 import { CriuOperationError, RestoreAbortedError, RuncCheckpointer } from './runc-checkpointer';
 import { WritableLayerArchive } from './writable-layer-archive';
 
@@ -21,6 +22,15 @@ let recordingCriu: { path: string; faults: string };
 
 async function recordedFaults(): Promise<string[]> {
   return (await readFile(recordingCriu.faults, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+}
+
+/** A pod's CPU quota as `quota period` (harness pods: 0.5 CPU). */
+async function cpuQuota(podId: string): Promise<string> {
+  const cpu = await cpuLimitTarget(harness.runtime.cgroupsPath(podId));
+  if (cpu === undefined) throw new Error('this spec needs a cgroup cpu controller (v1 or v2)');
+  if (cpu.version === 2) return (await readFile(join(cpu.dir, 'cpu.max'), 'utf8')).trim();
+  const read = async (file: string) => (await readFile(join(cpu.dir, file), 'utf8')).trim();
+  return `${await read('cpu.cfs_quota_us')} ${await read('cpu.cfs_period_us')}`;
 }
 
 /** Kernel >= 6.13 with CRIU < 4: the case the notes measured on these machines. */
@@ -202,6 +212,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const pidFile = join(stubDir, 'restore.pid');
     await writeFile(stub, `#!/bin/sh\nfor a in "$@"; do [ "$a" = restore ] && { echo $$ > '${pidFile}'; exec sleep 60; }; done\nexit 0\n`);
     await chmod(stub, 0o755);
+    await writeFile(join(stubDir, 'config.json'), JSON.stringify({ linux: { resources: { cpu: { quota: 10000, period: 100000 } } } }));
     const stubbed = new RuncCheckpointer({ ...harness.runtimeOptions, runcPath: stub });
     const images = join(harness.dir, 'stub-images');
     await mkdir(images, { recursive: true });
@@ -249,6 +260,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       ].join('\n'),
     );
     await chmod(stub, 0o755);
+    await writeFile(join(stubDir, 'config.json'), JSON.stringify({ linux: { resources: { cpu: { quota: 10000, period: 100000 } } } }));
     const stubbed = new RuncCheckpointer({ ...harness.runtimeOptions, runcPath: stub });
     const images = join(harness.dir, 'stub-images');
     await mkdir(images, { recursive: true });
@@ -312,6 +324,7 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     await checkpointer.checkpoint(source.podId, draft.imagesDir, { leaveRunning: true });
     await checkpointer.resume(source.podId);
     const stored = await draft.commit({ key: `ck1-${'0'.repeat(64)}`, digest: harness.images.hello.digest, podId: source.podId });
+    assert.equal(await cpuQuota(source.podId), '50000 100000', 'the dump lifted the quota only while it ran');
     assert.ok(stored.sizeBytes > 0);
     assert.equal(await checkpointer.status(source.podId), 'running', 'left running');
     await harness.runtime.stop(source.podId, 200);
@@ -345,6 +358,8 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       new RegExp(`:${harness.runtime.cgroupsPath(target.podId)}$`, 'm'),
       "the restored process runs in the new pod's cgroup",
     );
+    // runc restored it without the quota (CRIU runs in the pod's cgroup); the pod's own limit is set after.
+    assert.equal(await cpuQuota(target.podId), '50000 100000', "the restored pod runs under its spec's CPU quota (0.5 CPU)");
     await waitFor('the restored counter to move on', async () => ((await count(target.podDir)) > atCheckpoint ? true : undefined));
     assert.equal(await readFile(join(target.merged, 'started'), 'utf8'), 'started\n', 'file written before the checkpoint is back');
     assert.equal(await exists(sourceCgroup), false, 'no cgroup of the source pod recreated by the restore is left');

@@ -13,6 +13,15 @@ import { criuRestorePhases, type CriuRestorePhases } from './criu-phases';
 import { criuEnvironment, type CriuMode } from './criu-mode';
 import { imagesDamage, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
+import {
+  applyCpuLimit,
+  cpuLimitTarget,
+  liftCpuLimit,
+  untilUntraced,
+  writeRestoreBundle,
+  type CpuLimit,
+  type CpuLimitTarget,
+} from './restore-cpu';
 import { killRestoreLeftovers, pidNs, unmountUnder } from './restore-leftovers';
 
 export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
@@ -22,6 +31,11 @@ export interface RuncCheckpointerOptions extends RuncRuntimeOptions {
   criuPath?: string;
   /** How CRIU runs on this node, as CriuCapability measured it; default: the environment decides. */
   criuMode?: CriuMode;
+  /**
+   * false: CRIU restores under the pod's CPU quota, as restores ran before
+   * (the restore profiler compares); default true (see writeRestoreBundle).
+   */
+  liftCpuQuota?: boolean;
 }
 
 export interface CheckpointOptions {
@@ -49,12 +63,14 @@ export interface RestoreOptions {
 
 /**
  * Where a restore's time went (ms): checksum verify, `runc restore` until the
- * pid file, cgroup adoption; and CRIU's phases inside `runcMs`, from its
+ * pid file, until CRIU resumed the tasks (then the CPU quota is set), cgroup adoption; and CRIU's phases inside `runcMs`, from its
  * restore.log (read while the processes are adopted; absent when not found).
  */
 export interface RestoreSteps extends CriuRestorePhases {
   verifyMs: number;
   runcMs: number;
+  /** Pid file -> CRIU let go of the tasks and the pod's CPU quota is set. */
+  resumeMs: number;
   adoptMs: number;
 }
 
@@ -134,9 +150,13 @@ export class RuncCheckpointer {
     if (opts.leaveRunning) args.push('--leave-running');
     if (opts.tcpEstablished) args.push('--tcp-established');
     if (opts.fileLocks) args.push('--file-locks');
+    // CRIU's parasite runs in the pod's tasks: not under its quota (restored right after, whatever happened).
+    const cpuTarget = await cpuLimitTarget(this.runtime.cgroupsPath(podId));
+    const lifted = cpuTarget === undefined ? undefined : await liftCpuLimit(cpuTarget).catch(() => undefined);
     try {
       await runCommand(this.runc, [...args, podId], { timeoutMs: this.opts.checkpointTimeoutMs ?? 300_000, env: this.criuEnv });
     } catch (error) {
+      if (cpuTarget !== undefined && lifted !== undefined) await this.restoreCpuLimit(podId, cpuTarget, lifted);
       const log = await readCriuLog(join(work, 'dump.log'));
       await Promise.all([rm(images, { recursive: true, force: true }), rm(work, { recursive: true, force: true })]);
       if (opts.leaveRunning) await this.thawIfFrozen(podId);
@@ -145,6 +165,7 @@ export class RuncCheckpointer {
       this.logger.warn({ podId, criuErrors: log.errors, runc: runcSaid.slice(-500) }, 'checkpoint failed');
       throw new CriuOperationError(op, detail, podId, log.errors, log.tail, { cause: error });
     }
+    if (cpuTarget !== undefined && lifted !== undefined) await this.restoreCpuLimit(podId, cpuTarget, lifted);
     await rm(work, { recursive: true, force: true });
     try {
       await writeImagesManifest(images);
@@ -189,6 +210,16 @@ export class RuncCheckpointer {
     const verifyMs = Date.now() - verifying;
     if (opts.signal?.aborted) throw new RestoreAbortedError(op, 'stopped on request', podId, { cause: opts.signal.reason });
 
+    // CRIU runs inside the pod's cgroup (writeRestoreBundle): without a cpu controller to set the quota afterwards, under it.
+    const cpuTarget = await cpuLimitTarget(this.runtime.cgroupsPath(podId));
+    let runFrom: { dir: string; cpu: CpuLimit | undefined } = { dir: resolve(bundleDir), cpu: undefined };
+    if (cpuTarget !== undefined && this.opts.liftCpuQuota !== false) {
+      try {
+        runFrom = await writeRestoreBundle(resolve(bundleDir));
+      } catch (error) {
+        throw new NodeRuntimeError(op, messageOf(error), podId, { cause: error });
+      }
+    }
     await mkdir(work, { recursive: true, mode: 0o700 });
     await mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
     await mkdir(dirname(resolve(logPath)), { recursive: true });
@@ -214,7 +245,7 @@ export class RuncCheckpointer {
       ...this.criuRuncArgs,
       'restore',
       '--bundle',
-      resolve(bundleDir),
+      runFrom.dir,
       '--image-path',
       images,
       '--work-path',
@@ -245,12 +276,17 @@ export class RuncCheckpointer {
     try {
       const pid = await restored;
       const runcMs = Date.now() - started;
+      if (runFrom.cpu !== undefined && cpuTarget !== undefined) {
+        await untilUntraced(pid, 10_000);
+        await applyCpuLimit(cpuTarget, runFrom.cpu);
+      }
+      const cpuMs = Date.now() - started - runcMs;
       const [, phases] = await Promise.all([
         adoptRestoredProcesses(pid, this.runtime.cgroupsPath(podId), this.logger),
         criuRestorePhases(join(work, 'restore.log')),
       ]);
       const ms = Date.now() - started;
-      const steps: RestoreSteps = { verifyMs, runcMs, adoptMs: ms - runcMs, ...phases };
+      const steps: RestoreSteps = { verifyMs, runcMs, resumeMs: cpuMs, adoptMs: ms - runcMs - cpuMs, ...phases };
       this.logger.info({ podId, pid, ms, ...steps }, 'container restored');
       return { pid, ms, steps };
     } catch (error) {
@@ -341,6 +377,12 @@ export class RuncCheckpointer {
     await this.runtime.remove(podId);
     if (podCgroupDir !== undefined) await removeIfUnused(podCgroupDir, this.logger);
     if (sourceCgroupDir !== undefined) await removeIfUnused(sourceCgroupDir, this.logger);
+  }
+
+  private async restoreCpuLimit(podId: string, target: CpuLimitTarget, limit: CpuLimit): Promise<void> {
+    await applyCpuLimit(target, limit).catch((e: unknown) =>
+      this.logger.error({ podId, err: messageOf(e) }, "could not set the pod's CPU quota again after its checkpoint"),
+    );
   }
 
   private async thawIfFrozen(podId: string): Promise<void> {

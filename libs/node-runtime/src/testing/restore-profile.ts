@@ -5,7 +5,7 @@
  * time of every step (CRIU's phases from its restore.log included) and
  * checking each restored pod serves the checkpointed in-memory state.
  *
- *   node libs/node-runtime/dist/testing/restore-profile.js [N] [INIT_SECONDS] [LOG_DIR]
+ *   node libs/node-runtime/dist/testing/restore-profile.js [N] [INIT_SECONDS] [LOG_DIR] [CPU]
  *
  * Needs root. It checkpoints with the project's CRIU (the bootstrap's
  * `.warmpod/criu`, else `criu` on PATH), given to runc as `--criu` like the
@@ -13,7 +13,7 @@
  */
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CheckpointCondition } from '@warmpod/domain';
+import { DEFAULT_RESOURCES, type CheckpointCondition } from '@warmpod/domain';
 import {
   markdownTable,
   parseSlowInitState,
@@ -37,7 +37,9 @@ const N = Number(process.argv[2] ?? 5);
 const INIT_SECONDS = Number(process.argv[3] ?? 2);
 const CONDITION: CheckpointCondition = { type: 'http', port: SLOW_INIT_PORT, path: SLOW_INIT_STATE_PATH };
 
-const KEEP_LOGS = process.argv[4];
+const KEEP_LOGS = process.argv[4] || undefined;
+/** The pods' CPU limit in cores: by default a pod's default (0.1), as the agent runs most pods. */
+const CPU = Number(process.argv[5] ?? DEFAULT_RESOURCES.cpu);
 
 const harness = new PodHarness();
 
@@ -88,12 +90,14 @@ interface Variant {
   /** Layer unpack -> overlay mount, netns and checksum verify run at once (PodSandboxes.restore now). */
   overlap: boolean;
   probeIntervalMs: number;
+  /** CRIU restores without the pod's CPU quota (RuncCheckpointer's liftCpuQuota). */
+  liftCpuQuota: boolean;
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'before', kdat: false, overlap: false, probeIntervalMs: 50 },
-  { name: '+kdat cache', kdat: true, overlap: false, probeIntervalMs: 50 },
-  { name: 'after', kdat: true, overlap: true, probeIntervalMs: 10 },
+  { name: 'before', kdat: false, overlap: false, probeIntervalMs: 50, liftCpuQuota: false },
+  { name: '+kdat, overlap', kdat: true, overlap: true, probeIntervalMs: 10, liftCpuQuota: false },
+  { name: 'after (+no CPU quota in CRIU)', kdat: true, overlap: true, probeIntervalMs: 10, liftCpuQuota: true },
 ];
 
 /** One restore, step by step as PodSandboxes.restore and PodSupervisor run it; then the pod is removed. */
@@ -144,7 +148,7 @@ async function restoreOnce(
     rootfsPath: merged,
     netnsPath: net.netnsPath,
     cgroupsPath: harness.runtime.cgroupsPath(podId),
-    resources: { cpu: 0.5, memoryMiB: 64 },
+    resources: { cpu: CPU, memoryMiB: 64 },
     hostname: podId,
     podId,
   });
@@ -188,6 +192,7 @@ async function restoreOnce(
 async function main(): Promise<void> {
   await harness.start('wp-restore-profile');
   const checkpointer = new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: projectCriuPath });
+  const throttled = new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: projectCriuPath, liftCpuQuota: false });
   const archive = new WritableLayerArchive();
   const { stored, token } = await checkpointSource(checkpointer, archive);
   console.log(`checkpoint ${stored.sizeBytes} bytes; ${N} restores per variant, variants in turn`);
@@ -198,7 +203,8 @@ async function main(): Promise<void> {
     for (const variant of VARIANTS) {
       if (variant.kdat && (await kdat.provide()) === 'unavailable') throw new Error('no kdat cache');
       try {
-        const t = await restoreOnce(i * VARIANTS.length + VARIANTS.indexOf(variant), variant, checkpointer, archive, stored, token);
+        const runner = variant.liftCpuQuota ? checkpointer : throttled;
+        const t = await restoreOnce(i * VARIANTS.length + VARIANTS.indexOf(variant), variant, runner, archive, stored, token);
         runs.get(variant.name)!.push(t);
         console.log(`${variant.name} #${i}: ${t.totalMs!.toFixed(0)} ms to ready`);
       } finally {
