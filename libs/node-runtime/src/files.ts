@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { access, open, rename, rm } from 'node:fs/promises';
+import { access, open, readFile, rename, rm } from 'node:fs/promises';
+import type { z } from 'zod';
 
 export async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -42,4 +43,22 @@ export class Mutex {
     this.tail = result;
     return result;
   }
+}
+
+/**
+ * A JSON file this node wrote for itself (a cache, a bundle's notes), read back
+ * and validated: missing, unreadable or not matching the schema is undefined,
+ * so the caller redoes the work instead of trusting it.
+ */
+export async function readOwnJson<S extends z.ZodTypeAny>(path: string, schema: S): Promise<z.output<S> | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -114,3 +114,18 @@ export function validateObject(obj: K8sObject, maps: TypeMaps): string[] {
   if (!maps(type)) problems.push(`${where}: @kubernetes/client-node has no model ${type}`);
   return [...problems, ...unknownFields(obj, type, maps, where)];
 }
+
+/** A container env entry as the chart may render it: a value, or a Secret key or a downward-API field. */
+export const envVarSchema = z
+  .object({
+    name: z.string().min(1),
+    value: z.string().optional(),
+    valueFrom: z
+      .object({
+        secretKeyRef: z.object({ name: z.string(), key: z.string() }).optional(),
+        fieldRef: z.object({ fieldPath: z.string() }).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();

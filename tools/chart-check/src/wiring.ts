@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { REPO_ROOT, type K8sObject } from './helm';
+import { envVarSchema } from './k8s-fields';
 
 /** The chart's workloads and the app behind each: which loader field is the port its probes must hit. */
 export const COMPONENTS: Record<string, { app: string; portField?: string }> = {
@@ -20,19 +21,6 @@ const FIELD_SAMPLES: Record<string, string> = {
   'metadata.namespace': 'warmpod',
 };
 
-const envVar = z
-  .object({
-    name: z.string(),
-    value: z.string().optional(),
-    valueFrom: z
-      .object({
-        secretKeyRef: z.object({ name: z.string(), key: z.string() }).optional(),
-        fieldRef: z.object({ fieldPath: z.string() }).optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
 const probe = z
   .object({
     httpGet: z
@@ -45,7 +33,7 @@ const probe = z
 const container = z
   .object({
     name: z.string(),
-    env: z.array(envVar).default([]),
+    env: z.array(envVarSchema).default([]),
     ports: z.array(z.object({ name: z.string().optional(), containerPort: z.number() }).passthrough()).default([]),
     volumeMounts: z.array(z.object({ name: z.string(), mountPath: z.string() }).passthrough()).default([]),
     startupProbe: probe.optional(),

@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../files';
+import { readOwnJson, writeFileAtomic } from '../files';
 import { CRIU_MODES, type CriuMode } from './criu-mode';
 
 /** What a measured mode holds for: the same boot, kernel and CRIU binary. */
@@ -30,17 +30,8 @@ export class CriuCapabilityCache {
   constructor(private readonly path: string) {}
 
   async get(key: CriuCapabilityKey): Promise<CriuMode | undefined> {
-    const text = await readFile(this.path, 'utf8').catch(() => undefined);
-    if (text === undefined) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-    const entry = entrySchema.safeParse(json);
-    if (!entry.success) return undefined;
-    const e = entry.data;
+    const e = await readOwnJson(this.path, entrySchema);
+    if (!e) return undefined;
     const same = e.bootId === key.bootId && e.kernel === key.kernel && e.criuPath === key.criuPath && e.criuVersion === key.criuVersion;
     return same ? e.mode : undefined;
   }

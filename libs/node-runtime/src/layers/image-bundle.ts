@@ -1,7 +1,7 @@
-import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
-import { randomSuffix } from '../files';
+import { randomSuffix, readOwnJson } from '../files';
 import type { ImageLowers } from '../pod-rootfs';
 
 /** overlayfs stacks at most this many lower directories (OVL_MAX_STACK). */
@@ -39,16 +39,7 @@ export async function writeImageBundle(
 
 /** The bundle's diff_ids (bottom first); undefined when it has none (not a layer-store bundle). */
 export async function readBundleLayers(bundleDir: string): Promise<string[] | undefined> {
-  const text = await readFile(join(bundleDir, 'layers.json'), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = bundleLayersSchema.safeParse(json);
-  return parsed.success ? parsed.data.diffIds : undefined;
+  return (await readOwnJson(join(bundleDir, 'layers.json'), bundleLayersSchema))?.diffIds;
 }
 
 /** What PodRootfs mounts: the bundle's links, top layer first. */

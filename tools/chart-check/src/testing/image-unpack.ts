@@ -2,6 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { runTool } from '@warmpod/devkit';
+import { imageConfigSchema } from '@warmpod/registry';
 
 /** What a container takes from its image: the unpacked root and the process defaults of the image config. */
 export interface UnpackedImage {
@@ -19,20 +20,6 @@ const descriptor = z
   .passthrough();
 const index = z.object({ manifests: z.array(descriptor) }).passthrough();
 const manifest = z.object({ config: descriptor }).passthrough();
-const imageConfig = z
-  .object({
-    config: z
-      .object({
-        Entrypoint: z.array(z.string()).nullish(),
-        Cmd: z.array(z.string()).nullish(),
-        Env: z.array(z.string()).nullish(),
-        WorkingDir: z.string().nullish(),
-        User: z.string().nullish(),
-      })
-      .passthrough()
-      .default({}),
-  })
-  .passthrough();
 
 /**
  * Pulls an image from a registry as a kubelet would (skopeo, by the
@@ -70,7 +57,7 @@ export class ImageUnpacker {
       .parse(JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')))
       .manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === name);
     if (!entry) throw new Error(`${reference}: the pulled layout has no manifest tagged ${name}`);
-    const config = imageConfig.parse(await blob(manifest.parse(await blob(entry.digest)).config.digest)).config;
+    const config = imageConfigSchema.parse(await blob(manifest.parse(await blob(entry.digest)).config.digest)).config ?? {};
     return {
       reference,
       rootfs: join(bundle, 'rootfs'),

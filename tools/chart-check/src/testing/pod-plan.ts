@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { K8sObject } from '../helm';
+import { envVarSchema } from '../k8s-fields';
 
 /**
  * What a kubelet would run for the rendered chart, worked out from `helm
@@ -12,19 +13,6 @@ import type { K8sObject } from '../helm';
  * does in a cluster). Pure: the runner (runc) acts on the plan.
  */
 
-const envVar = z
-  .object({
-    name: z.string().min(1),
-    value: z.string().optional(),
-    valueFrom: z
-      .object({
-        secretKeyRef: z.object({ name: z.string(), key: z.string() }).optional(),
-        fieldRef: z.object({ fieldPath: z.string() }).optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
 const port = z.union([z.string(), z.number().int()]);
 const probe = z
   .object({
@@ -41,7 +29,7 @@ const container = z
     image: z.string().min(1),
     command: z.array(z.string()).optional(),
     args: z.array(z.string()).optional(),
-    env: z.array(envVar).default([]),
+    env: z.array(envVarSchema).default([]),
     ports: z.array(z.object({ name: z.string().optional(), containerPort: z.number().int() }).passthrough()).default([]),
     volumeMounts: z
       .array(
