@@ -36,12 +36,18 @@ async function imageFiles(imagesDir: string): Promise<string[]> {
 /** Records the size and sha256 of every image file, so that a damaged checkpoint is refused before CRIU reads it. */
 export async function writeImagesManifest(imagesDir: string): Promise<void> {
   const files: ImagesManifest['files'] = {};
-  for (const name of await imageFiles(imagesDir)) {
+  const names = await imageFiles(imagesDir);
+  const hashed = await identities(imagesDir, names);
+  for (const name of names) {
     const path = join(imagesDir, name);
     const { size } = await stat(path);
     files[name] = { size, sha256: await sha256(path, size) };
   }
   await writeFileAtomic(join(imagesDir, IMAGES_MANIFEST), JSON.stringify({ version: 1, files } satisfies ImagesManifest));
+  // These hashes are a verification of the files as they are now: recorded, so the first restore need not hash them again.
+  const manifest = await identities(imagesDir, [IMAGES_MANIFEST]);
+  // Best effort: without a record the next restore only verifies in full.
+  if (hashed !== undefined && manifest !== undefined) await recordVerified(imagesDir, { ...manifest, ...hashed }).catch(() => false);
 }
 
 /**
@@ -59,6 +65,8 @@ export interface ImagesCheck {
   damage?: string;
   /** Whether the files were hashed (false: no manifest, or unchanged since a recorded verification). */
   hashed: boolean;
+  /** Unchanged since a recorded verification: not hashed. */
+  unchanged?: true;
 }
 
 /**
@@ -70,12 +78,12 @@ export interface ImagesCheck {
 export async function checkImagesCached(imagesDir: string, nowNs?: bigint): Promise<ImagesCheck> {
   const names = await manifestNames(imagesDir);
   if (names === undefined) return checkImages(imagesDir);
-  if (await unchangedSinceVerified(imagesDir, names)) return { hashed: false };
+  if (await unchangedSinceVerified(imagesDir, names)) return { hashed: false, unchanged: true };
   await forgetVerified(imagesDir);
   const startedNs = nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const before = await identities(imagesDir, names);
   const check = await checkImages(imagesDir);
-  if (check.damage === undefined && before !== undefined) await recordVerified(imagesDir, before, startedNs);
+  if (check.damage === undefined && before !== undefined) await recordVerified(imagesDir, before, startedNs).catch(() => false);
   return check;
 }
 

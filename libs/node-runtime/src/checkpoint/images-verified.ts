@@ -20,8 +20,9 @@ import { writeFileAtomic } from '../files';
  * Those are caught only by the first full verification after the record goes
  * away. A file whose ctime is within RACY_MS of the verification is not
  * trusted (a write in the same timestamp tick would keep its ctime, as with
- * git's "racily clean" index), so a just-written checkpoint is hashed again
- * on its next restore and cached only then.
+ * git's "racily clean" index). The checkpointer records the identities it
+ * hashed for the manifest (CRIU, the only writer, has exited), so even the
+ * first restore of a checkpoint on its own node is not hashed again.
  */
 const RECORD_SUFFIX = '.verified.json';
 const RACY_MS = 1000n;
@@ -67,15 +68,17 @@ export async function unchangedSinceVerified(imagesDir: string, names: string[])
 
 /**
  * Records `before` (the identities taken before hashing) when the files still
- * have them after hashing and none changed within RACY_MS of `startedNs`.
- * Returns whether it wrote the record. `startedNs`: wall clock, ns.
+ * have them after hashing and none changed within RACY_MS of `startedNs`
+ * (wall clock, ns). Without `startedNs` (the checkpointer, right after CRIU
+ * wrote the images and exited: no writer is left) recent files are recorded
+ * too. Returns whether it wrote the record.
  */
-export async function recordVerified(imagesDir: string, before: Record<string, string>, startedNs: bigint): Promise<boolean> {
+export async function recordVerified(imagesDir: string, before: Record<string, string>, startedNs?: bigint): Promise<boolean> {
   const names = Object.keys(before);
   const after = await identities(imagesDir, names);
   if (after === undefined || names.some((n) => after[n] !== before[n])) return false;
-  const racy = names.some((n) => BigInt(before[n].split(':')[4]) >= startedNs - RACY_MS * 1_000_000n);
-  if (racy) return false;
+  const racyFrom = startedNs === undefined ? undefined : startedNs - RACY_MS * 1_000_000n;
+  if (racyFrom !== undefined && names.some((n) => BigInt(before[n].split(':')[4] ?? '0') >= racyFrom)) return false;
   await writeFileAtomic(verifiedRecordPath(imagesDir), JSON.stringify({ version: 1, files: before }), 0o600);
   return true;
 }

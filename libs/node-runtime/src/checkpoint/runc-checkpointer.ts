@@ -332,8 +332,9 @@ export class RuncCheckpointer {
     if (!(await exists(join(images, 'inventory.img')))) {
       throw new CriuOperationError(op, `${images} holds no CRIU images`, podId, [], '');
     }
-    const { damage, hashed } = await checkImagesCached(images);
-    this.verifications[hashed ? 'hashed' : 'unchanged'] += 1;
+    const { damage, hashed, unchanged } = await checkImagesCached(images);
+    if (hashed) this.verifications.hashed += 1;
+    if (unchanged) this.verifications.unchanged += 1;
     if (damage !== undefined) throw new CriuOperationError(op, `the CRIU images in ${images} are damaged: ${damage}`, podId, [], '');
   }
 
