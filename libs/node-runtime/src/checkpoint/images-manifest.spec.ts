@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { IMAGES_MANIFEST, imagesDamage, writeImagesManifest } from './images-manifest';
 
 async function imagesDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'images-manifest-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // A subdir, as a checkpoint's criu/: the verification record is written beside it.
+  const parent = await mkdtemp(join(tmpdir(), 'images-manifest-'));
+  t.after(() => rm(parent, { recursive: true, force: true }));
+  const dir = join(parent, 'criu');
+  await mkdir(dir);
   await writeFile(join(dir, 'inventory.img'), 'inventory');
   await writeFile(join(dir, 'pages-1.img'), Buffer.alloc(3 * 4096, 7));
   await writeFile(join(dir, 'descriptors.json'), '["pipe:[1]","pipe:[2]","pipe:[3]"]');

@@ -4,6 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../files';
+import { forgetVerified, identities, recordVerified, unchangedSinceVerified } from './images-verified';
 
 /** Written by RuncCheckpointer.checkpoint beside the CRIU images (CRIU and runc ignore files they do not know). */
 export const IMAGES_MANIFEST = 'warmpod-images.json';
@@ -35,12 +36,18 @@ async function imageFiles(imagesDir: string): Promise<string[]> {
 /** Records the size and sha256 of every image file, so that a damaged checkpoint is refused before CRIU reads it. */
 export async function writeImagesManifest(imagesDir: string): Promise<void> {
   const files: ImagesManifest['files'] = {};
-  for (const name of await imageFiles(imagesDir)) {
+  const names = await imageFiles(imagesDir);
+  const hashed = await identities(imagesDir, names);
+  for (const name of names) {
     const path = join(imagesDir, name);
     const { size } = await stat(path);
     files[name] = { size, sha256: await sha256(path, size) };
   }
   await writeFileAtomic(join(imagesDir, IMAGES_MANIFEST), JSON.stringify({ version: 1, files } satisfies ImagesManifest));
+  // These hashes are a verification of the files as they are now: recorded, so the first restore need not hash them again.
+  const manifest = await identities(imagesDir, [IMAGES_MANIFEST]);
+  // Best effort: without a record the next restore only verifies in full.
+  if (hashed !== undefined && manifest !== undefined) await recordVerified(imagesDir, { ...manifest, ...hashed }).catch(() => false);
 }
 
 /**
@@ -51,23 +58,65 @@ export async function writeImagesManifest(imagesDir: string): Promise<void> {
  * restorer spin until the restore times out.
  */
 export async function imagesDamage(imagesDir: string): Promise<string | undefined> {
+  return (await checkImages(imagesDir)).damage;
+}
+
+export interface ImagesCheck {
+  damage?: string;
+  /** Whether the files were hashed (false: no manifest, or unchanged since a recorded verification). */
+  hashed: boolean;
+  /** Unchanged since a recorded verification: not hashed. */
+  unchanged?: true;
+}
+
+/**
+ * `imagesDamage` with the verification cache of images-verified.ts: files
+ * unchanged since their last full verification are not hashed again; any
+ * change or a missing record means a full verification, recorded when it
+ * passes. `nowNs` (wall clock, ns) only for tests of the racy-file rule.
+ */
+export async function checkImagesCached(imagesDir: string, nowNs?: bigint): Promise<ImagesCheck> {
+  const names = await manifestNames(imagesDir);
+  if (names === undefined) return checkImages(imagesDir);
+  if (await unchangedSinceVerified(imagesDir, names)) return { hashed: false, unchanged: true };
+  await forgetVerified(imagesDir);
+  const startedNs = nowNs ?? BigInt(Date.now()) * 1_000_000n;
+  const before = await identities(imagesDir, names);
+  const check = await checkImages(imagesDir);
+  if (check.damage === undefined && before !== undefined) await recordVerified(imagesDir, before, startedNs).catch(() => false);
+  return check;
+}
+
+/** The manifest and every file it lists; undefined without a readable manifest. */
+async function manifestNames(imagesDir: string): Promise<string[] | undefined> {
   const text = await readFile(join(imagesDir, IMAGES_MANIFEST), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  let manifest: ImagesManifest;
+  const parsed = text === undefined ? undefined : manifestSchema.safeParse(safeJson(text));
+  return parsed?.success ? [IMAGES_MANIFEST, ...Object.keys(parsed.data.files).sort()] : undefined;
+}
+
+function safeJson(text: string): unknown {
   try {
-    manifest = manifestSchema.parse(JSON.parse(text));
+    return JSON.parse(text) as unknown;
   } catch {
-    return `${IMAGES_MANIFEST} is unreadable`;
+    return undefined;
   }
+}
+
+async function checkImages(imagesDir: string): Promise<ImagesCheck> {
+  const text = await readFile(join(imagesDir, IMAGES_MANIFEST), 'utf8').catch(() => undefined);
+  if (text === undefined) return { hashed: false };
+  const parsed = manifestSchema.safeParse(safeJson(text));
+  if (!parsed.success) return { damage: `${IMAGES_MANIFEST} is unreadable`, hashed: false };
+  const manifest: ImagesManifest = parsed.data;
   for (const [name, want] of Object.entries(manifest.files)) {
     const path = join(imagesDir, name);
     const size = await stat(path).then(
       (s) => s.size,
       () => undefined,
     );
-    if (size === undefined) return `${name} is missing`;
-    if (size !== want.size) return `${name} has ${size} bytes, ${want.size} were written`;
-    if ((await sha256(path, size)) !== want.sha256) return `${name} differs from what was written (sha256)`;
+    if (size === undefined) return { damage: `${name} is missing`, hashed: true };
+    if (size !== want.size) return { damage: `${name} has ${size} bytes, ${want.size} were written`, hashed: true };
+    if ((await sha256(path, size)) !== want.sha256) return { damage: `${name} differs from what was written (sha256)`, hashed: true };
   }
-  return undefined;
+  return { hashed: true };
 }

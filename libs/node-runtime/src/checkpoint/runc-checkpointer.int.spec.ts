@@ -338,9 +338,15 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
     const config = JSON.parse(await readFile(join(target.podDir, 'config.json'), 'utf8')) as { process: { args: string[] } };
     config.process.args = counter;
     await writeFile(join(target.podDir, 'config.json'), JSON.stringify(config));
+    const verifiedBefore = { ...checkpointer.verifications };
     const { pid, ms, steps } = await checkpointer.restore(target.podId, target.podDir, stored.imagesDir, target.logPath, {
       sourcePodId: stored.podId,
     });
+    assert.deepEqual(
+      checkpointer.verifications,
+      { hashed: verifiedBefore.hashed, unchanged: verifiedBefore.unchanged + 1 },
+      'the images were hashed when the checkpoint was taken: the restore does not hash them again',
+    );
     t.diagnostic(`restored in ${ms} ms (criu mode ${capability.mode}): ${JSON.stringify(steps)}`);
     // CRIU's phases from its restore.log come with the steps.
     for (const phase of ['criuKdatMs', 'criuForkMs', 'criuMountsMs', 'criuTasksMs', 'criuResumeMs', 'criuTotalMs'] as const) {
