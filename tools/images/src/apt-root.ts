@@ -76,6 +76,8 @@ export function parseDependsGraph(output: string): Map<string, DependencyGroup[]
  * What `roots` need, walking the graph: a group with an excluded alternative
  * is dropped whole (it only serves maintainer scripts), otherwise its first
  * alternative is taken. Roots must be in the graph (a typo is an error).
+ * A root is taken even when excluded: the exclusions are for what packages
+ * pull in, not for what an image asks for by name (the agent's perl-base).
  */
 export function dependencyClosure(
   graph: Map<string, DependencyGroup[]>,
@@ -88,7 +90,7 @@ export function dependencyClosure(
   const queue = [...roots];
   while (queue.length > 0) {
     const name = queue.shift()!;
-    if (seen.has(name) || excluded.includes(name)) continue;
+    if (seen.has(name) || (excluded.includes(name) && !roots.includes(name))) continue;
     seen.add(name);
     for (const group of graph.get(name) ?? []) {
       if (group.length === 0 || group.some((alt) => excluded.includes(alt))) continue;
@@ -150,7 +152,7 @@ export class AptSuite {
     await writeFile(join(lists, 'updated'), new Date().toISOString());
   }
 
-  /** The packages and everything they depend on (no recommends), minus NEVER_UNPACK. */
+  /** The packages and everything they depend on (no recommends), minus what NEVER_UNPACK drops. */
   async closure(packages: readonly string[]): Promise<string[]> {
     const out = await run('apt-cache', [
       ...this.options,

@@ -33,6 +33,11 @@ describe('apt dependency closure', () => {
     assert.deepEqual(dependencyClosure(graph, ['tzdata', 'mount']), ['gcc-12-base', 'libblkid1', 'libc6', 'libgcc-s1', 'mount', 'tzdata']);
   });
 
+  test('a package asked for by name is unpacked even when only its dependents would skip it', () => {
+    const graph = parseDependsGraph(DEPENDS);
+    assert.deepEqual(dependencyClosure(graph, ['tzdata', 'debconf']), ['debconf', 'tzdata']);
+  });
+
   test('an unknown root package is an error naming it', () => {
     assert.throws(() => dependencyClosure(parseDependsGraph(DEPENDS), ['critt']), /no such package: critt/);
   });
