@@ -77,6 +77,36 @@ interface ResolvedImage {
   manifestBlobs: Array<{ digest: string; body: Buffer }>;
 }
 
+/** The downloads of one pull, as the unpack waits on them. */
+interface BlobFetches {
+  /** Bytes this pull fetched, once every download is over; rejects with the first failure. */
+  done: Promise<number>;
+  /** Settles when the blob is in the layout (at once for a blob that was already there). */
+  ready(digest: string): Promise<void>;
+  /** This pull fetched the blob, verifying its digest on the way (a second hash would only cost CPU). */
+  verifiedHere(digest: string): boolean;
+  /** Starts no more downloads. */
+  stop(): void;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting on this blob (the unpack stopped earlier): not an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
 /** The base runtime config written into an image's bundle, for buildRuntimeSpec. */
 export async function readBundleConfig(bundleDir: string): Promise<unknown> {
   return JSON.parse(await readFile(join(bundleDir, 'config.json'), 'utf8'));
@@ -245,9 +275,10 @@ export class ImageCache {
       for (const blob of blobs) if (!(await this.layout.hasBlob(blob.digest))) absent.push(blob);
       return absent;
     });
+    // Downloads run while the layers already in are unpacked: each layer starts once its blob is in.
+    const fetching = this.fetchBlobs({ registry, repository, image: digest }, manifest, missing, progress);
     try {
-      const bytesFetched = await this.fetchBlobs({ registry, repository, image: digest }, manifest, missing, progress);
-      for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
+      await fetching.ready(manifest.config.digest);
       const configJson: unknown = JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8'));
       const imageConfig = imageConfigSchema.parse(configJson);
       if (imageConfig.architecture && imageConfig.architecture !== this.arch) {
@@ -258,10 +289,13 @@ export class ImageCache {
         throw new Error(`image has ${diffIds.length} layers; overlayfs stacks at most ${MAX_IMAGE_LAYERS}`);
       await this.gcLock.run(async () => this.claim(diffIds, +1));
       claimed.push(...diffIds);
+      const dirs = await this.unpackLayers(manifest, diffIds, fetching);
+      const bytesFetched = await fetching.done;
+      for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
       const hex = digestHex(digest);
       await this.layout.putRef(hex, descriptor);
       try {
-        await this.unpackLayers(digest, manifest, diffIds, imageConfig);
+        await this.writeBundle(digest, dirs, diffIds, imageConfig);
       } catch (error) {
         await this.layout.dropRef(hex);
         throw error;
@@ -269,6 +303,11 @@ export class ImageCache {
       this.configs.set(digest, imageConfig);
       const bundleDir = this.bundleDir(digest);
       return { digest, bundleDir, lowers: bundleLowers(bundleDir, diffIds.length), imageConfig, bytesFetched, alreadyCached: false };
+    } catch (error) {
+      // No new download starts; those running finish (or fail) before the claims go.
+      fetching.stop();
+      await fetching.done.catch(() => undefined);
+      throw error;
     } finally {
       this.claim(claimed, -1);
     }
@@ -302,19 +341,20 @@ export class ImageCache {
     };
   }
 
-  private async fetchBlobs(
+  /** Starts the downloads; `ready(digest)` settles when that blob is in, `done` with the bytes fetched. */
+  private fetchBlobs(
     from: { registry: string; repository: string; image: string },
     manifest: ImageManifest,
     missing: Descriptor[],
     progress: PullProgressListener,
-  ): Promise<number> {
+  ): BlobFetches {
     const all = [manifest.config, ...manifest.layers];
     const layers = new Set(manifest.layers.map((d) => d.digest));
     const state: PullProgress = {
       bytesTotal: all.reduce((sum, d) => sum + d.size, 0),
       bytesDone: 0,
-      layersTotal: manifest.layers.length,
       layersDone: 0,
+      layersTotal: manifest.layers.length,
     };
     const absent = new Set(missing.map((d) => d.digest));
     for (const d of all) {
@@ -323,25 +363,48 @@ export class ImageCache {
       if (layers.has(d.digest)) state.layersDone++;
     }
     progress({ ...state });
+    const arrivals = new Map<string, Deferred>();
+    for (const blob of missing) arrivals.set(blob.digest, deferred());
+    const verified = new Set<string>();
     let fetched = 0;
+    // Config first, then layers bottom up: the order they are unpacked in.
     const queue = [...missing];
     const worker = async (): Promise<void> => {
       for (let blob = queue.shift(); blob; blob = queue.shift()) {
+        const arrival = arrivals.get(blob.digest)!;
         let seen = 0;
-        // Awaited first: `fetched += await ...` would read `fetched` before other workers add to it.
-        const bytes = await this.fetchBlobOnce(from, blob, (n) => {
-          seen += n;
-          state.bytesDone += n;
-          progress({ ...state });
-        });
-        fetched += bytes;
+        try {
+          // Awaited first: `fetched += await ...` would read `fetched` before other workers add to it.
+          const bytes = await this.fetchBlobOnce(from, blob, (n) => {
+            seen += n;
+            state.bytesDone += n;
+            progress({ ...state });
+          });
+          fetched += bytes;
+          if (bytes > 0) verified.add(blob.digest);
+        } catch (error) {
+          arrival.reject(error);
+          // The pull fails: nothing more starts, and nobody waits forever on a blob left queued.
+          for (const left of queue.splice(0)) arrivals.get(left.digest)!.reject(error);
+          throw error;
+        }
         state.bytesDone += blob.size - seen;
         if (layers.has(blob.digest)) state.layersDone++;
         progress({ ...state });
+        arrival.resolve();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.opts.fetchConcurrency ?? 4, queue.length) }, worker));
-    return fetched;
+    const done = Promise.all(Array.from({ length: Math.min(this.opts.fetchConcurrency ?? 4, queue.length) }, worker)).then(() => fetched);
+    done.catch(() => undefined); // awaited by the pull; a failure before that is not unhandled
+    const stopped = new Error('pull stopped');
+    return {
+      done,
+      ready: async (digest) => arrivals.get(digest)?.promise,
+      verifiedHere: (digest) => verified.has(digest),
+      stop: () => {
+        for (const blob of queue.splice(0)) arrivals.get(blob.digest)!.reject(stopped);
+      },
+    };
   }
 
   /** One download per blob at a time, however many pulls need it. Returns bytes this call fetched. */
@@ -361,17 +424,32 @@ export class ImageCache {
     return fetch;
   }
 
-  /** Unpacks the layers the store lacks, bottom first (a layer may hard-link into those below), then writes the bundle. */
-  private async unpackLayers(digest: string, manifest: ImageManifest, diffIds: string[], imageConfig: ImageConfig): Promise<void> {
+  /**
+   * Unpacks the layers the store lacks, bottom first (a layer may hard-link
+   * into those below), each as soon as its blob is in. Returns their directories, bottom first.
+   */
+  private async unpackLayers(manifest: ImageManifest, diffIds: string[], fetching: BlobFetches): Promise<string[]> {
     const dirs: string[] = [];
     for (const [i, layer] of manifest.layers.entries()) {
       const diffId = diffIds[i]!;
+      await fetching.ready(layer.digest);
       await this.layers.ensure(
-        { digest: layer.digest, mediaType: layer.mediaType, diffId, blobPath: this.layout.blobPath(layer.digest) },
+        {
+          digest: layer.digest,
+          mediaType: layer.mediaType,
+          diffId,
+          blobPath: this.layout.blobPath(layer.digest),
+          blobVerified: fetching.verifiedHere(layer.digest),
+        },
         [...dirs].reverse(),
       );
       dirs.push(this.layers.path(diffId));
     }
+    return dirs;
+  }
+
+  /** The bundle (base runtime config, links to the layers) marks the image cached: written last. */
+  private async writeBundle(digest: string, dirs: string[], diffIds: string[], imageConfig: ImageConfig): Promise<void> {
     const baseConfig = await baseRuntimeConfig(imageConfig, [...dirs].reverse());
     const layers = dirs.map((dir, i) => ({ dir, diffId: diffIds[i]! }));
     await writeImageBundle(this.bundleDir(digest), layers, baseConfig);
