@@ -24,6 +24,7 @@ import { bundleLowers, MAX_IMAGE_LAYERS, readBundleLayers, writeImageBundle } fr
 import { imageDiffIds } from './layers/image-layers';
 import { LayerStore } from './layers/layer-store';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
+import { startDownloads, type BlobFetches } from './pull-downloads';
 import type { ImageLowers } from './pod-rootfs';
 
 // Moved to @warmpod/registry with the platform rule; still exported from here for the cache's users.
@@ -75,36 +76,6 @@ interface ResolvedImage {
   descriptor: { mediaType: string; digest: string; size: number };
   /** Manifest (and index) bytes, written once the blobs they name are in. */
   manifestBlobs: Array<{ digest: string; body: Buffer }>;
-}
-
-/** The downloads of one pull, as the unpack waits on them. */
-interface BlobFetches {
-  /** Bytes this pull fetched, once every download is over; rejects with the first failure. */
-  done: Promise<number>;
-  /** Settles when the blob is in the layout (at once for a blob that was already there). */
-  ready(digest: string): Promise<void>;
-  /** This pull fetched the blob, verifying its digest on the way (a second hash would only cost CPU). */
-  verifiedHere(digest: string): boolean;
-  /** Starts no more downloads. */
-  stop(): void;
-}
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Nobody may be waiting on this blob (the unpack stopped earlier): not an unhandled rejection.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }
 
 /** The base runtime config written into an image's bundle, for buildRuntimeSpec. */
@@ -276,7 +247,14 @@ export class ImageCache {
       return absent;
     });
     // Downloads run while the layers already in are unpacked: each layer starts once its blob is in.
-    const fetching = this.fetchBlobs({ registry, repository, image: digest }, manifest, missing, progress);
+    const from = { registry, repository, image: digest };
+    const fetching = startDownloads({
+      manifest,
+      missing,
+      progress,
+      concurrency: this.opts.fetchConcurrency ?? 4,
+      fetch: (blob, onBytes) => this.fetchBlobOnce(from, blob, onBytes),
+    });
     try {
       await fetching.ready(manifest.config.digest);
       const configJson: unknown = JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8'));
@@ -338,72 +316,6 @@ export class ImageCache {
         { digest, body: top.body },
         { digest: chosen.digest, body: inner.body },
       ],
-    };
-  }
-
-  /** Starts the downloads; `ready(digest)` settles when that blob is in, `done` with the bytes fetched. */
-  private fetchBlobs(
-    from: { registry: string; repository: string; image: string },
-    manifest: ImageManifest,
-    missing: Descriptor[],
-    progress: PullProgressListener,
-  ): BlobFetches {
-    const all = [manifest.config, ...manifest.layers];
-    const layers = new Set(manifest.layers.map((d) => d.digest));
-    const state: PullProgress = {
-      bytesTotal: all.reduce((sum, d) => sum + d.size, 0),
-      bytesDone: 0,
-      layersDone: 0,
-      layersTotal: manifest.layers.length,
-    };
-    const absent = new Set(missing.map((d) => d.digest));
-    for (const d of all) {
-      if (absent.has(d.digest)) continue;
-      state.bytesDone += d.size;
-      if (layers.has(d.digest)) state.layersDone++;
-    }
-    progress({ ...state });
-    const arrivals = new Map<string, Deferred>();
-    for (const blob of missing) arrivals.set(blob.digest, deferred());
-    const verified = new Set<string>();
-    let fetched = 0;
-    // Config first, then layers bottom up: the order they are unpacked in.
-    const queue = [...missing];
-    const worker = async (): Promise<void> => {
-      for (let blob = queue.shift(); blob; blob = queue.shift()) {
-        const arrival = arrivals.get(blob.digest)!;
-        let seen = 0;
-        try {
-          // Awaited first: `fetched += await ...` would read `fetched` before other workers add to it.
-          const bytes = await this.fetchBlobOnce(from, blob, (n) => {
-            seen += n;
-            state.bytesDone += n;
-            progress({ ...state });
-          });
-          fetched += bytes;
-          if (bytes > 0) verified.add(blob.digest);
-        } catch (error) {
-          arrival.reject(error);
-          // The pull fails: nothing more starts, and nobody waits forever on a blob left queued.
-          for (const left of queue.splice(0)) arrivals.get(left.digest)!.reject(error);
-          throw error;
-        }
-        state.bytesDone += blob.size - seen;
-        if (layers.has(blob.digest)) state.layersDone++;
-        progress({ ...state });
-        arrival.resolve();
-      }
-    };
-    const done = Promise.all(Array.from({ length: Math.min(this.opts.fetchConcurrency ?? 4, queue.length) }, worker)).then(() => fetched);
-    done.catch(() => undefined); // awaited by the pull; a failure before that is not unhandled
-    const stopped = new Error('pull stopped');
-    return {
-      done,
-      ready: async (digest) => arrivals.get(digest)?.promise,
-      verifiedHere: (digest) => verified.has(digest),
-      stop: () => {
-        for (const blob of queue.splice(0)) arrivals.get(blob.digest)!.reject(stopped);
-      },
     };
   }
 
