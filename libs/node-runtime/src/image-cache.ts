@@ -255,6 +255,8 @@ export class ImageCache {
       concurrency: this.opts.fetchConcurrency ?? 4,
       fetch: (blob, onBytes) => this.fetchBlobOnce(from, blob, onBytes),
     });
+    const hex = digestHex(digest);
+    let blobsIn: Promise<number> | undefined;
     try {
       await fetching.ready(manifest.config.digest);
       const configJson: unknown = JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8'));
@@ -267,17 +269,17 @@ export class ImageCache {
         throw new Error(`image has ${diffIds.length} layers; overlayfs stacks at most ${MAX_IMAGE_LAYERS}`);
       await this.gcLock.run(async () => this.claim(diffIds, +1));
       claimed.push(...diffIds);
+      // Once every blob is in, the ref lets peers fetch them (the prepuller fans out from a node that has
+      // all blobs) while the layers still unpack; the bundle alone marks the image cached.
+      blobsIn = fetching.done.then(async (bytes) => {
+        for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
+        await this.layout.putRef(hex, descriptor);
+        return bytes;
+      });
+      blobsIn.catch(() => undefined); // awaited below; an unpack failure first is not unhandled
       const dirs = await this.unpackLayers(manifest, diffIds, fetching);
-      const bytesFetched = await fetching.done;
-      for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
-      const hex = digestHex(digest);
-      await this.layout.putRef(hex, descriptor);
-      try {
-        await this.writeBundle(digest, dirs, diffIds, imageConfig);
-      } catch (error) {
-        await this.layout.dropRef(hex);
-        throw error;
-      }
+      const bytesFetched = await blobsIn;
+      await this.writeBundle(digest, dirs, diffIds, imageConfig);
       this.configs.set(digest, imageConfig);
       const bundleDir = this.bundleDir(digest);
       return { digest, bundleDir, lowers: bundleLowers(bundleDir, diffIds.length), imageConfig, bytesFetched, alreadyCached: false };
@@ -285,6 +287,8 @@ export class ImageCache {
       // No new download starts; those running finish (or fail) before the claims go.
       fetching.stop();
       await fetching.done.catch(() => undefined);
+      await blobsIn?.catch(() => undefined); // the ref may be being written: dropped after
+      await this.layout.dropRef(hex);
       throw error;
     } finally {
       this.claim(claimed, -1);
