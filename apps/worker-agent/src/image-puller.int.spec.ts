@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { buildImage, LocalRegistry, redisOptions, RegistryProxy } from '@warmpod/devkit';
+import { buildImage, buildLayeredImage, LocalRegistry, redisOptions, RegistryProxy } from '@warmpod/devkit';
 import { PermanentJobError } from '@warmpod/jobs';
 import { ImageCache } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
@@ -229,6 +229,28 @@ describe('ImagePuller (real registry, cache and Redis)', { skip: needsRoot }, ()
     await assert.rejects(
       n.puller.pull({ digest: ghost, pinned: `${proxy.host}/int/ghost@${ghost}`, requestId: 'r' }, 1),
       PermanentJobError,
+    );
+  });
+
+  test('a layer the store refuses (an entry escaping the layer) fails at once, without retries, leaving nothing behind', async () => {
+    const n = await node('pull-refused');
+    const { digest } = await buildLayeredImage({
+      registryHost: registry.host,
+      name: 'int/escape',
+      tag: 'v1',
+      workDir: join(dir, 'build'),
+      layers: [[{ name: 'ok.txt', content: 'fine' }], [{ name: '../escape.txt', content: 'out' }]],
+    });
+    await assert.rejects(
+      n.puller.pull({ digest, pinned: `${proxy.host}/int/escape@${digest}`, requestId: 'r' }, 1),
+      (e: unknown) => e instanceof PermanentJobError && /escapes the layer directory/.test(e.message),
+    );
+    assert.equal(await n.cache.has(digest), false);
+    const left = await filesUnder(join(n.dataDir, 'images'));
+    assert.deepEqual(
+      left.filter((f) => /\.tmp-|\.partial-|[/]layers[/]|[/]blobs[/]/.test(f)),
+      [],
+      'no layer, blob or partial file is left',
     );
   });
 

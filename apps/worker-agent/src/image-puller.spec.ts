@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PermanentJobError } from '@warmpod/jobs';
-import { NodeRuntimeError } from '@warmpod/node-runtime';
+import { LayerError, NodeRuntimeError } from '@warmpod/node-runtime';
 import { RegistryError } from '@warmpod/registry';
 import { asJobError } from './image-puller';
 
@@ -22,6 +22,13 @@ describe('asJobError', () => {
       assert.equal(result.message, 'pull image failed: x');
     }
     assert.ok(asJobError(new RegistryError('gone', 'not-found')) instanceof PermanentJobError);
+  });
+
+  test('a layer the store refuses is permanent; a full disk while unpacking is retried', () => {
+    const refused = new NodeRuntimeError('pull image', 'x', undefined, { cause: new LayerError('diff_id mismatch') });
+    assert.ok(asJobError(refused) instanceof PermanentJobError);
+    const full = new NodeRuntimeError('pull image', 'x', undefined, { cause: new LayerError('disk full', { refused: false }) });
+    assert.equal(asJobError(full), full);
   });
 
   test('anything else (unpack, disk) is retried', () => {

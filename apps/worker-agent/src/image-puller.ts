@@ -1,6 +1,6 @@
 import { parsePinned } from '@warmpod/domain';
 import { PermanentJobError, type JobData } from '@warmpod/jobs';
-import type { ImageCache } from '@warmpod/node-runtime';
+import { LayerError, type ImageCache } from '@warmpod/node-runtime';
 import { messageOf, type Logger } from '@warmpod/observability';
 import { RegistryError, type RegistryClient } from '@warmpod/registry';
 import type { ImageLayers, ImageRepository, NodeRepository, PullProgress, PullRepository } from '@warmpod/store';
@@ -118,18 +118,22 @@ export class ImagePuller {
 
 /**
  * A registry that is away is worth retrying; one that says the image does
- * not exist, refuses access or serves something invalid is not.
+ * not exist, refuses access or serves something invalid is not, nor is a
+ * layer the store refuses (bad digest or diff_id, an escaping entry): the
+ * same bytes would come again. A full disk is retried.
  */
 export function asJobError(error: unknown): Error {
-  const registry = registryErrorIn(error);
+  const registry = causeOf(error, RegistryError);
+  const layer = causeOf(error, LayerError);
   const message = messageOf(error);
   if (registry && registry.kind !== 'unavailable') return new PermanentJobError(message);
+  if (layer?.refused) return new PermanentJobError(message);
   return error instanceof Error ? error : new Error(message);
 }
 
-function registryErrorIn(error: unknown): RegistryError | undefined {
+function causeOf<T extends Error>(error: unknown, kind: new (...args: never[]) => T): T | undefined {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof RegistryError) return e;
+    if (e instanceof kind) return e;
   }
   return undefined;
 }

@@ -24,6 +24,7 @@ import { bundleLowers, MAX_IMAGE_LAYERS, readBundleLayers, writeImageBundle } fr
 import { imageDiffIds } from './layers/image-layers';
 import { LayerStore } from './layers/layer-store';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
+import { startDownloads, type BlobFetches } from './pull-downloads';
 import type { ImageLowers } from './pod-rootfs';
 
 // Moved to @warmpod/registry with the platform rule; still exported from here for the cache's users.
@@ -245,9 +246,19 @@ export class ImageCache {
       for (const blob of blobs) if (!(await this.layout.hasBlob(blob.digest))) absent.push(blob);
       return absent;
     });
+    // Downloads run while the layers already in are unpacked: each layer starts once its blob is in.
+    const from = { registry, repository, image: digest };
+    const fetching = startDownloads({
+      manifest,
+      missing,
+      progress,
+      concurrency: this.opts.fetchConcurrency ?? 4,
+      fetch: (blob, onBytes) => this.fetchBlobOnce(from, blob, onBytes),
+    });
+    const hex = digestHex(digest);
+    let blobsIn: Promise<number> | undefined;
     try {
-      const bytesFetched = await this.fetchBlobs({ registry, repository, image: digest }, manifest, missing, progress);
-      for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
+      await fetching.ready(manifest.config.digest);
       const configJson: unknown = JSON.parse((await this.layout.readBlob(manifest.config.digest)).toString('utf8'));
       const imageConfig = imageConfigSchema.parse(configJson);
       if (imageConfig.architecture && imageConfig.architecture !== this.arch) {
@@ -258,17 +269,27 @@ export class ImageCache {
         throw new Error(`image has ${diffIds.length} layers; overlayfs stacks at most ${MAX_IMAGE_LAYERS}`);
       await this.gcLock.run(async () => this.claim(diffIds, +1));
       claimed.push(...diffIds);
-      const hex = digestHex(digest);
-      await this.layout.putRef(hex, descriptor);
-      try {
-        await this.unpackLayers(digest, manifest, diffIds, imageConfig);
-      } catch (error) {
-        await this.layout.dropRef(hex);
-        throw error;
-      }
+      // Once every blob is in, the ref lets peers fetch them (the prepuller fans out from a node that has
+      // all blobs) while the layers still unpack; the bundle alone marks the image cached.
+      blobsIn = fetching.done.then(async (bytes) => {
+        for (const blob of manifestBlobs) await this.layout.writeBlob(blob.digest, blob.body);
+        await this.layout.putRef(hex, descriptor);
+        return bytes;
+      });
+      blobsIn.catch(() => undefined); // awaited below; an unpack failure first is not unhandled
+      const dirs = await this.unpackLayers(manifest, diffIds, fetching);
+      const bytesFetched = await blobsIn;
+      await this.writeBundle(digest, dirs, diffIds, imageConfig);
       this.configs.set(digest, imageConfig);
       const bundleDir = this.bundleDir(digest);
       return { digest, bundleDir, lowers: bundleLowers(bundleDir, diffIds.length), imageConfig, bytesFetched, alreadyCached: false };
+    } catch (error) {
+      // No new download starts; those running finish (or fail) before the claims go.
+      fetching.stop();
+      await fetching.done.catch(() => undefined);
+      await blobsIn?.catch(() => undefined); // the ref may be being written: dropped after
+      await this.layout.dropRef(hex);
+      throw error;
     } finally {
       this.claim(claimed, -1);
     }
@@ -302,48 +323,6 @@ export class ImageCache {
     };
   }
 
-  private async fetchBlobs(
-    from: { registry: string; repository: string; image: string },
-    manifest: ImageManifest,
-    missing: Descriptor[],
-    progress: PullProgressListener,
-  ): Promise<number> {
-    const all = [manifest.config, ...manifest.layers];
-    const layers = new Set(manifest.layers.map((d) => d.digest));
-    const state: PullProgress = {
-      bytesTotal: all.reduce((sum, d) => sum + d.size, 0),
-      bytesDone: 0,
-      layersTotal: manifest.layers.length,
-      layersDone: 0,
-    };
-    const absent = new Set(missing.map((d) => d.digest));
-    for (const d of all) {
-      if (absent.has(d.digest)) continue;
-      state.bytesDone += d.size;
-      if (layers.has(d.digest)) state.layersDone++;
-    }
-    progress({ ...state });
-    let fetched = 0;
-    const queue = [...missing];
-    const worker = async (): Promise<void> => {
-      for (let blob = queue.shift(); blob; blob = queue.shift()) {
-        let seen = 0;
-        // Awaited first: `fetched += await ...` would read `fetched` before other workers add to it.
-        const bytes = await this.fetchBlobOnce(from, blob, (n) => {
-          seen += n;
-          state.bytesDone += n;
-          progress({ ...state });
-        });
-        fetched += bytes;
-        state.bytesDone += blob.size - seen;
-        if (layers.has(blob.digest)) state.layersDone++;
-        progress({ ...state });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.opts.fetchConcurrency ?? 4, queue.length) }, worker));
-    return fetched;
-  }
-
   /** One download per blob at a time, however many pulls need it. Returns bytes this call fetched. */
   private fetchBlobOnce(
     from: { registry: string; repository: string; image: string },
@@ -361,17 +340,32 @@ export class ImageCache {
     return fetch;
   }
 
-  /** Unpacks the layers the store lacks, bottom first (a layer may hard-link into those below), then writes the bundle. */
-  private async unpackLayers(digest: string, manifest: ImageManifest, diffIds: string[], imageConfig: ImageConfig): Promise<void> {
+  /**
+   * Unpacks the layers the store lacks, bottom first (a layer may hard-link
+   * into those below), each as soon as its blob is in. Returns their directories, bottom first.
+   */
+  private async unpackLayers(manifest: ImageManifest, diffIds: string[], fetching: BlobFetches): Promise<string[]> {
     const dirs: string[] = [];
     for (const [i, layer] of manifest.layers.entries()) {
       const diffId = diffIds[i]!;
+      await fetching.ready(layer.digest);
       await this.layers.ensure(
-        { digest: layer.digest, mediaType: layer.mediaType, diffId, blobPath: this.layout.blobPath(layer.digest) },
+        {
+          digest: layer.digest,
+          mediaType: layer.mediaType,
+          diffId,
+          blobPath: this.layout.blobPath(layer.digest),
+          blobVerified: fetching.verifiedHere(layer.digest),
+        },
         [...dirs].reverse(),
       );
       dirs.push(this.layers.path(diffId));
     }
+    return dirs;
+  }
+
+  /** The bundle (base runtime config, links to the layers) marks the image cached: written last. */
+  private async writeBundle(digest: string, dirs: string[], diffIds: string[], imageConfig: ImageConfig): Promise<void> {
     const baseConfig = await baseRuntimeConfig(imageConfig, [...dirs].reverse());
     const layers = dirs.map((dir, i) => ({ dir, diffId: diffIds[i]! }));
     await writeImageBundle(this.bundleDir(digest), layers, baseConfig);

@@ -1,5 +1,6 @@
 export * from './errors';
 export * from './image-cache';
+export { LayerError } from './layers/unpack-layer';
 export * from './blob-sources/index';
 export * from './runtime-spec';
 export * from './pod-rootfs';

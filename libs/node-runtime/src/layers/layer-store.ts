@@ -1,5 +1,6 @@
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CommandError } from '../command';
 import { exists, randomSuffix } from '../files';
 import { digestHex } from '../oci-layout';
 import { LayerError, openBlob, unpackLayer } from './unpack-layer';
@@ -12,6 +13,8 @@ export interface LayerToUnpack {
   diffId: string;
   /** Where the verified blob is. */
   blobPath: string;
+  /** This process verified the blob's digest as it wrote it: the unpack checks the diff_id only. */
+  blobVerified?: boolean;
 }
 
 /**
@@ -84,6 +87,7 @@ export class LayerStore {
         diffId: layer.diffId,
         dir: tmp,
         lowerDirs,
+        blobVerified: layer.blobVerified,
       });
       await rename(tmp, target);
     } catch (error) {
@@ -92,10 +96,16 @@ export class LayerStore {
       // Another store instance on the same directory finished first: same content.
       if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await exists(target))) return;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new LayerError(`disk full while unpacking layer ${layer.digest}: the partial layer was removed`, { cause: error });
+        throw new LayerError(`disk full while unpacking layer ${layer.digest}: the partial layer was removed`, {
+          cause: error,
+          refused: false,
+        });
       }
       if (error instanceof LayerError) throw error;
-      throw new LayerError(`layer ${layer.digest}: ${(error as Error).message}`, { cause: error });
+      // A failed system call (or the helper process) is this node's trouble; anything else
+      // (a malformed tar, a corrupt gzip stream) is the layer's content and will not change.
+      const local = typeof (error as NodeJS.ErrnoException).syscall === 'string' || error instanceof CommandError;
+      throw new LayerError(`layer ${layer.digest}: ${(error as Error).message}`, { cause: error, refused: !local });
     }
   }
 }

@@ -20,6 +20,11 @@ export interface UnpackLayerInput {
   dir: string;
   /** Unpacked directories of the layers below, top first: hard links to their files become copies. */
   lowerDirs: readonly string[];
+  /**
+   * The source is a blob this process just verified against `digest` while
+   * writing it (see streamVerified): hashing it again would only cost CPU.
+   */
+  blobVerified?: boolean;
 }
 
 export interface UnpackedLayer {
@@ -28,9 +33,19 @@ export interface UnpackedLayer {
   entries: number;
 }
 
-/** A layer that cannot be unpacked as given: bad digest, escaping entry, unsupported content. */
+/**
+ * A layer that cannot be unpacked as given: bad digest, escaping entry,
+ * unsupported content (`refused`: pulling it again gives the same bytes, so a
+ * retry cannot help). Local failures (a full disk) carry `refused: false`.
+ */
 export class LayerError extends Error {
   override readonly name = 'LayerError';
+  readonly refused: boolean;
+
+  constructor(message: string, options?: ErrorOptions & { refused?: boolean }) {
+    super(message, options);
+    this.refused = options?.refused ?? true;
+  }
 }
 
 const WHITEOUT = '.wh.';
@@ -82,22 +97,18 @@ export async function unpackLayer(input: UnpackLayerInput): Promise<UnpackedLaye
   const writer = new LayerWriter(input.dir, input.lowerDirs);
   let entries = 0;
   const source = 'pipe' in input.source ? input.source : Readable.from(input.source);
-  await pipeline(
-    source,
-    hashing(compressed, counts.compressed),
-    decompressor(input.mediaType),
-    hashing(plain, counts.plain),
-    async (tarBytes: AsyncIterable<Buffer>) => {
-      const it = tarBytes[Symbol.asyncIterator]();
-      for await (const { entry, body } of readTar({ [Symbol.asyncIterator]: () => it })) {
-        entries++;
-        await writer.write(entry, body);
-      }
-      // Trailing blocks after the end-of-archive marker still count for the diff_id.
-      for (let r = await it.next(); !r.done; r = await it.next());
-    },
-  );
-  const digest = `sha256:${compressed.digest('hex')}`;
+  // A pass-through costs a copy-free hop; hashing it again would cost a full sha256 of the blob.
+  const blobHash = input.blobVerified ? new PassThrough() : hashing(compressed, counts.compressed);
+  await pipeline(source, blobHash, decompressor(input.mediaType), hashing(plain, counts.plain), async (tarBytes: AsyncIterable<Buffer>) => {
+    const it = tarBytes[Symbol.asyncIterator]();
+    for await (const { entry, body } of readTar({ [Symbol.asyncIterator]: () => it })) {
+      entries++;
+      await writer.write(entry, body);
+    }
+    // Trailing blocks after the end-of-archive marker still count for the diff_id.
+    for (let r = await it.next(); !r.done; r = await it.next());
+  });
+  const digest = input.blobVerified ? input.digest : `sha256:${compressed.digest('hex')}`;
   if (digest !== input.digest) throw new LayerError(`layer blob digest mismatch: expected ${input.digest}, got ${digest}`);
   const diffId = `sha256:${plain.digest('hex')}`;
   if (diffId !== input.diffId)
