@@ -10,11 +10,20 @@ import { NodeSessions, PodRepository } from '@warmpod/store';
  * pod already started does nothing), runs it Starting -> Running, and ends it
  * Succeeded after `lifetimeMs`, which releases its reservation in the same
  * step, as the agent's exit watch does. It heartbeats every second.
+ *
+ * Across a Redis restart a write can land while its reply is lost; ioredis
+ * then sends it again and the second run finds its own result (the pod
+ * already Starting, or already Succeeded). One agent per node runs in this
+ * process, so the pods it is starting are known here: a redelivered job for
+ * one of them does nothing, and a transition that finds its own target phase
+ * on a pod this agent owns is its own write.
  */
 export class SimulatedAgent {
   private readonly runner: JobRunner<'node'>;
   private readonly pods: PodRepository;
   private readonly lifetimes = new Set<Promise<void>>();
+  /** Pods a start-pod run of this agent has taken (from Starting on); their later jobs do nothing. */
+  private readonly owned = new Set<string>();
   private heartbeat?: NodeJS.Timeout;
   readonly errors: string[] = [];
   started = 0;
@@ -66,16 +75,23 @@ export class SimulatedAgent {
   }
 
   private async start(podId: string): Promise<void> {
+    // A job redelivered while its first run still goes (a lock lost to a Redis restart) does nothing, as on an agent.
+    if (this.owned.has(podId)) return;
     const pod = await this.pods.get(podId);
     if (!pod || pod.phase !== 'Scheduled' || pod.node !== this.nodeId) return;
-    // A job redelivered while its first run still goes (a lock lost to a Redis restart) loses this step, as on an agent.
-    if (!(await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled'])).applied) return;
+    this.owned.add(podId);
+    const starting = await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled']);
+    if (!starting.applied && starting.previous !== 'Starting') {
+      this.owned.delete(podId);
+      return;
+    }
     await this.pods.transition(podId, 'Running', {});
     this.started++;
     const life = new Promise<void>((resolve) => setTimeout(resolve, this.lifetimeMs))
       .then(async () => {
         const ended = await this.pods.transition(podId, 'Succeeded', { exitCode: 0 }, this.nodeId);
-        if (!ended.applied) this.errors.push(`${podId} did not end: was ${ended.previous ?? 'missing'}`);
+        // Nothing but this agent ends its pods here: Succeeded already is its own write, resent after a lost reply.
+        if (!ended.applied && ended.previous !== 'Succeeded') this.errors.push(`${podId} did not end: was ${ended.previous ?? 'missing'}`);
       })
       .catch((error: unknown) => void this.errors.push(`${podId}: ${String(error)}`))
       .finally(() => this.lifetimes.delete(life));
