@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { manifestReference, type ImageReference } from '@warmpod/domain';
+import { getFollowing, NoAnswer } from './blob-download';
 import { RegistryError } from './errors';
 import { imageIndexSchema, imageManifestSchema } from './manifest';
 import { MANIFEST_ACCEPT } from './media-types';
@@ -32,6 +34,14 @@ export interface FetchedManifest {
   body: Buffer;
 }
 
+function statusError(registry: string, what: string, status: number): RegistryError {
+  if (status === 404) return new RegistryError(`${what} not found in registry ${registry}`, 'not-found');
+  if (status === 401 || status === 403) {
+    return new RegistryError(`registry ${registry} refused access to ${what} (HTTP ${status})`, 'denied');
+  }
+  return new RegistryError(`registry ${registry} answered HTTP ${status} for ${what}`, 'unavailable');
+}
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
@@ -56,11 +66,7 @@ export class RegistryClient {
     }
     if (res.ok) return res;
     await res.body?.cancel();
-    if (res.status === 404) throw new RegistryError(`${what} not found in registry ${registry}`, 'not-found');
-    if (res.status === 401 || res.status === 403) {
-      throw new RegistryError(`registry ${registry} refused access to ${what} (HTTP ${res.status})`, 'denied');
-    }
-    throw new RegistryError(`registry ${registry} answered HTTP ${res.status} for ${what}`, 'unavailable');
+    throw statusError(registry, what, res.status);
   }
 
   /**
@@ -142,8 +148,7 @@ export class RegistryClient {
     onBytes?: (n: number) => void,
   ): Promise<void> {
     const what = `blob ${digest.slice(0, 19)} of ${repository}`;
-    const res = await this.request(registry, `/${repository}/blobs/${digest}`, {}, what);
-    if (!res.body) throw new RegistryError(`${what} came back empty`, 'invalid');
+    const res = await this.getBlob(registry, repository, digest, what);
     const hash = createHash('sha256');
     let seen = 0;
     const meter = new Transform({
@@ -156,7 +161,7 @@ export class RegistryClient {
     });
     const partial = `${destination}.partial-${process.pid}-${Date.now()}`;
     try {
-      await pipeline(Readable.fromWeb(res.body as never), meter, createWriteStream(partial, { mode: 0o600 }));
+      await pipeline(res, meter, createWriteStream(partial, { mode: 0o600 }));
       const got = `sha256:${hash.digest('hex')}`;
       if (seen !== size) throw new RegistryError(`${what} is ${seen} bytes, manifest says ${size}`, 'invalid');
       if (got !== digest) throw new RegistryError(`${what} failed verification: content hashes to ${got}`, 'invalid');
@@ -166,6 +171,21 @@ export class RegistryClient {
       if (error instanceof RegistryError) throw error;
       throw new RegistryError(`${what} download failed: ${error instanceof Error ? error.message : String(error)}`, 'unavailable');
     }
+  }
+
+  /** The blob's GET on `node:http(s)` (see `getFollowing`): an OK response, body unread, or the errors `request` throws. */
+  private async getBlob(registry: string, repository: string, digest: string, what: string): Promise<IncomingMessage> {
+    let res: IncomingMessage;
+    try {
+      res = await getFollowing(`${this.base(registry)}/${repository}/blobs/${digest}`, this.opts.timeoutMs);
+    } catch (error) {
+      const cause = error instanceof NoAnswer ? error.code : error instanceof Error ? error.name : String(error);
+      throw new RegistryError(`registry ${registry} did not answer (${cause}) while fetching ${what}`, 'unavailable');
+    }
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return res;
+    res.resume();
+    throw statusError(registry, what, status);
   }
 
   /** Whether the repository holds the blob (HEAD); content-addressed, so an upload of it can be skipped. */
