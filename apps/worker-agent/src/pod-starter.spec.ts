@@ -197,6 +197,16 @@ describe('PodStarter on a fake node: how a pod starts', () => {
     assert.equal(node.pod(other.id).phase, 'Running');
   });
 
+  test('a Running write whose reply was lost to a Redis restart (resent, it finds its own result) keeps the pod', async () => {
+    const node = new FakeNode();
+    node.pods.lostReplies.add('Running');
+    const pod = node.pods.add(scheduledPod());
+    await node.lifecycle.starter.start(pod.id);
+    assert.equal(node.pod(pod.id).phase, 'Running');
+    assert.deepEqual(node.sandboxes.teardowns, [], 'its container is not torn down');
+    assert.equal(node.sandboxes.launches, 1);
+  });
+
   test('a pod a warm pool handed out Running, or one already ended, is left alone', async () => {
     const node = new FakeNode();
     const warm = node.pods.add({ ...scheduledPod({ phase: 'Running' }), startMode: 'warm-pool' });

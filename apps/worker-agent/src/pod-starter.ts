@@ -263,7 +263,9 @@ export class PodStarter {
   ): Promise<void> {
     const { pods, sandboxes, exits, logger } = this.deps;
     const moved = await pods.transition(pod.id, 'Running', { startMode, endpoints, readyAt, ...(checkpoint ? { checkpoint } : {}) });
-    if (!moved.applied) {
+    // Found Running already: this write landed and its reply was lost (ioredis resends it after a Redis restart);
+    // only this node's start (one per pod, under its lock) moves the pod to Running.
+    if (!moved.applied && moved.previous !== 'Running') {
       logger.info({ phase: moved.previous }, 'pod changed phase while starting; tearing down');
       await sandboxes.teardown(pod.id);
       return;

@@ -58,6 +58,8 @@ export class FakePods implements FakedPods {
   readonly stopRequested = new Set<string>();
   /** Every phase each pod went through, in order. */
   readonly phases = new Map<string, PodPhase[]>();
+  /** Phases whose write lands but whose reply is lost (a Redis restart): the resent write finds its own result. */
+  readonly lostReplies = new Set<PodPhase>();
 
   add(pod: PodRecord): PodRecord {
     this.records.set(pod.id, structuredClone(pod));
@@ -86,7 +88,7 @@ export class FakePods implements FakedPods {
     if (patch.message) pod.message = patch.message;
     if (patch.restarts !== undefined) pod.restarts = patch.restarts;
     if (patch.readyAt) pod.ready = pod.timeline.Ready = patch.readyAt;
-    return { applied: true, previous };
+    return this.lostReplies.has(to) ? { applied: false, previous: to } : { applied: true, previous };
   }
 
   async annotate(id: string, patch: Pick<StatusPatch, 'checkpoint' | 'restarts' | 'message'>): Promise<void> {
