@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parsePinned } from '@warmpod/domain';
-import { messageOf, type Logger } from '@warmpod/observability';
+import { messageOf } from '@warmpod/observability';
 import {
   imageConfigSchema,
   declaredMediaType,
@@ -14,7 +14,6 @@ import {
   type Descriptor,
   type ImageConfig,
   type ImageManifest,
-  type RegistryClient,
 } from '@warmpod/registry';
 import { BlobSourceChain, heldImageBlob, RegistryBlobSource, type BlobSource, type HeldBlob } from './blob-sources/index';
 import { NodeRuntimeError } from './errors';
@@ -23,52 +22,14 @@ import { baseRuntimeConfig } from './layers/base-config';
 import { bundleLowers, MAX_IMAGE_LAYERS, readBundleLayers, writeImageBundle } from './layers/image-bundle';
 import { imageDiffIds } from './layers/image-layers';
 import { LayerStore } from './layers/layer-store';
+import type { CachedImageEntry, EnsuredImage, ImageCacheOptions, PullProgressListener } from './image-cache-types';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
 import { startDownloads, type BlobFetches } from './pull-downloads';
-import type { ImageLowers } from './pod-rootfs';
 
 // Moved to @warmpod/registry with the platform rule; still exported from here for the cache's users.
 export { ociArchitecture } from '@warmpod/registry';
 
-export interface ImageCacheOptions {
-  dataDir: string;
-  registry: RegistryClient;
-  logger: Logger;
-  /** OCI architecture to pick from an index; defaults to this machine's. */
-  arch?: string;
-  /** Blobs downloaded at the same time by one pull. */
-  fetchConcurrency?: number;
-  /** Where blobs come from (peers, then the registry); default: the registry alone. */
-  blobSource?: BlobSource;
-}
-
-export interface PullProgress {
-  bytesDone: number;
-  bytesTotal: number;
-  layersDone: number;
-  layersTotal: number;
-}
-export type PullProgressListener = (progress: PullProgress) => void;
-
-export interface EnsuredImage {
-  /** The pinned digest (an index digest when the pin named an index). */
-  digest: string;
-  /** The image's bundle: config.json (base runtime config) and the links to its layers. */
-  bundleDir: string;
-  /** What a pod's overlay stacks: the image's layer directories, top first. */
-  lowers: ImageLowers;
-  imageConfig: ImageConfig;
-  /** Bytes downloaded by this call; 0 on a cache hit. */
-  bytesFetched: number;
-  alreadyCached: boolean;
-}
-
-export interface CachedImageEntry {
-  digest: string;
-  /** Compressed bytes of manifest, config and layers: what a pull would fetch. */
-  sizeBytes: number;
-  layers: Array<{ digest: string; sizeBytes: number }>;
-}
+export type { CachedImageEntry, EnsuredImage, ImageCacheOptions, PullProgress, PullProgressListener } from './image-cache-types';
 
 interface ResolvedImage {
   manifest: ImageManifest;

@@ -1,5 +1,5 @@
 import type { Descriptor, ImageManifest } from '@warmpod/registry';
-import type { PullProgress, PullProgressListener } from './image-cache';
+import type { PullProgress, PullProgressListener } from './image-cache-types';
 
 /** The downloads of one pull, as the unpack waits on them. */
 export interface BlobFetches {
