@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { keysUnder, redisOptions } from '@warmpod/devkit';
+import { describe, test } from 'node:test';
+import { keysUnder } from '@warmpod/devkit';
 import { applyCheckpointEvent, type CheckpointEvent, type CheckpointRecord } from '@warmpod/domain';
 import { CheckpointRepository, type NewCheckpoint } from './checkpoint-repository';
+import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const KEY_A = `ck1-${'a'.repeat(64)}`;
 const KEY_B = `ck1-${'b'.repeat(64)}`;
 const DIGEST = `sha256:${'d'.repeat(64)}`;
-let redis: Redis;
-let counter = 0;
 
 function scope(quarantineAfter = 3): { prefix: string; repo: CheckpointRepository } {
-  const prefix = `${filePrefix}${++counter}:`;
+  const prefix = freshPrefix();
   return { prefix, repo: new CheckpointRepository(redis, prefix, { quarantineAfter }) };
 }
 
@@ -41,20 +37,7 @@ function checkpoint(id: string, minutes: number, over: Partial<NewCheckpoint> = 
   };
 }
 
-before(() => {
-  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
-});
-
-after(async () => {
-  if (!redis) return;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${filePrefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
-});
+useSpecRedis();
 
 describe('CheckpointRepository on real Redis', () => {
   test('create records a pending checkpoint with every field; creating it again changes nothing', async () => {

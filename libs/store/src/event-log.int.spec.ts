@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { describe, test } from 'node:test';
 import { newId, normaliseSpec } from '@warmpod/domain';
-import { dropKeys, keysUnder, redisOptions } from '@warmpod/devkit';
+import { keysUnder } from '@warmpod/devkit';
 import { compareEventIds, EventLog, isEventId } from './event-log';
 import { PodRepository, type PodDefinition } from './pod-repository';
-
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
-let redis: Redis;
-let counter = 0;
+import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
 function scope(opts: { events?: boolean } = {}): { prefix: string; pods: PodRepository; events: EventLog } {
-  const prefix = `${filePrefix}${++counter}:`;
+  const prefix = freshPrefix();
   return { prefix, pods: new PodRepository(redis, prefix, opts), events: new EventLog(redis, prefix, opts) };
 }
 
@@ -33,15 +28,7 @@ function podDef(tenant: string): PodDefinition {
   };
 }
 
-before(() => {
-  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
-});
-
-after(async () => {
-  if (!redis) return;
-  await dropKeys(redis, filePrefix);
-  await redis.quit();
-});
+useSpecRedis();
 
 describe('EventLog on real Redis', () => {
   test("a pod's phase changes are events in its stream, its tenant's and the all-events stream, under the same ids", async () => {

@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { describe, test } from 'node:test';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository } from './node-repository';
 import { NodeReservations } from './node-reservations';
 import { NodeSessions } from './node-sessions';
 import { PodRepository, type PodDefinition } from './pod-repository';
-import { dropKeys, keysUnder, redisOptions } from '@warmpod/devkit';
+import { keysUnder } from '@warmpod/devkit';
+import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'c'.repeat(64)}`;
-let redis: Redis;
-let counter = 0;
 
 /** A fresh prefix per test, under the file's prefix, so each test can list exactly its own keys. */
 function scope(): { prefix: string; pods: PodRepository; nodes: NodeRepository; sessions: NodeSessions; reservations: NodeReservations } {
-  const prefix = `${filePrefix}${++counter}:`;
+  const prefix = freshPrefix();
   return {
     prefix,
     pods: new PodRepository(redis, prefix),
@@ -49,15 +45,7 @@ function podDef(tenant: string, createdAt = new Date()): PodDefinition {
   };
 }
 
-before(() => {
-  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
-});
-
-after(async () => {
-  if (!redis) return;
-  await dropKeys(redis, filePrefix);
-  await redis.quit();
-});
+useSpecRedis();
 
 describe('PodRepository on real Redis', () => {
   test('create then get returns every field, Pending, with its timeline', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { newId, type PodPhase } from '@warmpod/domain';
@@ -7,15 +6,12 @@ import { PodRepository } from './pod-repository';
 import { poolPodDefinition } from './pool-pods';
 import type { NewPool, PoolRecord } from './pool-record';
 import { PoolRepository } from './pool-repository';
-import { dropKeys, redisOptions } from '@warmpod/devkit';
+import { freshPrefix, redis, REDIS, useSpecRedis } from './testing/spec-redis';
 
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const OLD = `sha256:${'a'.repeat(64)}`;
 const NEW = `sha256:${'b'.repeat(64)}`;
 const GRACE_MS = 30_000;
-let redis: Redis;
 const extra: Redis[] = [];
-let counter = 0;
 
 interface Scope {
   prefix: string;
@@ -24,7 +20,7 @@ interface Scope {
 }
 
 function scope(): Scope {
-  const prefix = `${filePrefix}${++counter}:`;
+  const prefix = freshPrefix();
   return { prefix, pools: new PoolRepository(redis, prefix), pods: new PodRepository(redis, prefix) };
 }
 
@@ -73,16 +69,14 @@ async function setSize(s: Scope, pool: PoolRecord, size: number): Promise<void> 
   assert.deepEqual(await s.pools.update(pool, { size }), { applied: true, rotated: false });
 }
 
+useSpecRedis();
+
 before(() => {
-  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
-  for (let i = 0; i < 5; i++) extra.push(new Redis({ ...redisOptions(), maxRetriesPerRequest: null }));
+  for (let i = 0; i < 5; i++) extra.push(new Redis(REDIS));
 });
 
 after(async () => {
   for (const r of extra) await r.quit();
-  if (!redis) return;
-  await dropKeys(redis, filePrefix);
-  await redis.quit();
 });
 
 describe('PoolRepository on real Redis', () => {

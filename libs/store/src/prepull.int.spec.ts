@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { describe, test } from 'node:test';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { NodeRepository, type NodeRegistration } from './node-repository';
 import { NodeSessions } from './node-sessions';
@@ -15,15 +13,12 @@ import { PrepullStatus } from './prepull-status';
 import { PodImageUsage } from './prepull-usage';
 import { PullRepository } from './pull-repository';
 import { PrepullHints } from './image-repository';
-import { dropKeys, redisOptions } from '@warmpod/devkit';
+import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const BUDGET = { cluster: 4, perNode: 2 };
-let redis: Redis;
-let counter = 0;
 
-const scope = () => `${filePrefix}${++counter}:`;
+const scope = freshPrefix;
 
 function registration(id: string, labels: Record<string, string> = {}): NodeRegistration {
   return { id, labels, capacity: { cpu: 4, memoryMiB: 4096, gpu: 0 }, agentUrl: 'http://127.0.0.1:1', capabilities: {} };
@@ -43,14 +38,7 @@ function newPin(id: string, digest: string, over: Partial<NewPin> = {}): NewPin 
   };
 }
 
-before(() => {
-  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
-});
-
-after(async () => {
-  await dropKeys(redis, filePrefix);
-  await redis.quit();
-});
+useSpecRedis();
 
 describe('PrepullStatus', () => {
   test('per pin and node: ready from the inventory without a pull, queued, pulling with bytes, failed with reason', async () => {

@@ -1,25 +1,20 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { dropKeys, redisOptions } from '@warmpod/devkit';
+import { describe, test } from 'node:test';
 import { DEFAULT_QUOTA, newId, normaliseSpec, type QuotaValues } from '@warmpod/domain';
 import { CheckpointRepository, type NewCheckpoint } from './checkpoint-repository';
 import { PinRepository, type NewPin } from './pin-repository';
 import { PodRepository, type PodDefinition } from './pod-repository';
 import { LOST_RESTART_GRACE_MS, TenantQuotas } from './tenant-quotas';
+import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
 /**
  * The quota rules the gateway's tests do not reach: checkpoints, a pin
  * superseded by its successor, and a Lost pod that is about to restart.
  */
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
 const DIGEST = `sha256:${'e'.repeat(64)}`;
-let redis: Redis;
-let counter = 0;
 
 function scope() {
-  const prefix = `${filePrefix}${++counter}:`;
+  const prefix = freshPrefix();
   return {
     pods: new PodRepository(redis, prefix),
     pins: new PinRepository(redis, prefix),
@@ -71,15 +66,7 @@ function pin(digest: string): NewPin {
   };
 }
 
-before(() => {
-  redis = new Redis({ ...redisOptions(), maxRetriesPerRequest: null });
-});
-
-after(async () => {
-  if (!redis) return;
-  await dropKeys(redis, filePrefix);
-  await redis.quit();
-});
+useSpecRedis();
 
 describe('tenant quotas on real Redis', () => {
   test('checkpoints: count, then bytes held; deleted and failed ones give their use back', async () => {

@@ -1,17 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { after, before } from 'node:test';
-import { Redis } from 'ioredis';
 import type { Resources } from '@warmpod/domain';
-import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { nodeChangeMessage } from '../change-messages';
 import { Keys } from '../keys';
 import type { CachedImage, NodeRegistration } from '../node-record';
 import { NodeRepository } from '../node-repository';
 import { NodeReservations } from '../node-reservations';
 import { NodeSessions, type NodeInventory } from '../node-sessions';
+import { freshPrefix, redis } from './spec-redis';
 
 /** Shared by the node registry, session and reservation integration specs: real Redis, a fresh key prefix per test. */
-export const REDIS = { ...redisOptions(), maxRetriesPerRequest: null };
+export { redis, REDIS, useSpecRedis as useNodeStore } from './spec-redis';
 export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 export const DIGEST_B = `sha256:${'b'.repeat(64)}`;
 export const DIGEST_C = `sha256:${'c'.repeat(64)}`;
@@ -23,23 +20,6 @@ export const IMAGE_A: CachedImage = {
 };
 export const IMAGE_B: CachedImage = { digest: DIGEST_B, sizeBytes: 1_500, layers: [LAYER('1', 1_000)] };
 export const IMAGE_C: CachedImage = { digest: DIGEST_C, sizeBytes: 99, layers: [] };
-
-const filePrefix = `t-${randomUUID().slice(0, 8)}:`;
-let counter = 0;
-/** The spec's connection (a live binding: set by `useNodeStore`'s before hook). */
-export let redis: Redis;
-
-/** Opens the connection before the spec's tests and removes every key they wrote after them. */
-export function useNodeStore(): void {
-  before(() => {
-    redis = new Redis(REDIS);
-  });
-  after(async () => {
-    if (!redis) return;
-    await dropKeys(redis, filePrefix);
-    await redis.quit();
-  });
-}
 
 export function sortImages<T extends { digest: string }>(images: T[]): T[] {
   return [...images].sort((x, y) => x.digest.localeCompare(y.digest));
@@ -53,7 +33,7 @@ export interface NodeScope {
 }
 
 export function scope(): NodeScope {
-  const prefix = `${filePrefix}${++counter}:`;
+  const prefix = freshPrefix();
   return {
     prefix,
     nodes: new NodeRepository(redis, prefix),
