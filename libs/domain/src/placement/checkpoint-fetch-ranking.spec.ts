@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { runtimeKey, runtimeKeyOfCapabilities } from '../checkpoint/checkpoint-key';
 import { PlacementIndex } from './placement-index';
 import type { PlacementNode, PodPlacementRequest } from './types';
+import { placementNode } from './testing/placement-node';
 import { warmScore } from './warm-ranking';
 
 const MB = 1_000_000;
@@ -11,20 +12,9 @@ const SPEC_KEY = 'cs1-spec';
 const RT_A = 'rt1-a';
 const RT_B = 'rt1-b';
 
-function node(id: string, over: Partial<PlacementNode> = {}): PlacementNode {
-  return {
-    id,
-    ready: true,
-    cordoned: false,
-    labels: {},
-    capacity: { cpu: 8, memoryMiB: 16384, gpu: 0 },
-    allocated: { cpu: 0, memoryMiB: 0, gpu: 0 },
-    images: [],
-    checkpointKeys: [],
-    capabilities: ['criu-restore'],
-    ...over,
-  };
-}
+/** A node that can restore checkpoints. */
+const node = (id: string, over: Partial<PlacementNode> = {}): PlacementNode =>
+  placementNode(id, { capabilities: ['criu-restore'], ...over });
 
 function request(over: Partial<PodPlacementRequest> = {}): PodPlacementRequest {
   return {

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { PlacementIndex } from './placement-index';
 import { rejectionSummary } from './placement-reasons';
 import type { CachedImage, ImageLayer, PlacementNode, PodPlacementRequest } from './types';
+import { placementNode } from './testing/placement-node';
 import { warmScore } from './warm-ranking';
 
 const MB = 1_000_000;
@@ -18,19 +19,7 @@ const APP = image('app', [...base, layer('app', 280 * MB)]);
 const SIBLING = image('sibling', [...base, layer('sibling', 50 * MB)]);
 const UNRELATED = image('unrelated', [layer('other', 900 * MB)]);
 
-function node(id: string, over: Partial<PlacementNode> = {}): PlacementNode {
-  return {
-    id,
-    ready: true,
-    cordoned: false,
-    labels: {},
-    capacity: { cpu: 8, memoryMiB: 16384, gpu: 0 },
-    allocated: { cpu: 0, memoryMiB: 0, gpu: 0 },
-    images: [],
-    checkpointKeys: [],
-    ...over,
-  };
-}
+const node = placementNode;
 
 function request(over: Partial<PodPlacementRequest> = {}): PodPlacementRequest {
   return { digest: APP.digest, layers: APP.layers, resources: { cpu: 1, memoryMiB: 1024, gpu: 0 }, nodeSelector: {}, ...over };
