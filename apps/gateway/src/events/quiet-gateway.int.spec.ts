@@ -1,41 +1,26 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PodRecord } from '@warmpod/domain';
 import { keysUnder } from '@warmpod/devkit';
 import { PodRepository } from '@warmpod/store';
-import { call, errorOf, startGateway, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
-import { startRegistry, type TestRegistry } from '../testing/registry';
+import { call, errorOf, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { RegistryGateway } from '../testing/registry-gateway';
+import type { TestRegistry } from '../testing/registry';
 import { PodChanges } from './pod-changes';
 
 /** A gateway with WARMPOD_METRICS=off and WARMPOD_EVENTS=off: the API works the same, unwatched. */
 const prefix = uniquePrefix('quiet');
-let dir: string;
+const world = new RegistryGateway();
 let registry: TestRegistry;
 let gateway: TestGateway;
 let traces: Traces;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gateway-quiet-'));
-  registry = await startRegistry(dir);
+  ({ registry, gateway, traces } = await world.start('quiet', prefix, { WARMPOD_METRICS: 'off', WARMPOD_EVENTS: 'off' }));
   await registry.push('team/app', 'latest', 'a');
-  gateway = await startGateway({
-    WARMPOD_PREFIX: prefix,
-    WARMPOD_DEFAULT_REGISTRY: registry.host,
-    WARMPOD_METRICS: 'off',
-    WARMPOD_EVENTS: 'off',
-  });
-  traces = new Traces(prefix);
 });
 
-after(async () => {
-  await gateway?.close();
-  await traces?.cleanUp();
-  await registry?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => world.stop());
 
 describe('a gateway with metrics and events off', () => {
   test('/metrics answers 404 saying metrics are off; the probes still answer', async () => {

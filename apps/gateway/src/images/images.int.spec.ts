@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NodeSessions, PullRepository } from '@warmpod/store';
-import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
-import { startRegistry, type TestRegistry } from '../testing/registry';
+import { call, errorOf, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { RegistryGateway } from '../testing/registry-gateway';
+import type { TestRegistry } from '../testing/registry';
 import type { PinResponse } from './pin-response';
 
 const prefix = uniquePrefix('images');
-let dir: string;
+const world = new RegistryGateway();
 let registry: TestRegistry;
 let gateway: TestGateway;
 let traces: Traces;
@@ -39,23 +37,15 @@ async function register(id: string, labels: Record<string, string>): Promise<voi
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gateway-images-'));
-  registry = await startRegistry(dir);
+  ({ registry, gateway, traces } = await world.start('images', prefix, { NODE_READY_WINDOW_MS: '600000' }));
   digestV1 = await registry.push('team/app', 'v1', 'a');
-  gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: registry.host, NODE_READY_WINDOW_MS: '600000' });
-  traces = new Traces(prefix);
   sessions = new NodeSessions(traces.redis, prefix);
   pulls = new PullRepository(traces.redis, prefix);
   await register('n1', { zone: 'a' });
   await register('n2', { zone: 'b' });
 });
 
-after(async () => {
-  await gateway?.close();
-  await traces?.cleanUp();
-  await registry?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => world.stop());
 
 describe('POST /v1/images pins a reference for warming', () => {
   let first: PinResponse;

@@ -1,35 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PodRecord } from '@warmpod/domain';
 import { JobBus } from '@warmpod/jobs';
 import { PodBacklog, PodRepository } from '@warmpod/store';
 import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
-import { startRegistry, type TestRegistry } from '../testing/registry';
+import { RegistryGateway } from '../testing/registry-gateway';
+import type { TestRegistry } from '../testing/registry';
 
 const prefix = uniquePrefix('admission');
-let dir: string;
+const world = new RegistryGateway();
 let registry: TestRegistry;
 let gateway: TestGateway;
 let traces: Traces;
 let digestA: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gateway-admission-'));
-  registry = await startRegistry(dir);
+  ({ registry, gateway, traces } = await world.start('admission', prefix));
   digestA = await registry.push('team/app', 'latest', 'a');
-  gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: registry.host });
-  traces = new Traces(prefix);
 });
 
-after(async () => {
-  await gateway?.close();
-  await traces?.cleanUp();
-  await registry?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => world.stop());
 
 const pod = (res: { body: unknown }): PodRecord => res.body as PodRecord;
 

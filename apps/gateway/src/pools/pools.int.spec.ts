@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { newId, type PodRecord } from '@warmpod/domain';
 import { PodRepository, poolPodDefinition, PoolRepository } from '@warmpod/store';
-import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
-import { startRegistry, type TestRegistry } from '../testing/registry';
+import { call, errorOf, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { RegistryGateway } from '../testing/registry-gateway';
+import type { TestRegistry } from '../testing/registry';
 import type { PoolResponse } from './pool-response';
 
 const prefix = uniquePrefix('pools');
-let dir: string;
+const world = new RegistryGateway();
 let registry: TestRegistry;
 let gateway: TestGateway;
 let traces: Traces;
@@ -23,21 +21,13 @@ const poolOf = (res: { body: unknown }) => res.body as PoolResponse;
 const podOf = (res: { body: unknown }) => res.body as PodRecord;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gateway-pools-'));
-  registry = await startRegistry(dir);
+  ({ registry, gateway, traces } = await world.start('pools', prefix));
   digestA = await registry.push('team/pool', 'latest', 'a');
-  gateway = await startGateway({ WARMPOD_PREFIX: prefix, WARMPOD_DEFAULT_REGISTRY: registry.host });
-  traces = new Traces(prefix);
   pools = new PoolRepository(traces.redis, prefix);
   pods = new PodRepository(traces.redis, prefix);
 });
 
-after(async () => {
-  await gateway?.close();
-  await traces?.cleanUp();
-  await registry?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => world.stop());
 
 /** A warm pod as the scheduler's controller and an agent would leave it: a member, Running. */
 async function warmPod(name: string): Promise<string> {

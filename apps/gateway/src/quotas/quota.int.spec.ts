@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { z } from 'zod';
 import { Keys } from '@warmpod/store';
-import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
-import { startRegistry, type TestRegistry } from '../testing/registry';
+import { call, errorOf, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
+import { RegistryGateway } from '../testing/registry-gateway';
+import type { TestRegistry } from '../testing/registry';
 
 /**
  * Quotas through the real gateway, real Redis and a real registry: a limit
@@ -16,7 +14,7 @@ import { startRegistry, type TestRegistry } from '../testing/registry';
 const prefix = uniquePrefix('quota');
 const POD_LIMIT = 10;
 const RACERS = 50;
-let dir: string;
+const world = new RegistryGateway();
 let registry: TestRegistry;
 let gateway: TestGateway;
 let traces: Traces;
@@ -41,24 +39,12 @@ const used = async (name: string, token?: string): Promise<number | undefined> =
 const podKeys = async (): Promise<string[]> => traces.keys('pod:*');
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gateway-quota-'));
-  registry = await startRegistry(dir);
+  ({ registry, gateway, traces } = await world.start('quota', prefix, { WARMPOD_QUOTAS: JSON.stringify(QUOTAS) }));
   await registry.push('team/app', 'latest', 'a');
   await registry.push('team/other', 'latest', 'b');
-  gateway = await startGateway({
-    WARMPOD_PREFIX: prefix,
-    WARMPOD_DEFAULT_REGISTRY: registry.host,
-    WARMPOD_QUOTAS: JSON.stringify(QUOTAS),
-  });
-  traces = new Traces(prefix);
 });
 
-after(async () => {
-  await gateway?.close();
-  await traces?.cleanUp();
-  await registry?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => world.stop());
 
 describe('pod quotas', () => {
   const admitted: string[] = [];
