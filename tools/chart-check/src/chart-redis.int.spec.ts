@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { Helm, type K8sObject } from './helm';
+import { describe, test } from 'node:test';
+import { useRenderedValues } from './testing/rendered-values';
 import { workloadsOf, type Workload } from './wiring';
 
 /** Redis credentials in the chart: each app finds its own user's password (and only its own) and the Redis CA where its env points. */
-let helm: Helm;
-const rendered = new Map<string, K8sObject[]>();
-
-before(async () => {
-  helm = await Helm.open();
-  for (const file of ['external-redis-values.yaml', 'existing-secrets-values.yaml']) {
-    const res = await helm.template({ files: [join('ci', file)] });
-    if ('error' in res) assert.fail(res.error);
-    rendered.set(file, res.objects);
-  }
-});
-
-after(async () => {
-  await helm?.close();
-});
+const rendered = useRenderedValues(['external-redis-values.yaml', 'existing-secrets-values.yaml']);
 
 /** The Redis user, and the Secret items behind the password and CA files, of a workload. */
 function redisAuth(w: Workload): Record<string, string | undefined> {

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { z } from 'zod';
-import { Helm, type K8sObject } from './helm';
+import type { K8sObject } from './helm';
+import { useRenderedValues } from './testing/rendered-values';
 import { secretValues, workloadsOf, type Workload } from './wiring';
 
 /** Cluster TLS in the chart: every app finds its CA bundle, certificate and key where its WARMPOD_TLS_* point. */
-let helm: Helm;
-const rendered = new Map<string, K8sObject[]>();
+const rendered = useRenderedValues(['external-redis-values.yaml', 'existing-secrets-values.yaml']);
 const FILES = ['WARMPOD_TLS_CA_FILE', 'WARMPOD_TLS_CERT_FILE', 'WARMPOD_TLS_KEY_FILE'] as const;
-
-before(async () => {
-  helm = await Helm.open();
-  for (const file of ['external-redis-values.yaml', 'existing-secrets-values.yaml']) {
-    const res = await helm.template({ files: [join('ci', file)] });
-    if ('error' in res) assert.fail(res.error);
-    rendered.set(file, res.objects);
-  }
-});
-
-after(async () => {
-  await helm?.close();
-});
 
 const workloadVolumes = z
   .object({
