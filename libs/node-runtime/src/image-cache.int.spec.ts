@@ -11,14 +11,12 @@ import {
   elapsedMs,
   needsRoot,
   registryClient,
-  removeDir,
   sampleImages,
   SAMPLE_REPOSITORIES,
-  startRegistry,
-  tempDir,
   testLogger,
   type LocalRegistry,
   type SampleImageDigests,
+  startScratchRegistry,
 } from './testing/int-fixture';
 import { exists } from './files';
 
@@ -34,10 +32,7 @@ const blobs = async (): Promise<string[]> => (await readdir(join(layoutDir(), 'b
 
 before(async () => {
   if (needsRoot) return;
-  dir = await tempDir('wp-cache-int');
-  cleanup.add('temp dir', () => removeDir(dir));
-  registry = await startRegistry(dir);
-  cleanup.add('registry', () => registry.stop());
+  ({ dir, registry } = await startScratchRegistry('wp-cache-int', cleanup));
   samples = await sampleImages(registry.host, join(dir, 'build'));
   cache = new ImageCache({ dataDir: join(dir, 'cache'), registry: registryClient(), logger: testLogger() });
 });

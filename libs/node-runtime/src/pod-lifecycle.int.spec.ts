@@ -10,15 +10,12 @@ import {
   HTTP_SAMPLE_BODY,
   needsRoot,
   registryClient,
-  removeDir,
-  sampleImages,
-  SAMPLE_REPOSITORIES,
-  startRegistry,
-  tempDir,
   testLogger,
   uniqueTestNames,
   type LocalRegistry,
+  startScratchRegistry,
 } from './testing/int-fixture';
+import { cacheSampleImages, type SampleImages } from './testing/pod-harness';
 import { ipInSubnet } from './ipv4';
 import { isMountPoint, readMounts } from './mountinfo';
 import { PodNetwork } from './pod-network';
@@ -33,7 +30,7 @@ const logger = testLogger();
 const cleanup = new Cleanup();
 let dir: string;
 let registry: LocalRegistry;
-let images: { hello: EnsuredImage; http: EnsuredImage; sleeper: EnsuredImage };
+let images: SampleImages;
 let rootfs: PodRootfs;
 let network: PodNetwork;
 let runtime: RuncRuntime;
@@ -101,18 +98,9 @@ async function httpGet(url: string, deadlineMs = 5000): Promise<string> {
 
 before(async () => {
   if (needsRoot) return;
-  dir = await tempDir('wp-pod-int');
-  cleanup.add('temp dir', () => removeDir(dir));
-  registry = await startRegistry(dir);
-  cleanup.add('registry', () => registry.stop());
-  const digests = await sampleImages(registry.host, join(dir, 'build'));
+  ({ dir, registry } = await startScratchRegistry('wp-pod-int', cleanup));
   const cache = new ImageCache({ dataDir: join(dir, 'cache'), registry: registryClient(), logger });
-  const pin = (repo: string, digest: string): string => `${registry.host}/${repo}@${digest}`;
-  images = {
-    hello: await cache.ensure(pin(SAMPLE_REPOSITORIES.hello, digests.hello)),
-    http: await cache.ensure(pin(SAMPLE_REPOSITORIES.http, digests.http)),
-    sleeper: await cache.ensure(pin(SAMPLE_REPOSITORIES.sleeper, digests.sleeper)),
-  };
+  images = await cacheSampleImages(cache, registry.host, join(dir, 'build'));
   rootfs = new PodRootfs({ logger });
   network = new PodNetwork({ nodeId: names.nodeId, bridge: names.bridge, subnet: names.subnet, dataDir: join(dir, 'net'), logger });
   cleanup.add('network', () => network.destroy());

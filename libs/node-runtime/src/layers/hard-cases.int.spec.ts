@@ -6,16 +6,7 @@ import { buildLayeredImage, hardCaseLayers, type LayeredImage, type TarSpecEntry
 import { runCommand } from '../command';
 import { ImageCache } from '../image-cache';
 import { PodRootfs } from '../pod-rootfs';
-import {
-  Cleanup,
-  needsRoot,
-  registryClient,
-  removeDir,
-  startRegistry,
-  tempDir,
-  testLogger,
-  type LocalRegistry,
-} from '../testing/int-fixture';
+import { Cleanup, needsRoot, registryClient, testLogger, type LocalRegistry, startScratchRegistry } from '../testing/int-fixture';
 import { describeTree } from '../testing/tree-digest';
 
 const cleanup = new Cleanup();
@@ -27,10 +18,7 @@ const pinned = (name: string, digest: string): string => `${registry.host}/${nam
 
 before(async () => {
   if (needsRoot) return;
-  dir = await tempDir('wp-hard-cases');
-  cleanup.add('temp dir', () => removeDir(dir));
-  registry = await startRegistry(dir);
-  cleanup.add('registry', () => registry.stop());
+  ({ dir, registry } = await startScratchRegistry('wp-hard-cases', cleanup));
   hard = await buildLayeredImage({
     registryHost: registry.host,
     name: 'warmpod/hard-cases',

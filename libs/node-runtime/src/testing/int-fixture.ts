@@ -90,3 +90,12 @@ export async function removeDir(dir: string): Promise<void> {
 export function elapsedMs(since: bigint): number {
   return Number((process.hrtime.bigint() - since) / 1000n) / 1000;
 }
+
+/** A scratch directory (`prefix-…` under the temp dir) with a real registry in it; `cleanup` stops and removes both. */
+export async function startScratchRegistry(prefix: string, cleanup: Cleanup): Promise<{ dir: string; registry: LocalRegistry }> {
+  const dir = await tempDir(prefix);
+  cleanup.add('temp dir', () => removeDir(dir));
+  const registry = await startRegistry(dir);
+  cleanup.add('registry', () => registry.stop());
+  return { dir, registry };
+}

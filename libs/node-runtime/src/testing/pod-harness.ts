@@ -11,11 +11,9 @@ import { ImageCache, readBundleConfig, type EnsuredImage } from '../image-cache'
 import {
   Cleanup,
   registryClient,
-  removeDir,
   sampleImages,
   SAMPLE_REPOSITORIES,
-  startRegistry,
-  tempDir,
+  startScratchRegistry,
   testLogger,
   uniqueTestNames,
 } from './int-fixture';
@@ -23,6 +21,24 @@ import { PodNetwork } from '../pod-network';
 import { PodRootfs } from '../pod-rootfs';
 import { RuncRuntime, type RuncRuntimeOptions } from '../runc-runtime';
 import { buildRuntimeSpec } from '../runtime-spec';
+
+/** The sample images, each pulled into a node's cache by digest. */
+export interface SampleImages {
+  hello: EnsuredImage;
+  http: EnsuredImage;
+  sleeper: EnsuredImage;
+}
+
+/** Builds and pushes the sample images to the registry at `registryHost` and has `cache` pull each one. */
+export async function cacheSampleImages(cache: ImageCache, registryHost: string, buildDir: string): Promise<SampleImages> {
+  const digests = await sampleImages(registryHost, buildDir);
+  const pin = (repo: string, digest: string): string => `${registryHost}/${repo}@${digest}`;
+  return {
+    hello: await cache.ensure(pin(SAMPLE_REPOSITORIES.hello, digests.hello)),
+    http: await cache.ensure(pin(SAMPLE_REPOSITORIES.http, digests.http)),
+    sleeper: await cache.ensure(pin(SAMPLE_REPOSITORIES.sleeper, digests.sleeper)),
+  };
+}
 
 export interface HarnessPod {
   podId: string;
@@ -41,7 +57,7 @@ export class PodHarness {
   readonly logger = testLogger();
   readonly cleanup = new Cleanup();
   dir = '';
-  images!: { hello: EnsuredImage; http: EnsuredImage; sleeper: EnsuredImage };
+  images!: SampleImages;
   rootfs!: PodRootfs;
   network!: PodNetwork;
   runtime!: RuncRuntime;
@@ -49,18 +65,10 @@ export class PodHarness {
   private count = 0;
 
   async start(prefix: string): Promise<void> {
-    this.dir = await tempDir(prefix);
-    this.cleanup.add('temp dir', () => removeDir(this.dir));
-    const registry = await startRegistry(this.dir);
-    this.cleanup.add('registry', () => registry.stop());
-    const digests = await sampleImages(registry.host, join(this.dir, 'build'));
+    const { dir, registry } = await startScratchRegistry(prefix, this.cleanup);
+    this.dir = dir;
     const cache = new ImageCache({ dataDir: join(this.dir, 'cache'), registry: registryClient(), logger: this.logger });
-    const pin = (repo: string, digest: string): string => `${registry.host}/${repo}@${digest}`;
-    this.images = {
-      hello: await cache.ensure(pin(SAMPLE_REPOSITORIES.hello, digests.hello)),
-      http: await cache.ensure(pin(SAMPLE_REPOSITORIES.http, digests.http)),
-      sleeper: await cache.ensure(pin(SAMPLE_REPOSITORIES.sleeper, digests.sleeper)),
-    };
+    this.images = await cacheSampleImages(cache, registry.host, join(this.dir, 'build'));
     this.rootfs = new PodRootfs({ logger: this.logger });
     const { nodeId, bridge, subnet, cgroupParent } = this.names;
     this.network = new PodNetwork({ nodeId, bridge, subnet, dataDir: join(this.dir, 'net'), logger: this.logger });
