@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { keysUnder } from '@warmpod/devkit';
 import { applyCheckpointEvent, type CheckpointEvent, type CheckpointRecord } from '@warmpod/domain';
 import { CheckpointRepository, type NewCheckpoint } from './checkpoint-repository';
+import { newCheckpoint } from './testing/new-checkpoint';
 import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
 const KEY_A = `ck1-${'a'.repeat(64)}`;
@@ -23,18 +24,7 @@ function plain(record: CheckpointRecord | undefined): Omit<CheckpointRecord, 'up
 }
 
 function checkpoint(id: string, minutes: number, over: Partial<NewCheckpoint> = {}): NewCheckpoint {
-  return {
-    id,
-    key: KEY_A,
-    specKey: `cs1-${'c'.repeat(64)}`,
-    runtime: `rt1-${'d'.repeat(64)}`,
-    tenant: 'acme',
-    node: 'node-a',
-    pod: 'pod-1',
-    digest: DIGEST,
-    createdAt: new Date(Date.UTC(2026, 10, 1, 0, minutes)).toISOString(),
-    ...over,
-  };
+  return newCheckpoint(id, { key: KEY_A, digest: DIGEST, createdAt: new Date(Date.UTC(2026, 10, 1, 0, minutes)).toISOString(), ...over });
 }
 
 useSpecRedis();

@@ -5,6 +5,7 @@ import { CheckpointRepository, type NewCheckpoint } from './checkpoint-repositor
 import { PinRepository, type NewPin } from './pin-repository';
 import { PodRepository, type PodDefinition } from './pod-repository';
 import { LOST_RESTART_GRACE_MS, TenantQuotas } from './tenant-quotas';
+import { newCheckpoint } from './testing/new-checkpoint';
 import { freshPrefix, redis, useSpecRedis } from './testing/spec-redis';
 
 /**
@@ -39,19 +40,7 @@ function podDef(restartPolicy: 'Never' | 'OnFailure'): PodDefinition {
   };
 }
 
-function checkpoint(id: string): NewCheckpoint {
-  return {
-    id,
-    key: `ck1-${'a'.repeat(64)}`,
-    specKey: `cs1-${'c'.repeat(64)}`,
-    runtime: `rt1-${'d'.repeat(64)}`,
-    tenant: 'acme',
-    node: 'node-a',
-    pod: 'pod-1',
-    digest: DIGEST,
-    createdAt: new Date().toISOString(),
-  };
-}
+const checkpoint = (id: string): NewCheckpoint => newCheckpoint(id, { digest: DIGEST });
 
 function pin(digest: string): NewPin {
   return {
