@@ -5,15 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import {
-  checkpointKey,
-  checkpointSpecKey,
-  newId,
-  normaliseSpec,
-  runtimeKey,
-  type PodRecord,
-  type RuntimeFingerprint,
-} from '@warmpod/domain';
+import { checkpointKey, checkpointSpecKey, newId, runtimeKey, type PodRecord, type RuntimeFingerprint } from '@warmpod/domain';
 import { CheckpointStore, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
 import { createLogger } from '@warmpod/observability';
 import { checkpointRepository, RegistryClient, RegistryError } from '@warmpod/registry';
@@ -23,6 +15,7 @@ import { CheckpointArtifacts, CheckpointFetchError } from './checkpoint-artifact
 import { CheckpointPusher } from './checkpoint-pusher';
 import { CheckpointRegistrySweep } from './checkpoint-registry-sweep';
 import { PodCheckpoints } from './pod-checkpoints';
+import { checkpointablePod } from './testing/checkpointable-pod';
 
 const prefix = `t-${randomUUID().slice(0, 8)}:`;
 const logger = createLogger({ service: 'checkpoint-travel-int', level: 'silent' });
@@ -90,22 +83,7 @@ function node(id: string, opts: { host?: string; diskBudgetBytes?: number } = {}
   return { id, store, artifacts, pusher, sweep, checkpoints };
 }
 
-function pod(tenant = 'acme'): PodRecord {
-  const digest = `sha256:${'b'.repeat(64)}`;
-  return {
-    id: newId('pod'),
-    tenant,
-    createdAt: new Date().toISOString(),
-    labels: {},
-    image: { requested: 'app:latest', pinned: `r.local/app@${digest}`, digest },
-    spec: normaliseSpec({ image: 'app:latest', checkpoint: { enabled: true, condition: { type: 'tcp', port: 80 }, timeoutSeconds: 30 } }),
-    phase: 'Running',
-    node: 'node-a',
-    timeline: {},
-    endpoints: [],
-    restarts: 0,
-  };
-}
+const pod = (tenant = 'acme'): PodRecord => checkpointablePod({ tenant });
 
 /** A checkpoint as a finished `take` leaves it on `on`: CRIU-like files (one of 2 MiB) and a layer tar, record available. */
 async function taken(on: TestNode, p: PodRecord): Promise<string> {

@@ -19,6 +19,7 @@ import { createLogger } from '@warmpod/observability';
 import { CheckpointRepository } from '@warmpod/store';
 import { dropKeys, redisOptions } from '@warmpod/devkit';
 import { CheckpointFailedError, PodCheckpoints } from './pod-checkpoints';
+import { checkpointablePod } from './testing/checkpointable-pod';
 
 /** A checkpoint store whose reads fail with `code`, as a failing disk or a permission slip makes them. */
 class FailingReads extends CheckpointStore {
@@ -52,23 +53,7 @@ let dataDir: string;
 let records: CheckpointRepository;
 let store: CheckpointStore;
 
-function pod(overrides: Partial<PodRecord> = {}): PodRecord {
-  const digest = `sha256:${'a'.repeat(64)}`;
-  return {
-    id: newId('pod'),
-    tenant: 'acme',
-    createdAt: new Date().toISOString(),
-    labels: {},
-    image: { requested: 'app:latest', pinned: `r.local/app@${digest}`, digest },
-    spec: normaliseSpec({ image: 'app:latest', checkpoint: { enabled: true, condition: { type: 'tcp', port: 80 }, timeoutSeconds: 30 } }),
-    phase: 'Running',
-    node: NODE,
-    timeline: {},
-    endpoints: [],
-    restarts: 0,
-    ...overrides,
-  };
-}
+const pod = (overrides: Partial<PodRecord> = {}): PodRecord => checkpointablePod({ node: NODE, ...overrides });
 
 /** `null`: a node whose `criu check` failed. */
 function checkpoints(runtime: RuntimeFingerprint | null = RUNTIME, keepPerKey = 2, files: CheckpointStore = store): PodCheckpoints {
