@@ -6,11 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { HTTP_SAMPLE_BODY } from '@warmpod/devkit';
 import {
   agentGet,
-  clusterLeftovers,
   createPod,
-  leftoverKeys,
   podLeftovers,
   startCluster,
+  stopClusterLeavingNothing,
   waitForPod,
   type E2eCluster,
   type PodJson,
@@ -91,12 +90,7 @@ describe('an agent restart loses no pod', () => {
     e = await startCluster({ env: { NODE_READY_WINDOW_MS: '30000' } });
   });
 
-  after(async () => {
-    if (!e) return;
-    assert.deepEqual(await e.cleanup(), [], 'the stop checked every node and found nothing left');
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
-  });
+  after(() => stopClusterLeavingNothing(e, { nodesChecked: true }));
 
   test('SIGKILL of the agent under cold, warm-pool (and restored) pods: same containers, endpoints, logs; nothing left after', async () => {
     const cold = await createPod(e, { image: 'warmpod/http:latest', command: TICKER, ports: [8080], nodeSelector: ON_NODE_1 });

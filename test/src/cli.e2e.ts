@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { clusterLeftovers, leftoverKeys, startCluster, waitForPod, type E2eCluster } from './support';
+import { startCluster, stopClusterLeavingNothing, waitForPod, type E2eCluster } from './support';
 
 /** The workspace's `warmpod` bin, as a user runs it. */
 const WARMPOD = resolve(__dirname, '..', '..', 'tools', 'cli', 'bin', 'warmpod');
@@ -80,10 +80,7 @@ describe('the warmpod CLI and live events against a local cluster', () => {
 
   after(async () => {
     await Promise.all(followers.map((f) => f.stop()));
-    if (!e) return;
-    await e.cleanup();
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
+    await stopClusterLeavingNothing(e);
   });
 
   test('images warm: per-node progress until every node has it', async () => {

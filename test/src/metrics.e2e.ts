@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { redisUrl } from '@warmpod/devkit';
 import { parseExposition, sampleValue, type Sample } from '@warmpod/observability';
 import { NodeRepository } from '@warmpod/store';
-import { agentGet, clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster, type PodJson } from './support';
+import { agentGet, createPod, startCluster, stopClusterLeavingNothing, waitForPod, type E2eCluster, type PodJson } from './support';
 
 const ended = (p: { phase: string }) => ['Succeeded', 'Failed', 'Stopped', 'Lost'].includes(p.phase);
 const POD_ID_IN_LABEL = /pod-[A-Za-z0-9]/;
@@ -51,12 +51,7 @@ describe('metrics: real pods, real endpoints, the counts match what happened', (
     assert.equal(Object.keys(agents).length, 2);
   });
 
-  after(async () => {
-    if (!e) return;
-    await e.cleanup();
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
-  });
+  after(() => stopClusterLeavingNothing(e));
 
   test('every service serves /metrics with process metrics; scheduler and prepuller serve /healthz and /readyz', async () => {
     const urls = { gateway: e.cluster.gatewayUrl, scheduler: e.cluster.schedulerHttpUrl, prepuller: e.cluster.prepullerHttpUrl, ...agents };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { clusterLeftovers, createPod, leftoverKeys, podLeftovers, startCluster, waitForPod, type E2eCluster } from './support';
+import { createPod, podLeftovers, startCluster, stopClusterLeavingNothing, waitFor, waitForPod, type E2eCluster } from './support';
 
 interface NodeJson {
   id: string;
@@ -13,16 +13,6 @@ async function nodes(e: E2eCluster): Promise<NodeJson[]> {
   return ((await (await e.api('/v1/nodes')).json()) as { items: NodeJson[] }).items;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('a node drained through the API, or its agent sent SIGUSR2, leaves the cluster', () => {
   let e: E2eCluster;
 
@@ -30,12 +20,7 @@ describe('a node drained through the API, or its agent sent SIGUSR2, leaves the 
     e = await startCluster();
   });
 
-  after(async () => {
-    if (!e) return;
-    assert.deepEqual(await e.cleanup(), [], 'the stop checked every node and found nothing left');
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
-  });
+  after(() => stopClusterLeavingNothing(e, { nodesChecked: true }));
 
   test('restartable pods move to another node, the others end Stopped with the reason, and the node is gone, never lost', async () => {
     const op = { token: e.operatorToken, method: 'POST' };

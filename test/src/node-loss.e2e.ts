@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster, type PodJson } from './support';
+import { createPod, startCluster, stopClusterLeavingNothing, waitFor, waitForPod, type E2eCluster, type PodJson } from './support';
 
 interface NodeJson {
   id: string;
@@ -19,16 +19,6 @@ async function nodeHealth(e: E2eCluster, id: string): Promise<string | undefined
   return nodes.items.find((n) => n.id === id)?.health;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('a node that dies and comes back', () => {
   let e: E2eCluster;
 
@@ -36,12 +26,7 @@ describe('a node that dies and comes back', () => {
     e = await startCluster();
   });
 
-  after(async () => {
-    if (!e) return;
-    assert.deepEqual(await e.cleanup(), [], 'the stop checked every node and found nothing left');
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
-  });
+  after(() => stopClusterLeavingNothing(e, { nodesChecked: true }));
 
   test('its restartable pods move to another node, the others end Lost, and its stale containers are removed on return', async () => {
     const restartable = await createPod(e, { image: 'warmpod/sleeper:latest', restartPolicy: 'OnFailure', nodeSelector: {} });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster } from './support';
+import { createPod, startCluster, stopClusterLeavingNothing, waitForPod, type E2eCluster } from './support';
 
 /** Screenshots are test artefacts, next to the TAP reports. */
 const REPORTS = resolve(__dirname, '..', '..', '.warmpod', 'test-reports');
@@ -54,10 +54,7 @@ describe('the cluster page in headless Chromium against a local cluster', () => 
   after(async () => {
     await browser?.close();
     if (profile) await rm(profile, { recursive: true, force: true });
-    if (!e) return;
-    await e.cleanup();
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
+    await stopClusterLeavingNothing(e);
   });
 
   const message = () => page.locator('#message').textContent();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildImage, RegistryProxy } from '@warmpod/devkit';
 import type { ClusterNodeSpec } from '@warmpod/local-cluster';
-import { clusterLeftovers, createPod, leftoverKeys, startCluster, waitForPod, type E2eCluster } from './support';
+import { createPod, startCluster, stopClusterLeavingNothing, waitForPod, type E2eCluster } from './support';
 
 const MiB = 1024 * 1024;
 /** Pulls in flight across the cluster, as the prepuller is configured here. */
@@ -152,10 +152,7 @@ describe('prepull: pinned images are warm on their nodes before anyone asks', ()
 
   after(async () => {
     await proxy?.stop();
-    if (!e) return;
-    await e.cleanup();
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
+    await stopClusterLeavingNothing(e);
   });
 
   test('a pinned image reaches ready on every target node, with progress seen between queued and ready', async () => {

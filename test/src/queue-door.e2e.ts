@@ -9,7 +9,7 @@ import {
   WarmpodQueueClient,
   type RunPodProgress,
 } from '@warmpod/client';
-import { clusterLeftovers, leftoverKeys, startCluster, waitForPod, type E2eCluster } from './support';
+import { startCluster, stopClusterLeavingNothing, waitForPod, type E2eCluster } from './support';
 
 /**
  * The queue door on a local cluster: pods run for real from run-pod jobs
@@ -27,10 +27,7 @@ describe('pods from a job queue, end to end', () => {
 
   after(async () => {
     await alpha?.close();
-    if (!e) return;
-    await e.cleanup();
-    assert.deepEqual(clusterLeftovers(e), []);
-    assert.deepEqual(await leftoverKeys(e.prefix), []);
+    await stopClusterLeavingNothing(e);
   });
 
   test('runPod waits for the end: progress follows the phases, the result is the pod record', async () => {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -163,6 +164,30 @@ export function clusterLeftovers(e: E2eCluster): string[] {
   if (sh('ip', ['-o', 'link', 'show']).includes(e.bridgeTag)) found.push('bridge');
   if (readFileSync('/proc/self/mountinfo', 'utf8').includes(e.workDir)) found.push('mount');
   return found;
+}
+
+/**
+ * A spec's `after`: stops the cluster and asserts it left nothing, neither
+ * cgroup, bridge nor mount on the host nor a key under its prefix. With
+ * `nodesChecked`, also that the stop's own look at every node found nothing.
+ */
+export async function stopClusterLeavingNothing(e: E2eCluster | undefined, opts: { nodesChecked?: boolean } = {}): Promise<void> {
+  if (!e) return;
+  const onNodes = await e.cleanup();
+  if (opts.nodesChecked) assert.deepEqual(onNodes, [], 'the stop checked every node and found nothing left');
+  assert.deepEqual(clusterLeftovers(e), []);
+  assert.deepEqual(await leftoverKeys(e.prefix), []);
+}
+
+/** Polls `probe` until it gives a value (every 100 ms, up to `timeoutMs`); fails naming `what`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 const operatorCerts = new Map<string, Promise<TlsMaterial>>();
