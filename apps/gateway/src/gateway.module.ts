@@ -10,6 +10,7 @@ import type { GatewayConfig } from './config';
 import { EventsController } from './events/events.controller';
 import { EventStreams } from './events/event-streams';
 import { PodChanges } from './events/pod-changes';
+import { SkippedEntries } from './events/skipped-entries';
 import { HealthController } from './health/health.controller';
 import { RedisPolicy } from './health/redis-policy';
 import { infrastructureProviders, type InfrastructureOverrides } from './infrastructure';
@@ -67,6 +68,7 @@ export class GatewayModule {
         PodLogs,
         EventStreams,
         PodChanges,
+        SkippedEntries,
         TenantLimits,
         ...pinProviders(config),
         ...poolProviders(config),

@@ -38,7 +38,7 @@ describe('EventLog on real Redis', () => {
     await pods.transition(pod.id, 'Scheduled', { node: 'node-a' });
     await pods.transition(pod.id, 'Running', { startMode: 'cold' }, undefined, ['Scheduled']); // refused: not allowed from Scheduled
     await pods.transition(pod.id, 'Stopped', { message: 'bye' });
-    const own = await events.after({ kind: 'pod', tenant: 'acme', podId: pod.id }, '0-0', 100);
+    const { events: own } = await events.after({ kind: 'pod', tenant: 'acme', podId: pod.id }, '0-0', 100);
     assert.deepEqual(
       own.map((e) => [e.kind, e.resource, e.data['phase'], e.data['previous']]),
       [
@@ -51,14 +51,14 @@ describe('EventLog on real Redis', () => {
     assert.equal(own[2]!.data['message'], 'bye');
     assert.ok(own.every((e) => isEventId(e.id) && e.tenant === 'acme'));
     assert.deepEqual(
-      (await events.after({ kind: 'tenant', tenant: 'acme' }, '0-0', 100)).map((e) => e.id),
+      (await events.after({ kind: 'tenant', tenant: 'acme' }, '0-0', 100)).events.map((e) => e.id),
       own.map((e) => e.id),
     );
     assert.deepEqual(
-      (await events.after({ kind: 'all' }, own[0]!.id, 100)).map((e) => e.id),
+      (await events.after({ kind: 'all' }, own[0]!.id, 100)).events.map((e) => e.id),
       own.slice(1).map((e) => e.id),
     );
-    assert.deepEqual(await events.after({ kind: 'tenant', tenant: 'globex' }, '0-0', 100), []);
+    assert.deepEqual(await events.after({ kind: 'tenant', tenant: 'globex' }, '0-0', 100), { events: [], skipped: [], lastId: '0-0' });
   });
 
   test('a rolled-back pod leaves no event anywhere', async () => {
@@ -80,10 +80,35 @@ describe('EventLog on real Redis', () => {
       await events.append('acme', 'checkpoint', 'ckpt-1', { state: 'pending', pod: 'pod-x' }, 'pod-x');
       const woke = await waiting;
       assert.deepEqual(
-        woke.map((e) => [e.kind, e.resource]),
+        woke.events.map((e) => [e.kind, e.resource]),
         [['checkpoint', 'ckpt-1']],
       );
-      assert.equal((await events.after({ kind: 'tenant', tenant: 'acme' }, '0-0', 10)).length, 2);
+      assert.equal((await events.after({ kind: 'tenant', tenant: 'acme' }, '0-0', 10)).events.length, 2);
+    } finally {
+      follower.disconnect();
+    }
+  });
+
+  test('an entry this code did not write is skipped by id, and the next read starts after it', async () => {
+    const { events } = scope();
+    const all = { kind: 'all' } as const;
+    const before = await appended(events.append('acme', 'pin', 'pin-1', {}));
+    const foreign = await redis.xadd(events.streamOf(all), '*', 'hello', 'world');
+    const bad = await redis.xadd(events.streamOf(all), '*', 'tenant', 'acme', 'kind', 'pod', 'resource', 'p', 'data', '{not json');
+    const first = await events.after(all, before, 10);
+    assert.deepEqual(first, { events: [], skipped: [foreign, bad], lastId: bad });
+    const follower = redis.duplicate();
+    try {
+      // Only unreadable entries after the cursor: follow still moves the cursor past them, at once.
+      assert.deepEqual(await events.follow(follower, all, before, 10_000, 10), first);
+      const later = await appended(events.append('acme', 'pin', 'pin-2', {}));
+      const next = await events.follow(follower, all, first.lastId, 10_000, 10);
+      assert.deepEqual(
+        next.events.map((e) => e.id),
+        [later],
+      );
+      assert.deepEqual(next.skipped, []);
+      assert.equal(next.lastId, later);
     } finally {
       follower.disconnect();
     }
@@ -123,7 +148,7 @@ describe('EventLog on real Redis', () => {
     assert.deepEqual(Object.keys(stored?.timeline ?? {}).sort(), ['Pending', 'Scheduled', 'Stopped']);
     const streams = (await keysUnder(redis, prefix)).filter((key) => key.startsWith(`${prefix}events:`));
     assert.deepEqual(streams, [], 'no event stream was written');
-    assert.deepEqual(await events.after({ kind: 'all' }, '0-0', 10), []);
+    assert.deepEqual((await events.after({ kind: 'all' }, '0-0', 10)).events, []);
     const rolledBack = podDef('acme');
     await pods.create(rolledBack);
     await pods.remove(rolledBack);

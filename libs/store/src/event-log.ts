@@ -77,6 +77,19 @@ const entrySchema = z
 
 type RawEntry = [id: string, fields: string[]];
 
+/**
+ * What one read of a stream found: the events, the ids of entries this code
+ * did not write (skipped), and where the next read starts (`lastId`: the last
+ * entry read, skipped or not, else the read's own `afterId`). A reader that
+ * went on from its last event's id instead would read a skipped entry again
+ * and again, at once, for ever.
+ */
+export interface EventBatch {
+  events: StoredEvent[];
+  skipped: string[];
+  lastId: string;
+}
+
 /** A stream entry as an event; undefined (skipped) for one this code did not write. */
 function decodeEntry([id, fields]: RawEntry): StoredEvent | undefined {
   const record: Record<string, string> = {};
@@ -150,22 +163,22 @@ export class EventLog {
     return scope.kind === 'tenant' ? this.keys.tenantEvents(scope.tenant) : this.keys.podEvents(scope.podId);
   }
 
-  /** Up to `count` events after `afterId` ('0-0': from the oldest kept), oldest first. */
-  async after(scope: EventScope, afterId: string, count: number): Promise<StoredEvent[]> {
+  /** Up to `count` entries after `afterId` ('0-0': from the oldest kept), oldest first; a full batch may hold fewer events. */
+  async after(scope: EventScope, afterId: string, count: number): Promise<EventBatch> {
     const entries = (await this.redis.xrange(this.streamOf(scope), `(${afterId}`, '+', 'COUNT', count)) as RawEntry[];
-    return decodeAll(entries);
+    return decodeBatch(entries, afterId);
   }
 
   /**
    * Waits up to `blockMs` for events after `afterId` on `connection` (a
    * blocking read: give each follower a connection of its own); [] when
-   * none came.
+   * none came (no events, no skipped entries, `lastId` = `afterId`).
    */
-  async follow(connection: Redis, scope: EventScope, afterId: string, blockMs: number, count: number): Promise<StoredEvent[]> {
+  async follow(connection: Redis, scope: EventScope, afterId: string, blockMs: number, count: number): Promise<EventBatch> {
     const reply = (await connection.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.streamOf(scope), afterId)) as Array<
       [string, RawEntry[]]
     > | null;
-    return decodeAll(reply?.[0]?.[1] ?? []);
+    return decodeBatch(reply?.[0]?.[1] ?? [], afterId);
   }
 
   /** The newest event id of a scope, '0-0' when it has none. */
@@ -187,6 +200,12 @@ export class EventLog {
   }
 }
 
-function decodeAll(entries: RawEntry[]): StoredEvent[] {
-  return entries.map(decodeEntry).filter((e): e is StoredEvent => e !== undefined);
+function decodeBatch(entries: RawEntry[], afterId: string): EventBatch {
+  const batch: EventBatch = { events: [], skipped: [], lastId: entries[entries.length - 1]?.[0] ?? afterId };
+  for (const entry of entries) {
+    const event = decodeEntry(entry);
+    if (event) batch.events.push(event);
+    else batch.skipped.push(entry[0]);
+  }
+  return batch;
 }

@@ -16,6 +16,8 @@ export interface AclUser {
   readKeys?: string[];
   /** Glob patterns of the pub/sub channels the user may publish and subscribe to; none: no pub/sub at all. */
   channels?: string[];
+  /** With channels: whether SUBSCRIBE and PSUBSCRIBE come back too (else PUBLISH only). Default true. */
+  subscribes?: boolean;
   /** SCAN lists key names whatever the patterns: only users allowed to see every name get it. */
   mayScan: boolean;
 }
@@ -23,7 +25,7 @@ export interface AclUser {
 /**
  * What a BullMQ client needs (scripts, reads and writes of its keys, the
  * blocking pops and stream reads of workers and QueueEvents, CLIENT SETNAME,
- * INFO for its version check), without anything dangerous (KEYS, FLUSH*,
+ * INFO for its version check) and TIME (warmpod's rate-bucket script), without anything dangerous (KEYS, FLUSH*,
  * CONFIG, DEBUG, SORT, MIGRATE, CLIENT KILL ...), pub/sub (no channels), or
  * RANDOMKEY (a key name outside the patterns).
  */
@@ -39,6 +41,8 @@ const BULLMQ_COMMANDS = [
   '-@pubsub',
   '-randomkey',
   '+info',
+  // Redis's clock: the gateway's rate buckets (takeRateToken) read it, one clock for every replica.
+  '+time',
   '+client|setname',
   '+client|getname',
   '+client|id',
@@ -105,7 +109,8 @@ export function aclRules(user: AclUser): string[] {
     ...(user.channels ?? []).map((c) => `&${c}`),
     ...BULLMQ_COMMANDS,
     // After -@pubsub: only the plain channel commands come back, and only when the user has channels.
-    ...(user.channels?.length ? ['+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe'] : []),
+    ...(user.channels?.length ? ['+publish'] : []),
+    ...(user.channels?.length && user.subscribes !== false ? ['+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe'] : []),
     ...(user.mayScan ? [] : ['-scan']),
   ];
 }

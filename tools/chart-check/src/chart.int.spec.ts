@@ -17,6 +17,7 @@ import { configLoaderOf, COMPONENTS, resolveEnv, secretValues, wiringProblems, w
 const MATRIX = [
   'external-redis-values.yaml',
   'bundled-redis-values.yaml',
+  'bundled-redis-users-values.yaml',
   'existing-secrets-values.yaml',
   'digests-values.yaml',
   'metrics-netpol-values.yaml',
@@ -86,6 +87,8 @@ describe('rendered objects are valid Kubernetes objects (types, required and unk
     const kinds = (file: string) => new Set(rendered.get(file)!.map((o) => `${o.kind}/${o.metadata.name}`));
     assert.ok(kinds('bundled-redis-values.yaml').has('StatefulSet/wp-warmpod-redis'));
     assert.ok(!kinds('external-redis-values.yaml').has('StatefulSet/wp-warmpod-redis'));
+    assert.ok(kinds('bundled-redis-users-values.yaml').has('ConfigMap/wp-warmpod-redis-acl'));
+    assert.ok(!kinds('bundled-redis-values.yaml').has('ConfigMap/wp-warmpod-redis-acl'));
     assert.ok(kinds('metrics-netpol-values.yaml').has('ServiceMonitor/wp-warmpod-gateway'));
     assert.ok(kinds('metrics-netpol-values.yaml').has('ServiceMonitor/wp-warmpod-scheduler'));
     assert.ok(kinds('metrics-netpol-values.yaml').has('NetworkPolicy/wp-warmpod-redis'));

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { main } from './main';
 
@@ -28,4 +30,28 @@ test('without a token: one line saying so, exit 3; an unreachable gateway: one l
   assert.equal((await cli(['frobnicate'], { WARMPOD_TOKEN: 't' })).code, 2);
   assert.equal((await cli(['run', 'x', '--port', 'http'], { WARMPOD_TOKEN: 't' })).code, 2);
   assert.equal((await cli(['ps', '--output', 'yaml'], { WARMPOD_TOKEN: 't' })).code, 2);
+});
+
+test('events: data that is not JSON is printed as text and the follow goes on to the next event', async () => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end('id: 1-0\nevent: pod\ndata: {not json\n\nid: 2-0\nevent: pod\ndata: {"kind":"pod","resource":"pod-1","phase":"Running"}\n\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const text = await cli(['events'], { WARMPOD_TOKEN: 't', WARMPOD_URL: url });
+    assert.deepEqual(text, { code: 0, out: ['pod {not json', '2-0 pod pod-1 phase=Running'], err: [] });
+    const json = await cli(['events', '--output', 'json'], { WARMPOD_TOKEN: 't', WARMPOD_URL: url });
+    assert.equal(json.code, 0);
+    assert.deepEqual(
+      json.out.map((l) => JSON.parse(l) as unknown),
+      [
+        { id: '1-0', event: 'pod', data: '{not json' },
+        { id: '2-0', event: 'pod', data: { kind: 'pod', resource: 'pod-1', phase: 'Running' } },
+      ],
+    );
+  } finally {
+    server.close();
+  }
 });

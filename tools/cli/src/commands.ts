@@ -171,6 +171,15 @@ export async function checkpoints(client: WarmpodClient, out: Output): Promise<n
 
 const eventData = z.looseObject({ kind: z.string(), resource: z.string() });
 
+/** An event's data as JSON, or its text when it is not JSON (printed as is rather than ending the follow). */
+function dataOf(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** `events [POD] [--since ID]`: follows the event stream (the tenant's, or one pod's) until interrupted. */
 export async function events(client: WarmpodClient, out: Output, podId: string | undefined, since?: string): Promise<number> {
   const path = podId ? `/v1/pods/${encodeURIComponent(podId)}/events` : '/v1/events';
@@ -179,10 +188,10 @@ export async function events(client: WarmpodClient, out: Output, podId: string |
   if (!res.ok || !res.body) throw await client.failure(res);
   for await (const event of readSseEvents(res.body)) {
     if (out.json) {
-      out.line(JSON.stringify({ id: event.id, event: event.event, data: JSON.parse(event.data) as unknown }));
+      out.line(JSON.stringify({ id: event.id, event: event.event, data: dataOf(event.data) }));
       continue;
     }
-    const parsed = eventData.safeParse(JSON.parse(event.data));
+    const parsed = eventData.safeParse(dataOf(event.data));
     if (!parsed.success) out.line(`${event.event} ${event.data}`);
     else {
       const { kind, resource, ...rest } = parsed.data;

@@ -106,7 +106,7 @@ export class RedisServer {
   }
 }
 
-/** One PING over a plain socket: true when Redis answers PONG (not LOADING or an error). */
+/** One PING over a plain socket: true when Redis answers PONG, or NOAUTH (its default user is off: it serves, to users that log in); not LOADING. */
 function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
@@ -117,6 +117,6 @@ function answersPing(port: number): Promise<boolean> {
     socket.setTimeout(1_000, () => done(false));
     socket.once('error', () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString('utf8').startsWith('+PONG')));
+    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString('utf8'))));
   });
 }

@@ -8,15 +8,20 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { dropKeys, redisUrl } from '@warmpod/devkit';
 import { bullPrefix, JobBus, nodeQueueName, SCHEDULING_QUEUE } from '@warmpod/jobs';
+import { newId, normaliseSpec } from '@warmpod/domain';
 import { baseConfig, baseConfigSchema, loadConfig } from '@warmpod/observability';
 import {
   assertNoEviction,
   connectRedis,
   Keys,
   NodeRepository,
+  NodeReservations,
   NodeSessions,
   PinRepository,
+  PodRepository,
   PullRepository,
+  RateBuckets,
+  type PodDefinition,
   type WarmpodService,
 } from '@warmpod/store';
 import { setUpServiceUsers, type LocalServiceUsers } from './service-users';
@@ -137,6 +142,66 @@ describe("each service's own Redis user (real Redis ACL)", () => {
     } finally {
       await scheduling.close();
     }
+  });
+
+  test("a pod's life across the three users that write it passes; each one's representative forbidden write is refused", async () => {
+    const gateway = as('gateway');
+    const scheduler = as('scheduler');
+    const agent = as('worker-agent');
+    const pod: PodDefinition = {
+      id: newId('pod', Date.now()),
+      tenant: 't1',
+      createdAt: new Date().toISOString(),
+      labels: {},
+      image: { requested: 'app:latest', pinned: `registry.local/app@${DIGEST}`, digest: DIGEST },
+      spec: normaliseSpec({ image: 'app:latest', resources: { cpu: 0.1, memoryMiB: 16, gpu: 0 } }),
+    };
+    // Gateway: admission (pod, tenant index, quota charge, idempotency, events), a rate bucket, cordon, the scheduling queue.
+    assert.equal((await new PodRepository(gateway, prefix).create(pod, { key: 'k1', bodyHash: 'h' })).kind, 'created');
+    assert.equal((await new RateBuckets(gateway, prefix).take('token-1', 10, 10)).allowed, true);
+    const gatewayNodes = new NodeRepository(gateway, prefix);
+    assert.equal(await gatewayNodes.setCordoned('n1', true), true);
+    assert.equal(await gatewayNodes.setCordoned('n1', false), true);
+    const gatewayBus = new JobBus(gateway, prefix);
+    await gatewayBus.toScheduler({ name: 'schedule-pod', data: { podId: pod.id, requestId: 'r1' } });
+    await gatewayBus.close();
+    // Scheduler: a reservation on the node, the placement, the node's queue.
+    assert.equal(
+      (await new NodeReservations(scheduler, prefix).tryReserve('n1', pod.id, { cpu: 0.1, memoryMiB: 16, gpu: 0 })).reserved,
+      true,
+    );
+    assert.equal((await new PodRepository(scheduler, prefix).transition(pod.id, 'Scheduled', { node: 'n1' })).applied, true);
+    const schedulerBus = new JobBus(scheduler, prefix);
+    await schedulerBus.toNode('n1', { name: 'start-pod', data: { podId: pod.id, requestId: 'r1' } });
+    await schedulerBus.close();
+    // Agent: its phases, the end that releases the reservation, an image added to its node's inventory.
+    const agentPods = new PodRepository(agent, prefix);
+    assert.equal((await agentPods.transition(pod.id, 'Starting')).applied, true);
+    assert.equal((await agentPods.transition(pod.id, 'Running', { startMode: 'cold' })).applied, true);
+    assert.equal((await agentPods.transition(pod.id, 'Stopped', { message: 'done' }, 'n1')).applied, true);
+    assert.deepEqual(await new NodeReservations(scheduler, prefix).list('n1'), [], 'the agent released the reservation');
+    await new NodeRepository(agent, prefix).addCachedDigest('n1', DIGEST, 1_000);
+
+    // What each may not write (reading is still allowed: the records are shared).
+    const refused: Array<[WarmpodService, Redis, () => Promise<unknown>]> = [
+      ['gateway', gateway, () => gateway.hset(keys.pull('n1', DIGEST), 'state', 'ready')], // a node's pull progress
+      ['gateway', gateway, () => gateway.sadd(keys.protectedDigests('n1'), DIGEST)], // what a node's GC keeps
+      ['gateway', gateway, () => gateway.zadd(keys.prepullHints(), 1, 'x')],
+      ['scheduler', scheduler, () => scheduler.hset(keys.rateBucket('token-1'), 'tokens', '1000')],
+      ['scheduler', scheduler, () => scheduler.hset(keys.pull('n1', DIGEST), 'state', 'ready')],
+      ['worker-agent', agent, () => agent.hset(keys.pin('pin-1'), 'state', 'superseded')], // a tenant's pin
+      ['worker-agent', agent, () => agent.sadd(keys.pools(), 'pool-x')],
+      ['worker-agent', agent, () => agent.hset(keys.rateBucket('token-1'), 'tokens', '1000')],
+      ['worker-agent', agent, () => agent.zadd(keys.prepullHints(), 1, 'x')],
+    ];
+    for (const [service, redis, write] of refused) {
+      await assert.rejects(write(), NOPERM, service);
+      assert.equal(await redis.exists(keys.rateBucket('token-1')), 1, `${service} still reads what it may not write`);
+    }
+    assert.equal(await as('scheduler').zcard(keys.prepullHints()), 0, 'no refused write landed');
+    // Only the change feed's readers subscribe; the others publish (from their scripts) only.
+    await assert.rejects(as('gateway').subscribe(keys.pinsChanged()), NOPERM);
+    await assert.rejects(as('worker-agent').subscribe(keys.nodesChanged()), NOPERM);
   });
 
   test("pub/sub on the deployment's channels only", async () => {

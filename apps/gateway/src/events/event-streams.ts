@@ -2,11 +2,13 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { EventLog, type EventScope, type StoredEvent } from '@warmpod/store';
+import { EventLog, type EventBatch, type EventScope, type StoredEvent } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
 import { ApiError } from '../http/api-error';
 import { CONFIG, LOGGER, REDIS } from '../providers';
+import { followerName } from './pod-changes';
 import { resumePoint } from './resume-point';
+import { SkippedEntries } from './skipped-entries';
 import { StreamSlots } from './stream-slots';
 
 /** Events read per Redis call, backlog and live alike. */
@@ -38,6 +40,7 @@ export class EventStreams implements OnModuleDestroy {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly skipped: SkippedEntries,
   ) {
     this.log = new EventLog(redis, config.prefix);
     this.slots = new StreamSlots(config.events.maxStreamsPerTenant);
@@ -50,7 +53,7 @@ export class EventStreams implements OnModuleDestroy {
       const max = this.config.events.maxStreamsPerTenant;
       throw new ApiError(429, 'too_many_streams', `this tenant already has ${max} open event streams on this gateway (the limit)`);
     }
-    const connection = this.redis.duplicate();
+    const connection = this.redis.duplicate({ connectionName: followerName('event-stream', this.config.prefix) });
     connection.on('error', () => undefined); // the follow loop reports it
     let closed = false;
     const end = () => {
@@ -79,16 +82,17 @@ export class EventStreams implements OnModuleDestroy {
       );
     try {
       let last = start.afterId;
+      const stream = this.log.streamOf(scope);
       for (;;) {
         const backlog = await this.log.after(scope, last, BATCH);
-        last = this.write(backlog, last, closed, reply);
-        if (backlog.length < BATCH || closed) break;
+        last = this.write(backlog, stream, closed, reply);
+        if (backlog.events.length + backlog.skipped.length < BATCH || closed) break;
       }
       while (!closed) {
-        const events = await this.log.follow(connection, scope, last, this.config.events.heartbeatMs, BATCH);
+        const batch = await this.log.follow(connection, scope, last, this.config.events.heartbeatMs, BATCH);
         if (closed) break;
-        if (events.length === 0) reply.raw.write(': heartbeat\n\n');
-        last = this.write(events, last, closed, reply);
+        if (batch.events.length === 0) reply.raw.write(': heartbeat\n\n');
+        last = this.write(batch, stream, closed, reply);
       }
     } catch (error) {
       if (!closed) this.logger.warn({ err: messageOf(error) }, 'event stream ended by an error; the client resumes with Last-Event-ID');
@@ -97,10 +101,11 @@ export class EventStreams implements OnModuleDestroy {
     }
   }
 
-  private write(events: StoredEvent[], last: string, closed: boolean, reply: FastifyReply): string {
-    if (closed) return last;
-    for (const event of events) reply.raw.write(formatEvent(event));
-    return events[events.length - 1]?.id ?? last;
+  /** Writes a batch's events; returns where the next read starts: past every entry read, skipped ones too (else they are read again at once, for ever). */
+  private write(batch: EventBatch, stream: string, closed: boolean, reply: FastifyReply): string {
+    this.skipped.report(batch.skipped, stream, 'event-stream');
+    if (!closed) for (const event of batch.events) reply.raw.write(formatEvent(event));
+    return batch.lastId;
   }
 
   /** Open streams end before the HTTP server closes, or it would wait for them. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId, normaliseSpec } from '@warmpod/domain';
 import { EventLog, PodRepository, type PodDefinition } from '@warmpod/store';
-import { PodChanges } from './pod-changes';
+import { followerName, PodChanges } from './pod-changes';
 import { call, errorOf, startGateway, TOKENS, Traces, uniquePrefix, type TestGateway } from '../testing/harness';
 import { SseClient } from '../testing/sse-client';
 
@@ -196,4 +196,93 @@ describe('PodChanges (what ?wait=Ready and the queue door wait on)', () => {
       watch.close();
     }
   });
+});
+
+/** Whether every follower connection of that name (at least `count`) is blocked in XREAD (CLIENT LIST flag b): waiting, not spinning. */
+async function followersBlocked(name: string, count: number): Promise<boolean> {
+  const list = String(await traces.redis.call('CLIENT', 'LIST', 'TYPE', 'normal'));
+  const fields = list
+    .split('\n')
+    .map((line) => Object.fromEntries(line.split(' ').map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)])))
+    .filter((c) => c['name'] === name);
+  return fields.length >= count && fields.every((c) => c['cmd'] === 'xread' && (c['flags'] ?? '').includes('b'));
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a stream entry that is not a warmpod event (foreign or malformed)', () => {
+  test(
+    'is skipped, logged and counted once by id; the followers block again and later events still reach waiters and streams',
+    { timeout: 60_000 },
+    async () => {
+      const changes = gateway.app.get(PodChanges);
+      const pod = await storedPod('alpha');
+      const operator = await open('/v1/events', TOKENS.operator);
+      const alpha = await open(`/v1/events`, TOKENS.alpha);
+      const watch = changes.watch(pod.id);
+      try {
+        await until('both followers waiting', () =>
+          Promise.all([
+            followersBlocked(followerName('pod-changes', prefix), 1),
+            followersBlocked(followerName('event-stream', prefix), 2),
+          ]).then((r) => r.every(Boolean)),
+        );
+        const all = log.streamOf({ kind: 'all' });
+        const foreign = await traces.redis.xadd(all, '*', 'hello', 'world');
+        const malformed = await traces.redis.xadd(
+          log.streamOf({ kind: 'tenant', tenant: 'alpha' }),
+          '*',
+          'tenant',
+          'alpha',
+          'kind',
+          'pod',
+          'resource',
+          pod.id,
+          'data',
+          '{not json',
+        );
+        assert.ok(foreign && malformed);
+        const reported = (id: string) => gateway.logLines.filter((line) => line.includes(`"entry":"${id}"`));
+        await until('both entries logged', () => reported(foreign).length > 0 && reported(malformed).length > 0);
+        // Past the entries: each follower is back in a blocking read. One that stayed before them would re-read them at once, for ever, and never block.
+        await until('the followers blocked again, past the entries', () =>
+          Promise.all([
+            followersBlocked(followerName('pod-changes', prefix), 1),
+            followersBlocked(followerName('event-stream', prefix), 2),
+          ]).then((r) => r.every(Boolean)),
+        );
+        const woke = watch.next(600_000);
+        await pods.transition(pod.id, 'Scheduled', { node: 'node-a' });
+        await woke;
+        await operator.until('the later event', (c) => phases(c).includes('Scheduled'));
+        await alpha.until('the later event', (c) => phases(c).includes('Scheduled'));
+        assert.deepEqual(phases(alpha), ['Scheduled'], 'the malformed entry is not sent');
+        assert.equal(reported(foreign).length, 1, 'logged once, though two followers met it');
+        assert.equal(reported(malformed).length, 1);
+        const metrics = String((await call(gateway.url, 'GET', '/metrics', { token: null })).body);
+        const counted = [...metrics.matchAll(/^warmpod_event_entries_skipped_total\{reader="[a-z-]+"[^}]*\} (\d+)$/gm)].reduce(
+          (n, m) => n + Number(m[1]),
+          0,
+        );
+        assert.equal(
+          counted,
+          2,
+          metrics
+            .split('\n')
+            .filter((l) => l.includes('skipped'))
+            .join('\n'),
+        );
+      } finally {
+        watch.close();
+        operator.close();
+        alpha.close();
+      }
+    },
+  );
 });

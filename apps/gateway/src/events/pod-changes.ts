@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { messageOf, type Logger } from '@warmpod/observability';
-import { EventLog } from '@warmpod/store';
+import { EventLog, slug } from '@warmpod/store';
 import type { GatewayConfig } from '../config';
 import { CONFIG, LOGGER, REDIS } from '../providers';
+import { SkippedEntries } from './skipped-entries';
 
 /** Each blocking read of the all-events stream waits at most this long, so a stop is never held up longer. */
 const BLOCK_MS = 2_000;
@@ -47,6 +48,7 @@ export class PodChanges implements OnModuleInit, OnModuleDestroy {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly skipped: SkippedEntries,
   ) {
     this.log = new EventLog(redis, config.prefix);
   }
@@ -58,7 +60,8 @@ export class PodChanges implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     if (!this.live) return;
-    const connection = this.redis.duplicate();
+    // Named with the prefix, so CLIENT LIST tells one deployment's follower from another's on a shared Redis.
+    const connection = this.redis.duplicate({ connectionName: followerName('pod-changes', this.config.prefix) });
     connection.on('error', () => undefined); // the follow loop reports it
     this.connection = connection;
     this.following = this.follow(connection);
@@ -109,11 +112,13 @@ export class PodChanges implements OnModuleInit, OnModuleDestroy {
     while (!this.stopped) {
       try {
         last ??= await this.log.latestId({ kind: 'all' });
-        const events = await this.log.follow(connection, { kind: 'all' }, last, BLOCK_MS, BATCH);
+        const batch = await this.log.follow(connection, { kind: 'all' }, last, BLOCK_MS, BATCH);
         if (failing) this.logger.info('pod change follower: reading events again');
         failing = false;
-        for (const event of events) {
-          last = event.id;
+        // Past every entry read, skipped ones too: from an event's id, a skipped entry would be read again at once, for ever.
+        last = batch.lastId;
+        this.skipped.report(batch.skipped, this.log.streamOf({ kind: 'all' }), 'pod-changes');
+        for (const event of batch.events) {
           const podId = event.kind === 'pod' ? event.resource : undefined;
           for (const wake of (podId && this.waiters.get(podId)) || []) wake();
         }
@@ -127,4 +132,9 @@ export class PodChanges implements OnModuleInit, OnModuleDestroy {
       }
     }
   }
+}
+
+/** The name of a follower's own connection (CLIENT LIST): what it follows, and whose (the deployment's prefix). */
+export function followerName(reader: 'pod-changes' | 'event-stream', prefix: string): string {
+  return `gateway-${reader}-${slug(prefix)}`;
 }

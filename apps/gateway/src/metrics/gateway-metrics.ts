@@ -24,6 +24,7 @@ export class GatewayMetrics {
   private readonly admissionSeconds;
   private readonly claims;
   private readonly podStart;
+  private readonly skippedEntries;
 
   constructor(@Inject(CONFIG) config: GatewayConfig, pools: PoolRepository) {
     this.metrics = new ServiceMetrics('gateway', { enabled: config.observability.metrics });
@@ -39,6 +40,11 @@ export class GatewayMetrics {
       'Pod start duration by start mode and segment; the gateway observes warm-pool starts (the claim) only',
       ['mode', 'segment'],
       WAIT_SECONDS_BUCKETS,
+    );
+    this.skippedEntries = this.metrics.counter(
+      'warmpod_event_entries_skipped_total',
+      'Event stream entries skipped as not warmpod events (foreign or malformed), each counted once, by the follower that met it first',
+      ['reader'],
     );
     this.metrics.gauge('warmpod_warm_pools', 'Warm pools, read on scrape', [], async (gauge) => {
       gauge.set((await within(pools.ids(), 1_000, 'pool ids')).length);
@@ -62,5 +68,9 @@ export class GatewayMetrics {
   claimed(startedMs: number, outcome: ClaimOutcome): void {
     this.claims.inc({ outcome });
     if (outcome === 'claimed') this.podStart.observe({ mode: 'warm-pool', segment: 'total' }, secondsSince(startedMs));
+  }
+
+  eventEntrySkipped(reader: 'pod-changes' | 'event-stream'): void {
+    this.skippedEntries.inc({ reader });
   }
 }
