@@ -1,13 +1,32 @@
 import type { Logger } from '@warmpod/observability';
 import { PodLocks } from './pod-locks';
 
+/** A layer as the budget counts it: its blob, and its unpacked directory when it is on the node. */
+export interface BudgetLayer {
+  /** Blob digest. */
+  digest: string;
+  /** Compressed blob bytes (the blob stays in the node's layout, for peers). */
+  sizeBytes: number;
+  /** The unpacked directory's name, when known: images sharing a diff_id share the directory. */
+  diffId?: string;
+  /** Measured bytes of the unpacked directory; unknown before the layer is unpacked here. */
+  unpackedBytes?: number;
+}
+
 /** An image as the budget counts it: its layers (shared ones are stored once) and its own bytes. */
 export interface BudgetImage {
   digest: string;
   /** Manifest, config and layers: what a pull of it alone would fetch. */
   sizeBytes: number;
-  layers: ReadonlyArray<{ digest: string; sizeBytes: number }>;
+  layers: ReadonlyArray<BudgetLayer>;
 }
+
+/**
+ * A layer not unpacked here yet is counted at this many times its compressed
+ * size (OCI gives no uncompressed size before the config is read): typical
+ * gzip and zstd layers of binaries and libraries unpack to 2-4 times their size.
+ */
+export const UNPACKED_PER_COMPRESSED = 3;
 
 export interface RoomRequest {
   budgetBytes: number;
@@ -26,23 +45,36 @@ export interface RoomRequest {
 export type RoomPlan =
   { fits: true; evict: string[] } | { fits: false; needBytes: number; budgetBytes: number; heldBytes: number; reason: string };
 
-/** Bytes on disk for a set of images: each shared layer once, plus every image's own manifest and config. */
+/**
+ * Bytes on disk for a set of images: each shared blob once, each unpacked
+ * layer directory once (by diff_id), plus every image's own manifest and
+ * config. A layer's directory counts what it was measured to take; one not
+ * unpacked here yet counts UNPACKED_PER_COMPRESSED times its blob.
+ */
 export function footprint(images: Iterable<BudgetImage>): number {
-  const layers = new Map<string, number>();
+  const unique = [...new Map([...images].map((i) => [i.digest, i])).values()];
+  // A blob digest known (from a cached image) to unpack into a diff_id shares that directory.
+  const diffIdOf = new Map<string, string>();
+  for (const image of unique) for (const l of image.layers) if (l.diffId) diffIdOf.set(l.digest, l.diffId);
+  const blobs = new Map<string, number>();
+  const unpacked = new Map<string, { bytes: number; measured: boolean }>();
   let own = 0;
-  const seen = new Set<string>();
-  for (const image of images) {
-    if (seen.has(image.digest)) continue;
-    seen.add(image.digest);
+  for (const image of unique) {
     let layerBytes = 0;
     for (const l of image.layers) {
-      layers.set(l.digest, l.sizeBytes);
+      blobs.set(l.digest, l.sizeBytes);
       layerBytes += l.sizeBytes;
+      const key = diffIdOf.get(l.digest) ?? l.digest;
+      const measured = l.unpackedBytes !== undefined;
+      const known = unpacked.get(key);
+      if (known?.measured && !measured) continue;
+      unpacked.set(key, { bytes: l.unpackedBytes ?? l.sizeBytes * UNPACKED_PER_COMPRESSED, measured });
     }
     own += Math.max(0, image.sizeBytes - layerBytes);
   }
   let total = own;
-  for (const size of layers.values()) total += size;
+  for (const size of blobs.values()) total += size;
+  for (const { bytes } of unpacked.values()) total += bytes;
   return total;
 }
 
