@@ -15,6 +15,8 @@ export interface ImageCacheOptions {
   fetchConcurrency?: number;
   /** Where blobs come from (peers, then the registry); default: the registry alone. */
   blobSource?: BlobSource;
+  /** The zstd program that unpacks zstd-compressed layers (default: `zstd` on the system PATH). */
+  zstdCommand?: string;
 }
 
 export interface PullProgress {

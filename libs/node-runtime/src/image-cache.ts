@@ -76,7 +76,7 @@ export class ImageCache {
     this.blobSource = opts.blobSource ?? new BlobSourceChain([new RegistryBlobSource(opts.registry)]);
     this.layout = new OciLayout(join(opts.dataDir, 'layout'));
     this.unpackedDir = join(opts.dataDir, 'unpacked');
-    this.layers = new LayerStore(join(opts.dataDir, 'layers'));
+    this.layers = new LayerStore(join(opts.dataDir, 'layers'), { zstdCommand: opts.zstdCommand });
   }
 
   bundleDir(digest: string): string {

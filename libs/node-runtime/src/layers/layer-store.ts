@@ -59,7 +59,10 @@ export async function allocatedBytes(root: string): Promise<number> {
 export class LayerStore {
   private readonly unpacks = new Map<string, Promise<void>>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly opts: { zstdCommand?: string } = {},
+  ) {}
 
   path(diffId: string): string {
     return join(this.dir, digestHex(diffId));
@@ -143,6 +146,7 @@ export class LayerStore {
         dir: tmp,
         lowerDirs,
         blobVerified: layer.blobVerified,
+        zstdCommand: this.opts.zstdCommand,
       });
       // Recorded before the rename: a layer under its final name always has its size beside it.
       await writeFileAtomic(this.sizePath(layer.diffId), JSON.stringify({ diskBytes: await allocatedBytes(tmp) }));

@@ -18,6 +18,7 @@ import {
   tempDir,
   testLogger,
   uniqueTestNames,
+  type LocalRegistry,
 } from './int-fixture';
 import { PodNetwork } from '../pod-network';
 import { PodRootfs } from '../pod-rootfs';
@@ -41,6 +42,8 @@ export class PodHarness {
   readonly logger = testLogger();
   readonly cleanup = new Cleanup();
   dir = '';
+  /** The local registry the sample images are in; specs push images of their own to it. */
+  registry!: LocalRegistry;
   images!: { hello: EnsuredImage; http: EnsuredImage; sleeper: EnsuredImage };
   rootfs!: PodRootfs;
   network!: PodNetwork;
@@ -52,6 +55,7 @@ export class PodHarness {
     this.dir = await tempDir(prefix);
     this.cleanup.add('temp dir', () => removeDir(this.dir));
     const registry = await startRegistry(this.dir);
+    this.registry = registry;
     this.cleanup.add('registry', () => registry.stop());
     const digests = await sampleImages(registry.host, join(this.dir, 'build'));
     const cache = new ImageCache({ dataDir: join(this.dir, 'cache'), registry: registryClient(), logger: this.logger });
