@@ -7,7 +7,8 @@ import {
   ImageBudget,
   ImageBudgetError,
   planRoom,
-  UNPACKED_PER_COMPRESSED,
+  UNPACK_RATIO,
+  unpackRatio,
   type BudgetImage,
   type BudgetLayer,
   type RoomRequest,
@@ -61,7 +62,8 @@ describe('footprint', () => {
   test('a layer not unpacked yet is estimated from its blob; once measured on the node, the measure wins', () => {
     const blobOnly = { digest: BASE.digest, sizeBytes: BASE.sizeBytes };
     const incoming: BudgetImage = { digest: `sha256:${'e'.padStart(64, 'f')}`, sizeBytes: BASE.sizeBytes + 1024, layers: [blobOnly] };
-    assert.equal(footprint([incoming]), BASE.sizeBytes * (1 + UNPACKED_PER_COMPRESSED) + 1024);
+    assert.equal(footprint([incoming]), BASE.sizeBytes * (1 + UNPACK_RATIO.default) + 1024);
+    assert.equal(footprint([incoming], 1.5), BASE.sizeBytes * 2.5 + 1024);
     // A holds BASE unpacked: the incoming image adds only its own manifest and config, in either order.
     assert.equal(footprint([A, incoming]), footprint([A]) + 1024);
     assert.equal(footprint([incoming, A]), footprint([A]) + 1024);
@@ -116,6 +118,28 @@ describe('planRoom', () => {
       plan.reason,
       `image needs ${formatBytes(footprint([D]))}, budget 30.0 MiB, ${formatBytes(footprint([A, B]))} held by running or pinned images`,
     );
+  });
+
+  test("a layer not unpacked yet is estimated at the node's measured ratio, within bounds", () => {
+    // The helper's layers unpack to 3 times their blob.
+    assert.equal(unpackRatio([A, B]), 3);
+    assert.equal(unpackRatio([]), UNPACK_RATIO.default);
+    const packed = (ratio: number): BudgetImage => ({
+      digest: `sha256:${String(ratio).padStart(64, 'f')}`,
+      sizeBytes: MiB,
+      layers: [{ digest: `sha256:${String(ratio).padEnd(64, '0')}`, sizeBytes: MiB, unpackedBytes: ratio * MiB }],
+    });
+    assert.equal(unpackRatio([packed(0.5)]), UNPACK_RATIO.min, 'never below the blob (already compressed data)');
+    assert.equal(unpackRatio([packed(10)]), UNPACK_RATIO.max);
+    // 12 MiB of blob not unpacked yet: at 3x (what A, B and C measured) 48 MiB on disk, at the default 2x 36 MiB.
+    // A, B and C take 32 MiB: 80 MiB does not fit 72, so A goes (at 2x, 68 MiB would have fitted).
+    const fresh: BudgetImage = {
+      digest: `sha256:${'f7e54'.padStart(64, 'f')}`,
+      sizeBytes: 12 * MiB,
+      layers: [{ digest: `sha256:${'f7e54'.padEnd(64, '0')}`, sizeBytes: 12 * MiB }],
+    };
+    const plan = planRoom(request({ budgetBytes: 72 * MiB, cached: [A, B, C], incoming: fresh, lastUse: (d) => (d === A.digest ? 0 : 5) }));
+    assert.deepEqual(plan, { fits: true, evict: [A.digest] });
   });
 
   test('compressed sizes would fit, unpacked ones do not: the unpacked bytes decide', () => {

@@ -21,13 +21,6 @@ export interface BudgetImage {
   layers: ReadonlyArray<BudgetLayer>;
 }
 
-/**
- * A layer not unpacked here yet is counted at this many times its compressed
- * size (OCI gives no uncompressed size before the config is read): typical
- * gzip and zstd layers of binaries and libraries unpack to 2-4 times their size.
- */
-export const UNPACKED_PER_COMPRESSED = 3;
-
 export interface RoomRequest {
   budgetBytes: number;
   /** What the node's cache holds. */
@@ -46,12 +39,37 @@ export type RoomPlan =
   { fits: true; evict: string[] } | { fits: false; needBytes: number; budgetBytes: number; heldBytes: number; reason: string };
 
 /**
+ * A layer not unpacked here yet (OCI gives no uncompressed size before the
+ * config is read) is counted at its blob times the ratio the node measured
+ * on the layers it holds (images on a node tend to be alike), kept within
+ * these bounds; this one before anything is measured. Once unpacked, the measure counts.
+ */
+export const UNPACK_RATIO = { default: 2, min: 1, max: 4 } as const;
+
+/** Unpacked over compressed bytes of the measured layers among `images`, within UNPACK_RATIO's bounds. */
+export function unpackRatio(images: Iterable<BudgetImage>): number {
+  let blob = 0;
+  let unpacked = 0;
+  const seen = new Set<string>();
+  for (const image of images) {
+    for (const l of image.layers) {
+      if (l.unpackedBytes === undefined || seen.has(l.digest)) continue;
+      seen.add(l.digest);
+      blob += l.sizeBytes;
+      unpacked += l.unpackedBytes;
+    }
+  }
+  if (blob === 0) return UNPACK_RATIO.default;
+  return Math.min(UNPACK_RATIO.max, Math.max(UNPACK_RATIO.min, unpacked / blob));
+}
+
+/**
  * Bytes on disk for a set of images: each shared blob once, each unpacked
  * layer directory once (by diff_id), plus every image's own manifest and
  * config. A layer's directory counts what it was measured to take; one not
- * unpacked here yet counts UNPACKED_PER_COMPRESSED times its blob.
+ * unpacked here yet counts `ratio` times its blob (see UNPACK_RATIO).
  */
-export function footprint(images: Iterable<BudgetImage>): number {
+export function footprint(images: Iterable<BudgetImage>, ratio: number = UNPACK_RATIO.default): number {
   const unique = [...new Map([...images].map((i) => [i.digest, i])).values()];
   // A blob digest known (from a cached image) to unpack into a diff_id shares that directory.
   const diffIdOf = new Map<string, string>();
@@ -68,7 +86,7 @@ export function footprint(images: Iterable<BudgetImage>): number {
       const measured = l.unpackedBytes !== undefined;
       const known = unpacked.get(key);
       if (known?.measured && !measured) continue;
-      unpacked.set(key, { bytes: l.unpackedBytes ?? l.sizeBytes * UNPACKED_PER_COMPRESSED, measured });
+      unpacked.set(key, { bytes: l.unpackedBytes ?? Math.ceil(l.sizeBytes * ratio), measured });
     }
     own += Math.max(0, image.sizeBytes - layerBytes);
   }
@@ -88,7 +106,8 @@ export function planRoom(req: RoomRequest): RoomPlan {
   const landing = [req.incoming, ...req.inflight];
   const incomingDigests = new Set(landing.map((i) => i.digest));
   let kept = req.cached.filter((c) => !incomingDigests.has(c.digest));
-  const total = (): number => footprint([...kept, ...landing]);
+  const ratio = unpackRatio(req.cached);
+  const total = (): number => footprint([...kept, ...landing], ratio);
   if (total() <= req.budgetBytes) return { fits: true, evict: [] };
 
   const candidates = kept
@@ -100,8 +119,11 @@ export function planRoom(req: RoomRequest): RoomPlan {
     evict.push(candidate.digest);
     if (total() <= req.budgetBytes) return { fits: true, evict };
   }
-  const needBytes = footprint([req.incoming]);
-  const heldBytes = footprint([...req.cached.filter((c) => req.held.has(c.digest) && c.digest !== req.incoming.digest), ...req.inflight]);
+  const needBytes = footprint([req.incoming], ratio);
+  const heldBytes = footprint(
+    [...req.cached.filter((c) => req.held.has(c.digest) && c.digest !== req.incoming.digest), ...req.inflight],
+    ratio,
+  );
   return {
     fits: false,
     needBytes,
