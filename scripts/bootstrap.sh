@@ -6,7 +6,7 @@
 WARMPOD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # No system criu: bookworm's 3.17 cannot run on kernels >= 6.13. The local nodes run CRIU >= 4.2
 # from a private prefix (ensure_criu, scripts/criu-prefix.sh); the tests add a second one.
-APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2 openssl chromium)
+APT_PACKAGES=(redis-server runc skopeo umoci docker-registry busybox-static containernetworking-plugins iproute2 openssl chromium zstd)
 
 log() { printf '\033[1m[warmpod]\033[0m %s\n' "$*" >&2; }
 

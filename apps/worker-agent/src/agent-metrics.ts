@@ -40,7 +40,7 @@ export class AgentMetrics {
     );
     this.pullBytes = this.metrics.histogram(
       'warmpod_image_pull_bytes',
-      'Bytes fetched from the registry per successful image pull (layers already on the node are not fetched again)',
+      'Compressed blob bytes (image config and layers, as the registry stores them) fetched per successful image pull, from peer nodes and the registry alike (warmpod_peer_blob_fetched_bytes_total: the part from peers); blobs already on the node are not fetched again, unpacked sizes are not counted',
       ['trigger'],
       PULL_BYTES_BUCKETS,
     );

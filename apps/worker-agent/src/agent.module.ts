@@ -18,7 +18,7 @@ import {
   waitForRedis,
 } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
-import { nodeBlobSources, PeerBlobMetrics } from './blob-peers/index';
+import { nodeBlobSources, PeerBlobMetrics, UploadSlots } from './blob-peers/index';
 import { AgentMetrics } from './agent-metrics';
 import type { AgentConfig } from './config';
 import { detectCapabilities, nodePresence } from './node-presence';
@@ -188,7 +188,11 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
       undefined,
       this.metrics.metrics,
       this.tls,
-      { held: (digest) => rt.cache.heldBlob(digest), served: (bytes, outcome) => peerBlobs.served(bytes, outcome) },
+      {
+        held: (digest) => rt.cache.heldBlob(digest),
+        served: (bytes, outcome) => peerBlobs.served(bytes, outcome),
+        slots: new UploadSlots(c.peerServeConcurrency),
+      },
     );
     const agentUrl = await this.step(this.http.listen(c.agentHost, c.agentPort, c.advertiseHost));
     // The scheduler's registry holds the node from here on: registration, inventory, heartbeats.

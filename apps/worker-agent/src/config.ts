@@ -75,6 +75,8 @@ const schema = baseConfigSchema.extend({
     .default(256 * 1024),
   /** Peers asked for one blob before the registry. */
   NODE_PEER_MAX_TRIES: z.coerce.number().int().min(1).max(16).default(2),
+  /** Blobs this node uploads to peers at once; a peer asking beyond it gets 503 and asks another source. */
+  NODE_PEER_SERVE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   /** Checkpoint retention on this node: newest N per key, max age, disk budget; quarantine after k failed restores. */
   CHECKPOINT_KEEP_PER_KEY: z.coerce.number().int().min(1).default(2),
   CHECKPOINT_MAX_AGE_HOURS: z.coerce
@@ -139,6 +141,7 @@ export function agentConfig(env: Record<string, string | undefined>) {
     registryTimeoutMs: c.REGISTRY_TIMEOUT_MS,
     imageBudgetBytes: c.NODE_IMAGE_BUDGET_BYTES,
     fetchConcurrency: c.NODE_FETCH_CONCURRENCY,
+    peerServeConcurrency: c.NODE_PEER_SERVE_CONCURRENCY,
     peerBlobs:
       c.NODE_PEER_BLOBS === 'true'
         ? { stallMs: c.NODE_PEER_STALL_MS, minBytesPerSecond: c.NODE_PEER_MIN_BYTES_PER_SEC, maxPeers: c.NODE_PEER_MAX_TRIES }

@@ -1,13 +1,30 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createLogger } from '@warmpod/observability';
-import { footprint, formatBytes, ImageBudget, ImageBudgetError, planRoom, type BudgetImage, type RoomRequest } from './image-budget';
+import {
+  footprint,
+  formatBytes,
+  ImageBudget,
+  ImageBudgetError,
+  planRoom,
+  UNPACK_RATIO,
+  unpackRatio,
+  type BudgetImage,
+  type BudgetLayer,
+  type RoomRequest,
+} from './image-budget';
 
 const MiB = 1024 * 1024;
-const layer = (name: string, mib: number) => ({ digest: `sha256:${name.padEnd(64, '0')}`, sizeBytes: mib * MiB });
+/** A layer taking `mib` on disk: a quarter in its compressed blob, three quarters unpacked. */
+const layer = (name: string, mib: number): BudgetLayer => ({
+  digest: `sha256:${name.padEnd(64, '0')}`,
+  sizeBytes: (mib * MiB) / 4,
+  diffId: `sha256:${name.padEnd(64, 'd')}`,
+  unpackedBytes: (mib * MiB * 3) / 4,
+});
 const BASE = layer('ba5e', 2);
 
-/** An image of a base layer plus one of its own, with 1 KiB of manifest and config. */
+/** An image of a base layer plus one of its own, with 1 KiB of manifest and config (`mib` on disk besides the base). */
 function image(name: string, mib: number, base = true): BudgetImage {
   const layers = [...(base ? [BASE] : []), layer(name, mib)];
   return { digest: `sha256:${name.padStart(64, 'f')}`, sizeBytes: layers.reduce((s, l) => s + l.sizeBytes, 1024), layers };
@@ -28,6 +45,34 @@ describe('footprint', () => {
     assert.equal(footprint([A, B]), 22 * MiB + 2048);
     assert.equal(footprint([A, A]), footprint([A]));
     assert.equal(footprint([]), 0);
+  });
+
+  test('a layer counts what it takes unpacked on disk, plus the blob kept beside it, not its compressed size alone', () => {
+    // A 200 MiB gzip layer that unpacked to 600 MiB.
+    const fat: BudgetLayer = {
+      digest: `sha256:${'fa7'.padEnd(64, '0')}`,
+      sizeBytes: 200 * MiB,
+      diffId: `sha256:${'fa7'.padEnd(64, 'd')}`,
+      unpackedBytes: 600 * MiB,
+    };
+    const img: BudgetImage = { digest: `sha256:${'fa7'.padStart(64, 'f')}`, sizeBytes: 200 * MiB + 1024, layers: [fat] };
+    assert.equal(footprint([img]), 800 * MiB + 1024);
+  });
+
+  test('a layer not unpacked yet is estimated from its blob; once measured on the node, the measure wins', () => {
+    const blobOnly = { digest: BASE.digest, sizeBytes: BASE.sizeBytes };
+    const incoming: BudgetImage = { digest: `sha256:${'e'.padStart(64, 'f')}`, sizeBytes: BASE.sizeBytes + 1024, layers: [blobOnly] };
+    assert.equal(footprint([incoming]), BASE.sizeBytes * (1 + UNPACK_RATIO.default) + 1024);
+    assert.equal(footprint([incoming], 1.5), BASE.sizeBytes * 2.5 + 1024);
+    // A holds BASE unpacked: the incoming image adds only its own manifest and config, in either order.
+    assert.equal(footprint([A, incoming]), footprint([A]) + 1024);
+    assert.equal(footprint([incoming, A]), footprint([A]) + 1024);
+  });
+
+  test('two blobs of one diff_id (a gzip and a zstd build of one layer) share one unpacked directory', () => {
+    const zstd: BudgetLayer = { ...BASE, digest: `sha256:${'25d'.padEnd(64, '0')}` };
+    const Z: BudgetImage = { digest: `sha256:${'25d'.padStart(64, 'f')}`, sizeBytes: zstd.sizeBytes + 1024, layers: [zstd] };
+    assert.equal(footprint([A, Z]), footprint([A]) + zstd.sizeBytes + 1024);
   });
 });
 
@@ -73,6 +118,34 @@ describe('planRoom', () => {
       plan.reason,
       `image needs ${formatBytes(footprint([D]))}, budget 30.0 MiB, ${formatBytes(footprint([A, B]))} held by running or pinned images`,
     );
+  });
+
+  test("a layer not unpacked yet is estimated at the node's measured ratio, within bounds", () => {
+    // The helper's layers unpack to 3 times their blob.
+    assert.equal(unpackRatio([A, B]), 3);
+    assert.equal(unpackRatio([]), UNPACK_RATIO.default);
+    const packed = (ratio: number): BudgetImage => ({
+      digest: `sha256:${String(ratio).padStart(64, 'f')}`,
+      sizeBytes: MiB,
+      layers: [{ digest: `sha256:${String(ratio).padEnd(64, '0')}`, sizeBytes: MiB, unpackedBytes: ratio * MiB }],
+    });
+    assert.equal(unpackRatio([packed(0.5)]), UNPACK_RATIO.min, 'never below the blob (already compressed data)');
+    assert.equal(unpackRatio([packed(10)]), UNPACK_RATIO.max);
+    // 12 MiB of blob not unpacked yet: at 3x (what A, B and C measured) 48 MiB on disk, at the default 2x 36 MiB.
+    // A, B and C take 32 MiB: 80 MiB does not fit 72, so A goes (at 2x, 68 MiB would have fitted).
+    const fresh: BudgetImage = {
+      digest: `sha256:${'f7e54'.padStart(64, 'f')}`,
+      sizeBytes: 12 * MiB,
+      layers: [{ digest: `sha256:${'f7e54'.padEnd(64, '0')}`, sizeBytes: 12 * MiB }],
+    };
+    const plan = planRoom(request({ budgetBytes: 72 * MiB, cached: [A, B, C], incoming: fresh, lastUse: (d) => (d === A.digest ? 0 : 5) }));
+    assert.deepEqual(plan, { fits: true, evict: [A.digest] });
+  });
+
+  test('compressed sizes would fit, unpacked ones do not: the unpacked bytes decide', () => {
+    // A, B, C and D fetch 10.5 MiB of blobs but take 42 MiB on disk.
+    const plan = planRoom(request({ budgetBytes: 35 * MiB, cached: [A, B, C], lastUse: (d) => (d === A.digest ? 0 : 5) }));
+    assert.deepEqual(plan, { fits: true, evict: [A.digest] });
   });
 
   test('an image larger than the whole budget fails without evicting', () => {

@@ -1,12 +1,24 @@
 import type { Logger } from '@warmpod/observability';
 import { PodLocks } from './pod-locks';
 
+/** A layer as the budget counts it: its blob, and its unpacked directory when it is on the node. */
+export interface BudgetLayer {
+  /** Blob digest. */
+  digest: string;
+  /** Compressed blob bytes (the blob stays in the node's layout, for peers). */
+  sizeBytes: number;
+  /** The unpacked directory's name, when known: images sharing a diff_id share the directory. */
+  diffId?: string;
+  /** Measured bytes of the unpacked directory; unknown before the layer is unpacked here. */
+  unpackedBytes?: number;
+}
+
 /** An image as the budget counts it: its layers (shared ones are stored once) and its own bytes. */
 export interface BudgetImage {
   digest: string;
   /** Manifest, config and layers: what a pull of it alone would fetch. */
   sizeBytes: number;
-  layers: ReadonlyArray<{ digest: string; sizeBytes: number }>;
+  layers: ReadonlyArray<BudgetLayer>;
 }
 
 export interface RoomRequest {
@@ -26,23 +38,61 @@ export interface RoomRequest {
 export type RoomPlan =
   { fits: true; evict: string[] } | { fits: false; needBytes: number; budgetBytes: number; heldBytes: number; reason: string };
 
-/** Bytes on disk for a set of images: each shared layer once, plus every image's own manifest and config. */
-export function footprint(images: Iterable<BudgetImage>): number {
-  const layers = new Map<string, number>();
-  let own = 0;
+/**
+ * A layer not unpacked here yet (OCI gives no uncompressed size before the
+ * config is read) is counted at its blob times the ratio the node measured
+ * on the layers it holds (images on a node tend to be alike), kept within
+ * these bounds; this one before anything is measured. Once unpacked, the measure counts.
+ */
+export const UNPACK_RATIO = { default: 2, min: 1, max: 4 } as const;
+
+/** Unpacked over compressed bytes of the measured layers among `images`, within UNPACK_RATIO's bounds. */
+export function unpackRatio(images: Iterable<BudgetImage>): number {
+  let blob = 0;
+  let unpacked = 0;
   const seen = new Set<string>();
   for (const image of images) {
-    if (seen.has(image.digest)) continue;
-    seen.add(image.digest);
+    for (const l of image.layers) {
+      if (l.unpackedBytes === undefined || seen.has(l.digest)) continue;
+      seen.add(l.digest);
+      blob += l.sizeBytes;
+      unpacked += l.unpackedBytes;
+    }
+  }
+  if (blob === 0) return UNPACK_RATIO.default;
+  return Math.min(UNPACK_RATIO.max, Math.max(UNPACK_RATIO.min, unpacked / blob));
+}
+
+/**
+ * Bytes on disk for a set of images: each shared blob once, each unpacked
+ * layer directory once (by diff_id), plus every image's own manifest and
+ * config. A layer's directory counts what it was measured to take; one not
+ * unpacked here yet counts `ratio` times its blob (see UNPACK_RATIO).
+ */
+export function footprint(images: Iterable<BudgetImage>, ratio: number = UNPACK_RATIO.default): number {
+  const unique = [...new Map([...images].map((i) => [i.digest, i])).values()];
+  // A blob digest known (from a cached image) to unpack into a diff_id shares that directory.
+  const diffIdOf = new Map<string, string>();
+  for (const image of unique) for (const l of image.layers) if (l.diffId) diffIdOf.set(l.digest, l.diffId);
+  const blobs = new Map<string, number>();
+  const unpacked = new Map<string, { bytes: number; measured: boolean }>();
+  let own = 0;
+  for (const image of unique) {
     let layerBytes = 0;
     for (const l of image.layers) {
-      layers.set(l.digest, l.sizeBytes);
+      blobs.set(l.digest, l.sizeBytes);
       layerBytes += l.sizeBytes;
+      const key = diffIdOf.get(l.digest) ?? l.digest;
+      const measured = l.unpackedBytes !== undefined;
+      const known = unpacked.get(key);
+      if (known?.measured && !measured) continue;
+      unpacked.set(key, { bytes: l.unpackedBytes ?? Math.ceil(l.sizeBytes * ratio), measured });
     }
     own += Math.max(0, image.sizeBytes - layerBytes);
   }
   let total = own;
-  for (const size of layers.values()) total += size;
+  for (const size of blobs.values()) total += size;
+  for (const { bytes } of unpacked.values()) total += bytes;
   return total;
 }
 
@@ -56,7 +106,8 @@ export function planRoom(req: RoomRequest): RoomPlan {
   const landing = [req.incoming, ...req.inflight];
   const incomingDigests = new Set(landing.map((i) => i.digest));
   let kept = req.cached.filter((c) => !incomingDigests.has(c.digest));
-  const total = (): number => footprint([...kept, ...landing]);
+  const ratio = unpackRatio(req.cached);
+  const total = (): number => footprint([...kept, ...landing], ratio);
   if (total() <= req.budgetBytes) return { fits: true, evict: [] };
 
   const candidates = kept
@@ -68,8 +119,11 @@ export function planRoom(req: RoomRequest): RoomPlan {
     evict.push(candidate.digest);
     if (total() <= req.budgetBytes) return { fits: true, evict };
   }
-  const needBytes = footprint([req.incoming]);
-  const heldBytes = footprint([...req.cached.filter((c) => req.held.has(c.digest) && c.digest !== req.incoming.digest), ...req.inflight]);
+  const needBytes = footprint([req.incoming], ratio);
+  const heldBytes = footprint(
+    [...req.cached.filter((c) => req.held.has(c.digest) && c.digest !== req.incoming.digest), ...req.inflight],
+    ratio,
+  );
   return {
     fits: false,
     needBytes,

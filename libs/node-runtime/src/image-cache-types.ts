@@ -15,6 +15,8 @@ export interface ImageCacheOptions {
   fetchConcurrency?: number;
   /** Where blobs come from (peers, then the registry); default: the registry alone. */
   blobSource?: BlobSource;
+  /** The zstd program that unpacks zstd-compressed layers (default: `zstd` on the system PATH). */
+  zstdCommand?: string;
 }
 
 export interface PullProgress {
@@ -38,9 +40,22 @@ export interface EnsuredImage {
   alreadyCached: boolean;
 }
 
+export interface CachedLayerEntry {
+  /** Blob digest, as the manifest names it. */
+  digest: string;
+  /** Compressed blob bytes: what a pull (or a peer) would fetch. */
+  sizeBytes: number;
+  /** The layer directory's name: images sharing it store it once. */
+  diffId: string;
+  /** What the unpacked layer directory takes on disk (the blob stays beside it for peers). */
+  unpackedBytes: number;
+}
+
 export interface CachedImageEntry {
   digest: string;
   /** Compressed bytes of manifest, config and layers: what a pull would fetch. */
   sizeBytes: number;
-  layers: Array<{ digest: string; sizeBytes: number }>;
+  layers: CachedLayerEntry[];
+  /** What the image alone takes on disk: its blobs plus its unpacked layers (shared ones included). */
+  diskBytes: number;
 }

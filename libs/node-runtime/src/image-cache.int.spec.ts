@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MEDIA } from '@warmpod/registry';
@@ -19,6 +19,7 @@ import {
   startScratchRegistry,
 } from './testing/int-fixture';
 import { exists } from './files';
+import { allocatedBytes } from './layers/layer-store';
 
 const cleanup = new Cleanup();
 let dir: string;
@@ -88,6 +89,25 @@ test('a layer shared between images is fetched once', { skip: needsRoot }, async
   assert.ok(hello.layers[0]!.sizeBytes > 0, 'layer sizes are reported');
 });
 
+test('list counts each layer at what it takes unpacked on disk, measured once and recorded beside it', { skip: needsRoot }, async () => {
+  const layersDir = join(dir, 'cache', 'layers');
+  const hello = (await cache.list()).find((e) => e.digest === samples.hello)!;
+  for (const l of hello.layers) {
+    assert.equal(l.unpackedBytes, await allocatedBytes(join(layersDir, l.diffId.slice(7))), `layer ${l.diffId} is measured on disk`);
+  }
+  const base = hello.layers[0]!;
+  assert.ok(base.unpackedBytes > base.sizeBytes, 'the busybox layer takes more unpacked than compressed');
+  assert.equal(hello.diskBytes, hello.sizeBytes + hello.layers.reduce((s, l) => s + l.unpackedBytes, 0));
+  // A layer unpacked by an earlier version (no size recorded) is measured when listed, and the measure kept.
+  const sizeFile = join(layersDir, `.size-${base.diffId.slice(7)}`);
+  await rm(sizeFile);
+  assert.deepEqual(
+    (await cache.list()).find((e) => e.digest === samples.hello),
+    hello,
+  );
+  assert.ok(await exists(sizeFile));
+});
+
 test('concurrent ensures of one digest share one pull', { skip: needsRoot }, async () => {
   const digest = await buildImage({
     registryHost: registry.host,
@@ -147,6 +167,9 @@ test('remove drops the image and its own blobs, keeping shared ones', { skip: ne
   );
   assert.ok((await blobs()).includes(sharedLayer), 'the layer http still uses stays');
   assert.equal((await blobs()).includes(samples.hello.slice(7)), false, 'the manifest goes');
+  const layerNames = await readdir(join(dir, 'cache', 'layers'));
+  const sizes = layerNames.filter((n) => n.startsWith('.size-')).map((n) => n.slice('.size-'.length));
+  assert.deepEqual(sizes.sort(), layerNames.filter((n) => /^[a-f0-9]{64}$/.test(n)).sort(), 'a removed layer takes its size record along');
   await cache.remove(samples.hello);
   const again = await cache.ensure(pinned(SAMPLE_REPOSITORIES.hello, samples.hello));
   assert.equal(again.alreadyCached, false);

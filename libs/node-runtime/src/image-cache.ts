@@ -22,14 +22,21 @@ import { baseRuntimeConfig } from './layers/base-config';
 import { bundleLowers, MAX_IMAGE_LAYERS, readBundleLayers, writeImageBundle } from './layers/image-bundle';
 import { imageDiffIds } from './layers/image-layers';
 import { LayerStore } from './layers/layer-store';
-import type { CachedImageEntry, EnsuredImage, ImageCacheOptions, PullProgressListener } from './image-cache-types';
+import type { CachedImageEntry, CachedLayerEntry, EnsuredImage, ImageCacheOptions, PullProgressListener } from './image-cache-types';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
 import { startDownloads, type BlobFetches } from './pull-downloads';
 
 // Moved to @warmpod/registry with the platform rule; still exported from here for the cache's users.
 export { ociArchitecture } from '@warmpod/registry';
 
-export type { CachedImageEntry, EnsuredImage, ImageCacheOptions, PullProgress, PullProgressListener } from './image-cache-types';
+export type {
+  CachedImageEntry,
+  CachedLayerEntry,
+  EnsuredImage,
+  ImageCacheOptions,
+  PullProgress,
+  PullProgressListener,
+} from './image-cache-types';
 
 interface ResolvedImage {
   manifest: ImageManifest;
@@ -69,7 +76,7 @@ export class ImageCache {
     this.blobSource = opts.blobSource ?? new BlobSourceChain([new RegistryBlobSource(opts.registry)]);
     this.layout = new OciLayout(join(opts.dataDir, 'layout'));
     this.unpackedDir = join(opts.dataDir, 'unpacked');
-    this.layers = new LayerStore(join(opts.dataDir, 'layers'));
+    this.layers = new LayerStore(join(opts.dataDir, 'layers'), { zstdCommand: opts.zstdCommand });
   }
 
   bundleDir(digest: string): string {
@@ -111,12 +118,16 @@ export class ImageCache {
       const name = ref.annotations?.[REF_NAME_ANNOTATION];
       if (!name || !unpacked.has(name)) continue;
       const manifest = await this.readManifest(ref.digest);
+      const diffIds = await readBundleLayers(join(this.unpackedDir, name));
+      if (!diffIds || diffIds.length !== manifest.layers.length) continue;
       const blobs = [manifest.config, ...manifest.layers];
-      entries.push({
-        digest: `sha256:${name}`,
-        sizeBytes: ref.size + blobs.reduce((sum, d) => sum + d.size, 0),
-        layers: manifest.layers.map((d) => ({ digest: d.digest, sizeBytes: d.size })),
-      });
+      const sizeBytes = ref.size + blobs.reduce((sum, d) => sum + d.size, 0);
+      const layers: CachedLayerEntry[] = [];
+      for (const [i, d] of manifest.layers.entries()) {
+        const diffId = diffIds[i]!;
+        layers.push({ digest: d.digest, sizeBytes: d.size, diffId, unpackedBytes: await this.layers.diskBytes(diffId) });
+      }
+      entries.push({ digest: `sha256:${name}`, sizeBytes, layers, diskBytes: sizeBytes + layers.reduce((s, l) => s + l.unpackedBytes, 0) });
     }
     return entries;
   }

@@ -33,7 +33,9 @@ const ENTRY = /^(\d+)(?: (\d+))?$/;
  * the layers are unknown).
  */
 export function imageArgs(image: CachedImage): [string, string, string] {
-  return [image.digest, `${image.sizeBytes} ${image.layers.length}`, image.layers.length > 0 ? JSON.stringify(image.layers) : ''];
+  // Only what every node agrees on: a layer's unpacked size on one node's disk is not the image's.
+  const layers = image.layers.map(({ digest, sizeBytes }) => ({ digest, sizeBytes }));
+  return [image.digest, `${image.sizeBytes} ${layers.length}`, layers.length > 0 ? JSON.stringify(layers) : ''];
 }
 
 /** Reads an images-hash entry: `size layerCount`, a bare size (no layers), or a legacy JSON {sizeBytes, layers}. */

@@ -103,6 +103,38 @@ describe('rendered objects are valid Kubernetes objects (types, required and unk
     assert.ok(gatewayEnv('replicas-values.yaml').includes('INTAKE_DATA_LIMIT_BYTES'));
     assert.ok(gatewayEnv('existing-secrets-values.yaml').includes('INTAKE_REDIS_URL'));
   });
+
+  test('peer blob and prepull spread settings reach the agent and the prepuller (the fetch ones only when peers are asked)', () => {
+    const env = (file: string, component: string, prefix: string) =>
+      Object.fromEntries(
+        workloadsOf(rendered.get(file)!)
+          .find((w) => w.component === component)!
+          .container.env.filter((e) => e.name.startsWith(prefix))
+          .map((e) => [e.name, e.value]),
+      );
+    assert.deepEqual(env('external-redis-values.yaml', 'agent', 'NODE_PEER_'), {
+      NODE_PEER_BLOBS: 'true',
+      NODE_PEER_STALL_MS: '5000',
+      NODE_PEER_MIN_BYTES_PER_SEC: '262144',
+      NODE_PEER_MAX_TRIES: '2',
+      NODE_PEER_SERVE_CONCURRENCY: '4',
+    });
+    assert.deepEqual(env('replicas-values.yaml', 'agent', 'NODE_PEER_'), {
+      NODE_PEER_BLOBS: 'true',
+      NODE_PEER_STALL_MS: '2000',
+      NODE_PEER_MIN_BYTES_PER_SEC: '1048576',
+      NODE_PEER_MAX_TRIES: '3',
+      NODE_PEER_SERVE_CONCURRENCY: '8',
+    });
+    assert.deepEqual(env('digests-values.yaml', 'agent', 'NODE_PEER_'), { NODE_PEER_BLOBS: 'false', NODE_PEER_SERVE_CONCURRENCY: '2' });
+    const spread = (file: string) => env(file, 'prepuller', 'PREPULL_');
+    assert.deepEqual(
+      [spread('external-redis-values.yaml').PREPULL_SEED_NODES, spread('external-redis-values.yaml').PREPULL_PEER_FANOUT],
+      ['1', '3'],
+    );
+    assert.deepEqual([spread('replicas-values.yaml').PREPULL_SEED_NODES, spread('replicas-values.yaml').PREPULL_PEER_FANOUT], ['2', '5']);
+    assert.equal(spread('digests-values.yaml').PREPULL_PEER_FANOUT, '0');
+  });
 });
 
 describe('wiring: the apps accept what the chart gives them', () => {
@@ -190,6 +222,22 @@ describe('wrong values fail with their path', () => {
       'an intake rate window of 0',
       { ...MINIMAL, 'gateway.intake.rate': { max: 5, durationMs: 0 } },
       /gateway\.intake\.rate\.durationMs: Must be greater than or equal to 1/,
+    ],
+    [
+      'an upload cap of 0',
+      { ...MINIMAL, 'agent.peerBlobs.serveConcurrency': 0 },
+      /agent\.peerBlobs\.serveConcurrency: Must be greater than or equal to 1/,
+    ],
+    [
+      'a peer stall under 100 ms',
+      { ...MINIMAL, 'agent.peerBlobs.stallMs': 10 },
+      /agent\.peerBlobs\.stallMs: Must be greater than or equal to 100/,
+    ],
+    ['no seed node', { ...MINIMAL, 'prepuller.spread.seedNodes': 0 }, /prepuller\.spread\.seedNodes: Must be greater than or equal to 1/],
+    [
+      'an unknown peer setting',
+      { ...MINIMAL, 'agent.peerBlobs.maxPeers': 2 },
+      /agent\.peerBlobs: Additional property maxPeers is not allowed/,
     ],
     ['a driver without pause image', { ...MINIMAL, 'prepuller.kubernetes.enabled': true }, /prepuller\.kubernetes\.pauseImage is required/],
   ];

@@ -56,7 +56,7 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function findBusybox(explicit?: string): Promise<string> {
+export async function findBusybox(explicit?: string): Promise<string> {
   for (const candidate of explicit ? [explicit] : BUSYBOX_CANDIDATES) {
     if (await exists(candidate)) return candidate;
   }

@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { resolveDigest } from './image-builder';
+import { BUSYBOX_APPLETS, findBusybox, resolveDigest } from './image-builder';
 import { runTool } from './run-tool';
 import { writeTar, type TarSpecEntry } from './tar-writer';
 
@@ -13,7 +14,24 @@ export interface LayeredImageOptions {
   workDir: string;
   /** Each layer's tar entries, bottom layer first. */
   layers: ReadonlyArray<readonly TarSpecEntry[]>;
+  /** Each layer's compression, bottom first (default gzip): zstd runs the system `zstd` program. */
+  compression?: ReadonlyArray<LayerCompression>;
   cmd?: string[];
+}
+
+export type LayerCompression = 'gzip' | 'zstd';
+
+const LAYER_MEDIA: Record<LayerCompression, string> = {
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
+
+/** `data` compressed by the system `zstd` program (Node's zlib has none). */
+export function zstdCompress(data: Buffer, level = 3): Buffer {
+  const run = spawnSync('zstd', [`-${level}`, '-q', '-c'], { input: data, maxBuffer: 1 << 30 });
+  if (run.error) throw new Error(`zstd could not be run: ${run.error.message}`);
+  if (run.status !== 0) throw new Error(`zstd failed (exit ${run.status}): ${run.stderr.toString().trim()}`);
+  return run.stdout;
 }
 
 export interface LayeredImage {
@@ -47,10 +65,12 @@ export async function buildLayeredImage(opts: LayeredImageOptions): Promise<Laye
   };
   const layers: Array<{ mediaType: string; digest: string; size: number }> = [];
   const diffIds: string[] = [];
-  for (const entries of opts.layers) {
+  for (const [i, entries] of opts.layers.entries()) {
     const tar = writeTar(entries);
     diffIds.push(blobDigest(tar));
-    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...(await put(gzipSync(tar))) });
+    const compression = opts.compression?.[i] ?? 'gzip';
+    const blob = compression === 'zstd' ? zstdCompress(tar) : gzipSync(tar);
+    layers.push({ mediaType: LAYER_MEDIA[compression], ...(await put(blob)) });
   }
   const config = await put(
     Buffer.from(
@@ -146,5 +166,15 @@ export function hardCaseLayers(): TarSpecEntry[][] {
       { name: 'usr/local', type: 'dir', mtime: T + 4 },
       { name: 'usr/local/after', content: 'after the whiteout', mtime: T + 4 },
     ],
+  ];
+}
+
+/** A layer with a static busybox and its applets in /bin: what makes a layered image runnable. */
+export async function busyboxLayer(busyboxPath?: string): Promise<TarSpecEntry[]> {
+  const busybox = await readFile(await findBusybox(busyboxPath));
+  return [
+    { name: 'bin', type: 'dir', mtime: T },
+    { name: 'bin/busybox', content: busybox, mode: 0o755, mtime: T },
+    ...BUSYBOX_APPLETS.map((applet): TarSpecEntry => ({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox', mtime: T })),
   ];
 }

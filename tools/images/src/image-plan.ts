@@ -8,7 +8,7 @@ export interface ServiceImage {
   app: string;
   /** The agent runs runc, mounts and netns as root; the control plane needs no privilege. */
   root: boolean;
-  /** Carries runc, CNI, iproute2, mount, tar, perl-base and CRIU. */
+  /** Carries runc, CNI, iproute2, mount, tar, perl-base, zstd and CRIU. */
   nodeTools: boolean;
   /** Packages read from disk at run time, shipped whole beside the bundle. */
   shippedPackages: string[];
@@ -28,9 +28,20 @@ export const BASE_SUITE = 'bookworm';
 
 /**
  * What the agent runs besides itself (libs/node-runtime: runc, CNI bridge + host-local, ip, mount, tar, sh;
- * perl for the device nodes and xattrs of image layers, which Node cannot make).
+ * perl for the device nodes and xattrs of image layers, which Node cannot make; zstd for zstd-compressed
+ * layers, which Node 20's zlib cannot decompress).
  */
-export const NODE_TOOL_PACKAGES = ['dash', 'coreutils', 'mount', 'tar', 'perl-base', 'runc', 'iproute2', 'containernetworking-plugins'];
+export const NODE_TOOL_PACKAGES = [
+  'dash',
+  'coreutils',
+  'mount',
+  'tar',
+  'perl-base',
+  'runc',
+  'iproute2',
+  'containernetworking-plugins',
+  'zstd',
+];
 
 /** CRIU from a newer suite into its own prefix with its own loader (criu-host.md): bookworm's 3.17 fails on kernels >= 6.13. */
 export const CRIU = { suite: 'sid', package: 'criu', minVersion: '4.2', prefix: '/opt/criu' } as const;

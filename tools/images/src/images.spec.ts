@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { dependencyClosure, debVersion, mirrorOf, parseDependsGraph, parseVersions } from './apt-root';
 import { assetFolders, workspacePackagesOf } from './bundle';
-import { labelsFor, parseImagesArgs, repositoryOf, versionAtLeast } from './image-plan';
+import { labelsFor, NODE_TOOL_PACKAGES, parseImagesArgs, repositoryOf, SERVICES, versionAtLeast } from './image-plan';
 import { integrityOf } from './node-binary';
 import { criuWrapper, passwdFiles } from './root-stage';
 
@@ -109,6 +109,16 @@ describe('image plan', () => {
     assert.equal(
       integrityOf(Buffer.from('')),
       'sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==',
+    );
+  });
+});
+
+describe('node tools', () => {
+  test('the agent image carries zstd: zstd-compressed layers are decompressed by the zstd program', () => {
+    assert.ok(NODE_TOOL_PACKAGES.includes('zstd'));
+    assert.deepEqual(
+      SERVICES.filter((s) => s.nodeTools).map((s) => s.name),
+      ['worker-agent'],
     );
   });
 });

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { NodeRecord } from '@warmpod/store';
 import { agentApiAccess } from '../agent-http';
-import { BLOB_PATH, byteRange } from './blob-server';
+import { BLOB_PATH, byteRange, serveBlob, UploadSlots, type ServeOutcome } from './blob-server';
 import { blobHolders } from './peer-directory';
 
 const hex = (c: string): string => `sha256:${c.repeat(64)}`;
@@ -78,5 +83,74 @@ describe('blobHolders', () => {
       blobHolders(withUnpacking, 'self', image, layer, new Set(['unpacking', 'lost'])).map((p) => p.node),
       ['whole', 'unpacking', 'layer'],
     );
+  });
+});
+
+describe('the upload cap', () => {
+  async function until(what: string, check: () => boolean, deadlineMs = 5_000): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  test('beyond NODE_PEER_SERVE_CONCURRENCY uploads a peer gets 503 at once; a finished upload frees its slot', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wp-upload-cap-'));
+    const path = join(dir, 'blob');
+    await writeFile(path, 'layer bytes');
+    const slots = new UploadSlots(1);
+    const outcomes: ServeOutcome[] = [];
+    // The first upload is held open (its blob lookup waits on the gate) while the second asks.
+    let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let first = true;
+    const server: Server = createServer((req, res) => {
+      const held = async () => {
+        if (first) {
+          first = false;
+          await gate;
+        }
+        return { path, size: 11 };
+      };
+      void serveBlob(req, res, hex('a'), { held, slots, served: (_bytes, outcome) => outcomes.push(outcome) });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs/${hex('a')}`;
+    try {
+      const held = fetch(url);
+      await until('the first upload to take the slot', () => slots.inUse === 1);
+      const turnedAway = await fetch(url);
+      assert.equal(turnedAway.status, 503);
+      assert.match(await turnedAway.text(), /serving 1 blobs to peers already \(NODE_PEER_SERVE_CONCURRENCY\): ask another source/);
+      assert.deepEqual(outcomes, ['busy']);
+      open();
+      const served = await held;
+      assert.equal(await served.text(), 'layer bytes');
+      await until('the slot to be given back', () => slots.inUse === 0);
+      const next = await fetch(url);
+      assert.equal(next.status, 200);
+      await next.text();
+      await until('both uploads to be counted', () => outcomes.length === 3);
+      assert.deepEqual(outcomes, ['busy', 'complete', 'complete']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a blob the node does not hold gives its slot back too', async () => {
+    const slots = new UploadSlots(1);
+    const server: Server = createServer((req, res) => void serveBlob(req, res, hex('b'), { held: async () => undefined, slots }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs/${hex('b')}`;
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(url)).status, 404);
+      assert.equal(slots.inUse, 0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -21,10 +21,40 @@ export function byteRange(header: string | undefined, size: number): { start: nu
   return start >= size || end < start ? 'invalid' : { start, end };
 }
 
+export type ServeOutcome = 'complete' | 'aborted' | 'busy';
+
+/**
+ * Uploads to peers running at once (NODE_PEER_SERVE_CONCURRENCY): a node's
+ * disk and uplink serve its own pods first; a peer turned away asks another
+ * holder or the registry at once instead of queueing here.
+ */
+export class UploadSlots {
+  private busy = 0;
+
+  constructor(readonly max: number) {}
+
+  get inUse(): number {
+    return this.busy;
+  }
+
+  /** False when every slot is taken. */
+  take(): boolean {
+    if (this.busy >= this.max) return false;
+    this.busy++;
+    return true;
+  }
+
+  give(): void {
+    this.busy = Math.max(0, this.busy - 1);
+  }
+}
+
 /** Where a blob request is answered from, and what it reports. */
 export interface BlobServerPorts {
   held(digest: string): Promise<HeldBlob | undefined>;
-  served?(bytes: number, outcome: 'complete' | 'aborted'): void;
+  served?(bytes: number, outcome: ServeOutcome): void;
+  /** The cap on concurrent uploads; without it, no cap. */
+  slots?: UploadSlots;
 }
 
 /**
@@ -33,8 +63,25 @@ export interface BlobServerPorts {
  * as an image's config or layer. Streams the file with backpressure
  * (`pipeline`); a single `Range` is honoured (206). The file is opened
  * before the answer starts, so a garbage collection meanwhile cannot cut it.
+ * Beyond the upload cap a peer gets 503 at once and asks another source.
  */
 export async function serveBlob(req: IncomingMessage, res: ServerResponse, digest: string, ports: BlobServerPorts): Promise<void> {
+  const slots = ports.slots;
+  if (slots && !slots.take()) {
+    res
+      .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' })
+      .end(`this node is serving ${slots.max} blobs to peers already (NODE_PEER_SERVE_CONCURRENCY): ask another source\n`);
+    ports.served?.(0, 'busy');
+    return;
+  }
+  try {
+    await serveHeld(req, res, digest, ports);
+  } finally {
+    slots?.give();
+  }
+}
+
+async function serveHeld(req: IncomingMessage, res: ServerResponse, digest: string, ports: BlobServerPorts): Promise<void> {
   const blob = await ports.held(digest);
   if (!blob) {
     res.writeHead(404, { 'content-type': 'text/plain' }).end(`this node holds no image blob ${digest}\n`);

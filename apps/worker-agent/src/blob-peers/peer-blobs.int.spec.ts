@@ -180,6 +180,34 @@ describe('blobs between nodes', { skip: needsRoot }, () => {
     assert.equal(sha256(kept), victim.digest);
   });
 
+  test('a peer at its upload cap answers 503 and the puller takes the blob elsewhere at once', { timeout: 30_000 }, async () => {
+    const busy = await image('peers/busy', 'busy');
+    const regA = await proxy();
+    await a.cache.ensure(`${regA.host}/peers/busy@${busy.digest}`);
+    await announce(cluster, a, busy.digest);
+    // Every upload slot of A taken, as by uploads to other peers in progress.
+    let taken = 0;
+    while (a.slots.take()) taken++;
+    try {
+      const busyBefore = await a.count('warmpod_peer_blob_served_total', 'busy');
+      // A stall wait (60 s) would outlast the test's timeout: only an answer at once passes.
+      const e = await node('peer-e', 60_000);
+      const regE = await proxy();
+      await e.cache.ensure(`${regE.host}/peers/busy@${busy.digest}`);
+      const onlyA = [busy.config, ...busy.layers.slice(-2).map((l) => l.digest)].sort();
+      assert.deepEqual(
+        blobGets(regE).filter((g) => onlyA.includes(g)),
+        onlyA,
+        'what only the busy peer holds came from the registry',
+      );
+      // The shared base layer may have been asked of A too (it is one of its holders).
+      assert.ok((await a.count('warmpod_peer_blob_served_total', 'busy')) - busyBefore >= onlyA.length, 'A turned the peer away');
+      assert.ok((await e.count(FETCHES, 'unavailable')) >= onlyA.length);
+    } finally {
+      for (let i = 0; i < taken; i++) a.slots.give();
+    }
+  });
+
   test('a stalled peer is left after the stall deadline and the registry serves the blob', { timeout: 60_000 }, async () => {
     const slow = await image('peers/slow', 'slow');
     const stalled = await stalledPeer(cluster, 'peer-stalled');

@@ -1,5 +1,6 @@
 import type { BlobPeer, PeerBlobEvents, PeerFailure } from '@warmpod/node-runtime';
 import type { Logger, ServiceMetrics } from '@warmpod/observability';
+import type { ServeOutcome } from './blob-server';
 
 /**
  * Blobs between nodes, both ways: what this node took from peers (and the
@@ -22,7 +23,11 @@ export class PeerBlobMetrics implements PeerBlobEvents {
       ['outcome'],
     );
     this.fetchedBytes = metrics.counter('warmpod_peer_blob_fetched_bytes_total', 'Verified blob bytes taken from peer nodes', []);
-    this.servedBlobs = metrics.counter('warmpod_peer_blob_served_total', 'Blobs served to peer nodes, by outcome', ['outcome']);
+    this.servedBlobs = metrics.counter(
+      'warmpod_peer_blob_served_total',
+      'Blob requests from peer nodes, by outcome: complete, aborted (the peer went away), busy (turned away with 503: NODE_PEER_SERVE_CONCURRENCY uploads running)',
+      ['outcome'],
+    );
     this.servedBytes = metrics.counter('warmpod_peer_blob_served_bytes_total', 'Blob bytes served to peer nodes', []);
   }
 
@@ -38,7 +43,7 @@ export class PeerBlobMetrics implements PeerBlobEvents {
     else this.logger.info(log, 'a peer did not deliver a blob; trying the next source');
   }
 
-  served(bytes: number, outcome: 'complete' | 'aborted'): void {
+  served(bytes: number, outcome: ServeOutcome): void {
     this.servedBlobs.inc({ outcome });
     this.servedBytes.inc({}, bytes);
   }

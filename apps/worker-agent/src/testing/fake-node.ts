@@ -143,7 +143,7 @@ export class FakeImageCache {
     };
   }
   async list(): Promise<CachedImageEntry[]> {
-    return [...this.digests].map((digest) => ({ digest, sizeBytes: 1000, layers: [] }));
+    return [...this.digests].map((digest) => ({ digest, sizeBytes: 1000, layers: [], diskBytes: 1000 }));
   }
 }
 

@@ -7,6 +7,7 @@ import { RegistryClient } from '@warmpod/registry';
 import type { NodeRepository, NodeSessions, PullRepository } from '@warmpod/store';
 import type { ClusterPki } from '@warmpod/devkit';
 import { AgentHttp } from '../agent-http';
+import { UploadSlots } from '../blob-peers/blob-server';
 import { nodeBlobSources } from '../blob-peers/blob-sources';
 import { PeerBlobMetrics } from '../blob-peers/peer-metrics';
 
@@ -17,6 +18,8 @@ export interface PeerTestNode {
   url: string;
   tls: ClusterTls;
   metrics: ServiceMetrics;
+  /** The cap on this node's uploads to peers (NODE_PEER_SERVE_CONCURRENCY). */
+  slots: UploadSlots;
   /** A counter of `warmpod_peer_blob_fetches_total` (outcome) or `warmpod_peer_blob_served_total`. */
   count(metric: string, outcome: string): Promise<number>;
   close(): Promise<void>;
@@ -36,7 +39,7 @@ export interface PeerTestCluster {
  * blobs from peers then the registry, and its HTTPS API serving its blobs
  * to other nodes, registered in the store with its agent URL.
  */
-export async function peerTestNode(c: PeerTestCluster, id: string, stallMs = 5_000): Promise<PeerTestNode> {
+export async function peerTestNode(c: PeerTestCluster, id: string, stallMs = 5_000, serveConcurrency = 4): Promise<PeerTestNode> {
   const tls = await ClusterTls.load(await c.pki.issue(`node:${id}`), { reloadMs: 3_600_000, logger: c.logger });
   const metrics = new ServiceMetrics('worker-agent');
   const events = new PeerBlobMetrics(metrics, c.logger);
@@ -51,9 +54,11 @@ export async function peerTestNode(c: PeerTestCluster, id: string, stallMs = 5_0
     events,
   });
   const cache = new ImageCache({ dataDir: join(c.dir, 'nodes', id), registry, logger: c.logger, blobSource });
+  const slots = new UploadSlots(serveConcurrency);
   const http = new AgentHttp(() => join(c.dir, 'no-logs'), {}, undefined, metrics, tls, {
     held: (digest) => cache.heldBlob(digest),
     served: (bytes, outcome) => events.served(bytes, outcome),
+    slots,
   });
   const url = await http.listen('127.0.0.1', 0);
   await register(c, id, url);
@@ -69,6 +74,7 @@ export async function peerTestNode(c: PeerTestCluster, id: string, stallMs = 5_0
     url,
     tls,
     metrics,
+    slots,
     count,
     close: async () => {
       await http.close();

@@ -140,6 +140,22 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
+{{/* The agent's peer blob settings (agent.peerBlobs): the fetch ones only when it asks peers; it serves them either way. */}}
+{{- define "warmpod.peerBlobEnv" -}}
+- name: NODE_PEER_BLOBS
+  value: {{ .enabled | quote }}
+{{- if .enabled }}
+- name: NODE_PEER_STALL_MS
+  value: {{ .stallMs | quote }}
+- name: NODE_PEER_MIN_BYTES_PER_SEC
+  value: {{ .minBytesPerSecond | int64 | quote }}
+- name: NODE_PEER_MAX_TRIES
+  value: {{ .maxTries | quote }}
+{{- end }}
+- name: NODE_PEER_SERVE_CONCURRENCY
+  value: {{ .serveConcurrency | quote }}
+{{- end -}}
+
 {{/* A service's Redis user name: redis.users.names.<service>, or what libs/store serviceUserName makes of the prefix. */}}
 {{- define "warmpod.redisUser" -}}
 {{- $slug := regexReplaceAll "[^A-Za-z0-9-]+" .root.Values.prefix "-" | trimAll "-" | default "default" }}

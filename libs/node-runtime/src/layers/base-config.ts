@@ -2,7 +2,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageConfig } from '@warmpod/registry';
 import type { BaseRuntimeConfig } from '../runtime-spec';
-import { LayerError } from './unpack-layer';
+import { LayerError } from './layer-error';
 
 const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 

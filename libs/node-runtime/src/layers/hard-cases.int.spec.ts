@@ -69,7 +69,9 @@ test(
     });
     const cache = new ImageCache({ dataDir: join(dir, 'cache'), registry: registryClient(), logger: testLogger() });
     const first = await cache.ensure(pinned('warmpod/hard-cases', hard.digest));
-    const layerDirs = async (): Promise<string[]> => (await readdir(join(dir, 'cache', 'layers'))).sort();
+    // Layer directories only: each has its `.size-<hex>` record beside it.
+    const layerDirs = async (): Promise<string[]> =>
+      (await readdir(join(dir, 'cache', 'layers'))).filter((n) => /^[a-f0-9]{64}$/.test(n)).sort();
     const before = await layerDirs();
     const second = await cache.ensure(pinned('warmpod/hard-cases', rebuilt.digest));
     const afterPull = await layerDirs();

@@ -1,7 +1,8 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { CommandError } from '../command';
-import { exists, randomSuffix } from '../files';
+import { exists, randomSuffix, readOwnJson, writeFileAtomic } from '../files';
 import { digestHex } from '../oci-layout';
 import { LayerError, openBlob, unpackLayer } from './unpack-layer';
 
@@ -17,26 +18,82 @@ export interface LayerToUnpack {
   blobVerified?: boolean;
 }
 
+const layerSizeSchema = z.object({ diskBytes: z.number().int().nonnegative() });
+
+/**
+ * Bytes a directory tree takes on disk (like `du -B1`): allocated blocks, a
+ * file hard-linked several times counted once.
+ */
+export async function allocatedBytes(root: string): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    const st = await lstat(dir);
+    total += st.blocks * 512;
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        pending.push(path);
+        continue;
+      }
+      const file = await lstat(path);
+      if (file.nlink > 1) {
+        const key = `${file.dev}:${file.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
+      total += file.blocks * 512;
+    }
+  }
+  return total;
+}
+
 /**
  * One directory per layer, named by its diff_id, shared by every image that
  * has the layer. A layer is unpacked into a temporary directory and renamed
- * into place, so a directory under its final name is always complete.
+ * into place, so a directory under its final name is always complete. Beside
+ * it, `.size-<hex>` records what the unpacked layer takes on disk (the budget
+ * counts that, not the compressed blob).
  */
 export class LayerStore {
   private readonly unpacks = new Map<string, Promise<void>>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly opts: { zstdCommand?: string } = {},
+  ) {}
 
   path(diffId: string): string {
     return join(this.dir, digestHex(diffId));
   }
 
+  private sizePath(diffId: string): string {
+    return join(this.dir, `.size-${digestHex(diffId)}`);
+  }
+
   /** Creates the store; removes what a crash mid-unpack or mid-remove left. */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    for (const name of await readdir(this.dir)) {
-      if (name.startsWith('.tmp-') || name.startsWith('.trash-')) await rm(join(this.dir, name), { recursive: true, force: true });
+    const names = new Set(await readdir(this.dir));
+    for (const name of names) {
+      const orphanSize = name.startsWith('.size-') && !names.has(name.slice('.size-'.length));
+      if (name.startsWith('.tmp-') || name.startsWith('.trash-') || name.includes('.tmp-') || orphanSize) {
+        await rm(join(this.dir, name), { recursive: true, force: true });
+      }
     }
+  }
+
+  /**
+   * Bytes the unpacked layer takes on disk, as measured when it was unpacked
+   * (measured now, and recorded, for a layer unpacked by an earlier version).
+   */
+  async diskBytes(diffId: string): Promise<number> {
+    const recorded = await readOwnJson(this.sizePath(diffId), layerSizeSchema);
+    if (recorded) return recorded.diskBytes;
+    const measured = await allocatedBytes(this.path(diffId));
+    await writeFileAtomic(this.sizePath(diffId), JSON.stringify({ diskBytes: measured }));
+    return measured;
   }
 
   has(diffId: string): Promise<boolean> {
@@ -71,6 +128,7 @@ export class LayerStore {
       () => true,
       () => false,
     );
+    await rm(this.sizePath(diffId), { force: true });
     if (moved) await rm(trash, { recursive: true, force: true });
   }
 
@@ -88,10 +146,14 @@ export class LayerStore {
         dir: tmp,
         lowerDirs,
         blobVerified: layer.blobVerified,
+        zstdCommand: this.opts.zstdCommand,
       });
+      // Recorded before the rename: a layer under its final name always has its size beside it.
+      await writeFileAtomic(this.sizePath(layer.diffId), JSON.stringify({ diskBytes: await allocatedBytes(tmp) }));
       await rename(tmp, target);
     } catch (error) {
       await rm(tmp, { recursive: true, force: true });
+      if (!(await exists(target))) await rm(this.sizePath(layer.diffId), { force: true });
       const code = (error as NodeJS.ErrnoException).code;
       // Another store instance on the same directory finished first: same content.
       if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await exists(target))) return;

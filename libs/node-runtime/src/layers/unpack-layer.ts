@@ -2,11 +2,15 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { type Duplex, PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { LayerError } from './layer-error';
 import { applySpecialOps, type SpecialOp } from './special-files';
 import { readTar, type TarEntry } from './tar-reader';
+import { DEFAULT_ZSTD_COMMAND, zstdDecompressor } from './zstd-stream';
+
+export { LayerError } from './layer-error';
 
 export interface UnpackLayerInput {
   /** The compressed (or plain tar) layer blob. */
@@ -25,27 +29,14 @@ export interface UnpackLayerInput {
    * writing it (see streamVerified): hashing it again would only cost CPU.
    */
   blobVerified?: boolean;
+  /** The zstd program for zstd-compressed layers (default: `zstd` on the system PATH). */
+  zstdCommand?: string;
 }
 
 export interface UnpackedLayer {
   /** Bytes of the uncompressed tar. */
   diffBytes: number;
   entries: number;
-}
-
-/**
- * A layer that cannot be unpacked as given: bad digest, escaping entry,
- * unsupported content (`refused`: pulling it again gives the same bytes, so a
- * retry cannot help). Local failures (a full disk) carry `refused: false`.
- */
-export class LayerError extends Error {
-  override readonly name = 'LayerError';
-  readonly refused: boolean;
-
-  constructor(message: string, options?: ErrorOptions & { refused?: boolean }) {
-    super(message, options);
-    this.refused = options?.refused ?? true;
-  }
 }
 
 const WHITEOUT = '.wh.';
@@ -58,9 +49,10 @@ export function openBlob(path: string): NodeJS.ReadableStream {
   return createReadStream(path, { highWaterMark: 1 << 20 });
 }
 
-function decompressor(mediaType: string): Transform | PassThrough {
+function decompressor(input: UnpackLayerInput): Duplex {
+  const mediaType = input.mediaType;
   if (/gzip$/.test(mediaType)) return createGunzip({ chunkSize: 1 << 18 });
-  if (/zstd$/.test(mediaType)) throw new LayerError(`layer media type ${mediaType} (zstd) is not supported by this node`);
+  if (/zstd$/.test(mediaType)) return zstdDecompressor(`layer ${input.digest}`, input.zstdCommand ?? DEFAULT_ZSTD_COMMAND);
   if (/tar$/.test(mediaType)) return new PassThrough();
   throw new LayerError(`layer media type ${mediaType} is not a tar layer`);
 }
@@ -99,7 +91,9 @@ export async function unpackLayer(input: UnpackLayerInput): Promise<UnpackedLaye
   const source = 'pipe' in input.source ? input.source : Readable.from(input.source);
   // A pass-through costs a copy-free hop; hashing it again would cost a full sha256 of the blob.
   const blobHash = input.blobVerified ? new PassThrough() : hashing(compressed, counts.compressed);
-  await pipeline(source, blobHash, decompressor(input.mediaType), hashing(plain, counts.plain), async (tarBytes: AsyncIterable<Buffer>) => {
+  // Checked before any stream starts: an unsupported media type spawns nothing.
+  const decompress = decompressor(input);
+  await pipeline(source, blobHash, decompress, hashing(plain, counts.plain), async (tarBytes: AsyncIterable<Buffer>) => {
     const it = tarBytes[Symbol.asyncIterator]();
     for await (const { entry, body } of readTar({ [Symbol.asyncIterator]: () => it })) {
       entries++;

@@ -16,6 +16,7 @@ import {
   startScratchRegistry,
   testLogger,
   uniqueTestNames,
+  type LocalRegistry,
 } from './int-fixture';
 import { PodNetwork } from '../pod-network';
 import { PodRootfs } from '../pod-rootfs';
@@ -57,6 +58,8 @@ export class PodHarness {
   readonly logger = testLogger();
   readonly cleanup = new Cleanup();
   dir = '';
+  /** The local registry the sample images are in; specs push images of their own to it. */
+  registry!: LocalRegistry;
   images!: SampleImages;
   rootfs!: PodRootfs;
   network!: PodNetwork;
@@ -67,6 +70,7 @@ export class PodHarness {
   async start(prefix: string): Promise<void> {
     const { dir, registry } = await startScratchRegistry(prefix, this.cleanup);
     this.dir = dir;
+    this.registry = registry;
     const cache = new ImageCache({ dataDir: join(this.dir, 'cache'), registry: registryClient(), logger: this.logger });
     this.images = await cacheSampleImages(cache, registry.host, join(this.dir, 'build'));
     this.rootfs = new PodRootfs({ logger: this.logger });
