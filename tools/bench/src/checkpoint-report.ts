@@ -108,7 +108,7 @@ const STEPS: Array<[keyof RestoreBreakdown, string]> = [
   ['criuResumeMs', '      criu: network unlock -> resumed'],
   ['criuTotalMs', '      criu: total (its log)'],
   ['runcOwnMs', '      runc itself (rest)'],
-  ['resumeMs', '    pid file -> tasks resumed, CPU quota set'],
+  ['resumeMs', '    pid file -> CRIU let go of the tasks'],
   ['adoptMs', '    adopt restored processes'],
   ['readinessMs', '  readiness confirmed'],
   ['exposeMs', '  ports exposed'],

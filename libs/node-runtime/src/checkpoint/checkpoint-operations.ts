@@ -61,13 +61,13 @@ export interface RestoredContainer {
 
 /**
  * Where a restore's time went (ms): checksum verify, `runc restore` until the
- * pid file, until CRIU resumed the tasks (then the CPU quota is set), cgroup adoption; and CRIU's phases inside `runcMs`, from its
+ * pid file, until CRIU resumed the tasks (then the CPU quota is set, unless deferred), cgroup adoption; and CRIU's phases inside `runcMs`, from its
  * restore.log (read while the processes are adopted; absent when not found).
  */
 export interface RestoreSteps extends CriuRestorePhases {
   verifyMs: number;
   runcMs: number;
-  /** Pid file -> CRIU let go of the tasks and the pod's CPU quota is set. */
+  /** Pid file -> CRIU let go of the tasks and (unless deferred) the pod's CPU quota is set. */
   resumeMs: number;
   adoptMs: number;
 }
