@@ -6,13 +6,14 @@ import type { LaunchedPod } from './pod-sandbox';
 /** How long a restored pod has to pass its condition before the restore counts as failed. */
 const RESTORED_READY_MS = 30_000;
 /**
- * A restored pod was ready when it was checkpointed: two probes in a row
- * confirm it. Each probe is a fresh connection (and answer) of its own, so a
- * short pause between them confirms as much as a long one and the client
- * waits less.
+ * A restored pod was ready when it was checkpointed (its condition held,
+ * and it held through the checkpoint): one probe that passes after the
+ * resume shows the restored process answers in its new netns and root. It
+ * is probed at once and, while it fails, again every few ms until the
+ * deadline, when the restore counts as failed (and the start falls back).
  */
-const RESTORED_READY_PROBES = 2;
-const RESTORED_PROBE_INTERVAL_MS = 10;
+const RESTORED_READY_PROBES = 1;
+const RESTORED_PROBE_INTERVAL_MS = 5;
 
 /** How a fresh pod's wait for readiness ended when it did not get ready. */
 export type NotReady =
@@ -70,7 +71,7 @@ export class PodReadiness {
     }
   }
 
-  /** A restored pod's condition, confirmed by a few quick probes; rejects when it does not hold (a failed restore). */
+  /** A restored pod's condition, confirmed by one passing probe; rejects when none passes in time (a failed restore). */
   async confirmRestored(pod: PodRecord, launched: LaunchedPod, condition: CheckpointCondition, signal: AbortSignal): Promise<void> {
     await this.deps.probe.waitUntilReady(target(pod, launched), condition, {
       deadline: Date.now() + RESTORED_READY_MS,

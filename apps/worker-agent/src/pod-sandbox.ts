@@ -41,6 +41,39 @@ export interface RestoreSource {
   imagesVerified?: boolean;
 }
 
+/** Where a restore's time went on this side of `runc restore` (ms), for the agent's log and the benchmark. */
+export interface SandboxRestoreSteps {
+  /** Everything before `runc restore`, wall clock: the steps below overlap. */
+  prepareMs: number;
+  /** The writable layer unpacked into the upperdir. */
+  unpackMs: number;
+  /** The overlay mounted (after the unpack). */
+  mountMs: number;
+  /** Network namespace and CNI, alongside the unpack and the mount. */
+  netnsMs: number;
+  /** The CRIU images' checksums, alongside the rest (0: verified by a fetch moments ago). */
+  verifyMs: number;
+  /** The runtime spec built and written (after the mount and the netns). */
+  specMs: number;
+  /** `runc restore` until the restored pod runs under its quota (RuncCheckpointer.restore). */
+  runcRestoreMs: number;
+}
+
+/** A restored pod, with where its restore's time went. */
+export interface RestoredPod extends LaunchedPod {
+  steps: SandboxRestoreSteps;
+  /**
+   * Puts the pod under its CPU quota. A restored pod runs without it until
+   * then (at most RESTORED_CPU_LIMIT_BOUND_MS), so the one readiness probe
+   * that confirms the restore is not throttled and does not spend the quota
+   * the client's first request then runs under.
+   */
+  limitCpu: () => Promise<void>;
+}
+
+/** The longest a restored pod runs without its CPU quota, whatever its readiness does. */
+export const RESTORED_CPU_LIMIT_BOUND_MS = 2_000;
+
 export interface RestoreTools {
   checkpointer: Pick<RuncCheckpointer, 'restore' | 'verifyImages'>;
   archive: Pick<WritableLayerArchive, 'unpack'>;
@@ -89,7 +122,7 @@ export class PodSandboxes {
   /** Starts the pod's container; ports are exposed only with `expose` (rule 3: after the checkpoint). */
   async launch(pod: PodRecord, image: EnsuredImage, opts: { expose: boolean } = { expose: true }): Promise<LaunchedPod> {
     return this.guarded(pod.id, async () => {
-      const { ip, rootfsDir } = await this.prepare(pod, image);
+      const { ip, rootfsDir } = await this.prepare(pod, image, stepTimer());
       await this.rt.runc.start(pod.id, this.podDir(pod.id), this.logPath(pod.id));
       const endpoints = opts.expose ? await this.expose(pod, ip) : [];
       return { ip, rootfsDir, endpoints };
@@ -108,21 +141,28 @@ export class PodSandboxes {
     source: RestoreSource,
     tools: RestoreTools,
     signal?: AbortSignal,
-  ): Promise<LaunchedPod> {
+  ): Promise<RestoredPod> {
     return this.guarded(pod.id, async () => {
+      const timed = stepTimer();
+      const started = Date.now();
       // The layer must be in the upperdir before the overlay mounts; the netns and the images' checksums do not wait for it.
       const [prepared] = await settleAll([
-        this.prepare(pod, image, () => tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id))),
-        source.imagesVerified ? Promise.resolve() : tools.checkpointer.verifyImages(pod.id, source.imagesDir),
+        this.prepare(pod, image, timed, () => tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id))),
+        source.imagesVerified ? Promise.resolve() : timed('verifyMs', () => tools.checkpointer.verifyImages(pod.id, source.imagesDir)),
       ]);
       const { ip, rootfsDir } = prepared;
+      const prepareMs = Date.now() - started;
       signal?.throwIfAborted();
-      await tools.checkpointer.restore(pod.id, this.podDir(pod.id), source.imagesDir, this.logPath(pod.id), {
-        sourcePodId: source.sourcePodId,
-        imagesVerified: true,
-        ...(signal ? { signal } : {}),
-      });
-      return { ip, rootfsDir, endpoints: [] };
+      const { limitCpu } = await timed('runcRestoreMs', () =>
+        tools.checkpointer.restore(pod.id, this.podDir(pod.id), source.imagesDir, this.logPath(pod.id), {
+          sourcePodId: source.sourcePodId,
+          imagesVerified: true,
+          deferCpuLimitMs: RESTORED_CPU_LIMIT_BOUND_MS,
+          ...(signal ? { signal } : {}),
+        }),
+      );
+      const { unpackMs = 0, mountMs = 0, netnsMs = 0, verifyMs = 0, specMs = 0, runcRestoreMs = 0 } = timed.steps;
+      return { ip, rootfsDir, endpoints: [], steps: { prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs }, limitCpu };
     });
   }
 
@@ -151,29 +191,34 @@ export class PodSandboxes {
   private async prepare(
     pod: PodRecord,
     image: EnsuredImage,
+    timed: StepTimer,
     beforeMount?: () => Promise<unknown>,
   ): Promise<{ ip: string; rootfsDir: string }> {
     const dir = this.podDir(pod.id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
     const [rootfsDir, net] = await settleAll([
-      (beforeMount ? beforeMount() : Promise.resolve()).then(() => this.rt.rootfs.mount(dir, image.lowers)),
-      this.rt.network.attach(pod.id),
+      (beforeMount ? timed('unpackMs', beforeMount) : Promise.resolve()).then(() =>
+        timed('mountMs', () => this.rt.rootfs.mount(dir, image.lowers)),
+      ),
+      timed('netnsMs', () => this.rt.network.attach(pod.id)),
     ]);
-    const spec = buildRuntimeSpec({
-      baseConfig: await readBundleConfig(image.bundleDir),
-      imageConfig: image.imageConfig,
-      command: pod.spec.command,
-      args: pod.spec.args,
-      env: pod.spec.env,
-      rootfsPath: rootfsDir,
-      netnsPath: net.netnsPath,
-      cgroupsPath: this.rt.runc.cgroupsPath(pod.id),
-      resources: pod.spec.resources,
-      hostname: pod.id,
-      podId: pod.id,
+    await timed('specMs', async () => {
+      const spec = buildRuntimeSpec({
+        baseConfig: await readBundleConfig(image.bundleDir),
+        imageConfig: image.imageConfig,
+        command: pod.spec.command,
+        args: pod.spec.args,
+        env: pod.spec.env,
+        rootfsPath: rootfsDir,
+        netnsPath: net.netnsPath,
+        cgroupsPath: this.rt.runc.cgroupsPath(pod.id),
+        resources: pod.spec.resources,
+        hostname: pod.id,
+        podId: pod.id,
+      });
+      await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
     });
-    await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
     return { ip: net.ip, rootfsDir };
   }
 
@@ -222,4 +267,20 @@ async function settleAll<A, B>(steps: [Promise<A>, Promise<B>]): Promise<[A, B]>
   if (a.status === 'rejected') throw a.reason;
   if (b.status === 'rejected') throw b.reason;
   return [a.value, b.value];
+}
+
+type StepTimer = (<T>(name: string, step: () => Promise<T>) => Promise<T>) & { readonly steps: Record<string, number> };
+
+/** Runs steps and records how long each took (ms), by name. */
+function stepTimer(): StepTimer {
+  const steps: Record<string, number> = {};
+  const timed = async <T>(name: string, step: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    try {
+      return await step();
+    } finally {
+      steps[name] = Date.now() - started;
+    }
+  };
+  return Object.assign(timed, { steps });
 }

@@ -47,6 +47,8 @@ describe('PodStarter on a fake node: how a pod starts', () => {
     assert.deepEqual(node.checkpoints.restoredFrom, [candidate.record.id]);
     assert.equal(node.sandboxes.launches, 0, 'no normal start beside the restore');
     assert.equal(node.checkpoints.taken.length, 0, 'a restored pod is not checkpointed again');
+    assert.deepEqual([...node.sandboxes.cpuLimited], [pod.id], 'the restored pod is under its CPU quota');
+    assert.deepEqual(node.sandboxes.exposedWithoutCpuLimit, [], 'its quota was set before its ports opened');
   });
 
   test('a failed restore is recorded on the checkpoint and the pod falls back to a normal start in the same job', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { restoreStepsFromLog } from './checkpoint-api';
+import { agentStepsFromLog, restoreStepsFromLog } from './checkpoint-api';
 
 describe('checkpoint bench: restore steps from the agent log', () => {
   it("reads each pod's `container restored` line, CRIU's phases included, and skips everything else", () => {
@@ -24,5 +24,33 @@ describe('checkpoint bench: restore steps from the agent log', () => {
     const steps = restoreStepsFromLog(log);
     assert.deepEqual([...steps.keys()], ['p1']);
     assert.deepEqual(steps.get('p1'), { runcMs: 800, adoptMs: 100, criuTotalMs: 600 });
+  });
+
+  it("reads each pod's `pod restore steps` line without pino's own fields; a line missing a step is skipped", () => {
+    const steps = {
+      fetchMs: 0,
+      prepareMs: 120,
+      unpackMs: 30,
+      mountMs: 20,
+      netnsMs: 110,
+      verifyMs: 5,
+      specMs: 4,
+      runcRestoreMs: 250,
+      readinessMs: 15,
+      exposeMs: 1,
+      recordMs: 3,
+      runningMs: 4,
+      totalMs: 400,
+    };
+    const incomplete: Partial<typeof steps> = { ...steps };
+    delete incomplete.readinessMs;
+    const log = [
+      JSON.stringify({ level: 30, time: 't', node: 'node-1', msg: 'pod restore steps', podId: 'p1', ...steps }),
+      JSON.stringify({ level: 30, msg: 'pod restore steps', podId: 'p2', ...incomplete }),
+      'not json "pod restore steps"',
+    ].join('\n');
+    const found = agentStepsFromLog(log);
+    assert.deepEqual([...found.keys()], ['p1']);
+    assert.deepEqual(found.get('p1'), steps);
   });
 });

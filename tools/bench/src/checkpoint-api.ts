@@ -64,3 +64,40 @@ export function restoreStepsFromLog(log: string): Map<string, AgentRestoreSteps>
   }
   return found;
 }
+
+/** The agent's `pod restore steps` line (PodStarter): its own steps around `runc restore`. */
+const agentStepsSchema = z.object({
+  fetchMs: z.number(),
+  prepareMs: z.number(),
+  unpackMs: z.number(),
+  mountMs: z.number(),
+  netnsMs: z.number(),
+  verifyMs: z.number(),
+  specMs: z.number(),
+  runcRestoreMs: z.number(),
+  readinessMs: z.number(),
+  exposeMs: z.number(),
+  recordMs: z.number(),
+  runningMs: z.number(),
+  totalMs: z.number(),
+});
+const agentStepsLineSchema = agentStepsSchema.extend({ msg: z.literal('pod restore steps'), podId: z.string() });
+export type AgentSteps = z.infer<typeof agentStepsSchema>;
+
+/** The agent's own restore steps for each pod, from its log (JSON lines; other lines skipped). */
+export function agentStepsFromLog(log: string): Map<string, AgentSteps> {
+  const found = new Map<string, AgentSteps>();
+  for (const line of log.split('\n')) {
+    if (!line.includes('"pod restore steps"')) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const parsed = agentStepsLineSchema.safeParse(json);
+    // The object schema drops the line's other keys (msg, podId, pino's own).
+    if (parsed.success) found.set(parsed.data.podId, agentStepsSchema.parse(parsed.data));
+  }
+  return found;
+}

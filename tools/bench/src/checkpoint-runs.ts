@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseSlowInitState, SLOW_INIT_PORT, SLOW_INIT_STATE_PATH, slowInitCommand } from '@warmpod/devkit';
-import { checkpointSchema, podSchema, restoreStepsFromLog, type Checkpoint, type Pod } from './checkpoint-api';
+import { agentStepsFromLog, checkpointSchema, podSchema, restoreStepsFromLog, type Checkpoint, type Pod } from './checkpoint-api';
 
 /** One kind of slow-init pod the benchmark measures. */
 export interface PodKind {
@@ -18,6 +18,19 @@ export interface PodKind {
 export interface RestoreBreakdown {
   toRestoringMs: number;
   restoringToRunningMs: number;
+  /** The agent's own steps (its `pod restore steps` line); prepare's parts overlap. */
+  prepareMs?: number;
+  unpackMs?: number;
+  mountMs?: number;
+  netnsMs?: number;
+  verifyMs?: number;
+  specMs?: number;
+  runcRestoreMs?: number;
+  readinessMs?: number;
+  exposeMs?: number;
+  recordMs?: number;
+  /** Restoring -> Running not in the steps above: the Restoring and Running writes, the hold on the files. */
+  agentOtherMs?: number;
   runcMs?: number;
   criuKdatMs?: number;
   criuForkMs?: number;
@@ -28,8 +41,13 @@ export interface RestoreBreakdown {
   runcOwnMs?: number;
   resumeMs?: number;
   adoptMs?: number;
-  agentRestMs?: number;
+  /** In RuncCheckpointer.restore, outside runc: the restore bundle, directories, the cgroup lookup. */
+  checkpointerOwnMs?: number;
   runningToAnswerMs: number;
+  /** Running written -> the client's GET sees it. */
+  runningSeenMs: number;
+  /** Running seen -> the state page answered through the exposed port. */
+  answerMs: number;
   totalMs: number;
 }
 
@@ -63,6 +81,8 @@ export interface CheckpointBenchContext {
 
 const ENDED = ['Succeeded', 'Failed', 'Stopped', 'Lost'];
 const READY_TIMEOUT_MS = 600_000;
+/** One long poll of `GET /v1/pods/{id}?wait=Ready` (the gateway's limit is 60). */
+const WAIT_SECONDS = 30;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One plain pod of the sample image to Running and gone: the node has the image before any measured cold start. */
@@ -99,11 +119,13 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
   const startUntilReady = async (enabled: boolean, nodeSelector = ctx.nodeSelector) => {
     const sent = performance.now();
     let pod = podSchema.parse(await call<unknown>('POST', '/v1/pods', spec(enabled, nodeSelector)));
+    // What a client that waits for its pod does: the gateway's long poll, woken by the pod's events.
     while (pod.phase !== 'Running') {
       if (ENDED.includes(pod.phase)) throw new Error(`pod ${pod.id} ended ${pod.phase}`);
-      await sleep(20);
-      pod = await getPod(pod.id);
+      if (performance.now() - sent > READY_TIMEOUT_MS) throw new Error(`pod ${pod.id} never got ready`);
+      pod = podSchema.parse(await call<unknown>('GET', `/v1/pods/${pod.id}?wait=Ready&timeoutSeconds=${WAIT_SECONDS}`));
     }
+    const seenAt = Date.now();
     const address = pod.endpoints[0]?.address;
     if (!address) throw new Error(`pod ${pod.id} is Running without an endpoint`);
     for (;;) {
@@ -112,7 +134,7 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
         () => '',
       );
       const state = parseSlowInitState(body);
-      if (state) return { pod, ms: performance.now() - sent, answeredAt: Date.now(), state };
+      if (state) return { pod, ms: performance.now() - sent, seenAt, answeredAt: Date.now(), state };
       if (performance.now() - sent > READY_TIMEOUT_MS) throw new Error(`pod ${pod.id} never answered`);
       await sleep(20);
     }
@@ -157,7 +179,7 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
     out.restoreMs.push(restored.ms);
     if (restored.state.memory === cold.state.memory) out.stateKept++;
     if (restored.state.heldKiB !== undefined) out.heldKiB.push(restored.state.heldKiB);
-    out.breakdowns.push(await breakdownOf(ctx, restored.pod, restored.answeredAt, restored.ms));
+    out.breakdowns.push(await breakdownOf(ctx, restored.pod, restored, restored.ms));
     await remove(restored.pod.id);
 
     // The same spec on the other node: it holds nothing, so the restore fetches the artifact first.
@@ -186,8 +208,13 @@ export async function measureKind(ctx: CheckpointBenchContext, kind: PodKind, ru
   return out;
 }
 
-/** Where one restore's time went: the pod's timeline, the agent's `container restored` steps, and the client's wait. */
-async function breakdownOf(ctx: CheckpointBenchContext, running: Pod, answeredAt: number, totalMs: number): Promise<RestoreBreakdown> {
+/** Where one restore's time went: the pod's timeline, the agent's restore lines, and the client's wait. */
+async function breakdownOf(
+  ctx: CheckpointBenchContext,
+  running: Pod,
+  client: { seenAt: number; answeredAt: number },
+  totalMs: number,
+): Promise<RestoreBreakdown> {
   const created = Date.parse(running.createdAt);
   const restoring = Date.parse(running.timeline['Restoring'] ?? '');
   const runningAt = Date.parse(running.timeline['Running'] ?? '');
@@ -196,16 +223,24 @@ async function breakdownOf(ctx: CheckpointBenchContext, running: Pod, answeredAt
   const b: RestoreBreakdown = {
     toRestoringMs: restoring - created,
     restoringToRunningMs: runningAt - restoring,
-    runningToAnswerMs: answeredAt - runningAt,
+    runningToAnswerMs: client.answeredAt - runningAt,
+    runningSeenMs: client.seenAt - runningAt,
+    answerMs: client.answeredAt - client.seenAt,
     totalMs,
   };
-  const steps = restoreStepsFromLog(await readFile(ctx.nodeLogPath, 'utf8').catch(() => '')).get(running.id);
-  if (!steps) return b;
-  const { runcMs, resumeMs, adoptMs, criuTotalMs } = steps;
-  return {
-    ...b,
-    ...steps,
-    ...(criuTotalMs === undefined ? {} : { runcOwnMs: runcMs - criuTotalMs }),
-    agentRestMs: b.restoringToRunningMs - runcMs - (resumeMs ?? 0) - adoptMs,
-  };
+  const log = await readFile(ctx.nodeLogPath, 'utf8').catch(() => '');
+  const steps = restoreStepsFromLog(log).get(running.id);
+  const agent = agentStepsFromLog(log).get(running.id);
+  const out: RestoreBreakdown = { ...b };
+  if (steps) {
+    const { runcMs, criuTotalMs } = steps;
+    Object.assign(out, steps, criuTotalMs === undefined ? {} : { runcOwnMs: runcMs - criuTotalMs });
+    if (agent) out.checkpointerOwnMs = agent.runcRestoreMs - runcMs - (steps.resumeMs ?? 0) - steps.adoptMs;
+  }
+  if (agent) {
+    const { fetchMs, prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs } = agent;
+    Object.assign(out, { prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs });
+    out.agentOtherMs = b.restoringToRunningMs - (fetchMs + prepareMs + runcRestoreMs + readinessMs + exposeMs + recordMs);
+  }
+  return out;
 }

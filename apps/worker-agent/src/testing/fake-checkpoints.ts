@@ -18,7 +18,7 @@ export class FakeCheckpoints {
   readonly restoreFailures: Array<{ id: string; reason: string }> = [];
   readonly refused: Array<{ id: string; reason: string }> = [];
   readonly restoreTools = {
-    checkpointer: { restore: async () => ({ pid: 1, ms: 1 }), verifyImages: async () => undefined },
+    checkpointer: { restore: async () => ({ pid: 1, ms: 1, limitCpu: async () => undefined }), verifyImages: async () => undefined },
     archive: { unpack: async () => ({ ms: 1 }) },
   };
 

@@ -19,7 +19,7 @@ import {
 import { createLogger } from '@warmpod/observability';
 import type { StatusPatch, TransitionOutcome } from '@warmpod/store';
 import { podLifecycle, type PodLifecycle, type PodLifecycleDeps } from '../pod-lifecycle';
-import type { LaunchedPod, RestoreSource } from '../pod-sandbox';
+import type { LaunchedPod, RestoredPod, RestoreSource } from '../pod-sandbox';
 import { FakeCheckpoints, NODE } from './fake-checkpoints';
 
 export { FakeCheckpoints, NODE } from './fake-checkpoints';
@@ -238,6 +238,11 @@ export class FakeSandboxes {
   /** Pods whose ports this agent process has open (gone when it dies). */
   readonly exposed = new Set<string>();
   readonly reexposed: string[] = [];
+  /** Restored pods, and those of them put under their CPU quota (RestoredPod.limitCpu). */
+  readonly restored = new Set<string>();
+  readonly cpuLimited = new Set<string>();
+  /** Restored pods whose ports were opened before their CPU quota was set. */
+  readonly exposedWithoutCpuLimit: string[] = [];
   restoreBehaviour: RestoreBehaviour = 'ok';
   launchError?: Error;
   reexposeError?: Error;
@@ -252,7 +257,7 @@ export class FakeSandboxes {
     return { ip: '10.0.0.2', rootfsDir: `/pods/${pod.id}/merged`, endpoints: opts.expose ? await this.expose(pod) : [] };
   }
 
-  async restore(pod: PodRecord, _image: EnsuredImage, _source: RestoreSource, _tools: unknown, signal?: AbortSignal): Promise<LaunchedPod> {
+  async restore(pod: PodRecord, _image: EnsuredImage, _source: RestoreSource, _tools: unknown, signal?: AbortSignal): Promise<RestoredPod> {
     this.restores++;
     const behaviour = this.restoreBehaviour;
     if (behaviour === 'hang') {
@@ -261,10 +266,15 @@ export class FakeSandboxes {
     if (behaviour instanceof Error) throw behaviour;
     this.runc.running.add(pod.id);
     this.onNode.set(pod.id, '10.0.0.3');
-    return { ip: '10.0.0.3', rootfsDir: `/pods/${pod.id}/merged`, endpoints: [] };
+    const steps = { prepareMs: 0, unpackMs: 0, mountMs: 0, netnsMs: 0, verifyMs: 0, specMs: 0, runcRestoreMs: 0 };
+    this.restored.add(pod.id);
+    this.cpuLimited.delete(pod.id);
+    const limitCpu = async (): Promise<void> => void this.cpuLimited.add(pod.id);
+    return { ip: '10.0.0.3', rootfsDir: `/pods/${pod.id}/merged`, endpoints: [], steps, limitCpu };
   }
 
   async expose(pod: PodRecord): Promise<Endpoint[]> {
+    if (this.restored.has(pod.id) && !this.cpuLimited.has(pod.id)) this.exposedWithoutCpuLimit.push(pod.id);
     this.exposed.add(pod.id);
     return pod.spec.ports.map((containerPort) => ({ containerPort, address: `127.0.0.1:${30000 + containerPort}` }));
   }

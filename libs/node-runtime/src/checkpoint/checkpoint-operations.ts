@@ -40,17 +40,34 @@ export interface RestoreOptions {
   sourcePodId?: string;
   /** `verifyImages` already passed for these images: not read again. */
   imagesVerified?: boolean;
+  /**
+   * Leave the pod's CPU quota off after the resume for at most this long
+   * (ms): the caller's readiness probe of the restored pod is then not
+   * throttled, and it sets the quota itself (`limitCpu` of the result) once
+   * the probe passed. At the bound the quota goes on whatever happened.
+   * Default 0: set as soon as CRIU let go of the tasks.
+   */
+  deferCpuLimitMs?: number;
+}
+
+/** What a restore returns. */
+export interface RestoredContainer {
+  pid: number;
+  ms: number;
+  steps?: RestoreSteps;
+  /** Sets the pod's CPU quota now if it is not set yet (see `deferCpuLimitMs`); resolves once it is. */
+  limitCpu: () => Promise<void>;
 }
 
 /**
  * Where a restore's time went (ms): checksum verify, `runc restore` until the
- * pid file, until CRIU resumed the tasks (then the CPU quota is set), cgroup adoption; and CRIU's phases inside `runcMs`, from its
+ * pid file, until CRIU resumed the tasks (then the CPU quota is set, unless deferred), cgroup adoption; and CRIU's phases inside `runcMs`, from its
  * restore.log (read while the processes are adopted; absent when not found).
  */
 export interface RestoreSteps extends CriuRestorePhases {
   verifyMs: number;
   runcMs: number;
-  /** Pid file -> CRIU let go of the tasks and the pod's CPU quota is set. */
+  /** Pid file -> CRIU let go of the tasks and (unless deferred) the pod's CPU quota is set. */
   resumeMs: number;
   adoptMs: number;
 }

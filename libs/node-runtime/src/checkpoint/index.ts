@@ -9,6 +9,7 @@ export {
   RuncCheckpointer,
   type CheckpointOptions,
   type RestoreOptions,
+  type RestoredContainer,
   type RestoreSteps,
   type RuncCheckpointerOptions,
 } from './runc-checkpointer';

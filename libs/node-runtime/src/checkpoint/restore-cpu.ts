@@ -2,6 +2,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { messageOf } from '@warmpod/observability';
+import { exists } from '../files';
 import { readMounts } from '../mountinfo';
 
 /** The pod's CPU limit as its runtime spec gives it (cgroup v2 `cpu.max`: quota per period, µs). */
@@ -87,6 +89,32 @@ export async function applyCpuLimit(target: CpuLimitTarget, limit: CpuLimit): Pr
   // The period first: the kernel checks the quota against the period in force.
   await writeFile(join(target.dir, 'cpu.cfs_period_us'), String(limit.period));
   await writeFile(join(target.dir, 'cpu.cfs_quota_us'), String(limit.quota));
+}
+
+/**
+ * A restored pod's quota, set once: when the returned function is called, or
+ * by a timer at `boundMs` at the latest (0: no timer). A cgroup already gone
+ * (a failed restore torn down) has nothing to limit: not an error. A failure
+ * of the timer's write goes to `onTimerError`; the caller's call rejects.
+ */
+export function cpuLimitOnce(
+  target: CpuLimitTarget,
+  limit: CpuLimit,
+  boundMs: number,
+  onTimerError: (error: unknown) => void,
+): () => Promise<void> {
+  let applied: Promise<void> | undefined;
+  const apply = (): Promise<void> =>
+    (applied ??= applyCpuLimit(target, limit).catch(async (error: unknown) => {
+      if (await exists(target.dir)) throw new Error(`could not set the CPU quota in ${target.dir}: ${messageOf(error)}`, { cause: error });
+    }));
+  if (!(boundMs > 0)) return apply;
+  const timer = setTimeout(() => void apply().catch(onTimerError), boundMs);
+  timer.unref();
+  return () => {
+    clearTimeout(timer);
+    return apply();
+  };
 }
 
 /**

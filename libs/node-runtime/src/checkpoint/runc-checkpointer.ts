@@ -11,6 +11,7 @@ import {
   RestoreAbortedError,
   type CheckpointOptions,
   type RestoreOptions,
+  type RestoredContainer,
   type RestoreSteps,
   type RuncCheckpointerOptions,
 } from './checkpoint-operations';
@@ -23,6 +24,7 @@ import { checkImagesCached, writeImagesManifest } from './images-manifest';
 import { adoptRestoredProcesses, removeIfUnused, unifiedCgroupDir } from './restored-cgroup';
 import {
   applyCpuLimit,
+  cpuLimitOnce,
   cpuLimitTarget,
   liftCpuLimit,
   untilUntraced,
@@ -37,6 +39,7 @@ export {
   RestoreAbortedError,
   type CheckpointOptions,
   type RestoreOptions,
+  type RestoredContainer,
   type RestoreSteps,
   type RuncCheckpointerOptions,
 } from './checkpoint-operations';
@@ -142,7 +145,7 @@ export class RuncCheckpointer {
     imagesDir: string,
     logPath: string,
     opts: RestoreOptions = {},
-  ): Promise<{ pid: number; ms: number; steps?: RestoreSteps }> {
+  ): Promise<RestoredContainer> {
     const op = 'restore container';
     checkId(podId, op);
     const dir = join(this.shimDir, podId);
@@ -154,7 +157,7 @@ export class RuncCheckpointer {
     const earlierExit = await readExitCode(exitFile);
     if (earlierExit !== undefined) throw new NodeRuntimeError(op, `it already ran and exited with ${earlierExit}; remove it first`, podId);
     const earlierPid = await readPid(pidFile);
-    if (earlierPid !== undefined) return { pid: earlierPid, ms: 0 };
+    if (earlierPid !== undefined) return { pid: earlierPid, ms: 0, limitCpu: () => Promise.resolve() };
     const verifying = Date.now();
     if (!opts.imagesVerified) await this.verifyImages(podId, images);
     const verifyMs = Date.now() - verifying;
@@ -226,9 +229,15 @@ export class RuncCheckpointer {
     try {
       const pid = await restored;
       const runcMs = Date.now() - started;
-      if (runFrom.cpu !== undefined && cpuTarget !== undefined) {
+      const limit = runFrom.cpu;
+      let limitCpu = () => Promise.resolve();
+      if (limit !== undefined && cpuTarget !== undefined) {
         await untilUntraced(pid, 10_000);
-        await applyCpuLimit(cpuTarget, runFrom.cpu);
+        const deferMs = opts.deferCpuLimitMs ?? 0;
+        limitCpu = cpuLimitOnce(cpuTarget, limit, deferMs, (e) =>
+          this.logger.error({ podId, err: messageOf(e) }, 'could not set the CPU quota of a restored pod'),
+        );
+        if (deferMs <= 0) await limitCpu();
       }
       const cpuMs = Date.now() - started - runcMs;
       const [, phases] = await Promise.all([
@@ -238,7 +247,7 @@ export class RuncCheckpointer {
       const ms = Date.now() - started;
       const steps: RestoreSteps = { verifyMs, runcMs, resumeMs: cpuMs, adoptMs: ms - runcMs - cpuMs, ...phases };
       this.logger.info({ podId, pid, ms, ...steps }, 'container restored');
-      return { pid, ms, steps };
+      return { pid, ms, steps, limitCpu };
     } catch (error) {
       const aborted = opts.signal?.aborted === true;
       const why = error instanceof WaitTimeoutError ? `runc restore did not finish within ${timeoutMs} ms` : messageOf(error);
