@@ -21,6 +21,8 @@ const schema = baseConfigSchema
     PREPULL_SEED_NODES: int(1, 1, 1_000),
     /** Pulls in flight per node holding the digest (they take its blobs from the holders); 0: no spreading, all pulls at once. */
     PREPULL_PEER_FANOUT: int(3, 0, 1_000),
+    /** A node holding part of an image and lacking at most this many bytes of it (a rebuilt top layer) pulls at once, not after a peer copy; 0: never. */
+    PREPULL_DIRECT_MAX_BYTES: int(8 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     /** A failed pull is not dispatched again before this, unless its pin changes. */
     PREPULL_RETRY_AFTER_MS: int(60_000, 100, 86_400_000),
     /** Safety pass interval (change messages drive everything else). */
@@ -72,7 +74,7 @@ export interface PrepullerConfig extends BaseConfig {
   debounceMs: number;
   hintTtlMs: number;
   /** How first copies spread through the nodes; absent: all at once. */
-  spread?: { seeds: number; fanout: number };
+  spread?: { seeds: number; fanout: number; directBytes: number };
   /** Absent when the Kubernetes driver is off. */
   kubernetes?: { namespace: string; pauseImage: string; noopCommand: string[] };
 }
@@ -90,7 +92,9 @@ export function prepullerConfig(env: Record<string, string | undefined>): Prepul
     resyncMs: c.PREPULL_RESYNC_MS,
     debounceMs: c.PREPULL_DEBOUNCE_MS,
     hintTtlMs: c.PREPULL_HINT_TTL_MS,
-    ...(c.PREPULL_PEER_FANOUT > 0 ? { spread: { seeds: c.PREPULL_SEED_NODES, fanout: c.PREPULL_PEER_FANOUT } } : {}),
+    ...(c.PREPULL_PEER_FANOUT > 0
+      ? { spread: { seeds: c.PREPULL_SEED_NODES, fanout: c.PREPULL_PEER_FANOUT, directBytes: c.PREPULL_DIRECT_MAX_BYTES } }
+      : {}),
     ...(c.PREPULL_KUBERNETES === 'true'
       ? {
           kubernetes: {

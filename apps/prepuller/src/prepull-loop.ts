@@ -50,7 +50,8 @@ export class PrepullLoop {
 
   async start(): Promise<void> {
     await this.feed.subscribe({
-      pins: () => this.trigger(),
+      // A pin is what a client waits on, and comes alone: no window to share.
+      pins: () => this.triggerNow(),
       pulls: () => this.trigger(),
       prepullHints: () => this.trigger(),
       nodes: (change) => this.nodeChanged(change.nodeId),
@@ -76,6 +77,14 @@ export class PrepullLoop {
       this.debounce = undefined;
       void this.run();
     }, delayMs);
+  }
+
+  /** Runs a pass at once, whether or not one is waiting out the debounce window (it is folded into this one). */
+  private triggerNow(): void {
+    if (this.stopped) return;
+    clearTimeout(this.debounce);
+    this.debounce = undefined;
+    this.trigger(0);
   }
 
   private nodeChanged(id: string): void {

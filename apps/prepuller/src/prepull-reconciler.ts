@@ -3,6 +3,8 @@ import { parsePinned } from '@warmpod/domain';
 import { messageOf, type Logger } from '@warmpod/observability';
 import type {
   AbandonedPulls,
+  ImageLayers,
+  ImageRepository,
   NodeRecord,
   NodeRepository,
   PinRecord,
@@ -27,6 +29,8 @@ export interface PrepullPorts {
   pins: PinRepository;
   nodes: NodeRepository;
   pulls: PullRepository;
+  /** The layers recorded when a digest was pinned: how much of it a node lacks. */
+  images: Pick<ImageRepository, 'get'>;
   hints: PrepullHintBook;
   protectedDigests: ProtectedDigests;
   usage: PodImageUsage;
@@ -65,6 +69,8 @@ interface Snapshot {
   nodes: NodeRecord[];
   hints: PrepullHint[];
   pulls: PullLookup;
+  /** Layers of the active pins' digests, where recorded (only read when spreading). */
+  images: Map<string, ImageLayers>;
   inUse: Map<string, Set<string>>;
   inflight: { total: number; perNode: Record<string, number> };
 }
@@ -134,7 +140,7 @@ export class PrepullReconciler {
     }
 
     const spread = this.settings.spread;
-    const toClaim = spread ? spreadFirstCopies(plan.toClaim, nodesById, snap.pulls, spread) : plan.toClaim;
+    const toClaim = spread ? spreadFirstCopies(plan.toClaim, nodesById, snap.pulls, spread, snap.images) : plan.toClaim;
     const claimed = await this.claimAll([...toClaim, ...hintPulls], snap.inflight, passId, (at) => {
       wakeAt = Math.min(wakeAt ?? at, at);
     });
@@ -161,14 +167,20 @@ export class PrepullReconciler {
     const ids = nodes.map((n) => n.id);
     const digests = new Set([...active.map((p) => p.digest), ...hints.flatMap((h) => digestOf(h.pinned))]);
     const lookup = new Map<string, Map<string, PullStatus>>();
-    await Promise.all(
-      [...digests].map(async (digest) => {
+    const images = new Map<string, ImageLayers>();
+    const spreading = (this.settings.spread?.directBytes ?? 0) > 0;
+    await Promise.all([
+      ...[...digests].map(async (digest) => {
         lookup.set(digest, new Map((await pulls.forDigest(digest, ids)).map((s) => [s.node, s])));
       }),
-    );
+      ...(spreading ? [...new Set(active.map((p) => p.digest))] : []).map(async (digest) => {
+        const image = await this.ports.images.get(digest);
+        if (image) images.set(digest, image);
+      }),
+    ]);
     // Pod usage matters only to rotation and to hint placement.
     const inUse = superseded.length > 0 || hints.length > 0 ? await usage.byNode(nodes) : new Map<string, Set<string>>();
-    return { active, superseded, nodes, hints, pulls: lookup, inUse, inflight };
+    return { active, superseded, nodes, hints, pulls: lookup, images, inUse, inflight };
   }
 
   /** Gives back the slots of pulls on nodes that are lost or gone; returns the in-flight counters after that. */
@@ -193,6 +205,8 @@ export class PrepullReconciler {
     const { budget } = this.settings;
     const { pulls, limiter } = this.ports;
     const claimed: PassReport['claimed'] = [];
+    // Claims are made one by one (they count slots); the jobs of those won go out together.
+    const dispatches: Array<Promise<void>> = [];
     let total = inflight.total;
     let onNode: Record<string, number> = { ...inflight.perNode };
     for (const c of candidates) {
@@ -218,8 +232,9 @@ export class PrepullReconciler {
       total++;
       onNode[c.node] = (onNode[c.node] ?? 0) + 1;
       claimed.push({ node: c.node, digest: c.digest });
-      await this.dispatch(c, passId);
+      dispatches.push(this.dispatch(c, passId));
     }
+    await Promise.all(dispatches);
     return claimed;
   }
 

@@ -6,6 +6,7 @@ import { newId, normaliseSpec } from '@warmpod/domain';
 import { createLogger } from '@warmpod/observability';
 import {
   AbandonedPulls,
+  ImageRepository,
   Keys,
   NodeLiveness,
   NodeRepository,
@@ -79,6 +80,7 @@ async function cluster(behaviour?: AgentBehaviour): Promise<Cluster> {
           pins: new PinRepository(conn, prefix),
           nodes: new NodeRepository(conn, prefix),
           pulls: new PullRepository(conn, prefix),
+          images: new ImageRepository(conn, prefix),
           hints: new PrepullHintBook(conn, prefix),
           protectedDigests: new ProtectedDigests(conn, prefix),
           usage: new PodImageUsage(conn, prefix),

@@ -5,6 +5,7 @@ import { createLogger, reportConnectionErrors, ServiceHttpProvider, ServiceMetri
 import {
   AbandonedPulls,
   connectRedis,
+  ImageRepository,
   NodeRepository,
   PinRepository,
   PodImageUsage,
@@ -48,6 +49,7 @@ class PrepullerLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
         pins: new PinRepository(this.redis, prefix, { events: this.config.observability.events }),
         nodes,
         pulls: new PullRepository(this.redis, prefix),
+        images: new ImageRepository(this.redis, prefix),
         hints: new PrepullHintBook(this.redis, prefix),
         protectedDigests: new ProtectedDigests(this.redis, prefix),
         usage: new PodImageUsage(this.redis, prefix),

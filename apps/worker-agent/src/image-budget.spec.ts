@@ -157,7 +157,7 @@ describe('planRoom', () => {
 });
 
 describe('ImageBudget', () => {
-  function budget(cached: BudgetImage[], opts: { budgetMiB: number; inUse?: string[]; pinned?: string[] }) {
+  function budget(cached: BudgetImage[], opts: { budgetMiB: number; inUse?: string[]; pinned?: string[]; podsRead?: Promise<void> }) {
     const removed: string[] = [];
     const forgotten: string[] = [];
     const touched: string[] = [];
@@ -169,7 +169,10 @@ describe('ImageBudget', () => {
         list: async () => cached.filter((c) => !removed.includes(c.digest)),
         remove: async (d) => void removed.push(d),
       },
-      inUse: async () => new Set(opts.inUse ?? []),
+      inUse: async () => {
+        await opts.podsRead;
+        return new Set(opts.inUse ?? []);
+      },
       protectedDigests: async () => new Set(opts.pinned ?? []),
       lastUse: {
         get: (d) => uses.get(d) ?? 0,
@@ -210,5 +213,16 @@ describe('ImageBudget', () => {
     await assert.rejects(t.b.reserve(D), ImageBudgetError);
     first.release();
     await t.b.reserve(D);
+  });
+
+  test('an image that fits without evicting does not wait for the pods to be read; their uses are recorded after', async () => {
+    let podsRead!: () => void;
+    const t = budget([A], { budgetMiB: 1_000, inUse: [A.digest], podsRead: new Promise<void>((r) => (podsRead = r)) });
+    const r = await t.b.reserve(D);
+    assert.deepEqual(r.evicted, []);
+    assert.deepEqual(t.touched, []);
+    podsRead();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(t.touched, [A.digest]);
   });
 });

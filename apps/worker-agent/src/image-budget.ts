@@ -1,4 +1,4 @@
-import type { Logger } from '@warmpod/observability';
+import { messageOf, type Logger } from '@warmpod/observability';
 import { PodLocks } from './pod-locks';
 
 /** A layer as the budget counts it: its blob, and its unpacked directory when it is on the node. */
@@ -192,17 +192,25 @@ export class ImageBudget {
 
   private async reserveLocked(image: BudgetImage): Promise<BudgetReservation> {
     const d = this.deps;
-    const [cached, inUse, protectedDigests] = await Promise.all([d.cache.list(), d.inUse(), d.protectedDigests()]);
-    // Seen in use now is a use: it keeps the LRU order right for images whose pods outlive a scan.
-    for (const digest of inUse) d.lastUse.touch(digest);
-    const plan = planRoom({
-      budgetBytes: d.budgetBytes,
-      cached,
-      incoming: image,
-      inflight: [...this.inflight.values()].filter((i) => i.digest !== image.digest),
-      held: new Set([...inUse, ...protectedDigests]),
-      lastUse: (digest) => d.lastUse.get(digest),
-    });
+    const cached = await d.cache.list();
+    const room = (held: ReadonlySet<string>): RoomPlan =>
+      planRoom({
+        budgetBytes: d.budgetBytes,
+        cached,
+        incoming: image,
+        inflight: [...this.inflight.values()].filter((i) => i.digest !== image.digest),
+        held,
+        lastUse: (digest) => d.lastUse.get(digest),
+      });
+    let plan = room(new Set());
+    if (plan.fits && plan.evict.length === 0) {
+      // Room without evicting: what pods use and pins protect only matters to an eviction. Reading
+      // the pods spawns `runc list`, so the pull does not wait for it; the uses are still recorded.
+      void this.touchInUse().catch((error: unknown) => d.logger.warn({ err: messageOf(error) }, 'image uses not recorded'));
+    } else {
+      const [inUse, protectedDigests] = await Promise.all([this.touchInUse(), d.protectedDigests()]);
+      plan = room(new Set([...inUse, ...protectedDigests]));
+    }
     if (!plan.fits) throw new ImageBudgetError(plan.reason);
     for (const digest of plan.evict) {
       await d.cache.remove(digest);
@@ -221,5 +229,12 @@ export class ImageBudget {
         this.inflight.delete(image.digest);
       },
     };
+  }
+
+  /** Seen in use now is a use: it keeps the LRU order right for images whose pods outlive a scan. */
+  private async touchInUse(): Promise<Set<string>> {
+    const inUse = await this.deps.inUse();
+    for (const digest of inUse) this.deps.lastUse.touch(digest);
+    return inUse;
   }
 }

@@ -16,6 +16,7 @@ import {
   type ImageManifest,
 } from '@warmpod/registry';
 import { BlobSourceChain, heldImageBlob, RegistryBlobSource, type BlobSource, type HeldBlob } from './blob-sources/index';
+import { EarlyLookups } from './early-lookups';
 import { NodeRuntimeError } from './errors';
 import { exists, Mutex, randomSuffix } from './files';
 import { baseRuntimeConfig } from './layers/base-config';
@@ -70,6 +71,7 @@ export class ImageCache {
   private readonly gcLock = new Mutex();
   private ready?: Promise<void>;
   private readonly blobSource: BlobSource;
+  private readonly manifests = new EarlyLookups<ResolvedImage>();
 
   constructor(private readonly opts: ImageCacheOptions) {
     this.arch = opts.arch ?? ociArchitecture();
@@ -104,6 +106,19 @@ export class ImageCache {
     }
     if (onProgress) pull.listeners.add(onProgress);
     return pull.promise;
+  }
+
+  /**
+   * Starts fetching the pinned image's manifest, so that a pull of it coming
+   * soon (once the node's budget has room) finds it fetched. Writes nothing.
+   */
+  prefetch(pinned: string): void {
+    try {
+      const ref = parsePinned(pinned);
+      this.manifests.start(ref.digest, () => this.resolve(ref.registry, ref.repository, ref.digest));
+    } catch {
+      // A reference that does not parse fails where it is pulled, with the reason.
+    }
   }
 
   async has(digest: string): Promise<boolean> {
@@ -209,7 +224,7 @@ export class ImageCache {
   }
 
   private async pull(registry: string, repository: string, digest: string, progress: PullProgressListener): Promise<EnsuredImage> {
-    const { manifest, descriptor, manifestBlobs } = await this.resolve(registry, repository, digest);
+    const { manifest, descriptor, manifestBlobs } = await (this.manifests.take(digest) ?? this.resolve(registry, repository, digest));
     const blobs = [manifest.config, ...manifest.layers];
     const claimed = [...blobs.map((d) => d.digest), ...manifestBlobs.map((b) => b.digest)];
     const missing = await this.gcLock.run(async () => {

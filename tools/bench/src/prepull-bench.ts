@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { buildImage, dropKeys, redisUrl, RegistryProxy } from '@warmpod/devkit';
 import { LocalCluster, type ClusterNodeSpec } from '@warmpod/local-cluster';
 import { counterDelta, imageBlobBytes, peerCounters, wideRows } from './prepull-peers';
+import { pinTimeline } from './prepull-timeline';
 import { skopeoUmociCpuSeconds } from './pull-baseline';
 import { printResults } from './result-lines';
 import { table } from './stats';
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
       name: string,
       nodes: string[],
       nodeSelector?: Record<string, string>,
-    ): Promise<{ ms: number; cpu: number; benchCpu: number; pullerCpu: number; pin: PinJson }> => {
+    ): Promise<{ ms: number; sent: number; cpu: number; benchCpu: number; pullerCpu: number; pin: PinJson }> => {
       const sent = Date.now();
       const cpuBefore = await clusterCpuSeconds(processes.pids);
       const pullerBefore = await processCpuSeconds(puller);
@@ -199,7 +200,7 @@ async function main(): Promise<void> {
           const own = process.cpuUsage(ownBefore);
           const benchCpu = (own.user + own.system) / 1e6;
           const pullerCpu = (await processCpuSeconds(puller)) - pullerBefore;
-          return { ms: Date.now() - sent, cpu: (await clusterCpuSeconds(processes.pids)) - cpuBefore, benchCpu, pullerCpu, pin: now };
+          return { ms: Date.now() - sent, sent, cpu: (await clusterCpuSeconds(processes.pids)) - cpuBefore, benchCpu, pullerCpu, pin: now };
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -234,6 +235,8 @@ async function main(): Promise<void> {
     const repin = await warm('bench/wide', all);
     const repinRequests = proxy.requests.slice(beforeRepin).filter((r) => r.kind === 'blob' && r.method === 'GET');
     const repinBytes = repinRequests.reduce((s, r) => s + r.bytes, 0);
+    // Requests are not held while the proxy names their node: the names are read once all are known.
+    await proxy.identified();
 
     // (d) The tools' baseline on the solo image, straight from the registry (no proxy).
     const baseCpuBefore = await processCpuSeconds(processes.registry);
@@ -304,6 +307,8 @@ async function main(): Promise<void> {
         ],
       ]),
     );
+    console.log("\nre-pin timeline, from the pin request (services' logs)\n");
+    console.log((await pinTimeline(join(workDir, 'logs'), repin.pin.digest, repin.sent, repin.sent + repin.ms, all)).join('\n'));
     console.log('\nregistry blob GETs per node (whole run: solo, wide, re-pin)\n');
     console.log(
       table([

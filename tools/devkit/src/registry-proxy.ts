@@ -23,7 +23,8 @@ export interface RegistryProxyOptions {
   target: string;
   /**
    * Names the client of a new connection from its source port (e.g. which
-   * node agent), once per connection, while the connection is open.
+   * node agent), once per connection, while the connection is open. Requests
+   * are not held for it: `identified()` waits until every record has its name.
    */
   identify?: (remotePort: number) => Promise<string | undefined> | string | undefined;
 }
@@ -41,6 +42,7 @@ export class RegistryProxy {
   private cutAfter?: number;
   private bytesPerSecond?: number;
   private readonly clients = new WeakMap<Socket, Promise<string | undefined>>();
+  private readonly naming = new Set<Promise<unknown>>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
   private constructor(
@@ -74,7 +76,12 @@ export class RegistryProxy {
     this.bytesPerSecond = bytesPerSecond;
   }
 
-  /** Blob GETs answered in full, by client, then by digest. */
+  /** Resolves once every request recorded so far carries its client's name (when `identify` finds one). */
+  async identified(): Promise<void> {
+    await Promise.all([...this.naming]);
+  }
+
+  /** Blob GETs answered in full, by client, then by digest (after `identified()`). */
   blobFetches(): Map<string, Map<string, number>> {
     const out = new Map<string, Map<string, number>>();
     for (const r of this.requests) {
@@ -115,9 +122,15 @@ export class RegistryProxy {
       bytes: 0,
       cut: false,
     };
-    const client = await this.clients.get(req.socket);
-    if (client) record.client = client;
     this.requests.push(record);
+    const client = this.clients.get(req.socket);
+    if (client) {
+      const named = client.then((name) => {
+        if (name) record.client = name;
+      });
+      this.naming.add(named);
+      void named.finally(() => this.naming.delete(named));
+    }
     const [host, port] = this.opts.target.split(':');
     const upstream = request(
       { host, port: Number(port), method: req.method, path, headers: { ...req.headers, host: this.opts.target }, agent: this.agent },
