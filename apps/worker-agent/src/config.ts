@@ -76,7 +76,7 @@ const schema = baseConfigSchema.extend({
   /** Peers asked for one blob before the registry. */
   NODE_PEER_MAX_TRIES: z.coerce.number().int().min(1).max(16).default(2),
   /** Blobs this node uploads to peers at once; a peer asking beyond it gets 503 and asks another source. */
-  NODE_PEER_SERVE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+  NODE_PEER_SERVE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /** Checkpoint retention on this node: newest N per key, max age, disk budget; quarantine after k failed restores. */
   CHECKPOINT_KEEP_PER_KEY: z.coerce.number().int().min(1).default(2),
   CHECKPOINT_MAX_AGE_HOURS: z.coerce

@@ -117,7 +117,7 @@ describe('rendered objects are valid Kubernetes objects (types, required and unk
       NODE_PEER_STALL_MS: '5000',
       NODE_PEER_MIN_BYTES_PER_SEC: '262144',
       NODE_PEER_MAX_TRIES: '2',
-      NODE_PEER_SERVE_CONCURRENCY: '4',
+      NODE_PEER_SERVE_CONCURRENCY: '16',
     });
     assert.deepEqual(env('replicas-values.yaml', 'agent', 'NODE_PEER_'), {
       NODE_PEER_BLOBS: 'true',
@@ -134,6 +134,8 @@ describe('rendered objects are valid Kubernetes objects (types, required and unk
     );
     assert.deepEqual([spread('replicas-values.yaml').PREPULL_SEED_NODES, spread('replicas-values.yaml').PREPULL_PEER_FANOUT], ['2', '5']);
     assert.equal(spread('digests-values.yaml').PREPULL_PEER_FANOUT, '0');
+    assert.equal(spread('external-redis-values.yaml').PREPULL_DIRECT_MAX_BYTES, '1048576');
+    assert.equal(spread('replicas-values.yaml').PREPULL_DIRECT_MAX_BYTES, '0');
   });
 });
 
@@ -234,6 +236,11 @@ describe('wrong values fail with their path', () => {
       /agent\.peerBlobs\.stallMs: Must be greater than or equal to 100/,
     ],
     ['no seed node', { ...MINIMAL, 'prepuller.spread.seedNodes': 0 }, /prepuller\.spread\.seedNodes: Must be greater than or equal to 1/],
+    [
+      'a negative direct-pull size',
+      { ...MINIMAL, 'prepuller.spread.directMaxBytes': -1 },
+      /prepuller\.spread\.directMaxBytes: Must be greater than or equal to 0/,
+    ],
     [
       'an unknown peer setting',
       { ...MINIMAL, 'agent.peerBlobs.maxPeers': 2 },
