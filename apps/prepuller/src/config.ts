@@ -22,7 +22,7 @@ const schema = baseConfigSchema
     /** Pulls in flight per node holding the digest (they take its blobs from the holders); 0: no spreading, all pulls at once. */
     PREPULL_PEER_FANOUT: int(3, 0, 1_000),
     /** A node holding part of an image and lacking at most this many bytes of it (a rebuilt top layer) pulls at once, not after a peer copy; 0: never. */
-    PREPULL_DIRECT_MAX_BYTES: int(8 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    PREPULL_DIRECT_MAX_BYTES: int(1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     /** A failed pull is not dispatched again before this, unless its pin changes. */
     PREPULL_RETRY_AFTER_MS: int(60_000, 100, 86_400_000),
     /** Safety pass interval (change messages drive everything else). */
