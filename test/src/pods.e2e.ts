@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildImage, buildSlowHttpImage, SLOW_HTTP_BODY } from '@warmpod/devkit';
 import { join } from 'node:path';
-import { clusterLeftovers, createPod, leftoverKeys, podLeftovers, startCluster, waitForPod, type E2eCluster } from './support';
+import { clusterLeftovers, createPod, leftoverKeys, podLeftovers, startCluster, waitFor, waitForPod, type E2eCluster } from './support';
 
 const ended = (p: { phase: string }) => ['Succeeded', 'Failed', 'Stopped', 'Lost'].includes(p.phase);
 
@@ -60,9 +60,16 @@ describe('pods end to end on a local cluster', () => {
     assert.equal(running.phase, 'Running', JSON.stringify(running));
     assert.equal(running.endpoints.length, 1);
     assert.equal(running.endpoints[0]!.containerPort, 8080);
-    const res = await fetch(`http://${running.endpoints[0]!.address}/`, { signal: AbortSignal.timeout(5000) });
-    assert.equal(res.status, 200);
-    assert.match(await res.text(), /warmpod http sample/);
+    // Without a readiness condition, Running means the process started, not that it listens yet (as a Kubernetes
+    // pod without a readiness probe): until it does, a connection to the endpoint is closed at once.
+    const answered = await waitFor('the endpoint to answer', () =>
+      fetch(`http://${running.endpoints[0]!.address}/`, { signal: AbortSignal.timeout(5000) }).then(
+        async (res) => ({ status: res.status, body: await res.text() }),
+        () => undefined,
+      ),
+    );
+    assert.equal(answered.status, 200);
+    assert.match(answered.body, /warmpod http sample/);
     await e.api(`/v1/pods/${pod.id}`, { method: 'DELETE' });
     await waitForPod(e, pod.id, ended);
   });
