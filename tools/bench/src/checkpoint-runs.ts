@@ -23,6 +23,7 @@ export interface RestoreBreakdown {
   unpackMs?: number;
   mountMs?: number;
   netnsMs?: number;
+  cniMs?: number;
   verifyMs?: number;
   specMs?: number;
   runcRestoreMs?: number;
@@ -238,8 +239,10 @@ async function breakdownOf(
     if (agent) out.checkpointerOwnMs = agent.runcRestoreMs - runcMs - (steps.resumeMs ?? 0) - steps.adoptMs;
   }
   if (agent) {
-    const { fetchMs, prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs } = agent;
+    const { fetchMs, prepareMs, unpackMs, mountMs, netnsMs, cniMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs } =
+      agent;
     Object.assign(out, { prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs });
+    if (cniMs !== undefined) out.cniMs = cniMs;
     out.agentOtherMs = b.restoringToRunningMs - (fetchMs + prepareMs + runcRestoreMs + readinessMs + exposeMs + recordMs);
   }
   return out;
