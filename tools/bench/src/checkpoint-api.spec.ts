@@ -53,4 +53,26 @@ describe('checkpoint bench: restore steps from the agent log', () => {
     assert.deepEqual([...found.keys()], ['p1']);
     assert.deepEqual(found.get('p1'), steps);
   });
+
+  it('reads CNI ADD and the readiness probe count when the agent logs them (netns and CNI apart since CNI runs alongside runc restore)', () => {
+    const steps = {
+      fetchMs: 0,
+      prepareMs: 120,
+      unpackMs: 30,
+      mountMs: 20,
+      netnsMs: 15,
+      cniMs: 110,
+      verifyMs: 5,
+      specMs: 4,
+      runcRestoreMs: 250,
+      readinessMs: 15,
+      readinessProbes: 1,
+      exposeMs: 1,
+      recordMs: 3,
+      runningMs: 4,
+      totalMs: 400,
+    };
+    const log = JSON.stringify({ level: 30, msg: 'pod restore steps', podId: 'p1', ...steps });
+    assert.deepEqual(agentStepsFromLog(log).get('p1'), steps);
+  });
 });
