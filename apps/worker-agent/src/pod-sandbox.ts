@@ -8,7 +8,6 @@ import {
   readBundleConfig,
   type EnsuredImage,
   type ImageCache,
-  type PodAttachment,
   type PodNetwork,
   type PortExposer,
   type RuncCheckpointer,
@@ -50,10 +49,8 @@ export interface SandboxRestoreSteps {
   unpackMs: number;
   /** The overlay mounted (after the unpack). */
   mountMs: number;
-  /** Network namespace (loopback up, no interface yet), alongside the unpack and the mount. */
+  /** Network namespace and CNI, alongside the unpack and the mount. */
   netnsMs: number;
-  /** CNI ADD (interface and address), from the netns on, alongside the rest and `runc restore`. */
-  cniMs: number;
   /** The CRIU images' checksums, alongside the rest (0: verified by a fetch moments ago). */
   verifyMs: number;
   /** The runtime spec built and written (after the mount and the netns). */
@@ -125,8 +122,7 @@ export class PodSandboxes {
   /** Starts the pod's container; ports are exposed only with `expose` (rule 3: after the checkpoint). */
   async launch(pod: PodRecord, image: EnsuredImage, opts: { expose: boolean } = { expose: true }): Promise<LaunchedPod> {
     return this.guarded(pod.id, async () => {
-      const { net, rootfsDir } = await this.prepare(pod, image, stepTimer(), () => this.rt.network.attach(pod.id));
-      const { ip } = net;
+      const { ip, rootfsDir } = await this.prepare(pod, image, stepTimer());
       await this.rt.runc.start(pod.id, this.podDir(pod.id), this.logPath(pod.id));
       const endpoints = opts.expose ? await this.expose(pod, ip) : [];
       return { ip, rootfsDir, endpoints };
@@ -149,41 +145,24 @@ export class PodSandboxes {
     return this.guarded(pod.id, async () => {
       const timed = stepTimer();
       const started = Date.now();
-      // CNI ADD is off the critical path: CRIU needs the netns to exist, not its interface
-      // (a socket bound to the old pod address fails either way). Nothing waits on the address
-      // before the restore returns, and a failure waits for it so teardown does not race it.
-      let connected: Promise<PodAttachment> | undefined;
-      const network = async (): Promise<{ netnsPath: string }> => {
-        const ns = await timed('netnsMs', () => this.rt.network.createNamespace(pod.id));
-        connected = timed('cniMs', () => this.rt.network.connect(pod.id));
-        connected.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-        return ns;
-      };
-      try {
-        // The layer must be in the upperdir before the overlay mounts; the netns and the images' checksums do not wait for it.
-        const [{ rootfsDir }] = await settleAll([
-          this.prepare(pod, image, timed, network, () => tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id))),
-          source.imagesVerified ? Promise.resolve() : timed('verifyMs', () => tools.checkpointer.verifyImages(pod.id, source.imagesDir)),
-        ]);
-        const prepareMs = Date.now() - started;
-        signal?.throwIfAborted();
-        const { limitCpu } = await timed('runcRestoreMs', () =>
-          tools.checkpointer.restore(pod.id, this.podDir(pod.id), source.imagesDir, this.logPath(pod.id), {
-            sourcePodId: source.sourcePodId,
-            imagesVerified: true,
-            deferCpuLimitMs: RESTORED_CPU_LIMIT_BOUND_MS,
-            ...(signal ? { signal } : {}),
-          }),
-        );
-        if (!connected) throw new Error(`restore of ${pod.id}: the pod network was never connected`);
-        const { ip } = await connected;
-        const { unpackMs = 0, mountMs = 0, netnsMs = 0, cniMs = 0, verifyMs = 0, specMs = 0, runcRestoreMs = 0 } = timed.steps;
-        const steps = { prepareMs, unpackMs, mountMs, netnsMs, cniMs, verifyMs, specMs, runcRestoreMs };
-        return { ip, rootfsDir, endpoints: [], steps, limitCpu };
-      } catch (error) {
-        await connected?.catch(() => undefined);
-        throw error;
-      }
+      // The layer must be in the upperdir before the overlay mounts; the netns and the images' checksums do not wait for it.
+      const [prepared] = await settleAll([
+        this.prepare(pod, image, timed, () => tools.archive.unpack(source.layerArchivePath, this.upperDir(pod.id))),
+        source.imagesVerified ? Promise.resolve() : timed('verifyMs', () => tools.checkpointer.verifyImages(pod.id, source.imagesDir)),
+      ]);
+      const { ip, rootfsDir } = prepared;
+      const prepareMs = Date.now() - started;
+      signal?.throwIfAborted();
+      const { limitCpu } = await timed('runcRestoreMs', () =>
+        tools.checkpointer.restore(pod.id, this.podDir(pod.id), source.imagesDir, this.logPath(pod.id), {
+          sourcePodId: source.sourcePodId,
+          imagesVerified: true,
+          deferCpuLimitMs: RESTORED_CPU_LIMIT_BOUND_MS,
+          ...(signal ? { signal } : {}),
+        }),
+      );
+      const { unpackMs = 0, mountMs = 0, netnsMs = 0, verifyMs = 0, specMs = 0, runcRestoreMs = 0 } = timed.steps;
+      return { ip, rootfsDir, endpoints: [], steps: { prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs }, limitCpu };
     });
   }
 
@@ -208,14 +187,13 @@ export class PodSandboxes {
     return [...found.values()];
   }
 
-  /** Root, network (as `network` makes it) and runtime spec: the bundle a start or a restore runs from. */
-  private async prepare<N extends { netnsPath: string }>(
+  /** Root, network and runtime spec: the bundle a start or a restore runs from. */
+  private async prepare(
     pod: PodRecord,
     image: EnsuredImage,
     timed: StepTimer,
-    network: () => Promise<N>,
     beforeMount?: () => Promise<unknown>,
-  ): Promise<{ net: N; rootfsDir: string }> {
+  ): Promise<{ ip: string; rootfsDir: string }> {
     const dir = this.podDir(pod.id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(join(this.dataDir, 'logs'), { recursive: true, mode: 0o700 });
@@ -223,7 +201,7 @@ export class PodSandboxes {
       (beforeMount ? timed('unpackMs', beforeMount) : Promise.resolve()).then(() =>
         timed('mountMs', () => this.rt.rootfs.mount(dir, image.lowers)),
       ),
-      network(),
+      timed('netnsMs', () => this.rt.network.attach(pod.id)),
     ]);
     await timed('specMs', async () => {
       const spec = buildRuntimeSpec({
@@ -241,7 +219,7 @@ export class PodSandboxes {
       });
       await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
     });
-    return { net, rootfsDir };
+    return { ip: net.ip, rootfsDir };
   }
 
   private async guarded<T>(podId: string, work: () => Promise<T>): Promise<T> {

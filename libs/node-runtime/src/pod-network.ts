@@ -104,22 +104,6 @@ export class PodNetwork {
 
   /** Creates the pod's netns and gives it an address; on failure nothing is left behind. */
   async attach(podId: string): Promise<PodAttachment> {
-    await this.createNamespace(podId);
-    try {
-      return await this.connect(podId);
-    } catch (error) {
-      await runCommand('ip', ['netns', 'delete', this.netnsName(podId)]).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /**
-   * The first half of `attach`: the pod's netns with its loopback up, no
-   * interface nor address yet. A restore runs CRIU in it while `connect`
-   * adds the interface (listening sockets need the namespace, not eth0).
-   * On failure nothing is left behind; once it exists, `detach` removes it.
-   */
-  async createNamespace(podId: string): Promise<{ netnsPath: string }> {
     this.checkPodId(podId, 'attach pod network');
     const name = this.netnsName(podId);
     const netnsPath = this.netnsPath(podId);
@@ -133,29 +117,15 @@ export class PodNetwork {
       created = true;
       // Pods expect a working localhost; CNI's bridge plugin only sets up eth0.
       await runCommand('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-      return { netnsPath };
-    } catch (error) {
-      if (created) await runCommand('ip', ['netns', 'delete', name]).catch(() => undefined);
-      throw new NodeRuntimeError('attach pod network', messageOf(error), podId, { cause: error });
-    }
-  }
-
-  /**
-   * The second half of `attach`: the CNI bridge plugin joins the pod's netns
-   * (made by `createNamespace`) to the bridge and gives it an address. On
-   * failure the address is released; the netns stays for `detach`.
-   */
-  async connect(podId: string): Promise<PodAttachment> {
-    this.checkPodId(podId, 'attach pod network');
-    const name = this.netnsName(podId);
-    const netnsPath = this.netnsPath(podId);
-    try {
       const result = cniAddResultSchema.parse(JSON.parse(await this.cni('ADD', podId, netnsPath)));
       const ip = result.ips[0]!.address.split('/')[0]!;
       this.logger.debug({ podId, ip, netns: name }, 'pod network attached');
       return { podId, netnsPath, ip };
     } catch (error) {
-      await this.cni('DEL', podId, netnsPath).catch(() => undefined);
+      if (created) {
+        await this.cni('DEL', podId, netnsPath).catch(() => undefined);
+        await runCommand('ip', ['netns', 'delete', name]).catch(() => undefined);
+      }
       throw new NodeRuntimeError('attach pod network', messageOf(error), podId, { cause: error });
     }
   }

@@ -72,8 +72,6 @@ const agentStepsSchema = z.object({
   unpackMs: z.number(),
   mountMs: z.number(),
   netnsMs: z.number(),
-  /** Absent before CNI ran alongside `runc restore` (then it was part of netnsMs). */
-  cniMs: z.number().optional(),
   verifyMs: z.number(),
   specMs: z.number(),
   runcRestoreMs: z.number(),

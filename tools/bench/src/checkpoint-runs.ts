@@ -23,7 +23,6 @@ export interface RestoreBreakdown {
   unpackMs?: number;
   mountMs?: number;
   netnsMs?: number;
-  cniMs?: number;
   verifyMs?: number;
   specMs?: number;
   runcRestoreMs?: number;
@@ -240,10 +239,8 @@ async function breakdownOf(
     if (agent) out.checkpointerOwnMs = agent.runcRestoreMs - runcMs - (steps.resumeMs ?? 0) - steps.adoptMs;
   }
   if (agent) {
-    const { fetchMs, prepareMs, unpackMs, mountMs, netnsMs, cniMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs } =
-      agent;
+    const { fetchMs, prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs } = agent;
     Object.assign(out, { prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs });
-    if (cniMs !== undefined) out.cniMs = cniMs;
     if (agent.readinessProbes !== undefined) out.readinessProbes = agent.readinessProbes;
     out.agentOtherMs = b.restoringToRunningMs - (fetchMs + prepareMs + runcRestoreMs + readinessMs + exposeMs + recordMs);
   }

@@ -266,7 +266,7 @@ export class FakeSandboxes {
     if (behaviour instanceof Error) throw behaviour;
     this.runc.running.add(pod.id);
     this.onNode.set(pod.id, '10.0.0.3');
-    const steps = { prepareMs: 0, unpackMs: 0, mountMs: 0, netnsMs: 0, cniMs: 0, verifyMs: 0, specMs: 0, runcRestoreMs: 0 };
+    const steps = { prepareMs: 0, unpackMs: 0, mountMs: 0, netnsMs: 0, verifyMs: 0, specMs: 0, runcRestoreMs: 0 };
     this.restored.add(pod.id);
     this.cpuLimited.delete(pod.id);
     const limitCpu = async (): Promise<void> => void this.cpuLimited.add(pod.id);
