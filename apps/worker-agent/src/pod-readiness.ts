@@ -71,14 +71,23 @@ export class PodReadiness {
     }
   }
 
-  /** A restored pod's condition, confirmed by one passing probe; rejects when none passes in time (a failed restore). */
-  async confirmRestored(pod: PodRecord, launched: LaunchedPod, condition: CheckpointCondition, signal: AbortSignal): Promise<void> {
-    await this.deps.probe.waitUntilReady(target(pod, launched), condition, {
+  /**
+   * A restored pod's condition, confirmed by one passing probe; rejects when none passes in time (a failed restore).
+   * Resolves with how many probes it took (one: the whole wait was the pod answering one probe).
+   */
+  async confirmRestored(
+    pod: PodRecord,
+    launched: LaunchedPod,
+    condition: CheckpointCondition,
+    signal: AbortSignal,
+  ): Promise<{ attempts: number }> {
+    const { attempts } = await this.deps.probe.waitUntilReady(target(pod, launched), condition, {
       deadline: Date.now() + RESTORED_READY_MS,
       successThreshold: RESTORED_READY_PROBES,
       intervalMs: RESTORED_PROBE_INTERVAL_MS,
       signal,
     });
+    return { attempts };
   }
 }
 

@@ -237,7 +237,7 @@ export class PodStarter {
       }
       reportChange();
       const restoredAt = Date.now();
-      await this.deps.readiness.confirmRestored(pod, launched, condition, signal);
+      const { attempts: readinessProbes } = await this.deps.readiness.confirmRestored(pod, launched, condition, signal);
       const readyAt = new Date().toISOString();
       const confirmedAt = Date.now();
       // Confirmed: from here on (the client's requests) the pod runs under its quota.
@@ -255,6 +255,7 @@ export class PodStarter {
           fetchMs,
           ...launched.steps,
           readinessMs: confirmedAt - restoredAt,
+          readinessProbes,
           exposeMs: exposedAt - confirmedAt,
           recordMs: recordedAt - exposedAt,
           runningMs: Date.now() - recordedAt,

@@ -53,4 +53,25 @@ describe('checkpoint bench: restore steps from the agent log', () => {
     assert.deepEqual([...found.keys()], ['p1']);
     assert.deepEqual(found.get('p1'), steps);
   });
+
+  it('reads the readiness probe count when the agent logs it', () => {
+    const steps = {
+      fetchMs: 0,
+      prepareMs: 120,
+      unpackMs: 30,
+      mountMs: 20,
+      netnsMs: 110,
+      verifyMs: 5,
+      specMs: 4,
+      runcRestoreMs: 250,
+      readinessMs: 15,
+      readinessProbes: 1,
+      exposeMs: 1,
+      recordMs: 3,
+      runningMs: 4,
+      totalMs: 400,
+    };
+    const log = JSON.stringify({ level: 30, msg: 'pod restore steps', podId: 'p1', ...steps });
+    assert.deepEqual(agentStepsFromLog(log).get('p1'), steps);
+  });
 });

@@ -76,6 +76,8 @@ const agentStepsSchema = z.object({
   specMs: z.number(),
   runcRestoreMs: z.number(),
   readinessMs: z.number(),
+  /** Probes until the restored pod answered (absent before the agent logged it). */
+  readinessProbes: z.number().optional(),
   exposeMs: z.number(),
   recordMs: z.number(),
   runningMs: z.number(),

@@ -111,6 +111,7 @@ const STEPS: Array<[keyof RestoreBreakdown, string]> = [
   ['resumeMs', '    pid file -> CRIU let go of the tasks'],
   ['adoptMs', '    adopt restored processes'],
   ['readinessMs', '  readiness confirmed'],
+  ['readinessProbes', '    probes it took (count, not ms)'],
   ['exposeMs', '  ports exposed'],
   ['recordMs', '  checkpoint record: restored'],
   ['agentOtherMs', '  other: Restoring/Running writes, hold'],

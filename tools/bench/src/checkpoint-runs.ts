@@ -27,6 +27,7 @@ export interface RestoreBreakdown {
   specMs?: number;
   runcRestoreMs?: number;
   readinessMs?: number;
+  readinessProbes?: number;
   exposeMs?: number;
   recordMs?: number;
   /** Restoring -> Running not in the steps above: the Restoring and Running writes, the hold on the files. */
@@ -240,6 +241,7 @@ async function breakdownOf(
   if (agent) {
     const { fetchMs, prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs } = agent;
     Object.assign(out, { prepareMs, unpackMs, mountMs, netnsMs, verifyMs, specMs, runcRestoreMs, readinessMs, exposeMs, recordMs });
+    if (agent.readinessProbes !== undefined) out.readinessProbes = agent.readinessProbes;
     out.agentOtherMs = b.restoringToRunningMs - (fetchMs + prepareMs + runcRestoreMs + readinessMs + exposeMs + recordMs);
   }
   return out;
