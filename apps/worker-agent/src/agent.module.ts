@@ -21,7 +21,7 @@ import { AgentHttp } from './agent-http';
 import { nodeBlobSources, PeerBlobMetrics, UploadSlots } from './blob-peers/index';
 import { AgentMetrics } from './agent-metrics';
 import type { AgentConfig } from './config';
-import { detectCapabilities, nodePresence } from './node-presence';
+import { detectCapabilities, nodePresence, runtimeFingerprintOf, writeNodeCriuConfig } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
 import { createNodeRuntime, runcOptions, sweepNode } from './node-sweep';
 import { nodeJobHandlers } from './pod-jobs';
@@ -142,15 +142,18 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     this.runtime = rt;
     const bus = new JobBus(this.redis, c.prefix);
     this.bus = bus;
-    const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger });
-    this.sandboxes = sandboxes;
     const reportChange = (): void => this.presence?.reportChange();
     const caps = await this.step(capabilities);
+    let criuConfigPath: string | undefined;
     if (caps.criuOk) {
       // Saves CRIU's kernel-feature detection (a few hundred ms) on every restore where /run is not a tmpfs.
       this.kdat = new CriuKdatCache({ dir: c.dataDir, criuPath: c.criu.path, logger: this.logger });
       await this.step(this.kdat.provide());
+      // The measured network lock, for runc to hand CRIU on every checkpoint and restore of the pods made from now on.
+      criuConfigPath = await this.step(writeNodeCriuConfig(caps, c.dataDir));
     }
+    const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger, criuConfigPath });
+    this.sandboxes = sandboxes;
     const checkpoints = this.checkpointsFor(caps, sandboxes, registry);
     if (checkpoints) {
       const orphans = await this.step(checkpoints.sweepOrphans());
@@ -292,14 +295,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     const c = this.config;
     // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
     const runtimeOptions = runcOptions(c, this.logger);
-    const fingerprint = {
-      arch: caps.arch,
-      cpuFlags: caps.cpuFlags,
-      kernel: caps.kernel,
-      criuVersion: caps.criuVersion,
-      criuMode: caps.criuMode,
-      runcVersion: caps.runcVersion,
-    };
+    const fingerprint = runtimeFingerprintOf(caps);
     const tools = {
       // The criu and the mode the capability check measured, for every checkpoint and restore.
       checkpointer: new RuncCheckpointer({ ...runtimeOptions, criuPath: c.criu.path, criuMode: caps.criuMode }),

@@ -9,7 +9,8 @@ import {
   type CheckpointMessage,
   type RegisterRequest,
 } from '@warmpod/node-registry';
-import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
+import type { RuntimeFingerprint } from '@warmpod/domain';
+import { CriuCapability, DEFAULT_CRIU_NETWORK_LOCK, isCriuNetworkLock, writeCriuRuncConfig, type RuncRuntime } from '@warmpod/node-runtime';
 import type { ClusterTls, Logger } from '@warmpod/observability';
 
 const run = promisify(execFile);
@@ -24,8 +25,8 @@ export interface CriuSettings {
 
 /**
  * What this node can do, measured rather than configured: `criu check` and a
- * real dump and restore of a probe process decide criuOk and the CRIU mode
- * (and say why not).
+ * real dump and restore of a probe process decide criuOk, the CRIU mode and
+ * its network lock (and say why not).
  */
 export async function detectCapabilities(criuSettings: CriuSettings, logger: Logger): Promise<CapabilitiesMessage> {
   const [{ stdout }, criu] = await Promise.all([
@@ -46,6 +47,7 @@ export async function detectCapabilities(criuSettings: CriuSettings, logger: Log
     criuOk: criu.ok,
     criuReason: criu.reason ?? '',
     criuMode: criu.ok && criu.mode ? criu.mode : '',
+    criuNetworkLock: criu.ok && criu.networkLock ? criu.networkLock : '',
     kernel: criu.kernel,
     arch: arch(),
     cpuFlags: await cpuFlags(),
@@ -99,4 +101,15 @@ export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
 
 function layerOf(layer: ListedLayer): { digest: string; sizeBytes: number } {
   return typeof layer === 'string' ? { digest: layer, sizeBytes: 0 } : { digest: layer.digest, sizeBytes: layer.sizeBytes };
+}
+
+/** The runtime a checkpoint taken here is keyed by: what the node measured and registered. */
+export function runtimeFingerprintOf(caps: CapabilitiesMessage): RuntimeFingerprint {
+  const { arch, cpuFlags, kernel, criuVersion, criuMode, runcVersion, criuNetworkLock } = caps;
+  return { arch, cpuFlags, kernel, criuVersion, criuMode: criuMode ?? '', runcVersion, ...(criuNetworkLock ? { criuNetworkLock } : {}) };
+}
+
+/** Writes the node's CRIU config for runc (the network lock it measured) into `dataDir`; gives its path for the pods' specs. */
+export function writeNodeCriuConfig(caps: CapabilitiesMessage, dataDir: string): Promise<string> {
+  return writeCriuRuncConfig(dataDir, isCriuNetworkLock(caps.criuNetworkLock) ? caps.criuNetworkLock : DEFAULT_CRIU_NETWORK_LOCK);
 }

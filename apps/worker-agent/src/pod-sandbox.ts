@@ -84,6 +84,8 @@ export interface PodSandboxesDeps {
   dataDir: string;
   /** Host the pod's ports are exposed on. */
   exposeHost: string;
+  /** The node's CRIU configuration for runc, where the node checkpoints (writeCriuRuncConfig). */
+  criuConfigPath?: string | undefined;
   logger: Logger;
 }
 
@@ -97,12 +99,14 @@ export class PodSandboxes {
   private readonly rt: NodeRuntime;
   private readonly dataDir: string;
   private readonly exposeHost: string;
+  private readonly criuConfigPath: string | undefined;
   private readonly logger: Logger;
 
   constructor(deps: PodSandboxesDeps) {
     this.rt = deps.rt;
     this.dataDir = deps.dataDir;
     this.exposeHost = deps.exposeHost;
+    this.criuConfigPath = deps.criuConfigPath;
     this.logger = deps.logger;
   }
 
@@ -215,6 +219,7 @@ export class PodSandboxes {
         cgroupsPath: this.rt.runc.cgroupsPath(pod.id),
         resources: pod.spec.resources,
         hostname: pod.id,
+        ...(this.criuConfigPath === undefined ? {} : { criuConfigPath: this.criuConfigPath }),
         podId: pod.id,
       });
       await writeFile(join(dir, 'config.json'), JSON.stringify(spec));

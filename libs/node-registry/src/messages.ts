@@ -63,6 +63,7 @@ const capabilities = z.object({
   criuReason: text(1024),
   // Decoding fills '' when an agent does not send it; optional so messages built in code may leave it out.
   criuMode: z.enum(['', 'breakpoints', 'no-breakpoints']).optional(),
+  criuNetworkLock: z.enum(['', 'nftables', 'iptables']).optional(),
   kernel: text(256),
   arch: text(64),
   cpuFlags: z.array(z.string().regex(CPU_FLAG, 'is not a CPU flag')).max(REGISTRY_LIMITS.cpuFlagsMax),

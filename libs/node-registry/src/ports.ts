@@ -28,7 +28,7 @@ export interface RegisteredNode {
   labels: Record<string, string>;
   capacity: Resources;
   agentUrl: string;
-  /** runtime, runcVersion, criuVersion, criuOk, criuReason, criuMode, kernel, arch, cpuFlags (space-separated). */
+  /** runtime, runcVersion, criuVersion, criuOk, criuReason, criuMode, criuNetworkLock, kernel, arch, cpuFlags (space-separated). */
   capabilities: Record<string, string | boolean>;
   gpus: Array<{ model: string; count: number }>;
 }

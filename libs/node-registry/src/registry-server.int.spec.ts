@@ -59,6 +59,7 @@ describe('NodeRegistryServer on real gRPC and Redis', () => {
       criuOk: false,
       criuReason: 'criu check failed: no kernel support',
       criuMode: '',
+      criuNetworkLock: '',
       kernel: '6.1.0-test',
       arch: 'x64',
       cpuFlags: 'avx2 sse4_2',

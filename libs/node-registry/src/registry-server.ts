@@ -279,6 +279,7 @@ export function toRegisteredNode(r: RegisterRequest): RegisteredNode {
       criuOk: c.criuOk,
       criuReason: c.criuReason,
       criuMode: c.criuMode ?? '',
+      criuNetworkLock: c.criuNetworkLock ?? '',
       kernel: c.kernel,
       arch: c.arch,
       cpuFlags: c.cpuFlags.join(' '),

@@ -135,3 +135,14 @@ test('relative paths are refused', () => {
   assert.throws(() => buildRuntimeSpec(input({ rootfsPath: 'merged' })), /not absolute/);
   assert.throws(() => buildRuntimeSpec(input({ cgroupsPath: 'warmpod/p1' })), /must start with/);
 });
+
+test("the node's CRIU config reaches runc as the org.criu.config annotation, beside the image's own annotations", () => {
+  assert.equal(buildRuntimeSpec(input()).annotations, undefined, 'a node without CRIU adds none');
+  const base = { ...umociConfig(), annotations: { 'org.opencontainers.image.title': 'app' } };
+  const spec = buildRuntimeSpec(input({ baseConfig: base, criuConfigPath: '/var/lib/warmpod/criu-runc.conf' }));
+  assert.deepEqual(spec.annotations, {
+    'org.opencontainers.image.title': 'app',
+    'org.criu.config': '/var/lib/warmpod/criu-runc.conf',
+  });
+  assert.throws(() => buildRuntimeSpec(input({ criuConfigPath: 'criu-runc.conf' })), /CRIU config path "criu-runc.conf" is not absolute/);
+});

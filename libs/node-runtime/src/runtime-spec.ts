@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import type { PodSpec, Resources } from '@warmpod/domain';
 import type { ImageConfig } from '@warmpod/registry';
+import { CRIU_CONFIG_ANNOTATION } from './checkpoint/criu-network-lock';
 import { NodeRuntimeError } from './errors';
 
 /**
@@ -21,6 +22,7 @@ export const baseRuntimeConfigSchema = z.looseObject({
   }),
   root: z.looseObject({ path: z.string(), readonly: z.boolean().optional() }),
   hostname: z.string().optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
   linux: z.looseObject({
     namespaces: z.array(z.looseObject({ type: z.string(), path: z.string().optional() })),
     resources: z.looseObject({}).optional(),
@@ -54,6 +56,12 @@ export interface RuntimeSpecInput {
   cgroupsPath: string;
   resources: Pick<Resources, 'cpu' | 'memoryMiB'>;
   hostname: string;
+  /**
+   * The node's CRIU configuration for runc (writeCriuRuncConfig), where the
+   * node checkpoints: runc reads it from the spec's annotations when it
+   * checkpoints or restores the container, so it is set when the pod is made.
+   */
+  criuConfigPath?: string;
   /** Only used to say which pod an error is about. */
   podId?: string;
 }
@@ -99,6 +107,8 @@ export function buildRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
   if (!isAbsolute(input.rootfsPath)) fail(`rootfs path "${input.rootfsPath}" is not absolute`);
   if (!isAbsolute(input.netnsPath)) fail(`netns path "${input.netnsPath}" is not absolute`);
   if (!input.cgroupsPath.startsWith('/')) fail(`cgroups path "${input.cgroupsPath}" must start with "/"`);
+  if (input.criuConfigPath !== undefined && !isAbsolute(input.criuConfigPath))
+    fail(`CRIU config path "${input.criuConfigPath}" is not absolute`);
   if (!(input.resources.cpu > 0) || !(input.resources.memoryMiB > 0)) fail('cpu and memoryMiB must be positive');
 
   const args = resolveArgv(input.imageConfig, input);
@@ -126,6 +136,7 @@ export function buildRuntimeSpec(input: RuntimeSpecInput): RuntimeSpec {
     },
     root: { ...base.root, path: input.rootfsPath, readonly: false },
     hostname: input.hostname,
+    ...(input.criuConfigPath === undefined ? {} : { annotations: { ...base.annotations, [CRIU_CONFIG_ANNOTATION]: input.criuConfigPath } }),
     linux: {
       ...base.linux,
       namespaces,

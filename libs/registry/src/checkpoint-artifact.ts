@@ -49,6 +49,8 @@ export const checkpointConfigSchema = z.object({
     criuVersion: z.string(),
     criuMode: z.string(),
     runcVersion: z.string(),
+    // Absent in artifacts of nodes that lock with iptables (CRIU's default), as in their keys.
+    criuNetworkLock: z.string().optional(),
   }),
   /** The pinned image digest the checkpointed pod ran. */
   digest: z.string().regex(SHA256),

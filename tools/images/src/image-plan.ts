@@ -8,7 +8,7 @@ export interface ServiceImage {
   app: string;
   /** The agent runs runc, mounts and netns as root; the control plane needs no privilege. */
   root: boolean;
-  /** Carries runc, CNI, iproute2, mount, tar, perl-base, zstd and CRIU. */
+  /** Carries runc, CNI, iproute2, mount, util-linux, tar, perl-base, zstd and CRIU. */
   nodeTools: boolean;
   /** Packages read from disk at run time, shipped whole beside the bundle. */
   shippedPackages: string[];
@@ -35,6 +35,8 @@ export const NODE_TOOL_PACKAGES = [
   'dash',
   'coreutils',
   'mount',
+  // unshare: CRIU's network-lock probe runs in a netns of its own (the image has no iptables for CRIU's default lock).
+  'util-linux',
   'tar',
   'perl-base',
   'runc',

@@ -121,4 +121,8 @@ describe('node tools', () => {
       ['worker-agent'],
     );
   });
+
+  test("the agent image carries unshare: CRIU's nftables network-lock probe runs in a netns of its own", () => {
+    assert.ok(NODE_TOOL_PACKAGES.includes('util-linux'));
+  });
 });

@@ -29,6 +29,13 @@ describe('checkpointSupportOf', () => {
     });
   });
 
+  test('a node that locks with nftables carries it in its fingerprint; an empty one (an older agent) leaves it out', () => {
+    const nft = checkpointSupportOf({ id: 'n1', capabilities: { ...capable, criuNetworkLock: 'nftables' } });
+    assert.equal(nft.ok && nft.runtime.criuNetworkLock, 'nftables');
+    const older = checkpointSupportOf({ id: 'n1', capabilities: { ...capable, criuNetworkLock: '' } });
+    assert.equal(older.ok && 'criuNetworkLock' in older.runtime, false);
+  });
+
   test("a node without working CRIU is refused with the agent's reason", () => {
     assert.deepEqual(
       checkpointSupportOf({ id: 'n1', capabilities: { ...capable, criuOk: false, criuReason: 'criu check failed: no kernel support' } }),

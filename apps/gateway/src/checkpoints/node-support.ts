@@ -19,6 +19,8 @@ const capabilitiesSchema = z.object({
   criuMode: field,
   runcVersion: field,
   cpuFlags: z.string(),
+  // Agents from before it was measured do not send it: they lock with iptables, CRIU's default.
+  criuNetworkLock: z.string().optional(),
 });
 
 /** Reads a node's checkpoint support from what its agent measured at registration (`criu check`). */
@@ -35,7 +37,8 @@ export function checkpointSupportOf(node: Pick<NodeRecord, 'id' | 'capabilities'
     const missing = [...new Set(parsed.error.issues.map((i) => String(i.path[0])))].join(', ');
     return { ok: false, reason: `node ${node.id} did not report its runtime fingerprint (${missing})` };
   }
-  const { arch, kernel, criuVersion, criuMode, runcVersion, cpuFlags } = parsed.data;
+  const { arch, kernel, criuVersion, criuMode, runcVersion, cpuFlags, criuNetworkLock } = parsed.data;
   const flags = cpuFlags.split(/\s+/).filter((f) => f !== '');
-  return { ok: true, runtime: { arch, kernel, criuVersion, criuMode, runcVersion, cpuFlags: flags } };
+  const lock = criuNetworkLock ? { criuNetworkLock } : {};
+  return { ok: true, runtime: { arch, kernel, criuVersion, criuMode, runcVersion, cpuFlags: flags, ...lock } };
 }

@@ -6,6 +6,8 @@ import {
   canonicalJson,
   checkpointKey,
   checkpointSpecKey,
+  runtimeKey,
+  runtimeKeyOfCapabilities,
   type CheckpointKeyInput,
 } from './checkpoint-key';
 
@@ -76,6 +78,7 @@ describe('checkpointKey', () => {
       ['criu', (i) => (i.runtime.criuVersion = '4.0')],
       ['criu mode', (i) => (i.runtime.criuMode = 'no-breakpoints')],
       ['runc', (i) => (i.runtime.runcVersion = '1.2.0')],
+      ['criu network lock', (i) => (i.runtime.criuNetworkLock = 'nftables')],
     ];
     const seen = new Set([checkpointKey(base)]);
     for (const [what, change] of changes) {
@@ -83,6 +86,29 @@ describe('checkpointKey', () => {
       assert.ok(!seen.has(key), `${what} changes the key`);
       seen.add(key);
     }
+  });
+
+  test("iptables, CRIU's default network lock, gives the key a runtime without the field always had", () => {
+    assert.equal(
+      variant((i) => (i.runtime.criuNetworkLock = 'iptables')),
+      checkpointKey(base),
+    );
+    const caps = {
+      criuOk: true,
+      arch: 'x64',
+      cpuFlags: 'aes avx2 sse4_2',
+      kernel: '6.1.0-28-amd64',
+      criuVersion: '3.17.1',
+      criuMode: 'breakpoints',
+      runcVersion: '1.1.5+ds1',
+    };
+    assert.equal(runtimeKeyOfCapabilities(caps), runtimeKey(base.runtime));
+    assert.equal(runtimeKeyOfCapabilities({ ...caps, criuNetworkLock: '' }), runtimeKey(base.runtime));
+    assert.equal(
+      runtimeKeyOfCapabilities({ ...caps, criuNetworkLock: 'nftables' }),
+      runtimeKey({ ...base.runtime, criuNetworkLock: 'nftables' }),
+    );
+    assert.notEqual(runtimeKeyOfCapabilities({ ...caps, criuNetworkLock: 'nftables' }), runtimeKey(base.runtime));
   });
 
   test('fields outside the process shape are ignored (labels, selector on a wider spec object)', () => {

@@ -11,6 +11,12 @@ export interface RuntimeFingerprint {
   /** How CRIU stops tasks on the node ("breakpoints" or "no-breakpoints"), as the node measured it. */
   criuMode: string;
   runcVersion: string;
+  /**
+   * How CRIU locks the pod's network ("nftables" or "iptables"), as the node
+   * measured it: a dump records it and a restore must use it. Absent means
+   * iptables, CRIU's default and what every checkpoint before this field used.
+   */
+  criuNetworkLock?: string;
 }
 
 /** The spec fields that shape the process; everything else (labels, selector, policy) does not change what is saved. */
@@ -75,6 +81,8 @@ function runtimeShape(runtime: RuntimeFingerprint) {
     criuVersion: runtime.criuVersion,
     criuMode: runtime.criuMode,
     runcVersion: runtime.runcVersion,
+    // Left out for CRIU's default, so the keys of nodes that lock with iptables stay what they were.
+    criuNetworkLock: runtime.criuNetworkLock === undefined || runtime.criuNetworkLock === 'iptables' ? undefined : runtime.criuNetworkLock,
   };
 }
 
@@ -111,7 +119,8 @@ function podShape(input: Omit<CheckpointKeyInput, 'runtime'>) {
 /**
  * The runtime key of a node from the capabilities it registered with
  * (`criuOk`, `arch`, `cpuFlags` space-separated, `kernel`, `criuVersion`,
- * `criuMode`, `runcVersion`); undefined where CRIU does not work. The agent
+ * `criuMode`, `runcVersion`, `criuNetworkLock` when reported); undefined
+ * where CRIU does not work. The agent
  * keys its checkpoints by the same fields, so equal keys mean a checkpoint
  * of one node restores on the other.
  */
@@ -120,5 +129,6 @@ export function runtimeKeyOfCapabilities(caps: Readonly<Record<string, string | 
   const [arch, kernel, criuVersion, criuMode, runcVersion] = ['arch', 'kernel', 'criuVersion', 'criuMode', 'runcVersion'].map(text);
   if (caps['criuOk'] !== true || !arch || !kernel || !criuVersion || !criuMode || !runcVersion) return undefined;
   const cpuFlags = (text('cpuFlags') ?? '').split(' ').filter(Boolean);
-  return runtimeKey({ arch, cpuFlags, kernel, criuVersion, criuMode, runcVersion });
+  const criuNetworkLock = text('criuNetworkLock');
+  return runtimeKey({ arch, cpuFlags, kernel, criuVersion, criuMode, runcVersion, ...(criuNetworkLock ? { criuNetworkLock } : {}) });
 }

@@ -91,6 +91,11 @@ const REGISTRATION_MUTATIONS: Mutation[] = [
     (r, criuMode: string) => ({ ...r, capabilities: { ...r.capabilities, criuMode: criuMode as never } }),
   ),
   at(
+    'capabilities.criuNetworkLock',
+    fc.string({ minLength: 1, maxLength: 12 }).filter((m) => !['nftables', 'iptables'].includes(m)),
+    (r, criuNetworkLock: string) => ({ ...r, capabilities: { ...r.capabilities, criuNetworkLock: criuNetworkLock as never } }),
+  ),
+  at(
     'agentUrl',
     fc.oneof(
       fc.constantFrom('', 'file:///etc/passwd', 'ftp://x', 'javascript:alert(1)', 'not a url'),

@@ -53,12 +53,37 @@ describe('CriuCapability measures the CRIU mode with a real dump and restore', {
     const workDir = join(dir, 'probe-real');
     const result = await CriuCapability.detect({ criuPath: projectCriuPath, workDir, logger });
     t.diagnostic(
-      `criu ${result.version ?? 'none'} on ${result.kernel}: ${result.ok ? result.mode : result.reason} in ${result.measuredMs} ms`,
+      `criu ${result.version ?? 'none'} on ${result.kernel}: ${result.ok ? `${result.mode}, lock ${result.networkLock}` : result.reason} in ${result.measuredMs} ms`,
     );
     assert.equal(result.ok, true, result.reason);
     assert.ok(result.mode === 'breakpoints' || result.mode === 'no-breakpoints');
+    // CRIU >= 4.2 from Debian is built with libnftables, and this kernel has nf_tables: a probe in a netns of its own proves it.
+    assert.equal(result.networkLock, 'nftables');
     assert.equal(result.cached, false);
     assert.deepEqual(await readdir(workDir), [], 'the probe removed its directory');
+  });
+
+  test('a CRIU that cannot lock a netns with nftables still checkpoints, locking with iptables (its default)', async (t) => {
+    const path = join(dir, 'criu-no-nft');
+    const calls = join(dir, 'criu-no-nft.calls');
+    await writeFile(
+      path,
+      [
+        '#!/bin/sh',
+        `echo "$1 $*" >> '${calls}'`,
+        'case "$*" in *"--network-lock nftables"*) echo "Error (criu/netfilter.c:1): nft: lock failed" >&2; exit 1;; esac',
+        `exec '${projectCriuPath}' "$@"`,
+      ].join('\n'),
+    );
+    await chmod(path, 0o755);
+    const workDir = join(dir, 'probe-no-nft');
+    const result = await CriuCapability.detect({ criuPath: path, workDir, logger });
+    t.diagnostic(`${result.mode ?? result.reason}, lock ${result.networkLock ?? '-'}`);
+    assert.equal(result.ok, true, result.reason);
+    assert.equal(result.networkLock, 'iptables');
+    const dumps = (await readFile(calls, 'utf8')).split('\n').filter((l) => l.startsWith('dump '));
+    assert.equal(dumps.filter((l) => l.includes('--network-lock nftables')).length, 1, 'one nftables probe, after the mode was found');
+    assert.deepEqual(await readdir(workDir), [], 'the refused probe left nothing');
   });
 
   test('a dump that hangs with breakpoints is killed at the deadline, the frozen probe too, and CRIU_FAULT=130 is used', async (t) => {
@@ -79,7 +104,7 @@ describe('CriuCapability measures the CRIU mode with a real dump and restore', {
     // The next agent start in this boot takes the mode from the cache, without probing.
     const again = await CriuCapability.detect({ criuPath: criu.path, workDir, probeTimeoutMs: 1500, cacheFile, logger });
     t.diagnostic(`cached: ${again.mode} in ${again.measuredMs} ms`);
-    assert.deepEqual([again.ok, again.mode, again.cached], [true, 'no-breakpoints', true]);
+    assert.deepEqual([again.ok, again.mode, again.networkLock, again.cached], [true, 'no-breakpoints', result.networkLock, true]);
     assert.equal((await hungPids(criu.state)).length, 2, 'no second probe');
     const other = await CriuCapability.detect({ criuPath: projectCriuPath, workDir, cacheFile, logger });
     assert.equal(other.cached, false, 'another criu is measured, not taken from the cache');

@@ -5,6 +5,7 @@ import { quietLogger } from '../errors';
 import { bootId, CriuCapabilityCache } from './criu-capability-cache';
 import { criuErrors } from './criu-log';
 import type { CriuMode } from './criu-mode';
+import { DEFAULT_CRIU_NETWORK_LOCK, type CriuNetworkLock } from './criu-network-lock';
 import { probeDumpRestore, type CriuProbeResult } from './criu-probe';
 
 export interface CriuCapabilityResult {
@@ -13,6 +14,8 @@ export interface CriuCapabilityResult {
   version?: string;
   /** How this node runs CRIU (measured); set when ok. */
   mode?: CriuMode;
+  /** How CRIU locks a pod's network on this node (measured: nftables where it works); set when ok. */
+  networkLock?: CriuNetworkLock;
   /** Why this node cannot checkpoint; absent when ok. At most 1000 characters (the registry takes 1024). */
   reason?: string;
   kernel: string;
@@ -77,10 +80,10 @@ export class CriuCapability {
     }
     const cache = this.opts.cacheFile === undefined ? undefined : new CriuCapabilityCache(this.opts.cacheFile);
     const key = { bootId: await bootId(), kernel, criuPath: criu, criuVersion: version };
-    const cachedMode = await cache?.get(key);
-    if (cachedMode !== undefined) {
-      logger.info({ version, kernel, mode: cachedMode }, 'criu mode measured earlier in this boot: node can checkpoint');
-      return result({ ok: true, version, mode: cachedMode }, true);
+    const cached = await cache?.get(key);
+    if (cached !== undefined) {
+      logger.info({ version, kernel, ...cached }, 'criu mode measured earlier in this boot: node can checkpoint');
+      return result({ ok: true, version, ...cached }, true);
     }
     try {
       await runCommand(criu, ['check'], { timeoutMs: this.opts.timeoutMs ?? 60_000 });
@@ -99,10 +102,13 @@ export class CriuCapability {
         timeoutMs: this.opts.probeTimeoutMs ?? 10_000,
       });
       if (probe.ok) {
-        await cache?.put(key, mode).catch((e: unknown) => logger.warn({ err: messageOf(e) }, 'could not cache the criu mode'));
-        const measured = result({ ok: true, version, mode });
+        const networkLock = await this.networkLock(criu, mode, logger);
+        await cache
+          ?.put(key, { mode, networkLock })
+          .catch((e: unknown) => logger.warn({ err: messageOf(e) }, 'could not cache the criu mode'));
+        const measured = result({ ok: true, version, mode, networkLock });
         logger.info(
-          { version, kernel, mode, ms: measured.measuredMs, dumpMs: probe.dumpMs, restoreMs: probe.restoreMs },
+          { version, kernel, mode, networkLock, ms: measured.measuredMs, dumpMs: probe.dumpMs, restoreMs: probe.restoreMs },
           'criu works: node can checkpoint',
         );
         return measured;
@@ -113,6 +119,23 @@ export class CriuCapability {
     const reason = `criu check passed but a dump and restore of a probe process failed: ${failures.join('; ')}`;
     logger.warn({ version, kernel, reason }, 'node cannot checkpoint');
     return result({ ok: false, version, reason });
+  }
+
+  /** nftables when a probe in a netns of its own dumps and restores with it, else CRIU's default (iptables). */
+  private async networkLock(criuPath: string, mode: CriuMode, logger: Logger): Promise<CriuNetworkLock> {
+    const probe = await probeDumpRestore({
+      criuPath,
+      mode,
+      workDir: this.opts.workDir ?? tmpdir(),
+      timeoutMs: this.opts.probeTimeoutMs ?? 10_000,
+      networkLock: 'nftables',
+    });
+    if (probe.ok) return 'nftables';
+    logger.warn(
+      { mode, failure: `${probe.step} ${probe.hung ? 'hung' : 'failed'}: ${probe.reason}` },
+      `criu cannot lock the network with nftables here: checkpoints lock it with ${DEFAULT_CRIU_NETWORK_LOCK}`,
+    );
+    return DEFAULT_CRIU_NETWORK_LOCK;
   }
 }
 

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readlink, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { messageOf } from '@warmpod/observability';
 import { readCriuLog } from './criu-log';
 import { criuEnvironment, type CriuMode } from './criu-mode';
+import type { CriuNetworkLock } from './criu-network-lock';
 
 export interface CriuProbeOptions {
   criuPath: string;
@@ -12,6 +13,12 @@ export interface CriuProbeOptions {
   workDir: string;
   /** Deadline of the dump and, separately, of the restore. */
   timeoutMs: number;
+  /**
+   * Probe this network lock: the probe then runs in a network namespace of
+   * its own, given to CRIU as external the way runc gives it a pod's, so the
+   * dump really locks that namespace and the restore really unlocks it.
+   */
+  networkLock?: CriuNetworkLock;
 }
 
 export type CriuProbeResult =
@@ -29,6 +36,8 @@ interface Exit {
  * group id, and CRIU cannot restore a pid still in use. On a deadline
  * criu's process group is killed (a hung dump keeps the task stopped until
  * its tracer dies), then the probe; the temporary directory always goes.
+ * With `networkLock`, the probe is `unshare --net sleep` (the same pid, in a
+ * new netns) and the restore puts it back into that netns, held open here.
  */
 export async function probeDumpRestore(opts: CriuProbeOptions): Promise<CriuProbeResult> {
   const workDir = resolve(opts.workDir);
@@ -37,16 +46,28 @@ export async function probeDumpRestore(opts: CriuProbeOptions): Promise<CriuProb
   const images = join(dir, 'images');
   let probe: ChildProcess | undefined;
   let pid: number | undefined;
+  let netns: FileHandle | undefined;
   try {
     await mkdir(images, { mode: 0o700 });
-    probe = spawn('sleep', ['3600'], { cwd: dir, detached: true, stdio: 'ignore' });
+    const sleep = ['sleep', '3600'];
+    probe = opts.networkLock
+      ? spawn('unshare', ['--net', ...sleep], { cwd: dir, detached: true, stdio: 'ignore' })
+      : spawn('sleep', ['3600'], { cwd: dir, detached: true, stdio: 'ignore' });
     const probeExit = exitOf(probe);
     pid = await spawned(probe);
-    const dump = await runCriu(opts, ['dump', '-t', String(pid), '-D', images, '-o', 'dump.log', '-v4']);
+    const dumpArgs = ['dump', '-t', String(pid), '-D', images, '-o', 'dump.log', '-v4'];
+    const restoreArgs = ['restore', '-d', '-D', images, '-o', 'restore.log', '-v4'];
+    if (opts.networkLock) {
+      netns = await probeNetns(pid, dir);
+      const { ino } = await stat(`/proc/${pid}/ns/net`);
+      dumpArgs.push('--network-lock', opts.networkLock, '--external', `net[${ino}]:${PROBE_NETNS_KEY}`);
+      restoreArgs.push('--inherit-fd', `fd[3]:${PROBE_NETNS_KEY}`);
+    }
+    const dump = await runCriu(opts, dumpArgs);
     if (!dump.ok) return { ok: false, step: 'dump', hung: dump.hung, reason: await why(dump, join(images, 'dump.log')) };
     // A dump ends its task; its pid must be reaped before CRIU can hand the same pid to the restored one.
     await probeExit;
-    const restore = await runCriu(opts, ['restore', '-d', '-D', images, '-o', 'restore.log', '-v4']);
+    const restore = await runCriu(opts, restoreArgs, netns?.fd);
     if (!restore.ok) return { ok: false, step: 'restore', hung: restore.hung, reason: await why(restore, join(images, 'restore.log')) };
     const state = await taskState(pid);
     if (state === undefined || !(await isProbe(pid, dir))) return { ok: false, step: 'restore', hung: false, reason: 'no restored task' };
@@ -58,16 +79,33 @@ export async function probeDumpRestore(opts: CriuProbeOptions): Promise<CriuProb
     if (probe?.exitCode === null && probe.signalCode === null) killGroup(probe.pid);
     // After the dump the pid may be a restored task (no longer our child): only a task with the probe's cwd is ours.
     if (pid !== undefined && (await isProbe(pid, dir))) killGroup(pid);
+    await netns?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 type CriuRun = { ok: true; ms: number } | { ok: false; hung: boolean; exit?: Exit; stderr: string; ms: number };
 
-/** One criu command in its own process group, killed with that group at the deadline. */
-async function runCriu(opts: CriuProbeOptions, args: string[]): Promise<CriuRun> {
+/** The key the probe's netns goes by in `--external net[...]` and `--inherit-fd`. */
+const PROBE_NETNS_KEY = 'warmpod-probe-net';
+
+/** The probe's netns, held open so it outlives the dumped task for the restore to join; only once it is not ours any more. */
+async function probeNetns(pid: number, dir: string): Promise<FileHandle> {
+  // `unshare` execs `sleep` once the namespace is made: wait for that, or the netns seen is still the agent's.
+  for (let i = 0; i < 200 && (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() !== 'sleep'; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const [own, probe] = await Promise.all([readlink('/proc/self/ns/net'), readlink(`/proc/${pid}/ns/net`)]);
+  if (own === probe || !(await isProbe(pid, dir))) throw new Error('the probe did not get a network namespace of its own (unshare --net)');
+  return open(`/proc/${pid}/ns/net`, 'r');
+}
+
+/** One criu command in its own process group, killed with that group at the deadline; `passFd` becomes its fd 3. */
+async function runCriu(opts: CriuProbeOptions, args: string[], passFd?: number): Promise<CriuRun> {
   const started = Date.now();
-  const criu = spawn(opts.criuPath, args, { env: criuEnvironment(opts.mode), detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'pipe'];
+  if (passFd !== undefined) stdio.push(passFd);
+  const criu = spawn(opts.criuPath, args, { env: criuEnvironment(opts.mode), detached: true, stdio });
   let stderr = '';
   criu.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const exited = exitOf(criu);

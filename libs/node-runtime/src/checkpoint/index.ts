@@ -1,7 +1,16 @@
 export { CriuCapability, explainCriuCheckFailure, type CriuCapabilityOptions, type CriuCapabilityResult } from './criu-capability';
-export { CriuCapabilityCache, type CriuCapabilityKey } from './criu-capability-cache';
+export { CriuCapabilityCache, type CriuCapabilityKey, type CriuWorkingSettings } from './criu-capability-cache';
 export { criuErrors, criuFailure } from './criu-log';
 export { CRIU_MODES, criuEnvironment, isCriuMode, NO_BREAKPOINTS_FAULT, type CriuMode } from './criu-mode';
+export {
+  CRIU_CONFIG_ANNOTATION,
+  CRIU_NETWORK_LOCKS,
+  criuRuncConfigText,
+  DEFAULT_CRIU_NETWORK_LOCK,
+  isCriuNetworkLock,
+  writeCriuRuncConfig,
+  type CriuNetworkLock,
+} from './criu-network-lock';
 export { probeDumpRestore, type CriuProbeOptions, type CriuProbeResult } from './criu-probe';
 export {
   CriuOperationError,

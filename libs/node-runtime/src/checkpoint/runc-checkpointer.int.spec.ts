@@ -8,6 +8,7 @@ import { needsRoot, projectCriuPath } from '../testing/int-fixture';
 import { PodHarness } from '../testing/pod-harness';
 import { CheckpointStore } from './checkpoint-store';
 import { CriuCapability, type CriuCapabilityResult } from './criu-capability';
+import { writeCriuRuncConfig } from './criu-network-lock';
 import { cpuLimitTarget } from './restore-cpu';
 import { CriuOperationError, RestoreAbortedError, RuncCheckpointer } from './runc-checkpointer';
 import { WritableLayerArchive } from './writable-layer-archive';
@@ -83,6 +84,8 @@ before(async () => {
     `#!/bin/sh\necho "\${CRIU_FAULT-unset}" >> '${recordingCriu.faults}'\nexec '${projectCriuPath}' "$@"\n`,
   );
   await chmod(recordingCriu.path, 0o755);
+  // As an agent does: the measured network lock reaches CRIU through the pods' specs.
+  if (capability.networkLock) harness.criuConfigPath = await writeCriuRuncConfig(join(harness.dir, 'criu-conf'), capability.networkLock);
   const criuMode = capability.mode;
   checkpointer = new RuncCheckpointer({ ...harness.runtimeOptions, criuPath: recordingCriu.path, ...(criuMode ? { criuMode } : {}) });
   store = new CheckpointStore({ dataDir: join(harness.dir, 'node'), logger: harness.logger });
@@ -353,6 +356,13 @@ describe('checkpoint adapters against real runc', { skip: needsRoot }, () => {
       assert.ok(steps?.[phase] !== undefined && steps[phase] >= 0, `${phase} in ${JSON.stringify(steps)}`);
     }
     assert.ok(steps!.criuTotalMs! > 0, 'CRIU took some time');
+    const configPath = harness.criuConfigPath ?? assert.fail('a capable node writes its CRIU config');
+    const restoreLog = await readFile(join(`${harness.runtimeOptions.runcRoot}.shim`, target.podId, 'criu-restore', 'restore.log'), 'utf8');
+    assert.ok(
+      restoreLog.includes(`Parsing config file ${configPath}`),
+      "runc handed CRIU the node's config file (the spec's org.criu.config annotation)",
+    );
+    t.diagnostic(`network lock measured: ${capability.networkLock}; config: ${(await readFile(configPath, 'utf8')).trim()}`);
     const expectedFault = capability.mode === 'no-breakpoints' ? '130' : 'unset';
     assert.ok((await recordedFaults()).length > 0, "runc ran the node's criu");
     assert.deepEqual([...new Set((await recordedFaults()).slice(-2))], [expectedFault], "the node's mode reached criu");

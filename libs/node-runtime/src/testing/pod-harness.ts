@@ -65,6 +65,8 @@ export class PodHarness {
   network!: PodNetwork;
   runtime!: RuncRuntime;
   runtimeOptions!: RuncRuntimeOptions;
+  /** The CRIU config runc hands to CRIU for the pods prepared from now on, as an agent sets it (writeCriuRuncConfig). */
+  criuConfigPath: string | undefined;
   private count = 0;
 
   async start(prefix: string): Promise<void> {
@@ -106,6 +108,7 @@ export class PodHarness {
       cgroupsPath: this.runtime.cgroupsPath(podId),
       resources: { cpu: 0.5, memoryMiB: 64 },
       hostname: podId,
+      ...(this.criuConfigPath === undefined ? {} : { criuConfigPath: this.criuConfigPath }),
       podId,
     });
     await writeFile(join(podDir, 'config.json'), JSON.stringify(spec));
