@@ -16,7 +16,8 @@ import { NodeSessions, PodRepository } from '@warmpod/store';
  * already Starting, or already Succeeded). One agent per node runs in this
  * process, so the pods it is starting are known here: a redelivered job for
  * one of them does nothing, and a transition that finds its own target phase
- * on a pod this agent owns is its own write.
+ * on a pod this agent owns is its own write. A run that fails midway gives
+ * the pod up, so the job's retry takes it on from the phase it reached.
  */
 export class SimulatedAgent {
   private readonly runner: JobRunner<'node'>;
@@ -78,14 +79,24 @@ export class SimulatedAgent {
     // A job redelivered while its first run still goes (a lock lost to a Redis restart) does nothing, as on an agent.
     if (this.owned.has(podId)) return;
     const pod = await this.pods.get(podId);
-    if (!pod || pod.phase !== 'Scheduled' || pod.node !== this.nodeId) return;
+    // Starting or Running here without a run of this agent: an earlier run failed midway (a write refused
+    // during the restart, or its reply lost); its retry goes on from what the store says.
+    if (!pod || pod.node !== this.nodeId || !['Scheduled', 'Starting', 'Running'].includes(pod.phase)) return;
     this.owned.add(podId);
-    const starting = await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled']);
-    if (!starting.applied && starting.previous !== 'Starting') {
+    try {
+      if (pod.phase === 'Scheduled') {
+        const starting = await this.pods.transition(podId, 'Starting', {}, undefined, ['Scheduled']);
+        if (!starting.applied && starting.previous !== 'Starting') {
+          this.owned.delete(podId);
+          return;
+        }
+      }
+      if (pod.phase !== 'Running') await this.pods.transition(podId, 'Running', {});
+    } catch (error) {
+      // Not taken after all: the job's retry must not find it owned and do nothing (the pod would stay Scheduled).
       this.owned.delete(podId);
-      return;
+      throw error;
     }
-    await this.pods.transition(podId, 'Running', {});
     this.started++;
     const life = new Promise<void>((resolve) => setTimeout(resolve, this.lifetimeMs))
       .then(async () => {
