@@ -48,6 +48,7 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
       const runningPods = (await o.rt.runc.list()).map((c) => c.id);
       return (await usage.byNode([{ id: o.nodeId, runningPods }])).get(o.nodeId) ?? new Set();
     },
+    reservedUse: async () => (await usage.byNode([{ id: o.nodeId, runningPods: [] }])).get(o.nodeId) ?? new Set(),
     protectedDigests: async () => new Set(await pinned.get(o.nodeId)),
     lastUse,
     forgetPull: (digest) => pulls.forget(o.nodeId, digest),
