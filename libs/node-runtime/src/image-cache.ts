@@ -216,9 +216,8 @@ export class ImageCache {
     const claimed = [...blobs.map((d) => d.digest), ...manifestBlobs.map((b) => b.digest)];
     const missing = await this.gcLock.run(async () => {
       this.claim(claimed, +1);
-      const absent: Descriptor[] = [];
-      for (const blob of blobs) if (!(await this.layout.hasBlob(blob.digest))) absent.push(blob);
-      return absent;
+      const present = await Promise.all(blobs.map((blob) => this.layout.hasBlob(blob.digest)));
+      return blobs.filter((_, i) => !present[i]);
     });
     // Downloads run while the layers already in are unpacked: each layer starts once its blob is in.
     const from = { registry, repository, image: digest };
