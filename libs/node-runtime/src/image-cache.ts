@@ -112,13 +112,15 @@ export class ImageCache {
   }
 
   /**
-   * Starts fetching the pinned image's manifest, so that a pull of it coming
-   * soon (once the node's budget has room) finds it fetched. Writes nothing.
+   * Starts fetching the pinned image's manifest (and the blob sources' own
+   * lookups, such as who holds its blobs), so that a pull of it coming soon
+   * (once the node's budget has room) finds them done. Writes nothing.
    */
   prefetch(pinned: string): void {
     try {
       const ref = parsePinned(pinned);
       this.manifests.start(ref.digest, () => this.resolve(ref.registry, ref.repository, ref.digest));
+      this.blobSource.prepare?.(ref.digest);
     } catch {
       // A reference that does not parse fails where it is pulled, with the reason.
     }
