@@ -145,6 +145,8 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger });
     this.sandboxes = sandboxes;
     const reportChange = (): void => this.presence?.reportChange();
+    // Image pulls and evictions change the images alone: their reports do not list the containers.
+    const reportImagesChange = (): void => this.presence?.reportChange('images');
     const caps = await this.step(capabilities);
     if (caps.criuOk) {
       // Saves CRIU's kernel-feature detection (a few hundred ms) on every restore where /run is not a tmpfs.
@@ -225,7 +227,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
         rt,
         nodes,
         registry,
-        reportChange,
+        reportImagesChange,
         logger: this.logger,
         metrics: this.metrics,
       }),

@@ -17,7 +17,8 @@ export interface NodeImagesOptions {
   rt: Pick<NodeRuntime, 'cache' | 'runc'>;
   nodes: NodeRepository;
   registry: RegistryClient;
-  reportChange(): void;
+  /** The node's images changed (a pull, an eviction): tell the scheduler's view soon. */
+  reportImagesChange(): void;
   logger: Logger;
   metrics?: ImagePullerDeps['metrics'];
 }
@@ -52,7 +53,7 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
     protectedDigests: async () => new Set(await pinned.get(o.nodeId)),
     lastUse,
     forgetPull: (digest) => pulls.forget(o.nodeId, digest),
-    onEvicted: o.reportChange,
+    onEvicted: o.reportImagesChange,
     logger: o.logger,
   });
   const puller = new ImagePuller({
@@ -64,7 +65,7 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
     registry: o.registry,
     budget,
     lastUse,
-    reportChange: o.reportChange,
+    reportChange: o.reportImagesChange,
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),
   });
