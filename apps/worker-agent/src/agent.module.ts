@@ -143,6 +143,8 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     const bus = new JobBus(this.redis, c.prefix);
     this.bus = bus;
     const reportChange = (): void => this.presence?.reportChange();
+    // Image pulls and evictions change the images alone: their reports do not list the containers.
+    const reportImagesChange = (): void => this.presence?.reportChange('images');
     const caps = await this.step(capabilities);
     let criuConfigPath: string | undefined;
     if (caps.criuOk) {
@@ -228,7 +230,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
         rt,
         nodes,
         registry,
-        reportChange,
+        reportImagesChange,
         logger: this.logger,
         metrics: this.metrics,
       }),

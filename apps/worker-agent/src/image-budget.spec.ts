@@ -157,8 +157,12 @@ describe('planRoom', () => {
 });
 
 describe('ImageBudget', () => {
-  function budget(cached: BudgetImage[], opts: { budgetMiB: number; inUse?: string[]; pinned?: string[]; podsRead?: Promise<void> }) {
+  function budget(
+    cached: BudgetImage[],
+    opts: { budgetMiB: number; inUse?: string[]; reserved?: string[]; pinned?: string[]; podsRead?: Promise<void> },
+  ) {
     const removed: string[] = [];
+    const reads = { inUse: 0, reserved: 0 };
     const forgotten: string[] = [];
     const touched: string[] = [];
     const uses = new Map<string, number>();
@@ -170,8 +174,13 @@ describe('ImageBudget', () => {
         remove: async (d) => void removed.push(d),
       },
       inUse: async () => {
-        await opts.podsRead;
+        reads.inUse++;
         return new Set(opts.inUse ?? []);
+      },
+      reservedUse: async () => {
+        reads.reserved++;
+        await opts.podsRead;
+        return new Set(opts.reserved ?? []);
       },
       protectedDigests: async () => new Set(opts.pinned ?? []),
       lastUse: {
@@ -183,7 +192,7 @@ describe('ImageBudget', () => {
       onEvicted: () => void reported++,
       logger: createLogger({ service: 'budget-spec', level: 'silent' }),
     });
-    return { b, removed, forgotten, touched, reported: () => reported };
+    return { b, removed, forgotten, touched, reads, reported: () => reported };
   }
 
   test('evicts an unused, unpinned image, forgets its pull record and reports the change', async () => {
@@ -217,12 +226,22 @@ describe('ImageBudget', () => {
 
   test('an image that fits without evicting does not wait for the pods to be read; their uses are recorded after', async () => {
     let podsRead!: () => void;
-    const t = budget([A], { budgetMiB: 1_000, inUse: [A.digest], podsRead: new Promise<void>((r) => (podsRead = r)) });
+    const t = budget([A], { budgetMiB: 1_000, reserved: [A.digest], podsRead: new Promise<void>((r) => (podsRead = r)) });
     const r = await t.b.reserve(D);
     assert.deepEqual(r.evicted, []);
     assert.deepEqual(t.touched, []);
     podsRead();
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(t.touched, [A.digest]);
+  });
+
+  test('a pull that evicts nothing reads the reservations only, never the runtime; one that evicts reads both', async () => {
+    const roomy = budget([A], { budgetMiB: 1_000, inUse: [A.digest], reserved: [A.digest] });
+    await roomy.b.reserve(D);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(roomy.reads, { inUse: 0, reserved: 1 });
+    const tight = budget([A, B, C], { budgetMiB: 35, inUse: [A.digest], pinned: [B.digest] });
+    await tight.b.reserve(D);
+    assert.deepEqual(tight.reads, { inUse: 1, reserved: 0 });
   });
 });

@@ -157,8 +157,14 @@ export interface ImageBudgetDeps {
     list(): Promise<BudgetImage[]>;
     remove(digest: string): Promise<void>;
   };
-  /** Digests used by pods on this node (reserved, starting or running). */
+  /** Digests used by pods on this node (reserved, starting or running): what an eviction must keep. */
   inUse(): Promise<Set<string>>;
+  /**
+   * Digests of the pods reserved on this node, without asking the runtime: what
+   * a pull that evicts nothing records as used (spawning `runc list` blocks the
+   * agent's event loop for tens of ms, on every pull).
+   */
+  reservedUse(): Promise<Set<string>>;
   /** Digests the prepuller protects on this node (pins, rotation). */
   protectedDigests(): Promise<Set<string>>;
   lastUse: { get(digest: string): number; touch(digest: string): void; forget(digest: string): void };
@@ -204,11 +210,11 @@ export class ImageBudget {
       });
     let plan = room(new Set());
     if (plan.fits && plan.evict.length === 0) {
-      // Room without evicting: what pods use and pins protect only matters to an eviction. Reading
-      // the pods spawns `runc list`, so the pull does not wait for it; the uses are still recorded.
-      void this.touchInUse().catch((error: unknown) => d.logger.warn({ err: messageOf(error) }, 'image uses not recorded'));
+      // Room without evicting: what pods use and pins protect only matters to an eviction. The uses
+      // are still recorded for the LRU order, off the pull's path, from the reservations alone.
+      void this.touch(d.reservedUse()).catch((error: unknown) => d.logger.warn({ err: messageOf(error) }, 'image uses not recorded'));
     } else {
-      const [inUse, protectedDigests] = await Promise.all([this.touchInUse(), d.protectedDigests()]);
+      const [inUse, protectedDigests] = await Promise.all([this.touch(d.inUse()), d.protectedDigests()]);
       plan = room(new Set([...inUse, ...protectedDigests]));
     }
     if (!plan.fits) throw new ImageBudgetError(plan.reason);
@@ -232,8 +238,8 @@ export class ImageBudget {
   }
 
   /** Seen in use now is a use: it keeps the LRU order right for images whose pods outlive a scan. */
-  private async touchInUse(): Promise<Set<string>> {
-    const inUse = await this.deps.inUse();
+  private async touch(uses: Promise<Set<string>>): Promise<Set<string>> {
+    const inUse = await uses;
     for (const digest of inUse) this.deps.lastUse.touch(digest);
     return inUse;
   }

@@ -69,6 +69,7 @@ async function node(id: string, budgetBytes = 2 ** 40) {
     budgetBytes,
     cache,
     inUse: async () => new Set(inUse),
+    reservedUse: async () => new Set(inUse),
     protectedDigests: async () => new Set(pinned),
     lastUse,
     forgetPull: (d) => pulls.forget(id, d),

@@ -68,13 +68,14 @@ export class ImagePuller {
       d.metrics?.pulled('prepull', pullStarted, 'success', pulled.bytesFetched);
     } catch (error) {
       d.metrics?.pulled('prepull', pullStarted, 'failure');
+      await reporter.flush();
       throw asJobError(error);
     } finally {
-      await reporter.flush();
       reservation.release();
     }
     d.lastUse.touch(digest);
-    await this.announce(digest);
+    // The last progress write and the inventory go out together; both have landed before the pull is ready.
+    await Promise.all([reporter.flush(), this.announce(digest)]);
     await d.pulls.finish(d.nodeId, digest, { state: 'ready' });
     // Where the time went: waiting for budget room, fetching and unpacking, reporting it ready.
     const phasesMs = { budget: pullStarted - started, pull: pulledAt - pullStarted, report: Date.now() - pulledAt };

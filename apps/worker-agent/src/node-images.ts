@@ -17,7 +17,8 @@ export interface NodeImagesOptions {
   rt: Pick<NodeRuntime, 'cache' | 'runc'>;
   nodes: NodeRepository;
   registry: RegistryClient;
-  reportChange(): void;
+  /** The node's images changed (a pull, an eviction): tell the scheduler's view soon. */
+  reportImagesChange(): void;
   logger: Logger;
   metrics?: ImagePullerDeps['metrics'];
 }
@@ -48,10 +49,11 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
       const runningPods = (await o.rt.runc.list()).map((c) => c.id);
       return (await usage.byNode([{ id: o.nodeId, runningPods }])).get(o.nodeId) ?? new Set();
     },
+    reservedUse: async () => (await usage.byNode([{ id: o.nodeId, runningPods: [] }])).get(o.nodeId) ?? new Set(),
     protectedDigests: async () => new Set(await pinned.get(o.nodeId)),
     lastUse,
     forgetPull: (digest) => pulls.forget(o.nodeId, digest),
-    onEvicted: o.reportChange,
+    onEvicted: o.reportImagesChange,
     logger: o.logger,
   });
   const puller = new ImagePuller({
@@ -63,7 +65,7 @@ export async function nodeImages(o: NodeImagesOptions): Promise<NodeImages> {
     registry: o.registry,
     budget,
     lastUse,
-    reportChange: o.reportChange,
+    reportChange: o.reportImagesChange,
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),
   });

@@ -4,9 +4,10 @@ import { arch } from 'node:os';
 import { promisify } from 'node:util';
 import {
   NodeRegistryClient,
-  type AgentInventory,
   type CapabilitiesMessage,
   type CheckpointMessage,
+  type InventoryPart,
+  type InventoryParts,
   type RegisterRequest,
 } from '@warmpod/node-registry';
 import type { RuntimeFingerprint } from '@warmpod/domain';
@@ -79,12 +80,17 @@ export interface NodePresenceOptions {
 
 /** The node's presence in the scheduler's registry: registration, inventory, change reports, heartbeats. */
 export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
-  const inventory = async (): Promise<AgentInventory> => {
-    const [images, containers, checkpoints] = await Promise.all([opts.cache.list(), opts.runc.list(), opts.checkpoints()]);
+  // Only the parts asked for: after an image pull, `runc list` (a process spawn) has nothing new to say.
+  const inventory = async (parts: ReadonlySet<InventoryPart>): Promise<InventoryParts> => {
+    const [images, containers, checkpoints] = await Promise.all([
+      parts.has('images') ? opts.cache.list() : undefined,
+      parts.has('runningPods') ? opts.runc.list() : undefined,
+      parts.has('checkpoints') ? opts.checkpoints() : undefined,
+    ]);
     return {
-      images: images.map((i) => ({ digest: i.digest, sizeBytes: i.sizeBytes, layers: i.layers.map(layerOf) })),
-      runningPods: containers.map((c) => c.id),
-      checkpoints,
+      ...(images && { images: images.map((i) => ({ digest: i.digest, sizeBytes: i.sizeBytes, layers: i.layers.map(layerOf) })) }),
+      ...(containers && { runningPods: containers.map((c) => c.id) }),
+      ...(checkpoints && { checkpoints }),
       // The agent does not measure usage yet; reservations are accounted by the scheduler.
       usage: { cpu: 0, memoryMiB: 0, gpu: 0 },
     };

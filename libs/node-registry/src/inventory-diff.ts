@@ -9,6 +9,30 @@ export interface AgentInventory {
   usage: Resources;
 }
 
+/** The parts of an inventory that change on their own: a change report collects only those that changed. */
+export type InventoryPart = 'images' | 'runningPods' | 'checkpoints';
+export const INVENTORY_PARTS: ReadonlySet<InventoryPart> = new Set<InventoryPart>(['images', 'runningPods', 'checkpoints']);
+
+/** What a collection asked for some parts returns: at least those parts (usage is always there). */
+export type InventoryParts = Partial<Pick<AgentInventory, InventoryPart>> & Pick<AgentInventory, 'usage'>;
+
+/** The last inventory with the parts just collected put in. */
+export function withParts(last: AgentInventory, parts: InventoryParts): AgentInventory {
+  return {
+    images: parts.images ?? last.images,
+    runningPods: parts.runningPods ?? last.runningPods,
+    checkpoints: parts.checkpoints ?? last.checkpoints,
+    usage: parts.usage,
+  };
+}
+
+/** A collection of every part as a whole inventory; one that left a part out is the collector's bug. */
+export function wholeInventory(parts: InventoryParts): AgentInventory {
+  const { images, runningPods, checkpoints, usage } = parts;
+  if (!images || !runningPods || !checkpoints) throw new Error('the inventory collector left a part out of a full collection');
+  return { images, runningPods, checkpoints, usage };
+}
+
 /** What was last reported, in a form cheap to compare the next inventory with. */
 export interface SentState {
   images: Map<string, string>;

@@ -1,10 +1,25 @@
 import { messageOf, type Logger } from '@warmpod/observability';
-import { changes, inventoryMessage, snapshot, type AgentInventory, type SentState } from './inventory-diff';
+import {
+  changes,
+  INVENTORY_PARTS,
+  inventoryMessage,
+  snapshot,
+  wholeInventory,
+  withParts,
+  type AgentInventory,
+  type InventoryPart,
+  type InventoryParts,
+  type SentState,
+} from './inventory-diff';
 import type { NodeReportBody } from './messages';
 
 export interface InventoryReporterOptions {
-  /** Collects the full inventory; called for the session's first report and for every change report. */
-  collect: () => Promise<AgentInventory>;
+  /**
+   * Collects the parts asked for (every part for the session's first report;
+   * for a change report, those that changed: listing running containers, say,
+   * costs a process spawn that an image pull has no need of).
+   */
+  collect: (parts: ReadonlySet<InventoryPart>) => Promise<InventoryParts>;
   /** Writes one report on the session's stream. */
   send: (body: NodeReportBody) => void;
   /** False once the session's stream ended: nothing collected after that is sent. */
@@ -21,7 +36,10 @@ export interface InventoryReporterOptions {
  */
 export class InventoryReporter {
   private sent?: SentState;
-  private dirty = false;
+  /** The last collected inventory, whole: the parts a change report does not collect are taken from it. */
+  private last?: AgentInventory;
+  /** Parts changed since they were last collected. */
+  private dirty = new Set<InventoryPart>();
   private stopped = false;
   private flushing?: Promise<void>;
   private flushTimer?: NodeJS.Timeout;
@@ -36,23 +54,24 @@ export class InventoryReporter {
 
   /** Collects and sends the full inventory, the first report of a session. */
   async sendInventory(): Promise<void> {
-    this.dirty = false;
-    const inventory = await this.opts.collect();
+    this.dirty.clear();
+    const inventory = wholeInventory(await this.opts.collect(INVENTORY_PARTS));
     if (!this.opts.isOpen()) return;
     this.opts.send({ inventory: inventoryMessage(inventory) });
     this.sent = snapshot(inventory);
-    if (this.dirty) this.scheduleFlush();
+    this.last = inventory;
+    if (this.dirty.size > 0) this.scheduleFlush();
   }
 
-  /** Something on the node changed: report it within the coalescing window. */
-  changed(): void {
-    this.dirty = true;
+  /** Something on the node changed (`part`, or anything): report it within the coalescing window. */
+  changed(part?: InventoryPart): void {
+    for (const p of part ? [part] : INVENTORY_PARTS) this.dirty.add(p);
     this.scheduleFlush();
   }
 
   /** A change whose collection failed (or is still waiting) is tried again. */
   retryPending(): void {
-    if (this.dirty) this.scheduleFlush();
+    if (this.dirty.size > 0) this.scheduleFlush();
   }
 
   /** No further reports are scheduled (the agent is stopping, or the stream ended). */
@@ -65,7 +84,7 @@ export class InventoryReporter {
   /** A change report still pending (e.g. pods stopped on shutdown) goes out now. */
   async lastReport(): Promise<void> {
     await this.flushing;
-    if (this.dirty && this.opts.isOpen() && this.sent) await this.flush();
+    if (this.dirty.size > 0 && this.opts.isOpen() && this.sent) await this.flush();
   }
 
   private scheduleFlush(): void {
@@ -87,11 +106,14 @@ export class InventoryReporter {
 
   private async collectAndReport(): Promise<void> {
     const sent = this.sent;
-    if (!this.opts.isOpen() || !sent) return;
-    this.dirty = false;
+    const last = this.last;
+    if (!this.opts.isOpen() || !sent || !last) return;
+    const parts = this.dirty;
+    this.dirty = new Set();
     let retryLater = false;
     try {
-      const now = await this.opts.collect();
+      const now = withParts(last, await this.opts.collect(parts));
+      this.last = now;
       if (!this.opts.isOpen()) return;
       const delta = changes(sent, now);
       if (delta) {
@@ -104,7 +126,7 @@ export class InventoryReporter {
     } finally {
       this.lastFlushAt = Date.now();
     }
-    if (retryLater) this.dirty = true;
-    else if (this.dirty) setImmediate(() => this.scheduleFlush());
+    if (retryLater) for (const p of parts) this.dirty.add(p);
+    else if (this.dirty.size > 0) setImmediate(() => this.scheduleFlush());
   }
 }

@@ -1,6 +1,6 @@
 import { Client, credentials, Metadata, status as Status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { messageOf, settledWithin, type ClusterTls, type Logger, type TlsMaterial } from '@warmpod/observability';
-import type { AgentInventory } from './inventory-diff';
+import type { InventoryPart, InventoryParts } from './inventory-diff';
 import {
   describeIssues,
   registerResponseSchema,
@@ -17,8 +17,8 @@ export interface NodeRegistryClientOptions {
   /** The scheduler's registry, `host:port` (a `grpc://` prefix is accepted). */
   target: string;
   registration: RegisterRequest;
-  /** Collects the full inventory; called on every connect and for every change report. */
-  inventory: () => Promise<AgentInventory>;
+  /** Collects the inventory's parts asked for: all of them on every connect, those that changed for a change report. */
+  inventory: (parts: ReadonlySet<InventoryPart>) => Promise<InventoryParts>;
   /** The scheduler does not expect these pods here: stop and clean them. */
   onStopPods: (podIds: string[], reason: string) => Promise<void>;
   logger: Logger;
@@ -103,10 +103,10 @@ export class NodeRegistryClient {
     return this.session?.sessionId;
   }
 
-  /** Something on the node changed (image pulled, pod started or ended): report it soon. */
-  reportChange(): void {
+  /** Something on the node changed (`part`, e.g. an image pulled; anything, e.g. a pod started or ended): report it soon. */
+  reportChange(part?: InventoryPart): void {
     // Without a session there is nothing to do: the next session starts with a full inventory.
-    this.session?.reporter.changed();
+    this.session?.reporter.changed(part);
   }
 
   /** Sends what is still unreported, ends the stream cleanly (half-close, the scheduler answers OK) and stops reconnecting. */

@@ -1,13 +1,13 @@
 import type { ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { messageOf, type Logger } from '@warmpod/observability';
-import type { AgentInventory } from './inventory-diff';
+import type { InventoryPart, InventoryParts } from './inventory-diff';
 import { InventoryReporter } from './inventory-reporter';
 import type { NodeReportBody, RegisterResponse } from './messages';
 import { SessionHeartbeat } from './session-heartbeat';
 
 export interface NodeSessionOptions {
   nodeId: string;
-  inventory: () => Promise<AgentInventory>;
+  inventory: (parts: ReadonlySet<InventoryPart>) => Promise<InventoryParts>;
   coalesceMs: number;
   logger: Logger;
   /** The scheduler answered on this stream (its first answer means the inventory was accepted). */

@@ -16,6 +16,7 @@ import {
   type ImageManifest,
 } from '@warmpod/registry';
 import { BlobSourceChain, heldImageBlob, RegistryBlobSource, type BlobSource, type HeldBlob } from './blob-sources/index';
+import { CachedImages, readImageManifest } from './cached-images';
 import { EarlyLookups } from './early-lookups';
 import { NodeRuntimeError } from './errors';
 import { exists, Mutex, randomSuffix } from './files';
@@ -23,7 +24,7 @@ import { baseRuntimeConfig } from './layers/base-config';
 import { bundleLowers, MAX_IMAGE_LAYERS, readBundleLayers, writeImageBundle } from './layers/image-bundle';
 import { imageDiffIds } from './layers/image-layers';
 import { LayerStore } from './layers/layer-store';
-import type { CachedImageEntry, CachedLayerEntry, EnsuredImage, ImageCacheOptions, PullProgressListener } from './image-cache-types';
+import type { CachedImageEntry, EnsuredImage, ImageCacheOptions, PullProgressListener } from './image-cache-types';
 import { digestHex, OciLayout, REF_NAME_ANNOTATION } from './oci-layout';
 import { startDownloads, type BlobFetches } from './pull-downloads';
 
@@ -72,6 +73,7 @@ export class ImageCache {
   private ready?: Promise<void>;
   private readonly blobSource: BlobSource;
   private readonly manifests = new EarlyLookups<ResolvedImage>();
+  private readonly images: CachedImages;
 
   constructor(private readonly opts: ImageCacheOptions) {
     this.arch = opts.arch ?? ociArchitecture();
@@ -79,6 +81,7 @@ export class ImageCache {
     this.layout = new OciLayout(join(opts.dataDir, 'layout'));
     this.unpackedDir = join(opts.dataDir, 'unpacked');
     this.layers = new LayerStore(join(opts.dataDir, 'layers'), { zstdCommand: opts.zstdCommand });
+    this.images = new CachedImages(this.layout, this.unpackedDir, this.layers);
   }
 
   bundleDir(digest: string): string {
@@ -109,13 +112,15 @@ export class ImageCache {
   }
 
   /**
-   * Starts fetching the pinned image's manifest, so that a pull of it coming
-   * soon (once the node's budget has room) finds it fetched. Writes nothing.
+   * Starts fetching the pinned image's manifest (and the blob sources' own
+   * lookups, such as who holds its blobs), so that a pull of it coming soon
+   * (once the node's budget has room) finds them done. Writes nothing.
    */
   prefetch(pinned: string): void {
     try {
       const ref = parsePinned(pinned);
       this.manifests.start(ref.digest, () => this.resolve(ref.registry, ref.repository, ref.digest));
+      this.blobSource.prepare?.(ref.digest);
     } catch {
       // A reference that does not parse fails where it is pulled, with the reason.
     }
@@ -127,24 +132,7 @@ export class ImageCache {
 
   async list(): Promise<CachedImageEntry[]> {
     await this.init();
-    const unpacked = new Set((await readdir(this.unpackedDir)).filter((n) => /^[a-f0-9]{64}$/.test(n)));
-    const entries: CachedImageEntry[] = [];
-    for (const ref of await this.layout.refs()) {
-      const name = ref.annotations?.[REF_NAME_ANNOTATION];
-      if (!name || !unpacked.has(name)) continue;
-      const manifest = await this.readManifest(ref.digest);
-      const diffIds = await readBundleLayers(join(this.unpackedDir, name));
-      if (!diffIds || diffIds.length !== manifest.layers.length) continue;
-      const blobs = [manifest.config, ...manifest.layers];
-      const sizeBytes = ref.size + blobs.reduce((sum, d) => sum + d.size, 0);
-      const layers: CachedLayerEntry[] = [];
-      for (const [i, d] of manifest.layers.entries()) {
-        const diffId = diffIds[i]!;
-        layers.push({ digest: d.digest, sizeBytes: d.size, diffId, unpackedBytes: await this.layers.diskBytes(diffId) });
-      }
-      entries.push({ digest: `sha256:${name}`, sizeBytes, layers, diskBytes: sizeBytes + layers.reduce((s, l) => s + l.unpackedBytes, 0) });
-    }
-    return entries;
+    return this.images.list();
   }
 
   /** A config or layer blob of a cached image, for a peer node; undefined for anything else. */
@@ -165,6 +153,7 @@ export class ImageCache {
     );
     await this.layout.dropRef(hex);
     this.configs.delete(digest);
+    this.images.forget(digest);
     if (moved) await rm(trash, { recursive: true, force: true });
     await this.collectGarbage();
     this.opts.logger.info({ digest }, 'image removed from node cache');
@@ -229,9 +218,8 @@ export class ImageCache {
     const claimed = [...blobs.map((d) => d.digest), ...manifestBlobs.map((b) => b.digest)];
     const missing = await this.gcLock.run(async () => {
       this.claim(claimed, +1);
-      const absent: Descriptor[] = [];
-      for (const blob of blobs) if (!(await this.layout.hasBlob(blob.digest))) absent.push(blob);
-      return absent;
+      const present = await Promise.all(blobs.map((blob) => this.layout.hasBlob(blob.digest)));
+      return blobs.filter((_, i) => !present[i]);
     });
     // Downloads run while the layers already in are unpacked: each layer starts once its blob is in.
     const from = { registry, repository, image: digest };
@@ -366,8 +354,8 @@ export class ImageCache {
     }
   }
 
-  private async readManifest(digest: string): Promise<ImageManifest> {
-    return imageManifestSchema.parse(JSON.parse((await this.layout.readBlob(digest)).toString('utf8')));
+  private readManifest(digest: string): Promise<ImageManifest> {
+    return readImageManifest(this.layout, digest);
   }
 
   /** Deletes blobs and layer directories that no cached image and no running pull refers to. */

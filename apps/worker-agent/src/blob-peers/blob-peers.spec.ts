@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import type { NodeRecord } from '@warmpod/store';
 import { agentApiAccess } from '../agent-http';
 import { BLOB_PATH, byteRange, serveBlob, UploadSlots, type ServeOutcome } from './blob-server';
-import { blobHolders } from './peer-directory';
+import { blobHolders, StorePeerDirectory } from './peer-directory';
 
 const hex = (c: string): string => `sha256:${c.repeat(64)}`;
 const node = (id: string, over: Partial<NodeRecord> = {}): NodeRecord => ({
@@ -152,5 +152,44 @@ describe('the upload cap', () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('StorePeerDirectory', () => {
+  const image = hex('1');
+  const layer = hex('2');
+  function directory(fail = 0) {
+    let reads = 0;
+    const nodes = {
+      list: async () => {
+        reads++;
+        if (reads <= fail) throw new Error('redis away');
+        return [node('self'), node('whole', holding(image, [layer]))];
+      },
+    };
+    return { dir: new StorePeerDirectory(nodes, { forDigest: async () => [] }, 'self'), reads: () => reads };
+  }
+
+  test("a reading prepared ahead of a pull serves its blobs' lookups: the store is read once", async () => {
+    const d = directory();
+    d.dir.prepare(image);
+    assert.equal(d.reads(), 1);
+    assert.deepEqual(
+      (await d.dir.holders(image, layer)).map((p) => p.node),
+      ['whole'],
+    );
+    await d.dir.holders(image, hex('3'));
+    assert.equal(d.reads(), 1);
+  });
+
+  test('a prepared reading that failed is not kept: the next lookup reads again', async () => {
+    const d = directory(1);
+    d.dir.prepare(image);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      (await d.dir.holders(image, layer)).map((p) => p.node),
+      ['whole'],
+    );
+    assert.equal(d.reads(), 2);
   });
 });

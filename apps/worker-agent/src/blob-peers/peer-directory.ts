@@ -61,16 +61,29 @@ export class StorePeerDirectory implements PeerDirectory {
   ) {}
 
   async holders(image: string, digest: string): Promise<BlobPeer[]> {
+    const { nodes, fetched } = await this.reading(image);
+    return blobHolders(nodes, this.self, image, digest, fetched);
+  }
+
+  /** The reading a pull's first blob would wait for starts while the pull still waits for disk room. */
+  prepare(image: string): void {
+    void this.reading(image);
+  }
+
+  private reading(image: string): Promise<Reading> {
     const now = Date.now();
     for (const [key, c] of this.cached) if (now - c.at > this.freshMs) this.cached.delete(key);
     let entry = this.cached.get(image);
     if (!entry) {
-      entry = { at: now, reading: this.read(image) };
-      entry.reading.catch(() => this.cached.delete(image));
+      const reading = this.read(image);
+      entry = { at: now, reading };
+      // A failed reading is not kept (nor unhandled): the next call reads again.
+      reading.catch(() => {
+        if (this.cached.get(image)?.reading === reading) this.cached.delete(image);
+      });
       this.cached.set(image, entry);
     }
-    const { nodes, fetched } = await entry.reading;
-    return blobHolders(nodes, this.self, image, digest, fetched);
+    return entry.reading;
   }
 
   private async read(image: string): Promise<Reading> {

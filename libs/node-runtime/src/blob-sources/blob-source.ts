@@ -19,6 +19,8 @@ export interface BlobRequest {
  */
 export interface BlobSource {
   fetch(request: BlobRequest): Promise<void>;
+  /** A pull of the pinned `image` is about to start: what fetching its blobs will look up can start now. */
+  prepare?(image: string): void;
 }
 
 /** A source that does not have the blob or could not deliver it in time: the next source is asked. */
@@ -40,6 +42,10 @@ export class BlobVerificationError extends Error {
 export class BlobSourceChain implements BlobSource {
   constructor(private readonly sources: readonly BlobSource[]) {
     if (sources.length === 0) throw new Error('a blob source chain needs at least one source');
+  }
+
+  prepare(image: string): void {
+    for (const source of this.sources) source.prepare?.(image);
   }
 
   async fetch(request: BlobRequest): Promise<void> {

@@ -111,6 +111,17 @@ describe('BlobSourceChain', () => {
     },
   });
 
+  test('a pull about to start is announced to every source that prepares for one', () => {
+    const prepared: string[] = [];
+    const chain = new BlobSourceChain([
+      { ...source(undefined, [], 'a'), prepare: (image) => void prepared.push(`a ${image}`) },
+      source(undefined, [], 'b'),
+      { ...source(undefined, [], 'c'), prepare: (image) => void prepared.push(`c ${image}`) },
+    ]);
+    chain.prepare(DIGEST);
+    assert.deepEqual(prepared, [`a ${DIGEST}`, `c ${DIGEST}`]);
+  });
+
   test('an unavailable or wrong source passes the blob on; the first that delivers wins', async () => {
     const calls: string[] = [];
     const chain = new BlobSourceChain([

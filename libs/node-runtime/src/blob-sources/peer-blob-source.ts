@@ -13,6 +13,8 @@ export interface BlobPeer {
 /** Who holds a blob: peers in the order to ask them. */
 export interface PeerDirectory {
   holders(image: string, digest: string): Promise<BlobPeer[]>;
+  /** Starts reading who holds the image's blobs, for the `holders` calls of its pull. */
+  prepare?(image: string): void;
 }
 
 /** Opens a peer's blob for reading; throws `BlobUnavailableError` when the peer does not serve it (or aborts). */
@@ -48,6 +50,10 @@ export interface PeerBlobSourceOptions {
  */
 export class PeerBlobSource implements BlobSource {
   constructor(private readonly o: PeerBlobSourceOptions) {}
+
+  prepare(image: string): void {
+    this.o.directory.prepare?.(image);
+  }
 
   async fetch(r: BlobRequest): Promise<void> {
     // A directory that cannot answer (Redis away) costs the peers, never the pull.
