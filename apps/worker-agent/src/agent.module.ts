@@ -2,33 +2,22 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { runtimeKey } from '@warmpod/domain';
 import { bullPrefix, JobBus, JobRunner, nodeQueueName } from '@warmpod/jobs';
-import { CheckpointStore, CriuKdatCache, isCriuMode, ReadinessProbe, RuncCheckpointer, WritableLayerArchive } from '@warmpod/node-runtime';
+import { CriuKdatCache, ReadinessProbe } from '@warmpod/node-runtime';
 import { ClusterTls, createLogger, identityName, messageOf, reportConnectionErrors, type Logger } from '@warmpod/observability';
 import { RegistryClient } from '@warmpod/registry';
-import type { CapabilitiesMessage, NodeRegistryClient } from '@warmpod/node-registry';
-import {
-  CheckpointRepository,
-  connectRedis,
-  NodeRepository,
-  NodeReservations,
-  PodRepository,
-  PullRepository,
-  waitForRedis,
-} from '@warmpod/store';
+import type { NodeRegistryClient } from '@warmpod/node-registry';
+import { connectRedis, NodeRepository, NodeReservations, PodRepository, PullRepository, waitForRedis } from '@warmpod/store';
 import { AgentHttp } from './agent-http';
 import { nodeBlobSources, PeerBlobMetrics, UploadSlots } from './blob-peers/index';
 import { AgentMetrics } from './agent-metrics';
 import type { AgentConfig } from './config';
-import { detectCapabilities, nodePresence, runtimeFingerprintOf, writeNodeCriuConfig } from './node-presence';
+import type { CheckpointPusher } from './checkpoint-pusher';
+import { nodeCheckpoints, writeNodeCriuConfig } from './node-checkpoints';
+import { detectCapabilities, nodePresence } from './node-presence';
 import { nodeImages, type NodeImages } from './node-images';
 import { createNodeRuntime, runcOptions, sweepNode } from './node-sweep';
 import { nodeJobHandlers } from './pod-jobs';
-import { CheckpointArtifacts } from './checkpoint-artifacts';
-import { CheckpointPusher } from './checkpoint-pusher';
-import { CheckpointRegistrySweep } from './checkpoint-registry-sweep';
-import { PodCheckpoints } from './pod-checkpoints';
 import { PodSandboxes, type NodeRuntime } from './pod-sandbox';
 import { podLifecycle, type PodLifecycle } from './pod-lifecycle';
 
@@ -68,7 +57,7 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
   private kdat?: CriuKdatCache;
   private bus?: JobBus;
   private nodes?: NodeRepository;
-  private pusher?: CheckpointPusher;
+  private pusher?: CheckpointPusher | undefined;
   private started = false;
   private leaving?: Promise<void>;
   /** The node left the cluster: everything of it goes at shutdown, whatever STOP_PODS_ON_EXIT says. */
@@ -156,7 +145,17 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     }
     const sandboxes = new PodSandboxes({ rt, dataDir: c.dataDir, exposeHost: c.exposeHost, logger: this.logger, criuConfigPath });
     this.sandboxes = sandboxes;
-    const checkpoints = this.checkpointsFor(caps, sandboxes, registry);
+    const nodeCkpts = nodeCheckpoints({
+      config: c,
+      caps,
+      sandboxes,
+      registry,
+      redis: this.redis,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
+    this.pusher = nodeCkpts?.pusher;
+    const checkpoints = nodeCkpts?.checkpoints;
     if (checkpoints) {
       const orphans = await this.step(checkpoints.sweepOrphans());
       if (orphans > 0) this.logger.warn({ orphans }, 'removed checkpoint files without a live record');
@@ -289,65 +288,6 @@ export class AgentLifecycle implements OnApplicationBootstrap, OnApplicationShut
     await this.presence.leave();
     this.left = true;
     this.logger.warn('node deregistered: it left the cluster');
-  }
-
-  /** Checkpointing on this node, when CRIU works here; its key carries this runtime's fingerprint. */
-  private checkpointsFor(caps: CapabilitiesMessage, sandboxes: PodSandboxes, registry: RegistryClient): PodCheckpoints | undefined {
-    if (!caps.criuOk || !isCriuMode(caps.criuMode)) return undefined;
-    const c = this.config;
-    // The checkpointer must see the node's runc root and shim files exactly as the runtime writes them.
-    const runtimeOptions = runcOptions(c, this.logger);
-    const fingerprint = runtimeFingerprintOf(caps);
-    const tools = {
-      // The criu and the mode the capability check measured, for every checkpoint and restore.
-      checkpointer: new RuncCheckpointer({ ...runtimeOptions, criuPath: c.criu.path, criuMode: caps.criuMode }),
-      archive: new WritableLayerArchive({ logger: this.logger }),
-      store: new CheckpointStore({ dataDir: c.dataDir, logger: this.logger }),
-    };
-    const records = new CheckpointRepository(this.redis, c.prefix, {
-      quarantineAfter: c.checkpointRetention.quarantineAfter,
-      events: c.observability.events,
-    });
-    let travel;
-    if (c.checkpointRegistry) {
-      const artifacts = new CheckpointArtifacts({
-        registry,
-        host: c.checkpointRegistry,
-        runtime: fingerprint,
-        runtimeKey: runtimeKey(fingerprint),
-        store: tools.store,
-        diskBudgetBytes: c.checkpointRetention.diskBudgetBytes,
-      });
-      const sweep = new CheckpointRegistrySweep({
-        records,
-        nodes: new NodeRepository(this.redis, c.prefix),
-        artifacts,
-        nodeGoneAfterMs: c.checkpointNodeGoneAfterMs,
-        logger: this.logger,
-      });
-      const pusher = new CheckpointPusher({
-        nodeId: c.nodeId,
-        records,
-        store: tools.store,
-        artifacts,
-        sweep,
-        retryMs: c.checkpointPushRetryMs,
-        logger: this.logger,
-      });
-      this.pusher = pusher;
-      travel = { artifacts, pusher, sweep };
-    }
-    return new PodCheckpoints({
-      ...(travel ? { travel } : {}),
-      nodeId: c.nodeId,
-      runtime: fingerprint,
-      records,
-      tools,
-      sandboxes,
-      retention: c.checkpointRetention,
-      logger: this.logger,
-      metrics: this.metrics,
-    });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -10,8 +10,7 @@ import {
   type InventoryParts,
   type RegisterRequest,
 } from '@warmpod/node-registry';
-import type { RuntimeFingerprint } from '@warmpod/domain';
-import { CriuCapability, DEFAULT_CRIU_NETWORK_LOCK, isCriuNetworkLock, writeCriuRuncConfig, type RuncRuntime } from '@warmpod/node-runtime';
+import { CriuCapability, type RuncRuntime } from '@warmpod/node-runtime';
 import type { ClusterTls, Logger } from '@warmpod/observability';
 
 const run = promisify(execFile);
@@ -107,15 +106,4 @@ export function nodePresence(opts: NodePresenceOptions): NodeRegistryClient {
 
 function layerOf(layer: ListedLayer): { digest: string; sizeBytes: number } {
   return typeof layer === 'string' ? { digest: layer, sizeBytes: 0 } : { digest: layer.digest, sizeBytes: layer.sizeBytes };
-}
-
-/** The runtime a checkpoint taken here is keyed by: what the node measured and registered. */
-export function runtimeFingerprintOf(caps: CapabilitiesMessage): RuntimeFingerprint {
-  const { arch, cpuFlags, kernel, criuVersion, criuMode, runcVersion, criuNetworkLock } = caps;
-  return { arch, cpuFlags, kernel, criuVersion, criuMode: criuMode ?? '', runcVersion, ...(criuNetworkLock ? { criuNetworkLock } : {}) };
-}
-
-/** Writes the node's CRIU config for runc (the network lock it measured) into `dataDir`; gives its path for the pods' specs. */
-export function writeNodeCriuConfig(caps: CapabilitiesMessage, dataDir: string): Promise<string> {
-  return writeCriuRuncConfig(dataDir, isCriuNetworkLock(caps.criuNetworkLock) ? caps.criuNetworkLock : DEFAULT_CRIU_NETWORK_LOCK);
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, readlink, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readlink, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { messageOf } from '@warmpod/observability';
 import { readCriuLog } from './criu-log';
@@ -49,17 +49,15 @@ export async function probeDumpRestore(opts: CriuProbeOptions): Promise<CriuProb
   let netns: FileHandle | undefined;
   try {
     await mkdir(images, { mode: 0o700 });
-    const sleep = ['sleep', '3600'];
-    probe = opts.networkLock
-      ? spawn('unshare', ['--net', ...sleep], { cwd: dir, detached: true, stdio: 'ignore' })
-      : spawn('sleep', ['3600'], { cwd: dir, detached: true, stdio: 'ignore' });
+    const [command, args] = opts.networkLock ? ['unshare', ['--net', 'sleep', '3600']] : ['sleep', ['3600']];
+    probe = spawn(command, args, { cwd: dir, detached: true, stdio: 'ignore' });
     const probeExit = exitOf(probe);
     pid = await spawned(probe);
     const dumpArgs = ['dump', '-t', String(pid), '-D', images, '-o', 'dump.log', '-v4'];
     const restoreArgs = ['restore', '-d', '-D', images, '-o', 'restore.log', '-v4'];
     if (opts.networkLock) {
       netns = await probeNetns(pid, dir);
-      const { ino } = await stat(`/proc/${pid}/ns/net`);
+      const { ino } = await netns.stat();
       dumpArgs.push('--network-lock', opts.networkLock, '--external', `net[${ino}]:${PROBE_NETNS_KEY}`);
       restoreArgs.push('--inherit-fd', `fd[3]:${PROBE_NETNS_KEY}`);
     }
@@ -89,7 +87,7 @@ type CriuRun = { ok: true; ms: number } | { ok: false; hung: boolean; exit?: Exi
 /** The key the probe's netns goes by in `--external net[...]` and `--inherit-fd`. */
 const PROBE_NETNS_KEY = 'warmpod-probe-net';
 
-/** The probe's netns, held open so it outlives the dumped task for the restore to join; only once it is not ours any more. */
+/** The probe's netns, held open so it outlives the dumped task for the restore to join; refused while it is still the agent's own. */
 async function probeNetns(pid: number, dir: string): Promise<FileHandle> {
   // `unshare` execs `sleep` once the namespace is made: wait for that, or the netns seen is still the agent's.
   for (let i = 0; i < 200 && (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() !== 'sleep'; i++) {
