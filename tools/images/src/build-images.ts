@@ -137,6 +137,7 @@ export async function buildImages(repoRoot: string, workDir: string, args: Image
       outDir: out,
       name: service.name,
       shippedPackages: service.shippedPackages,
+      workerScripts: service.workerScripts,
     });
     const tag = `svc-${service.name}`;
     const parent = service.nodeTools ? LAYER_TAGS.criu : LAYER_TAGS.node;

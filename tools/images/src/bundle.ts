@@ -1,5 +1,5 @@
 import { cp, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 /** Optional peers NestJS and msgpackr try to load and do without: never bundled, never needed. */
@@ -27,10 +27,17 @@ export interface BundleOptions {
   name: string;
   /** Packages read from disk at run time (not bundleable): kept external and copied whole. */
   shippedPackages?: readonly string[];
+  /**
+   * Worker-thread scripts the app starts by file name (`dist/.../x.js`, from the repo root), each
+   * bundled on its own as `bin/x.js`: the code that starts them looks beside its own file.
+   */
+  workerScripts?: readonly string[];
 }
 
 export interface Bundle {
   entry: string;
+  /** The bundled worker scripts, beside the entry. */
+  workers: string[];
   bytes: number;
   /** Asset folders copied, as `<package>/<folder>`. */
   assets: string[];
@@ -72,23 +79,39 @@ export async function bundleApp(opts: BundleOptions): Promise<Bundle> {
   await rm(opts.outDir, { recursive: true, force: true });
   const entry = join(opts.outDir, 'bin', `${opts.name}.js`);
   const shipped = opts.shippedPackages ?? [];
-  const result = await build({
-    entryPoints: [entryPoint],
-    absWorkingDir: opts.repoRoot,
-    outfile: entry,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: [...OPTIONAL_PEERS, ...shipped],
-    metafile: true,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  if (result.warnings.length > 0) throw new Error(`esbuild warnings for ${opts.app}: ${result.warnings.map((w) => w.text).join('; ')}`);
+  const bundleOne = async (from: string, outfile: string) => {
+    const result = await build({
+      entryPoints: [from],
+      absWorkingDir: opts.repoRoot,
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      external: [...OPTIONAL_PEERS, ...shipped],
+      metafile: true,
+      legalComments: 'none',
+      logLevel: 'silent',
+    });
+    if (result.warnings.length > 0)
+      throw new Error(`esbuild warnings for ${relative(opts.repoRoot, from)}: ${result.warnings.map((w) => w.text).join('; ')}`);
+    return Object.keys(result.metafile.inputs);
+  };
+  const inputs = await bundleOne(entryPoint, entry);
+  const workers: string[] = [];
+  for (const script of opts.workerScripts ?? []) {
+    const from = join(opts.repoRoot, script);
+    await stat(from).catch(() => {
+      throw new Error(`${script} is missing: build first (npx tsc -b tsconfig.build.json)`);
+    });
+    const out = join(opts.outDir, 'bin', basename(script));
+    if (out === entry || workers.includes(out)) throw new Error(`${script}: a second bin/${basename(script)} in the ${opts.name} bundle`);
+    inputs.push(...(await bundleOne(from, out)));
+    workers.push(out);
+  }
 
   const assets: string[] = [];
-  for (const pkg of workspacePackagesOf(Object.keys(result.metafile.inputs))) {
+  for (const pkg of workspacePackagesOf(inputs)) {
     const entries = await readdir(join(opts.repoRoot, pkg), { withFileTypes: true });
     for (const folder of assetFolders(entries.map((e) => ({ name: e.name, isDirectory: e.isDirectory() })))) {
       const target = join(opts.outDir, folder);
@@ -102,5 +125,5 @@ export async function bundleApp(opts: BundleOptions): Promise<Bundle> {
     const from = dirname(require.resolve(`${name}/package.json`, { paths: [join(opts.repoRoot, opts.app)] }));
     await cp(from, join(opts.outDir, 'node_modules', ...name.split('/')), { recursive: true });
   }
-  return { entry, bytes: (await stat(entry)).size, assets };
+  return { entry, workers, bytes: (await stat(entry)).size, assets };
 }

@@ -12,14 +12,24 @@ export interface ServiceImage {
   nodeTools: boolean;
   /** Packages read from disk at run time, shipped whole beside the bundle. */
   shippedPackages: string[];
+  /** Worker-thread scripts the app starts from beside its own code, bundled as `bin/<name>.js`. */
+  workerScripts: string[];
 }
 
 export const SERVICES: readonly ServiceImage[] = [
   // swagger-ui-dist serves its own files from its package folder (the /docs page).
-  { name: 'gateway', app: 'apps/gateway', root: false, nodeTools: false, shippedPackages: ['swagger-ui-dist'] },
-  { name: 'scheduler', app: 'apps/scheduler', root: false, nodeTools: false, shippedPackages: [] },
-  { name: 'prepuller', app: 'apps/prepuller', root: false, nodeTools: false, shippedPackages: [] },
-  { name: 'worker-agent', app: 'apps/worker-agent', root: true, nodeTools: true, shippedPackages: [] },
+  { name: 'gateway', app: 'apps/gateway', root: false, nodeTools: false, shippedPackages: ['swagger-ui-dist'], workerScripts: [] },
+  { name: 'scheduler', app: 'apps/scheduler', root: false, nodeTools: false, shippedPackages: [], workerScripts: [] },
+  { name: 'prepuller', app: 'apps/prepuller', root: false, nodeTools: false, shippedPackages: [], workerScripts: [] },
+  // Large image layers unpack on a worker thread (libs/node-runtime: unpackInThread).
+  {
+    name: 'worker-agent',
+    app: 'apps/worker-agent',
+    root: true,
+    nodeTools: true,
+    shippedPackages: [],
+    workerScripts: ['libs/node-runtime/dist/layers/unpack-worker.js'],
+  },
 ];
 
 /** The distroless "cc" set: what a dynamically linked Node needs, TLS roots, zones, /etc/services. */

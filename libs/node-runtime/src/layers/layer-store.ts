@@ -1,10 +1,12 @@
-import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CommandError } from '../command';
 import { exists, randomSuffix, readOwnJson, writeFileAtomic } from '../files';
 import { digestHex } from '../oci-layout';
-import { LayerError, openBlob, unpackLayer } from './unpack-layer';
+import { LayerError, openBlob, unpackLayer, type UnpackedLayer } from './unpack-layer';
+import type { UnpackJob } from './unpack-job';
+import { unpackInThread } from './unpack-thread';
 
 export interface LayerToUnpack {
   /** Blob digest, as the manifest names it. */
@@ -19,6 +21,18 @@ export interface LayerToUnpack {
 }
 
 const layerSizeSchema = z.object({ diskBytes: z.number().int().nonnegative() });
+
+/** Layers from this size (compressed) up unpack on a worker thread; smaller ones are not worth a thread's start. */
+export const DEFAULT_THREAD_MIN_BYTES = 4 * 2 ** 20;
+
+export interface LayerStoreOptions {
+  /** The zstd program for zstd-compressed layers. */
+  zstdCommand?: string;
+  /** Blobs of at least this many bytes are unpacked on a worker thread (default 4 MiB; 0: all of them). */
+  threadMinBytes?: number;
+  /** The worker thread's script (default: the one beside this file). */
+  workerScript?: string;
+}
 
 /**
  * Bytes a directory tree takes on disk (like `du -B1`): allocated blocks, a
@@ -61,7 +75,7 @@ export class LayerStore {
 
   constructor(
     readonly dir: string,
-    private readonly opts: { zstdCommand?: string } = {},
+    private readonly opts: LayerStoreOptions = {},
   ) {}
 
   path(diffId: string): string {
@@ -132,22 +146,32 @@ export class LayerStore {
     if (moved) await rm(trash, { recursive: true, force: true });
   }
 
+  /** A large layer on a worker thread, a small one here. */
+  private async unpackInto(dir: string, layer: LayerToUnpack, lowerDirs: readonly string[]): Promise<UnpackedLayer> {
+    const job: UnpackJob = {
+      blobPath: layer.blobPath,
+      mediaType: layer.mediaType,
+      digest: layer.digest,
+      diffId: layer.diffId,
+      dir,
+      lowerDirs: [...lowerDirs],
+      blobVerified: layer.blobVerified ?? false,
+      ...(this.opts.zstdCommand ? { zstdCommand: this.opts.zstdCommand } : {}),
+    };
+    if ((await stat(layer.blobPath)).size >= (this.opts.threadMinBytes ?? DEFAULT_THREAD_MIN_BYTES)) {
+      return unpackInThread(job, this.opts.workerScript);
+    }
+    const { blobPath, ...input } = job;
+    return unpackLayer({ ...input, source: openBlob(blobPath) });
+  }
+
   private async unpackOnce(layer: LayerToUnpack, lowerDirs: readonly string[]): Promise<void> {
     const target = this.path(layer.diffId);
     if (await exists(target)) return;
     const tmp = join(this.dir, `.tmp-${digestHex(layer.diffId)}-${randomSuffix()}`);
     await mkdir(tmp);
     try {
-      await unpackLayer({
-        source: openBlob(layer.blobPath),
-        mediaType: layer.mediaType,
-        digest: layer.digest,
-        diffId: layer.diffId,
-        dir: tmp,
-        lowerDirs,
-        blobVerified: layer.blobVerified,
-        zstdCommand: this.opts.zstdCommand,
-      });
+      await this.unpackInto(tmp, layer, lowerDirs);
       // Recorded before the rename: a layer under its final name always has its size beside it.
       await writeFileAtomic(this.sizePath(layer.diffId), JSON.stringify({ diskBytes: await allocatedBytes(tmp) }));
       await rename(tmp, target);

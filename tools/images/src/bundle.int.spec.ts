@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { bundleApp } from './bundle';
+import { SERVICES } from './image-plan';
+
+const repoRoot = resolve(__dirname, '..', '..', '..');
+let out: string;
+
+before(async () => {
+  out = await mkdtemp(join(tmpdir(), 'wp-bundle-'));
+});
+after(() => rm(out, { recursive: true, force: true }));
+
+test("the agent's bundle carries its unpack worker beside it, and the worker runs from there", async () => {
+  const agent = SERVICES.find((s) => s.name === 'worker-agent');
+  assert.ok(agent);
+  const bundle = await bundleApp({ repoRoot, app: agent.app, outDir: out, name: agent.name, workerScripts: agent.workerScripts });
+  const worker = join(out, 'bin', 'unpack-worker.js');
+  assert.deepEqual(bundle.workers, [worker]);
+  assert.equal(join(bundle.entry, '..'), join(worker, '..'), 'the code starting the worker looks beside its own file');
+  assert.ok((await stat(worker)).size > 0);
+  // Standalone: it loads without the repo's node_modules and answers a bad job with the reason.
+  const reply = await new Promise<unknown>((done, fail) => {
+    const w = new Worker(worker, { workerData: { blobPath: '' } });
+    w.once('message', done);
+    w.once('error', fail);
+  });
+  assert.deepEqual(reply, { ok: false, failure: { name: 'Error', message: 'unpack job: blobPath must be a non-empty string' } });
+});
