@@ -2,6 +2,8 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, copyFile, lutimes, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { runTool } from './run-tool';
 
 export interface BuildImageOptions {
@@ -127,13 +129,12 @@ async function addLayer(
 async function writeFiller(path: string, bytes: number, seed?: string): Promise<void> {
   const key = seed === undefined ? randomBytes(32) : createHash('sha256').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const out = createWriteStream(path);
   const chunk = Buffer.alloc(1024 * 1024);
-  for (let left = bytes; left > 0; left -= chunk.length) {
-    const piece = cipher.update(left >= chunk.length ? chunk : chunk.subarray(0, left));
-    if (!out.write(piece)) await new Promise<void>((r) => out.once('drain', () => r()));
+  async function* filler(): AsyncGenerator<Buffer> {
+    for (let left = bytes; left > 0; left -= chunk.length) yield cipher.update(left >= chunk.length ? chunk : chunk.subarray(0, left));
   }
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  // pipeline: a failed write (a full disk) rejects here instead of crashing the process on an unheard 'error'.
+  await pipeline(Readable.from(filler()), createWriteStream(path));
 }
 
 /** One filler layer; fixed timestamps so that the same seed gives a byte-identical layer. */
