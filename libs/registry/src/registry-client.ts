@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { manifestReference, type ImageReference } from '@warmpod/domain';
-import { getFollowing, NoAnswer } from './blob-download';
-import { RegistryError } from './errors';
+import { downloadBlob, type BlobDownloadJob } from './blob-download';
+import { DEFAULT_DOWNLOAD_THREAD_MIN_BYTES, downloadInThread } from './blob-download-thread';
+import { RegistryError, statusError } from './errors';
 import { imageIndexSchema, imageManifestSchema } from './manifest';
 import { MANIFEST_ACCEPT } from './media-types';
 import { formatPlatform, isImageIndex, platformManifest, type Platform } from './platform';
@@ -16,6 +14,10 @@ export interface RegistryClientOptions {
   /** Registries spoken to over plain HTTP (loopback registries always are). */
   insecureRegistries: readonly string[];
   timeoutMs: number;
+  /** Blobs of at least this many bytes download on a worker thread (default 4 MiB; 0: all of them). */
+  threadMinBytes?: number;
+  /** The download worker's script (default: the one beside this package's code). */
+  downloadWorkerScript?: string;
 }
 
 export interface ResolvedManifest {
@@ -32,14 +34,6 @@ export interface FetchedManifest {
   digest: string;
   mediaType: string;
   body: Buffer;
-}
-
-function statusError(registry: string, what: string, status: number): RegistryError {
-  if (status === 404) return new RegistryError(`${what} not found in registry ${registry}`, 'not-found');
-  if (status === 401 || status === 403) {
-    return new RegistryError(`registry ${registry} refused access to ${what} (HTTP ${status})`, 'denied');
-  }
-  return new RegistryError(`registry ${registry} answered HTTP ${status} for ${what}`, 'unavailable');
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
@@ -147,45 +141,19 @@ export class RegistryClient {
     destination: string,
     onBytes?: (n: number) => void,
   ): Promise<void> {
-    const what = `blob ${digest.slice(0, 19)} of ${repository}`;
-    const res = await this.getBlob(registry, repository, digest, what);
-    const hash = createHash('sha256');
-    let seen = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        seen += chunk.length;
-        onBytes?.(chunk.length);
-        done(null, chunk);
-      },
-    });
-    const partial = `${destination}.partial-${process.pid}-${Date.now()}`;
-    try {
-      await pipeline(res, meter, createWriteStream(partial, { mode: 0o600 }));
-      const got = `sha256:${hash.digest('hex')}`;
-      if (seen !== size) throw new RegistryError(`${what} is ${seen} bytes, manifest says ${size}`, 'invalid');
-      if (got !== digest) throw new RegistryError(`${what} failed verification: content hashes to ${got}`, 'invalid');
-      await rename(partial, destination);
-    } catch (error) {
-      await rm(partial, { force: true });
-      if (error instanceof RegistryError) throw error;
-      throw new RegistryError(`${what} download failed: ${error instanceof Error ? error.message : String(error)}`, 'unavailable');
-    }
-  }
-
-  /** The blob's GET on `node:http(s)` (see `getFollowing`): an OK response, body unread, or the errors `request` throws. */
-  private async getBlob(registry: string, repository: string, digest: string, what: string): Promise<IncomingMessage> {
-    let res: IncomingMessage;
-    try {
-      res = await getFollowing(`${this.base(registry)}/${repository}/blobs/${digest}`, this.opts.timeoutMs);
-    } catch (error) {
-      const cause = error instanceof NoAnswer ? error.code : error instanceof Error ? error.name : String(error);
-      throw new RegistryError(`registry ${registry} did not answer (${cause}) while fetching ${what}`, 'unavailable');
-    }
-    const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return res;
-    res.resume();
-    throw statusError(registry, what, status);
+    const job: BlobDownloadJob = {
+      url: `${this.base(registry)}/${repository}/blobs/${digest}`,
+      registry,
+      what: `blob ${digest.slice(0, 19)} of ${repository}`,
+      digest,
+      size,
+      destination,
+      idleMs: this.opts.timeoutMs,
+    };
+    const count = onBytes ?? (() => undefined);
+    if (size >= (this.opts.threadMinBytes ?? DEFAULT_DOWNLOAD_THREAD_MIN_BYTES))
+      await downloadInThread(job, count, this.opts.downloadWorkerScript);
+    else await downloadBlob(job, count);
   }
 
   /** Whether the repository holds the blob (HEAD); content-addressed, so an upload of it can be skipped. */

@@ -15,12 +15,13 @@ before(async () => {
 });
 after(() => rm(out, { recursive: true, force: true }));
 
-test("the agent's bundle carries its unpack worker beside it, and the worker runs from there", async () => {
+test("the agent's bundle carries its worker scripts beside it, and they run from there", async () => {
   const agent = SERVICES.find((s) => s.name === 'worker-agent');
   assert.ok(agent);
   const bundle = await bundleApp({ repoRoot, app: agent.app, outDir: out, name: agent.name, workerScripts: agent.workerScripts });
   const worker = join(out, 'bin', 'unpack-worker.js');
-  assert.deepEqual(bundle.workers, [worker]);
+  const download = join(out, 'bin', 'blob-download-worker.js');
+  assert.deepEqual(bundle.workers, [download, worker]);
   assert.equal(join(bundle.entry, '..'), join(worker, '..'), 'the code starting the worker looks beside its own file');
   assert.ok((await stat(worker)).size > 0);
   // Standalone: it loads without the repo's node_modules and answers a bad job with the reason.
@@ -30,4 +31,10 @@ test("the agent's bundle carries its unpack worker beside it, and the worker run
     w.once('error', fail);
   });
   assert.deepEqual(reply, { ok: false, failure: { name: 'Error', message: 'unpack job: blobPath must be a non-empty string' } });
+  const downloadReply = await new Promise<unknown>((done, fail) => {
+    const w = new Worker(download, { workerData: { url: 'http://127.0.0.1:1/v2/x/blobs/sha256:0' } });
+    w.once('message', done);
+    w.once('error', fail);
+  });
+  assert.deepEqual(downloadReply, { ok: false, message: 'download job: registry must be a non-empty string', kind: 'unavailable' });
 });

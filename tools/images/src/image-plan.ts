@@ -21,14 +21,15 @@ export const SERVICES: readonly ServiceImage[] = [
   { name: 'gateway', app: 'apps/gateway', root: false, nodeTools: false, shippedPackages: ['swagger-ui-dist'], workerScripts: [] },
   { name: 'scheduler', app: 'apps/scheduler', root: false, nodeTools: false, shippedPackages: [], workerScripts: [] },
   { name: 'prepuller', app: 'apps/prepuller', root: false, nodeTools: false, shippedPackages: [], workerScripts: [] },
-  // Large image layers unpack on a worker thread (libs/node-runtime: unpackInThread).
+  // Large blobs download, and large image layers unpack, on worker threads (libs/registry: downloadInThread;
+  // libs/node-runtime: unpackInThread).
   {
     name: 'worker-agent',
     app: 'apps/worker-agent',
     root: true,
     nodeTools: true,
     shippedPackages: [],
-    workerScripts: ['libs/node-runtime/dist/layers/unpack-worker.js'],
+    workerScripts: ['libs/registry/dist/blob-download-worker.js', 'libs/node-runtime/dist/layers/unpack-worker.js'],
   },
 ];
 
