@@ -66,7 +66,7 @@ export function assetFolders(entries: ReadonlyArray<{ name: string; isDirectory:
 }
 
 /**
- * One app as one CommonJS file for Node 20 (esbuild, from its tsc output, not
+ * One app as one CommonJS file for Node 20 (and each of its worker scripts as one more) (esbuild, from its tsc output, not
  * minified so stack traces read), plus the asset folders of every workspace
  * package in it. Libraries find their assets at `__dirname/../<folder>`
  * (libs/node-registry: `proto/`), which in the bundle is `outDir/<folder>`.
@@ -79,39 +79,37 @@ export async function bundleApp(opts: BundleOptions): Promise<Bundle> {
   await rm(opts.outDir, { recursive: true, force: true });
   const entry = join(opts.outDir, 'bin', `${opts.name}.js`);
   const shipped = opts.shippedPackages ?? [];
-  const bundleOne = async (from: string, outfile: string) => {
-    const result = await build({
-      entryPoints: [from],
-      absWorkingDir: opts.repoRoot,
-      outfile,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      external: [...OPTIONAL_PEERS, ...shipped],
-      metafile: true,
-      legalComments: 'none',
-      logLevel: 'silent',
-    });
-    if (result.warnings.length > 0)
-      throw new Error(`esbuild warnings for ${relative(opts.repoRoot, from)}: ${result.warnings.map((w) => w.text).join('; ')}`);
-    return Object.keys(result.metafile.inputs);
-  };
-  const inputs = await bundleOne(entryPoint, entry);
-  const workers: string[] = [];
+  // One build, one output per entry point (no code splitting: each file stands alone in bin/).
+  const entryPoints: Record<string, string> = { [opts.name]: entryPoint };
   for (const script of opts.workerScripts ?? []) {
     const from = join(opts.repoRoot, script);
     await stat(from).catch(() => {
       throw new Error(`${script} is missing: build first (npx tsc -b tsconfig.build.json)`);
     });
-    const out = join(opts.outDir, 'bin', basename(script));
-    if (out === entry || workers.includes(out)) throw new Error(`${script}: a second bin/${basename(script)} in the ${opts.name} bundle`);
-    inputs.push(...(await bundleOne(from, out)));
-    workers.push(out);
+    const name = basename(script, '.js');
+    if (name in entryPoints) throw new Error(`${script}: a second bin/${name}.js in the ${opts.name} bundle`);
+    entryPoints[name] = from;
   }
+  const result = await build({
+    entryPoints,
+    absWorkingDir: opts.repoRoot,
+    outdir: join(opts.outDir, 'bin'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: [...OPTIONAL_PEERS, ...shipped],
+    metafile: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  if (result.warnings.length > 0) throw new Error(`esbuild warnings for ${opts.app}: ${result.warnings.map((w) => w.text).join('; ')}`);
+  const workers = Object.keys(entryPoints)
+    .filter((name) => name !== opts.name)
+    .map((name) => join(opts.outDir, 'bin', `${name}.js`));
 
   const assets: string[] = [];
-  for (const pkg of workspacePackagesOf(inputs)) {
+  for (const pkg of workspacePackagesOf(Object.keys(result.metafile.inputs))) {
     const entries = await readdir(join(opts.repoRoot, pkg), { withFileTypes: true });
     for (const folder of assetFolders(entries.map((e) => ({ name: e.name, isDirectory: e.isDirectory() })))) {
       const target = join(opts.outDir, folder);
